@@ -1,0 +1,13 @@
+"""adamkit: the Adam family of optimizers, exactly right, for PyTorch and NumPy.
+
+Importing ``adamkit`` needs only NumPy. The front ends live in subpackages:
+``adamkit.torch`` (drop-in ``torch.optim`` optimizers), ``adamkit.numpy`` (optimizers over
+NumPy arrays) and :func:`adamkit.minimize` (a SciPy-style driver). The math is in
+``adamkit.rules``.
+"""
+
+from adamkit import rules
+from adamkit.nonfinite import NonFiniteGradientWarning
+
+__all__ = ["NonFiniteGradientWarning", "rules"]
+__version__ = "0.1.0"

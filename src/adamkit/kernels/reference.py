@@ -1,0 +1,26 @@
+"""The reference backend: applies a rule from :mod:`adamkit.rules` to each array in place."""
+
+import numpy as np
+
+
+def update(spec, hyperparameters, params, grads, states, steps):
+    """Step every ``params[i]`` in place with ``grads[i]``, ``states[i]`` and ``steps[i]``.
+
+    ``states[i]`` maps torch's state keys to arrays updated in place; a slot the rule creates
+    on its first step (SGD's momentum buffer) is added to the mapping as a new array.
+    ``steps[i]`` is the step count including this step, or ``None`` for rules that do not
+    count steps.
+    """
+    keys = [slot.key for slot in spec.slots]
+    for param, grad, state, step in zip(params, grads, states, steps, strict=True):
+        step_argument = {} if step is None else {"step": step}
+        result = spec.rule(param, grad, *(state.get(key) for key in keys), **step_argument, **hyperparameters)
+        np.copyto(param, result.param)
+        for key in keys:
+            value = getattr(result, key)
+            if value is None:
+                continue
+            if state.get(key) is None:
+                state[key] = np.array(value, dtype=param.dtype, copy=True)
+            else:
+                np.copyto(state[key], value)

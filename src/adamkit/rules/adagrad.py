@@ -1,0 +1,47 @@
+r"""Adagrad.
+
+Duchi, Hazan & Singer, *Adaptive Subgradient Methods for Online Learning and Stochastic
+Optimization*, JMLR 2011 (diagonal form, with torch's ``lr_decay``).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from adamkit.rules._common import directed_gradient, with_l2_penalty
+
+
+class AdagradState(NamedTuple):
+    param: np.ndarray
+    sum: np.ndarray
+
+
+def adagrad(
+    param,
+    grad,
+    sum,  # noqa: A002 - torch's state key
+    *,
+    step,
+    lr=1e-2,
+    lr_decay=0.0,
+    weight_decay=0.0,
+    eps=1e-10,
+    maximize=False,
+):
+    r"""One Adagrad step on one array; returns the new :class:`AdagradState`.
+
+    .. math::
+        g &\leftarrow \pm\nabla f(\theta) + \lambda\theta \\
+        \tilde\gamma &\leftarrow \gamma / (1 + (t-1)\eta) \\
+        s &\leftarrow s + g^2 \\
+        \theta &\leftarrow \theta - \tilde\gamma\, \frac{g}{\sqrt{s} + \epsilon}
+
+    ``s`` starts at ``initial_accumulator_value``, which the front end sets.
+    """
+    grad = with_l2_penalty(directed_gradient(grad, maximize), param, weight_decay)
+    clr = lr / (1 + (step - 1) * lr_decay)
+    # Sum of all squared gradients so far.
+    sum = sum + grad * grad  # noqa: A001
+    std = np.sqrt(sum) + eps
+    param = param - clr * (grad / std)
+    return AdagradState(param, sum)

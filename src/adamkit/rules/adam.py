@@ -1,0 +1,99 @@
+r"""Adam and AdamW.
+
+Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015, Algorithm 1;
+Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019, Algorithm 2.
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from adamkit.rules._common import directed_gradient, with_l2_penalty
+
+
+class AdamState(NamedTuple):
+    param: np.ndarray
+    exp_avg: np.ndarray
+    exp_avg_sq: np.ndarray
+    max_exp_avg_sq: np.ndarray | None
+
+
+class AdamScalars(NamedTuple):
+    """The per-step scalars of Adam, computed once in double precision."""
+
+    step_size: float
+    bias_correction2_sqrt: float
+
+
+def adam_scalars(step, lr, betas, eps_hat=False):
+    r"""Return :math:`(\gamma / bc_1, \sqrt{bc_2})` with :math:`bc_i = 1 - \beta_i^t`.
+
+    With ``eps_hat`` (the ε̂ form of the paper's Sec. 2, used by Keras and ``SparseAdam``)
+    the step size is :math:`\gamma\sqrt{bc_2}/bc_1` and the denominator is not corrected.
+    """
+    beta1, beta2 = betas
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = math.sqrt(1 - beta2**step)
+    if eps_hat:
+        return AdamScalars(lr * bias_correction2_sqrt / bias_correction1, 1.0)
+    return AdamScalars(lr / bias_correction1, bias_correction2_sqrt)
+
+
+def adam(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq=None,
+    *,
+    step,
+    lr=1e-3,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    amsgrad=False,
+    maximize=False,
+    decoupled_weight_decay=False,
+    eps_hat=False,
+):
+    r"""One Adam step on one array; returns the new :class:`AdamState`.
+
+    .. math::
+        g &\leftarrow \pm\nabla f(\theta) \;(+\,\lambda\theta \text{ for L2 decay}) \\
+        \theta &\leftarrow \theta(1 - \gamma\lambda) \quad\text{(decoupled decay, AdamW)} \\
+        m &\leftarrow \beta_1 m + (1-\beta_1) g \\
+        v &\leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        \hat v_{max} &\leftarrow \max(\hat v_{max}, v) \quad\text{(AMSGrad)} \\
+        \theta &\leftarrow \theta - \frac{\gamma}{1-\beta_1^t}\,
+            \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}
+
+    ``step`` is :math:`t`, already counting this step. ``m`` and ``v`` are stored raw, not
+    bias-corrected, as torch stores them. ``eps_hat=True`` is the opt-in ε̂ convention:
+    :math:`\theta \leftarrow \theta - \gamma\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\frac{m}{\sqrt v + \hat\epsilon}`.
+
+    >>> import numpy as np
+    >>> s = adam(np.ones(2), np.ones(2), np.zeros(2), np.zeros(2), step=1, lr=0.1)
+    >>> np.round(s.param, 6)
+    array([0.9, 0.9])
+    """
+    beta1, beta2 = betas
+    grad = directed_gradient(grad, maximize)
+    if decoupled_weight_decay:
+        param = param * (1 - lr * weight_decay)
+    else:
+        grad = with_l2_penalty(grad, param, weight_decay)
+    # First moment estimate: momentum, an exponential average of gradients,
+    # m + (1 - β1)(g - m) = β1 m + (1 - β1) g, written as torch's lerp computes it.
+    exp_avg = exp_avg + (1 - beta1) * (grad - exp_avg)
+    # Second raw moment estimate: an exponential average of squared gradients.
+    exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * grad * grad
+    # AMSGrad keeps the largest second moment seen so far.
+    if amsgrad:
+        max_exp_avg_sq = np.maximum(max_exp_avg_sq, exp_avg_sq)
+    second_moment = max_exp_avg_sq if amsgrad else exp_avg_sq
+    # Bias-corrected step.
+    step_size, bias_correction2_sqrt = adam_scalars(step, lr, betas, eps_hat)
+    denom = np.sqrt(second_moment) / bias_correction2_sqrt + eps
+    param = param - step_size * (exp_avg / denom)
+    return AdamState(param, exp_avg, exp_avg_sq, max_exp_avg_sq)

@@ -1,0 +1,51 @@
+r"""Adamax, the infinity-norm variant of Adam.
+
+Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015, Sec. 7.1, Algorithm 2.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from adamkit.rules._common import directed_gradient, with_l2_penalty
+
+
+class AdamaxState(NamedTuple):
+    param: np.ndarray
+    exp_avg: np.ndarray
+    exp_inf: np.ndarray
+
+
+def adamax(
+    param,
+    grad,
+    exp_avg,
+    exp_inf,
+    *,
+    step,
+    lr=2e-3,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    maximize=False,
+):
+    r"""One Adamax step on one array; returns the new :class:`AdamaxState`.
+
+    .. math::
+        g &\leftarrow \pm\nabla f(\theta) + \lambda\theta \\
+        m &\leftarrow \beta_1 m + (1-\beta_1) g \\
+        u &\leftarrow \max(\beta_2 u,\; |g| + \epsilon) \\
+        \theta &\leftarrow \theta - \frac{\gamma}{1-\beta_1^t}\,\frac{m}{u}
+
+    As in torch, ε is added inside the max, which keeps ``u`` away from zero.
+    """
+    beta1, beta2 = betas
+    grad = with_l2_penalty(directed_gradient(grad, maximize), param, weight_decay)
+    # First moment estimate, β1 m + (1 - β1) g, in torch's lerp form.
+    exp_avg = exp_avg + (1 - beta1) * (grad - exp_avg)
+    # Exponentially weighted infinity norm.
+    exp_inf = np.maximum(beta2 * exp_inf, np.abs(grad) + eps)
+    # Only the first moment needs bias correction.
+    step_size = lr / (1 - beta1**step)
+    param = param - step_size * (exp_avg / exp_inf)
+    return AdamaxState(param, exp_avg, exp_inf)

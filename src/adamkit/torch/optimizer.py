@@ -1,0 +1,153 @@
+"""The base of adamkit's drop-in ``torch.optim.Optimizer`` subclasses.
+
+It only adapts containers: it checks hyperparameters, lays out state under torch's keys,
+and hands NumPy views of the tensors to a backend that applies the rule.
+"""
+
+import torch
+
+from adamkit.kernels import reference
+from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
+from adamkit.torch._arrays import SUPPORTED_DTYPES, as_array, as_tensor
+from adamkit.torch._state_dict import check_state_dict_fits
+from adamkit.validation import check_choice
+
+_UNSUPPORTED_FLAGS = {
+    "foreach": "adamkit has no foreach path; its multi-tensor backend is always used",
+    "fused": "adamkit's fused C kernels are not built yet",
+    "capturable": "adamkit has no CUDA-graph capture path",
+    "differentiable": "adamkit does not differentiate through the optimizer step",
+}
+
+
+def _step_dtype():
+    # torch keeps `step` as a float tensor of the default scalar dtype (float32 unless the
+    # default dtype is float64).
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+class Optimizer(torch.optim.Optimizer):
+    """A ``torch.optim.Optimizer`` whose math is the :class:`adamkit.specs.Spec` ``spec``.
+
+    ``nonfinite_grads="skip"`` is an opt-in policy: when any gradient holds NaN or infinity the
+    whole step is skipped, a :class:`~adamkit.nonfinite.NonFiniteGradientWarning` names the
+    parameter, and ``skipped_steps`` counts it. The default ``"propagate"`` does what torch does.
+    """
+
+    spec = None
+
+    def __init__(self, params, defaults, *, nonfinite_grads="propagate"):
+        for flag, reason in _UNSUPPORTED_FLAGS.items():
+            if defaults.get(flag):
+                raise ValueError(f"{flag}={defaults[flag]!r} is not supported: {reason}")
+        check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
+        self.spec.validate(defaults)
+        self.nonfinite_grads = nonfinite_grads
+        self.skipped_steps = 0
+        super().__init__(params, defaults)
+        if self.spec.eager_state:
+            for group in self.param_groups:
+                for param in group["params"]:
+                    self._init_state(param, group)
+
+    def add_param_group(self, param_group):
+        """Add a group, as torch does, but reject bad hyperparameters and repeated tensors."""
+        if isinstance(param_group, dict):
+            self.spec.validate(param_group)
+            params = param_group.get("params")
+            listed = [params] if isinstance(params, torch.Tensor) else list(params or [])
+            if len({id(p) for p in listed}) != len(listed):
+                raise ValueError("params: a parameter is listed twice in one parameter group")
+        super().add_param_group(param_group)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
+                group.setdefault(key, value)
+            for param in group["params"]:
+                step = self.state.get(param, {}).get("step")
+                if step is not None and not torch.is_tensor(step):
+                    self.state[param]["step"] = torch.tensor(float(step), dtype=_step_dtype())
+
+    def load_state_dict(self, state_dict):
+        """Load like torch, after checking that every state tensor fits its parameter.
+
+        A state dict that does not fit raises ``ValueError`` and changes nothing.
+        """
+        check_state_dict_fits(self, state_dict)
+        super().load_state_dict(state_dict)
+
+    def _init_state(self, param, group):
+        state = self.state[param]
+        if self.spec.counts_steps and "step" not in state:
+            state["step"] = torch.tensor(0.0, dtype=_step_dtype())
+        for slot in self.spec.active_slots(group):
+            fill = slot.initial_value(group)
+            if slot.key not in state and fill is not None:
+                state[slot.key] = torch.full_like(param, fill, memory_format=torch.preserve_format)
+
+    def _stepped_params(self, group, group_index):
+        stepped = []
+        for index, param in enumerate(group["params"]):
+            grad = param.grad
+            if grad is None:
+                continue
+            where = f"param_groups[{group_index}]['params'][{index}]"
+            if grad.is_sparse:
+                raise TypeError(f"{self.spec.name} does not support sparse gradients ({where})")
+            if param.device.type != "cpu" or grad.device.type != "cpu":
+                raise TypeError(f"{where} is on {param.device}: adamkit.torch supports CPU tensors")
+            if param.dtype not in SUPPORTED_DTYPES:
+                raise TypeError(f"{where} has unsupported dtype {param.dtype}")
+            if grad.dtype != param.dtype or grad.shape != param.shape:
+                raise ValueError(
+                    f"the gradient of {where} is {grad.dtype} {tuple(grad.shape)}, "
+                    f"but the parameter is {param.dtype} {tuple(param.shape)}"
+                )
+            stepped.append((where, param))
+        return stepped
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        batches = [(group, self._stepped_params(group, i)) for i, group in enumerate(self.param_groups)]
+        if self.nonfinite_grads == "skip":
+            named = ((where, as_array(p.grad)) for _, stepped in batches for where, p in stepped)
+            culprit = first_nonfinite(named)
+            if culprit is not None:
+                self.skipped_steps += 1
+                warn_skipped(culprit)
+                return loss
+        for group, stepped in batches:
+            self._update_group(group, [param for _, param in stepped])
+        return loss
+
+    def _update_group(self, group, params):
+        states, steps = [], []
+        for param in params:
+            self._init_state(param, group)
+            state = self.state[param]
+            if self.spec.counts_steps:
+                state["step"] += 1
+                steps.append(state["step"].item())
+            else:
+                steps.append(None)
+            states.append({key: as_array(value) for key, value in state.items() if key != "step"})
+        reference.update(
+            self.spec,
+            self.spec.rule_arguments(group),
+            [as_array(p) for p in params],
+            [as_array(p.grad) for p in params],
+            states,
+            steps,
+        )
+        for param, arrays in zip(params, states):
+            state = self.state[param]
+            for key, array in arrays.items():
+                if key not in state:
+                    state[key] = as_tensor(array, like=param)

@@ -1,0 +1,295 @@
+"""Drop-in replacements for ``torch.optim``'s Adam family and baselines.
+
+Signatures, defaults, keyword-only markers and ``state_dict`` layout are torch 2.13's. The
+math of each class is the rule of the same name in :mod:`adamkit.rules`.
+"""
+
+from adamkit import specs
+from adamkit.torch.optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """Adam (:func:`adamkit.rules.adam`); ``decoupled_weight_decay=True`` makes it AdamW.
+
+    ``eps_hat=True`` opts in to the ε̂ convention of Keras and ``SparseAdam``.
+    """
+
+    spec = specs.ADAM
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        amsgrad=False,
+        *,
+        foreach=None,
+        maximize=False,
+        capturable=False,
+        differentiable=False,
+        fused=None,
+        decoupled_weight_decay=False,
+        eps_hat=False,
+        nonfinite_grads="propagate",
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=_pair(betas),
+                eps=eps,
+                weight_decay=weight_decay,
+                amsgrad=amsgrad,
+                maximize=maximize,
+                foreach=foreach,
+                capturable=capturable,
+                differentiable=differentiable,
+                fused=fused,
+                decoupled_weight_decay=decoupled_weight_decay,
+                eps_hat=eps_hat,
+            ),
+            nonfinite_grads=nonfinite_grads,
+        )
+
+
+class AdamW(Adam):
+    """AdamW (:func:`adamkit.rules.adam` with decoupled weight decay, default λ = 1e-2)."""
+
+    spec = specs.ADAMW
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=1e-2,
+        amsgrad=False,
+        *,
+        maximize=False,
+        foreach=None,
+        capturable=False,
+        differentiable=False,
+        fused=None,
+        eps_hat=False,
+        nonfinite_grads="propagate",
+    ):
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=True,
+            eps_hat=eps_hat,
+            nonfinite_grads=nonfinite_grads,
+        )
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+
+class Adamax(Optimizer):
+    """Adamax (:func:`adamkit.rules.adamax`)."""
+
+    spec = specs.ADAMAX
+
+    def __init__(
+        self,
+        params,
+        lr=2e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        foreach=None,
+        *,
+        maximize=False,
+        differentiable=False,
+        capturable=False,
+        nonfinite_grads="propagate",
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=_pair(betas),
+                eps=eps,
+                weight_decay=weight_decay,
+                foreach=foreach,
+                maximize=maximize,
+                differentiable=differentiable,
+                capturable=capturable,
+            ),
+            nonfinite_grads=nonfinite_grads,
+        )
+
+
+class Adadelta(Optimizer):
+    """Adadelta (:func:`adamkit.rules.adadelta`)."""
+
+    spec = specs.ADADELTA
+
+    def __init__(
+        self,
+        params,
+        lr=1.0,
+        rho=0.9,
+        eps=1e-6,
+        weight_decay=0,
+        foreach=None,
+        *,
+        capturable=False,
+        maximize=False,
+        differentiable=False,
+        nonfinite_grads="propagate",
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                rho=rho,
+                eps=eps,
+                weight_decay=weight_decay,
+                maximize=maximize,
+                capturable=capturable,
+                foreach=foreach,
+                differentiable=differentiable,
+            ),
+            nonfinite_grads=nonfinite_grads,
+        )
+
+
+class SGD(Optimizer):
+    """SGD with momentum, dampening and Nesterov momentum (:func:`adamkit.rules.sgd`)."""
+
+    spec = specs.SGD
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        momentum=0,
+        dampening=0,
+        weight_decay=0,
+        nesterov=False,
+        *,
+        maximize=False,
+        foreach=None,
+        differentiable=False,
+        fused=None,
+        nonfinite_grads="propagate",
+    ):
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(
+                f"nesterov=True requires momentum > 0 and dampening = 0, "
+                f"got momentum={momentum!r}, dampening={dampening!r}"
+            )
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                maximize=maximize,
+                foreach=foreach,
+                differentiable=differentiable,
+                fused=fused,
+            ),
+            nonfinite_grads=nonfinite_grads,
+        )
+
+
+class Adagrad(Optimizer):
+    """Adagrad (:func:`adamkit.rules.adagrad`); its state is created eagerly, as torch does."""
+
+    spec = specs.ADAGRAD
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        lr_decay=0,
+        weight_decay=0,
+        initial_accumulator_value=0,
+        eps=1e-10,
+        foreach=None,
+        *,
+        maximize=False,
+        differentiable=False,
+        fused=None,
+        nonfinite_grads="propagate",
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                eps=eps,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                foreach=foreach,
+                maximize=maximize,
+                differentiable=differentiable,
+                fused=fused,
+            ),
+            nonfinite_grads=nonfinite_grads,
+        )
+
+
+class RMSprop(Optimizer):
+    """RMSprop, optionally centered and with momentum (:func:`adamkit.rules.rmsprop`)."""
+
+    spec = specs.RMSPROP
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        alpha=0.99,
+        eps=1e-8,
+        weight_decay=0,
+        momentum=0,
+        centered=False,
+        capturable=False,
+        foreach=None,
+        maximize=False,
+        differentiable=False,
+        *,
+        nonfinite_grads="propagate",
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                alpha=alpha,
+                eps=eps,
+                centered=centered,
+                weight_decay=weight_decay,
+                capturable=capturable,
+                foreach=foreach,
+                maximize=maximize,
+                differentiable=differentiable,
+            ),
+            nonfinite_grads=nonfinite_grads,
+        )
+
+
+def _pair(betas):
+    """torch stores betas as a tuple of floats; tensors are turned into floats as torch does."""
+    try:
+        return tuple(float(beta) if hasattr(beta, "item") else beta for beta in betas)
+    except TypeError:
+        return betas

@@ -1,0 +1,91 @@
+"""The one table of cases every path is checked on.
+
+A case is an optimizer, its constructor hyperparameters, and per-group overrides for a second
+parameter group. Every case runs on parameters of sizes 1, 7, 17 and 4097 (none a multiple of
+a SIMD width) spread over two groups, in float32 and float64.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SIZES = (1, 7, 17, 4097)
+# Which sizes go to which group: group 0 holds sizes 1 and 17, group 1 holds 7 and 4097.
+GROUP_OF_SIZE = (0, 1, 0, 1)
+DTYPES = ("float32", "float64")
+STEPS = 50
+
+
+@dataclass(frozen=True)
+class Case:
+    optimizer: str
+    hyper: dict = field(default_factory=dict)
+    second_group: dict = field(default_factory=dict)
+
+    @property
+    def id(self):
+        described = ",".join(f"{k}={v}" for k, v in self.hyper.items()) or "defaults"
+        override = ",".join(f"{k}={v}" for k, v in self.second_group.items())
+        return f"{self.optimizer}[{described}]" + (f"+group[{override}]" if override else "")
+
+
+CASES = (
+    Case("Adam", {}, {"lr": 3e-3}),
+    Case("Adam", {"lr": 1e-2, "weight_decay": 0.1, "amsgrad": True}, {"amsgrad": False}),
+    Case("Adam", {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-3, "maximize": True}, {"eps": 1e-8}),
+    Case("Adam", {"lr": 1e-2, "weight_decay": 0.05, "decoupled_weight_decay": True}, {"weight_decay": 0.0}),
+    Case("AdamW", {}, {"weight_decay": 0.5}),
+    Case("AdamW", {"lr": 1e-2, "weight_decay": 0.1, "amsgrad": True, "maximize": True}, {"lr": 1e-3}),
+    Case("Adamax", {}, {"lr": 1e-2}),
+    Case("Adamax", {"lr": 1e-2, "weight_decay": 0.1, "betas": (0.5, 0.9), "maximize": True}, {"eps": 1e-3}),
+    Case("Adadelta", {}, {"lr": 0.5}),
+    Case("Adadelta", {"rho": 0.5, "weight_decay": 0.1, "eps": 1e-4, "maximize": True}, {"rho": 0.95}),
+    Case("SGD", {"lr": 1e-2}, {"lr": 5e-2}),
+    Case("SGD", {"lr": 1e-2, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1}, {"momentum": 0.5}),
+    Case("SGD", {"lr": 1e-2, "momentum": 0.9, "dampening": 0.3, "maximize": True}, {"weight_decay": 0.2}),
+    Case("Adagrad", {}, {"lr": 0.1}),
+    Case(
+        "Adagrad",
+        {"lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.1, "maximize": True},
+        {"eps": 1e-4},
+    ),
+    Case("RMSprop", {}, {"lr": 1e-3}),
+    Case("RMSprop", {"centered": True, "momentum": 0.9, "weight_decay": 0.1}, {"centered": False}),
+    Case("RMSprop", {"alpha": 0.9, "eps": 1e-4, "maximize": True, "momentum": 0.5}, {"alpha": 0.5}),
+)
+
+
+def initial_params(dtype, seed=0):
+    """The starting parameters of every case: one array per entry of ``SIZES``."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(size).astype(dtype) for size in SIZES]
+
+
+def gradients(dtype, steps=STEPS, seed=1):
+    """Gradients for each step: ``result[t][i]`` is the gradient of parameter ``i`` at step ``t``.
+
+    Magnitudes vary over six orders and some entries are exactly zero, so that ε matters.
+    """
+    rng = np.random.default_rng(seed)
+    scales = 10.0 ** rng.uniform(-4, 2, size=len(SIZES))
+    result = []
+    for _ in range(steps):
+        grads = []
+        for size, scale in zip(SIZES, scales):
+            grad = rng.standard_normal(size) * scale
+            grad[rng.random(size) < 0.05] = 0.0
+            grads.append(grad.astype(dtype))
+        result.append(grads)
+    return result
+
+
+def param_groups(case, params):
+    """Split ``params`` into the case's two groups, as a torch-style list of dicts."""
+    first = [p for p, g in zip(params, GROUP_OF_SIZE) if g == 0]
+    second = [p for p, g in zip(params, GROUP_OF_SIZE) if g == 1]
+    return [{"params": first}, {"params": second, **case.second_group}]
+
+
+def group_order(values):
+    """Reorder per-size ``values`` to the order parameters appear across groups."""
+    return [v for g in (0, 1) for v, group in zip(values, GROUP_OF_SIZE) if group == g]
