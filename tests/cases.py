@@ -52,6 +52,8 @@ CASES = (
     Case("RMSprop", {}, {"lr": 1e-3}),
     Case("RMSprop", {"centered": True, "momentum": 0.9, "weight_decay": 0.1}, {"centered": False}),
     Case("RMSprop", {"alpha": 0.9, "eps": 1e-4, "maximize": True, "momentum": 0.5}, {"alpha": 0.5}),
+    Case("RMSprop", {"maximize": True, "weight_decay": 0.1, "centered": True}, {"lr": 3e-3}),
+    Case("Adam", {"lr": 1e-2, "maximize": True, "weight_decay": 0.1, "amsgrad": True}, {"lr": 3e-3}),
 )
 
 

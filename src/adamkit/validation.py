@@ -10,7 +10,7 @@ import numbers
 
 def as_float(name, value):
     """Return ``value`` as a Python float, or raise naming ``name`` if it is not a real number."""
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, (bool, str, bytes)) or value is None:
         raise TypeError(f"{name} must be a real number, got {value!r}")
     numel = getattr(value, "numel", None) or getattr(value, "size", None)
     if numel is not None and not isinstance(value, numbers.Number):

@@ -55,9 +55,11 @@ class Optimizer(torch.optim.Optimizer):
         if isinstance(param_group, dict):
             self.spec.validate(param_group)
             params = param_group.get("params")
-            listed = [params] if isinstance(params, torch.Tensor) else list(params or [])
-            if len({id(p) for p in listed}) != len(listed):
-                raise ValueError("params: a parameter is listed twice in one parameter group")
+            if not isinstance(params, (torch.Tensor, set)) and params is not None:
+                param_group = {**param_group, "params": list(params)}
+                listed = param_group["params"]
+                if len({id(p) for p in listed}) != len(listed):
+                    raise ValueError("params: a parameter is listed twice in one parameter group")
         super().add_param_group(param_group)
 
     def __setstate__(self, state):

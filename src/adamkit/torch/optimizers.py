@@ -6,6 +6,7 @@ math of each class is the rule of the same name in :mod:`adamkit.rules`.
 
 from adamkit import specs
 from adamkit.torch.optimizer import Optimizer
+from adamkit.validation import check_bool
 
 
 class Adam(Optimizer):
@@ -189,6 +190,7 @@ class SGD(Optimizer):
         fused=None,
         nonfinite_grads="propagate",
     ):
+        check_bool("nesterov", nesterov)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(
                 f"nesterov=True requires momentum > 0 and dampening = 0, "

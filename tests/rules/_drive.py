@@ -1,0 +1,59 @@
+"""Drive the pure functions of ``adamkit.rules`` on one array exactly as the front ends do.
+
+The hyperparameters of a group are the spec's defaults overridden by the constructor's
+keywords and then by the group's own; state starts as torch's does (zeros, Adagrad's sum at
+``initial_accumulator_value``, SGD's momentum buffer absent); ``step`` counts from 1 and is
+passed as a float, like ``state["step"].item()``.
+"""
+
+import numpy as np
+
+from adamkit import specs
+
+SPECS = {spec.name: spec for spec in specs.ALL}
+
+
+def group_hyperparameters(optimizer, *overrides):
+    """The full hyperparameters of a group: defaults, then each mapping of ``overrides``."""
+    hyper = dict(SPECS[optimizer].defaults)
+    for override in overrides:
+        hyper.update(override)
+    return hyper
+
+
+def initial_state(spec, hyper, param):
+    """torch's state before the first step, keyed by torch's names."""
+    state = {}
+    for slot in spec.active_slots(hyper):
+        fill = slot.initial_value(hyper)
+        if fill is not None:
+            state[slot.key] = np.full_like(param, fill)
+    return state
+
+
+def step_rule(spec, hyper, param, grad, state, step):
+    """One call of the rule; returns the new ``(param, state)``, keeping only existing slots."""
+    keys = [slot.key for slot in spec.slots]
+    step_argument = {"step": float(step)} if spec.counts_steps else {}
+    result = spec.rule(
+        param, grad, *(state.get(key) for key in keys), **step_argument, **spec.rule_arguments(hyper)
+    )
+    new_state = {key: getattr(result, key) for key in keys if getattr(result, key) is not None}
+    return result.param, new_state
+
+
+def trajectory(spec, hyper, param, grads):
+    """Yield ``(param, state)`` after each step of ``grads``, starting from torch's state."""
+    state = initial_state(spec, hyper, param)
+    for step, grad in enumerate(grads, start=1):
+        param, state = step_rule(spec, hyper, param, grad, state, step)
+        yield param, state
+
+
+def run_rule(optimizer, hyper, param, grads):
+    """The final ``(param, state)`` after stepping through every gradient of ``grads``."""
+    spec = SPECS[optimizer]
+    final = (param, initial_state(spec, hyper, param))
+    for final in trajectory(spec, hyper, param, grads):
+        pass
+    return final
