@@ -7,7 +7,8 @@ NumPy arrays) and :func:`adamkit.minimize` (a SciPy-style driver). The math is i
 """
 
 from adamkit import rules
+from adamkit.numpy.minimizer import as_scipy_method, minimize
 from adamkit.nonfinite import NonFiniteGradientWarning
 
-__all__ = ["NonFiniteGradientWarning", "rules"]
+__all__ = ["NonFiniteGradientWarning", "as_scipy_method", "minimize", "rules"]
 __version__ = "0.1.0"

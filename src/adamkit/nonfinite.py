@@ -22,10 +22,13 @@ def first_nonfinite(named_grads):
     return None
 
 
-def warn_skipped(name):
-    """Say which parameter's gradient made the optimizer skip its step."""
+def warn_skipped(name, stacklevel):
+    """Say which parameter's gradient made the optimizer skip its step.
+
+    ``stacklevel`` counts frames from this function up to the user's call of ``step``.
+    """
     warnings.warn(
         f"skipped the optimizer step: the gradient of {name} is not finite",
         NonFiniteGradientWarning,
-        stacklevel=4,
+        stacklevel=stacklevel + 1,
     )

@@ -5,6 +5,7 @@ The torch and NumPy front ends both read these specs, so defaults, validation an
 layout are written once.
 """
 
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import Callable
@@ -46,7 +47,7 @@ class Spec:
     counts_steps: bool = True
     eager_state: bool = False
 
-    @property
+    @functools.cached_property
     def rule_hyperparameters(self):
         """The keyword arguments of ``rule`` that come from a parameter group."""
         signature = inspect.signature(self.rule).parameters.values()

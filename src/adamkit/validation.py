@@ -17,6 +17,7 @@ def as_float(name, value):
         count = numel() if callable(numel) else numel
         if count != 1:
             raise ValueError(f"{name} must be a number or a 1-element tensor, got {count} elements")
+        value = value.item()
     try:
         return float(value)
     except (TypeError, ValueError):

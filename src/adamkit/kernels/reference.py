@@ -12,6 +12,12 @@ def update(spec, hyperparameters, params, grads, states, steps):
     count steps.
     """
     keys = [slot.key for slot in spec.slots]
+    # Non-finite gradients propagate silently, as in torch.
+    with np.errstate(all="ignore"):
+        _update_each(spec, keys, hyperparameters, params, grads, states, steps)
+
+
+def _update_each(spec, keys, hyperparameters, params, grads, states, steps):
     for param, grad, state, step in zip(params, grads, states, steps, strict=True):
         step_argument = {} if step is None else {"step": step}
         result = spec.rule(param, grad, *(state.get(key) for key in keys), **step_argument, **hyperparameters)

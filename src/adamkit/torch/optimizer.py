@@ -81,13 +81,18 @@ class Optimizer(torch.optim.Optimizer):
         super().load_state_dict(state_dict)
 
     def _init_state(self, param, group):
-        state = self.state[param]
-        if self.spec.counts_steps and "step" not in state:
-            state["step"] = torch.tensor(0.0, dtype=_step_dtype())
+        new = {}
+        if self.spec.counts_steps:
+            new["step"] = torch.tensor(0.0, dtype=_step_dtype())
         for slot in self.spec.active_slots(group):
             fill = slot.initial_value(group)
-            if slot.key not in state and fill is not None:
-                state[slot.key] = torch.full_like(param, fill, memory_format=torch.preserve_format)
+            if fill is not None:
+                # A complex parameter is a pair of reals: both parts start at the fill value.
+                value = complex(fill, fill) if param.is_complex() else fill
+                new[slot.key] = torch.full_like(param, value, memory_format=torch.preserve_format)
+        missing = {key: value for key, value in new.items() if key not in self.state.get(param, {})}
+        if missing:
+            self.state[param].update(missing)
 
     def _stepped_params(self, group, group_index):
         stepped = []
@@ -123,7 +128,8 @@ class Optimizer(torch.optim.Optimizer):
             culprit = first_nonfinite(named)
             if culprit is not None:
                 self.skipped_steps += 1
-                warn_skipped(culprit)
+                # step is wrapped by torch's no_grad and hook wrappers: 4 frames to the caller.
+                warn_skipped(culprit, stacklevel=4)
                 return loss
         for group, stepped in batches:
             self._update_group(group, [param for _, param in stepped])
@@ -133,7 +139,7 @@ class Optimizer(torch.optim.Optimizer):
         states, steps = [], []
         for param in params:
             self._init_state(param, group)
-            state = self.state[param]
+            state = self.state.get(param, {})
             if self.spec.counts_steps:
                 state["step"] += 1
                 steps.append(state["step"].item())
@@ -149,7 +155,6 @@ class Optimizer(torch.optim.Optimizer):
             steps,
         )
         for param, arrays in zip(params, states):
-            state = self.state[param]
             for key, array in arrays.items():
-                if key not in state:
-                    state[key] = as_tensor(array, like=param)
+                if key not in self.state.get(param, {}):
+                    self.state[param][key] = as_tensor(array, like=param)

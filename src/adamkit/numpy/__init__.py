@@ -1,0 +1,20 @@
+"""Optimizers over NumPy arrays, updated in place: ``Adam``, ``AdamW``, ``Adamax``,
+``Adadelta``, ``SGD``, ``Adagrad`` and ``RMSprop``.
+
+They take torch's hyperparameters, defaults, parameter groups and state keys; gradients are
+passed to ``step`` in parameter order across groups.
+
+>>> import numpy as np, adamkit.numpy
+>>> w = np.ones(3)
+>>> opt = adamkit.numpy.Adam([w], lr=0.1)
+>>> opt.step([np.ones(3)])
+>>> w
+array([0.9, 0.9, 0.9])
+>>> sorted(opt.state[0])
+['exp_avg', 'exp_avg_sq', 'step']
+"""
+
+from adamkit.numpy.optimizer import Optimizer
+from adamkit.numpy.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, RMSprop
+
+__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Optimizer", "RMSprop"]

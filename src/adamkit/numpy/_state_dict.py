@@ -1,0 +1,162 @@
+"""The flat ``state_dict`` of a NumPy optimizer: string keys to arrays, ready for ``np.savez``.
+
+================================  ==========================================================
+key                               value
+================================  ==========================================================
+``param_groups.<g>.params``       int64 ids of group ``g``'s parameters (their flat positions)
+``param_groups.<g>.<name>``       a hyperparameter: a 0-d float or bool array; ``betas`` (2,)
+``state.<id>.<key>``              parameter ``<id>``'s state under torch's key; ``step`` is a
+                                  0-d float32 array
+================================  ==========================================================
+
+As in torch, a saved id refers to the parameter at the same position in the loading
+optimizer's groups.
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+_REAL_KINDS = "fiu"
+
+
+def flatten(optimizer):
+    """A copy of ``optimizer``'s hyperparameters and state as a flat dict of arrays."""
+    flat = {}
+    position = 0
+    for g, group in enumerate(optimizer.param_groups):
+        count = len(group["params"])
+        flat[f"param_groups.{g}.params"] = np.arange(position, position + count, dtype=np.int64)
+        position += count
+        for name in optimizer.hyperparameters:
+            flat[f"param_groups.{g}.{name}"] = np.array(group[name])
+    for index, state in enumerate(optimizer.state):
+        for key, value in state.items():
+            flat[f"state.{index}.{key}"] = np.array(value, copy=True)
+    return flat
+
+
+def parse(optimizer, saved):
+    """Check ``saved`` against ``optimizer`` and return ``(group_hyperparameters, states)``.
+
+    ``group_hyperparameters[g]`` holds group ``g``'s checked hyperparameters and ``states[i]``
+    the state of the ``i``-th parameter in flat order, cast to its dtype. Raises
+    ``ValueError`` naming the offending key; nothing is changed.
+    """
+    if not isinstance(saved, Mapping):
+        raise ValueError(f"state_dict must be a mapping of names to arrays, got {type(saved).__name__}")
+    saved_groups, saved_states = {}, {}
+    for key, value in saved.items():
+        section, index, name = _split_key(key)
+        target = saved_groups if section == "param_groups" else saved_states
+        target.setdefault(index, {})[name] = value
+    count = len(optimizer.param_groups)
+    if sorted(saved_groups) != list(range(count)):
+        raise ValueError(
+            f"state_dict has parameter groups {sorted(saved_groups)}, the optimizer has {count} "
+            f"(numbered 0 to {count - 1})"
+        )
+    hyperparameters, positions = [], {}
+    position = 0
+    for g, group in enumerate(optimizer.param_groups):
+        ids = _group_ids(saved_groups[g], g, len(group["params"]))
+        for saved_id in ids:
+            if saved_id in positions:
+                raise ValueError(f"state_dict lists parameter id {saved_id} in more than one place")
+            positions[saved_id] = position
+            position += 1
+        hyperparameters.append(_group_hyperparameters(optimizer, saved_groups[g], g))
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    states = [{} for _ in params]
+    for saved_id, entries in saved_states.items():
+        if saved_id not in positions:
+            raise ValueError(f"state_dict has state for parameter id {saved_id}, which no group lists")
+        position = positions[saved_id]
+        for name, value in entries.items():
+            key = f"state.{saved_id}.{name}"
+            states[position][name] = _state_array(optimizer, key, name, value, params[position])
+    return hyperparameters, states
+
+
+def _split_key(key):
+    parts = key.split(".") if isinstance(key, str) else ()
+    if len(parts) != 3 or parts[0] not in ("state", "param_groups") or not _is_index(parts[1]):
+        raise ValueError(
+            f"state_dict has an unknown key {key!r} "
+            "(expected 'param_groups.<g>.<name>' or 'state.<id>.<key>')"
+        )
+    return parts[0], int(parts[1]), parts[2]
+
+
+def _is_index(text):
+    return text.isascii() and text.isdigit() and str(int(text)) == text
+
+
+def _group_ids(saved_group, g, size):
+    key = f"param_groups.{g}.params"
+    if "params" not in saved_group:
+        raise ValueError(f"state_dict lacks {key!r}")
+    ids = np.asarray(saved_group["params"])
+    if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
+        raise ValueError(
+            f"state_dict[{key!r}] must be a 1-d array of integer ids, got {ids.dtype} {ids.shape}"
+        )
+    if ids.size != size:
+        raise ValueError(
+            f"state_dict parameter group {g} has {ids.size} parameters, the optimizer's has {size}"
+        )
+    return [int(saved_id) for saved_id in ids]
+
+
+def _group_hyperparameters(optimizer, saved_group, g):
+    names = set(optimizer.hyperparameters)
+    unknown = sorted(saved_group.keys() - names - {"params"})
+    if unknown:
+        raise ValueError(
+            f"state_dict has unknown key 'param_groups.{g}.{unknown[0]}' for {optimizer.spec.name}"
+        )
+    missing = [name for name in optimizer.hyperparameters if name not in saved_group]
+    if missing:
+        raise ValueError(f"state_dict lacks 'param_groups.{g}.{missing[0]}'")
+    values = {
+        name: _hyperparameter(f"param_groups.{g}.{name}", optimizer.defaults[name], saved_group[name])
+        for name in optimizer.hyperparameters
+    }
+    try:
+        return optimizer.checked_hyperparameters(values, f"state_dict parameter group {g}")
+    except (TypeError, ValueError) as error:
+        raise ValueError(str(error)) from None
+
+
+def _hyperparameter(key, default, value):
+    array = np.asarray(value)
+    if isinstance(default, bool):
+        if array.shape != () or array.dtype != np.bool_:
+            raise ValueError(f"state_dict[{key!r}] must be a 0-d bool array, got {array.dtype} {array.shape}")
+        return bool(array)
+    shape = (len(default),) if isinstance(default, tuple) else ()
+    if array.shape != shape or array.dtype.kind not in _REAL_KINDS:
+        raise ValueError(
+            f"state_dict[{key!r}] must be a real array of shape {shape}, got {array.dtype} {array.shape}"
+        )
+    return tuple(float(item) for item in array) if shape else float(array)
+
+
+def _state_array(optimizer, key, name, value, param):
+    allowed = optimizer.state_keys
+    if name not in allowed:
+        raise ValueError(
+            f"state_dict has unknown key {key!r}: {optimizer.spec.name} state holds {', '.join(allowed)}"
+        )
+    array = np.asarray(value)
+    if array.dtype.kind not in _REAL_KINDS:
+        raise ValueError(f"state_dict[{key!r}] must hold real numbers, got dtype {array.dtype}")
+    if name == "step":
+        if array.shape != () or not (np.isfinite(array) and array >= 0):
+            raise ValueError(f"state_dict[{key!r}] must be a finite 0-d count >= 0, got {array!r}")
+        return np.array(array, dtype=np.float32)
+    if array.shape != param.shape:
+        raise ValueError(
+            f"state_dict[{key!r}] has shape {array.shape}, but its parameter has shape {param.shape}"
+        )
+    return np.array(array, dtype=param.dtype, order="C", copy=True)

@@ -1,0 +1,228 @@
+"""The base of adamkit's NumPy optimizers.
+
+Like the torch front end, it only adapts containers: it checks arguments, keeps parameter
+groups and per-parameter state under torch's keys, and hands the arrays to the backend that
+applies the rule. Defaults, checks and state layout come from an :class:`adamkit.specs.Spec`.
+"""
+
+import inspect
+
+import numpy as np
+
+from adamkit.kernels import reference
+from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
+from adamkit.numpy import _state_dict
+from adamkit.numpy._arrays import check_grad, check_param
+from adamkit.numpy._groups import as_group_list, canonical, group_params
+from adamkit.validation import check_choice
+
+
+class Optimizer:
+    """An optimizer over NumPy arrays, updated in place, whose math is the spec ``spec``.
+
+    A subclass names its ``spec``, the hyperparameters that may be passed by ``positional``
+    after ``params`` (the rest are keyword-only), and the ``fixed`` spec defaults that are not
+    arguments at all (AdamW's decoupled weight decay). Its constructor signature is built
+    from these, with the spec's defaults.
+
+    ``nonfinite_grads="skip"`` is an opt-in policy: when any gradient holds NaN or infinity
+    the whole step is skipped, a :class:`~adamkit.nonfinite.NonFiniteGradientWarning` names
+    the parameter, and ``skipped_steps`` counts it. The default ``"propagate"`` steps anyway.
+    """
+
+    spec = None
+    positional = ()
+    fixed = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.spec is not None:
+            cls.hyperparameters = tuple(name for name in cls.spec.defaults if name not in cls.fixed)
+            cls.state_keys = ("step",) * cls.spec.counts_steps + tuple(slot.key for slot in cls.spec.slots)
+            cls.__signature__ = _constructor_signature(cls)
+
+    def __init__(self, *args, **kwargs):
+        if self.spec is None:
+            raise TypeError("Optimizer is a base class: use Adam, AdamW, Adamax, Adadelta, SGD, ...")
+        try:
+            bound = self.__signature__.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{type(self).__name__}(): {error}") from None
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        params = arguments.pop("params")
+        nonfinite_grads = arguments.pop("nonfinite_grads")
+        check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
+        self.defaults = {**self.spec.defaults, **self.checked_hyperparameters(arguments, type(self).__name__)}
+        self.nonfinite_grads = nonfinite_grads
+        self.skipped_steps = 0
+        self.param_groups = []
+        self._states = {}
+        for group in as_group_list(params):
+            self.add_param_group(group)
+
+    def __repr__(self):
+        groups = ", ".join(f"{len(group['params'])} params" for group in self.param_groups)
+        return f"{type(self).__name__}(groups=[{groups}], defaults={self.defaults})"
+
+    @property
+    def state(self):
+        """Each parameter's state dict (torch's keys), in the order of ``step``'s gradients."""
+        return [self._state_of(param) for param in self._params()]
+
+    def add_param_group(self, param_group):
+        """Add a dict with ``"params"`` and per-group hyperparameters; the rest take the defaults.
+
+        Raises ``TypeError``/``ValueError`` for an unknown or bad hyperparameter, a parameter
+        that cannot be updated in place, or one that another group already holds.
+        """
+        where = f"param_groups[{len(self.param_groups)}]"
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{where} must be a dict, got {type(param_group).__name__}")
+        params = group_params(param_group, where)
+        overrides = {key: value for key, value in param_group.items() if key != "params"}
+        unknown = sorted(set(overrides) - set(self.hyperparameters), key=str)
+        if unknown:
+            raise TypeError(f"{where} has unknown hyperparameter {unknown[0]!r} for {self.spec.name}")
+        seen = {id(param) for param in self._params()}
+        for index, param in enumerate(params):
+            check_param(param, f"{where}['params'][{index}]")
+            if id(param) in seen:
+                raise ValueError(
+                    f"{where}['params'][{index}] is already optimized: a parameter is listed twice"
+                )
+            seen.add(id(param))
+        hyperparameters = self.checked_hyperparameters({**self.defaults, **overrides}, where)
+        group = {"params": params, **hyperparameters}
+        self.param_groups.append(group)
+        if self.spec.eager_state:
+            for param in params:
+                self._init_state(param, group)
+
+    def checked_hyperparameters(self, hyperparameters, where):
+        """Check ``hyperparameters`` with the spec and return them as floats, bools and pairs."""
+        try:
+            self.spec.validate(hyperparameters)
+            self.check_group({**self.spec.defaults, **hyperparameters})
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{where}: {error}") from None
+        return canonical(self.spec.defaults, hyperparameters)
+
+    def check_group(self, group):
+        """Checks that involve several hyperparameters of one group; none by default."""
+
+    def step(self, grads):
+        """Update every parameter in place with its gradient.
+
+        ``grads`` lists one array per parameter, in order across groups; a ``None`` entry
+        leaves its parameter (and its step count) alone. Everything is checked before
+        anything changes; the gradients are never modified.
+        """
+        batches = self._checked_batches(grads)
+        if self.nonfinite_grads == "skip":
+            culprit = first_nonfinite((where, grad) for _, entries in batches for where, _, grad in entries)
+            if culprit is not None:
+                self.skipped_steps += 1
+                warn_skipped(culprit, stacklevel=2)
+                return
+        for group, entries in batches:
+            if entries:
+                params = [param for _, param, _ in entries]
+                self._update_group(group, params, [grad for _, _, grad in entries])
+
+    def state_dict(self):
+        """A copy of the hyperparameters and state as a flat dict of arrays with string keys.
+
+        ``np.savez(f, **opt.state_dict())`` saves it; see :mod:`adamkit.numpy._state_dict`
+        for the keys.
+        """
+        return _state_dict.flatten(self)
+
+    def load_state_dict(self, state_dict):
+        """Restore hyperparameters and state saved by :meth:`state_dict` (e.g. ``dict(np.load(f))``).
+
+        Everything is checked first: the number and sizes of groups, every key, every
+        hyperparameter, and that each state array has its parameter's shape. A state dict that
+        does not fit raises ``ValueError`` and changes nothing. State is cast to the dtype of
+        its parameter, as torch does.
+        """
+        hyperparameters, states = _state_dict.parse(self, state_dict)
+        for group, values in zip(self.param_groups, hyperparameters):
+            group.update(values)
+        self._states = {id(param): (param, state) for param, state in zip(self._params(), states)}
+
+    def _params(self):
+        return [param for group in self.param_groups for param in group["params"]]
+
+    def _state_of(self, param):
+        held, state = self._states.get(id(param), (None, None))
+        if held is not param:
+            state = {}
+            self._states[id(param)] = (param, state)
+        return state
+
+    def _checked_batches(self, grads):
+        """Pair each group with its ``(where, param, grad)`` entries, raising before anything changes."""
+        if isinstance(grads, (np.ndarray, set, frozenset, dict)) or not hasattr(grads, "__iter__"):
+            raise TypeError(f"grads must be a list with one array per parameter, got {type(grads).__name__}")
+        grads = list(grads)
+        count = sum(len(group["params"]) for group in self.param_groups)
+        if len(grads) != count:
+            raise ValueError(f"step() got {len(grads)} gradients for {count} parameters")
+        grads = iter(grads)
+        seen = set()
+        batches = []
+        for g, group in enumerate(self.param_groups):
+            entries = []
+            for index, param in enumerate(group["params"]):
+                where = f"param_groups[{g}]['params'][{index}]"
+                check_param(param, where)
+                if id(param) in seen:
+                    raise ValueError(f"{where} is listed twice")
+                seen.add(id(param))
+                grad = next(grads)
+                if grad is not None:
+                    check_grad(grad, param, where)
+                    entries.append((where, param, grad))
+            batches.append((group, entries))
+        return batches
+
+    def _init_state(self, param, group):
+        state = self._state_of(param)
+        if self.spec.counts_steps and "step" not in state:
+            state["step"] = np.zeros((), dtype=np.float32)
+        for slot in self.spec.active_slots(group):
+            fill = slot.initial_value(group)
+            if slot.key not in state and fill is not None:
+                state[slot.key] = np.full_like(param, fill)
+        return state
+
+    def _update_group(self, group, params, grads):
+        states, steps, slots = [], [], []
+        for param in params:
+            state = self._init_state(param, group)
+            if self.spec.counts_steps:
+                state["step"] += 1
+                steps.append(state["step"].item())
+            else:
+                steps.append(None)
+            states.append(state)
+            slots.append({key: value for key, value in state.items() if key != "step"})
+        reference.update(self.spec, self.spec.rule_arguments(group), params, grads, slots, steps)
+        for state, arrays in zip(states, slots):
+            for key, array in arrays.items():
+                state.setdefault(key, array)
+
+
+def _constructor_signature(cls):
+    """``(params, <positional>..., *, <the other hyperparameters>..., nonfinite_grads="propagate")``."""
+    Parameter = inspect.Parameter
+    defaults = cls.spec.defaults
+    keyword_only = [name for name in cls.hyperparameters if name not in cls.positional]
+    return inspect.Signature(
+        [Parameter("params", Parameter.POSITIONAL_OR_KEYWORD)]
+        + [Parameter(name, Parameter.POSITIONAL_OR_KEYWORD, default=defaults[name])
+           for name in cls.positional]
+        + [Parameter(name, Parameter.KEYWORD_ONLY, default=defaults[name]) for name in keyword_only]
+        + [Parameter("nonfinite_grads", Parameter.KEYWORD_ONLY, default="propagate")]
+    )

@@ -1,0 +1,206 @@
+"""Checkpoints move between torch.optim and adamkit.torch in both directions without changing
+the trajectory, and a state_dict that does not fit is refused without touching anything."""
+
+import copy
+
+import pytest
+import torch
+
+from tests.cases import gradients, initial_params
+from tests.torch._compare import (
+    TOLERANCE,
+    Agreement,
+    assert_unchanged,
+    both,
+    make_params,
+    set_grads,
+    snapshot,
+)
+
+# (optimizer, constructor hyperparameters, overrides of the second parameter group)
+CHECKPOINT_CASES = (
+    ("Adam", dict(lr=1e-2, amsgrad=True, weight_decay=0.1), dict(lr=3e-3)),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.1, betas=(0.8, 0.99)), dict(weight_decay=0.3)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.2), dict(eps=1e-4)),
+    ("RMSprop", dict(lr=1e-2, centered=True, momentum=0.9, alpha=0.9), dict(lr=1e-3)),
+    ("SGD", dict(lr=1e-2, momentum=0.9, dampening=0.1), dict(momentum=0.5)),
+    ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.05), dict(rho=0.95)),
+    ("Adamax", dict(lr=1e-2, weight_decay=0.05, betas=(0.7, 0.9)), dict(lr=1e-3)),
+)
+CASE_IDS = [name for name, _, _ in CHECKPOINT_CASES]
+TOTAL_STEPS = 30
+FIRST_SAVE, SECOND_SAVE = 10, 20
+
+
+def _groups(params, second_group):
+    return [{"params": [params[0], params[2]]}, {"params": [params[1], params[3]], **second_group}]
+
+
+def _optimizer(cls, values, hyper, second_group):
+    """A fresh optimizer over fresh parameters holding copies of ``values``."""
+    params = make_params([v.detach().numpy() for v in values])
+    return params, cls(_groups(params, second_group), **hyper)
+
+
+def _train(params, optimizer, grads):
+    for step_grads in grads:
+        set_grads(params, step_grads)
+        optimizer.step()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("name", "hyper", "second_group"), CHECKPOINT_CASES, ids=CASE_IDS)
+def test_torch_to_adamkit_to_torch_continues_the_same_trajectory(
+    name, hyper, second_group, dtype, tmp_path
+):
+    torch_class, adamkit_class = both(name)
+    start = [torch.tensor(a) for a in initial_params(dtype)]
+    grads = gradients(dtype, steps=TOTAL_STEPS)
+
+    reference_params, reference = _optimizer(torch_class, start, hyper, second_group)
+    _train(reference_params, reference, grads)
+
+    # Leg 1: torch.optim, then a checkpoint of the model and the optimizer on disk.
+    params, optimizer = _optimizer(torch_class, start, hyper, second_group)
+    _train(params, optimizer, grads[:FIRST_SAVE])
+    torch.save({"params": params, "optimizer": optimizer.state_dict()}, tmp_path / "torch.pt")
+
+    # Leg 2: a new process would build adamkit's optimizer and load torch's checkpoint.
+    checkpoint = torch.load(tmp_path / "torch.pt")
+    params, optimizer = _optimizer(adamkit_class, checkpoint["params"], hyper, second_group)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    _train(params, optimizer, grads[FIRST_SAVE:SECOND_SAVE])
+    torch.save({"params": params, "optimizer": optimizer.state_dict()}, tmp_path / "adamkit.pt")
+
+    # Leg 3: back to torch.optim.
+    checkpoint = torch.load(tmp_path / "adamkit.pt")
+    params, optimizer = _optimizer(torch_class, checkpoint["params"], hyper, second_group)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    _train(params, optimizer, grads[SECOND_SAVE:])
+
+    agreement = Agreement(TOLERANCE[getattr(torch, dtype)])
+    for index, (value, expected) in enumerate(zip(params, reference_params)):
+        agreement.check(f"param[{index}]", value, expected)
+    agreement.check_states(optimizer, reference)
+
+
+@pytest.mark.parametrize(("name", "hyper", "second_group"), CHECKPOINT_CASES, ids=CASE_IDS)
+def test_adamkit_checkpoint_resumes_in_adamkit(name, hyper, second_group, tmp_path):
+    _, adamkit_class = both(name)
+    start = [torch.tensor(a) for a in initial_params("float64")]
+    grads = gradients("float64", steps=12)
+    reference_params, reference = _optimizer(adamkit_class, start, hyper, second_group)
+    _train(reference_params, reference, grads)
+
+    params, optimizer = _optimizer(adamkit_class, start, hyper, second_group)
+    _train(params, optimizer, grads[:5])
+    torch.save({"params": params, "optimizer": optimizer.state_dict()}, tmp_path / "adamkit.pt")
+    checkpoint = torch.load(tmp_path / "adamkit.pt")
+    params, optimizer = _optimizer(adamkit_class, checkpoint["params"], hyper, second_group)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    _train(params, optimizer, grads[5:])
+    # The same code on the same numbers: a resumed run is bitwise the uninterrupted one.
+    for value, expected in zip(params, reference_params):
+        assert torch.equal(value, expected)
+
+
+@pytest.mark.parametrize(("name", "hyper", "second_group"), CHECKPOINT_CASES, ids=CASE_IDS)
+def test_loading_casts_state_to_the_parameter_dtype_like_torch(name, hyper, second_group):
+    torch_class, adamkit_class = both(name)
+    grads64 = gradients("float64", steps=4)
+    start64 = [torch.tensor(a) for a in initial_params("float64")]
+    params64, source = _optimizer(torch_class, start64, hyper, second_group)
+    _train(params64, source, grads64)
+    saved = source.state_dict()
+
+    start32 = [p.detach().float() for p in params64]
+    ours_params, ours = _optimizer(adamkit_class, start32, hyper, second_group)
+    theirs_params, theirs = _optimizer(torch_class, start32, hyper, second_group)
+    ours.load_state_dict(copy.deepcopy(saved))
+    theirs.load_state_dict(copy.deepcopy(saved))
+
+    for param, expected_param in zip(ours_params, theirs_params):
+        state, expected = ours.state[param], theirs.state[expected_param]
+        assert state.keys() == expected.keys()
+        for key, value in expected.items():
+            assert state[key].dtype == value.dtype, key
+            assert state[key].dtype == (value.dtype if key == "step" else torch.float32), key
+            assert torch.equal(state[key], value), key
+
+    agreement = Agreement(TOLERANCE[torch.float32])
+    for step_grads in gradients("float32", steps=5, seed=7):
+        set_grads(ours_params, step_grads)
+        set_grads(theirs_params, step_grads)
+        ours.step()
+        theirs.step()
+        agreement.check_all("param", ours_params, theirs_params)
+        agreement.check_states(ours, theirs)
+
+
+def _trained(name, hyper, second_group, steps, seed):
+    """An adamkit optimizer after ``steps`` steps of gradients drawn with ``seed``."""
+    _, adamkit_class = both(name)
+    params, optimizer = _optimizer(
+        adamkit_class, [torch.tensor(a) for a in initial_params("float32", seed=seed)], hyper, second_group
+    )
+    _train(params, optimizer, gradients("float32", steps=steps, seed=seed))
+    return optimizer
+
+
+def _wrong_state_shape(state_dict):
+    victim = next(key for key, value in state_dict["state"][1].items() if key != "step")
+    state_dict["state"][1][victim] = torch.zeros(3)
+    return [victim, "(3,)", "(17,)"]  # index 1 is the size-17 parameter of group 0
+
+
+def _one_group_too_few(state_dict):
+    state_dict["param_groups"].pop()
+    return ["1 parameter groups", "has 2"]
+
+
+def _one_group_too_many(state_dict):
+    state_dict["param_groups"].append(dict(state_dict["param_groups"][0], params=[]))
+    return ["3 parameter groups", "has 2"]
+
+
+def _group_too_small(state_dict):
+    dropped = state_dict["param_groups"][0]["params"].pop()
+    state_dict["state"].pop(dropped, None)
+    return ["group 0", "1 parameters", "has 2"]
+
+
+def _group_too_large(state_dict):
+    state_dict["param_groups"][1]["params"].append(99)
+    return ["group 1", "3 parameters", "has 2"]
+
+
+def _state_of_an_unlisted_parameter(state_dict):
+    state_dict["state"][99] = copy.deepcopy(state_dict["state"][0])
+    return ["99"]
+
+
+BAD_STATE_DICTS = (
+    _wrong_state_shape,
+    _one_group_too_few,
+    _one_group_too_many,
+    _group_too_small,
+    _group_too_large,
+    _state_of_an_unlisted_parameter,
+)
+
+
+@pytest.mark.parametrize("corrupt", BAD_STATE_DICTS, ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(("name", "hyper", "second_group"), CHECKPOINT_CASES, ids=CASE_IDS)
+def test_a_state_dict_that_does_not_fit_is_refused_and_changes_nothing(
+    name, hyper, second_group, corrupt
+):
+    optimizer = _trained(name, hyper, second_group, steps=2, seed=3)
+    state_dict = _trained(name, hyper, second_group, steps=3, seed=4).state_dict()
+    expected_words = corrupt(state_dict)
+    before = snapshot(optimizer)
+    with pytest.raises(ValueError) as raised:
+        optimizer.load_state_dict(state_dict)
+    for word in expected_words:
+        assert word in str(raised.value), f"{word!r} not in {str(raised.value)!r}"
+    assert_unchanged(optimizer, before)
+    optimizer.step()  # still usable: the gradients of the last step are in place

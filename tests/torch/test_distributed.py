@@ -1,0 +1,240 @@
+"""adamkit.torch under torch.distributed: DDP and ZeroRedundancyOptimizer on two CPU processes
+(gloo on loopback), compared with single-process runs on the full batch."""
+
+import copy
+import os
+import socket
+import time
+from datetime import timedelta
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel
+
+import adamkit.torch
+from tests.torch._compare import Agreement
+
+pytestmark = [
+    pytest.mark.distributed,
+    pytest.mark.skipif(
+        not (dist.is_available() and dist.is_gloo_available()), reason="torch.distributed with gloo is needed"
+    ),
+]
+
+WORLD_SIZE = 2
+BATCH = 16  # each rank trains on its half
+TIMEOUT_SECONDS = 120  # generous for a loaded CI machine; an unloaded one needs ~10 s
+HYPER = {
+    "Adam": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, amsgrad=True),
+    "AdamW": dict(lr=1e-2, weight_decay=0.1),
+}
+DDP_STEPS = 8
+ZERO_FIRST_STEPS, ZERO_MORE_STEPS = 5, 5
+RTOL = 1e-5
+
+
+# --- what every process runs -------------------------------------------------------------------
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(7, 17), torch.nn.Tanh(), torch.nn.Linear(17, 3))
+
+
+def _batch():
+    generator = torch.Generator().manual_seed(1)
+    return torch.randn(BATCH, 7, generator=generator), torch.randn(BATCH, 3, generator=generator)
+
+
+def _train(model, optimizer, steps, rows=slice(None)):
+    """``steps`` steps of the mean squared error on ``rows`` of the batch."""
+    inputs, targets = _batch()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(inputs[rows]), targets[rows])
+        loss.backward()
+        optimizer.step()
+
+
+def _rows(rank):
+    half = BATCH // WORLD_SIZE
+    return slice(rank * half, (rank + 1) * half)
+
+
+def _params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _join_group(rank, port):
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    if os.path.exists("/sys/class/net/lo"):
+        os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+    dist.init_process_group(
+        "gloo", rank=rank, world_size=WORLD_SIZE, timeout=timedelta(seconds=TIMEOUT_SECONDS // 2)
+    )
+
+
+def _worker(rank, port, out_dir):
+    """Everything the two processes do, in one process group (starting processes is slow)."""
+    _join_group(rank, port)
+    try:
+        for name in HYPER:
+            _ddp_leg(rank, out_dir, name)
+            _zero_legs(rank, out_dir, name)
+    finally:
+        dist.destroy_process_group()
+
+
+def _ddp_leg(rank, out_dir, name):
+    model = _model()
+    ddp = DistributedDataParallel(model)
+    optimizer = getattr(adamkit.torch, name)(ddp.parameters(), **HYPER[name])
+    _train(ddp, optimizer, DDP_STEPS, _rows(rank))
+    torch.save(_params(model), os.path.join(out_dir, f"ddp-{name}-rank{rank}.pt"))
+
+
+def _zero(model, name):
+    # Imported here: torch.distributed.optim is slow to import and floods the test process
+    # with torch.jit deprecation warnings, and only the workers need it.
+    from torch.distributed.optim import ZeroRedundancyOptimizer
+
+    return ZeroRedundancyOptimizer(
+        model.parameters(), optimizer_class=getattr(adamkit.torch, name), **HYPER[name]
+    )
+
+
+def _zero_legs(rank, out_dir, name):
+    def path(what):
+        return os.path.join(out_dir, f"zero-{name}-{what}.pt")
+
+    model = _model()
+    ddp = DistributedDataParallel(model)
+    optimizer = _zero(ddp, name)
+    assert type(optimizer.optim) is getattr(adamkit.torch, name)
+    _train(ddp, optimizer, ZERO_FIRST_STEPS, _rows(rank))
+    shard = [tuple(p.shape) for g in optimizer.optim.param_groups for p in g["params"]]
+    torch.save({"params": _params(model), "shard": shard}, path(f"first-rank{rank}"))
+    optimizer.consolidate_state_dict(to=0)
+    if rank == 0:
+        torch.save(optimizer.state_dict(), path("consolidated"))
+    dist.barrier()
+
+    # A restart: a fresh model and a fresh ZeRO optimizer load the checkpoint on both ranks.
+    restarted = _model()
+    restarted.load_state_dict(model.state_dict())
+    ddp = DistributedDataParallel(restarted)
+    optimizer = _zero(ddp, name)
+    optimizer.load_state_dict(torch.load(path("consolidated")))
+    _train(ddp, optimizer, ZERO_MORE_STEPS, _rows(rank))
+    torch.save(_params(restarted), path(f"final-rank{rank}"))
+
+
+# --- the test side ------------------------------------------------------------------------------
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _spawn(worker, out_dir):
+    """Run ``worker(rank, port, out_dir)`` on two processes; kill them if they hang."""
+    context = mp.start_processes(
+        worker, args=(_free_port(), str(out_dir)), nprocs=WORLD_SIZE, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while not context.join(timeout=1.0):  # raises if a worker raised
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                if process.is_alive():
+                    process.kill()
+            pytest.fail(f"{worker.__name__} did not finish within {TIMEOUT_SECONDS} s")
+
+
+def _single_process(cls, name, steps):
+    model = _model()
+    optimizer = cls(model.parameters(), **HYPER[name])
+    _train(model, optimizer, steps)
+    return model, optimizer
+
+
+def _assert_bitwise_same(first, second, what):
+    for index, (a, b) in enumerate(zip(first, second, strict=True)):
+        assert torch.equal(a, b), f"{what}: parameter {index} differs between the ranks"
+
+
+def _check_ddp(tmp_path, name):
+    """(a) DDP: both ranks hold the same parameters, those of one process on the full batch."""
+    rank0, rank1 = (torch.load(tmp_path / f"ddp-{name}-rank{rank}.pt") for rank in range(WORLD_SIZE))
+    _assert_bitwise_same(rank0, rank1, name)
+    for cls in (getattr(adamkit.torch, name), getattr(torch.optim, name)):
+        model, _ = _single_process(cls, name, DDP_STEPS)
+        Agreement(RTOL).check_all(f"{name} vs {cls.__module__}", rank0, _params(model))
+    assert not torch.equal(rank0[0], _params(_model())[0]), "training did not move the weights"
+
+
+def _assert_torch_layout(consolidated, reference):
+    """The consolidated ZeRO state_dict is laid out like torch.optim's and holds the same state."""
+    expected = reference.state_dict()
+    assert consolidated["state"].keys() == expected["state"].keys() == {0, 1, 2, 3}
+    agreement = Agreement(RTOL)
+    for index, state in expected["state"].items():
+        assert consolidated["state"][index].keys() == state.keys(), index
+        for key, value in state.items():
+            got = consolidated["state"][index][key]
+            assert got.dtype == value.dtype and got.shape == value.shape, (index, key)
+            if key == "step":
+                assert got.item() == value.item()
+            else:
+                agreement.check(f"state[{index}][{key!r}]", got, value)
+    assert len(consolidated["param_groups"]) == len(expected["param_groups"]) == 1
+    group, torch_group = consolidated["param_groups"][0], expected["param_groups"][0]
+    assert group["params"] == torch_group["params"] == [0, 1, 2, 3]
+    for key, value in torch_group.items():
+        assert group[key] == value, key
+
+
+def _check_zero(tmp_path, name):
+    """(b) ZeRO with adamkit's optimizers trains like torch.optim in one process, and its
+    consolidated checkpoint has torch's layout and resumes in ZeRO and in plain adamkit."""
+    first = [torch.load(tmp_path / f"zero-{name}-first-rank{rank}.pt") for rank in range(WORLD_SIZE)]
+    final = [torch.load(tmp_path / f"zero-{name}-final-rank{rank}.pt") for rank in range(WORLD_SIZE)]
+    consolidated = torch.load(tmp_path / f"zero-{name}-consolidated.pt")
+
+    # The parameters are sharded: each rank's adamkit optimizer holds a part, together all.
+    shards = [info["shard"] for info in first]
+    assert all(shards) and sorted(map(tuple, shards[0] + shards[1])) == sorted(
+        tuple(p.shape) for p in _model().parameters()
+    )
+    _assert_bitwise_same(first[0]["params"], first[1]["params"], f"{name} after the first leg")
+    _assert_bitwise_same(final[0], final[1], f"{name} after the resumed leg")
+
+    torch_class = getattr(torch.optim, name)
+    model, optimizer = _single_process(torch_class, name, ZERO_FIRST_STEPS)
+    Agreement(RTOL).check_all(f"{name} first leg", first[0]["params"], _params(model))
+    _assert_torch_layout(consolidated, optimizer)
+
+    _train(model, optimizer, ZERO_MORE_STEPS)
+    Agreement(RTOL).check_all(f"{name} resumed ZeRO", final[0], _params(model))
+
+    # The consolidated checkpoint also resumes in a plain, single-process adamkit optimizer.
+    plain = _model()
+    with torch.no_grad():
+        for param, value in zip(plain.parameters(), first[0]["params"]):
+            param.copy_(value)
+    plain_optimizer = getattr(adamkit.torch, name)(plain.parameters(), **HYPER[name])
+    plain_optimizer.load_state_dict(copy.deepcopy(consolidated))
+    _train(plain, plain_optimizer, ZERO_MORE_STEPS)
+    Agreement(RTOL).check_all(f"{name} resumed single-process", _params(plain), _params(model))
+
+
+def test_ddp_and_zero_redundancy_optimizer_on_two_processes(tmp_path):
+    """One pair of processes runs both scenarios; each check below names the one that fails."""
+    _spawn(_worker, tmp_path)
+    for name in HYPER:
+        _check_ddp(tmp_path, name)
+        _check_zero(tmp_path, name)
