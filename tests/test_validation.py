@@ -22,7 +22,7 @@ NONNEGATIVE = ("lr", "eps", "weight_decay", "momentum", "dampening", "lr_decay",
 UNIT_CLOSED = ("rho", "alpha")
 FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat", "nesterov", "centered")
 PAIRS = ("betas",)
-UNSUPPORTED = ("foreach", "fused", "capturable", "differentiable")
+UNSUPPORTED = ("foreach", "capturable", "differentiable")
 
 SPECS = {spec.name: spec for spec in specs.ALL}
 CONSTRUCTORS = {name: getattr(adamkit.torch, name) for name in SPECS}

@@ -71,8 +71,10 @@ def plain(value):
     """A hyperparameter as the rule takes it: 1-element tensors (``lr``, ``betas``) as floats."""
     if isinstance(value, tuple):
         return tuple(plain(item) for item in value)
-    if isinstance(value, (bool, int, float, str)) or value is None:
+    if type(value) in (bool, int, float, str) or value is None:
         return value
+    # Tensors and NumPy scalars (np.float64 subclasses float) become Python floats, which
+    # NumPy and the kernels treat as weak scalars.
     return float(value)
 
 

@@ -404,7 +404,7 @@ def test_defaults_equal_torchs(name):
 
 @pytest.mark.parametrize(
     ("name", "flag"),
-    [("Adam", "fused"), ("AdamW", "foreach"), ("SGD", "differentiable"), ("Adamax", "capturable")],
+    [("Adam", "foreach"), ("AdamW", "capturable"), ("SGD", "differentiable"), ("Adamax", "capturable")],
 )
 def test_a_torch_flag_adamkit_does_not_implement_is_refused(name, flag):
     _, adamkit_class = both(name)

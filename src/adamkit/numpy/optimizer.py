@@ -9,7 +9,7 @@ import inspect
 
 import numpy as np
 
-from adamkit.kernels import reference
+from adamkit.kernels import native
 from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
 from adamkit.numpy import _state_dict
 from adamkit.numpy._arrays import check_grad, check_param
@@ -208,7 +208,9 @@ class Optimizer:
                 steps.append(None)
             states.append(state)
             slots.append({key: value for key, value in state.items() if key != "step"})
-        reference.update(self.spec, self.spec.rule_arguments(group), params, grads, slots, steps)
+        # The kernels read contiguous memory; a strided gradient is copied once.
+        grads = [np.ascontiguousarray(grad) for grad in grads]
+        native.update(self.spec, self.spec.rule_arguments(group), params, grads, slots, steps)
         for state, arrays in zip(states, slots):
             for key, array in arrays.items():
                 state.setdefault(key, array)

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 SUPPORTED_DTYPES = (
+    torch.bfloat16,
     torch.float16,
     torch.float32,
     torch.float64,

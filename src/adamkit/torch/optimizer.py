@@ -6,15 +6,16 @@ and hands NumPy views of the tensors to a backend that applies the rule.
 
 import torch
 
-from adamkit.kernels import reference
-from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
-from adamkit.torch._arrays import SUPPORTED_DTYPES, as_array, as_tensor
+from adamkit.kernels import native
+from adamkit.nonfinite import POLICIES, warn_skipped
+from adamkit.torch import _backend as backend
+from adamkit.torch._arrays import SUPPORTED_DTYPES
+from adamkit.torch._steps import PackedSteps
 from adamkit.torch._state_dict import check_state_dict_fits
 from adamkit.validation import check_choice
 
 _UNSUPPORTED_FLAGS = {
-    "foreach": "adamkit has no foreach path; its multi-tensor backend is always used",
-    "fused": "adamkit's fused C kernels are not built yet",
+    "foreach": "adamkit has no foreach path; its fused multi-tensor kernels are the default",
     "capturable": "adamkit has no CUDA-graph capture path",
     "differentiable": "adamkit does not differentiate through the optimizer step",
 }
@@ -42,8 +43,11 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(f"{flag}={defaults[flag]!r} is not supported: {reason}")
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
         self.spec.validate(defaults)
+        if defaults.get("fused") and not native.available():
+            raise ValueError("fused=True needs adamkit's C kernels, which were not built")
         self.nonfinite_grads = nonfinite_grads
         self.skipped_steps = 0
+        self._steps = {}
         super().__init__(params, defaults)
         if self.spec.eager_state:
             for group in self.param_groups:
@@ -64,6 +68,9 @@ class Optimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        self.__dict__.setdefault("nonfinite_grads", "propagate")
+        self.__dict__.setdefault("skipped_steps", 0)
+        self._steps = {}
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
@@ -95,25 +102,45 @@ class Optimizer(torch.optim.Optimizer):
             self.state[param].update(missing)
 
     def _stepped_params(self, group, group_index):
-        stepped = []
-        for index, param in enumerate(group["params"]):
+        """The group's parameters that have a gradient, after checking that each can be stepped."""
+        stepped = [param for param in group["params"] if param.grad is not None]
+        for param in stepped:
             grad = param.grad
-            if grad is None:
-                continue
-            where = f"param_groups[{group_index}]['params'][{index}]"
-            if grad.is_sparse:
-                raise TypeError(f"{self.spec.name} does not support sparse gradients ({where})")
-            if param.device.type != "cpu" or grad.device.type != "cpu":
-                raise TypeError(f"{where} is on {param.device}: adamkit.torch supports CPU tensors")
-            if param.dtype not in SUPPORTED_DTYPES:
-                raise TypeError(f"{where} has unsupported dtype {param.dtype}")
-            if grad.dtype != param.dtype or grad.shape != param.shape:
-                raise ValueError(
-                    f"the gradient of {where} is {grad.dtype} {tuple(grad.shape)}, "
-                    f"but the parameter is {param.dtype} {tuple(param.shape)}"
-                )
-            stepped.append((where, param))
+            if grad.layout != torch.strided or not param.is_cpu or not grad.is_cpu:
+                self._reject(group_index, param, group)
+            if param.dtype not in SUPPORTED_DTYPES or grad.dtype != param.dtype or grad.shape != param.shape:
+                self._reject(group_index, param, group)
+            if param.dtype == torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused")):
+                self._reject(group_index, param, group)
         return stepped
+
+    def _reject(self, group_index, param, group):
+        """Raise the precise error for a parameter that ``_stepped_params`` refused."""
+        where = f"param_groups[{group_index}]['params'][{_index_of(param, group['params'])}]"
+        grad = param.grad
+        if grad.layout != torch.strided:
+            raise TypeError(f"{self.spec.name} does not support sparse gradients ({where})")
+        if not (param.is_cpu and grad.is_cpu):
+            raise TypeError(f"{where} is on {param.device}: adamkit.torch supports CPU tensors")
+        if param.dtype not in SUPPORTED_DTYPES:
+            raise TypeError(f"{where} has unsupported dtype {param.dtype}")
+        if grad.dtype == param.dtype == torch.bfloat16 and grad.shape == param.shape:
+            raise TypeError(
+                f"{where} is bfloat16, which needs adamkit's C kernels (built, not disabled by "
+                "fused=False) and contiguous parameter and gradient"
+            )
+        raise ValueError(
+            f"the gradient of {where} is {grad.dtype} {tuple(grad.shape)}, "
+            f"but the parameter is {param.dtype} {tuple(param.shape)}"
+        )
+
+    def _first_nonfinite(self, batches):
+        for group_index, (group, stepped) in enumerate(batches):
+            for param in stepped:
+                if not torch.isfinite(param.grad).all():
+                    index = _index_of(param, group["params"])
+                    return f"param_groups[{group_index}]['params'][{index}]"
+        return None
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -124,37 +151,37 @@ class Optimizer(torch.optim.Optimizer):
                 loss = closure()
         batches = [(group, self._stepped_params(group, i)) for i, group in enumerate(self.param_groups)]
         if self.nonfinite_grads == "skip":
-            named = ((where, as_array(p.grad)) for _, stepped in batches for where, p in stepped)
-            culprit = first_nonfinite(named)
+            culprit = self._first_nonfinite(batches)
             if culprit is not None:
                 self.skipped_steps += 1
                 # step is wrapped by torch's no_grad and hook wrappers: 4 frames to the caller.
                 warn_skipped(culprit, stacklevel=4)
                 return loss
-        for group, stepped in batches:
-            self._update_group(group, [param for _, param in stepped])
+        for group_index, (group, stepped) in enumerate(batches):
+            if stepped:
+                self._update_group(group_index, group, stepped)
         return loss
 
-    def _update_group(self, group, params):
-        states, steps = [], []
+    def _update_group(self, group_index, group, params):
+        expected = self._expected_state_size(group)
         for param in params:
-            self._init_state(param, group)
-            state = self.state.get(param, {})
-            if self.spec.counts_steps:
-                state["step"] += 1
-                steps.append(state["step"].item())
-            else:
-                steps.append(None)
-            states.append({key: as_array(value) for key, value in state.items() if key != "step"})
-        reference.update(
-            self.spec,
-            self.spec.rule_arguments(group),
-            [as_array(p) for p in params],
-            [as_array(p.grad) for p in params],
-            states,
-            steps,
-        )
-        for param, arrays in zip(params, states):
-            for key, array in arrays.items():
-                if key not in self.state.get(param, {}):
-                    self.state[param][key] = as_tensor(array, like=param)
+            if len(self.state.get(param, ())) < expected:
+                self._init_state(param, group)
+        states = [self.state[param] if param in self.state else {} for param in params]
+        if self.spec.counts_steps:
+            steps = self._steps.setdefault(group_index, PackedSteps()).advance(states)
+        else:
+            steps = [None] * len(params)
+        hyperparameters = self.spec.rule_arguments(group)
+        backend.update(self.spec, hyperparameters, params, states, steps, group.get("fused"))
+        for param, state in zip(params, states):
+            if state and param not in self.state:
+                self.state[param] = state
+
+    def _expected_state_size(self, group):
+        slots = [slot for slot in self.spec.active_slots(group) if slot.fill is not None]
+        return len(slots) + self.spec.counts_steps
+
+
+def _index_of(param, params):
+    return next(i for i, p in enumerate(params) if p is param)

@@ -1,0 +1,83 @@
+/* adamkit's fused multi-tensor CPU kernels: the C interface.
+ *
+ * One call of ak_update() applies one rule to a whole list of tensors in place. The kernels
+ * take data pointers and element counts, so NumPy arrays and torch tensors share them; they
+ * hold no state between calls. Every path (AVX-512, AVX2, scalar; any thread count) computes
+ * the same bits as the functions of adamkit.rules: the per-step scalars in double, exactly as
+ * the Python rule computes them, each cast once to the arithmetic type, and each elementwise
+ * operation in the rule's order, without FMA contraction.
+ */
+#ifndef ADAMKIT_KERNELS_H
+#define ADAMKIT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The rules, one per function of adamkit.rules (Adam and AdamW share AK_RULE_ADAM). */
+typedef enum {
+    AK_RULE_ADAM,
+    AK_RULE_ADAMAX,
+    AK_RULE_ADADELTA,
+    AK_RULE_SGD,
+    AK_RULE_ADAGRAD,
+    AK_RULE_RMSPROP,
+    AK_N_RULES
+} ak_rule;
+
+/* Storage of parameters, gradients and state, and the arithmetic each implies. */
+typedef enum {
+    AK_LAYOUT_F32,      /* float32 parameters and state, float32 arithmetic */
+    AK_LAYOUT_F64,      /* float64 parameters and state, float64 arithmetic */
+    AK_LAYOUT_BF16_F32, /* bfloat16 parameters, float32 state, float32 arithmetic */
+    AK_LAYOUT_BF16,     /* bfloat16 parameters and state, float32 arithmetic */
+    AK_N_LAYOUTS
+} ak_layout;
+
+typedef enum { AK_ISA_SCALAR, AK_ISA_AVX2, AK_ISA_AVX512, AK_N_ISAS } ak_isa;
+
+/* The hyperparameters of a parameter group, named as in torch; each rule reads its own. */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    double momentum, dampening, rho, alpha, lr_decay;
+    int amsgrad, maximize, decoupled_weight_decay, eps_hat, nesterov, centered;
+} ak_hyper;
+
+/* The state slots of each rule, in the order of adamkit.specs (at most three):
+ *   Adam      exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad)
+ *   Adamax    exp_avg, exp_inf
+ *   Adadelta  square_avg, acc_delta
+ *   SGD       momentum_buffer (momentum != 0)
+ *   Adagrad   sum
+ *   RMSprop   square_avg, momentum_buffer (momentum > 0), grad_avg (centered)
+ * An inactive slot's pointer array is NULL. */
+#define AK_MAX_SLOTS 3
+
+typedef struct {
+    ak_rule rule;
+    ak_layout layout;
+    ak_isa isa;
+    int num_threads;               /* > 0 */
+    ak_hyper hyper;
+    int64_t n_tensors;
+    const int64_t *numels;         /* [n_tensors] */
+    void *const *params;           /* [n_tensors] */
+    const void *const *grads;      /* [n_tensors] */
+    void *const *slots[AK_MAX_SLOTS]; /* each [n_tensors] or NULL */
+    const double *steps;           /* [n_tensors], this step included; Adam, Adamax, Adagrad */
+    const unsigned char *created;  /* [n_tensors] or NULL: SGD's momentum buffer is new, b <- g */
+} ak_call;
+
+/* Whether `rule` reads call->steps (Adam, Adamax and Adagrad). */
+int ak_rule_uses_step(ak_rule rule);
+
+/* Whether this CPU (and OS) can run `isa`. */
+int ak_isa_supported(ak_isa isa);
+
+/* The maximum thread count OpenMP would use by default (1 without OpenMP). */
+int ak_default_threads(void);
+
+/* Apply call->rule to every tensor in place. Returns 0, or -1 if the ISA is not supported or
+ * memory for the per-tensor scalars could not be allocated. */
+int ak_update(const ak_call *call);
+
+#endif

@@ -1,0 +1,182 @@
+/* ak_update: one rule over a list of tensors, in parallel over the concatenated elements.
+ *
+ * The elements of all tensors, laid end to end, are cut into chunks of AK_CHUNK elements;
+ * OpenMP threads take whole chunks as they become free (so a thread the OS deschedules does
+ * not hold up the others), and each chunk is run as the pieces of the tensors it covers. Every element is computed by the same operations whichever thread, chunk or ISA
+ * runs it, so the result does not depend on the thread count, nor on whether the tensors
+ * come in one call or one per call. Worker threads run with the caller's floating-point
+ * control register, so that flush-to-zero settings are the caller's too.
+ */
+#include <stdlib.h>
+
+#include "kernel.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if AK_X86
+#include <xmmintrin.h>
+#endif
+
+#define AK_CHUNK ((int64_t)1 << 15)
+
+static const size_t PARAM_SIZE[AK_N_LAYOUTS] = {4, 8, 2, 2};
+static const size_t STATE_SIZE[AK_N_LAYOUTS] = {4, 8, 4, 2};
+
+static const ak_segment_table *segment_table(ak_isa isa)
+{
+    switch (isa) {
+#if AK_X86
+    case AK_ISA_AVX512:
+        return &ak_segments_avx512;
+    case AK_ISA_AVX2:
+        return &ak_segments_avx2;
+#endif
+    default:
+        return &ak_segments_scalar;
+    }
+}
+
+int ak_isa_supported(ak_isa isa)
+{
+#if AK_X86
+    __builtin_cpu_init();
+    if (isa == AK_ISA_AVX512)
+        return __builtin_cpu_supports("avx512f");
+    if (isa == AK_ISA_AVX2)
+        return __builtin_cpu_supports("avx2");
+#endif
+    return isa == AK_ISA_SCALAR;
+}
+
+int ak_default_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+typedef struct {
+    const ak_call *call;
+    ak_segment_fn segment;
+    ak_scalars scalars;
+    const ak_tensor_scalars *per_tensor;
+    const int64_t *offsets; /* offsets[t] = elements of the tensors before t; [n_tensors + 1] */
+    size_t param_size, state_size;
+} ak_plan;
+
+/* The tensor holding element `position` of the concatenation (offsets[t] <= position < offsets[t+1]). */
+static int64_t tensor_at(const int64_t *offsets, int64_t n_tensors, int64_t position)
+{
+    int64_t low = 0, high = n_tensors; /* offsets[low] <= position < offsets[high] */
+    while (high - low > 1) {
+        int64_t middle = low + (high - low) / 2;
+        if (offsets[middle] <= position)
+            low = middle;
+        else
+            high = middle;
+    }
+    return low;
+}
+
+static void *advance(void *base, int64_t elements, size_t size)
+{
+    return base ? (char *)base + elements * (int64_t)size : NULL;
+}
+
+static void run_chunk(const ak_plan *plan, int64_t begin, int64_t end)
+{
+    const ak_call *call = plan->call;
+    ak_scalars scalars = plan->scalars;
+    for (int64_t t = tensor_at(plan->offsets, call->n_tensors, begin); begin < end; t++) {
+        int64_t stop = plan->offsets[t + 1] < end ? plan->offsets[t + 1] : end;
+        if (stop <= begin)
+            continue;
+        int64_t first = begin - plan->offsets[t];
+        scalars.step_size = plan->per_tensor[t].step_size;
+        scalars.bias_correction2_sqrt = plan->per_tensor[t].bias_correction2_sqrt;
+        scalars.created = plan->per_tensor[t].created;
+        void *slot[AK_MAX_SLOTS];
+        for (int s = 0; s < AK_MAX_SLOTS; s++)
+            slot[s] = call->slots[s] ? advance(call->slots[s][t], first, plan->state_size) : NULL;
+        plan->segment(&scalars, stop - begin, advance(call->params[t], first, plan->param_size),
+                      advance((void *)call->grads[t], first, plan->param_size), slot[0], slot[1],
+                      slot[2]);
+        begin = stop;
+    }
+}
+
+static void run_chunks(const ak_plan *plan, int threads)
+{
+    int64_t total = plan->offsets[plan->call->n_tensors];
+    int64_t n_chunks = (total + AK_CHUNK - 1) / AK_CHUNK;
+    if (threads > n_chunks)
+        threads = n_chunks > 0 ? (int)n_chunks : 1;
+#if AK_X86
+    unsigned int caller_csr = _mm_getcsr();
+#endif
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) if (threads > 1)
+#endif
+    {
+#if AK_X86
+        unsigned int own_csr = _mm_getcsr();
+        _mm_setcsr(caller_csr);
+#endif
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic)
+#endif
+        for (int64_t c = 0; c < n_chunks; c++) {
+            int64_t begin = c * AK_CHUNK;
+            run_chunk(plan, begin, begin + AK_CHUNK < total ? begin + AK_CHUNK : total);
+        }
+#if AK_X86
+        _mm_setcsr(own_csr);
+#endif
+    }
+}
+
+int ak_update(const ak_call *call)
+{
+    if (call->isa < 0 || call->isa >= AK_N_ISAS || !ak_isa_supported(call->isa))
+        return -1;
+    int64_t n = call->n_tensors;
+    if (n <= 0)
+        return 0;
+    int64_t *offsets = malloc((size_t)(n + 1) * sizeof *offsets);
+    ak_tensor_scalars *per_tensor = malloc((size_t)n * sizeof *per_tensor);
+    if (!offsets || !per_tensor) {
+        free(offsets);
+        free(per_tensor);
+        return -1;
+    }
+    ak_plan plan = {
+        .call = call,
+        .segment = (*segment_table(call->isa))[call->layout][call->rule],
+        .per_tensor = per_tensor,
+        .offsets = offsets,
+        .param_size = PARAM_SIZE[call->layout],
+        .state_size = STATE_SIZE[call->layout],
+    };
+    ak_call_scalars(call->rule, &call->hyper, &plan.scalars);
+
+    /* The per-tensor scalars; consecutive tensors at the same step share one computation. */
+    int uses_step = ak_rule_uses_step(call->rule);
+    ak_tensor_scalars previous;
+    ak_tensor_scalars_at(call->rule, &call->hyper, uses_step ? call->steps[0] : 1, &previous);
+    offsets[0] = 0;
+    for (int64_t t = 0; t < n; t++) {
+        offsets[t + 1] = offsets[t] + call->numels[t];
+        if (uses_step && t > 0 && call->steps[t] != call->steps[t - 1])
+            ak_tensor_scalars_at(call->rule, &call->hyper, call->steps[t], &previous);
+        per_tensor[t] = previous;
+        per_tensor[t].created = call->created ? call->created[t] : 0;
+    }
+
+    run_chunks(&plan, call->num_threads > 0 ? call->num_threads : 1);
+    free(offsets);
+    free(per_tensor);
+    return 0;
+}

@@ -1,0 +1,80 @@
+/* The AVX2 ISA: 8 float32 or 4 float64 lanes. Only this file is compiled for AVX2 (by the
+ * target pragma, which enables no FMA); dispatch.c calls it only on CPUs with AVX2. */
+#include "kernel.h"
+
+#if AK_X86
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
+#pragma GCC target("avx2")
+#endif
+
+#include <immintrin.h>
+
+#define ISA avx2
+#define F32_LANES 8
+#define F64_LANES 4
+
+typedef __m256 f32v;
+typedef __m256d f64v;
+
+static inline f32v f32v_set1(float x) { return _mm256_set1_ps(x); }
+static inline f32v f32v_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline void f32v_store(float *p, f32v v) { _mm256_storeu_ps(p, v); }
+static inline f32v f32v_add(f32v a, f32v b) { return _mm256_add_ps(a, b); }
+static inline f32v f32v_sub(f32v a, f32v b) { return _mm256_sub_ps(a, b); }
+static inline f32v f32v_mul(f32v a, f32v b) { return _mm256_mul_ps(a, b); }
+static inline f32v f32v_div(f32v a, f32v b) { return _mm256_div_ps(a, b); }
+static inline f32v f32v_sqrt(f32v a) { return _mm256_sqrt_ps(a); }
+/* max(a, b) where a is a number (b if b is NaN), else a: np.maximum's NaN propagation. */
+static inline f32v f32v_max(f32v a, f32v b)
+{
+    return _mm256_blendv_ps(a, _mm256_max_ps(a, b), _mm256_cmp_ps(a, a, _CMP_ORD_Q));
+}
+static inline f32v f32v_abs(f32v a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+static inline f32v f32v_neg(f32v a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
+
+static inline f64v f64v_set1(double x) { return _mm256_set1_pd(x); }
+static inline f64v f64v_load(const double *p) { return _mm256_loadu_pd(p); }
+static inline void f64v_store(double *p, f64v v) { _mm256_storeu_pd(p, v); }
+static inline f64v f64v_add(f64v a, f64v b) { return _mm256_add_pd(a, b); }
+static inline f64v f64v_sub(f64v a, f64v b) { return _mm256_sub_pd(a, b); }
+static inline f64v f64v_mul(f64v a, f64v b) { return _mm256_mul_pd(a, b); }
+static inline f64v f64v_div(f64v a, f64v b) { return _mm256_div_pd(a, b); }
+static inline f64v f64v_sqrt(f64v a) { return _mm256_sqrt_pd(a); }
+static inline f64v f64v_max(f64v a, f64v b)
+{
+    return _mm256_blendv_pd(a, _mm256_max_pd(a, b), _mm256_cmp_pd(a, a, _CMP_ORD_Q));
+}
+static inline f64v f64v_abs(f64v a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
+static inline f64v f64v_neg(f64v a) { return _mm256_xor_pd(a, _mm256_set1_pd(-0.0)); }
+
+/* A bfloat16 is the upper half of a float32. */
+static inline f32v f32v_load_bf16(const uint16_t *p)
+{
+    __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
+/* Round to nearest even; every NaN becomes the quiet NaN 0x7FC0, as in torch. */
+static inline void f32v_store_bf16(uint16_t *p, f32v v)
+{
+    __m256i bits = _mm256_castps_si256(v);
+    __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), odd);
+    rounded = _mm256_srli_epi32(rounded, 16);
+    __m256i is_nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    rounded = _mm256_blendv_epi8(rounded, _mm256_set1_epi32(0x7FC0), is_nan);
+    __m128i halves = _mm_packus_epi32(_mm256_castsi256_si128(rounded),
+                                      _mm256_extracti128_si256(rounded, 1));
+    _mm_storeu_si128((__m128i *)p, halves);
+}
+
+#include "instantiate.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+
+#endif

@@ -1,0 +1,61 @@
+/* What the kernel translation units share: the per-step scalars and the segment functions.
+ *
+ * A segment function applies one rule to n consecutive elements of one tensor. Each ISA file
+ * (isa_scalar.c, isa_avx2.c, isa_avx512.c) defines a table of them, one per layout and rule;
+ * dispatch.c splits a multi-tensor call into segments and runs them in parallel.
+ */
+#ifndef ADAMKIT_KERNEL_H
+#define ADAMKIT_KERNEL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "adamkit_kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define AK_X86 1
+#else
+#define AK_X86 0
+#endif
+
+/* The scalars of one rule for one tensor, in double, exactly as adamkit/rules computes them;
+ * the kernels cast each to the arithmetic type once. */
+typedef struct {
+    double lr, eps, weight_decay;
+    double decay_factor;               /* Adam, decoupled: 1 - lr*weight_decay */
+    double one_minus_beta1, beta2, one_minus_beta2;
+    double rho, one_minus_rho;         /* Adadelta */
+    double alpha, one_minus_alpha;     /* RMSprop */
+    double momentum, one_minus_dampening;
+    int maximize, l2, decoupled, amsgrad, nesterov, centered, with_momentum;
+    /* Per tensor. */
+    double step_size;             /* Adam, Adamax: lr/bc1 (eps_hat: lr*sqrt(bc2)/bc1); Adagrad: clr */
+    double bias_correction2_sqrt; /* Adam: sqrt(bc2) (eps_hat: 1) */
+    int created;                  /* SGD: the momentum buffer is new and starts as the gradient */
+} ak_scalars;
+
+/* The per-tensor part of ak_scalars. */
+typedef struct {
+    double step_size, bias_correction2_sqrt;
+    int created;
+} ak_tensor_scalars;
+
+/* The per-call scalars of `rule` (the per-tensor fields are left zero). */
+void ak_call_scalars(ak_rule rule, const ak_hyper *hyper, ak_scalars *out);
+
+/* The per-tensor scalars of `rule` at step `step` (this step included). */
+void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *hyper, double step, ak_tensor_scalars *out);
+
+typedef void (*ak_segment_fn)(const ak_scalars *scalars, int64_t n, void *param, const void *grad,
+                              void *slot0, void *slot1, void *slot2);
+
+typedef ak_segment_fn ak_segment_table[AK_N_LAYOUTS][AK_N_RULES];
+
+extern const ak_segment_table ak_segments_scalar;
+#if AK_X86
+extern const ak_segment_table ak_segments_avx2;
+extern const ak_segment_table ak_segments_avx512;
+#endif
+
+#endif

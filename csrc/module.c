@@ -1,0 +1,617 @@
+/* adamkit.kernels._native: the CPython binding of ak_update (private; see native.py).
+ *
+ * A minimal extension module rather than ctypes, for two reasons. A model with thousands of
+ * tensors must pay no more than gathering pointers: through the buffer protocol a NumPy
+ * array's pointer, size, dtype and layout cost about 0.1 us, against 1-2 us through any
+ * pure-Python route (ndarray.ctypes, __array_interface__); and lists of pointers from
+ * torch's data_ptr() are read here without building intermediate ctypes arrays. And setuptools
+ * builds and names an extension module portably. The kernels themselves use no Python API;
+ * the GIL is released while they run.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+
+#include "adamkit_kernels.h"
+
+static const char *const RULE_NAMES[AK_N_RULES] = {
+    [AK_RULE_ADAM] = "adam",       [AK_RULE_ADAMAX] = "adamax",   [AK_RULE_ADADELTA] = "adadelta",
+    [AK_RULE_SGD] = "sgd",         [AK_RULE_ADAGRAD] = "adagrad", [AK_RULE_RMSPROP] = "rmsprop",
+};
+
+static const char *const ISA_NAMES[AK_N_ISAS] = {
+    [AK_ISA_SCALAR] = "scalar",
+    [AK_ISA_AVX2] = "avx2",
+    [AK_ISA_AVX512] = "avx512",
+};
+
+static const struct {
+    const char *name;
+    size_t offset;
+} NUMBER_FIELDS[] = {
+    {"lr", offsetof(ak_hyper, lr)},
+    {"beta1", offsetof(ak_hyper, beta1)},
+    {"beta2", offsetof(ak_hyper, beta2)},
+    {"eps", offsetof(ak_hyper, eps)},
+    {"weight_decay", offsetof(ak_hyper, weight_decay)},
+    {"momentum", offsetof(ak_hyper, momentum)},
+    {"dampening", offsetof(ak_hyper, dampening)},
+    {"rho", offsetof(ak_hyper, rho)},
+    {"alpha", offsetof(ak_hyper, alpha)},
+    {"lr_decay", offsetof(ak_hyper, lr_decay)},
+};
+
+static const struct {
+    const char *name;
+    size_t offset;
+} FLAG_FIELDS[] = {
+    {"amsgrad", offsetof(ak_hyper, amsgrad)},
+    {"maximize", offsetof(ak_hyper, maximize)},
+    {"decoupled_weight_decay", offsetof(ak_hyper, decoupled_weight_decay)},
+    {"eps_hat", offsetof(ak_hyper, eps_hat)},
+    {"nesterov", offsetof(ak_hyper, nesterov)},
+    {"centered", offsetof(ak_hyper, centered)},
+};
+
+static int lookup(const char *const *names, int count, const char *name, const char *what)
+{
+    for (int i = 0; i < count; i++)
+        if (names[i] && strcmp(names[i], name) == 0)
+            return i;
+    PyErr_Format(PyExc_ValueError, "unknown %s '%s'", what, name);
+    return -1;
+}
+
+/* The hyperparameters from a dict keyed by the field names; absent fields are zero. */
+static int read_hyper(PyObject *dict, ak_hyper *hyper)
+{
+    memset(hyper, 0, sizeof *hyper);
+    if (!PyDict_Check(dict)) {
+        PyErr_SetString(PyExc_TypeError, "hyperparameters must be a dict");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof NUMBER_FIELDS / sizeof *NUMBER_FIELDS; i++) {
+        PyObject *value = PyDict_GetItemString(dict, NUMBER_FIELDS[i].name);
+        if (!value)
+            continue;
+        double number = PyFloat_AsDouble(value);
+        if (number == -1.0 && PyErr_Occurred())
+            return -1;
+        *(double *)((char *)hyper + NUMBER_FIELDS[i].offset) = number;
+    }
+    for (size_t i = 0; i < sizeof FLAG_FIELDS / sizeof *FLAG_FIELDS; i++) {
+        PyObject *value = PyDict_GetItemString(dict, FLAG_FIELDS[i].name);
+        if (!value)
+            continue;
+        int flag = PyObject_IsTrue(value);
+        if (flag < 0)
+            return -1;
+        *(int *)((char *)hyper + FLAG_FIELDS[i].offset) = flag;
+    }
+    return 0;
+}
+
+static int check_length(Py_ssize_t length, Py_ssize_t n, const char *what)
+{
+    if (length != n) {
+        PyErr_Format(PyExc_ValueError, "%s has %zd entries but there are %zd parameters", what,
+                     length, n);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether `obj` is a 1-d buffer of 8-byte integers (an int64 or uint64 NumPy array); if so,
+ * `view` holds it. No error is set either way. */
+static int int64_buffer(PyObject *obj, Py_buffer *view)
+{
+    if (!PyObject_CheckBuffer(obj))
+        return 0;
+    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    const char *format = view->format ? view->format : "B";
+    if (*format == '@' || *format == '=' || *format == '<')
+        format++;
+    if (view->ndim == 1 && view->itemsize == 8 && format[0] && !format[1] &&
+        strchr("qQlLnN", format[0]))
+        return 1;
+    PyBuffer_Release(view);
+    return 0;
+}
+
+/* out[i] = the i-th integer of `obj`, a sequence of ints or an int64 array; with `pointers`,
+ * Python ints are read as addresses (up to the pointer width, unsigned). */
+static int read_integers(PyObject *obj, Py_ssize_t n, const char *what, int64_t *out, int pointers)
+{
+    Py_buffer view;
+    if (int64_buffer(obj, &view)) {
+        int ok = check_length(view.shape ? view.shape[0] : view.len / 8, n, what) == 0;
+        if (ok)
+            memcpy(out, view.buf, (size_t)n * sizeof *out);
+        PyBuffer_Release(&view);
+        return ok ? 0 : -1;
+    }
+    PyObject *fast = PySequence_Fast(obj, what);
+    if (!fast)
+        return -1;
+    if (check_length(PySequence_Fast_GET_SIZE(fast), n, what) < 0) {
+        Py_DECREF(fast);
+        return -1;
+    }
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (pointers)
+            out[i] = (int64_t)(intptr_t)PyLong_AsVoidPtr(items[i]);
+        else
+            out[i] = PyLong_AsLongLong(items[i]);
+        if (PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "%s[%zd] must be an integer, got %R", what, i, items[i]);
+            Py_DECREF(fast);
+            return -1;
+        }
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
+/* out[i] = the i-th address in `obj` (see read_integers); `scratch` holds n integers. */
+static int read_pointers(PyObject *obj, Py_ssize_t n, const char *what, int64_t *scratch,
+                         void **out)
+{
+    if (read_integers(obj, n, what, scratch, 1) < 0)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++)
+        out[i] = (void *)(intptr_t)scratch[i];
+    return 0;
+}
+
+static int read_steps(PyObject *obj, Py_ssize_t n, double *out)
+{
+    PyObject *fast = PySequence_Fast(obj, "steps must be a sequence");
+    if (!fast)
+        return -1;
+    if (check_length(PySequence_Fast_GET_SIZE(fast), n, "steps") < 0) {
+        Py_DECREF(fast);
+        return -1;
+    }
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int bad = items[i] == Py_None;
+        if (!bad) {
+            out[i] = PyFloat_AsDouble(items[i]);
+            bad = out[i] == -1.0 && PyErr_Occurred();
+        }
+        if (bad) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "steps[%zd] must be a number, got %R", i, items[i]);
+            Py_DECREF(fast);
+            return -1;
+        }
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
+static int read_flags(PyObject *obj, Py_ssize_t n, unsigned char *out)
+{
+    PyObject *fast = PySequence_Fast(obj, "created must be a sequence");
+    if (!fast)
+        return -1;
+    if (check_length(PySequence_Fast_GET_SIZE(fast), n, "created") < 0) {
+        Py_DECREF(fast);
+        return -1;
+    }
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int flag = PyObject_IsTrue(items[i]);
+        if (flag < 0) {
+            Py_DECREF(fast);
+            return -1;
+        }
+        out[i] = (unsigned char)flag;
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
+/* The per-tensor arrays of one call (allocated for n tensors), and the buffers it holds. */
+typedef struct {
+    int64_t *numels;
+    void **params;
+    const void **grads;
+    void **slots[AK_MAX_SLOTS];
+    double *steps;
+    unsigned char *created;
+    Py_buffer *views; /* update_arrays: the buffers held until the kernel has run */
+    Py_ssize_t n_views;
+} arguments;
+
+static int allocate(arguments *a, Py_ssize_t n, Py_ssize_t max_views)
+{
+    memset(a, 0, sizeof *a);
+    size_t count = (size_t)(n > 0 ? n : 1);
+    a->numels = PyMem_Calloc(count, sizeof *a->numels);
+    a->params = PyMem_Calloc(count, sizeof *a->params);
+    a->grads = PyMem_Calloc(count, sizeof *a->grads);
+    for (int s = 0; s < AK_MAX_SLOTS; s++)
+        a->slots[s] = PyMem_Calloc(count, sizeof *a->slots[s]);
+    a->steps = PyMem_Calloc(count, sizeof *a->steps);
+    a->created = PyMem_Calloc(count, sizeof *a->created);
+    a->views = max_views ? PyMem_Calloc((size_t)max_views, sizeof *a->views) : NULL;
+    int ok = a->numels && a->params && a->grads && a->steps && a->created &&
+             (a->views || !max_views);
+    for (int s = 0; s < AK_MAX_SLOTS; s++)
+        ok = ok && a->slots[s];
+    if (!ok) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void release(arguments *a)
+{
+    for (Py_ssize_t i = 0; i < a->n_views; i++)
+        PyBuffer_Release(&a->views[i]);
+    PyMem_Free(a->numels);
+    PyMem_Free(a->params);
+    PyMem_Free(a->grads);
+    for (int s = 0; s < AK_MAX_SLOTS; s++)
+        PyMem_Free(a->slots[s]);
+    PyMem_Free(a->steps);
+    PyMem_Free(a->created);
+    PyMem_Free(a->views);
+}
+
+/* Fill the parts of `call` that both entry points share, and run it without the GIL. */
+static PyObject *run(ak_call *call, arguments *a, const char *rule, PyObject *hyper,
+                     const char *isa, int num_threads, PyObject *steps, PyObject *created)
+{
+    int rule_index = lookup(RULE_NAMES, AK_N_RULES, rule, "rule");
+    int isa_index = rule_index < 0 ? -1 : lookup(ISA_NAMES, AK_N_ISAS, isa, "isa");
+    if (isa_index < 0 || read_hyper(hyper, &call->hyper) < 0)
+        return NULL;
+    if (!ak_isa_supported((ak_isa)isa_index)) {
+        PyErr_Format(PyExc_ValueError, "isa='%s' is not supported by this CPU", isa);
+        return NULL;
+    }
+    if (num_threads < 1) {
+        PyErr_Format(PyExc_ValueError, "num_threads must be >= 1, got %d", num_threads);
+        return NULL;
+    }
+    Py_ssize_t n = (Py_ssize_t)call->n_tensors;
+    if (steps == Py_None && ak_rule_uses_step((ak_rule)rule_index) && n > 0) {
+        PyErr_Format(PyExc_TypeError, "steps are required by rule '%s'", rule);
+        return NULL;
+    }
+    if (steps != Py_None && read_steps(steps, n, a->steps) < 0)
+        return NULL;
+    if (created != Py_None && read_flags(created, n, a->created) < 0)
+        return NULL;
+    call->rule = (ak_rule)rule_index;
+    call->isa = (ak_isa)isa_index;
+    call->num_threads = num_threads;
+    call->numels = a->numels;
+    call->params = a->params;
+    call->grads = a->grads;
+    call->steps = a->steps;
+    call->created = a->created;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = ak_update(call);
+    Py_END_ALLOW_THREADS
+    if (status != 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* The dtype a buffer format stands for, or NULL. */
+static const char *dtype_of_format(const char *format)
+{
+    if (!format)
+        return "uint8";
+    if (*format == '@' || *format == '=' || *format == '<')
+        format++;
+    if (!format[0] || format[1])
+        return NULL;
+    switch (format[0]) {
+    case 'f':
+        return "float32";
+    case 'd':
+        return "float64";
+    case 'e':
+        return "float16";
+    case 'H':
+        return "uint16";
+    default:
+        return NULL;
+    }
+}
+
+/* "params[3]" or "states[3]['exp_avg']": an array named in an error message. */
+static PyObject *array_name(const char *what, Py_ssize_t index, PyObject *key)
+{
+    if (key)
+        return PyUnicode_FromFormat("%s[%zd][%R]", what, index, key);
+    return PyUnicode_FromFormat("%s[%zd]", what, index);
+}
+
+/* Hold a view of `obj` as a C-contiguous (writable) buffer of dtype `dtype`, or of any dtype
+ * if `dtype` is NULL (returned in *found). The array is called what[index][key] in errors. */
+static int take_view(arguments *a, PyObject *obj, int writable, const char *dtype,
+                     const char **found, const char *what, Py_ssize_t index, PyObject *key,
+                     void **pointer, int64_t *numel)
+{
+    PyObject *name;
+    if (!PyObject_CheckBuffer(obj)) {
+        if ((name = array_name(what, index, key))) {
+            PyErr_Format(PyExc_TypeError, "%U must be a NumPy array, got %s", name,
+                         obj == Py_None ? "None" : Py_TYPE(obj)->tp_name);
+            Py_DECREF(name);
+        }
+        return -1;
+    }
+    Py_buffer *view = &a->views[a->n_views];
+    int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        if ((name = array_name(what, index, key))) {
+            PyErr_Format(PyExc_ValueError, "%U must be a C-contiguous%s array (%S)", name,
+                         writable ? ", writable" : "", value ? value : Py_None);
+            Py_DECREF(name);
+        }
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(traceback);
+        return -1;
+    }
+    a->n_views++;
+    const char *actual = dtype_of_format(view->format);
+    if (!actual || (dtype && strcmp(actual, dtype) != 0)) {
+        if ((name = array_name(what, index, key))) {
+            PyErr_Format(PyExc_TypeError, "%U has dtype %s, expected %s", name,
+                         actual ? actual : view->format, dtype ? dtype : "float32 or float64");
+            Py_DECREF(name);
+        }
+        return -1;
+    }
+    if (found)
+        *found = actual;
+    *pointer = view->buf;
+    *numel = (int64_t)(view->len / view->itemsize);
+    return 0;
+}
+
+static int check_numel(int64_t numel, int64_t expected, const char *what, Py_ssize_t index,
+                       PyObject *key)
+{
+    if (numel == expected)
+        return 0;
+    PyObject *name = array_name(what, index, key);
+    if (name) {
+        PyErr_Format(PyExc_ValueError, "%U has %lld elements but params[%zd] has %lld", name,
+                     (long long)numel, index, (long long)expected);
+        Py_DECREF(name);
+    }
+    return -1;
+}
+
+/* update_arrays(rule, hyper, isa, num_threads, params, grads, slots, slot_names, steps, created)
+ *
+ * params, grads: lists of float32 or float64 NumPy arrays; slots: a 3-tuple of lists of
+ * arrays (or None for an inactive slot) named by slot_names. */
+static PyObject *update_arrays(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *rule, *isa;
+    int num_threads;
+    PyObject *hyper, *params, *grads, *slots, *slot_names, *steps, *created;
+    if (!PyArg_ParseTuple(args, "sOsiO!O!O!O!OO:update_arrays", &rule, &hyper, &isa, &num_threads,
+                          &PyList_Type, &params, &PyList_Type, &grads, &PyTuple_Type, &slots,
+                          &PyTuple_Type, &slot_names, &steps, &created))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(params);
+    if (check_length(PyList_GET_SIZE(grads), n, "grads") < 0)
+        return NULL;
+    if (PyTuple_GET_SIZE(slots) != AK_MAX_SLOTS || PyTuple_GET_SIZE(slot_names) != AK_MAX_SLOTS) {
+        PyErr_SetString(PyExc_ValueError, "slots and slot_names must be 3-tuples");
+        return NULL;
+    }
+    for (int s = 0; s < AK_MAX_SLOTS; s++) {
+        PyObject *column = PyTuple_GET_ITEM(slots, s);
+        if (column == Py_None)
+            continue;
+        if (!PyList_Check(column)) {
+            PyErr_SetString(PyExc_TypeError, "each slot must be a list or None");
+            return NULL;
+        }
+        if (check_length(PyList_GET_SIZE(column), n, "states") < 0)
+            return NULL;
+    }
+    arguments a;
+    ak_call call = {.n_tensors = n, .layout = AK_LAYOUT_F32};
+    const char *dtype = NULL;
+    PyObject *result = NULL;
+    if (allocate(&a, n, n * (2 + AK_MAX_SLOTS)) < 0)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t numel;
+        if (take_view(&a, PyList_GET_ITEM(params, i), 1, dtype, &dtype, "params", i, NULL,
+                      &a.params[i], &a.numels[i]) < 0)
+            goto done;
+        if (strcmp(dtype, "float32") != 0 && strcmp(dtype, "float64") != 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "params[%zd] has dtype %s: the native kernels take float32 or float64 "
+                         "arrays (bfloat16 through update_pointers)",
+                         i, dtype);
+            goto done;
+        }
+        if (take_view(&a, PyList_GET_ITEM(grads, i), 0, dtype, NULL, "grads", i, NULL,
+                      (void **)&a.grads[i], &numel) < 0 ||
+            check_numel(numel, a.numels[i], "grads", i, NULL) < 0)
+            goto done;
+        for (int s = 0; s < AK_MAX_SLOTS; s++) {
+            PyObject *column = PyTuple_GET_ITEM(slots, s);
+            if (column == Py_None)
+                continue;
+            PyObject *key = PyTuple_GET_ITEM(slot_names, s);
+            if (take_view(&a, PyList_GET_ITEM(column, i), 1, dtype, NULL, "states", i, key,
+                          &a.slots[s][i], &numel) < 0 ||
+                check_numel(numel, a.numels[i], "states", i, key) < 0)
+                goto done;
+        }
+    }
+    call.layout = dtype && strcmp(dtype, "float64") == 0 ? AK_LAYOUT_F64 : AK_LAYOUT_F32;
+    for (int s = 0; s < AK_MAX_SLOTS; s++)
+        call.slots[s] = PyTuple_GET_ITEM(slots, s) == Py_None ? NULL : a.slots[s];
+    result = run(&call, &a, rule, hyper, isa, num_threads, steps, created);
+done:
+    release(&a);
+    return result;
+}
+
+static int layout_of(const char *dtype, const char *state_dtype, ak_layout *layout)
+{
+    if (strcmp(dtype, "float32") == 0 && strcmp(state_dtype, "float32") == 0)
+        *layout = AK_LAYOUT_F32;
+    else if (strcmp(dtype, "float64") == 0 && strcmp(state_dtype, "float64") == 0)
+        *layout = AK_LAYOUT_F64;
+    else if (strcmp(dtype, "bfloat16") == 0 && strcmp(state_dtype, "float32") == 0)
+        *layout = AK_LAYOUT_BF16_F32;
+    else if (strcmp(dtype, "bfloat16") == 0 && strcmp(state_dtype, "bfloat16") == 0)
+        *layout = AK_LAYOUT_BF16;
+    else {
+        PyErr_Format(PyExc_ValueError,
+                     "dtype %s with state_dtype %s is not supported (float32/float32, "
+                     "float64/float64, bfloat16/float32 or bfloat16/bfloat16)",
+                     dtype, state_dtype);
+        return -1;
+    }
+    return 0;
+}
+
+/* update_pointers(rule, hyper, isa, num_threads, dtype, state_dtype, numels, params, grads,
+ *                 slots, steps, created)
+ *
+ * numels, params, grads: sequences of ints (or int64 arrays); slots: a 3-tuple of such
+ * sequences of pointers, or None for an inactive slot. */
+static PyObject *update_pointers(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *rule, *isa, *dtype, *state_dtype;
+    int num_threads;
+    PyObject *hyper, *numels, *params, *grads, *slots, *steps, *created;
+    if (!PyArg_ParseTuple(args, "sOsissOOOO!OO:update_pointers", &rule, &hyper, &isa,
+                          &num_threads, &dtype, &state_dtype, &numels, &params, &grads,
+                          &PyTuple_Type, &slots, &steps, &created))
+        return NULL;
+    ak_call call = {0};
+    if (layout_of(dtype, state_dtype, &call.layout) < 0)
+        return NULL;
+    if (PyTuple_GET_SIZE(slots) != AK_MAX_SLOTS) {
+        PyErr_SetString(PyExc_ValueError, "slots must be a 3-tuple");
+        return NULL;
+    }
+    Py_ssize_t n = PyObject_Length(numels);
+    if (n < 0)
+        return NULL;
+    arguments a;
+    int64_t *scratch = NULL;
+    PyObject *result = NULL;
+    if (allocate(&a, n, 0) < 0)
+        goto done;
+    call.n_tensors = n;
+    scratch = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof *scratch);
+    if (!scratch) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (read_integers(numels, n, "numels", a.numels, 0) < 0 ||
+        read_pointers(params, n, "param_ptrs", scratch, a.params) < 0 ||
+        read_pointers(grads, n, "grad_ptrs", scratch, (void **)a.grads) < 0)
+        goto done;
+    for (int s = 0; s < AK_MAX_SLOTS; s++) {
+        PyObject *column = PyTuple_GET_ITEM(slots, s);
+        if (column == Py_None)
+            continue;
+        if (read_pointers(column, n, "state_ptrs", scratch, a.slots[s]) < 0)
+            goto done;
+        call.slots[s] = a.slots[s];
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *missing = NULL;
+        if (a.numels[i] < 0) {
+            PyErr_Format(PyExc_ValueError, "numels[%zd] must be >= 0, got %lld", i,
+                         (long long)a.numels[i]);
+            goto done;
+        }
+        if (a.numels[i] == 0)
+            continue;
+        if (!a.params[i])
+            missing = "param_ptrs";
+        else if (!a.grads[i])
+            missing = "grad_ptrs";
+        for (int s = 0; s < AK_MAX_SLOTS && !missing; s++)
+            if (call.slots[s] && !call.slots[s][i])
+                missing = "state_ptrs";
+        if (missing) {
+            PyErr_Format(PyExc_ValueError, "%s[%zd] is a null pointer for %lld elements", missing,
+                         i, (long long)a.numels[i]);
+            goto done;
+        }
+    }
+    result = run(&call, &a, rule, hyper, isa, num_threads, steps, created);
+done:
+    PyMem_Free(scratch);
+    release(&a);
+    return result;
+}
+
+static PyObject *isas(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    PyObject *names = PyList_New(0);
+    for (int isa = AK_N_ISAS - 1; names && isa >= 0; isa--) {
+        if (!ak_isa_supported((ak_isa)isa))
+            continue;
+        PyObject *name = PyUnicode_FromString(ISA_NAMES[isa]);
+        if (!name || PyList_Append(names, name) < 0) {
+            Py_XDECREF(name);
+            Py_CLEAR(names);
+            break;
+        }
+        Py_DECREF(name);
+    }
+    PyObject *result = names ? PyList_AsTuple(names) : NULL;
+    Py_XDECREF(names);
+    return result;
+}
+
+static PyObject *default_threads(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromLong(ak_default_threads());
+}
+
+static PyMethodDef methods[] = {
+    {"update_arrays", update_arrays, METH_VARARGS, "Apply a rule in place to lists of NumPy arrays."},
+    {"update_pointers", update_pointers, METH_VARARGS, "Apply a rule in place given data pointers."},
+    {"isas", isas, METH_NOARGS, "The instruction sets this CPU can run, best first."},
+    {"default_threads", default_threads, METH_NOARGS, "OpenMP's default thread count."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_native",
+    .m_doc = "adamkit's fused multi-tensor CPU kernels.",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }

@@ -1,0 +1,235 @@
+/* The per-element math of every rule, written once in the vector operations of one ISA.
+ *
+ * instantiate.h includes this file once per layout, with these names defined:
+ *   VEC, LANES        the arithmetic vector type and its width (1 for the scalar ISA)
+ *   P_T, S_T          the storage types of parameters/gradients and of state
+ *   OPS(op)           the function of vector operation `op` (add, sub, mul, div, sqrt, max,
+ *                     abs, neg, set1) for VEC
+ *   LOAD_P, STORE_P   load/store LANES parameters (or gradients) as VEC
+ *   LOAD_S, STORE_S   load/store LANES state values as VEC
+ *   FN(name)          the name of this instantiation's function `name`
+ *
+ * Each *_lanes function updates LANES elements in the order of operations of the rule of the
+ * same name in adamkit/rules (quoted in the comments). The segment functions run it over the
+ * full vectors of a segment and, through zero-padded buffers, over the last partial vector,
+ * so the vector body and the tail are the same code.
+ */
+
+#define ADD(a, b) OPS(add)(a, b)
+#define SUB(a, b) OPS(sub)(a, b)
+#define MUL(a, b) OPS(mul)(a, b)
+#define DIV(a, b) OPS(div)(a, b)
+#define SQRT(a) OPS(sqrt)(a)
+#define MAX(a, b) OPS(max)(a, b) /* np.maximum: NaN in either operand propagates */
+#define ABS(a) OPS(abs)(a)
+#define NEG(a) OPS(neg)(a)
+#define SET1(x) OPS(set1)(x) /* a double scalar, rounded once to the arithmetic type */
+
+/* grad = with_l2_penalty(directed_gradient(grad, maximize), param, weight_decay) */
+static inline VEC FN(directed_l2_gradient)(const ak_scalars *k, VEC g, VEC p)
+{
+    if (k->maximize)
+        g = NEG(g);
+    if (k->l2)
+        g = ADD(g, MUL(SET1(k->weight_decay), p));
+    return g;
+}
+
+static inline void FN(adam_lanes)(const ak_scalars *k, P_T *param, const P_T *grad, S_T *exp_avg,
+                                  S_T *exp_avg_sq, S_T *max_exp_avg_sq)
+{
+    VEC p = LOAD_P(param);
+    VEC g = LOAD_P(grad);
+    if (k->maximize)
+        g = NEG(g);
+    if (k->decoupled)
+        p = MUL(p, SET1(k->decay_factor)); /* param * (1 - lr * weight_decay) */
+    else if (k->l2)
+        g = ADD(g, MUL(SET1(k->weight_decay), p)); /* grad + weight_decay * param */
+    /* exp_avg + (1 - beta1) * (grad - exp_avg) */
+    VEC m = LOAD_S(exp_avg);
+    m = ADD(m, MUL(SET1(k->one_minus_beta1), SUB(g, m)));
+    /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
+    VEC v = LOAD_S(exp_avg_sq);
+    v = ADD(MUL(SET1(k->beta2), v), MUL(MUL(SET1(k->one_minus_beta2), g), g));
+    STORE_S(exp_avg, m);
+    STORE_S(exp_avg_sq, v);
+    VEC second_moment = v;
+    if (k->amsgrad) {
+        /* np.maximum(max_exp_avg_sq, exp_avg_sq) */
+        second_moment = MAX(LOAD_S(max_exp_avg_sq), v);
+        STORE_S(max_exp_avg_sq, second_moment);
+    }
+    /* np.sqrt(second_moment) / bias_correction2_sqrt + eps */
+    VEC denom = ADD(DIV(SQRT(second_moment), SET1(k->bias_correction2_sqrt)), SET1(k->eps));
+    /* param - step_size * (exp_avg / denom) */
+    p = SUB(p, MUL(SET1(k->step_size), DIV(m, denom)));
+    STORE_P(param, p);
+}
+
+static inline void FN(adamax_lanes)(const ak_scalars *k, P_T *param, const P_T *grad, S_T *exp_avg,
+                                    S_T *exp_inf, S_T *unused)
+{
+    (void)unused;
+    VEC p = LOAD_P(param);
+    VEC g = FN(directed_l2_gradient)(k, LOAD_P(grad), p);
+    /* exp_avg + (1 - beta1) * (grad - exp_avg) */
+    VEC m = LOAD_S(exp_avg);
+    m = ADD(m, MUL(SET1(k->one_minus_beta1), SUB(g, m)));
+    /* np.maximum(beta2 * exp_inf, np.abs(grad) + eps) */
+    VEC u = MAX(MUL(SET1(k->beta2), LOAD_S(exp_inf)), ADD(ABS(g), SET1(k->eps)));
+    STORE_S(exp_avg, m);
+    STORE_S(exp_inf, u);
+    /* param - step_size * (exp_avg / exp_inf) */
+    p = SUB(p, MUL(SET1(k->step_size), DIV(m, u)));
+    STORE_P(param, p);
+}
+
+static inline void FN(adadelta_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+                                      S_T *square_avg, S_T *acc_delta, S_T *unused)
+{
+    (void)unused;
+    VEC p = LOAD_P(param);
+    VEC g = FN(directed_l2_gradient)(k, LOAD_P(grad), p);
+    /* rho * square_avg + (1 - rho) * grad * grad */
+    VEC v = LOAD_S(square_avg);
+    v = ADD(MUL(SET1(k->rho), v), MUL(MUL(SET1(k->one_minus_rho), g), g));
+    /* std = np.sqrt(square_avg + eps); delta = np.sqrt(acc_delta + eps) / std * grad */
+    VEC std = SQRT(ADD(v, SET1(k->eps)));
+    VEC u = LOAD_S(acc_delta);
+    VEC delta = MUL(DIV(SQRT(ADD(u, SET1(k->eps))), std), g);
+    /* rho * acc_delta + (1 - rho) * delta * delta */
+    u = ADD(MUL(SET1(k->rho), u), MUL(MUL(SET1(k->one_minus_rho), delta), delta));
+    STORE_S(square_avg, v);
+    STORE_S(acc_delta, u);
+    /* param - lr * delta */
+    p = SUB(p, MUL(SET1(k->lr), delta));
+    STORE_P(param, p);
+}
+
+static inline void FN(sgd_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+                                 S_T *momentum_buffer, S_T *unused1, S_T *unused2)
+{
+    (void)unused1;
+    (void)unused2;
+    VEC p = LOAD_P(param);
+    VEC g = FN(directed_l2_gradient)(k, LOAD_P(grad), p);
+    if (k->with_momentum) {
+        /* a copy of grad on the first step, then momentum * buf + (1 - dampening) * grad */
+        VEC b = k->created ? g
+                           : ADD(MUL(SET1(k->momentum), LOAD_S(momentum_buffer)),
+                                 MUL(SET1(k->one_minus_dampening), g));
+        STORE_S(momentum_buffer, b);
+        /* grad + momentum * buf (Nesterov), else buf */
+        g = k->nesterov ? ADD(g, MUL(SET1(k->momentum), b)) : b;
+    }
+    /* param - lr * grad */
+    p = SUB(p, MUL(SET1(k->lr), g));
+    STORE_P(param, p);
+}
+
+static inline void FN(adagrad_lanes)(const ak_scalars *k, P_T *param, const P_T *grad, S_T *sum,
+                                     S_T *unused1, S_T *unused2)
+{
+    (void)unused1;
+    (void)unused2;
+    VEC p = LOAD_P(param);
+    VEC g = FN(directed_l2_gradient)(k, LOAD_P(grad), p);
+    /* sum + grad * grad; std = np.sqrt(sum) + eps */
+    VEC s = ADD(LOAD_S(sum), MUL(g, g));
+    VEC std = ADD(SQRT(s), SET1(k->eps));
+    STORE_S(sum, s);
+    /* param - clr * (grad / std) */
+    p = SUB(p, MUL(SET1(k->step_size), DIV(g, std)));
+    STORE_P(param, p);
+}
+
+static inline void FN(rmsprop_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+                                     S_T *square_avg, S_T *momentum_buffer, S_T *grad_avg)
+{
+    VEC p = LOAD_P(param);
+    VEC g = FN(directed_l2_gradient)(k, LOAD_P(grad), p);
+    /* alpha * square_avg + (1 - alpha) * grad * grad */
+    VEC v = LOAD_S(square_avg);
+    v = ADD(MUL(SET1(k->alpha), v), MUL(MUL(SET1(k->one_minus_alpha), g), g));
+    STORE_S(square_avg, v);
+    VEC avg;
+    if (k->centered) {
+        /* grad_avg + (1 - alpha) * (grad - grad_avg); np.sqrt(square_avg - grad_avg * grad_avg) + eps */
+        VEC a = LOAD_S(grad_avg);
+        a = ADD(a, MUL(SET1(k->one_minus_alpha), SUB(g, a)));
+        STORE_S(grad_avg, a);
+        avg = ADD(SQRT(SUB(v, MUL(a, a))), SET1(k->eps));
+    } else {
+        /* np.sqrt(square_avg) + eps */
+        avg = ADD(SQRT(v), SET1(k->eps));
+    }
+    if (k->with_momentum) {
+        /* momentum * momentum_buffer + grad / avg; param - lr * momentum_buffer */
+        VEC b = ADD(MUL(SET1(k->momentum), LOAD_S(momentum_buffer)), DIV(g, avg));
+        STORE_S(momentum_buffer, b);
+        p = SUB(p, MUL(SET1(k->lr), b));
+    } else {
+        /* param - lr * (grad / avg) */
+        p = SUB(p, MUL(SET1(k->lr), DIV(g, avg)));
+    }
+    STORE_P(param, p);
+}
+
+#define AT(slot, i) ((slot) ? (slot) + (i) : NULL)
+
+/* The segment function of `rule`: its lanes function over the full vectors, then over the
+ * last partial vector copied into zero-padded buffers. */
+#define DEFINE_SEGMENT(rule)                                                                        \
+    static void FN(rule##_segment)(const ak_scalars *scalars, int64_t n, void *param_v,              \
+                                   const void *grad_v, void *slot0_v, void *slot1_v, void *slot2_v)  \
+    {                                                                                                \
+        const ak_scalars k = *scalars;                                                               \
+        P_T *param = param_v;                                                                        \
+        const P_T *grad = grad_v;                                                                    \
+        S_T *slot0 = slot0_v, *slot1 = slot1_v, *slot2 = slot2_v;                                    \
+        int64_t i = 0;                                                                               \
+        for (; i + LANES <= n; i += LANES)                                                           \
+            FN(rule##_lanes)(&k, param + i, grad + i, AT(slot0, i), AT(slot1, i), AT(slot2, i));     \
+        if (i == n)                                                                                  \
+            return;                                                                                  \
+        size_t rest = (size_t)(n - i);                                                               \
+        P_T param_tail[LANES] = {0}, grad_tail[LANES] = {0};                                         \
+        S_T slot0_tail[LANES] = {0}, slot1_tail[LANES] = {0}, slot2_tail[LANES] = {0};               \
+        memcpy(param_tail, param + i, rest * sizeof(P_T));                                           \
+        memcpy(grad_tail, grad + i, rest * sizeof(P_T));                                             \
+        if (slot0)                                                                                   \
+            memcpy(slot0_tail, slot0 + i, rest * sizeof(S_T));                                       \
+        if (slot1)                                                                                   \
+            memcpy(slot1_tail, slot1 + i, rest * sizeof(S_T));                                       \
+        if (slot2)                                                                                   \
+            memcpy(slot2_tail, slot2 + i, rest * sizeof(S_T));                                       \
+        FN(rule##_lanes)(&k, param_tail, grad_tail, slot0 ? slot0_tail : NULL,                       \
+                         slot1 ? slot1_tail : NULL, slot2 ? slot2_tail : NULL);                      \
+        memcpy(param + i, param_tail, rest * sizeof(P_T));                                           \
+        if (slot0)                                                                                   \
+            memcpy(slot0 + i, slot0_tail, rest * sizeof(S_T));                                       \
+        if (slot1)                                                                                   \
+            memcpy(slot1 + i, slot1_tail, rest * sizeof(S_T));                                       \
+        if (slot2)                                                                                   \
+            memcpy(slot2 + i, slot2_tail, rest * sizeof(S_T));                                       \
+    }
+
+DEFINE_SEGMENT(adam)
+DEFINE_SEGMENT(adamax)
+DEFINE_SEGMENT(adadelta)
+DEFINE_SEGMENT(sgd)
+DEFINE_SEGMENT(adagrad)
+DEFINE_SEGMENT(rmsprop)
+
+#undef DEFINE_SEGMENT
+#undef AT
+#undef ADD
+#undef SUB
+#undef MUL
+#undef DIV
+#undef SQRT
+#undef MAX
+#undef ABS
+#undef NEG
+#undef SET1

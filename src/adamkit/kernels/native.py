@@ -1,0 +1,279 @@
+"""The native backend: adamkit's fused multi-tensor C kernels (``csrc/``).
+
+:func:`update` has the contract of :func:`adamkit.kernels.reference.update` for float32 and
+float64 NumPy arrays and computes the very same bits: the per-step scalars in double precision
+exactly as :mod:`adamkit.rules` writes them (bias corrections per tensor, in C, with the C
+library's ``pow`` that Python's ``**`` calls), each cast once to the arithmetic type, then every
+elementwise operation in the rule's order, with no FMA contraction. One call updates a whole
+list of arrays: OpenMP threads share the concatenated elements in fixed-size chunks, and the
+result is the same whatever the thread count, the ISA, or how the arrays are split into calls.
+
+:func:`update_pointers` takes data pointers instead of arrays (``tensor.data_ptr()``), for torch
+tensors, and also runs bfloat16 parameters (arithmetic in float32, state in float32 or
+bfloat16, each stored value rounded to nearest even once).
+
+The extension is optional. When it was not built, :func:`available` is false, :func:`update`
+warns once (:class:`NativeKernelsUnavailableWarning`) and runs the reference backend, and
+:func:`update_pointers` raises.
+"""
+
+import inspect
+import warnings
+
+import numpy as np
+
+from adamkit import rules
+from adamkit.kernels import reference
+
+try:
+    from adamkit.kernels import _native
+except ImportError as error:  # built without a C compiler
+    _native = None
+    _UNAVAILABLE_REASON = f"the C extension adamkit.kernels._native could not be imported ({error})"
+else:
+    _UNAVAILABLE_REASON = None
+_ISAS = _native.isas() if _native is not None else ()
+
+_RULE_NAMES = {
+    rules.adam: "adam",
+    rules.adamax: "adamax",
+    rules.adadelta: "adadelta",
+    rules.sgd: "sgd",
+    rules.adagrad: "adagrad",
+    rules.rmsprop: "rmsprop",
+}
+_USES_STEP = {rules.adam, rules.adamax, rules.adagrad}
+_DTYPES = ("float32", "float64", "bfloat16")
+
+
+class NativeKernelsUnavailableWarning(RuntimeWarning):
+    """adamkit's C kernels were not built; the slower reference backend is used instead."""
+
+
+_warned = False
+
+
+def available():
+    """Whether the C kernels were built and can be loaded."""
+    return _native is not None
+
+
+def available_isas():
+    """The instruction sets the kernels can use on this CPU, best first (empty if not built).
+
+    Any of them can be forced with ``isa=``; all give bitwise-identical results.
+    """
+    return _ISAS if _native is not None else ()
+
+
+def warn_unavailable_once():
+    """Warn, once per process, that the kernels are not built and the reference path is used."""
+    global _warned
+    if _native is None and not _warned:
+        _warned = True
+        warnings.warn(
+            f"adamkit is using its slow reference backend: {_UNAVAILABLE_REASON}. "
+            "Reinstall adamkit with a C compiler available to build the fused kernels.",
+            NativeKernelsUnavailableWarning,
+            stacklevel=3,
+        )
+
+
+def update(spec, hyperparameters, params, grads, states, steps, *, isa=None, num_threads=None):
+    """Step every ``params[i]`` in place, as :func:`adamkit.kernels.reference.update` does.
+
+    ``params``, ``grads`` and the arrays in ``states[i]`` are C-contiguous NumPy arrays of one
+    dtype, float32 or float64; a slot the rule creates on its first step (SGD's
+    ``momentum_buffer``) is added to ``states[i]``. ``isa`` forces an instruction set from
+    :func:`available_isas`; ``num_threads`` defaults to OpenMP's default. Neither changes the
+    result. Bad input raises before anything is changed.
+    """
+    if _native is None:
+        if isa is not None:
+            raise RuntimeError(f"isa={isa!r} needs the native kernels, but {_UNAVAILABLE_REASON}")
+        warn_unavailable_once()
+        reference.update(spec, hyperparameters, params, grads, states, steps)
+        return
+    rule, hyper = _rule_and_hyper(spec, hyperparameters)
+    params, grads, states, steps = list(params), list(grads), list(states), list(steps)
+    for name, values in (("grads", grads), ("states", states), ("steps", steps)):
+        _check_count(name, values, len(params))
+    columns, names, created = _state_columns(spec, hyper, params, states)
+    _native.update_arrays(
+        _RULE_NAMES[rule],
+        _c_hyperparameters(hyper),
+        _isa(isa),
+        _threads(num_threads),
+        params,
+        grads,
+        tuple(columns),
+        tuple(names),
+        steps if rule in _USES_STEP else None,
+        created,
+    )
+    if created is not None:
+        index = _created_slot(spec)
+        for state, buffer, is_new in zip(states, columns[index], created):
+            if is_new:
+                state[names[index]] = buffer
+
+
+def update_pointers(
+    spec,
+    hyperparameters,
+    dtype,
+    numels,
+    param_ptrs,
+    grad_ptrs,
+    state_ptrs,
+    steps,
+    *,
+    state_dtype=None,
+    created=None,
+    isa=None,
+    num_threads=None,
+):
+    """Step tensors in place given their data pointers: the entry point for torch tensors.
+
+    Tensor ``i`` has ``numels[i]`` contiguous elements at ``param_ptrs[i]``; its gradient (same
+    dtype) is at ``grad_ptrs[i]``. ``state_ptrs`` maps each state key the rule uses with these
+    hyperparameters (e.g. ``exp_avg``, ``exp_avg_sq``, and ``max_exp_avg_sq`` with amsgrad) to
+    a sequence of pointers, one per tensor. ``steps[i]`` counts this step (``None`` for rules
+    that do not count steps). Sequences may be lists of ints or int64 NumPy arrays.
+
+    ``dtype`` is ``"float32"``, ``"float64"`` or ``"bfloat16"`` (a torch or NumPy dtype works
+    too). ``state_dtype`` defaults to ``dtype``; bfloat16 parameters may have ``"float32"``
+    state. ``created[i]`` true means the slot the rule creates on its first step (SGD's
+    ``momentum_buffer``) was just allocated for tensor ``i`` and is to be written, not read.
+
+    The caller keeps the memory alive and unaliased for the duration of the call.
+    """
+    if _native is None:
+        raise RuntimeError(f"update_pointers needs the native kernels, but {_UNAVAILABLE_REASON}")
+    rule, hyper = _rule_and_hyper(spec, hyperparameters)
+    dtype = _dtype_name("dtype", dtype)
+    state_dtype = dtype if state_dtype is None else _dtype_name("state_dtype", state_dtype)
+    active = [slot.key for slot in spec.active_slots(hyper)]
+    unknown = sorted(set(state_ptrs) - set(active))
+    if unknown:
+        raise ValueError(f"state_ptrs has keys {unknown} that {spec.name} does not use here")
+    columns = [None] * 3
+    for index, slot in enumerate(spec.slots):
+        if slot.key in active:
+            if slot.key not in state_ptrs:
+                raise ValueError(f"state_ptrs is missing {slot.key!r}")
+            columns[index] = state_ptrs[slot.key]
+    if created is not None and _created_slot(spec) is None:
+        raise ValueError(f"created is only for rules that create a state slot; {spec.name} has none")
+    _native.update_pointers(
+        _RULE_NAMES[rule],
+        _c_hyperparameters(hyper),
+        _isa(isa),
+        _threads(num_threads),
+        dtype,
+        state_dtype,
+        numels,
+        param_ptrs,
+        grad_ptrs,
+        tuple(columns),
+        steps if rule in _USES_STEP else None,
+        created,
+    )
+
+
+def _rule_and_hyper(spec, hyperparameters):
+    """The spec's rule and its full keyword arguments: the rule's defaults, then ``hyperparameters``."""
+    rule = getattr(spec, "rule", None)
+    if rule not in _RULE_NAMES:
+        raise TypeError(f"spec must be an adamkit Spec with a rule from adamkit.rules, got {spec!r}")
+    defaults = _rule_defaults(rule)
+    unknown = sorted(set(hyperparameters) - set(defaults))
+    if unknown:
+        raise TypeError(f"{spec.name} got unexpected hyperparameters {unknown}")
+    hyper = {**defaults, **hyperparameters}
+    spec.validate(hyper)
+    return rule, hyper
+
+
+_DEFAULTS = {}
+
+
+def _rule_defaults(rule):
+    if rule not in _DEFAULTS:
+        parameters = inspect.signature(rule).parameters.values()
+        _DEFAULTS[rule] = {
+            p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY and p.name != "step"
+        }
+    return _DEFAULTS[rule]
+
+
+def _c_hyperparameters(hyper):
+    """The hyperparameters under the C field names: plain floats, ``betas`` split in two."""
+    fields = {}
+    for name, value in hyper.items():
+        if name == "betas":
+            fields["beta1"], fields["beta2"] = (float(beta) for beta in value)
+        elif isinstance(value, bool):
+            fields[name] = value
+        else:
+            fields[name] = float(value)
+    return fields
+
+
+def _state_columns(spec, hyper, params, states):
+    """Per slot of ``spec``: the list of state arrays (``None`` if inactive), its key, and the
+    per-tensor ``created`` flags of the slot the rule creates (new arrays, not yet in ``states``)."""
+    columns, names, created = [None] * 3, [None] * 3, None
+    for index, slot in enumerate(spec.slots):
+        if not slot.when(hyper):
+            continue
+        names[index] = slot.key
+        column = [state.get(slot.key) for state in states]
+        if slot.fill is None:
+            created = [array is None for array in column]
+            column = [
+                np.empty(np.shape(param), np.asarray(param).dtype) if array is None else array
+                for param, array in zip(params, column)
+            ]
+        columns[index] = column
+    return columns, names, created
+
+
+def _created_slot(spec):
+    """The index of the slot the rule creates on its first step, or ``None``."""
+    return next((i for i, slot in enumerate(spec.slots) if slot.fill is None), None)
+
+
+def _check_count(name, values, count):
+    if len(values) != count:
+        raise ValueError(f"{name} has {len(values)} entries but there are {count} params")
+
+
+def _dtype_name(name, dtype):
+    if isinstance(dtype, str) or str(dtype).startswith("torch."):
+        text = str(dtype).removeprefix("torch.")
+    else:
+        try:
+            text = np.dtype(dtype).name
+        except TypeError:
+            text = None
+    if text not in _DTYPES:
+        raise ValueError(f"Invalid {name}: {dtype!r} (must be one of {', '.join(_DTYPES)})")
+    return text
+
+
+def _isa(isa):
+    supported = available_isas()
+    if isa is None:
+        return supported[0]
+    if isa not in supported:
+        raise ValueError(f"Invalid isa: {isa!r} (this CPU supports {', '.join(supported)})")
+    return isa
+
+
+def _threads(num_threads):
+    if num_threads is None:
+        return _native.default_threads()
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"Invalid num_threads: {num_threads!r} (must be an integer >= 1)")
+    return num_threads

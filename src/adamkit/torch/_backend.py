@@ -1,0 +1,117 @@
+"""Routes a group's tensors to the native C kernels or to the reference backend.
+
+The native kernels take data pointers, so CPU tensors are stepped without any NumPy views:
+the Python side only gathers pointers. Tensors the kernels do not take (float16, or memory
+that is not contiguous) go to the reference backend through NumPy views, which computes the
+same rule. ``fused=False`` forces the reference backend; ``fused=True`` requires the kernels.
+"""
+
+import torch
+
+from adamkit.kernels import native, reference
+from adamkit.torch._arrays import as_array, as_tensor
+
+# Parameter dtype -> (the kernels' dtype name, real elements per element).
+NATIVE_DTYPES = {
+    torch.float32: ("float32", 1),
+    torch.float64: ("float64", 1),
+    torch.bfloat16: ("bfloat16", 1),
+    torch.complex64: ("float32", 2),
+    torch.complex128: ("float64", 2),
+}
+_STATE_DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64", torch.bfloat16: "bfloat16"}
+
+
+def update(spec, hyperparameters, params, states, steps, fused):
+    """Step ``params`` (all with gradients) in place with their ``states`` and ``steps``.
+
+    ``states[i]`` is the torch state dict of ``params[i]`` (its ``step`` is not touched; the
+    counts are ``steps``); slots the rule creates (SGD's momentum buffer) are added to it.
+    """
+    by_dtype = {}
+    for index, param in enumerate(params):
+        by_dtype.setdefault(param.dtype, []).append(index)
+    for dtype, indices in by_dtype.items():
+        bucket = [params[i] for i in indices], [states[i] for i in indices], [steps[i] for i in indices]
+        if fused is not False and native.available() and _native_ready(dtype, *bucket[:2]):
+            _update_native(spec, hyperparameters, dtype, *bucket)
+        else:
+            if fused is None:
+                native.warn_unavailable_once()
+            _update_reference(spec, hyperparameters, *bucket)
+
+
+def takes_bfloat16(param, fused):
+    """bfloat16 has no NumPy dtype, so only the kernels step it, on contiguous memory."""
+    return fused is not False and native.available() and param.is_contiguous() and param.grad.is_contiguous()
+
+
+def _native_ready(dtype, params, states):
+    if dtype not in NATIVE_DTYPES:
+        return False
+    # bfloat16 parameters may keep float32 state; otherwise state has the parameter's dtype.
+    allowed = {dtype, torch.float32} if dtype == torch.bfloat16 else {dtype}
+    state_dtypes = {value.dtype for state in states for _, value in slots(state)}
+    if len(state_dtypes) > 1 or not state_dtypes <= allowed:
+        return False
+    return all(
+        p.is_contiguous()
+        and p.grad.is_contiguous()
+        and all(value.is_contiguous() for _, value in slots(state))
+        for p, state in zip(params, states)
+    )
+
+
+def slots(state):
+    """The state tensors of one parameter that the rule updates: all but ``step``."""
+    return ((key, value) for key, value in state.items() if key != "step")
+
+
+def _update_native(spec, hyperparameters, dtype, params, states, steps):
+    dtype_name, width = NATIVE_DTYPES[dtype]
+    created = _create_slots(spec, hyperparameters, params, states)
+    state_ptrs = {
+        key: [state[key].data_ptr() for state in states]
+        for key in (slot.key for slot in spec.active_slots(hyperparameters))
+    }
+    state_dtype = next((value.dtype for state in states for _, value in slots(state)), dtype)
+    native.update_pointers(
+        spec,
+        hyperparameters,
+        dtype_name,
+        [p.numel() * width for p in params],
+        [p.data_ptr() for p in params],
+        [p.grad.data_ptr() for p in params],
+        state_ptrs,
+        steps,
+        state_dtype=_STATE_DTYPE_NAMES.get(state_dtype, dtype_name),
+        created=created,
+    )
+
+
+def _create_slots(spec, hyperparameters, params, states):
+    """Allocate the slot the rule creates on its first step; return the per-tensor flags."""
+    slot = next((s for s in spec.active_slots(hyperparameters) if s.fill is None), None)
+    if slot is None:
+        return None
+    created = [slot.key not in state for state in states]
+    for param, state, is_new in zip(params, states, created):
+        if is_new:
+            state[slot.key] = torch.empty_like(param, memory_format=torch.contiguous_format)
+    return created
+
+
+def _update_reference(spec, hyperparameters, params, states, steps):
+    arrays = [{key: as_array(value) for key, value in slots(state)} for state in states]
+    reference.update(
+        spec,
+        hyperparameters,
+        [as_array(p) for p in params],
+        [as_array(p.grad) for p in params],
+        arrays,
+        steps,
+    )
+    for param, state, created in zip(params, states, arrays):
+        for key, array in created.items():
+            if key not in state:
+                state[key] = as_tensor(array, like=param)

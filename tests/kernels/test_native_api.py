@@ -1,0 +1,291 @@
+"""The contract of adamkit.kernels.native: its entry points, what they reject, and the fallback
+to the reference backend when the extension was not built."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from adamkit import specs
+from adamkit.kernels import native, reference
+
+needs_native = pytest.mark.skipif(not native.available(), reason="native kernels not built")
+
+ADAM = specs.ADAM.rule_arguments({**specs.ADAM.defaults, "lr": 1e-2, "amsgrad": True})
+
+
+def _adam_problem(dtype="float32", sizes=(7, 17)):
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal(n).astype(dtype) for n in sizes]
+    grads = [rng.standard_normal(n).astype(dtype) for n in sizes]
+    states = [
+        {key: np.zeros(n, dtype) for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")}
+        for n in sizes
+    ]
+    return params, grads, states
+
+
+def _snapshot(*trees):
+    return [np.copy(a) for tree in trees for a in _arrays(tree)]
+
+
+def _arrays(tree):
+    if isinstance(tree, np.ndarray):
+        yield tree
+    elif isinstance(tree, dict):
+        for value in tree.values():
+            yield from _arrays(value)
+    elif isinstance(tree, (list, tuple)):
+        for value in tree:
+            yield from _arrays(value)
+
+
+def _assert_unchanged(before, *trees):
+    after = [a for tree in trees for a in _arrays(tree)]
+    assert len(before) == len(after)
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(old, new)
+
+
+@needs_native
+def test_isas_name_the_instruction_sets_best_first():
+    isas = native.available_isas()
+    assert isas[-1] == "scalar"
+    assert set(isas) <= {"avx512", "avx2", "scalar"}
+    assert list(isas) == [isa for isa in ("avx512", "avx2", "scalar") if isa in isas]
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_any_shape_is_stepped_like_the_reference(dtype):
+    rng = np.random.default_rng(1)
+    shapes = [(), (3, 5), (2, 1, 9), (0, 4)]
+    params = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+    grads = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+    expected = [p.copy() for p in params]
+    states = [{"exp_avg": np.zeros_like(p), "exp_avg_sq": np.zeros_like(p)} for p in params]
+    expected_states = [{k: v.copy() for k, v in s.items()} for s in states]
+    hyper = {"lr": 0.1, "weight_decay": 0.2}
+    native.update(specs.ADAM, hyper, params, grads, states, [1, 2, 3, 4])
+    reference.update(specs.ADAM, hyper, expected, grads, expected_states, [1, 2, 3, 4])
+    for p, e in zip(params, expected):
+        assert p.shape == e.shape
+        np.testing.assert_array_equal(p.view(f"u{p.itemsize}"), e.view(f"u{e.itemsize}"))
+
+
+@needs_native
+def test_missing_hyperparameters_take_the_rules_defaults():
+    for spec in (specs.ADAM, specs.RMSPROP, specs.ADADELTA):
+        params, grads, _ = _adam_problem("float64")
+        slots = [s.key for s in spec.active_slots(spec.defaults)]
+        states = [{key: np.zeros_like(p) for key in slots} for p in params]
+        expected = [p.copy() for p in params]
+        expected_states = [{k: v.copy() for k, v in s.items()} for s in states]
+        native.update(spec, {}, params, grads, states, [3, 3])
+        reference.update(spec, {}, expected, grads, expected_states, [3, 3])
+        for p, e in zip(params, expected):
+            np.testing.assert_array_equal(p, e)
+
+
+@needs_native
+@pytest.mark.parametrize("entry", ["update", "update_pointers"])
+def test_sgd_creates_its_momentum_buffer_on_the_first_step(entry):
+    hyper = {"lr": 0.1, "momentum": 0.9, "dampening": 0.25, "nesterov": False, "weight_decay": 0.1,
+             "maximize": True}
+    rng = np.random.default_rng(2)
+    params = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    existing = rng.standard_normal(5)
+    grads = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    states = [{}, {"momentum_buffer": existing.copy()}]
+    expected, expected_states = [p.copy() for p in params], [{}, {"momentum_buffer": existing.copy()}]
+    reference.update(specs.SGD, hyper, expected, grads, expected_states, [None, None])
+    if entry == "update":
+        native.update(specs.SGD, hyper, params, grads, states, [None, None])
+    else:
+        states[0]["momentum_buffer"] = np.full((3, 4), np.nan)  # allocated, not initialised
+        native.update_pointers(
+            specs.SGD, hyper, "float64", [12, 5], [p.ctypes.data for p in params],
+            [g.ctypes.data for g in grads],
+            {"momentum_buffer": [s["momentum_buffer"].ctypes.data for s in states]},
+            [None, None], created=[True, False],
+        )
+    for state, expected_state in zip(states, expected_states):
+        buffer = state["momentum_buffer"]
+        assert buffer.shape == expected_state["momentum_buffer"].shape
+        assert buffer.flags.c_contiguous and buffer.dtype == np.float64
+        np.testing.assert_array_equal(buffer, expected_state["momentum_buffer"])
+    for p, e in zip(params, expected):
+        np.testing.assert_array_equal(p, e)
+
+
+@needs_native
+def test_update_accepts_int64_arrays_of_pointers():
+    params, grads, states = _adam_problem()
+    expected, _, expected_states = _adam_problem()
+    reference.update(specs.ADAM, ADAM, expected, grads, expected_states, [2, 5])
+    native.update_pointers(
+        specs.ADAM, ADAM, np.float32, np.array([p.size for p in params]),
+        np.array([p.ctypes.data for p in params], dtype=np.uint64),
+        np.array([g.ctypes.data for g in grads], dtype=np.int64),
+        {k: np.array([s[k].ctypes.data for s in states], dtype=np.uint64) for k in states[0]},
+        np.array([2.0, 5.0]),
+    )
+    for p, e in zip(params, expected):
+        np.testing.assert_array_equal(p, e)
+
+
+def _noncontiguous_param():
+    params, grads, states = _adam_problem(sizes=(7, 8))
+    params[1] = np.zeros(16, np.float32)[::2]
+    return params, grads, states, ValueError, r"params\[1\] must be a C-contiguous, writable array"
+
+
+def _noncontiguous_grad():
+    params, grads, states = _adam_problem(sizes=(7, 8))
+    grads[1] = np.ones((8, 2), np.float32)[:, 0]
+    return params, grads, states, ValueError, r"grads\[1\] must be a C-contiguous array"
+
+
+def _transposed_state():
+    params, grads, states = _adam_problem(sizes=(7, 6))
+    params[1], grads[1] = params[1].reshape(2, 3), grads[1].reshape(2, 3)
+    states[1]["exp_avg_sq"] = np.zeros((3, 2), np.float32).T
+    return params, grads, states, ValueError, r"states\[1\]\['exp_avg_sq'\] must be a C-contiguous"
+
+
+def _read_only_param():
+    params, grads, states = _adam_problem()
+    params[1].flags.writeable = False
+    return params, grads, states, ValueError, r"params\[1\] must be a C-contiguous, writable array"
+
+
+def _mixed_dtypes():
+    params, grads, states = _adam_problem()
+    grads[1] = grads[1].astype(np.float64)
+    return params, grads, states, TypeError, r"grads\[1\] has dtype float64, expected float32"
+
+
+def _float16_params():
+    params, grads, states = _adam_problem("float16")
+    return params, grads, states, TypeError, r"params\[0\] has dtype float16"
+
+
+def _wrong_state_size():
+    params, grads, states = _adam_problem()
+    states[1]["exp_avg"] = np.zeros(16, np.float32)
+    message = r"states\[1\]\['exp_avg'\] has 16 elements but params\[1\] has 17"
+    return params, grads, states, ValueError, message
+
+
+def _missing_state():
+    params, grads, states = _adam_problem()
+    del states[1]["max_exp_avg_sq"]
+    message = r"states\[1\]\['max_exp_avg_sq'\] must be a NumPy array, got None"
+    return params, grads, states, TypeError, message
+
+
+def _list_param():
+    params, grads, states = _adam_problem()
+    params[1] = [0.0] * 17
+    return params, grads, states, TypeError, r"params\[1\] must be a NumPy array, got list"
+
+
+@needs_native
+@pytest.mark.parametrize(
+    "make",
+    [_noncontiguous_param, _noncontiguous_grad, _transposed_state, _read_only_param, _mixed_dtypes,
+     _float16_params, _wrong_state_size, _missing_state, _list_param],
+)
+def test_bad_arrays_raise_and_change_nothing(make):
+    params, grads, states, error, message = make()
+    before = _snapshot(params, grads, states)
+    with pytest.raises(error, match=message):
+        native.update(specs.ADAM, ADAM, params, grads, states, [1, 1])
+    _assert_unchanged(before, params, grads, states)
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("hyper", "steps", "kwargs", "error", "message"),
+    [
+        ({**ADAM, "momentum": 0.9}, [1, 1], {}, TypeError, r"unexpected hyperparameters \['momentum'\]"),
+        ({**ADAM, "lr": -1.0}, [1, 1], {}, ValueError, r"Invalid lr: -1.0"),
+        ({**ADAM, "amsgrad": "yes"}, [1, 1], {}, TypeError, r"amsgrad must be True or False"),
+        (ADAM, [1], {}, ValueError, r"steps has 1 entries but there are 2 params"),
+        (ADAM, [1, None], {}, TypeError, r"steps\[1\] must be a number, got None"),
+        (ADAM, [1, 1], {"isa": "avx1024"}, ValueError, r"Invalid isa: 'avx1024'"),
+        (ADAM, [1, 1], {"num_threads": 0}, ValueError, r"Invalid num_threads: 0"),
+        (ADAM, [1, 1], {"num_threads": 1.5}, ValueError, r"Invalid num_threads: 1.5"),
+    ],
+)
+def test_bad_arguments_raise_and_change_nothing(hyper, steps, kwargs, error, message):
+    params, grads, states = _adam_problem()
+    before = _snapshot(params, grads, states)
+    with pytest.raises(error, match=message):
+        native.update(specs.ADAM, hyper, params, grads, states, steps, **kwargs)
+    _assert_unchanged(before, params, grads, states)
+
+
+@needs_native
+def test_sgd_does_not_add_a_buffer_when_the_call_fails():
+    params = [np.zeros(3), np.zeros(4)]
+    grads = [np.ones(3), np.ones(5)]
+    states = [{}, {}]
+    with pytest.raises(ValueError, match=r"grads\[1\] has 5 elements but params\[1\] has 4"):
+        native.update(specs.SGD, {"momentum": 0.9}, params, grads, states, [None, None])
+    assert states == [{}, {}]
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (dict(state_ptrs={"exp_avg": [0, 0]}), ValueError, r"state_ptrs is missing 'exp_avg_sq'"),
+        (dict(state_ptrs={"exp_avg": [0, 0], "exp_avg_sq": [0, 0], "sum": [0, 0]}), ValueError,
+         r"state_ptrs has keys \['sum'\]"),
+        (dict(dtype="float16"), ValueError, r"Invalid dtype: 'float16'"),
+        (dict(state_dtype="bfloat16"), ValueError,
+         r"dtype float32 with state_dtype bfloat16 is not supported"),
+        (dict(numels=[7, -1]), ValueError, r"numels\[1\] must be >= 0, got -1"),
+        (dict(grad_ptrs=[1, 0]), ValueError, r"grad_ptrs\[1\] is a null pointer for 17 elements"),
+        (dict(param_ptrs=[1]), ValueError, r"param_ptrs has 1 entries but there are 2 parameters"),
+        (dict(param_ptrs=[1, "x"]), TypeError, r"param_ptrs\[1\] must be an integer, got 'x'"),
+        (dict(created=[True, False]), ValueError, r"created is only for rules that create a state slot"),
+    ],
+)
+def test_update_pointers_rejects_bad_arguments(change, error, message):
+    params, grads, states = _adam_problem()
+    hyper = {**ADAM, "amsgrad": False}
+    arguments = dict(
+        spec=specs.ADAM, hyperparameters=hyper, dtype="float32", numels=[7, 17],
+        param_ptrs=[p.ctypes.data for p in params], grad_ptrs=[g.ctypes.data for g in grads],
+        state_ptrs={k: [s[k].ctypes.data for s in states] for k in ("exp_avg", "exp_avg_sq")},
+        steps=[1, 1],
+    )
+    before = _snapshot(params, grads, states)
+    with pytest.raises(error, match=message):
+        native.update_pointers(**{**arguments, **change})
+    _assert_unchanged(before, params, grads, states)
+
+
+def test_without_the_extension_update_falls_back_and_warns_once(monkeypatch):
+    monkeypatch.setattr(native, "_native", None)
+    monkeypatch.setattr(native, "_UNAVAILABLE_REASON", "no compiler (simulated)")
+    monkeypatch.setattr(native, "_warned", False)
+    params, grads, states = _adam_problem()
+    expected, _, expected_states = _adam_problem()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in (1, 2):
+            native.update(specs.ADAM, ADAM, params, grads, states, [step, step])
+            reference.update(specs.ADAM, ADAM, expected, grads, expected_states, [step, step])
+    assert [w.category for w in caught] == [native.NativeKernelsUnavailableWarning]
+    assert "no compiler (simulated)" in str(caught[0].message)
+    for p, e in zip(params, expected):
+        np.testing.assert_array_equal(p, e)
+    assert not native.available()
+    assert native.available_isas() == ()
+    with pytest.raises(RuntimeError, match="needs the native kernels"):
+        native.update(specs.ADAM, ADAM, params, grads, states, [3, 3], isa="scalar")
+    with pytest.raises(RuntimeError, match="needs the native kernels"):
+        native.update_pointers(specs.ADAM, ADAM, "float32", [], [], [], {}, [])
