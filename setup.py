@@ -18,8 +18,17 @@ SOURCES = [
     "csrc/isa_scalar.c",
     "csrc/isa_avx2.c",
     "csrc/isa_avx512.c",
+    "csrc/sparse.c",
+    "csrc/quant8.c",
 ]
-HEADERS = ["csrc/adamkit_kernels.h", "csrc/kernel.h", "csrc/rules.h", "csrc/instantiate.h"]
+HEADERS = [
+    "csrc/adamkit_kernels.h",
+    "csrc/kernel.h",
+    "csrc/rules.h",
+    "csrc/instantiate.h",
+    "csrc/quant8.h",
+    "csrc/sparse.h",
+]
 
 # Bitwise agreement with adamkit/rules needs IEEE arithmetic in the written order: no FMA
 # contraction, no fast-math. -fno-math-errno only lets sqrt compile to one instruction.

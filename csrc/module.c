@@ -13,6 +13,8 @@
 #include <stddef.h>
 
 #include "adamkit_kernels.h"
+#include "quant8.h"
+#include "sparse.h"
 
 static const char *const RULE_NAMES[AK_N_RULES] = {
     [AK_RULE_ADAM] = "adam",       [AK_RULE_ADAMAX] = "adamax",   [AK_RULE_ADADELTA] = "adadelta",
@@ -598,11 +600,196 @@ static PyObject *default_threads(PyObject *self, PyObject *unused)
     return PyLong_FromLong(ak_default_threads());
 }
 
+/* An address from a Python int, or NULL for None. */
+static int read_address(PyObject *obj, const char *what, void **out)
+{
+    *out = NULL;
+    if (obj == Py_None)
+        return 0;
+    *out = PyLong_AsVoidPtr(obj);
+    if (PyErr_Occurred()) {
+        PyErr_Format(PyExc_TypeError, "%s must be an address (int) or None, got %R", what, obj);
+        return -1;
+    }
+    return 0;
+}
+
+/* sparse_update(rule, hyper, isa, num_threads, dtype, row_numel, n_entries, rows, order,
+ *               param, values, slots, step, row_steps)
+ *
+ * The lazy sparse step of one tensor (see sparse.h); dtype is float32 or float64, for the
+ * parameter and its state. rows, order, param, values and row_steps are addresses (row_steps
+ * may be None); slots is a 3-tuple of addresses or None. The caller has checked that rows is
+ * sorted and in range and order a permutation, and keeps the memory alive. */
+static PyObject *sparse_update(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *rule, *isa, *dtype;
+    int num_threads;
+    long long row_numel, n_entries;
+    double step;
+    PyObject *hyper, *rows, *order, *param, *values, *slots, *row_steps;
+    if (!PyArg_ParseTuple(args, "sOsisLLOOOOO!dO:sparse_update", &rule, &hyper, &isa,
+                          &num_threads, &dtype, &row_numel, &n_entries, &rows, &order, &param,
+                          &values, &PyTuple_Type, &slots, &step, &row_steps))
+        return NULL;
+    ak_sparse_call call = {.row_numel = row_numel, .n_entries = n_entries, .step = step};
+    int rule_index = lookup(RULE_NAMES, AK_N_RULES, rule, "rule");
+    int isa_index = rule_index < 0 ? -1 : lookup(ISA_NAMES, AK_N_ISAS, isa, "isa");
+    if (isa_index < 0 || read_hyper(hyper, &call.hyper) < 0 ||
+        layout_of(dtype, dtype, &call.layout) < 0)
+        return NULL;
+    if (call.layout != AK_LAYOUT_F32 && call.layout != AK_LAYOUT_F64) {
+        PyErr_Format(PyExc_ValueError, "sparse_update takes float32 or float64, got %s", dtype);
+        return NULL;
+    }
+    if (!ak_isa_supported((ak_isa)isa_index)) {
+        PyErr_Format(PyExc_ValueError, "isa='%s' is not supported by this CPU", isa);
+        return NULL;
+    }
+    if (num_threads < 1 || row_numel < 0 || n_entries < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "num_threads must be >= 1 and row_numel, n_entries >= 0, got %d, %lld, %lld",
+                     num_threads, row_numel, n_entries);
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(slots) != AK_MAX_SLOTS) {
+        PyErr_SetString(PyExc_ValueError, "slots must be a 3-tuple");
+        return NULL;
+    }
+    void *rows_address, *order_address, *values_address, *row_steps_address;
+    if (read_address(rows, "rows", &rows_address) < 0 ||
+        read_address(order, "order", &order_address) < 0 ||
+        read_address(param, "param", &call.param) < 0 ||
+        read_address(values, "values", &values_address) < 0 ||
+        read_address(row_steps, "row_steps", &row_steps_address) < 0)
+        return NULL;
+    for (int s = 0; s < AK_MAX_SLOTS; s++)
+        if (read_address(PyTuple_GET_ITEM(slots, s), "slots", &call.slots[s]) < 0)
+            return NULL;
+    if (n_entries > 0 && row_numel > 0 &&
+        (!rows_address || !order_address || !call.param || !values_address)) {
+        PyErr_SetString(PyExc_ValueError, "rows, order, param and values must not be null");
+        return NULL;
+    }
+    call.rule = (ak_rule)rule_index;
+    call.isa = (ak_isa)isa_index;
+    call.num_threads = num_threads;
+    call.rows = rows_address;
+    call.order = order_address;
+    call.values = values_address;
+    call.row_steps = row_steps_address;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = ak_sparse_update(&call);
+    Py_END_ALLOW_THREADS
+    if (status != 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* quant8_adam(hyper, num_threads, numels, params, grads, exp_avg, exp_avg_absmax, exp_avg_sq,
+ *             exp_avg_sq_absmax, max_exp_avg_sq, max_exp_avg_sq_absmax, steps)
+ *
+ * Adam on 8-bit block-wise state (quant8.h). Every argument after num_threads is a sequence
+ * of n_tensors ints (or an int64 array): element counts, then data pointers; the two
+ * max_exp_avg_sq sequences are None unless hyper['amsgrad']. */
+static PyObject *quant8_adam(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int num_threads;
+    PyObject *hyper, *numels, *steps, *columns[8];
+    static const char *const NAMES[8] = {
+        "param_ptrs", "grad_ptrs", "exp_avg_ptrs", "exp_avg_absmax_ptrs", "exp_avg_sq_ptrs",
+        "exp_avg_sq_absmax_ptrs", "max_exp_avg_sq_ptrs", "max_exp_avg_sq_absmax_ptrs",
+    };
+    if (!PyArg_ParseTuple(args, "OiOOOOOOOOOO:quant8_adam", &hyper, &num_threads, &numels,
+                          &columns[0], &columns[1], &columns[2], &columns[3], &columns[4],
+                          &columns[5], &columns[6], &columns[7], &steps))
+        return NULL;
+    ak_q8_call call = {.num_threads = num_threads};
+    if (read_hyper(hyper, &call.hyper) < 0)
+        return NULL;
+    if (num_threads < 1) {
+        PyErr_Format(PyExc_ValueError, "num_threads must be >= 1, got %d", num_threads);
+        return NULL;
+    }
+    int used = call.hyper.amsgrad ? 8 : 6;
+    for (int c = 6; c < 8; c++)
+        if ((columns[c] == Py_None) == (c < used)) {
+            PyErr_Format(PyExc_ValueError, "%s must be %s with amsgrad=%s", NAMES[c],
+                         c < used ? "given" : "None", call.hyper.amsgrad ? "True" : "False");
+            return NULL;
+        }
+    Py_ssize_t n = PyObject_Length(numels);
+    if (n < 0)
+        return NULL;
+    size_t count = (size_t)(n > 0 ? n : 1);
+    int64_t *numel = PyMem_Calloc(count, sizeof *numel);
+    int64_t *scratch = PyMem_Calloc(count, sizeof *scratch);
+    double *step = PyMem_Calloc(count, sizeof *step);
+    void **pointers[8] = {0};
+    PyObject *result = NULL;
+    int ok = numel && scratch && step;
+    for (int c = 0; c < 8; c++)
+        ok = ok && (pointers[c] = PyMem_Calloc(count, sizeof(void *)));
+    if (!ok) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (read_integers(numels, n, "numels", numel, 0) < 0 || read_steps(steps, n, step) < 0)
+        goto done;
+    for (int c = 0; c < used; c++)
+        if (read_pointers(columns[c], n, NAMES[c], scratch, pointers[c]) < 0)
+            goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (numel[i] < 0) {
+            PyErr_Format(PyExc_ValueError, "numels[%zd] must be >= 0, got %lld", i,
+                         (long long)numel[i]);
+            goto done;
+        }
+        for (int c = 0; c < used && numel[i] > 0; c++)
+            if (!pointers[c][i]) {
+                PyErr_Format(PyExc_ValueError, "%s[%zd] is a null pointer for %lld elements",
+                             NAMES[c], i, (long long)numel[i]);
+                goto done;
+            }
+    }
+    call.n_tensors = n;
+    call.numels = numel;
+    call.params = (float *const *)pointers[0];
+    call.grads = (const float *const *)pointers[1];
+    call.exp_avg = (int8_t *const *)pointers[2];
+    call.exp_avg_absmax = (float *const *)pointers[3];
+    call.exp_avg_sq = (uint8_t *const *)pointers[4];
+    call.exp_avg_sq_absmax = (float *const *)pointers[5];
+    call.max_exp_avg_sq = used == 8 ? (uint8_t *const *)pointers[6] : NULL;
+    call.max_exp_avg_sq_absmax = used == 8 ? (float *const *)pointers[7] : NULL;
+    call.steps = step;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = ak_q8_adam(&call);
+    Py_END_ALLOW_THREADS
+    if (status != 0)
+        PyErr_NoMemory();
+    else
+        result = Py_None, Py_INCREF(result);
+done:
+    PyMem_Free(numel);
+    PyMem_Free(scratch);
+    PyMem_Free(step);
+    for (int c = 0; c < 8; c++)
+        PyMem_Free(pointers[c]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"update_arrays", update_arrays, METH_VARARGS, "Apply a rule in place to lists of NumPy arrays."},
     {"update_pointers", update_pointers, METH_VARARGS, "Apply a rule in place given data pointers."},
     {"isas", isas, METH_NOARGS, "The instruction sets this CPU can run, best first."},
     {"default_threads", default_threads, METH_NOARGS, "OpenMP's default thread count."},
+    {"quant8_adam", quant8_adam, METH_VARARGS, "Adam in place on 8-bit block-wise state."},
+    {"sparse_update", sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},
     {NULL, NULL, 0, NULL},
 };
 

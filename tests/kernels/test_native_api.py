@@ -289,3 +289,18 @@ def test_without_the_extension_update_falls_back_and_warns_once(monkeypatch):
         native.update(specs.ADAM, ADAM, params, grads, states, [3, 3], isa="scalar")
     with pytest.raises(RuntimeError, match="needs the native kernels"):
         native.update_pointers(specs.ADAM, ADAM, "float32", [], [], [], {}, [])
+
+
+def test_set_num_threads_sets_the_default_and_rejects_bad_values():
+    from adamkit import kernels
+
+    try:
+        kernels.set_num_threads(1)
+        assert native._threads(None) == 1
+        assert native._threads(2) == 2
+        with pytest.raises(ValueError, match=r"num_threads: 0"):
+            kernels.set_num_threads(0)
+        assert native._threads(None) == 1
+    finally:
+        kernels.set_num_threads(None)
+    assert native._threads(None) >= 1

@@ -25,7 +25,7 @@ from tests.torch._compare import (
     snapshot,
 )
 
-ADAMKIT_EXTRAS = {"eps_hat": False, "nonfinite_grads": "propagate"}
+ADAMKIT_EXTRAS = {"eps_hat": False, "nonfinite_grads": "propagate", "state_dtype": None}
 
 
 # --- step(closure) -----------------------------------------------------------------------

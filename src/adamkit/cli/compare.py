@@ -1,10 +1,14 @@
-"""Train a small MLP on scikit-learn's digits with each optimizer and compare them.
+"""Train the Adam paper's three small models on scikit-learn's digits with each optimizer.
 
-For each optimizer it reports the final training loss, the test accuracy, the seconds spent
-in training steps and the bytes of optimizer state, and writes compare.png (training-loss
-curves) and compare.json (every number, curves and hyperparameters included) to --out.
-Runs are deterministic for a given --seed: all optimizers start from the same weights and
-see the same minibatches.
+Tasks (--task): logreg, L2-regularised logistic regression with a lr/√t schedule (the paper's
+Fig. 1); mlp, two hidden layers of 1000 ReLU units with dropout (Fig. 2); cnn, a small
+convolutional net (Fig. 3). For each optimizer it reports the final training loss, the test
+accuracy, the area under the training-loss curve, the seconds spent in training steps and the
+bytes of optimizer state, and writes TASK.png (loss and accuracy curves) and TASK.json (every
+number) to --out; --diagnostics adds TASK-diagnostics.png. With --seeds N the numbers are
+means over N seeds and the curves show the range. All optimizers of one seed start from the
+same weights and see the same minibatches. --backend numpy runs logreg on adamkit.numpy
+without torch.
 """
 
 import argparse
@@ -12,61 +16,30 @@ import contextlib
 import math
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
-import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from adamkit.cli.optimizers import OPTIMIZERS
+from adamkit.cli.records import Summary, diagnostic_steps
+from adamkit.cli.tasks import BATCH_SIZE, LEARNING_RATES, TASKS, TEST_FRACTION, digits_split
 
-import adamkit
-import adamkit.torch
-from adamkit.cli.plot import plot_train_loss
-from adamkit.cli.report import document, results_table, write_json
-from adamkit.cli.tasks import HIDDEN_UNITS, TEST_FRACTION, digits_split
-from adamkit.cli.training import train
-
-
-class Choice(NamedTuple):
-    """An optimizer class, the hyperparameters ``compare`` gives it, and why."""
-
-    factory: type
-    hyperparameters: dict
-    reason: str
-
-
-# What each optimizer is given unless --lr says otherwise, and why (``--help`` lists these).
-OPTIMIZERS = {
-    "adam": Choice(adamkit.torch.Adam, {"lr": 1e-3}, "the α suggested by Kingma & Ba"),
-    "adamw": Choice(
-        adamkit.torch.AdamW, {"lr": 1e-3}, "Adam's α; weight decay is AdamW's default 1e-2"
-    ),
-    "adadelta": Choice(
-        adamkit.torch.Adadelta,
-        {"lr": 1.0},
-        "Zeiler's rule has no step size; lr=1 applies it unscaled",
-    ),
-    "adamax": Choice(adamkit.torch.Adamax, {"lr": 2e-3}, "the α suggested by Kingma & Ba"),
-    "sgd": Choice(
-        adamkit.torch.SGD,
-        {"lr": 0.05, "momentum": 0.9, "nesterov": True},
-        "effective step lr/(1 - momentum) = 0.5 suits standardised inputs",
-    ),
-    "adagrad": Choice(adamkit.torch.Adagrad, {"lr": 1e-2}, "torch's default"),
-    "rmsprop": Choice(
-        adamkit.torch.RMSprop,
-        {"lr": 1e-3},
-        "Keras's default; with torch's 1e-2 the loss jumps on this net",
-    ),
-}
-DEFAULT_EPOCHS = 20
-BATCH_SIZE = 32
+DEFAULT_TASK = "mlp"
 DEFAULT_OUT = Path("runs/compare")
-PLOT_FILE = "compare.png"
-JSON_FILE = "compare.json"
 PROG = "adamkit compare"
-# The network is too small to gain from more threads, and with one the timings do not
+INSTALL_HINT = "pip install 'adamkit[cli]'"
+# The networks are too small to gain much from more threads, and with one the timings do not
 # depend on how busy the other cores are.
 TORCH_THREADS = 1
+
+
+def plot_file(task):
+    return f"{task}.png"
+
+
+def json_file(task):
+    return f"{task}.json"
+
+
+def diagnostics_file(task):
+    return f"{task}-diagnostics.png"
 
 
 def optimizer_names(text):
@@ -105,7 +78,7 @@ def positive_int(text):
     return number
 
 
-def seed(text):
+def seed_value(text):
     number = _integer(text)
     if not 0 <= number < 2**32:
         raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32), got {text!r}")
@@ -113,18 +86,31 @@ def seed(text):
 
 
 def add_arguments(parser):
-    """Add the options of ``adamkit compare``; the epilog lists the default hyperparameters."""
-    parser.epilog = "default hyperparameters:\n" + "\n".join(
-        f"  {name:<9} {_settings(choice.hyperparameters)}: {choice.reason}"
+    """Add the options of ``adamkit compare``; the epilog lists each task's learning rates."""
+    header = f"  {'':<9}" + "".join(f"{task:>8}" for task in TASKS)
+    rows = [
+        f"  {name:<9}" + "".join(f"{LEARNING_RATES[name][task]:>8g}" for task in TASKS)
+        + f"   {choice.label}" + "".join(f", {key}={value}" for key, value in choice.settings.items())
         for name, choice in OPTIMIZERS.items()
+    ]
+    tasks = [f"  {task.name:<7} {task.model}; {task.epochs} epochs, lr schedule {task.lr_schedule}"
+             for task in TASKS.values()]
+    parser.epilog = "\n".join(["tasks:", *tasks, "", "default learning rates:", header, *rows])
+    parser.add_argument(
+        "--task", choices=[*TASKS, "all"], default=DEFAULT_TASK,
+        help=f"which task to run, or all three in turn (default {DEFAULT_TASK})",
     )
     parser.add_argument(
-        "--epochs", type=positive_int, default=DEFAULT_EPOCHS,
-        help=f"passes over the training set (default {DEFAULT_EPOCHS})",
+        "--epochs", type=positive_int, default=None,
+        help="passes over the training set (default: the task's, listed below)",
     )
     parser.add_argument(
-        "--seed", type=seed, default=0,
-        help="seed of the split, the initial weights and the minibatch order (default 0)",
+        "--seed", type=seed_value, default=0,
+        help="the first seed of the split, the initial weights and the minibatch order (default 0)",
+    )
+    parser.add_argument(
+        "--seeds", type=positive_int, default=1,
+        help="how many seeds to run, from --seed on; the curves show their mean and range (default 1)",
     )
     parser.add_argument(
         "--optimizers", type=optimizer_names, default=list(OPTIMIZERS), metavar="NAME,...",
@@ -132,11 +118,19 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--lr", type=lr_override, action="append", default=[], metavar="NAME=LR",
-        help="the learning rate of one optimizer, e.g. adam=3e-3 (repeatable)",
+        help="the learning rate of one optimizer, e.g. adam=3e-3, for every task run (repeatable)",
+    )
+    parser.add_argument(
+        "--backend", choices=("torch", "numpy"), default="torch",
+        help="the front end: torch, or numpy, which runs logreg only and needs no torch (default torch)",
+    )
+    parser.add_argument(
+        "--diagnostics", action="store_true",
+        help="read adamkit.diagnostics at about 40 steps of the first seed and plot them",
     )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-        help=f"where {PLOT_FILE} and {JSON_FILE} are written (default ./{DEFAULT_OUT})",
+        help=f"where TASK.png and TASK.json are written (default ./{DEFAULT_OUT})",
     )
     parser.add_argument(
         "--quiet", action="store_true", help="print nothing but errors; still write the files"
@@ -144,48 +138,81 @@ def add_arguments(parser):
 
 
 def run(args, console=None):
-    """Train with each chosen optimizer, then print the table and write the PNG and JSON.
+    """Run each chosen task with each chosen optimizer, then print the table and write the files.
 
-    ``console`` is where the progress and the table go (default: a rich Console on stdout).
+    ``console`` is where the progress and the tables go (default: a rich Console on stdout).
     """
-    console = console or Console()
+    tasks = list(TASKS) if args.task == "all" else [args.task]
     try:
-        lrs = _lr_per_optimizer(args.lr, args.optimizers)
+        _check_combination(args, tasks)
+        lrs = {task: _lr_per_optimizer(args.lr, args.optimizers, task) for task in tasks}
     except ValueError as error:
         return _usage_error(str(error))
+    if args.backend == "torch":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return _usage_error(f"--backend torch needs 'torch', which is not installed; run: "
+                                f"{INSTALL_HINT}, or use --backend numpy --task logreg")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         return _usage_error(f"cannot write to --out {str(args.out)!r}: {error.strerror}")
-    with _torch_threads(TORCH_THREADS):
-        split = digits_split(args.seed)
-        runs = _train_all(args, lrs, split, console)
-    model = f"MLP {split.features}-{HIDDEN_UNITS}-{split.classes}"
-    title = f"sklearn digits, {model}, {args.epochs} epochs, batch {BATCH_SIZE}, seed {args.seed}"
-    config = {
-        "dataset": "sklearn.datasets.load_digits",
-        "model": f"{model}, ReLU",
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "batch_size": BATCH_SIZE,
-        "test_fraction": TEST_FRACTION,
-        "train_samples": len(split.train_labels),
-        "test_samples": len(split.test_labels),
-        "torch_threads": TORCH_THREADS,
-    }
-    versions = {"adamkit": adamkit.__version__, "torch": torch.__version__}
-    plot_path, json_path = args.out / PLOT_FILE, args.out / JSON_FILE
-    plot_train_loss(runs, plot_path, title)
-    write_json(json_path, document(config, runs, versions))
-    if not args.quiet:
-        console.print(results_table(runs, title))
-        console.print(f"wrote {plot_path} and {json_path}")
+    from rich.console import Console
+
+    console = console or Console()
+    for task in tasks:
+        _run_task(args, TASKS[task], lrs[task], console)
     return 0
 
 
-def _train_all(args, lrs, split, console):
+def _run_task(args, task, lrs, console):
+    from adamkit.cli.plot import plot_curves, plot_diagnostics
+    from adamkit.cli.report import document, results_table, write_json
+
+    epochs = args.epochs or task.epochs
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    with _torch_threads(args.backend):
+        summaries, samples = _train_all(args, task, lrs, epochs, seeds, console)
+    seeds_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of seeds {seeds[0]}–{seeds[-1]}"
+    title = (f"sklearn digits, {task.name}: {task.model}\n{epochs} epochs, batch {BATCH_SIZE}, "
+             f"lr schedule {task.lr_schedule}, {seeds_text}, {args.backend} backend")
+    config = {
+        "task": task.name,
+        "model": task.model,
+        "dataset": "sklearn.datasets.load_digits",
+        "backend": args.backend,
+        "epochs": epochs,
+        "seeds": seeds,
+        "batch_size": BATCH_SIZE,
+        "lr_schedule": task.lr_schedule,
+        "test_fraction": TEST_FRACTION,
+        "train_samples": samples[0],
+        "test_samples": samples[1],
+        "torch_threads": TORCH_THREADS if args.backend == "torch" else None,
+    }
+    plot_path, json_path = args.out / plot_file(task.name), args.out / json_file(task.name)
+    plot_curves(summaries, plot_path, title)
+    written = [plot_path, json_path]
+    if args.diagnostics:
+        diagnostics_path = args.out / diagnostics_file(task.name)
+        plot_diagnostics(summaries, diagnostics_path, f"adamkit.diagnostics over training, first seed; {title}")
+        written.insert(1, diagnostics_path)
+    write_json(json_path, document(config, summaries, _versions(args.backend)))
+    if not args.quiet:
+        console.print(results_table(summaries, title))
+        console.print(f"wrote {', '.join(map(str, written))}")
+
+
+def _train_all(args, task, lrs, epochs, seeds, console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if args.backend == "numpy":
+        from adamkit.cli import numpy_training as training
+    else:
+        from adamkit.cli import torch_training as training
     progress = Progress(
-        TextColumn("{task.description:<9}"),
+        TextColumn(f"{task.name:<6} {{task.description:<12}}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("train loss {task.fields[loss]}"),
@@ -193,31 +220,43 @@ def _train_all(args, lrs, split, console):
         console=console,
         disable=args.quiet,
     )
-    runs = []
+    splits = {seed: digits_split(seed) for seed in seeds}
+    first = splits[seeds[0]]
+    steps = epochs * math.ceil(len(first.train_labels) / BATCH_SIZE)
+    read_at = diagnostic_steps(steps) if args.diagnostics else []
+    summaries = []
     with progress:
-        tasks = {
-            name: progress.add_task(name, total=args.epochs, start=False, loss="-")
-            for name in args.optimizers
-        }
+        bars = {name: progress.add_task(OPTIMIZERS[name].label, total=epochs * len(seeds),
+                                        start=False, loss="-")
+                for name in args.optimizers}
         for name in args.optimizers:
+            progress.start_task(bars[name])
+
+            def advance(run, bar=bars[name]):
+                progress.update(bar, advance=1, loss=f"{run.train_loss[-1]:.4g}")
+
+            runs = []
+            for seed in seeds:
+                used, run = training.train(
+                    task, name, lrs[name], splits[seed], seed=seed, epochs=epochs,
+                    diagnostic_steps=read_at if seed == seeds[0] else (), on_epoch=advance,
+                )
+                runs.append(run)
             choice = OPTIMIZERS[name]
-            hyperparameters = {**choice.hyperparameters, "lr": lrs[name]}
-
-            def make_optimizer(parameters, factory=choice.factory, hyper=hyperparameters):
-                return factory(parameters, **hyper)
-
-            def advance(run, task=tasks[name]):
-                progress.update(task, advance=1, loss=f"{run.train_loss[-1]:.4g}")
-
-            progress.start_task(tasks[name])
-            runs.append(train(name, make_optimizer, split, epochs=args.epochs,
-                              batch_size=BATCH_SIZE, seed=args.seed, on_epoch=advance))
-    return runs
+            summaries.append(Summary(name, choice.label, choice.class_name, used, runs))
+    return summaries, (len(first.train_labels), len(first.test_labels))
 
 
-def _lr_per_optimizer(overrides, names):
-    """Each chosen optimizer's learning rate: its ``--lr`` if given, else the table's."""
-    lrs = {name: OPTIMIZERS[name].hyperparameters["lr"] for name in names}
+def _check_combination(args, tasks):
+    if args.backend == "numpy" and tasks != ["logreg"]:
+        raise ValueError(f"--backend numpy runs only --task logreg, not {args.task!r}")
+    if args.seed + args.seeds > 2**32:
+        raise ValueError(f"--seed {args.seed} with --seeds {args.seeds} goes past 2**32 - 1")
+
+
+def _lr_per_optimizer(overrides, names, task):
+    """Each chosen optimizer's learning rate on ``task``: its ``--lr`` if given, else the table's."""
+    lrs = {name: LEARNING_RATES[name][task] for name in names}
     given = set()
     for name, lr in overrides:
         if name not in lrs:
@@ -232,19 +271,30 @@ def _lr_per_optimizer(overrides, names):
 
 
 @contextlib.contextmanager
-def _torch_threads(count):
-    """Run the block with ``count`` torch threads, then restore the caller's setting."""
+def _torch_threads(backend):
+    """With the torch backend, run the block on TORCH_THREADS threads, then restore the setting."""
+    if backend != "torch":
+        yield
+        return
+    import torch
+
     previous = torch.get_num_threads()
-    torch.set_num_threads(count)
+    torch.set_num_threads(TORCH_THREADS)
     try:
         yield
     finally:
         torch.set_num_threads(previous)
 
 
-def _settings(hyperparameters):
-    return ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
-                     for key, value in hyperparameters.items())
+def _versions(backend):
+    import adamkit
+
+    versions = {"adamkit": adamkit.__version__}
+    if backend == "torch":
+        import torch
+
+        versions["torch"] = torch.__version__
+    return versions
 
 
 def _check_known(name, text):

@@ -271,9 +271,27 @@ def _isa(isa):
     return isa
 
 
+_default_threads = None
+
+
+def set_num_threads(num_threads):
+    """Set how many threads the kernels use when a call does not say (``None``: OpenMP's default).
+
+    The thread count never changes results, only speed.
+    """
+    global _default_threads
+    if num_threads is not None:
+        _check_threads(num_threads)
+    _default_threads = num_threads
+
+
 def _threads(num_threads):
     if num_threads is None:
-        return _native.default_threads()
+        return _default_threads if _default_threads is not None else _native.default_threads()
+    _check_threads(num_threads)
+    return num_threads
+
+
+def _check_threads(num_threads):
     if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(f"Invalid num_threads: {num_threads!r} (must be an integer >= 1)")
-    return num_threads

@@ -47,19 +47,14 @@ def takes_bfloat16(param, fused):
 
 
 def _native_ready(dtype, params, states):
+    """Whether the kernels can step this bucket: their dtype, contiguous memory.
+
+    Only parameters and gradients are checked on every step: the optimizer creates state
+    contiguous and of the parameter's dtype, and ``load_state_dict`` keeps it so.
+    """
     if dtype not in NATIVE_DTYPES:
         return False
-    # bfloat16 parameters may keep float32 state; otherwise state has the parameter's dtype.
-    allowed = {dtype, torch.float32} if dtype == torch.bfloat16 else {dtype}
-    state_dtypes = {value.dtype for state in states for _, value in slots(state)}
-    if len(state_dtypes) > 1 or not state_dtypes <= allowed:
-        return False
-    return all(
-        p.is_contiguous()
-        and p.grad.is_contiguous()
-        and all(value.is_contiguous() for _, value in slots(state))
-        for p, state in zip(params, states)
-    )
+    return all(p.is_contiguous() and p.grad.is_contiguous() for p in params)
 
 
 def slots(state):
@@ -74,7 +69,8 @@ def _update_native(spec, hyperparameters, dtype, params, states, steps):
         key: [state[key].data_ptr() for state in states]
         for key in (slot.key for slot in spec.active_slots(hyperparameters))
     }
-    state_dtype = next((value.dtype for state in states for _, value in slots(state)), dtype)
+    first = next(slots(states[0]), None)
+    state_dtype = first[1].dtype if first is not None else dtype
     native.update_pointers(
         spec,
         hyperparameters,

@@ -9,6 +9,8 @@ import torch
 from adamkit.kernels import native
 from adamkit.nonfinite import POLICIES, warn_skipped
 from adamkit.torch import _backend as backend
+from adamkit.torch import _quantized as quantized
+from adamkit.torch import _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
 from adamkit.torch._steps import PackedSteps
 from adamkit.torch._state_dict import check_state_dict_fits
@@ -33,15 +35,24 @@ class Optimizer(torch.optim.Optimizer):
     ``nonfinite_grads="skip"`` is an opt-in policy: when any gradient holds NaN or infinity the
     whole step is skipped, a :class:`~adamkit.nonfinite.NonFiniteGradientWarning` names the
     parameter, and ``skipped_steps`` counts it. The default ``"propagate"`` does what torch does.
+
+    ``state_dtype="int8"`` (Adam and AdamW) keeps the state of float32 parameters of at least
+    :data:`adamkit.torch._quantized.MIN_QUANTIZED_NUMEL` elements 8-bit block-wise
+    (:mod:`adamkit.quant`), ``state_dtype="bf16"`` in bfloat16 with stochastic rounding;
+    :meth:`export_torch_state_dict` gives the float32 state ``torch.optim`` saves.
     """
 
     spec = None
 
-    def __init__(self, params, defaults, *, nonfinite_grads="propagate"):
+    def __init__(self, params, defaults, *, nonfinite_grads="propagate", state_dtype=None):
         for flag, reason in _UNSUPPORTED_FLAGS.items():
             if defaults.get(flag):
                 raise ValueError(f"{flag}={defaults[flag]!r} is not supported: {reason}")
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
+        check_choice("state_dtype", state_dtype, quantized.STATE_DTYPES)
+        if state_dtype is not None and defaults.get("fused") is False:
+            raise ValueError(f"state_dtype={state_dtype!r} needs the fused kernels; it cannot be used with fused=False")
+        self.state_dtype = state_dtype
         self.spec.validate(defaults)
         if defaults.get("fused") and not native.available():
             raise ValueError("fused=True needs adamkit's C kernels, which were not built")
@@ -58,6 +69,8 @@ class Optimizer(torch.optim.Optimizer):
         """Add a group, as torch does, but reject bad hyperparameters and repeated tensors."""
         if isinstance(param_group, dict):
             self.spec.validate(param_group)
+            if "sparse_mode" in param_group:
+                _sparse.check_mode(param_group["sparse_mode"])
             params = param_group.get("params")
             if not isinstance(params, (torch.Tensor, set)) and params is not None:
                 param_group = {**param_group, "params": list(params)}
@@ -70,6 +83,7 @@ class Optimizer(torch.optim.Optimizer):
         super().__setstate__(state)
         self.__dict__.setdefault("nonfinite_grads", "propagate")
         self.__dict__.setdefault("skipped_steps", 0)
+        self.__dict__.setdefault("state_dtype", None)
         self._steps = {}
         for group in self.param_groups:
             for key, value in self.defaults.items():
@@ -82,15 +96,41 @@ class Optimizer(torch.optim.Optimizer):
     def load_state_dict(self, state_dict):
         """Load like torch, after checking that every state tensor fits its parameter.
 
-        A state dict that does not fit raises ``ValueError`` and changes nothing.
+        A state dict that does not fit raises ``ValueError`` and changes nothing. With
+        ``state_dtype="int8"`` or ``"bf16"`` float32 state (a ``torch.optim`` checkpoint) is
+        converted, and compact state loads as it was saved.
         """
+        state_dict = quantized.to_float32_state_dict(state_dict)
         check_state_dict_fits(self, state_dict)
         super().load_state_dict(state_dict)
+        # The kernels read state by data pointer: keep every state tensor contiguous.
+        for state in self.state.values():
+            for key, value in state.items():
+                if torch.is_tensor(value) and not value.is_contiguous():
+                    state[key] = value.contiguous()
+        if self.state_dtype is not None:
+            for group in self.param_groups:
+                keys = [slot.key for slot in self.spec.active_slots(group)]
+                for param in group["params"]:
+                    state = self.state.get(param, {})
+                    if quantized.quantizes(param, self.state_dtype) and all(k in state for k in keys):
+                        quantized.quantize_state(state, keys, self.state_dtype)
+
+    def export_torch_state_dict(self):
+        """The ``state_dict`` with quantised state decoded to float32, as ``torch.optim`` saves it.
+
+        It loads into ``torch.optim.Adam``/``AdamW``, and back into any adamkit optimizer.
+        """
+        return quantized.to_float32_state_dict(self.state_dict())
 
     def _init_state(self, param, group):
         new = {}
         if self.spec.counts_steps:
             new["step"] = torch.tensor(0.0, dtype=_step_dtype())
+        if quantized.quantizes(param, self.state_dtype) and not self.state.get(param):
+            keys = [slot.key for slot in self.spec.active_slots(group)]
+            self.state[param].update({**new, **quantized.new_state(param, keys, self.state_dtype)})
+            return
         for slot in self.spec.active_slots(group):
             fill = slot.initial_value(group)
             if fill is not None:
@@ -106,11 +146,21 @@ class Optimizer(torch.optim.Optimizer):
         stepped = [param for param in group["params"] if param.grad is not None]
         for param in stepped:
             grad = param.grad
-            if grad.layout != torch.strided or not param.is_cpu or not grad.is_cpu:
-                self._reject(group_index, param, group)
-            if param.dtype not in SUPPORTED_DTYPES or grad.dtype != param.dtype or grad.shape != param.shape:
-                self._reject(group_index, param, group)
-            if param.dtype == torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused")):
+            if grad.layout != torch.strided and _sparse.accepts(self.spec, group):
+                where = f"param_groups[{group_index}]['params'][{_index_of(param, group['params'])}]"
+                _sparse.check_grad(param, group, where)
+                if quantized.quantizes(param, self.state_dtype):
+                    raise TypeError(f"{where} has a sparse gradient, which state_dtype={self.state_dtype!r} does not take")
+                continue
+            dtype = param.dtype
+            if (
+                grad.dtype is not dtype
+                or dtype not in SUPPORTED_DTYPES
+                or grad.layout is not torch.strided
+                or not (param.is_cpu and grad.is_cpu)
+                or grad.shape != param.shape
+                or dtype is torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused"))
+            ):
                 self._reject(group_index, param, group)
         return stepped
 
@@ -119,7 +169,7 @@ class Optimizer(torch.optim.Optimizer):
         where = f"param_groups[{group_index}]['params'][{_index_of(param, group['params'])}]"
         grad = param.grad
         if grad.layout != torch.strided:
-            raise TypeError(f"{self.spec.name} does not support sparse gradients ({where})")
+            raise TypeError(_sparse.rejection(self.spec, where))
         if not (param.is_cpu and grad.is_cpu):
             raise TypeError(f"{where} is on {param.device}: adamkit.torch supports CPU tensors")
         if param.dtype not in SUPPORTED_DTYPES:
@@ -137,7 +187,7 @@ class Optimizer(torch.optim.Optimizer):
     def _first_nonfinite(self, batches):
         for group_index, (group, stepped) in enumerate(batches):
             for param in stepped:
-                if not torch.isfinite(param.grad).all():
+                if not torch.isfinite(_sparse.values_of(param.grad)).all():
                     index = _index_of(param, group["params"])
                     return f"param_groups[{group_index}]['params'][{index}]"
         return None
@@ -173,7 +223,16 @@ class Optimizer(torch.optim.Optimizer):
         else:
             steps = [None] * len(params)
         hyperparameters = self.spec.rule_arguments(group)
-        backend.update(self.spec, hyperparameters, params, states, steps, group.get("fused"))
+        params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)
+        fused = group.get("fused")
+        sparse = [i for i, param in enumerate(params) if param.grad.layout != torch.strided]
+        if not sparse:
+            backend.update(self.spec, hyperparameters, params, states, steps, fused)
+        else:
+            dense = [i for i in range(len(params)) if i not in set(sparse)]
+            backend.update(self.spec, hyperparameters, *_pick(dense, params, states, steps), fused)
+            batch = _pick(sparse, params, states, steps)
+            _sparse.update(self.spec, hyperparameters, group["sparse_mode"], *batch, fused)
         for param, state in zip(params, states):
             if state and param not in self.state:
                 self.state[param] = state
@@ -181,6 +240,10 @@ class Optimizer(torch.optim.Optimizer):
     def _expected_state_size(self, group):
         slots = [slot for slot in self.spec.active_slots(group) if slot.fill is not None]
         return len(slots) + self.spec.counts_steps
+
+
+def _pick(indices, *lists):
+    return tuple([values[i] for i in indices] for values in lists)
 
 
 def _index_of(param, params):

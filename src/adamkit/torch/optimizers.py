@@ -13,6 +13,8 @@ class Adam(Optimizer):
     """Adam (:func:`adamkit.rules.adam`); ``decoupled_weight_decay=True`` makes it AdamW.
 
     ``eps_hat=True`` opts in to the ε̂ convention of Keras and ``SparseAdam``.
+    ``state_dtype="int8"`` keeps large float32 parameters' state 8-bit block-wise (about 2 bytes
+    per parameter instead of 8); see :class:`adamkit.torch.optimizer.Optimizer`.
     """
 
     spec = specs.ADAM
@@ -34,6 +36,7 @@ class Adam(Optimizer):
         decoupled_weight_decay=False,
         eps_hat=False,
         nonfinite_grads="propagate",
+        state_dtype=None,
     ):
         super().__init__(
             params,
@@ -52,6 +55,7 @@ class Adam(Optimizer):
                 eps_hat=eps_hat,
             ),
             nonfinite_grads=nonfinite_grads,
+            state_dtype=state_dtype,
         )
 
 
@@ -76,6 +80,7 @@ class AdamW(Adam):
         fused=None,
         eps_hat=False,
         nonfinite_grads="propagate",
+        state_dtype=None,
     ):
         super().__init__(
             params,
@@ -92,6 +97,7 @@ class AdamW(Adam):
             decoupled_weight_decay=True,
             eps_hat=eps_hat,
             nonfinite_grads=nonfinite_grads,
+            state_dtype=state_dtype,
         )
 
     def __setstate__(self, state):

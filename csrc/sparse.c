@@ -1,0 +1,189 @@
+/* ak_sparse_update: the lazy sparse step, in parallel over the touched rows.
+ *
+ * The sorted entries are cut into chunks; a chunk steps the rows whose first entry it holds
+ * (a row's run of entries may reach into the next chunk, which skips it). A row with one
+ * entry reads its values in place; a repeated row's values are summed, in their original
+ * order, into the thread's buffer. Each row is then one segment of the dense kernels
+ * (rules.h) run with the scalars of its step, so it gets exactly the bits a dense step of that
+ * row would. Rows are distinct, so threads never share memory, and the result does not depend
+ * on the thread count. Threads take chunks as they become free, so a thread the OS deschedules
+ * does not hold up the others.
+ */
+#include <stdlib.h>
+
+#include "kernel.h"
+#include "sparse.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if AK_X86
+#include <xmmintrin.h>
+#endif
+
+/* Below this many touched elements, one thread does the work faster than a team would. */
+#define AK_SPARSE_MIN_PARALLEL ((int64_t)1 << 16)
+/* Threads take this many entries at a time, as they become free. */
+#define AK_SPARSE_CHUNK_ENTRIES 256
+
+static ak_segment_fn segment_of(ak_isa isa, ak_layout layout, ak_rule rule)
+{
+    switch (isa) {
+#if AK_X86
+    case AK_ISA_AVX512:
+        return ak_segments_avx512[layout][rule];
+    case AK_ISA_AVX2:
+        return ak_segments_avx2[layout][rule];
+#endif
+    default:
+        return ak_segments_scalar[layout][rule];
+    }
+}
+
+static size_t element_size(ak_layout layout) { return layout == AK_LAYOUT_F64 ? 8 : 4; }
+
+static void *at(void *base, int64_t elements, size_t size)
+{
+    return base ? (char *)base + elements * (int64_t)size : NULL;
+}
+
+/* The end of the run of entries of row rows[j]. */
+static int64_t run_end(const ak_sparse_call *call, int64_t j)
+{
+    int64_t row = call->rows[j];
+    while (++j < call->n_entries && call->rows[j] == row)
+        ;
+    return j;
+}
+
+/* The gradient of the row of entries [begin, end): its values, summed into `sum` if repeated. */
+static const void *run_gradient(const ak_sparse_call *call, int64_t begin, int64_t end, void *sum)
+{
+    size_t size = element_size(call->layout);
+    int64_t n = call->row_numel;
+    const void *first = at((void *)call->values, call->order[begin] * n, size);
+    if (end - begin == 1)
+        return first;
+    memcpy(sum, first, (size_t)n * size);
+    for (int64_t j = begin + 1; j < end; j++) {
+        const void *next = at((void *)call->values, call->order[j] * n, size);
+        if (call->layout == AK_LAYOUT_F64) {
+            double *out = sum;
+            const double *in = next;
+            for (int64_t i = 0; i < n; i++)
+                out[i] += in[i];
+        } else {
+            float *out = sum;
+            const float *in = next;
+            for (int64_t i = 0; i < n; i++)
+                out[i] += in[i];
+        }
+    }
+    return sum;
+}
+
+static void apply_tensor_scalars(ak_scalars *scalars, const ak_tensor_scalars *t)
+{
+    scalars->step_size = t->step_size;
+    scalars->bias_correction2_sqrt = t->bias_correction2_sqrt;
+    scalars->created = 0;
+}
+
+typedef struct {
+    const ak_sparse_call *call;
+    ak_segment_fn segment;
+    ak_scalars base; /* with the per-tensor fields of `call->step` */
+    int uses_step;
+} ak_sparse_plan;
+
+/* Step the rows whose first entry lies in [begin, end). */
+static void run_chunk(const ak_sparse_plan *plan, int64_t begin, int64_t end, void *sum,
+                      ak_scalars *scalars, double *scalars_step)
+{
+    const ak_sparse_call *call = plan->call;
+    size_t size = element_size(call->layout);
+    while (begin < end && begin > 0 && call->rows[begin] == call->rows[begin - 1])
+        begin++;
+    for (int64_t j = begin; j < end;) {
+        int64_t stop = run_end(call, j);
+        int64_t row = call->rows[j];
+        if (call->row_steps) {
+            /* Rows at the same step as the previous row reuse its scalars. */
+            double step = (double)(++call->row_steps[row]);
+            if (plan->uses_step && step != *scalars_step) {
+                ak_tensor_scalars own;
+                ak_tensor_scalars_at(call->rule, &call->hyper, step, &own);
+                apply_tensor_scalars(scalars, &own);
+                *scalars_step = step;
+            }
+        }
+        int64_t first = row * call->row_numel;
+        plan->segment(scalars, call->row_numel, at(call->param, first, size),
+                      run_gradient(call, j, stop, sum), at(call->slots[0], first, size),
+                      at(call->slots[1], first, size), at(call->slots[2], first, size));
+        j = stop;
+    }
+}
+
+int ak_sparse_update(const ak_sparse_call *call)
+{
+    if (call->isa < 0 || call->isa >= AK_N_ISAS || !ak_isa_supported(call->isa))
+        return -1;
+    if (call->layout != AK_LAYOUT_F32 && call->layout != AK_LAYOUT_F64)
+        return -1;
+    if (call->n_entries <= 0 || call->row_numel <= 0)
+        return 0;
+    ak_sparse_plan plan = {
+        .call = call,
+        .segment = segment_of(call->isa, call->layout, call->rule),
+        .uses_step = ak_rule_uses_step(call->rule),
+    };
+    ak_call_scalars(call->rule, &call->hyper, &plan.base);
+    ak_tensor_scalars shared;
+    ak_tensor_scalars_at(call->rule, &call->hyper, call->step, &shared);
+    apply_tensor_scalars(&plan.base, &shared);
+    int64_t n_chunks = (call->n_entries + AK_SPARSE_CHUNK_ENTRIES - 1) / AK_SPARSE_CHUNK_ENTRIES;
+    int threads = call->num_threads > 0 ? call->num_threads : 1;
+    if (call->n_entries * call->row_numel < AK_SPARSE_MIN_PARALLEL)
+        threads = 1;
+    if (threads > n_chunks)
+        threads = (int)n_chunks;
+    size_t sum_bytes = (size_t)call->row_numel * element_size(call->layout);
+    char *sums = malloc((size_t)threads * sum_bytes);
+    if (!sums)
+        return -1;
+#if AK_X86
+    unsigned int caller_csr = _mm_getcsr();
+#endif
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) if (threads > 1)
+#endif
+    {
+#if AK_X86
+        unsigned int own_csr = _mm_getcsr();
+        _mm_setcsr(caller_csr);
+#endif
+        int thread = 0;
+#ifdef _OPENMP
+        thread = omp_get_thread_num();
+#endif
+        ak_scalars scalars = plan.base;
+        double scalars_step = call->step;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic)
+#endif
+        for (int64_t c = 0; c < n_chunks; c++) {
+            int64_t begin = c * AK_SPARSE_CHUNK_ENTRIES;
+            int64_t end = begin + AK_SPARSE_CHUNK_ENTRIES < call->n_entries
+                              ? begin + AK_SPARSE_CHUNK_ENTRIES
+                              : call->n_entries;
+            run_chunk(&plan, begin, end, sums + (size_t)thread * sum_bytes, &scalars,
+                      &scalars_step);
+        }
+#if AK_X86
+        _mm_setcsr(own_csr);
+#endif
+    }
+    free(sums);
+    return 0;
+}

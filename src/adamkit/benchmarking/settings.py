@@ -1,0 +1,104 @@
+"""The options of a benchmark run, checked once, and the command line that reproduces them."""
+
+import math
+import shlex
+from dataclasses import dataclass
+
+from adamkit.benchmarking import bandwidth, rule_cases
+from adamkit.benchmarking import workloads as workload_table
+
+FULL_STEPS, FULL_WARMUP = 15, 3
+QUICK_STEPS, QUICK_WARMUP = 3, 1
+DEFAULT_OUT = "bench-results"
+
+
+@dataclass(frozen=True)
+class Settings:
+    workloads: tuple[str, ...]
+    rules: tuple[str, ...]
+    steps: int
+    warmup: int
+    threads: int | None
+    quick: bool
+    scale: float
+    out: str
+
+    def workload_list(self):
+        return workload_table.select(self.workloads, quick=self.quick, scale=self.scale)
+
+    def rule_list(self):
+        return [rule_cases.BY_NAME[name] for name in self.rules]
+
+    @property
+    def triad_elements(self):
+        return bandwidth.QUICK_ELEMENTS if self.quick else bandwidth.FULL_ELEMENTS
+
+    def command(self):
+        """The ``adamkit bench`` command line that reproduces this run, every option explicit."""
+        words = ["adamkit", "bench", "--workloads", *self.workloads, "--rules", *self.rules]
+        words += ["--steps", str(self.steps), "--warmup", str(self.warmup)]
+        if self.threads is not None:
+            words += ["--threads", str(self.threads)]
+        if self.quick:
+            words.append("--quick")
+        if self.scale != 1:
+            words += ["--scale", f"{self.scale:g}"]
+        words += ["--out", self.out]
+        return shlex.join(words)
+
+
+def resolve(*, workloads=None, rules=None, steps=None, warmup=None, threads=None, quick=False, scale=1.0, out=None):
+    """Check the options and fill in defaults; bad values raise naming the option and value.
+
+    ``workloads`` and ``rules`` are names (case-insensitive, commas allowed: ``["A,C"]``);
+    ``None`` means all. They are kept in canonical order.
+    """
+    if not isinstance(quick, bool):
+        raise TypeError(f"--quick must be True or False, got {quick!r}")
+    steps = _positive_int("--steps", steps if steps is not None else QUICK_STEPS if quick else FULL_STEPS)
+    warmup = _positive_int("--warmup", warmup if warmup is not None else QUICK_WARMUP if quick else FULL_WARMUP)
+    if threads is not None:
+        threads = _positive_int("--threads", threads)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise TypeError(f"--scale must be a number, got {scale!r}")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"--scale must be a finite number > 0, got {scale!r}")
+    out = DEFAULT_OUT if out is None else str(out)
+    if not out:
+        raise ValueError("--out must be a directory path, got ''")
+    return Settings(
+        workloads=_names("--workloads", workloads, workload_table.NAMES),
+        rules=_names("--rules", rules, rule_cases.NAMES),
+        steps=steps,
+        warmup=warmup,
+        threads=threads,
+        quick=quick,
+        scale=float(scale),
+        out=out,
+    )
+
+
+def _positive_int(option, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{option} must be an integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{option} must be at least 1, got {value!r}")
+    return value
+
+
+def _names(option, values, known):
+    if values is None:
+        return tuple(known)
+    if isinstance(values, str):
+        values = [values]
+    by_lower = {name.lower(): name for name in known}
+    chosen = set()
+    for value in values:
+        for word in str(value).split(","):
+            name = by_lower.get(word.strip().lower())
+            if name is None:
+                raise ValueError(f"{option}: unknown name {word.strip()!r} (choose from {', '.join(known)})")
+            chosen.add(name)
+    if not chosen:
+        raise ValueError(f"{option}: no names given in {values!r}")
+    return tuple(name for name in known if name in chosen)

@@ -1,0 +1,25 @@
+"""Summary statistics of timing samples."""
+
+import statistics
+from typing import NamedTuple
+
+
+class Summary(NamedTuple):
+    """The median and the range of ``count`` samples, in the samples' unit."""
+
+    median: float
+    minimum: float
+    maximum: float
+    count: int
+
+
+def summarize(samples):
+    """Summarize a non-empty sequence of timings; the median is the figure we report.
+
+    >>> summarize([3.0, 1.0, 2.0, 10.0])
+    Summary(median=2.5, minimum=1.0, maximum=10.0, count=4)
+    """
+    values = [float(sample) for sample in samples]
+    if not values:
+        raise ValueError("samples: need at least one timing, got none")
+    return Summary(statistics.median(values), min(values), max(values), len(values))

@@ -1,0 +1,45 @@
+"""The optimizers ``adamkit compare`` runs, by name, for either front end.
+
+The classes are looked up by name in ``adamkit.torch`` or ``adamkit.numpy`` only when a run
+starts, so the NumPy backend never imports torch. Learning rates are per task
+(:data:`adamkit.cli.tasks.LEARNING_RATES`); everything else is fixed here.
+"""
+
+import importlib
+from typing import NamedTuple
+
+FRONT_ENDS = {"torch": "adamkit.torch", "numpy": "adamkit.numpy"}
+
+
+class Choice(NamedTuple):
+    """How an optimizer is shown, its class, and the hyperparameters it gets besides ``lr``."""
+
+    label: str
+    class_name: str
+    settings: dict
+
+
+OPTIMIZERS = {
+    "adam": Choice("Adam", "Adam", {}),
+    "adamw": Choice("AdamW", "AdamW", {}),  # AdamW's default decoupled decay, λ = 1e-2
+    "amsgrad": Choice("AMSGrad", "Adam", {"amsgrad": True}),
+    "adamax": Choice("Adamax", "Adamax", {}),
+    "adadelta": Choice("Adadelta", "Adadelta", {}),
+    "sgd": Choice("SGD-Nesterov", "SGD", {"momentum": 0.9, "nesterov": True}),
+    "adagrad": Choice("Adagrad", "Adagrad", {}),
+    "rmsprop": Choice("RMSprop", "RMSprop", {}),
+}
+
+
+def make_optimizer(name, backend, params, lr):
+    """The optimizer ``name`` of front end ``backend`` (``"torch"`` or ``"numpy"``) over ``params``."""
+    choice = OPTIMIZERS[name]
+    front_end = importlib.import_module(FRONT_ENDS[backend])
+    return getattr(front_end, choice.class_name)(params, lr=lr, **choice.settings)
+
+
+def hyperparameters(optimizer):
+    """The first parameter group's settings as plain JSON values (tuples become lists)."""
+    group = optimizer.param_groups[0]
+    return {key: list(value) if isinstance(value, tuple) else value
+            for key, value in group.items() if key != "params"}

@@ -1,0 +1,169 @@
+r"""The lazy sparse step: a rule applied to the touched rows of one array only.
+
+An array of shape ``(n, *rest)`` is ``n`` rows (an embedding table's rows). A sparse gradient
+is a list of row indices, in any order and possibly repeated, with a values row for each.
+:func:`update_rows` sums the values of a repeated row in their original order (coalescing, as
+``torch.Tensor.coalesce`` does), then steps each touched row of the parameter and of its state
+in place, exactly as the dense step of the same rule would step that row, and leaves every
+other row bitwise unchanged:
+
+.. math::
+    \theta_r, s_r \leftarrow \mathrm{rule}(\theta_r, g_r, s_r; t) \quad r \in \text{rows},
+    \qquad \theta_r, s_r \text{ unchanged otherwise.}
+
+Weight decay, being part of the rule, reaches the touched rows only. ``t`` is the step count
+``step`` shared by all rows, or, with ``row_steps``, each row's own count (advanced here for
+the touched rows).
+
+The native kernel (``csrc/sparse.c``) coalesces and steps in one pass, in time proportional
+to the number of entries. Without it, or for arrays it does not take (float16, other
+layouts), the rows are gathered, stepped by :mod:`adamkit.kernels.reference`, and scattered
+back: the same rule, the same bits.
+"""
+
+import numpy as np
+
+from adamkit.kernels import native, reference
+
+_NATIVE_DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+
+
+def update_rows(
+    spec,
+    hyperparameters,
+    param,
+    indices,
+    values,
+    state,
+    step,
+    *,
+    row_steps=None,
+    fused=None,
+    isa=None,
+    num_threads=None,
+):
+    """Step the rows ``indices`` of ``param`` and of the arrays in ``state`` in place.
+
+    ``param`` is an array of shape ``(n, *rest)``; ``indices`` a 1-d int64 array of row
+    indices in ``[0, n)``, in any order, repeated rows summed; ``values`` the gradient rows, of
+    shape ``(len(indices), *rest)`` and ``param``'s dtype; ``state`` maps each state key the rule uses
+    to an array shaped like ``param``. ``step`` counts this step (``None`` for rules that do
+    not count steps). ``row_steps``, an int64 array of shape ``(n,)``, opts in to per-row
+    counts: the touched rows' counts are advanced by one, and rules that use the step count
+    use them instead of ``step``. ``fused=False`` forces the reference path; otherwise the
+    native kernel runs whenever it takes the arrays. ``isa`` and ``num_threads`` are those of
+    :func:`adamkit.kernels.native.update`. Bad input raises before anything is changed.
+    """
+    _check_arrays(param, indices, values, state, row_steps)
+    indices = np.asarray(indices)
+    order = np.argsort(indices, kind="stable")
+    rows = indices[order]
+    if rows.size and (rows[0] < 0 or rows[-1] >= param.shape[0]):
+        raise ValueError(f"indices must lie in [0, {param.shape[0]}), got indices from {rows[0]} to {rows[-1]}")
+    active = spec.active_slots({**spec.defaults, **hyperparameters})
+    if any(slot.fill is None for slot in active):
+        raise TypeError(f"{spec.name} creates state on its first step and has no lazy sparse step")
+    missing = [slot.key for slot in active if slot.key not in state]
+    if missing:
+        raise ValueError(f"state is missing {missing}")
+    if fused is not False and native.available() and _native_ready(param, values, state, row_steps):
+        _update_native(spec, hyperparameters, param, rows, order, values, state, step, row_steps, isa, num_threads)
+    else:
+        if isa is not None:
+            raise ValueError(f"isa={isa!r} needs the native kernels and float32/float64 C-contiguous arrays")
+        if fused is None:
+            native.warn_unavailable_once()
+        rows, values = _coalesce(rows, order, values)
+        _update_reference(spec, hyperparameters, param, rows, values, state, step, row_steps)
+
+
+def _check_arrays(param, indices, values, state, row_steps):
+    param, indices, values = np.asarray(param), np.asarray(indices), np.asarray(values)
+    if param.ndim < 1:
+        raise ValueError(f"param must have at least one dimension (rows), got shape {param.shape}")
+    if indices.ndim != 1 or indices.dtype != np.int64:
+        raise TypeError(f"indices must be a 1-d int64 array, got {indices.dtype} of shape {indices.shape}")
+    expected = (indices.shape[0], *param.shape[1:])
+    if values.shape != expected or values.dtype != param.dtype:
+        raise ValueError(
+            f"values must be {param.dtype} of shape {expected}, got {values.dtype} of shape {values.shape}"
+        )
+    for key, array in state.items():
+        if np.shape(array) != param.shape or np.asarray(array).dtype != param.dtype:
+            raise ValueError(
+                f"state[{key!r}] is {np.asarray(array).dtype} of shape {np.shape(array)}, "
+                f"but param is {param.dtype} of shape {param.shape}"
+            )
+    if row_steps is not None:
+        row_steps = np.asarray(row_steps)
+        if row_steps.shape != param.shape[:1] or row_steps.dtype != np.int64:
+            raise ValueError(
+                f"row_steps must be int64 of shape {param.shape[:1]}, got {row_steps.dtype} "
+                f"of shape {row_steps.shape}"
+            )
+
+
+def _native_ready(param, values, state, row_steps):
+    arrays = [param, values, *state.values()]
+    return (
+        param.dtype in _NATIVE_DTYPES
+        and all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays)
+        and all(a.flags.writeable for a in [param, *state.values()])
+        and (row_steps is None or (row_steps.flags.c_contiguous and row_steps.flags.writeable))
+    )
+
+
+def _update_native(spec, hyperparameters, param, rows, order, values, state, step, row_steps, isa, num_threads):
+    rule, hyper = native._rule_and_hyper(spec, hyperparameters)
+    active = [slot.key for slot in spec.active_slots(hyper)]
+    slots = [None] * 3
+    for index, slot in enumerate(spec.slots):
+        if slot.key in active:
+            slots[index] = state[slot.key].ctypes.data
+    if rule in native._USES_STEP and step is None and row_steps is None:
+        raise TypeError(f"step is required by {spec.name}")
+    dtype = _NATIVE_DTYPES[param.dtype]
+    native._native.sparse_update(
+        native._RULE_NAMES[rule],
+        native._c_hyperparameters(hyper),
+        native._isa(isa),
+        native._threads(num_threads),
+        dtype,
+        int(np.prod(param.shape[1:], dtype=np.int64)),
+        rows.shape[0],
+        rows.ctypes.data,
+        order.ctypes.data,
+        param.ctypes.data,
+        values.ctypes.data,
+        tuple(slots),
+        float(step) if step is not None else 1.0,
+        row_steps.ctypes.data if row_steps is not None else None,
+    )
+
+
+def _coalesce(rows, order, values):
+    """The distinct sorted rows and their summed values, each sum in the entries' order."""
+    starts = np.ones(rows.shape, dtype=bool)
+    starts[1:] = rows[1:] != rows[:-1]
+    summed = values[order[starts]]
+    repeats = ~starts
+    np.add.at(summed, np.cumsum(starts)[repeats] - 1, values[order[repeats]])
+    return rows[starts], summed
+
+
+def _update_reference(spec, hyperparameters, param, rows, values, state, step, row_steps):
+    groups = [(rows, values, step)]
+    if row_steps is not None:
+        row_steps[rows] += 1
+        if spec.rule in native._USES_STEP:
+            counts = row_steps[rows]
+            groups = [(rows[counts == c], values[counts == c], float(c)) for c in np.unique(counts)]
+    for group_rows, group_values, group_step in groups:
+        gathered_param = param[group_rows]
+        gathered_state = {key: array[group_rows] for key, array in state.items()}
+        reference.update(
+            spec, hyperparameters, [gathered_param], [group_values], [gathered_state], [group_step]
+        )
+        param[group_rows] = gathered_param
+        for key, array in state.items():
+            array[group_rows] = gathered_state[key]

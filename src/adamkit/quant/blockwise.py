@@ -1,0 +1,154 @@
+r"""The 8-bit block-wise codec for optimizer state: the NumPy reference.
+
+A state tensor is flattened and cut into blocks of :data:`BLOCK` consecutive elements (the
+last block may be shorter). Each block keeps one float32 scale, its absolute maximum
+:math:`s = \max_i |x_i|`, and one 8-bit code per element. The map from codes to values is a
+power law, fine near zero and coarse near the maximum:
+
+* **signed** (``exp_avg``, int8 codes :math:`c \in [-127, 127]`):
+
+  .. math::
+      c = \operatorname{sign}(x)\,\operatorname{rint}\!\big(127\sqrt{|x|/s}\big), \qquad
+      \hat x = s \cdot t\,|t|, \quad t = c / 127
+
+* **unsigned** (``exp_avg_sq``, ``max_exp_avg_sq``, uint8 codes :math:`c \in [0, 255]`):
+
+  .. math::
+      c = \operatorname{rint}\!\big(255\sqrt{\sqrt{x}/\sqrt{s}}\big), \qquad
+      \hat x = s \cdot (t^2)^2, \quad t = c / 255
+
+``rint`` rounds half to even. A block of zeros has :math:`s = 0` and codes 0. Every operation
+is float32 and is written in the order the C kernel (``csrc/quant8.c``) computes it, so the
+two agree bit for bit.
+
+**Why these maps.** Adam divides by :math:`\sqrt{v}`, so what matters for ``exp_avg_sq`` is the
+*relative* error of :math:`\sqrt v`, also for elements far below their block's maximum: a
+linear map sends every :math:`v < s/510` to 0, and then the step of that element is
+:math:`m/\epsilon`. The fourth-root map keeps :math:`\sqrt{\hat v}` on a linear grid of 255
+steps of :math:`\sqrt s / 255^2`, so :math:`\sqrt v` is represented down to
+:math:`\approx 4\cdot 10^{-6}\sqrt s` (gradients :math:`2.6\cdot10^5` times smaller than the
+block's largest). ``exp_avg`` enters the step linearly and changes sign, so it gets the milder
+square-root map with a sign. ``benchmarks/quant_map_choice.py`` measures the choice.
+
+**Error bound** (tested). With :math:`t = c/L` the decoded value, the code is the nearest
+grid point in the transformed domain :math:`u = (|x|/s)^{1/p}` (:math:`p=2, L=127` signed;
+:math:`p=4, L=255` unsigned), so :math:`|u - t| \le 1/(2L)` (plus float32 rounding), and by the
+mean value theorem
+
+.. math:: |x - \hat x| \le s\,\big((u + \tfrac{1}{2L})^p - u^p\big) \le s\,\frac{p}{2L}
+          \big(u + \tfrac{1}{2L}\big)^{p-1},
+
+at most :math:`s/127` for the signed map and :math:`s \cdot 2/255` for the unsigned one, and
+much smaller near zero.
+"""
+
+import numpy as np
+
+BLOCK = 256
+"""Elements per block. The scale costs 4/256 = 0.016 bytes per element, so Adam's two states
+take 2.03 bytes per parameter; a block of float32 working values (1 KiB) stays in L1 cache."""
+
+SIGNED_LEVELS = 127
+UNSIGNED_LEVELS = 255
+SIGNED_POWER = 2
+UNSIGNED_POWER = 4
+
+
+def n_blocks(numel):
+    """The number of blocks of a tensor of ``numel`` elements: ``ceil(numel / BLOCK)``."""
+    return -(-int(numel) // BLOCK)
+
+
+def _blocks(x):
+    """``x`` flattened as float32 and zero-padded to whole blocks, shape (n_blocks, BLOCK)."""
+    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    padded = np.zeros(n_blocks(flat.size) * BLOCK, np.float32)
+    padded[: flat.size] = flat
+    return padded.reshape(-1, BLOCK)
+
+
+def _root(u, power):
+    """:math:`u^{1/p}` for p in (1, 2, 4), by square roots (as the kernel computes it)."""
+    for _ in range({1: 0, 2: 1, 4: 2}[power]):
+        u = np.sqrt(u)
+    return u
+
+
+def _power(t, power):
+    """:math:`t^p` for p in (1, 2, 4), by squaring (as the kernel computes it)."""
+    for _ in range({1: 0, 2: 1, 4: 2}[power]):
+        t = t * t
+    return t
+
+
+def _encode(x, levels, power, signed):
+    blocks = _blocks(x)
+    absmax = np.max(np.abs(blocks), axis=1)
+    scale = np.where(absmax > 0, absmax, np.float32(1))[:, None]
+    if power == 4:
+        # sqrt(sqrt(x) / sqrt(s)): the kernel reuses the sqrt(v) of the step.
+        root = _root(np.sqrt(np.abs(blocks)) * (np.float32(1) / np.sqrt(scale)), 2)
+    else:
+        root = _root(np.abs(blocks * (np.float32(1) / scale)), power)
+    magnitude = np.rint(root * np.float32(levels))
+    codes = np.copysign(magnitude, blocks) if signed else magnitude
+    dtype = np.int8 if signed else np.uint8
+    return codes.reshape(-1)[: np.size(x)].astype(dtype).reshape(np.shape(x)), absmax
+
+
+def _decode(codes, absmax, levels, power, signed):
+    size = np.size(codes)
+    c = np.asarray(codes).reshape(-1).astype(np.float32)
+    shape = c * np.abs(c) if signed and power == 2 else _power(c, power)
+    if signed and power != 2:
+        shape = np.copysign(np.abs(shape), c)
+    units = np.asarray(absmax, np.float32) / np.float32(float(levels) ** power)
+    return (np.repeat(units, BLOCK)[:size] * shape).reshape(np.shape(codes))
+
+
+def _check_absmax(codes, absmax):
+    absmax = np.asarray(absmax)
+    if absmax.dtype != np.float32 or absmax.shape != (n_blocks(np.size(codes)),):
+        raise ValueError(
+            f"absmax must be a float32 array of shape ({n_blocks(np.size(codes))},), one scale per "
+            f"block of {BLOCK}; got {absmax.dtype} {absmax.shape}"
+        )
+
+
+def encode_signed(x):
+    r"""Return ``(codes, absmax)``: int8 codes of ``x``'s shape and one float32 scale per block.
+
+    :math:`c = \operatorname{sign}(x)\operatorname{rint}(127\sqrt{|x|/s})`, :math:`s` the block's
+    absolute maximum.
+    """
+    return _encode(x, SIGNED_LEVELS, SIGNED_POWER, signed=True)
+
+
+def decode_signed(codes, absmax):
+    r"""Return the float32 values of int8 ``codes``: :math:`\hat x = s\,t|t|`, :math:`t = c/127`."""
+    if np.asarray(codes).dtype != np.int8:
+        raise TypeError(f"codes must be int8, got {np.asarray(codes).dtype}")
+    _check_absmax(codes, absmax)
+    return _decode(codes, absmax, SIGNED_LEVELS, SIGNED_POWER, signed=True)
+
+
+def encode_unsigned(x):
+    r"""Return ``(codes, absmax)`` of non-negative ``x``: uint8 codes and one scale per block.
+
+    :math:`c = \operatorname{rint}(255\sqrt{\sqrt{x}/\sqrt{s}})` (that is :math:`255\,(x/s)^{1/4}`),
+    :math:`s` the block's maximum. Negative
+    values raise ``ValueError``.
+    """
+    values = np.asarray(x, dtype=np.float32)
+    if np.any(values < 0):
+        raise ValueError("encode_unsigned: x has negative values; the unsigned map holds x >= 0")
+    return _encode(values, UNSIGNED_LEVELS, UNSIGNED_POWER, signed=False)
+
+
+def decode_unsigned(codes, absmax):
+    r"""Return the float32 values of uint8 ``codes``: :math:`\hat x = s\,(t^2)^2`, :math:`t = c/255`."""
+    if np.asarray(codes).dtype != np.uint8:
+        raise TypeError(f"codes must be uint8, got {np.asarray(codes).dtype}")
+    _check_absmax(codes, absmax)
+    return _decode(codes, absmax, UNSIGNED_LEVELS, UNSIGNED_POWER, signed=False)
+

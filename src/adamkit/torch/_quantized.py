@@ -1,0 +1,170 @@
+"""Compact Adam state: ``state_dtype="int8"`` (8-bit block-wise, see
+:mod:`adamkit.kernels.quantized`) and ``state_dtype="bf16"`` (bfloat16 with stochastic rounding).
+
+A parameter's state is quantised when the parameter is a float32 CPU tensor of at least
+:data:`MIN_QUANTIZED_NUMEL` elements (decided on its shape, so every process of a job makes the
+same choice); smaller tensors, and other dtypes, keep torch's full-precision state, which
+costs little. Quantised state keeps torch's keys (``exp_avg``, ``exp_avg_sq``,
+``max_exp_avg_sq``) holding int8/uint8 codes of the parameter's shape, plus a float32
+``<key>_absmax`` companion with one scale per block; this is what ``state_dict()`` saves.
+
+bfloat16 state keeps torch's keys with bfloat16 tensors. Rounded to nearest, a bfloat16
+``exp_avg_sq`` stalls: an increment :math:`(1-\beta_2)(g^2 - v)` below half its resolution
+(:math:`2^{-9}v`, i.e. whenever :math:`|g^2 - v| < 2v` with :math:`\beta_2 = 0.999`) is
+rounded away at every step. Here each step runs in float32 (the fused kernel on float32 copies)
+and stores the averages rounded *stochastically*: up with probability equal to the remainder's
+fraction of an ulp, so the stored value is unbiased and small increments accumulate in
+expectation. The random bits come from a generator seeded by the step count and the tensor's
+position in the group, so runs are reproducible.
+"""
+
+import numpy as np
+import torch
+
+from adamkit.kernels import native, quantized
+from adamkit.torch import _backend as backend
+from adamkit.quant.blockwise import decode_signed, decode_unsigned, encode_signed, encode_unsigned, n_blocks
+
+STATE_DTYPES = (None, "bf16", "int8")
+MIN_QUANTIZED_NUMEL = 4096
+"""Parameters with fewer elements keep float32 state: for them the per-block scale and the
+kernel call would save almost nothing (a 4096-element tensor's fp32 state is 32 KiB)."""
+
+_ENCODERS = {"exp_avg": encode_signed, "exp_avg_sq": encode_unsigned, "max_exp_avg_sq": encode_unsigned}
+_DECODERS = {"exp_avg": decode_signed, "exp_avg_sq": decode_unsigned, "max_exp_avg_sq": decode_unsigned}
+ABSMAX = quantized.ABSMAX_SUFFIX
+
+
+def quantizes(param, state_dtype):
+    """Whether ``param``'s state is kept 8-bit under ``state_dtype``."""
+    return (
+        state_dtype in ("int8", "bf16")
+        and param.dtype == torch.float32
+        and param.numel() >= MIN_QUANTIZED_NUMEL
+        and (quantized.available() if state_dtype == "int8" else native.available())
+    )
+
+
+def is_quantized(state):
+    """Whether a parameter's state dict holds codes (it has an ``exp_avg_absmax``)."""
+    return "exp_avg" + ABSMAX in state
+
+
+def quantize_state(state, keys, state_dtype):
+    """Replace the float tensors ``state[key]`` (``key`` in ``keys``) by codes and scales, or by
+    bfloat16 tensors, in place."""
+    for key in keys:
+        if state_dtype == "bf16":
+            state[key] = state[key].to(torch.bfloat16)
+            continue
+        value = state[key]
+        codes, absmax = _ENCODERS[key](value.detach().to(torch.float32).numpy(force=True))
+        state[key] = torch.from_numpy(codes)
+        state[key + ABSMAX] = torch.from_numpy(absmax)
+
+
+def new_state(param, keys, state_dtype):
+    """Zero state for ``param``: zero codes and zero scales, or bfloat16 zeros."""
+    if state_dtype == "bf16":
+        return {key: torch.zeros(param.shape, dtype=torch.bfloat16) for key in keys}
+    state = {}
+    for key in keys:
+        state[key] = torch.zeros(param.shape, dtype=torch.int8 if key == "exp_avg" else torch.uint8)
+        state[key + ABSMAX] = torch.zeros(n_blocks(param.numel()), dtype=torch.float32)
+    return state
+
+
+def dequantized(state):
+    """A copy of one parameter's state dict with every quantised entry decoded to float32."""
+    if not is_quantized(state):
+        return {
+            key: value.float() if key in _DECODERS and value.dtype == torch.bfloat16 else value
+            for key, value in state.items()
+        }
+    plain = {}
+    for key, value in state.items():
+        if key.endswith(ABSMAX):
+            continue
+        if key in _DECODERS and key + ABSMAX in state:
+            values = _DECODERS[key](value.numpy(), state[key + ABSMAX].numpy())
+            plain[key] = torch.from_numpy(np.ascontiguousarray(values))
+        else:
+            plain[key] = value
+    return plain
+
+
+def to_float32_state_dict(state_dict):
+    """A torch.optim-compatible copy of ``state_dict`` with quantised state decoded to float32.
+
+    Anything that is not a state dict is returned as it is, for the caller's checks to reject.
+    """
+    if not isinstance(state_dict, dict) or not isinstance(state_dict.get("state"), dict):
+        return state_dict
+    return {
+        **state_dict,
+        "state": {pid: dequantized(state) for pid, state in state_dict["state"].items()},
+    }
+
+
+def update(hyperparameters, params, grads, states, steps):
+    """Step contiguous float32 ``params`` whose ``states`` are quantised, with one kernel call."""
+    keys = quantized.state_keys(hyperparameters["amsgrad"])
+    pointers = {
+        name: [state[name].data_ptr() for state in states]
+        for key in keys
+        for name in (key, key + ABSMAX)
+    }
+    quantized.adam_pointers(
+        hyperparameters,
+        [p.numel() for p in params],
+        [p.data_ptr() for p in params],
+        [g.data_ptr() for g in grads],
+        pointers,
+        steps,
+    )
+
+
+def is_bfloat16(param, state):
+    """Whether a float32 parameter has bfloat16 state (``state_dtype="bf16"``)."""
+    value = state.get("exp_avg")
+    return param.dtype == torch.float32 and value is not None and value.dtype == torch.bfloat16
+
+
+def stochastically_rounded(values, generator):
+    """float32 ``values`` rounded to bfloat16 up or down, with probability in proportion to the
+    distance: 16 random bits are added to the low half of the float32 pattern, then cut off."""
+    bits = values.view(torch.int32)
+    noise = torch.randint(0, 1 << 16, values.shape, generator=generator, dtype=torch.int32)
+    return ((bits + noise) & -(1 << 16)).view(torch.float32).to(torch.bfloat16)
+
+
+def _update_bfloat16(spec, hyperparameters, params, states, steps):
+    keys = [key for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if key in states[0]]
+    working = [{key: state[key].float() for key in keys} for state in states]
+    backend.update(spec, hyperparameters, params, working, steps, None)
+    for index, (state, values, step) in enumerate(zip(states, working, steps)):
+        generator = torch.Generator().manual_seed(int(step) * 100_003 + index)
+        for key in keys:
+            state[key].copy_(stochastically_rounded(values[key], generator))
+
+
+def update_quantized(spec, hyperparameters, params, states, steps):
+    """Step the parameters whose state is quantised or bfloat16; return the others'
+    ``(params, states, steps)``."""
+    bf16 = [i for i, (p, state) in enumerate(zip(params, states)) if is_bfloat16(p, state)]
+    if bf16:
+        _update_bfloat16(spec, hyperparameters, *([column[i] for i in bf16] for column in (params, states, steps)))
+        rest = [i for i in range(len(params)) if i not in set(bf16)]
+        params, states, steps = ([column[i] for i in rest] for column in (params, states, steps))
+    flags = [is_quantized(state) for state in states]
+    if not any(flags):
+        return params, states, steps
+    picked = [i for i, flag in enumerate(flags) if flag]
+    contiguous = [params[i] if params[i].is_contiguous() else params[i].contiguous() for i in picked]
+    grads = [params[i].grad.contiguous() for i in picked]
+    update(hyperparameters, contiguous, grads, [states[i] for i in picked], [steps[i] for i in picked])
+    for i, param in zip(picked, contiguous):
+        if param is not params[i]:
+            params[i].copy_(param)
+    rest = [i for i, flag in enumerate(flags) if not flag]
+    return [params[i] for i in rest], [states[i] for i in rest], [steps[i] for i in rest]

@@ -1,0 +1,133 @@
+r"""Sparse COO gradients, as ``nn.Embedding(sparse=True)`` and ``nn.EmbeddingBag(sparse=True)`` make.
+
+A parameter group takes sparse gradients when it sets ``sparse_mode``, e.g.
+``Adam([{"params": embedding.parameters(), "sparse_mode": "lazy"}])``; without it a sparse
+gradient raises ``TypeError``, as in torch. The modes:
+
+``"lazy"``
+    Only the rows present in the gradient are stepped, their moments too; every other row of
+    the parameter and of its state stays bitwise unchanged. Duplicate indices are coalesced
+    (summed) first. Weight decay, L2 or decoupled, applies to the touched rows only. The step
+    counter is torch's per-parameter ``step``, counted at every step the parameter has a
+    gradient, touched rows or not; bias correction uses it for every row. This is the step
+    accounting of ``torch.optim.SparseAdam`` and of torch's sparse Adagrad, so lazy Adam with
+    ``eps_hat=True`` follows ``SparseAdam``'s trajectory, and lazy Adagrad follows torch's
+    ``Adagrad`` on sparse gradients (whose weight decay torch refuses). Per-row step counts,
+    where a row's bias correction counts only the steps that touched it, exist in the kernel
+    (:func:`adamkit.kernels.sparse.update_rows` with ``row_steps``) but are not kept by the
+    optimizers: their state stays torch's. The cost is proportional to the number of touched
+    rows.
+
+``"dense"``
+    The gradient is densified and the parameter takes the ordinary dense step: the result is
+    the dense step on ``grad.to_dense()``, every row decaying and every moment moving.
+
+A gradient is a row-sparse COO tensor: ``sparse_dim() == 1`` (values of shape
+``(nnz, *param.shape[1:])``), with the parameter's shape and dtype, and indices in range.
+Anything else raises before any parameter or state is changed.
+"""
+
+import torch
+
+from adamkit.kernels import sparse
+from adamkit.torch import _backend as backend
+from adamkit.torch._arrays import as_array
+from adamkit.validation import check_choice
+
+SPARSE_MODES = ("lazy", "dense")
+# The optimizers with a sparse step (AMSGrad is Adam with amsgrad=True).
+SPARSE_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adagrad", "Adadelta")
+_LAZY_DTYPES = (torch.float16, torch.float32, torch.float64)
+
+
+def check_mode(value):
+    """Raise ``ValueError`` unless ``value`` is a ``sparse_mode``."""
+    check_choice("sparse_mode", value, SPARSE_MODES)
+
+
+def accepts(spec, group):
+    """Whether parameters of ``group`` may have sparse gradients: the group sets ``sparse_mode``."""
+    return spec.name in SPARSE_OPTIMIZERS and "sparse_mode" in group
+
+
+def rejection(spec, where):
+    """The message for a sparse gradient the group does not accept."""
+    if spec.name not in SPARSE_OPTIMIZERS:
+        return f"{spec.name} does not support sparse gradients ({where})"
+    return (
+        f"{spec.name} got a sparse gradient at {where}, but its parameter group sets no "
+        f"sparse_mode: set it to one of {SPARSE_MODES}"
+    )
+
+
+def check_grad(param, group, where):
+    """Raise ``TypeError``/``ValueError`` naming ``where`` unless ``param.grad`` can be stepped."""
+    check_mode(group["sparse_mode"])
+    grad = param.grad
+    if grad.layout != torch.sparse_coo:
+        raise TypeError(f"the gradient of {where} has layout {grad.layout}; adamkit takes sparse COO")
+    if not (param.is_cpu and grad.is_cpu):
+        raise TypeError(f"{where} is on {param.device}: adamkit.torch supports CPU tensors")
+    if grad.dtype != param.dtype or grad.shape != param.shape:
+        raise ValueError(
+            f"the sparse gradient of {where} is {grad.dtype} {tuple(grad.shape)}, "
+            f"but the parameter is {param.dtype} {tuple(param.shape)}"
+        )
+    if grad.sparse_dim() != 1:
+        raise ValueError(
+            f"the sparse gradient of {where} has sparse_dim={grad.sparse_dim()} and "
+            f"dense_dim={grad.dense_dim()}; adamkit takes row-sparse gradients (sparse_dim=1), "
+            "as nn.Embedding(sparse=True) makes"
+        )
+    rows = grad._indices()[0]
+    if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= param.shape[0]):
+        raise ValueError(
+            f"the sparse gradient of {where} has row indices from {int(rows.min())} to "
+            f"{int(rows.max())}, outside [0, {param.shape[0]})"
+        )
+    if group["sparse_mode"] == "dense":
+        if param.dtype == torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused")):
+            raise TypeError(f"{where} is bfloat16, which needs adamkit's C kernels (not fused=False)")
+        return
+    if param.dtype not in _LAZY_DTYPES:
+        raise TypeError(
+            f"{where} has dtype {param.dtype}; sparse_mode='lazy' takes "
+            f"{', '.join(str(d) for d in _LAZY_DTYPES)} (use sparse_mode='dense')"
+        )
+
+
+def values_of(grad):
+    """The stored values of a gradient: all of a dense one, the nonzero rows of a sparse one."""
+    return grad._values() if grad.layout == torch.sparse_coo else grad
+
+
+def update(spec, hyperparameters, mode, params, states, steps, fused):
+    """Step ``params``, whose gradients are sparse and checked, in ``mode``."""
+    if mode == "dense":
+        _update_dense(spec, hyperparameters, params, states, steps, fused)
+        return
+    for param, state, step in zip(params, states, steps, strict=True):
+        grad = param.grad
+        slots = {slot.key: as_array(state[slot.key]) for slot in spec.active_slots(hyperparameters)}
+        sparse.update_rows(
+            spec,
+            hyperparameters,
+            as_array(param),
+            as_array(grad._indices()[0]),
+            as_array(grad._values().contiguous()),
+            slots,
+            step,
+            fused=fused,
+        )
+
+
+def _update_dense(spec, hyperparameters, params, states, steps, fused):
+    """The dense step on the densified gradients; ``param.grad`` is put back as it was."""
+    sparse_grads = [param.grad for param in params]
+    try:
+        for param, grad in zip(params, sparse_grads):
+            param.grad = grad.to_dense()
+        backend.update(spec, hyperparameters, params, states, steps, fused)
+    finally:
+        for param, grad in zip(params, sparse_grads):
+            param.grad = grad

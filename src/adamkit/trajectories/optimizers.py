@@ -1,0 +1,67 @@
+"""The optimizers drawn on the test functions: ``adamkit.numpy`` classes, by name.
+
+:class:`UncorrectedAdam` is not one of them: it exists only to show what Adam's bias
+correction does, beside the real Adam.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+import adamkit.numpy
+
+
+class Choice(NamedTuple):
+    """How an optimizer is labelled, its ``adamkit.numpy`` class, and its settings besides ``lr``."""
+
+    label: str
+    factory: type
+    settings: dict
+
+
+OPTIMIZERS = {
+    "sgd": Choice("SGD", adamkit.numpy.SGD, {}),
+    "nesterov": Choice("SGD-Nesterov", adamkit.numpy.SGD, {"momentum": 0.9, "nesterov": True}),
+    "adagrad": Choice("Adagrad", adamkit.numpy.Adagrad, {}),
+    "rmsprop": Choice("RMSprop", adamkit.numpy.RMSprop, {}),
+    "adadelta": Choice("Adadelta", adamkit.numpy.Adadelta, {}),
+    "adam": Choice("Adam", adamkit.numpy.Adam, {}),
+    "amsgrad": Choice("AMSGrad", adamkit.numpy.Adam, {"amsgrad": True}),
+    "adamax": Choice("Adamax", adamkit.numpy.Adamax, {}),
+}
+
+
+def make_optimizer(name, params, lr):
+    """The optimizer ``name`` of :data:`OPTIMIZERS` over the arrays ``params``."""
+    choice = OPTIMIZERS[name]
+    return choice.factory(params, lr=lr, **choice.settings)
+
+
+class UncorrectedAdam:
+    r"""Adam with the bias correction left out: a teaching variant, not an adamkit optimizer.
+
+    .. math::
+        m &\leftarrow \beta_1 m + (1-\beta_1) g \\
+        v &\leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        \theta &\leftarrow \theta - \gamma\, \frac{m}{\sqrt{v} + \epsilon}
+
+    This is :func:`adamkit.rules.adam` with both factors :math:`1-\beta_i^t` replaced by 1. As
+    m and v start at zero, its first step is :math:`(1-\beta_1)/\sqrt{1-\beta_2} \approx 3.2`
+    times Adam's. It updates its arrays in place, like the ``adamkit.numpy`` optimizers.
+    """
+
+    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8):
+        self.params = list(params)
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.exp_avg = [np.zeros_like(param) for param in self.params]
+        self.exp_avg_sq = [np.zeros_like(param) for param in self.params]
+
+    def step(self, grads):
+        beta1, beta2 = self.betas
+        for param, grad, exp_avg, exp_avg_sq in zip(
+            self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True
+        ):
+            exp_avg += (1 - beta1) * (grad - exp_avg)
+            exp_avg_sq *= beta2
+            exp_avg_sq += (1 - beta2) * grad * grad
+            param -= self.lr * exp_avg / (np.sqrt(exp_avg_sq) + self.eps)

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import torch
+
+from adamkit.benchmarking import contenders, rule_cases
+
+SIZES = (1, 7, 17, 4097)
+HAS_FUSED = {"Adam", "AdamW", "AMSGrad", "Adagrad", "SGD-momentum"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """torch's fused path stalls on a busy 2-core machine when it runs two threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _tensors():
+    generator = torch.Generator().manual_seed(3)
+    init = [torch.randn(size, generator=generator) for size in SIZES]
+    grads = [torch.randn(size, generator=generator) for size in SIZES]
+    return init, grads
+
+
+def _values(params):
+    return [np.array(p.detach().numpy() if torch.is_tensor(p) else p, copy=True) for p in params]
+
+
+@pytest.mark.parametrize("case", rule_cases.CASES, ids=lambda case: case.name)
+def test_every_contender_does_the_same_work_on_its_own_copy(case):
+    init, grads = _tensors()
+    grads_before = [grad.clone() for grad in grads]
+    entrants, notes = contenders.build(case, init, grads)
+    labels = [entrant.label for entrant in entrants]
+    assert labels[0] == contenders.ADAMKIT_TORCH
+    assert {"torch for-loop", "torch foreach"} <= set(labels)
+    assert ("torch fused" in labels) == (case.name in HAS_FUSED)
+    assert ("plain NumPy" in labels) == (case.name == "Adam")
+    if case.name not in HAS_FUSED:
+        assert any("torch fused not timed" in note for note in notes)
+
+    for _ in range(4):
+        for entrant in entrants:
+            entrant.step()
+
+    expected = _values(next(e for e in entrants if e.label == "torch for-loop").params)
+    for entrant in entrants:
+        if entrant.label not in contenders.FULL_PRECISION:
+            continue
+        for got, want, start in zip(_values(entrant.params), expected, init):
+            assert not np.array_equal(got, start.numpy()), entrant.label  # it really stepped
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6, err_msg=entrant.label)
+    # Gradients are shared by all contenders and must come out untouched.
+    for grad, before in zip(grads, grads_before):
+        assert torch.equal(grad, before)
+    # The initial parameters are copied, never stepped in place.
+    assert all(not any(p is t for t in init) for e in entrants for p in e.params)
+
+
+def test_adamkit_numpy_is_timed_when_the_front_end_exists():
+    pytest.importorskip("adamkit.numpy")
+    init, grads = _tensors()
+    entrants, notes = contenders.build(rule_cases.BY_NAME["Adam"], init, grads)
+    if not any(e.label == contenders.ADAMKIT_NUMPY for e in entrants):
+        pytest.fail(f"adamkit.numpy exists but was not timed: {notes}")

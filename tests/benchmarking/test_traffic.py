@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+import adamkit.torch
+from adamkit.benchmarking import rule_cases, traffic
+
+FP32 = 4
+
+
+def test_adam_moves_28_bytes_per_fp32_parameter():
+    # Reads param, grad, exp_avg, exp_avg_sq; writes param, exp_avg, exp_avg_sq.
+    reads, writes = 4, 3
+    assert traffic.bytes_per_param("Adam") == (reads + writes) * FP32 == 28
+    assert traffic.bytes_per_param("AdamW") == 28
+
+
+def test_amsgrad_adds_a_read_and_a_write_of_max_exp_avg_sq():
+    reads, writes = 5, 4
+    assert traffic.bytes_per_param("AMSGrad") == (reads + writes) * FP32 == 36
+
+
+def test_float64_doubles_the_bytes():
+    assert traffic.bytes_per_param("Adam", itemsize=8) == 56
+
+
+def test_every_benchmarked_rule_has_a_traffic_entry():
+    assert set(traffic.STATE_BUFFERS) == set(rule_cases.NAMES)
+
+
+def _tensor_state_keys(optimizer, param):
+    return {key for key, value in optimizer.state[param].items() if key != "step" and value.dim() > 0}
+
+
+@pytest.mark.parametrize("case", rule_cases.CASES, ids=lambda case: case.name)
+def test_state_buffers_are_the_tensors_torch_and_adamkit_keep(case):
+    for module in (torch.optim, adamkit.torch):
+        param = torch.nn.Parameter(torch.linspace(-1.0, 1.0, 17))
+        param.grad = torch.linspace(0.5, -0.5, 17)
+        optimizer = getattr(module, case.optimizer)([param], **case.hyperparameters)
+        optimizer.step()
+        optimizer.step()
+        assert _tensor_state_keys(optimizer, param) == set(traffic.STATE_BUFFERS[case.name]), module

@@ -1,0 +1,210 @@
+"""The lazy sparse step of adamkit.kernels.sparse: the C kernel against the gathered reference
+rule, per-row step counts against a hand-written float64 Adam, and bad input."""
+
+import numpy as np
+import pytest
+
+from adamkit import specs
+from adamkit.kernels import native, reference, sparse
+
+needs_native = pytest.mark.skipif(not native.available(), reason="the C kernels are not built")
+
+RULE_CASES = {
+    "adam-l2-amsgrad": (
+        specs.ADAM,
+        dict(lr=0.02, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1, amsgrad=True, maximize=True),
+    ),
+    "adamw-eps-hat": (
+        specs.ADAMW,
+        dict(lr=0.02, betas=(0.7, 0.9), eps=1e-3, weight_decay=0.2, eps_hat=True),
+    ),
+    "adamax": (specs.ADAMAX, dict(lr=0.03, betas=(0.85, 0.97), eps=1e-5, weight_decay=0.05)),
+    "adagrad": (specs.ADAGRAD, dict(lr=0.1, lr_decay=0.02, weight_decay=0.1, eps=1e-7)),
+    "adadelta": (specs.ADADELTA, dict(lr=0.7, rho=0.85, eps=1e-5, weight_decay=0.1, maximize=True)),
+}
+
+
+def _full(spec, hyper):
+    """The rule's keyword arguments: the spec's defaults, then ``hyper``."""
+    return {name: {**spec.defaults, **hyper}[name] for name in spec.rule_hyperparameters}
+
+
+def _table(spec, hyper, rows, width, dtype, seed):
+    rng = np.random.default_rng(seed)
+    param = rng.standard_normal((rows, width)).astype(dtype)
+    state = {
+        slot.key: np.abs(rng.standard_normal((rows, width))).astype(dtype)
+        for slot in spec.active_slots(_full(spec, hyper))
+    }
+    return param, state
+
+
+def _copy(param, state):
+    return param.copy(), {key: value.copy() for key, value in state.items()}
+
+
+@needs_native
+@pytest.mark.parametrize("case", RULE_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n_rows", "width", "touched"), [(7, 1, [0, 3, 6]), (17, 7, [2, 5, 16]), (5, 4097, [1, 4])])
+def test_native_rows_equal_the_reference_rows_bitwise(case, dtype, n_rows, width, touched):
+    spec, hyper = RULE_CASES[case]
+    param, state = _table(spec, hyper, n_rows, width, dtype, seed=width)
+    rows = np.array(touched, dtype=np.int64)
+    values = np.random.default_rng(1).standard_normal((len(rows), width)).astype(dtype)
+    fast, slow = _copy(param, state), _copy(param, state)
+    for step in (1.0, 2.0, 3.0):
+        sparse.update_rows(spec, _full(spec, hyper), fast[0], rows, values, fast[1], step)
+        sparse.update_rows(spec, _full(spec, hyper), slow[0], rows, values, slow[1], step, fused=False)
+    assert np.array_equal(fast[0], slow[0])
+    for key in state:
+        assert np.array_equal(fast[1][key], slow[1][key]), key
+    untouched = np.setdiff1d(np.arange(n_rows), rows)
+    assert np.array_equal(fast[0][untouched], param[untouched])
+    for key in state:
+        assert np.array_equal(fast[1][key][untouched], state[key][untouched]), key
+    assert not np.array_equal(fast[0][rows], param[rows])
+
+
+@needs_native
+@pytest.mark.parametrize("case", RULE_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [1, 7, 17])
+def test_repeated_unsorted_indices_are_summed_in_their_order(case, dtype, width):
+    """Entries of a repeated row are summed in their given order, then the row takes one step:
+    the same bits on both paths, and as if the caller had summed them."""
+    spec, hyper = RULE_CASES[case]
+    param, state = _table(spec, hyper, 17, width, dtype, seed=10)
+    # 600 entries over 17 rows: chunks of entries split the runs of repeated rows.
+    indices = np.random.default_rng(11).integers(0, 17, 600).astype(np.int64)
+    indices[indices == 6] = 7  # row 6 is never touched
+    values = np.random.default_rng(12).standard_normal((600, width)).astype(dtype)
+    summed_rows = np.unique(indices)
+    summed = np.stack([values[indices == row].cumsum(axis=0, dtype=dtype)[-1] for row in summed_rows])
+    fast, slow, by_hand = _copy(param, state), _copy(param, state), _copy(param, state)
+    sparse.update_rows(spec, _full(spec, hyper), fast[0], indices, values, fast[1], 2.0, num_threads=2)
+    sparse.update_rows(spec, _full(spec, hyper), slow[0], indices, values, slow[1], 2.0, fused=False)
+    sparse.update_rows(spec, _full(spec, hyper), by_hand[0], summed_rows, summed, by_hand[1], 2.0)
+    for other in (slow, by_hand):
+        assert np.array_equal(fast[0], other[0])
+        for key in state:
+            assert np.array_equal(fast[1][key], other[1][key]), key
+    assert np.array_equal(fast[0][6], param[6])
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_touched_rows_take_the_dense_step_of_the_rule(fused):
+    """Each touched row gets exactly what the reference backend's dense step gives that row."""
+    spec, hyper = RULE_CASES["adam-l2-amsgrad"]
+    param, state = _table(spec, hyper, 17, 7, np.float64, seed=3)
+    rows = np.array([0, 9, 16], dtype=np.int64)
+    values = np.random.default_rng(4).standard_normal((3, 7))
+    dense_param, dense_state = param[rows], {key: value[rows] for key, value in state.items()}
+    reference.update(spec, _full(spec, hyper), [dense_param], [values], [dense_state], [4.0])
+    sparse.update_rows(spec, _full(spec, hyper), param, rows, values, state, 4.0, fused=fused)
+    assert np.array_equal(param[rows], dense_param)
+    for key in state:
+        assert np.array_equal(state[key][rows], dense_state[key]), key
+
+
+def _adam_row_by_hand(param, grad, m, v, t, lr, beta1, beta2, eps):
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad**2
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    return param - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_row_steps_give_each_row_its_own_bias_correction(fused):
+    lr, beta1, beta2, eps = 0.05, 0.8, 0.9, 1e-6
+    hyper = _full(specs.ADAM, dict(lr=lr, betas=(beta1, beta2), eps=eps))
+    rng = np.random.default_rng(5)
+    param = rng.standard_normal((17, 7))
+    state = {"exp_avg": np.zeros((17, 7)), "exp_avg_sq": np.zeros((17, 7))}
+    row_steps = np.zeros(17, dtype=np.int64)
+    expected = {row: (param[row].copy(), np.zeros(7), np.zeros(7), 0) for row in range(17)}
+    schedule = [[1, 4], [4], [0, 4, 16], [1, 16]]
+    for step, touched in enumerate(schedule, start=1):
+        rows = np.array(touched, dtype=np.int64)
+        values = rng.standard_normal((len(rows), 7))
+        sparse.update_rows(
+            specs.ADAM, hyper, param, rows, values, state, float(step), row_steps=row_steps, fused=fused
+        )
+        for row, grad in zip(touched, values):
+            p, m, v, t = expected[row]
+            expected[row] = (*_adam_row_by_hand(p, grad, m, v, t + 1, lr, beta1, beta2, eps), t + 1)
+    assert row_steps.tolist() == [expected[row][3] for row in range(17)]
+    assert row_steps[4] == 3 and row_steps[2] == 0
+    for row in range(17):
+        np.testing.assert_allclose(param[row], expected[row][0], rtol=1e-12, atol=0)
+        np.testing.assert_allclose(state["exp_avg"][row], expected[row][1], rtol=1e-12, atol=0)
+
+
+def _bad_inputs():
+    good_rows = np.array([1, 3], dtype=np.int64)
+    good_values = np.ones((2, 7))
+    return {
+        "row-out-of-range": (np.array([1, 17], dtype=np.int64), good_values, {}, ValueError, "[0, 17)"),
+        "negative-row": (np.array([-1, 3], dtype=np.int64), good_values, {}, ValueError, "[0, 17)"),
+        "int32-rows": (good_rows.astype(np.int32), good_values, {}, TypeError, "int64"),
+        "values-shape": (good_rows, np.ones((2, 6)), {}, ValueError, "(2, 7)"),
+        "values-dtype": (good_rows, np.ones((2, 7), np.float32), {}, ValueError, "float32"),
+        "row-steps-shape": (good_rows, good_values, {"row_steps": np.zeros(16, np.int64)}, ValueError, "(17,)"),
+    }
+
+
+@pytest.mark.parametrize("fused", [None, False])
+@pytest.mark.parametrize("name", list(_bad_inputs()))
+def test_bad_input_raises_and_changes_nothing(name, fused):
+    rows, values, extra, error, words = _bad_inputs()[name]
+    spec, hyper = RULE_CASES["adam-l2-amsgrad"]
+    param, state = _table(spec, hyper, 17, 7, np.float64, seed=6)
+    before = _copy(param, state)
+    with pytest.raises(error) as raised:
+        sparse.update_rows(spec, _full(spec, hyper), param, rows, values, state, 1.0, fused=fused, **extra)
+    assert words in str(raised.value)
+    assert np.array_equal(param, before[0])
+    for key in state:
+        assert np.array_equal(state[key], before[1][key])
+
+
+def test_a_state_of_the_wrong_shape_or_dtype_or_missing_raises():
+    spec, hyper = RULE_CASES["adam-l2-amsgrad"]
+    param, state = _table(spec, hyper, 17, 7, np.float64, seed=7)
+    rows, values = np.array([2], dtype=np.int64), np.ones((1, 7))
+    with pytest.raises(ValueError, match="exp_avg_sq"):
+        sparse.update_rows(spec, _full(spec, hyper), param, rows, values, {**state, "exp_avg_sq": np.ones(7)}, 1.0)
+    with pytest.raises(ValueError, match="float32"):
+        sparse.update_rows(
+            spec, _full(spec, hyper), param, rows, values, {**state, "exp_avg": state["exp_avg"].astype(np.float32)}, 1.0
+        )
+    del state["max_exp_avg_sq"]
+    with pytest.raises(ValueError, match="max_exp_avg_sq"):
+        sparse.update_rows(spec, _full(spec, hyper), param, rows, values, state, 1.0)
+
+
+def test_a_rule_that_creates_its_state_has_no_lazy_step():
+    param = np.ones((3, 2))
+    with pytest.raises(TypeError, match="SGD"):
+        sparse.update_rows(
+            specs.SGD, _full(specs.SGD, dict(momentum=0.9)), param, np.array([0], np.int64), np.ones((1, 2)), {}, None
+        )
+
+
+@needs_native
+def test_the_result_does_not_depend_on_the_thread_count():
+    spec, hyper = RULE_CASES["adamw-eps-hat"]
+    param, state = _table(spec, hyper, 600, 257, np.float32, seed=8)
+    # Enough entries for a team of threads and several chunks, with repeated rows.
+    rows = np.random.default_rng(9).integers(0, 600, 1200).astype(np.int64)
+    values = np.random.default_rng(9).standard_normal((len(rows), 257)).astype(np.float32)
+    results = []
+    for threads in (1, 2, 3):
+        p, s = _copy(param, state)
+        sparse.update_rows(spec, _full(spec, hyper), p, rows, values, s, 5.0, num_threads=threads)
+        results.append((p, s))
+    for p, s in results[1:]:
+        assert np.array_equal(p, results[0][0])
+        for key in s:
+            assert np.array_equal(s[key], results[0][1][key]), key

@@ -1,0 +1,121 @@
+"""The 8-bit block-wise codec: its stated round-trip bound, its layout and its edge cases."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from adamkit.quant import BLOCK, decode_signed, decode_unsigned, encode_signed, encode_unsigned, n_blocks
+from adamkit.quant.blockwise import SIGNED_LEVELS, SIGNED_POWER, UNSIGNED_LEVELS, UNSIGNED_POWER
+
+SIZES = (1, 7, 17, 300, 4097)
+FLOATS = st.floats(-1e6, 1e6, width=32, allow_subnormal=False)
+
+
+def block_scales(x):
+    """max |x| of each block, repeated per element (the independent way)."""
+    flat = np.abs(np.asarray(x, np.float64).reshape(-1))
+    return np.array([flat[(i // BLOCK) * BLOCK : (i // BLOCK + 1) * BLOCK].max() for i in range(flat.size)])
+
+
+def pointwise_bound(x, levels, power):
+    r"""The codec's stated bound: s((u + 1/2L)^p - u^p), u = (|x|/s)^(1/p), plus float32 slack."""
+    s = block_scales(x)
+    u = np.divide(np.abs(np.asarray(x, np.float64).reshape(-1)), s, out=np.zeros(s.shape), where=s > 0) ** (1 / power)
+    return s * ((np.minimum(u + 1 / (2 * levels), 1) ** power - u**power) + 4e-7 * power) + 1e-30
+
+
+def signed_data(size, seed):
+    rng = np.random.default_rng(seed)
+    # Magnitudes over 8 decades, as Adam's moments have.
+    return (rng.standard_normal(size) * 10.0 ** rng.uniform(-8, 0, size)).astype(np.float32)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_signed_round_trip_is_within_the_stated_bound(size):
+    x = signed_data(size, size)
+    codes, absmax = encode_signed(x)
+    error = np.abs(decode_signed(codes, absmax).astype(np.float64) - x)
+    assert np.all(error <= pointwise_bound(x, SIGNED_LEVELS, SIGNED_POWER))
+    assert np.all(error <= block_scales(x) / 127 * (1 + 1e-6))  # the coarse bound s/127
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_unsigned_round_trip_is_within_the_stated_bound(size):
+    x = signed_data(size, size + 1) ** 2
+    codes, absmax = encode_unsigned(x)
+    error = np.abs(decode_unsigned(codes, absmax).astype(np.float64) - x)
+    assert np.all(error <= pointwise_bound(x, UNSIGNED_LEVELS, UNSIGNED_POWER))
+    assert np.all(error <= block_scales(x) * 2 / 255 * (1 + 1e-6))  # the coarse bound 2s/255
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, st.integers(1, 700), elements=FLOATS))
+def test_signed_codec_properties(x):
+    codes, absmax = encode_signed(x)
+    assert codes.dtype == np.int8 and codes.shape == x.shape and codes.min() >= -127
+    assert absmax.dtype == np.float32 and absmax.shape == (n_blocks(x.size),)
+    np.testing.assert_array_equal(absmax, [np.abs(x[i : i + BLOCK]).max() for i in range(0, x.size, BLOCK)])
+    decoded = decode_signed(codes, absmax)
+    assert np.all(np.abs(decoded - x) <= pointwise_bound(x, SIGNED_LEVELS, SIGNED_POWER))
+    assert np.all(np.sign(decoded) * np.sign(x) >= 0)  # never the wrong sign
+    np.testing.assert_array_equal(encode_signed(decoded)[0], codes)  # decoded values are fixed points
+
+
+# The decoder computes absmax / 255**4 in float32, which underflows for blocks whose absmax is
+# below 255**4 * FLT_MIN (about 5e-29): such blocks decode to zero. Second moments that small
+# are far below any eps, so the codec's contract starts above that.
+SMALLEST_UNSIGNED_SCALE = float(np.float32(1e-28))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(
+        np.float32,
+        st.integers(1, 700),
+        elements=st.one_of(st.just(0.0), st.floats(SMALLEST_UNSIGNED_SCALE, 2.0**40, width=32)),
+    )
+)
+def test_unsigned_codec_properties(x):
+    codes, absmax = encode_unsigned(x)
+    assert codes.dtype == np.uint8 and codes.shape == x.shape
+    decoded = decode_unsigned(codes, absmax)
+    assert np.all(decoded >= 0)
+    assert np.all(np.abs(decoded - x) <= pointwise_bound(x, UNSIGNED_LEVELS, UNSIGNED_POWER))
+    # Anything above a quarter-step of the fourth-root grid survives: it does not decode to 0.
+    scales = block_scales(x)
+    assert np.all(decoded[x > scales * (0.6 / 255) ** 4] > 0)
+    np.testing.assert_array_equal(encode_unsigned(decoded)[0], codes)
+
+
+def test_a_block_of_zeros_has_scale_zero_and_decodes_to_zeros():
+    x = np.zeros(2 * BLOCK + 3, np.float32)
+    x[BLOCK + 5] = -2.5  # only the middle block is non-zero
+    codes, absmax = encode_signed(x)
+    np.testing.assert_array_equal(absmax, [0, 2.5, 0])
+    decoded = decode_signed(codes, absmax)
+    np.testing.assert_array_equal(decoded, x)  # the block maximum is exact
+
+
+def test_the_unsigned_map_keeps_small_second_moments_that_a_linear_map_loses():
+    # One large gradient in the block and many 1000x smaller ones: v spans six decades.
+    v = np.full(BLOCK, 1e-6, np.float32)
+    v[0] = 1.0
+    decoded = decode_unsigned(*encode_unsigned(v))
+    assert np.all(decoded[1:] > 0)
+    assert np.allclose(np.sqrt(decoded[1:]), 1e-3, rtol=0.1)
+    linear_codes = np.rint(v / v.max() * 255)
+    assert np.all(linear_codes[1:] == 0)  # what a linear map would do
+
+
+def test_bad_input_raises_precise_errors():
+    codes, absmax = encode_signed(np.ones(300, np.float32))
+    with pytest.raises(TypeError, match="codes must be uint8"):
+        decode_unsigned(codes, absmax)
+    with pytest.raises(ValueError, match=r"absmax must be a float32 array of shape \(2,\)"):
+        decode_signed(codes, absmax[:1])
+    with pytest.raises(ValueError, match=r"absmax must be a float32 array"):
+        decode_signed(codes, absmax.astype(np.float64))
+    with pytest.raises(ValueError, match="negative"):
+        encode_unsigned(np.array([1.0, -1.0], np.float32))
