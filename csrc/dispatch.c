@@ -14,9 +14,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if AK_X86
-#include <xmmintrin.h>
-#endif
 
 #define AK_CHUNK ((int64_t)1 << 15)
 
@@ -114,17 +111,13 @@ static void run_chunks(const ak_plan *plan, int threads)
     int64_t n_chunks = (total + AK_CHUNK - 1) / AK_CHUNK;
     if (threads > n_chunks)
         threads = n_chunks > 0 ? (int)n_chunks : 1;
-#if AK_X86
-    unsigned int caller_csr = _mm_getcsr();
-#endif
+    ak_fp_control caller_csr = ak_fp_control_get();
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads) if (threads > 1)
 #endif
     {
-#if AK_X86
-        unsigned int own_csr = _mm_getcsr();
-        _mm_setcsr(caller_csr);
-#endif
+        ak_fp_control own_csr = ak_fp_control_get();
+        ak_fp_control_set(caller_csr);
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic)
 #endif
@@ -132,9 +125,7 @@ static void run_chunks(const ak_plan *plan, int threads)
             int64_t begin = c * AK_CHUNK;
             run_chunk(plan, begin, begin + AK_CHUNK < total ? begin + AK_CHUNK : total);
         }
-#if AK_X86
-        _mm_setcsr(own_csr);
-#endif
+        ak_fp_control_set(own_csr);
     }
 }
 

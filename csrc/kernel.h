@@ -52,6 +52,19 @@ typedef void (*ak_segment_fn)(const ak_scalars *scalars, int64_t n, void *param,
 
 typedef ak_segment_fn ak_segment_table[AK_N_LAYOUTS][AK_N_RULES];
 
+/* OpenMP worker threads adopt the caller's floating-point control (flush-to-zero, rounding)
+ * for the duration of a call, so no result depends on which thread computes an element. */
+#if AK_X86
+#include <xmmintrin.h>
+typedef unsigned int ak_fp_control;
+static inline ak_fp_control ak_fp_control_get(void) { return _mm_getcsr(); }
+static inline void ak_fp_control_set(ak_fp_control control) { _mm_setcsr(control); }
+#else
+typedef int ak_fp_control;
+static inline ak_fp_control ak_fp_control_get(void) { return 0; }
+static inline void ak_fp_control_set(ak_fp_control control) { (void)control; }
+#endif
+
 extern const ak_segment_table ak_segments_scalar;
 #if AK_X86
 extern const ak_segment_table ak_segments_avx2;

@@ -14,9 +14,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if AK_X86
-#include <xmmintrin.h>
-#endif
 
 #define ROUNDER 8388608.0f /* 2^23 */
 #define SIGNED_UNIT 16129.0f /* 127^2 */
@@ -239,25 +236,19 @@ int ak_q8_adam(const ak_q8_call *call)
     int threads = call->num_threads > 0 ? call->num_threads : 1;
     if (threads > total)
         threads = total > 0 ? (int)total : 1;
-#if AK_X86
-    unsigned int caller_csr = _mm_getcsr();
-#endif
+    ak_fp_control caller_csr = ak_fp_control_get();
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads) if (threads > 1)
 #endif
     {
-#if AK_X86
-        unsigned int own_csr = _mm_getcsr();
-        _mm_setcsr(caller_csr);
-#endif
+        ak_fp_control own_csr = ak_fp_control_get();
+        ak_fp_control_set(caller_csr);
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 16)
 #endif
         for (int64_t block = 0; block < total; block++)
             run_block(&pl, block);
-#if AK_X86
-        _mm_setcsr(own_csr);
-#endif
+        ak_fp_control_set(own_csr);
     }
     free(offsets);
     free(per_tensor);

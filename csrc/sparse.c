@@ -17,9 +17,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if AK_X86
-#include <xmmintrin.h>
-#endif
 
 /* Below this many touched elements, one thread does the work faster than a team would. */
 #define AK_SPARSE_MIN_PARALLEL ((int64_t)1 << 16)
@@ -152,17 +149,13 @@ int ak_sparse_update(const ak_sparse_call *call)
     char *sums = malloc((size_t)threads * sum_bytes);
     if (!sums)
         return -1;
-#if AK_X86
-    unsigned int caller_csr = _mm_getcsr();
-#endif
+    ak_fp_control caller_csr = ak_fp_control_get();
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads) if (threads > 1)
 #endif
     {
-#if AK_X86
-        unsigned int own_csr = _mm_getcsr();
-        _mm_setcsr(caller_csr);
-#endif
+        ak_fp_control own_csr = ak_fp_control_get();
+        ak_fp_control_set(caller_csr);
         int thread = 0;
 #ifdef _OPENMP
         thread = omp_get_thread_num();
@@ -180,9 +173,7 @@ int ak_sparse_update(const ak_sparse_call *call)
             run_chunk(&plan, begin, end, sums + (size_t)thread * sum_bytes, &scalars,
                       &scalars_step);
         }
-#if AK_X86
-        _mm_setcsr(own_csr);
-#endif
+        ak_fp_control_set(own_csr);
     }
     free(sums);
     return 0;
