@@ -64,20 +64,6 @@ typedef struct {
     size_t param_size, state_size;
 } ak_plan;
 
-/* The tensor holding element `position` of the concatenation (offsets[t] <= position < offsets[t+1]). */
-static int64_t tensor_at(const int64_t *offsets, int64_t n_tensors, int64_t position)
-{
-    int64_t low = 0, high = n_tensors; /* offsets[low] <= position < offsets[high] */
-    while (high - low > 1) {
-        int64_t middle = low + (high - low) / 2;
-        if (offsets[middle] <= position)
-            low = middle;
-        else
-            high = middle;
-    }
-    return low;
-}
-
 static void *advance(void *base, int64_t elements, size_t size)
 {
     return base ? (char *)base + elements * (int64_t)size : NULL;
@@ -87,7 +73,7 @@ static void run_chunk(const ak_plan *plan, int64_t begin, int64_t end)
 {
     const ak_call *call = plan->call;
     ak_scalars scalars = plan->scalars;
-    for (int64_t t = tensor_at(plan->offsets, call->n_tensors, begin); begin < end; t++) {
+    for (int64_t t = ak_tensor_at(plan->offsets, call->n_tensors, begin); begin < end; t++) {
         int64_t stop = plan->offsets[t + 1] < end ? plan->offsets[t + 1] : end;
         if (stop <= begin)
             continue;

@@ -65,6 +65,24 @@ static inline ak_fp_control ak_fp_control_get(void) { return 0; }
 static inline void ak_fp_control_set(ak_fp_control control) { (void)control; }
 #endif
 
+/* The tensor holding unit `position` (an element or a block) of the concatenation, given
+ * offsets[t] = units of the tensors before t: offsets[t] <= position < offsets[t + 1].
+ * Empty tensors are skipped. */
+static inline int64_t ak_tensor_at(const int64_t *offsets, int64_t n_tensors, int64_t position)
+{
+    int64_t low = 0, high = n_tensors; /* offsets[low] <= position < offsets[high] */
+    while (high - low > 1) {
+        int64_t middle = low + (high - low) / 2;
+        if (offsets[middle] <= position)
+            low = middle;
+        else
+            high = middle;
+    }
+    while (low + 1 < n_tensors && offsets[low + 1] <= position)
+        low++;
+    return low;
+}
+
 extern const ak_segment_table ak_segments_scalar;
 #if AK_X86
 extern const ak_segment_table ak_segments_avx2;

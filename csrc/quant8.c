@@ -162,21 +162,6 @@ typedef struct {
     const int64_t *block_offsets; /* blocks of the tensors before t; [n_tensors + 1] */
 } plan;
 
-static int64_t tensor_of_block(const int64_t *offsets, int64_t n_tensors, int64_t block)
-{
-    int64_t low = 0, high = n_tensors; /* offsets[low] <= block < offsets[high] */
-    while (high - low > 1) {
-        int64_t middle = low + (high - low) / 2;
-        if (offsets[middle] <= block)
-            low = middle;
-        else
-            high = middle;
-    }
-    while (low + 1 < n_tensors && offsets[low + 1] <= block) /* skip empty tensors */
-        low++;
-    return low;
-}
-
 /* Compiled for AVX-512, AVX2 and baseline x86-64, chosen at load time (GCC function
  * multi-versioning); every version computes the same IEEE float32 operations. */
 #if AK_X86 && defined(__GNUC__) && !defined(__clang__)
@@ -185,7 +170,7 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 static void run_block(const plan *pl, int64_t global_block)
 {
     const ak_q8_call *c = pl->call;
-    int64_t t = tensor_of_block(pl->block_offsets, c->n_tensors, global_block);
+    int64_t t = ak_tensor_at(pl->block_offsets, c->n_tensors, global_block);
     int64_t b = global_block - pl->block_offsets[t];
     int64_t first = b * AK_Q8_BLOCK;
     int n = (int)(c->numels[t] - first < AK_Q8_BLOCK ? c->numels[t] - first : AK_Q8_BLOCK);

@@ -84,7 +84,7 @@ def adadelta(state, lr, eps, **_):
 def adagrad(state, step, lr, lr_decay, eps, **_):
     r"""Adagrad: :math:`\tilde\gamma/(\sqrt{s}+\epsilon)` on the gradient, with the decayed
     :math:`\tilde\gamma = \gamma/(1+(t-1)\eta)`. The update needs the gradient: ``None``."""
-    decayed_lr = lr / (1 + (step - 1) * lr_decay)
+    decayed_lr = rules.adagrad_lr(step, lr, lr_decay)
     scale = np.sqrt(state["sum"])
     return Quantities(decayed_lr / (scale + eps), None, scale, eps)
 

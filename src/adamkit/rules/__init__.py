@@ -5,7 +5,7 @@ operations. Every other path in adamkit (kernels, front ends) is tested against 
 """
 
 from adamkit.rules.adadelta import AdadeltaState, adadelta
-from adamkit.rules.adagrad import AdagradState, adagrad
+from adamkit.rules.adagrad import AdagradState, adagrad, adagrad_lr
 from adamkit.rules.adam import AdamScalars, AdamState, adam, adam_scalars
 from adamkit.rules.adamax import AdamaxState, adamax
 from adamkit.rules.rmsprop import RMSpropState, rmsprop
@@ -21,6 +21,7 @@ __all__ = [
     "SGDState",
     "adadelta",
     "adagrad",
+    "adagrad_lr",
     "adam",
     "adam_scalars",
     "adamax",

@@ -16,6 +16,11 @@ class AdagradState(NamedTuple):
     sum: np.ndarray
 
 
+def adagrad_lr(step, lr, lr_decay):
+    r"""The decayed learning rate of step :math:`t`: :math:`\tilde\gamma = \gamma / (1 + (t-1)\eta)`."""
+    return lr / (1 + (step - 1) * lr_decay)
+
+
 def adagrad(
     param,
     grad,
@@ -39,7 +44,7 @@ def adagrad(
     ``s`` starts at ``initial_accumulator_value``, which the front end sets.
     """
     grad = with_l2_penalty(directed_gradient(grad, maximize), param, weight_decay)
-    clr = lr / (1 + (step - 1) * lr_decay)
+    clr = adagrad_lr(step, lr, lr_decay)
     # Sum of all squared gradients so far.
     sum = sum + grad * grad  # noqa: A001
     std = np.sqrt(sum) + eps

@@ -154,7 +154,8 @@ def update_quantized(spec, hyperparameters, params, states, steps):
     bf16 = [i for i, (p, state) in enumerate(zip(params, states)) if is_bfloat16(p, state)]
     if bf16:
         _update_bfloat16(spec, hyperparameters, *([column[i] for i in bf16] for column in (params, states, steps)))
-        rest = [i for i in range(len(params)) if i not in set(bf16)]
+        bf16_set = set(bf16)
+        rest = [i for i in range(len(params)) if i not in bf16_set]
         params, states, steps = ([column[i] for i in rest] for column in (params, states, steps))
     flags = [is_quantized(state) for state in states]
     if not any(flags):

@@ -223,13 +223,16 @@ class Optimizer(torch.optim.Optimizer):
         else:
             steps = [None] * len(params)
         hyperparameters = self.spec.rule_arguments(group)
-        params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)
+        if self.state_dtype is not None:
+            # Only an optimizer asked for compact state ever holds it (loads convert to float32).
+            params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)
         fused = group.get("fused")
         sparse = [i for i, param in enumerate(params) if param.grad.layout != torch.strided]
         if not sparse:
             backend.update(self.spec, hyperparameters, params, states, steps, fused)
         else:
-            dense = [i for i in range(len(params)) if i not in set(sparse)]
+            sparse_set = set(sparse)
+            dense = [i for i in range(len(params)) if i not in sparse_set]
             backend.update(self.spec, hyperparameters, *_pick(dense, params, states, steps), fused)
             batch = _pick(sparse, params, states, steps)
             _sparse.update(self.spec, hyperparameters, group["sparse_mode"], *batch, fused)
