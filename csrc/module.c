@@ -783,11 +783,30 @@ done:
     return result;
 }
 
+/* same_objects(a, b): whether two lists hold the very same objects, in the same order. It lets
+ * the torch front end re-check a cached step plan over thousands of tensors without calling
+ * their __eq__ or __hash__. */
+static PyObject *same_objects(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *a, *b;
+    if (!PyArg_ParseTuple(args, "O!O!:same_objects", &PyList_Type, &a, &PyList_Type, &b))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(a);
+    if (PyList_GET_SIZE(b) != n)
+        Py_RETURN_FALSE;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (PyList_GET_ITEM(a, i) != PyList_GET_ITEM(b, i))
+            Py_RETURN_FALSE;
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"update_arrays", update_arrays, METH_VARARGS, "Apply a rule in place to lists of NumPy arrays."},
     {"update_pointers", update_pointers, METH_VARARGS, "Apply a rule in place given data pointers."},
     {"isas", isas, METH_NOARGS, "The instruction sets this CPU can run, best first."},
     {"default_threads", default_threads, METH_NOARGS, "OpenMP's default thread count."},
+    {"same_objects", same_objects, METH_VARARGS, "Whether two lists hold the same objects in order."},
     {"quant8_adam", quant8_adam, METH_VARARGS, "Adam in place on 8-bit block-wise state."},
     {"sparse_update", sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},
     {NULL, NULL, 0, NULL},

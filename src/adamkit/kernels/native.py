@@ -66,6 +66,13 @@ def available_isas():
     return _ISAS if _native is not None else ()
 
 
+def same_objects(first, second):
+    """Whether two lists hold the very same objects in the same order (compared by identity)."""
+    if _native is not None:
+        return _native.same_objects(first, second)
+    return len(first) == len(second) and all(a is b for a, b in zip(first, second))
+
+
 def warn_unavailable_once():
     """Warn, once per process, that the kernels are not built and the reference path is used."""
     global _warned

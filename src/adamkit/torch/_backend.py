@@ -63,26 +63,33 @@ def slots(state):
 
 
 def _update_native(spec, hyperparameters, dtype, params, states, steps):
-    dtype_name, width = NATIVE_DTYPES[dtype]
     created = _create_slots(spec, hyperparameters, params, states)
-    state_ptrs = {
-        key: [state[key].data_ptr() for state in states]
-        for key in (slot.key for slot in spec.active_slots(hyperparameters))
-    }
-    first = next(slots(states[0]), None)
-    state_dtype = first[1].dtype if first is not None else dtype
     native.update_pointers(
         spec,
         hyperparameters,
-        dtype_name,
-        [p.numel() * width for p in params],
-        [p.data_ptr() for p in params],
-        [p.grad.data_ptr() for p in params],
-        state_ptrs,
-        steps,
-        state_dtype=_STATE_DTYPE_NAMES.get(state_dtype, dtype_name),
+        grad_ptrs=[p.grad.data_ptr() for p in params],
+        steps=steps,
         created=created,
+        **native_arguments(spec, hyperparameters, dtype, params, states),
     )
+
+
+def native_arguments(spec, hyperparameters, dtype, params, states):
+    """The arguments of :func:`adamkit.kernels.native.update_pointers` for a bucket of one dtype
+    whose state slots all exist, except the gradients' pointers and the step counts."""
+    dtype_name, width = NATIVE_DTYPES[dtype]
+    first = next(slots(states[0]), None)
+    state_dtype = first[1].dtype if first is not None else dtype
+    return {
+        "dtype": dtype_name,
+        "state_dtype": _STATE_DTYPE_NAMES.get(state_dtype, dtype_name),
+        "numels": [p.numel() * width for p in params],
+        "param_ptrs": [p.data_ptr() for p in params],
+        "state_ptrs": {
+            key: [state[key].data_ptr() for state in states]
+            for key in (slot.key for slot in spec.active_slots(hyperparameters))
+        },
+    }
 
 
 def _create_slots(spec, hyperparameters, params, states):

@@ -10,18 +10,20 @@ again from their current values.
 
 import torch
 
+from adamkit.kernels.native import same_objects
+
 
 class PackedSteps:
     """Advances the ``step`` tensors of a list of state dicts together."""
 
     def __init__(self):
         self._storage = None
-        self._views = ()
+        self._views = []
 
     def advance(self, states):
         """Add one to ``state["step"]`` of every state dict; return the new counts as floats."""
         current = [state["step"] for state in states]
-        if len(current) != len(self._views) or any(a is not b for a, b in zip(current, self._views)):
+        if not same_objects(current, self._views):
             self._pack(states, current)
         self._storage += 1
         return self._storage.tolist()
@@ -29,6 +31,6 @@ class PackedSteps:
     def _pack(self, states, current):
         dtype = current[0].dtype if current else torch.float32
         self._storage = torch.tensor([float(step) for step in current], dtype=dtype)
-        self._views = self._storage.unbind(0)
+        self._views = list(self._storage.unbind(0))
         for state, view in zip(states, self._views):
             state["step"] = view

@@ -12,6 +12,7 @@ from adamkit.torch import _backend as backend
 from adamkit.torch import _quantized as quantized
 from adamkit.torch import _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
+from adamkit.torch._plan import GroupPlan
 from adamkit.torch._steps import PackedSteps
 from adamkit.torch._state_dict import check_state_dict_fits
 from adamkit.validation import check_choice
@@ -59,6 +60,7 @@ class Optimizer(torch.optim.Optimizer):
         self.nonfinite_grads = nonfinite_grads
         self.skipped_steps = 0
         self._steps = {}
+        self._plans = {}
         super().__init__(params, defaults)
         if self.spec.eager_state:
             for group in self.param_groups:
@@ -85,6 +87,7 @@ class Optimizer(torch.optim.Optimizer):
         self.__dict__.setdefault("skipped_steps", 0)
         self.__dict__.setdefault("state_dtype", None)
         self._steps = {}
+        self._plans = {}
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
@@ -185,7 +188,7 @@ class Optimizer(torch.optim.Optimizer):
         )
 
     def _first_nonfinite(self, batches):
-        for group_index, (group, stepped) in enumerate(batches):
+        for group_index, (group, stepped, _) in enumerate(batches):
             for param in stepped:
                 if not torch.isfinite(_sparse.values_of(param.grad)).all():
                     index = _index_of(param, group["params"])
@@ -199,7 +202,7 @@ class Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        batches = [(group, self._stepped_params(group, i)) for i, group in enumerate(self.param_groups)]
+        batches = [self._prepare(group_index, group) for group_index, group in enumerate(self.param_groups)]
         if self.nonfinite_grads == "skip":
             culprit = self._first_nonfinite(batches)
             if culprit is not None:
@@ -207,10 +210,32 @@ class Optimizer(torch.optim.Optimizer):
                 # step is wrapped by torch's no_grad and hook wrappers: 4 frames to the caller.
                 warn_skipped(culprit, stacklevel=4)
                 return loss
-        for group_index, (group, stepped) in enumerate(batches):
-            if stepped:
+        for group_index, (group, stepped, grad_ptrs) in enumerate(batches):
+            if grad_ptrs is not None:
+                self._step_planned(group_index, group, grad_ptrs)
+            elif stepped:
                 self._update_group(group_index, group, stepped)
         return loss
+
+    def _prepare(self, group_index, group):
+        """``(group, params with gradients, their gradients' pointers if the group's plan holds, else None)``.
+
+        Without a plan that holds, every parameter is checked, so that bad input raises before
+        any group is stepped.
+        """
+        plan = self._plans.get(group_index)
+        grad_ptrs = plan.gradient_pointers(group, self.state) if plan is not None else None
+        if grad_ptrs is not None:
+            return group, plan.params, grad_ptrs
+        return group, self._stepped_params(group, group_index), None
+
+    def _step_planned(self, group_index, group, grad_ptrs):
+        plan = self._plans[group_index]
+        if self.spec.counts_steps:
+            steps = self._steps.setdefault(group_index, PackedSteps()).advance(plan.states)
+        else:
+            steps = [None] * len(grad_ptrs)
+        plan.step(self.spec.rule_arguments(group), grad_ptrs, steps)
 
     def _update_group(self, group_index, group, params):
         expected = self._expected_state_size(group)
@@ -239,6 +264,8 @@ class Optimizer(torch.optim.Optimizer):
         for param, state in zip(params, states):
             if state and param not in self.state:
                 self.state[param] = state
+        if self.state_dtype is None:
+            self._plans[group_index] = GroupPlan.build(self.spec, group, params, states, self.state)
 
     def _expected_state_size(self, group):
         slots = [slot for slot in self.spec.active_slots(group) if slot.fill is not None]

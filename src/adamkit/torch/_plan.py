@@ -1,0 +1,117 @@
+"""A parameter group's kernel call, gathered once and re-checked cheaply on every step.
+
+Looking up state and reading pointers costs microseconds per tensor in Python, and over
+thousands of small tensors that costs more than the kernel itself. After a group has been
+stepped through the kernels, a :class:`GroupPlan` keeps what the call needs: the parameters
+that had gradients, their sizes and data pointers, and their state tensors' pointers. On the
+next step it re-reads only what can change behind the optimizer's back, and declines (so the
+full, validating path runs) if anything differs:
+
+- which parameters of the group have a gradient, and each gradient's dtype, size, layout,
+  contiguity and data pointer (backward allocates new gradients);
+- each parameter's data pointer and size (``param.data = ...`` replaces them);
+- that the group's parameter list, the optimizer's state, each parameter's state dict, every
+  state tensor and the rule's active state slots are the very objects the plan was made from.
+
+torch's gradient setter already checks a gradient's shape, dtype and device, but
+``grad.data = ...`` and ``grad_dtype`` get around it, so dtype and size are checked here too.
+"""
+
+import torch
+
+from adamkit.kernels import native
+from adamkit.torch import _backend as backend
+
+
+_GRAD = torch.Tensor.grad.__get__
+_DTYPE = torch.Tensor.dtype.__get__
+
+
+class GroupPlan:
+    """The cached kernel call of one parameter group (see the module docstring)."""
+
+    def __init__(self, spec, group, stepped, states, state_container):
+        self._spec = spec
+        self._group_params = list(group["params"])
+        self._has_grad = [p.grad is not None for p in self._group_params]
+        self._states = states
+        self._state_container = state_container
+        self._dtype = stepped[0].dtype
+        self._slot_keys = _active_keys(spec, group)
+        self._slot_tensors = {key: [state[key] for state in states] for key in self._slot_keys}
+        self._arguments = backend.native_arguments(spec, group, self._dtype, stepped, states)
+        self._params = stepped
+        self._numels = [p.numel() for p in stepped]
+
+    @classmethod
+    def build(cls, spec, group, stepped, states, state_container):
+        """A plan for a group just stepped in full, or ``None`` if the kernels cannot take it whole."""
+        if not stepped or group.get("fused") is False or not native.available():
+            return None
+        dtype = stepped[0].dtype
+        if dtype not in backend.NATIVE_DTYPES:
+            return None
+        keys = _active_keys(spec, group)
+        for param, state in zip(stepped, states):
+            grad = param.grad
+            if (
+                param.dtype is not dtype
+                or grad.dtype is not dtype
+                or grad.is_sparse
+                or not (param.is_contiguous() and grad.is_contiguous())
+                or any(key not in state for key in keys)
+            ):
+                return None
+        return cls(spec, group, stepped, states, state_container)
+
+    @property
+    def params(self):
+        """The parameters the plan steps, in order."""
+        return self._params
+
+    @property
+    def states(self):
+        """Their state dicts, in order."""
+        return self._states
+
+    def gradient_pointers(self, group, state_container):
+        """This step's gradients' data pointers if the plan still holds for ``group``, else ``None``.
+
+        Each pass is a ``map`` over one unbound method: the objects it touches are cold after
+        the previous step's kernel has streamed the whole model through the cache, and this is
+        the cheapest way to read them.
+        """
+        params = group["params"]
+        if state_container is not self._state_container or not native.same_objects(params, self._group_params):
+            return None
+        grads = list(map(_GRAD, params))
+        if [grad is not None for grad in grads] != self._has_grad:
+            return None
+        grads = [grad for grad in grads if grad is not None]
+        try:
+            if (
+                _active_keys(self._spec, group) == self._slot_keys
+                and list(map(_DTYPE, grads)).count(self._dtype) == len(grads)
+                and all(map(torch.Tensor.is_contiguous, grads))
+                and list(map(torch.Tensor.data_ptr, self._params)) == self._arguments["param_ptrs"]
+                and list(map(torch.Tensor.numel, self._params)) == self._numels
+                and list(map(torch.Tensor.numel, grads)) == self._numels
+                and native.same_objects(list(map(state_container.get, self._params)), self._states)
+                and all(
+                    native.same_objects([state[key] for state in self._states], tensors)
+                    for key, tensors in self._slot_tensors.items()
+                )
+            ):
+                return list(map(torch.Tensor.data_ptr, grads))
+        except (KeyError, RuntimeError):
+            # A state key was deleted, or a gradient has no strides (sparse CSR).
+            pass
+        return None
+
+    def step(self, hyperparameters, grad_ptrs, steps):
+        """Run the kernels with this step's ``grad_ptrs`` (from :meth:`gradient_pointers`)."""
+        native.update_pointers(self._spec, hyperparameters, grad_ptrs=grad_ptrs, steps=steps, **self._arguments)
+
+
+def _active_keys(spec, group):
+    return [slot.key for slot in spec.active_slots(group)]

@@ -1,0 +1,169 @@
+"""A group's cached kernel call (adamkit.torch._plan) is used on steady steps, and whatever a
+user changes between steps sends the step back to the full path: the results always equal the
+reference backend's bits, step for step."""
+
+import pytest
+import torch
+
+import adamkit.torch
+from adamkit.kernels import native
+from adamkit.torch._plan import GroupPlan
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernels were not built")
+
+SHAPES = [(1,), (7,), (17, 3), (4097,)]
+STEPS = 6
+
+
+def _params():
+    generator = torch.Generator().manual_seed(0)
+    return [torch.nn.Parameter(torch.randn(shape, generator=generator)) for shape in SHAPES]
+
+
+def _grads(step):
+    generator = torch.Generator().manual_seed(100 + step)
+    return [torch.randn(shape, generator=generator) for shape in SHAPES]
+
+
+def _make(params, fused, name="Adam"):
+    groups = [
+        {"params": params[:2], "weight_decay": 0.1, "amsgrad": True},
+        {"params": params[2:], "lr": 0.05},
+    ]
+    if name == "Adam":
+        return adamkit.torch.Adam(groups, lr=0.01, betas=(0.8, 0.99), maximize=True, fused=fused)
+    return adamkit.torch.SGD(groups, lr=0.01, momentum=0.9, nesterov=True, fused=fused)
+
+
+def _nothing(optimizer, params, step):
+    """No change: the steady state, where every step after the first is planned."""
+
+
+def _drop_a_grad(optimizer, params, step):
+    if step == 3:
+        params[1].grad = None
+
+
+def _replace_param_data(optimizer, params, step):
+    if step == 3:
+        params[2].data = params[2].data.clone()
+
+
+def _replace_a_state_tensor(optimizer, params, step):
+    if step == 3:
+        state = optimizer.state[params[3]]
+        key = next(k for k in state if k != "step")
+        state[key] = state[key].clone()
+
+
+def _reset_a_state_dict(optimizer, params, step):
+    if step == 3:
+        optimizer.state[params[0]] = {}
+
+
+def _delete_a_state_dict(optimizer, params, step):
+    if step == 3:
+        del optimizer.state[params[3]]
+
+
+def _toggle_amsgrad(optimizer, params, step):
+    if "amsgrad" in optimizer.param_groups[1] and step == 3:
+        optimizer.param_groups[1]["amsgrad"] = True
+
+
+def _non_contiguous_grad(optimizer, params, step):
+    if step == 3:
+        grad = params[2].grad
+        params[2].grad = grad.t().contiguous().t()
+
+
+def _grow_a_group(optimizer, params, step):
+    if step == 3:
+        extra = torch.nn.Parameter(torch.linspace(-1, 1, 5))
+        extra.grad = torch.linspace(1, 2, 5)
+        optimizer.param_groups[0]["params"].append(extra)
+
+
+def _reload_state(optimizer, params, step):
+    if step == 3:
+        optimizer.load_state_dict(optimizer.state_dict())
+
+
+def _change_lr(optimizer, params, step):
+    for group in optimizer.param_groups:
+        group["lr"] *= 0.5
+
+
+CHANGES = [
+    _nothing,
+    _drop_a_grad,
+    _replace_param_data,
+    _replace_a_state_tensor,
+    _reset_a_state_dict,
+    _delete_a_state_dict,
+    _toggle_amsgrad,
+    _non_contiguous_grad,
+    _grow_a_group,
+    _reload_state,
+    _change_lr,
+]
+
+
+def _run(fused, change, name):
+    params = _params()
+    optimizer = _make(params, fused, name)
+    for step in range(STEPS):
+        for param, grad in zip(params, _grads(step)):
+            param.grad = grad
+        change(optimizer, params, step)
+        optimizer.step()
+    return [p.detach() for group in optimizer.param_groups for p in group["params"]], optimizer
+
+
+@pytest.fixture
+def planned_steps(monkeypatch):
+    calls = []
+    original = GroupPlan.step
+
+    def counting(self, *args, **kwargs):
+        calls.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GroupPlan, "step", counting)
+    return calls
+
+
+@pytest.mark.parametrize("name", ["Adam", "SGD"])
+@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
+def test_planned_steps_equal_the_reference_backend_whatever_changes(change, name, planned_steps):
+    planned, planned_optimizer = _run(None, change, name)
+    assert planned_steps, "no step went through a plan"
+    reference, reference_optimizer = _run(False, change, name)
+    for a, b in zip(planned, reference, strict=True):
+        assert torch.equal(a, b)
+    planned_states = [planned_optimizer.state[p] for group in planned_optimizer.param_groups for p in group["params"]]
+    reference_states = [
+        reference_optimizer.state[p] for group in reference_optimizer.param_groups for p in group["params"]
+    ]
+    for a, b in zip(planned_states, reference_states, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+
+
+def test_a_bad_gradient_after_planned_steps_raises_and_changes_nothing():
+    params = _params()
+    optimizer = _make(params, None)
+    for step in range(3):
+        for param, grad in zip(params, _grads(step)):
+            param.grad = grad
+        optimizer.step()
+    params[3].grad.data = torch.zeros(5)  # gets around torch's grad setter, which checks sizes
+    before = [p.detach().clone() for p in params]
+    state_before = {k: v.clone() for k, v in optimizer.state[params[0]].items()}
+    with pytest.raises(ValueError, match=r"param_groups\[1\]\['params'\]\[1\]"):
+        optimizer.step()
+    for a, b in zip(params, before):
+        assert torch.equal(a, b)
+    for key, value in optimizer.state[params[0]].items():
+        assert torch.equal(value, state_before[key])
