@@ -3,18 +3,15 @@
 
 import copy
 import os
-import socket
-import time
-from datetime import timedelta
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 import adamkit.torch
 from tests.torch._compare import Agreement
+from tests.torch._processes import join_group, spawn, tiny_batch, tiny_model
 
 pytestmark = [
     pytest.mark.distributed,
@@ -25,7 +22,6 @@ pytestmark = [
 
 WORLD_SIZE = 2
 BATCH = 16  # each rank trains on its half
-TIMEOUT_SECONDS = 120  # generous for a loaded CI machine; an unloaded one needs ~10 s
 HYPER = {
     "Adam": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, amsgrad=True),
     "AdamW": dict(lr=1e-2, weight_decay=0.1),
@@ -38,19 +34,9 @@ RTOL = 1e-5
 # --- what every process runs -------------------------------------------------------------------
 
 
-def _model():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(7, 17), torch.nn.Tanh(), torch.nn.Linear(17, 3))
-
-
-def _batch():
-    generator = torch.Generator().manual_seed(1)
-    return torch.randn(BATCH, 7, generator=generator), torch.randn(BATCH, 3, generator=generator)
-
-
 def _train(model, optimizer, steps, rows=slice(None)):
     """``steps`` steps of the mean squared error on ``rows`` of the batch."""
-    inputs, targets = _batch()
+    inputs, targets = tiny_batch(BATCH)
     for _ in range(steps):
         optimizer.zero_grad()
         loss = torch.nn.functional.mse_loss(model(inputs[rows]), targets[rows])
@@ -67,19 +53,9 @@ def _params(model):
     return [p.detach().clone() for p in model.parameters()]
 
 
-def _join_group(rank, port):
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    if os.path.exists("/sys/class/net/lo"):
-        os.environ["GLOO_SOCKET_IFNAME"] = "lo"
-    dist.init_process_group(
-        "gloo", rank=rank, world_size=WORLD_SIZE, timeout=timedelta(seconds=TIMEOUT_SECONDS // 2)
-    )
-
-
-def _worker(rank, port, out_dir):
+def _worker(rank, world_size, port, out_dir):
     """Everything the two processes do, in one process group (starting processes is slow)."""
-    _join_group(rank, port)
+    join_group(rank, world_size, port)
     try:
         for name in HYPER:
             _ddp_leg(rank, out_dir, name)
@@ -89,7 +65,7 @@ def _worker(rank, port, out_dir):
 
 
 def _ddp_leg(rank, out_dir, name):
-    model = _model()
+    model = tiny_model()
     ddp = DistributedDataParallel(model)
     optimizer = getattr(adamkit.torch, name)(ddp.parameters(), **HYPER[name])
     _train(ddp, optimizer, DDP_STEPS, _rows(rank))
@@ -110,7 +86,7 @@ def _zero_legs(rank, out_dir, name):
     def path(what):
         return os.path.join(out_dir, f"zero-{name}-{what}.pt")
 
-    model = _model()
+    model = tiny_model()
     ddp = DistributedDataParallel(model)
     optimizer = _zero(ddp, name)
     assert type(optimizer.optim) is getattr(adamkit.torch, name)
@@ -123,7 +99,7 @@ def _zero_legs(rank, out_dir, name):
     dist.barrier()
 
     # A restart: a fresh model and a fresh ZeRO optimizer load the checkpoint on both ranks.
-    restarted = _model()
+    restarted = tiny_model()
     restarted.load_state_dict(model.state_dict())
     ddp = DistributedDataParallel(restarted)
     optimizer = _zero(ddp, name)
@@ -135,28 +111,8 @@ def _zero_legs(rank, out_dir, name):
 # --- the test side ------------------------------------------------------------------------------
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _spawn(worker, out_dir):
-    """Run ``worker(rank, port, out_dir)`` on two processes; kill them if they hang."""
-    context = mp.start_processes(
-        worker, args=(_free_port(), str(out_dir)), nprocs=WORLD_SIZE, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while not context.join(timeout=1.0):  # raises if a worker raised
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                if process.is_alive():
-                    process.kill()
-            pytest.fail(f"{worker.__name__} did not finish within {TIMEOUT_SECONDS} s")
-
-
 def _single_process(cls, name, steps):
-    model = _model()
+    model = tiny_model()
     optimizer = cls(model.parameters(), **HYPER[name])
     _train(model, optimizer, steps)
     return model, optimizer
@@ -174,7 +130,7 @@ def _check_ddp(tmp_path, name):
     for cls in (getattr(adamkit.torch, name), getattr(torch.optim, name)):
         model, _ = _single_process(cls, name, DDP_STEPS)
         Agreement(RTOL).check_all(f"{name} vs {cls.__module__}", rank0, _params(model))
-    assert not torch.equal(rank0[0], _params(_model())[0]), "training did not move the weights"
+    assert not torch.equal(rank0[0], _params(tiny_model())[0]), "training did not move the weights"
 
 
 def _assert_torch_layout(consolidated, reference):
@@ -208,7 +164,7 @@ def _check_zero(tmp_path, name):
     # The parameters are sharded: each rank's adamkit optimizer holds a part, together all.
     shards = [info["shard"] for info in first]
     assert all(shards) and sorted(map(tuple, shards[0] + shards[1])) == sorted(
-        tuple(p.shape) for p in _model().parameters()
+        tuple(p.shape) for p in tiny_model().parameters()
     )
     _assert_bitwise_same(first[0]["params"], first[1]["params"], f"{name} after the first leg")
     _assert_bitwise_same(final[0], final[1], f"{name} after the resumed leg")
@@ -222,7 +178,7 @@ def _check_zero(tmp_path, name):
     Agreement(RTOL).check_all(f"{name} resumed ZeRO", final[0], _params(model))
 
     # The consolidated checkpoint also resumes in a plain, single-process adamkit optimizer.
-    plain = _model()
+    plain = tiny_model()
     with torch.no_grad():
         for param, value in zip(plain.parameters(), first[0]["params"]):
             param.copy_(value)
@@ -234,7 +190,7 @@ def _check_zero(tmp_path, name):
 
 def test_ddp_and_zero_redundancy_optimizer_on_two_processes(tmp_path):
     """One pair of processes runs both scenarios; each check below names the one that fails."""
-    _spawn(_worker, tmp_path)
+    spawn(_worker, WORLD_SIZE, str(tmp_path))
     for name in HYPER:
         _check_ddp(tmp_path, name)
         _check_zero(tmp_path, name)

@@ -10,6 +10,7 @@ import torch
 
 from adamkit.kernels import native, reference
 from adamkit.torch._arrays import as_array, as_tensor
+from adamkit.torch._local import like, local
 
 # Parameter dtype -> (the kernels' dtype name, real elements per element).
 NATIVE_DTYPES = {
@@ -43,7 +44,12 @@ def update(spec, hyperparameters, params, states, steps, fused):
 
 def takes_bfloat16(param, fused):
     """bfloat16 has no NumPy dtype, so only the kernels step it, on contiguous memory."""
-    return fused is not False and native.available() and param.is_contiguous() and param.grad.is_contiguous()
+    return (
+        fused is not False
+        and native.available()
+        and local(param).is_contiguous()
+        and local(param.grad).is_contiguous()
+    )
 
 
 def _native_ready(dtype, params, states):
@@ -54,7 +60,7 @@ def _native_ready(dtype, params, states):
     """
     if dtype not in NATIVE_DTYPES:
         return False
-    return all(p.is_contiguous() and p.grad.is_contiguous() for p in params)
+    return all(local(p).is_contiguous() and local(p.grad).is_contiguous() for p in params)
 
 
 def slots(state):
@@ -67,7 +73,7 @@ def _update_native(spec, hyperparameters, dtype, params, states, steps):
     native.update_pointers(
         spec,
         hyperparameters,
-        grad_ptrs=[p.grad.data_ptr() for p in params],
+        grad_ptrs=[local(p.grad).data_ptr() for p in params],
         steps=steps,
         created=created,
         **native_arguments(spec, hyperparameters, dtype, params, states),
@@ -83,10 +89,10 @@ def native_arguments(spec, hyperparameters, dtype, params, states):
     return {
         "dtype": dtype_name,
         "state_dtype": _STATE_DTYPE_NAMES.get(state_dtype, dtype_name),
-        "numels": [p.numel() * width for p in params],
-        "param_ptrs": [p.data_ptr() for p in params],
+        "numels": [local(p).numel() * width for p in params],
+        "param_ptrs": [local(p).data_ptr() for p in params],
         "state_ptrs": {
-            key: [state[key].data_ptr() for state in states]
+            key: [local(state[key]).data_ptr() for state in states]
             for key in (slot.key for slot in spec.active_slots(hyperparameters))
         },
     }
@@ -105,16 +111,16 @@ def _create_slots(spec, hyperparameters, params, states):
 
 
 def _update_reference(spec, hyperparameters, params, states, steps):
-    arrays = [{key: as_array(value) for key, value in slots(state)} for state in states]
+    arrays = [{key: as_array(local(value)) for key, value in slots(state)} for state in states]
     reference.update(
         spec,
         hyperparameters,
-        [as_array(p) for p in params],
-        [as_array(p.grad) for p in params],
+        [as_array(local(p)) for p in params],
+        [as_array(local(p.grad)) for p in params],
         arrays,
         steps,
     )
     for param, state, created in zip(params, states, arrays):
         for key, array in created.items():
             if key not in state:
-                state[key] = as_tensor(array, like=param)
+                state[key] = like(as_tensor(array, like=param), param)

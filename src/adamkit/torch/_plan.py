@@ -21,6 +21,7 @@ import torch
 
 from adamkit.kernels import native
 from adamkit.torch import _backend as backend
+from adamkit.torch._local import is_distributed, local
 
 
 _GRAD = torch.Tensor.grad.__get__
@@ -41,7 +42,8 @@ class GroupPlan:
         self._slot_tensors = {key: [state[key] for state in states] for key in self._slot_keys}
         self._arguments = backend.native_arguments(spec, group, self._dtype, stepped, states)
         self._params = stepped
-        self._numels = [p.numel() for p in stepped]
+        self._distributed = is_distributed(stepped[0])
+        self._numels = [p.numel() for p in self._local(stepped)]
 
     @classmethod
     def build(cls, spec, group, stepped, states, state_container):
@@ -55,7 +57,8 @@ class GroupPlan:
         for param, state in zip(stepped, states):
             grad = param.grad
             if (
-                param.dtype is not dtype
+                is_distributed(param) != is_distributed(stepped[0])
+                or param.dtype is not dtype
                 or grad.dtype is not dtype
                 or grad.is_sparse
                 or not (param.is_contiguous() and grad.is_contiguous())
@@ -87,14 +90,15 @@ class GroupPlan:
         grads = list(map(_GRAD, params))
         if [grad is not None for grad in grads] != self._has_grad:
             return None
-        grads = [grad for grad in grads if grad is not None]
+        grads = self._local([grad for grad in grads if grad is not None])
+        local_params = self._local(self._params)
         try:
             if (
                 _active_keys(self._spec, group) == self._slot_keys
                 and list(map(_DTYPE, grads)).count(self._dtype) == len(grads)
                 and all(map(torch.Tensor.is_contiguous, grads))
-                and list(map(torch.Tensor.data_ptr, self._params)) == self._arguments["param_ptrs"]
-                and list(map(torch.Tensor.numel, self._params)) == self._numels
+                and list(map(torch.Tensor.data_ptr, local_params)) == self._arguments["param_ptrs"]
+                and list(map(torch.Tensor.numel, local_params)) == self._numels
                 and list(map(torch.Tensor.numel, grads)) == self._numels
                 and native.same_objects(list(map(state_container.get, self._params)), self._states)
                 and all(
@@ -107,6 +111,10 @@ class GroupPlan:
             # A state key was deleted, or a gradient has no strides (sparse CSR).
             pass
         return None
+
+    def _local(self, tensors):
+        """The local shards of FSDP2's DTensors; plain tensors as they are."""
+        return list(map(local, tensors)) if self._distributed else tensors
 
     def step(self, hyperparameters, grad_ptrs, steps):
         """Run the kernels with this step's ``grad_ptrs`` (from :meth:`gradient_pointers`)."""

@@ -66,7 +66,7 @@ def quantize_state(state, keys, state_dtype):
 def new_state(param, keys, state_dtype):
     """Zero state for ``param``: zero codes and zero scales, or bfloat16 zeros."""
     if state_dtype == "bf16":
-        return {key: torch.zeros(param.shape, dtype=torch.bfloat16) for key in keys}
+        return {key: torch.zeros_like(param, dtype=torch.bfloat16) for key in keys}
     state = {}
     for key in keys:
         state[key] = torch.zeros(param.shape, dtype=torch.int8 if key == "exp_avg" else torch.uint8)

@@ -12,6 +12,7 @@ from adamkit.torch import _backend as backend
 from adamkit.torch import _quantized as quantized
 from adamkit.torch import _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
+from adamkit.torch._local import is_distributed
 from adamkit.torch._plan import GroupPlan
 from adamkit.torch._steps import PackedSteps
 from adamkit.torch._state_dict import check_state_dict_fits
@@ -163,6 +164,7 @@ class Optimizer(torch.optim.Optimizer):
                 or not (param.is_cpu and grad.is_cpu)
                 or grad.shape != param.shape
                 or dtype is torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused"))
+                or self.state_dtype == "int8" and is_distributed(param)
             ):
                 self._reject(group_index, param, group)
         return stepped
@@ -175,6 +177,11 @@ class Optimizer(torch.optim.Optimizer):
             raise TypeError(_sparse.rejection(self.spec, where))
         if not (param.is_cpu and grad.is_cpu):
             raise TypeError(f"{where} is on {param.device}: adamkit.torch supports CPU tensors")
+        if self.state_dtype == "int8" and is_distributed(param):
+            raise TypeError(
+                f"{where} is a DTensor (FSDP2): state_dtype='int8' does not support sharded parameters; "
+                "use state_dtype='bf16' or the default float32 state"
+            )
         if param.dtype not in SUPPORTED_DTYPES:
             raise TypeError(f"{where} has unsupported dtype {param.dtype}")
         if grad.dtype == param.dtype == torch.bfloat16 and grad.shape == param.shape:
