@@ -8,6 +8,8 @@ whole batch, in parameters and losses. Distributed checkpoints saved on 2 proces
 """
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -15,7 +17,7 @@ import torch.distributed as dist
 
 import adamkit.torch
 from tests.torch._compare import RICH, Agreement
-from tests.torch._processes import join_group, spawn, tiny_batch, tiny_model
+from tests.torch._processes import TIMEOUT_SECONDS, join_group, spawn, tiny_batch, tiny_model
 
 pytestmark = [
     pytest.mark.distributed,
@@ -210,3 +212,17 @@ def test_distributed_checkpoint_saved_on_two_processes_resumes_on_two_and_on_one
     losses = _train(model, optimizer, STEPS - STEPS // 2)
     agreement.check_all(f"{leg} resumed on 1 process", [p.detach() for p in model.parameters()], expected_params)
     agreement.check(f"{leg} resumed losses on 1 process", torch.tensor(losses), torch.tensor(expected_losses[STEPS // 2 :]))
+
+
+def test_the_torchrun_example_trains_saves_and_resumes(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        os.path.join(root, "examples", "fsdp2_train.py"),
+        "--width", "16", "--layers", "2", "--steps", "3", "--offload", "--checkpoint", str(tmp_path / "checkpoint"),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
+    ranks_said = "\n".join(line for line in done.stderr.splitlines() if line.startswith("[rank"))
+    assert done.returncode == 0, ranks_said[-4000:] or done.stderr[-4000:]
+    assert "adamkit.torch.AdamW" in done.stdout and "after resuming" in done.stdout, done.stdout
+    assert (tmp_path / "checkpoint" / ".metadata").exists()
