@@ -1,6 +1,11 @@
-"""The reference backend: applies a rule from :mod:`adamkit.rules` to each array in place."""
+"""The reference backend: applies a rule from :mod:`adamkit.rules` to each array in place.
+
+It takes NumPy arrays, or torch tensors on any device (the rules run on either).
+"""
 
 import numpy as np
+
+from adamkit.rules._common import copy, is_tensor
 
 
 def update(spec, hyperparameters, params, grads, states, steps):
@@ -21,12 +26,20 @@ def _update_each(spec, keys, hyperparameters, params, grads, states, steps):
     for param, grad, state, step in zip(params, grads, states, steps, strict=True):
         step_argument = {} if step is None else {"step": step}
         result = spec.rule(param, grad, *(state.get(key) for key in keys), **step_argument, **hyperparameters)
-        np.copyto(param, result.param)
+        _assign(param, result.param)
         for key in keys:
             value = getattr(result, key)
             if value is None:
                 continue
             if state.get(key) is None:
-                state[key] = np.array(value, dtype=param.dtype, copy=True)
+                state[key] = copy(value)
             else:
-                np.copyto(state[key], value)
+                _assign(state[key], value)
+
+
+def _assign(target, value):
+    """Write ``value`` into ``target`` in place."""
+    if is_tensor(target):
+        target.copy_(value)
+    else:
+        np.copyto(target, value)

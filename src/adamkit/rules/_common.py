@@ -1,4 +1,13 @@
-"""Small pieces every rule shares: the sign of the gradient and L2 weight decay."""
+"""Small pieces every rule shares: the sign of the gradient, L2 weight decay, and the four
+operations whose spelling differs between NumPy and torch.
+
+A rule takes NumPy arrays; it also takes torch tensors on any device, which is how the torch
+front end steps tensors the C kernels cannot reach (GPUs and other devices). Arithmetic
+operators are the same in both; :func:`sqrt`, :func:`maximum`, :func:`absolute` and :func:`copy`
+call torch's own operation on tensors, so that nothing is moved to NumPy.
+"""
+
+import numpy as np
 
 
 def directed_gradient(grad, maximize):
@@ -9,3 +18,28 @@ def directed_gradient(grad, maximize):
 def with_l2_penalty(grad, param, weight_decay):
     r"""Fold an L2 penalty into the gradient: :math:`g \leftarrow g + \lambda\theta`."""
     return grad + weight_decay * param if weight_decay != 0 else grad
+
+
+def is_tensor(value):
+    """Whether ``value`` is a torch tensor (checked without importing torch)."""
+    return type(value).__module__.startswith("torch")
+
+
+def sqrt(x):
+    """The elementwise square root."""
+    return x.sqrt() if is_tensor(x) else np.sqrt(x)
+
+
+def maximum(a, b):
+    """The elementwise maximum; NaN in either operand propagates."""
+    return a.maximum(b) if is_tensor(a) else np.maximum(a, b)
+
+
+def absolute(x):
+    """The elementwise absolute value."""
+    return x.abs() if is_tensor(x) else np.abs(x)
+
+
+def copy(x):
+    """A new array (or tensor) holding the values of ``x``."""
+    return x.clone() if is_tensor(x) else np.array(x, copy=True)

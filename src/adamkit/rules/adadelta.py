@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adamkit.rules._common import directed_gradient, with_l2_penalty
+from adamkit.rules._common import directed_gradient, sqrt, with_l2_penalty
 
 
 class AdadeltaState(NamedTuple):
@@ -45,8 +45,8 @@ def adadelta(
     # Accumulate the squared gradient.
     square_avg = rho * square_avg + (1 - rho) * grad * grad
     # The unit-correcting ratio RMS[Δθ] / RMS[g].
-    std = np.sqrt(square_avg + eps)
-    delta = np.sqrt(acc_delta + eps) / std * grad
+    std = sqrt(square_avg + eps)
+    delta = sqrt(acc_delta + eps) / std * grad
     # Accumulate the squared update.
     acc_delta = rho * acc_delta + (1 - rho) * delta * delta
     param = param - lr * delta

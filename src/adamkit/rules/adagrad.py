@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adamkit.rules._common import directed_gradient, with_l2_penalty
+from adamkit.rules._common import directed_gradient, sqrt, with_l2_penalty
 
 
 class AdagradState(NamedTuple):
@@ -47,6 +47,6 @@ def adagrad(
     clr = adagrad_lr(step, lr, lr_decay)
     # Sum of all squared gradients so far.
     sum = sum + grad * grad  # noqa: A001
-    std = np.sqrt(sum) + eps
+    std = sqrt(sum) + eps
     param = param - clr * (grad / std)
     return AdagradState(param, sum)

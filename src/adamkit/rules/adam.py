@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adamkit.rules._common import directed_gradient, with_l2_penalty
+from adamkit.rules._common import directed_gradient, maximum, sqrt, with_l2_penalty
 
 
 class AdamState(NamedTuple):
@@ -90,10 +90,10 @@ def adam(
     exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * grad * grad
     # AMSGrad keeps the largest second moment seen so far.
     if amsgrad:
-        max_exp_avg_sq = np.maximum(max_exp_avg_sq, exp_avg_sq)
+        max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq)
     second_moment = max_exp_avg_sq if amsgrad else exp_avg_sq
     # Bias-corrected step.
     step_size, bias_correction2_sqrt = adam_scalars(step, lr, betas, eps_hat)
-    denom = np.sqrt(second_moment) / bias_correction2_sqrt + eps
+    denom = sqrt(second_moment) / bias_correction2_sqrt + eps
     param = param - step_size * (exp_avg / denom)
     return AdamState(param, exp_avg, exp_avg_sq, max_exp_avg_sq)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adamkit.rules._common import directed_gradient, with_l2_penalty
+from adamkit.rules._common import absolute, directed_gradient, maximum, with_l2_penalty
 
 
 class AdamaxState(NamedTuple):
@@ -44,7 +44,7 @@ def adamax(
     # First moment estimate, β1 m + (1 - β1) g, in torch's lerp form.
     exp_avg = exp_avg + (1 - beta1) * (grad - exp_avg)
     # Exponentially weighted infinity norm.
-    exp_inf = np.maximum(beta2 * exp_inf, np.abs(grad) + eps)
+    exp_inf = maximum(beta2 * exp_inf, absolute(grad) + eps)
     # Only the first moment needs bias correction.
     step_size = lr / (1 - beta1**step)
     param = param - step_size * (exp_avg / exp_inf)

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adamkit.rules._common import directed_gradient, with_l2_penalty
+from adamkit.rules._common import directed_gradient, sqrt, with_l2_penalty
 
 
 class RMSpropState(NamedTuple):
@@ -53,9 +53,9 @@ def rmsprop(
     if centered:
         # Moving average of the gradient; subtracting its square estimates the variance.
         grad_avg = grad_avg + (1 - alpha) * (grad - grad_avg)
-        avg = np.sqrt(square_avg - grad_avg * grad_avg) + eps
+        avg = sqrt(square_avg - grad_avg * grad_avg) + eps
     else:
-        avg = np.sqrt(square_avg) + eps
+        avg = sqrt(square_avg) + eps
     if momentum > 0:
         momentum_buffer = momentum * momentum_buffer + grad / avg
         param = param - lr * momentum_buffer

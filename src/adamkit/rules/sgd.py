@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adamkit.rules._common import directed_gradient, with_l2_penalty
+from adamkit.rules._common import copy, directed_gradient, with_l2_penalty
 
 
 class SGDState(NamedTuple):
@@ -43,7 +43,7 @@ def sgd(
     if momentum != 0:
         # The velocity: an exponential sum of past gradients.
         if momentum_buffer is None:
-            momentum_buffer = np.array(grad, copy=True)
+            momentum_buffer = copy(grad)
         else:
             momentum_buffer = momentum * momentum_buffer + (1 - dampening) * grad
         grad = grad + momentum * momentum_buffer if nesterov else momentum_buffer

@@ -1,9 +1,10 @@
-"""Routes a group's tensors to the native C kernels or to the reference backend.
+"""Routes a group's tensors to the native C kernels, the reference backend, or torch ops.
 
 The native kernels take data pointers, so CPU tensors are stepped without any NumPy views:
-the Python side only gathers pointers. Tensors the kernels do not take (float16, or memory
+the Python side only gathers pointers. CPU tensors the kernels do not take (float16, or memory
 that is not contiguous) go to the reference backend through NumPy views, which computes the
 same rule. ``fused=False`` forces the reference backend; ``fused=True`` requires the kernels.
+Tensors on other devices (GPUs, ...) run the same rules with torch operations on their device.
 """
 
 import torch
@@ -29,12 +30,14 @@ def update(spec, hyperparameters, params, states, steps, fused):
     ``states[i]`` is the torch state dict of ``params[i]`` (its ``step`` is not touched; the
     counts are ``steps``); slots the rule creates (SGD's momentum buffer) are added to it.
     """
-    by_dtype = {}
+    buckets = {}
     for index, param in enumerate(params):
-        by_dtype.setdefault(param.dtype, []).append(index)
-    for dtype, indices in by_dtype.items():
+        buckets.setdefault((on_kernel_device(param), param.dtype), []).append(index)
+    for (on_cpu, dtype), indices in buckets.items():
         bucket = [params[i] for i in indices], [states[i] for i in indices], [steps[i] for i in indices]
-        if fused is not False and native.available() and _native_ready(dtype, *bucket[:2]):
+        if not on_cpu:
+            _update_torch_ops(spec, hyperparameters, *bucket)
+        elif fused is not False and native.available() and _native_ready(dtype, *bucket[:2]):
             _update_native(spec, hyperparameters, dtype, *bucket)
         else:
             if fused is None:
@@ -42,8 +45,15 @@ def update(spec, hyperparameters, params, states, steps, fused):
             _update_reference(spec, hyperparameters, *bucket)
 
 
+def on_kernel_device(tensor):
+    """Whether ``tensor`` lives where the C kernels and NumPy can reach it: the CPU."""
+    return tensor.is_cpu
+
+
 def takes_bfloat16(param, fused):
-    """bfloat16 has no NumPy dtype, so only the kernels step it, on contiguous memory."""
+    """bfloat16 has no NumPy dtype: on the CPU only the kernels step it, on contiguous memory."""
+    if not on_kernel_device(param):
+        return True
     return (
         fused is not False
         and native.available()
@@ -111,16 +121,39 @@ def _create_slots(spec, hyperparameters, params, states):
 
 
 def _update_reference(spec, hyperparameters, params, states, steps):
-    arrays = [{key: as_array(local(value)) for key, value in slots(state)} for state in states]
+    _update_views(spec, hyperparameters, params, states, steps, as_array, as_tensor)
+
+
+def _update_torch_ops(spec, hyperparameters, params, states, steps):
+    """The rules run with torch operations, on the tensors' own device."""
+    _update_views(spec, hyperparameters, params, states, steps, _real, _complex_like)
+
+
+def _update_views(spec, hyperparameters, params, states, steps, view, unview):
+    """Run the reference backend on ``view``s of the local tensors, which it updates in place.
+
+    A slot the rule creates (SGD's momentum buffer) is stored as ``unview(value, like=param)``,
+    laid out like its parameter.
+    """
+    views = [{key: view(local(value)) for key, value in slots(state)} for state in states]
     reference.update(
         spec,
         hyperparameters,
-        [as_array(local(p)) for p in params],
-        [as_array(local(p.grad)) for p in params],
-        arrays,
+        [view(local(p)) for p in params],
+        [view(local(p.grad)) for p in params],
+        views,
         steps,
     )
-    for param, state, created in zip(params, states, arrays):
-        for key, array in created.items():
+    for param, state, created in zip(params, states, views):
+        for key, value in created.items():
             if key not in state:
-                state[key] = like(as_tensor(array, like=param), param)
+                state[key] = like(unview(value, like=param), param)
+
+
+def _real(tensor):
+    """A complex tensor as (real, imag) pairs, which the rules step as reals; others as they are."""
+    return torch.view_as_real(tensor) if tensor.is_complex() else tensor
+
+
+def _complex_like(tensor, like):
+    return torch.view_as_complex(tensor) if like.is_complex() else tensor

@@ -57,7 +57,8 @@ class GroupPlan:
         for param, state in zip(stepped, states):
             grad = param.grad
             if (
-                is_distributed(param) != is_distributed(stepped[0])
+                not backend.on_kernel_device(param)
+                or is_distributed(param) != is_distributed(stepped[0])
                 or param.dtype is not dtype
                 or grad.dtype is not dtype
                 or grad.is_sparse

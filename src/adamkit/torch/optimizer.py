@@ -161,7 +161,9 @@ class Optimizer(torch.optim.Optimizer):
                 grad.dtype is not dtype
                 or dtype not in SUPPORTED_DTYPES
                 or grad.layout is not torch.strided
-                or not (param.is_cpu and grad.is_cpu)
+                or param.device != grad.device
+                or group.get("fused") and not backend.on_kernel_device(param)
+                or self.state_dtype is not None and not backend.on_kernel_device(param)
                 or grad.shape != param.shape
                 or dtype is torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused"))
                 or self.state_dtype == "int8" and is_distributed(param)
@@ -175,8 +177,11 @@ class Optimizer(torch.optim.Optimizer):
         grad = param.grad
         if grad.layout != torch.strided:
             raise TypeError(_sparse.rejection(self.spec, where))
-        if not (param.is_cpu and grad.is_cpu):
-            raise TypeError(f"{where} is on {param.device}: adamkit.torch supports CPU tensors")
+        if param.device != grad.device:
+            raise ValueError(f"the gradient of {where} is on {grad.device}, but the parameter is on {param.device}")
+        if not backend.on_kernel_device(param):
+            option = "fused=True" if group.get("fused") else f"state_dtype={self.state_dtype!r}"
+            raise TypeError(f"{where} is on {param.device}: {option} needs CPU tensors (adamkit's C kernels)")
         if self.state_dtype == "int8" and is_distributed(param):
             raise TypeError(
                 f"{where} is a DTensor (FSDP2): state_dtype='int8' does not support sharded parameters; "
