@@ -1,13 +1,15 @@
 """Builds adamkit's optional C extension, the fused CPU kernels; all metadata is in pyproject.toml.
 
 The extension is optional: without a working C compiler the install still succeeds and adamkit
-uses its reference backend (and says so once). OpenMP is used when the compiler accepts
+uses its reference backend (and says so once). It reads NumPy arrays through NumPy's C API, so
+NumPy is a build requirement (pyproject.toml). OpenMP is used when the compiler accepts
 ``-fopenmp``; otherwise the kernels are built single-threaded.
 """
 
 import os
 import tempfile
 
+import numpy
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
@@ -65,7 +67,7 @@ setup(
             "adamkit.kernels._native",
             sources=SOURCES,
             depends=HEADERS,
-            include_dirs=["csrc"],
+            include_dirs=["csrc", numpy.get_include()],
             extra_compile_args=COMPILE_ARGS,
             optional=True,
         )

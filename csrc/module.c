@@ -1,16 +1,21 @@
 /* adamkit.kernels._native: the CPython binding of ak_update (private; see native.py).
  *
  * A minimal extension module rather than ctypes, for two reasons. A model with thousands of
- * tensors must pay no more than gathering pointers: through the buffer protocol a NumPy
- * array's pointer, size, dtype and layout cost about 0.1 us, against 1-2 us through any
- * pure-Python route (ndarray.ctypes, __array_interface__); and lists of pointers from
- * torch's data_ptr() are read here without building intermediate ctypes arrays. And setuptools
+ * tensors must pay no more than gathering pointers: through NumPy's C API an array's pointer,
+ * size, dtype and layout cost a few nanoseconds, against about 1 us through the buffer
+ * protocol (which builds a format string per array) and 1-2 us through any pure-Python route
+ * (ndarray.ctypes, __array_interface__); other buffer objects still work, through the buffer
+ * protocol. And lists of pointers from torch's data_ptr() are read here without building
+ * intermediate ctypes arrays. And setuptools
  * builds and names an extension module portably. The kernels themselves use no Python API;
  * the GIL is released while they run.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
+
+#define NPY_NO_DEPRECATED_API NPY_1_22_API_VERSION
+#include <numpy/arrayobject.h>
 
 #include "adamkit_kernels.h"
 #include "quant8.h"
@@ -228,6 +233,8 @@ typedef struct {
     unsigned char *created;
     Py_buffer *views; /* update_arrays: the buffers held until the kernel has run */
     Py_ssize_t n_views;
+    PyObject **arrays; /* update_arrays: the NumPy arrays read directly, held likewise */
+    Py_ssize_t n_arrays;
 } arguments;
 
 static int allocate(arguments *a, Py_ssize_t n, Py_ssize_t max_views)
@@ -242,8 +249,9 @@ static int allocate(arguments *a, Py_ssize_t n, Py_ssize_t max_views)
     a->steps = PyMem_Calloc(count, sizeof *a->steps);
     a->created = PyMem_Calloc(count, sizeof *a->created);
     a->views = max_views ? PyMem_Calloc((size_t)max_views, sizeof *a->views) : NULL;
+    a->arrays = max_views ? PyMem_Calloc((size_t)max_views, sizeof *a->arrays) : NULL;
     int ok = a->numels && a->params && a->grads && a->steps && a->created &&
-             (a->views || !max_views);
+             ((a->views && a->arrays) || !max_views);
     for (int s = 0; s < AK_MAX_SLOTS; s++)
         ok = ok && a->slots[s];
     if (!ok) {
@@ -257,6 +265,9 @@ static void release(arguments *a)
 {
     for (Py_ssize_t i = 0; i < a->n_views; i++)
         PyBuffer_Release(&a->views[i]);
+    for (Py_ssize_t i = 0; i < a->n_arrays; i++)
+        Py_DECREF(a->arrays[i]);
+    PyMem_Free(a->arrays);
     PyMem_Free(a->numels);
     PyMem_Free(a->params);
     PyMem_Free(a->grads);
@@ -340,12 +351,39 @@ static PyObject *array_name(const char *what, Py_ssize_t index, PyObject *key)
     return PyUnicode_FromFormat("%s[%zd]", what, index);
 }
 
+/* Read a NumPy array that needs no checks beyond its flags directly: aligned, native byte
+ * order, C-contiguous, (writable,) float32 or float64 (or exactly `dtype`). Returns 1 and
+ * holds a reference when it did, 0 when the buffer protocol must be asked instead. */
+static int take_array(arguments *a, PyObject *obj, int writable, const char *dtype,
+                      const char **found, void **pointer, int64_t *numel)
+{
+    if (!PyArray_Check(obj))
+        return 0;
+    PyArrayObject *array = (PyArrayObject *)obj;
+    int type = PyArray_TYPE(array);
+    const char *actual = type == NPY_FLOAT32 ? "float32" : type == NPY_FLOAT64 ? "float64" : NULL;
+    int usable = actual && PyArray_IS_C_CONTIGUOUS(array) && PyArray_ISALIGNED(array) &&
+                 PyArray_ISNOTSWAPPED(array) && (!writable || PyArray_ISWRITEABLE(array)) &&
+                 (!dtype || strcmp(actual, dtype) == 0);
+    if (!usable)
+        return 0;
+    Py_INCREF(obj);
+    a->arrays[a->n_arrays++] = obj;
+    if (found)
+        *found = actual;
+    *pointer = PyArray_DATA(array);
+    *numel = (int64_t)PyArray_SIZE(array);
+    return 1;
+}
+
 /* Hold a view of `obj` as a C-contiguous (writable) buffer of dtype `dtype`, or of any dtype
  * if `dtype` is NULL (returned in *found). The array is called what[index][key] in errors. */
 static int take_view(arguments *a, PyObject *obj, int writable, const char *dtype,
                      const char **found, const char *what, Py_ssize_t index, PyObject *key,
                      void **pointer, int64_t *numel)
 {
+    if (take_array(a, obj, writable, dtype, found, pointer, numel))
+        return 0;
     PyObject *name;
     if (!PyObject_CheckBuffer(obj)) {
         if ((name = array_name(what, index, key))) {
@@ -801,12 +839,52 @@ static PyObject *same_objects(PyObject *self, PyObject *args)
     Py_RETURN_TRUE;
 }
 
+/* arrays_fit(params, grads): whether every params[i] is a NumPy array the kernels can still
+ * write in place (writable, C-contiguous, aligned, native byte order) and every grads[i] one
+ * they can read as its gradient as it is: the same dtype and shape, C-contiguous, aligned,
+ * native byte order, and not overlapping params[i]. The NumPy front end's cached step asks
+ * this once for all groups before it changes anything; on False its full path names the
+ * culprit. */
+static PyObject *arrays_fit(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *params, *grads;
+    if (!PyArg_ParseTuple(args, "O!O!:arrays_fit", &PyList_Type, &params, &PyList_Type, &grads))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(params);
+    if (PyList_GET_SIZE(grads) != n)
+        Py_RETURN_FALSE;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PyList_GET_ITEM(params, i), *g = PyList_GET_ITEM(grads, i);
+        if (!PyArray_Check(p) || !PyArray_Check(g))
+            Py_RETURN_FALSE;
+        PyArrayObject *param = (PyArrayObject *)p, *grad = (PyArrayObject *)g;
+        int ndim = PyArray_NDIM(param);
+        if (!PyArray_ISWRITEABLE(param) || !PyArray_IS_C_CONTIGUOUS(param) ||
+            !PyArray_ISALIGNED(param) || !PyArray_ISNOTSWAPPED(param))
+            Py_RETURN_FALSE;
+        if (PyArray_TYPE(grad) != PyArray_TYPE(param) || PyArray_NDIM(grad) != ndim ||
+            !PyArray_IS_C_CONTIGUOUS(grad) || !PyArray_ISALIGNED(grad) ||
+            !PyArray_ISNOTSWAPPED(grad))
+            Py_RETURN_FALSE;
+        for (int d = 0; d < ndim; d++)
+            if (PyArray_DIM(grad, d) != PyArray_DIM(param, d))
+                Py_RETURN_FALSE;
+        const char *g0 = PyArray_BYTES(grad), *p0 = PyArray_BYTES(param);
+        npy_intp bytes = PyArray_NBYTES(param);
+        if (bytes > 0 && g0 < p0 + bytes && p0 < g0 + bytes)
+            Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"update_arrays", update_arrays, METH_VARARGS, "Apply a rule in place to lists of NumPy arrays."},
     {"update_pointers", update_pointers, METH_VARARGS, "Apply a rule in place given data pointers."},
     {"isas", isas, METH_NOARGS, "The instruction sets this CPU can run, best first."},
     {"default_threads", default_threads, METH_NOARGS, "OpenMP's default thread count."},
     {"same_objects", same_objects, METH_VARARGS, "Whether two lists hold the same objects in order."},
+    {"arrays_fit", arrays_fit, METH_VARARGS, "Whether NumPy parameters and gradients fit the kernels as they are."},
     {"quant8_adam", quant8_adam, METH_VARARGS, "Adam in place on 8-bit block-wise state."},
     {"sparse_update", sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},
     {NULL, NULL, 0, NULL},
@@ -820,4 +898,8 @@ static struct PyModuleDef module = {
     .m_methods = methods,
 };
 
-PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__native(void)
+{
+    import_array();
+    return PyModule_Create(&module);
+}

@@ -151,17 +151,38 @@ def test_planned_steps_equal_the_reference_backend_whatever_changes(change, name
             assert torch.equal(a[key], b[key]), key
 
 
-def test_a_bad_gradient_after_planned_steps_raises_and_changes_nothing():
+def _stepped_three_times():
     params = _params()
     optimizer = _make(params, None)
     for step in range(3):
         for param, grad in zip(params, _grads(step)):
             param.grad = grad
         optimizer.step()
+    return params, optimizer
+
+
+def _spoil_a_gradient(params, optimizer):
     params[3].grad.data = torch.zeros(5)  # gets around torch's grad setter, which checks sizes
+
+
+def _spoil_a_hyperparameter(params, optimizer):
+    optimizer.param_groups[1]["lr"] = -1.0
+
+
+@pytest.mark.parametrize(
+    ("spoil", "words"),
+    [
+        (_spoil_a_gradient, r"param_groups\[1\]\['params'\]\[1\]"),
+        (_spoil_a_hyperparameter, r"param_groups\[1\]: Invalid lr: -1.0"),
+    ],
+    ids=["gradient", "hyperparameter"],
+)
+def test_bad_input_after_planned_steps_raises_before_any_group_steps(spoil, words):
+    params, optimizer = _stepped_three_times()
+    spoil(params, optimizer)
     before = [p.detach().clone() for p in params]
     state_before = {k: v.clone() for k, v in optimizer.state[params[0]].items()}
-    with pytest.raises(ValueError, match=r"param_groups\[1\]\['params'\]\[1\]"):
+    with pytest.raises(ValueError, match=words):
         optimizer.step()
     for a, b in zip(params, before):
         assert torch.equal(a, b)

@@ -44,6 +44,8 @@ _RULE_NAMES = {
 }
 _USES_STEP = {rules.adam, rules.adamax, rules.adagrad}
 _DTYPES = ("float32", "float64", "bfloat16")
+MAX_SLOTS = 3
+"""How many state slots the kernels take; a rule with fewer passes ``None`` for the rest."""
 
 
 class NativeKernelsUnavailableWarning(RuntimeWarning):
@@ -106,6 +108,29 @@ def update(spec, hyperparameters, params, grads, states, steps, *, isa=None, num
     for name, values in (("grads", grads), ("states", states), ("steps", steps)):
         _check_count(name, values, len(params))
     columns, names, created = _state_columns(spec, hyper, params, states)
+    _update_columns(rule, hyper, params, grads, columns, names, steps, created, isa, num_threads)
+    if created is not None:
+        index = _created_slot(spec)
+        for state, buffer, is_new in zip(states, columns[index], created):
+            if is_new:
+                state[names[index]] = buffer
+
+
+def update_columns(spec, hyperparameters, params, grads, columns, names, steps):
+    """:func:`update` for callers that keep the state laid out by slot across steps.
+
+    ``columns[s]`` lists the arrays of the spec's slot ``s`` (``None`` for a slot inactive
+    under these hyperparameters), one per parameter, and ``names[s]`` is its key; every active
+    slot must already exist. This skips :func:`update`'s per-array dictionary work, which is
+    most of a step over thousands of small arrays. Bad input raises before anything changes.
+    """
+    if _native is None:
+        raise RuntimeError(f"update_columns needs the native kernels, but {_UNAVAILABLE_REASON}")
+    rule, hyper = _rule_and_hyper(spec, hyperparameters)
+    _update_columns(rule, hyper, params, grads, columns, names, steps, None, None, None)
+
+
+def _update_columns(rule, hyper, params, grads, columns, names, steps, created, isa, num_threads):
     _native.update_arrays(
         _RULE_NAMES[rule],
         _c_hyperparameters(hyper),
@@ -118,11 +143,13 @@ def update(spec, hyperparameters, params, grads, states, steps, *, isa=None, num
         steps if rule in _USES_STEP else None,
         created,
     )
-    if created is not None:
-        index = _created_slot(spec)
-        for state, buffer, is_new in zip(states, columns[index], created):
-            if is_new:
-                state[names[index]] = buffer
+
+
+def arrays_fit(params, grads):
+    """Whether each of the NumPy arrays ``params[i]`` can still be written in place by the
+    kernels, and ``grads[i]`` read as its gradient as it is: the same dtype and shape,
+    C-contiguous, aligned, native byte order, apart from the parameter."""
+    return _native is not None and _native.arrays_fit(params, grads)
 
 
 def update_pointers(
@@ -164,7 +191,7 @@ def update_pointers(
     unknown = sorted(set(state_ptrs) - set(active))
     if unknown:
         raise ValueError(f"state_ptrs has keys {unknown} that {spec.name} does not use here")
-    columns = [None] * 3
+    columns = [None] * MAX_SLOTS
     for index, slot in enumerate(spec.slots):
         if slot.key in active:
             if slot.key not in state_ptrs:
@@ -230,7 +257,7 @@ def _c_hyperparameters(hyper):
 def _state_columns(spec, hyper, params, states):
     """Per slot of ``spec``: the list of state arrays (``None`` if inactive), its key, and the
     per-tensor ``created`` flags of the slot the rule creates (new arrays, not yet in ``states``)."""
-    columns, names, created = [None] * 3, [None] * 3, None
+    columns, names, created = [None] * MAX_SLOTS, [None] * MAX_SLOTS, None
     for index, slot in enumerate(spec.slots):
         if not slot.when(hyper):
             continue

@@ -14,6 +14,7 @@ from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
 from adamkit.numpy import _state_dict
 from adamkit.numpy._arrays import check_grad, check_param
 from adamkit.numpy._groups import as_group_list, canonical, group_params
+from adamkit.numpy._plan import StepPlan
 from adamkit.validation import check_choice
 
 
@@ -58,6 +59,7 @@ class Optimizer:
         self.skipped_steps = 0
         self.param_groups = []
         self._states = {}
+        self._plan = None
         for group in as_group_list(params):
             self.add_param_group(group)
 
@@ -118,6 +120,11 @@ class Optimizer:
         leaves its parameter (and its step count) alone. Everything is checked before
         anything changes; the gradients are never modified.
         """
+        if isinstance(grads, (np.ndarray, set, frozenset, dict)) or not hasattr(grads, "__iter__"):
+            raise TypeError(f"grads must be a list with one array per parameter, got {type(grads).__name__}")
+        grads = list(grads)
+        if self.nonfinite_grads == "propagate" and self._plan is not None and self._plan.step(self, grads):
+            return
         batches = self._checked_batches(grads)
         if self.nonfinite_grads == "skip":
             culprit = first_nonfinite((where, grad) for _, entries in batches for where, _, grad in entries)
@@ -129,6 +136,7 @@ class Optimizer:
             if entries:
                 params = [param for _, param, _ in entries]
                 self._update_group(group, params, [grad for _, _, grad in entries])
+        self._plan = StepPlan.build(self, grads)
 
     def state_dict(self):
         """A copy of the hyperparameters and state as a flat dict of arrays with string keys.
@@ -163,9 +171,6 @@ class Optimizer:
 
     def _checked_batches(self, grads):
         """Pair each group with its ``(where, param, grad)`` entries, raising before anything changes."""
-        if isinstance(grads, (np.ndarray, set, frozenset, dict)) or not hasattr(grads, "__iter__"):
-            raise TypeError(f"grads must be a list with one array per parameter, got {type(grads).__name__}")
-        grads = list(grads)
         count = sum(len(group["params"]) for group in self.param_groups)
         if len(grads) != count:
             raise ValueError(f"step() got {len(grads)} gradients for {count} parameters")
@@ -173,6 +178,10 @@ class Optimizer:
         seen = set()
         batches = []
         for g, group in enumerate(self.param_groups):
+            try:
+                self.spec.validate(group)  # a hyperparameter may have been set directly
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"param_groups[{g}]: {error}") from None
             entries = []
             for index, param in enumerate(group["params"]):
                 where = f"param_groups[{g}]['params'][{index}]"

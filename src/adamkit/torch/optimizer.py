@@ -232,9 +232,13 @@ class Optimizer(torch.optim.Optimizer):
     def _prepare(self, group_index, group):
         """``(group, params with gradients, their gradients' pointers if the group's plan holds, else None)``.
 
-        Without a plan that holds, every parameter is checked, so that bad input raises before
-        any group is stepped.
+        The group's hyperparameters are checked, and without a plan that holds every parameter
+        too, so that bad input raises before any group is stepped.
         """
+        try:
+            self.spec.validate(group)  # a hyperparameter may have been set directly
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"param_groups[{group_index}]: {error}") from None
         plan = self._plans.get(group_index)
         grad_ptrs = plan.gradient_pointers(group, self.state) if plan is not None else None
         if grad_ptrs is not None:
