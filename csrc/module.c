@@ -726,24 +726,25 @@ static PyObject *sparse_update(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* quant8_adam(hyper, num_threads, numels, params, grads, exp_avg, exp_avg_absmax, exp_avg_sq,
- *             exp_avg_sq_absmax, max_exp_avg_sq, max_exp_avg_sq_absmax, steps)
+/* quant8_adam(hyper, num_threads, numels, row_numels, params, grads, exp_avg, exp_avg_absmax,
+ *             exp_avg_sq, exp_avg_sq_absmax, max_exp_avg_sq, max_exp_avg_sq_absmax, steps)
  *
  * Adam on 8-bit block-wise state (quant8.h). Every argument after num_threads is a sequence
- * of n_tensors ints (or an int64 array): element counts, then data pointers; the two
+ * of n_tensors ints (or an int64 array): element counts, elements per row, then data
+ * pointers; the two
  * max_exp_avg_sq sequences are None unless hyper['amsgrad']. */
 static PyObject *quant8_adam(PyObject *self, PyObject *args)
 {
     (void)self;
     int num_threads;
-    PyObject *hyper, *numels, *steps, *columns[8];
+    PyObject *hyper, *numels, *row_numels, *steps, *columns[8];
     static const char *const NAMES[8] = {
         "param_ptrs", "grad_ptrs", "exp_avg_ptrs", "exp_avg_absmax_ptrs", "exp_avg_sq_ptrs",
         "exp_avg_sq_absmax_ptrs", "max_exp_avg_sq_ptrs", "max_exp_avg_sq_absmax_ptrs",
     };
-    if (!PyArg_ParseTuple(args, "OiOOOOOOOOOO:quant8_adam", &hyper, &num_threads, &numels,
-                          &columns[0], &columns[1], &columns[2], &columns[3], &columns[4],
-                          &columns[5], &columns[6], &columns[7], &steps))
+    if (!PyArg_ParseTuple(args, "OiOOOOOOOOOOO:quant8_adam", &hyper, &num_threads, &numels,
+                          &row_numels, &columns[0], &columns[1], &columns[2], &columns[3],
+                          &columns[4], &columns[5], &columns[6], &columns[7], &steps))
         return NULL;
     ak_q8_call call = {.num_threads = num_threads};
     if (read_hyper(hyper, &call.hyper) < 0)
@@ -764,18 +765,21 @@ static PyObject *quant8_adam(PyObject *self, PyObject *args)
         return NULL;
     size_t count = (size_t)(n > 0 ? n : 1);
     int64_t *numel = PyMem_Calloc(count, sizeof *numel);
+    int64_t *row_numel = PyMem_Calloc(count, sizeof *row_numel);
     int64_t *scratch = PyMem_Calloc(count, sizeof *scratch);
     double *step = PyMem_Calloc(count, sizeof *step);
     void **pointers[8] = {0};
     PyObject *result = NULL;
-    int ok = numel && scratch && step;
+    int ok = numel && row_numel && scratch && step;
     for (int c = 0; c < 8; c++)
         ok = ok && (pointers[c] = PyMem_Calloc(count, sizeof(void *)));
     if (!ok) {
         PyErr_NoMemory();
         goto done;
     }
-    if (read_integers(numels, n, "numels", numel, 0) < 0 || read_steps(steps, n, step) < 0)
+    if (read_integers(numels, n, "numels", numel, 0) < 0 ||
+        read_integers(row_numels, n, "row_numels", row_numel, 0) < 0 ||
+        read_steps(steps, n, step) < 0)
         goto done;
     for (int c = 0; c < used; c++)
         if (read_pointers(columns[c], n, NAMES[c], scratch, pointers[c]) < 0)
@@ -784,6 +788,12 @@ static PyObject *quant8_adam(PyObject *self, PyObject *args)
         if (numel[i] < 0) {
             PyErr_Format(PyExc_ValueError, "numels[%zd] must be >= 0, got %lld", i,
                          (long long)numel[i]);
+            goto done;
+        }
+        if (numel[i] > 0 && (row_numel[i] < 1 || numel[i] % row_numel[i] != 0)) {
+            PyErr_Format(PyExc_ValueError,
+                         "row_numels[%zd] must divide numels[%zd] = %lld into rows, got %lld", i,
+                         i, (long long)numel[i], (long long)row_numel[i]);
             goto done;
         }
         for (int c = 0; c < used && numel[i] > 0; c++)
@@ -795,6 +805,7 @@ static PyObject *quant8_adam(PyObject *self, PyObject *args)
     }
     call.n_tensors = n;
     call.numels = numel;
+    call.row_numels = row_numel;
     call.params = (float *const *)pointers[0];
     call.grads = (const float *const *)pointers[1];
     call.exp_avg = (int8_t *const *)pointers[2];
@@ -814,6 +825,7 @@ static PyObject *quant8_adam(PyObject *self, PyObject *args)
         result = Py_None, Py_INCREF(result);
 done:
     PyMem_Free(numel);
+    PyMem_Free(row_numel);
     PyMem_Free(scratch);
     PyMem_Free(step);
     for (int c = 0; c < 8; c++)

@@ -172,8 +172,11 @@ static void run_block(const plan *pl, int64_t global_block)
     const ak_q8_call *c = pl->call;
     int64_t t = ak_tensor_at(pl->block_offsets, c->n_tensors, global_block);
     int64_t b = global_block - pl->block_offsets[t];
-    int64_t first = b * AK_Q8_BLOCK;
-    int n = (int)(c->numels[t] - first < AK_Q8_BLOCK ? c->numels[t] - first : AK_Q8_BLOCK);
+    int64_t row_numel = c->row_numels[t];
+    int64_t per_row = (row_numel + AK_Q8_BLOCK - 1) / AK_Q8_BLOCK;
+    int64_t in_row = (b % per_row) * AK_Q8_BLOCK;
+    int64_t first = (b / per_row) * row_numel + in_row;
+    int n = (int)(row_numel - in_row < AK_Q8_BLOCK ? row_numel - in_row : AK_Q8_BLOCK);
     ak_scalars k = pl->scalars;
     k.step_size = pl->per_tensor[t].step_size;
     k.bias_correction2_sqrt = pl->per_tensor[t].bias_correction2_sqrt;
@@ -214,7 +217,8 @@ int ak_q8_adam(const ak_q8_call *call)
     ak_call_scalars(AK_RULE_ADAM, &call->hyper, &pl.scalars);
     offsets[0] = 0;
     for (int64_t t = 0; t < n; t++) {
-        offsets[t + 1] = offsets[t] + (call->numels[t] + AK_Q8_BLOCK - 1) / AK_Q8_BLOCK;
+        int64_t rows = call->numels[t] > 0 ? call->numels[t] / call->row_numels[t] : 0;
+        offsets[t + 1] = offsets[t] + rows * ((call->row_numels[t] + AK_Q8_BLOCK - 1) / AK_Q8_BLOCK);
         ak_tensor_scalars_at(AK_RULE_ADAM, &call->hyper, call->steps[t], &per_tensor[t]);
     }
     int64_t total = offsets[n];

@@ -9,6 +9,9 @@
  * adamkit.rules.adam in float32 in the rule's order (parameters updated in place), then
  * re-encodes with the block's new maxima: every byte of state and parameters is read and
  * written once. Blocks are independent, so the result does not depend on the thread count.
+ *
+ * Blocks restart at every row of row_numels[t] elements (the last block of a row may be
+ * shorter); the scales of a tensor are ordered row by row. A flat tensor is one row.
  */
 #ifndef ADAMKIT_QUANT8_H
 #define ADAMKIT_QUANT8_H
@@ -25,10 +28,11 @@ typedef struct {
     int num_threads;                /* > 0 */
     int64_t n_tensors;
     const int64_t *numels;          /* [n_tensors] */
+    const int64_t *row_numels;      /* [n_tensors] elements per row, dividing numels[t] */
     float *const *params;           /* [n_tensors] float32 */
     const float *const *grads;      /* [n_tensors] float32 */
     int8_t *const *exp_avg;         /* [n_tensors] numel codes each */
-    float *const *exp_avg_absmax;   /* [n_tensors] ceil(numel / AK_Q8_BLOCK) scales each */
+    float *const *exp_avg_absmax;   /* [n_tensors] rows * ceil(row_numel / AK_Q8_BLOCK) scales */
     uint8_t *const *exp_avg_sq;
     float *const *exp_avg_sq_absmax;
     uint8_t *const *max_exp_avg_sq; /* NULL unless hyper.amsgrad */

@@ -119,3 +119,26 @@ def test_bad_input_raises_precise_errors():
         decode_signed(codes, absmax.astype(np.float64))
     with pytest.raises(ValueError, match="negative"):
         encode_unsigned(np.array([1.0, -1.0], np.float32))
+
+
+@pytest.mark.parametrize("shape", [(3, 300), (5, 17), (2, 4097), (4, 3, 100), (1, 7)])
+def test_the_row_layout_encodes_each_row_as_its_own_flat_tensor(shape):
+    x = signed_data(int(np.prod(shape)), seed=11).reshape(shape)
+    for encode, decode, values in (
+        (encode_signed, decode_signed, x),
+        (encode_unsigned, decode_unsigned, np.abs(x)),
+    ):
+        codes, absmax = encode(values, rows=True)
+        per_row = int(np.prod(shape[1:]))
+        assert codes.shape == shape and absmax.shape == (shape[0], n_blocks(per_row))
+        for row in range(shape[0]):
+            row_codes, row_absmax = encode(values[row].reshape(-1))
+            np.testing.assert_array_equal(codes[row].reshape(-1), row_codes)
+            np.testing.assert_array_equal(absmax[row], row_absmax)
+            np.testing.assert_array_equal(decode(codes, absmax)[row].reshape(-1), decode(row_codes, row_absmax))
+
+
+def test_the_row_layout_checks_the_scales_shape():
+    codes, absmax = encode_signed(signed_data(600, seed=2).reshape(2, 300), rows=True)
+    with pytest.raises(ValueError, match=r"shape \(2, 2\)"):
+        decode_signed(codes, absmax.reshape(1, 4))

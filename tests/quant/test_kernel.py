@@ -26,7 +26,7 @@ ENCODERS = {"exp_avg": encode_signed, "exp_avg_sq": encode_unsigned, "max_exp_av
 DECODERS = {"exp_avg": decode_signed, "exp_avg_sq": decode_unsigned, "max_exp_avg_sq": decode_unsigned}
 
 
-def initial_state(size, amsgrad, rng):
+def initial_state(size, amsgrad, rng, rows=False):
     m = (rng.standard_normal(size) * 10.0 ** rng.uniform(-6, -1, size)).astype(np.float32)
     v = (m.astype(np.float64) ** 2 * rng.uniform(1, 3, size)).astype(np.float32)
     values = {"exp_avg": m, "exp_avg_sq": v}
@@ -34,7 +34,7 @@ def initial_state(size, amsgrad, rng):
         values["max_exp_avg_sq"] = (v * rng.uniform(0.5, 2, size)).astype(np.float32)
     state = {}
     for key, value in values.items():
-        state[key], state[key + "_absmax"] = ENCODERS[key](value)
+        state[key], state[key + "_absmax"] = ENCODERS[key](value, rows=rows)
     return state
 
 
@@ -46,8 +46,9 @@ def reference_step(param, grad, state, step, hyper):
     )
     assert new.param.dtype == np.float32
     encoded = {}
+    rows = state["exp_avg_absmax"].ndim == 2
     for key in decoded:
-        encoded[key], encoded[key + "_absmax"] = ENCODERS[key](getattr(new, key))
+        encoded[key], encoded[key + "_absmax"] = ENCODERS[key](getattr(new, key), rows=rows)
     return new.param, encoded
 
 
@@ -71,6 +72,23 @@ def test_kernel_equals_decode_rule_encode_bitwise(size, hyper):
         expected_param, expected_state = reference_step(expected_param, grad, expected_state, step, hyper)
         np.testing.assert_array_equal(param, expected_param)
         assert_same_state(state, expected_state)
+
+
+@pytest.mark.parametrize("shape", [(3, 300), (5, 17), (2, 4097), (0, 300), (4, 3, 100)])
+def test_the_row_layout_equals_decode_rule_encode_bitwise(shape):
+    hyper = HYPERS[2]
+    rng = np.random.default_rng(sum(shape))
+    param = rng.standard_normal(shape).astype(np.float32)
+    state = {key: value.reshape(shape) if value.ndim == 1 and key[-7:] != "_absmax" else value
+             for key, value in initial_state(shape, True, rng, rows=True).items()}
+    expected_param, expected_state = param.copy(), {k: v.copy() for k, v in state.items()}
+    for step in (1, 2, 5):
+        grad = rng.standard_normal(shape).astype(np.float32)
+        quantized.adam([param], [grad], [state], [step], **hyper)
+        expected_param, expected_state = reference_step(expected_param, grad, expected_state, step, hyper)
+        np.testing.assert_array_equal(param, expected_param)
+        assert_same_state(state, expected_state)
+    assert state["exp_avg_absmax"].shape == (shape[0], -(-int(np.prod(shape[1:])) // 256))
 
 
 def test_one_call_for_many_tensors_equals_one_call_each_and_any_thread_count():

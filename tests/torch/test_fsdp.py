@@ -5,6 +5,11 @@ or 4 ranks: one rank of 4 holds no row of the last layer). Every optimizer train
 each rank on its part of the batch, and must match the same optimizer in one process on the
 whole batch, in parameters and losses. Distributed checkpoints saved on 2 processes resume on
 2 processes and on 1, and CPU offload (``CPUOffloadPolicy``) trains the same way.
+
+8-bit state keeps its blocks within rows, so sharding cannot change it: stepping the same
+DTensor parameters and gradients on 1, 2 or 4 processes gives the same bits, which are those
+of the NumPy kernel on whole tensors in the row layout, and its distributed checkpoint resumes
+bit for bit on 1 and on 2 processes.
 """
 
 import os
@@ -88,18 +93,6 @@ def _state_layout(model, optimizer):
     return layout
 
 
-def _int8_refusal(world_size):
-    """8-bit state is not sharded yet: the step raises and changes nothing."""
-    model = _sharded_model(world_size)
-    optimizer = adamkit.torch.AdamW(model.parameters(), lr=1e-2, state_dtype="int8")
-    before = _full(model)
-    try:
-        _train(model, optimizer, 1, dist.get_rank(), world_size)
-    except TypeError as error:
-        return {"message": str(error), "unchanged": all(map(torch.equal, before, _full(model)))}
-    return {"message": None, "unchanged": False}
-
-
 def _training_worker(rank, world_size, port, out_dir):
     join_group(rank, world_size, port)
     try:
@@ -113,7 +106,6 @@ def _training_worker(rank, world_size, port, out_dir):
         optimizer = _optimizer("AdamW", model.parameters())
         losses = _train(model, optimizer, STEPS, rank, world_size)
         results["AdamW-offload"] = {"losses": losses, "params": _full(model), "layout": []}
-        results["int8"] = _int8_refusal(world_size)
         if rank == 0:
             torch.save(results, os.path.join(out_dir, "results.pt"))
     finally:
@@ -179,8 +171,6 @@ def test_fsdp2_training_matches_one_process(tmp_path, world_size):
         layout = results[leg]["layout"]
         assert layout and all(is_dtensor and same for _, is_dtensor, same in layout), (leg, layout)
     _check_matches_one_process(f"AdamW with CPU offload on {world_size}", results["AdamW-offload"], "AdamW")
-    assert "state_dtype='int8'" in results["int8"]["message"] and "DTensor" in results["int8"]["message"]
-    assert results["int8"]["unchanged"]
 
 
 @pytest.mark.filterwarnings("ignore:torch.distributed is disabled:UserWarning")
@@ -226,3 +216,116 @@ def test_the_torchrun_example_trains_saves_and_resumes(tmp_path):
     assert done.returncode == 0, ranks_said[-4000:] or done.stderr[-4000:]
     assert "adamkit.torch.AdamW" in done.stdout and "after resuming" in done.stdout, done.stdout
     assert (tmp_path / "checkpoint" / ".metadata").exists()
+
+
+# --- 8-bit state: the same blocks on any number of processes -----------------------------------
+
+INT8_SHAPES = [(17, 300), (3, 4097), (64, 64), (5000,)]  # (5000,) is 1-d: float32 state when sharded
+INT8_HYPER = dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True)
+INT8_STEPS, INT8_SAVE_AT = 6, 3
+
+
+def _int8_tensors(step=None):
+    generator = torch.Generator().manual_seed(50 if step is None else 60 + step)
+    return [torch.randn(shape, generator=generator) * (1 if step is None else 0.1) for shape in INT8_SHAPES]
+
+
+def _int8_worker(rank, world_size, port, out_dir, resume_from):
+    """Step DTensor parameters with 8-bit Adam; save the full parameters and decoded state.
+
+    With ``resume_from``, load that distributed checkpoint (saved after INT8_SAVE_AT steps)
+    and step on from there; otherwise save one at that point.
+    """
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Shard, distribute_tensor
+
+    join_group(rank, world_size, port)
+    try:
+        mesh = init_device_mesh("cpu", (world_size,))
+        params = [torch.nn.Parameter(distribute_tensor(t, mesh, [Shard(0)])) for t in _int8_tensors()]
+        optimizer = adamkit.torch.Adam(params, state_dtype="int8", **INT8_HYPER)
+        first = 0
+        if resume_from:
+            for param, grad in zip(params, _int8_tensors(0)):
+                param.grad = distribute_tensor(grad, mesh, [Shard(0)])
+            optimizer.step()  # creates the state that the checkpoint overwrites
+            state = {"optim": optimizer.state_dict()}
+            dcp.load(state, checkpoint_id=os.path.join(out_dir, resume_from))
+            optimizer.load_state_dict(state["optim"])
+            with torch.no_grad():
+                for param, value in zip(params, torch.load(os.path.join(out_dir, resume_from + ".params.pt"))):
+                    param.copy_(distribute_tensor(value, mesh, [Shard(0)]))
+            first = INT8_SAVE_AT
+        for step in range(first, INT8_STEPS):
+            if step == INT8_SAVE_AT and not resume_from:
+                name = f"int8-checkpoint-{world_size}"
+                dcp.save({"optim": optimizer.state_dict()}, checkpoint_id=os.path.join(out_dir, name))
+                full = [p.full_tensor() for p in params]
+                if rank == 0:
+                    torch.save(full, os.path.join(out_dir, name + ".params.pt"))
+            for param, grad in zip(params, _int8_tensors(step)):
+                param.grad = distribute_tensor(grad, mesh, [Shard(0)])
+            optimizer.step()
+        exported = optimizer.export_torch_state_dict()["state"]
+        kinds = [{k: (v.dtype, type(v).__name__) for k, v in optimizer.state[p].items()} for p in params]
+        full_state = [{k: v.full_tensor() for k, v in exported[i].items() if k != "step"} for i in range(len(params))]
+        full_params = [p.full_tensor() for p in params]
+        if rank == 0:
+            result = {"params": full_params, "state": full_state, "kinds": kinds}
+            torch.save(result, os.path.join(out_dir, f"int8-{world_size}-{resume_from or 'fresh'}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def _int8_on_whole_tensors():
+    """The NumPy kernel on whole tensors, 2-d ones in the row layout: the expected bits."""
+    import numpy as np
+
+    from adamkit.kernels import quantized
+    from adamkit.quant import encode_signed, encode_unsigned
+
+    params = [t.numpy().copy() for t in _int8_tensors()]
+    states = []
+    for param in params:
+        rows = param.ndim == 2
+        state = {}
+        for key, encode in (("exp_avg", encode_signed), ("exp_avg_sq", encode_unsigned), ("max_exp_avg_sq", encode_unsigned)):
+            state[key], state[key + "_absmax"] = encode(np.zeros_like(param), rows=rows)
+        states.append(state)
+    quantized_params = [i for i, p in enumerate(params) if p.ndim == 2]
+    for step in range(INT8_STEPS):
+        grads = [g.numpy() for g in _int8_tensors(step)]
+        picked = quantized_params
+        quantized.adam([params[i] for i in picked], [grads[i] for i in picked], [states[i] for i in picked],
+                       [step + 1] * len(picked), **INT8_HYPER)  # fmt: skip
+    return [params[i] for i in quantized_params]
+
+
+def _assert_bitwise(what, got, want):
+    for index, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert torch.equal(a, b), f"{what}: tensor {index} differs"
+
+
+def test_int8_state_gives_the_same_bits_on_one_two_and_four_processes_and_resumes(tmp_path):
+    for world_size in (1, 2, 4):
+        spawn(_int8_worker, world_size, str(tmp_path), "")
+    results = {w: torch.load(tmp_path / f"int8-{w}-fresh.pt") for w in (1, 2, 4)}
+    kinds = results[2]["kinds"]
+    for kind in kinds[:3]:  # 2-d: codes and scales, all DTensors
+        assert kind["exp_avg"] == (torch.int8, "DTensor") and kind["exp_avg_absmax"] == (torch.float32, "DTensor")
+    assert kinds[3]["exp_avg"] == (torch.float32, "DTensor")  # a sharded 1-d parameter keeps float32
+    for world_size in (2, 4):
+        _assert_bitwise(f"parameters on {world_size}", results[world_size]["params"], results[1]["params"])
+        for got, want in zip(results[world_size]["state"], results[1]["state"]):
+            _assert_bitwise(f"state on {world_size}", list(got.values()), list(want.values()))
+    expected = _int8_on_whole_tensors()
+    _assert_bitwise("one process against the NumPy kernel", results[1]["params"][:3], [torch.from_numpy(p) for p in expected])
+
+    # A checkpoint saved on 2 processes resumes on 1 and on 2 to the same bits.
+    for world_size in (1, 2):
+        spawn(_int8_worker, world_size, str(tmp_path), "int8-checkpoint-2")
+        resumed = torch.load(tmp_path / f"int8-{world_size}-int8-checkpoint-2.pt")
+        _assert_bitwise(f"resumed on {world_size}", resumed["params"], results[2]["params"])
+        for got, want in zip(resumed["state"], results[2]["state"]):
+            _assert_bitwise(f"resumed state on {world_size}", list(got.values()), list(want.values()))

@@ -1,7 +1,11 @@
 r"""The 8-bit block-wise codec for optimizer state: the NumPy reference.
 
 A state tensor is flattened and cut into blocks of :data:`BLOCK` consecutive elements (the
-last block may be shorter). Each block keeps one float32 scale, its absolute maximum
+last block may be shorter), and the scales are a 1-d array, one per block. With
+``rows=True`` each row (the elements of one index along dim 0) is cut into blocks of its own
+instead, and the scales have shape ``(rows, blocks per row)``. That layout is what FSDP2 needs:
+it shards a tensor by rows, so no block straddles two processes, and the scales shard the
+same way as the tensor (:mod:`adamkit.torch._quantized`). Each block keeps one float32 scale, its absolute maximum
 :math:`s = \max_i |x_i|`, and one 8-bit code per element. The map from codes to values is a
 power law, fine near zero and coarse near the maximum:
 
@@ -59,11 +63,27 @@ def n_blocks(numel):
     return -(-int(numel) // BLOCK)
 
 
-def _blocks(x):
-    """``x`` flattened as float32 and zero-padded to whole blocks, shape (n_blocks, BLOCK)."""
-    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
-    padded = np.zeros(n_blocks(flat.size) * BLOCK, np.float32)
-    padded[: flat.size] = flat
+def absmax_shape(shape, rows=False):
+    """The shape of the scales of a tensor of ``shape``: ``(n_blocks,)``, or with ``rows``
+    ``(shape[0], blocks per row)``."""
+    if not rows:
+        return (n_blocks(np.prod(shape, dtype=np.int64)),)
+    return (shape[0], n_blocks(np.prod(shape[1:], dtype=np.int64)))
+
+
+def _rows(x, absmax_shape):
+    """``x`` as float32 of shape (rows, elements per row) for scales of ``absmax_shape``."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if len(absmax_shape) == 2:
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
+    return x.reshape(1, -1)
+
+
+def _blocks(x, absmax_shape):
+    """Each row of ``x`` zero-padded to whole blocks: shape (rows * blocks per row, BLOCK)."""
+    rows = _rows(x, absmax_shape)
+    padded = np.zeros((rows.shape[0], n_blocks(rows.shape[1]) * BLOCK), np.float32)
+    padded[:, : rows.shape[1]] = rows
     return padded.reshape(-1, BLOCK)
 
 
@@ -81,8 +101,9 @@ def _power(t, power):
     return t
 
 
-def _encode(x, levels, power, signed):
-    blocks = _blocks(x)
+def _encode(x, levels, power, signed, rows):
+    scales_shape = absmax_shape(np.shape(x), rows) if np.ndim(x) else (n_blocks(1),)
+    blocks = _blocks(x, scales_shape)
     absmax = np.max(np.abs(blocks), axis=1)
     scale = np.where(absmax > 0, absmax, np.float32(1))[:, None]
     if power == 4:
@@ -93,47 +114,56 @@ def _encode(x, levels, power, signed):
     magnitude = np.rint(root * np.float32(levels))
     codes = np.copysign(magnitude, blocks) if signed else magnitude
     dtype = np.int8 if signed else np.uint8
-    return codes.reshape(-1)[: np.size(x)].astype(dtype).reshape(np.shape(x)), absmax
+    n_rows, row_length = _rows(x, scales_shape).shape
+    codes = codes.reshape(n_rows, n_blocks(row_length) * BLOCK)[:, :row_length]
+    return codes.astype(dtype).reshape(np.shape(x)), absmax.reshape(scales_shape)
 
 
 def _decode(codes, absmax, levels, power, signed):
-    size = np.size(codes)
-    c = np.asarray(codes).reshape(-1).astype(np.float32)
+    absmax = np.asarray(absmax, np.float32)
+    c = _rows(np.asarray(codes), absmax.shape).astype(np.float32)
     shape = c * np.abs(c) if signed and power == 2 else _power(c, power)
     if signed and power != 2:
         shape = np.copysign(np.abs(shape), c)
-    units = np.asarray(absmax, np.float32) / np.float32(float(levels) ** power)
-    return (np.repeat(units, BLOCK)[:size] * shape).reshape(np.shape(codes))
+    units = absmax.reshape(c.shape[0], n_blocks(c.shape[1])) / np.float32(float(levels) ** power)
+    return (np.repeat(units, BLOCK, axis=1)[:, : c.shape[1]] * shape).reshape(np.shape(codes))
 
 
 def _check_absmax(codes, absmax):
     absmax = np.asarray(absmax)
-    if absmax.dtype != np.float32 or absmax.shape != (n_blocks(np.size(codes)),):
+    codes = np.asarray(codes)
+    rows = absmax.ndim == 2 and codes.ndim >= 1
+    expected = absmax_shape(codes.shape, rows) if codes.ndim else (n_blocks(1),)
+    if absmax.dtype != np.float32 or absmax.shape != expected:
         raise ValueError(
-            f"absmax must be a float32 array of shape ({n_blocks(np.size(codes))},), one scale per "
+            f"absmax must be a float32 array of shape {expected}, one scale per "
             f"block of {BLOCK}; got {absmax.dtype} {absmax.shape}"
         )
 
 
-def encode_signed(x):
-    r"""Return ``(codes, absmax)``: int8 codes of ``x``'s shape and one float32 scale per block.
+def encode_signed(x, rows=False):
+    r"""Return ``(codes, absmax)``: int8 codes of ``x``'s shape and one float32 scale per block
+    (per block of each row with ``rows``).
 
     :math:`c = \operatorname{sign}(x)\operatorname{rint}(127\sqrt{|x|/s})`, :math:`s` the block's
     absolute maximum.
     """
-    return _encode(x, SIGNED_LEVELS, SIGNED_POWER, signed=True)
+    return _encode(x, SIGNED_LEVELS, SIGNED_POWER, signed=True, rows=rows)
 
 
 def decode_signed(codes, absmax):
-    r"""Return the float32 values of int8 ``codes``: :math:`\hat x = s\,t|t|`, :math:`t = c/127`."""
+    r"""Return the float32 values of int8 ``codes``: :math:`\hat x = s\,t|t|`, :math:`t = c/127`.
+
+    The layout (flat or by rows) is read from ``absmax``'s shape."""
     if np.asarray(codes).dtype != np.int8:
         raise TypeError(f"codes must be int8, got {np.asarray(codes).dtype}")
     _check_absmax(codes, absmax)
     return _decode(codes, absmax, SIGNED_LEVELS, SIGNED_POWER, signed=True)
 
 
-def encode_unsigned(x):
-    r"""Return ``(codes, absmax)`` of non-negative ``x``: uint8 codes and one scale per block.
+def encode_unsigned(x, rows=False):
+    r"""Return ``(codes, absmax)`` of non-negative ``x``: uint8 codes and one scale per block
+    (per block of each row with ``rows``).
 
     :math:`c = \operatorname{rint}(255\sqrt{\sqrt{x}/\sqrt{s}})` (that is :math:`255\,(x/s)^{1/4}`),
     :math:`s` the block's maximum. Negative
@@ -142,7 +172,7 @@ def encode_unsigned(x):
     values = np.asarray(x, dtype=np.float32)
     if np.any(values < 0):
         raise ValueError("encode_unsigned: x has negative values; the unsigned map holds x >= 0")
-    return _encode(values, UNSIGNED_LEVELS, UNSIGNED_POWER, signed=False)
+    return _encode(values, UNSIGNED_LEVELS, UNSIGNED_POWER, signed=False, rows=rows)
 
 
 def decode_unsigned(codes, absmax):

@@ -22,10 +22,18 @@ def local(tensor):
     return tensor.to_local() if is_distributed(tensor) else tensor
 
 
-def like(local_tensor, param):
-    """``local_tensor``, made by a rule for ``param``'s local shard, as state laid out like ``param``."""
+def like(local_tensor, param, shape=None):
+    """``local_tensor``, made for ``param``'s local shard, as state laid out like ``param``.
+
+    ``shape`` is the global shape when it is not ``param``'s (8-bit state's per-row scales):
+    it is sharded on dim 0 as ``param`` is, so its local rows are the local shard's rows.
+    """
     if not is_distributed(param):
         return local_tensor
+    shape = tuple(param.shape if shape is None else shape)
+    stride = [1] * len(shape)
+    for dim in range(len(shape) - 2, -1, -1):
+        stride[dim] = stride[dim + 1] * max(shape[dim + 1], 1)
     return DTensor.from_local(
-        local_tensor, param.device_mesh, param.placements, run_check=False, shape=param.shape, stride=param.stride()
+        local_tensor, param.device_mesh, param.placements, run_check=False, shape=shape, stride=tuple(stride)
     )

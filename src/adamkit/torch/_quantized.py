@@ -8,6 +8,12 @@ costs little. Quantised state keeps torch's keys (``exp_avg``, ``exp_avg_sq``,
 ``max_exp_avg_sq``) holding int8/uint8 codes of the parameter's shape, plus a float32
 ``<key>_absmax`` companion with one scale per block; this is what ``state_dict()`` saves.
 
+Under FSDP2 a parameter is a DTensor sharded by rows, so its blocks follow rows (the row
+layout of :mod:`adamkit.quant.blockwise`): codes and scales are DTensors sharded like the
+parameter, each process steps its own rows, and ``torch.distributed.checkpoint`` can reshard
+them to any number of processes. A sharded 1-d parameter cannot have whole blocks on every
+process and keeps float32 state.
+
 bfloat16 state keeps torch's keys with bfloat16 tensors. Rounded to nearest, a bfloat16
 ``exp_avg_sq`` stalls: an increment :math:`(1-\beta_2)(g^2 - v)` below half its resolution
 (:math:`2^{-9}v`, i.e. whenever :math:`|g^2 - v| < 2v` with :math:`\beta_2 = 0.999`) is
@@ -22,8 +28,9 @@ import numpy as np
 import torch
 
 from adamkit.kernels import native, quantized
+from adamkit.quant.blockwise import absmax_shape, decode_signed, decode_unsigned, encode_signed, encode_unsigned
 from adamkit.torch import _backend as backend
-from adamkit.quant.blockwise import decode_signed, decode_unsigned, encode_signed, encode_unsigned, n_blocks
+from adamkit.torch._local import is_distributed, like, local
 
 STATE_DTYPES = (None, "bf16", "int8")
 MIN_QUANTIZED_NUMEL = 4096
@@ -41,6 +48,7 @@ def quantizes(param, state_dtype):
         state_dtype in ("int8", "bf16")
         and param.dtype == torch.float32
         and param.numel() >= MIN_QUANTIZED_NUMEL
+        and not (state_dtype == "int8" and is_distributed(param) and param.dim() < 2)
         and (quantized.available() if state_dtype == "int8" else native.available())
     )
 
@@ -58,19 +66,25 @@ def quantize_state(state, keys, state_dtype):
             state[key] = state[key].to(torch.bfloat16)
             continue
         value = state[key]
-        codes, absmax = _ENCODERS[key](value.detach().to(torch.float32).numpy(force=True))
-        state[key] = torch.from_numpy(codes)
-        state[key + ABSMAX] = torch.from_numpy(absmax)
+        rows = is_distributed(value)
+        values = local(value).detach().to(torch.float32).numpy(force=True)
+        codes, absmax = _ENCODERS[key](values, rows=rows)
+        state[key] = like(torch.from_numpy(codes), value)
+        state[key + ABSMAX] = like(torch.from_numpy(absmax), value, absmax_shape(value.shape, rows))
 
 
 def new_state(param, keys, state_dtype):
     """Zero state for ``param``: zero codes and zero scales, or bfloat16 zeros."""
     if state_dtype == "bf16":
         return {key: torch.zeros_like(param, dtype=torch.bfloat16) for key in keys}
+    rows = is_distributed(param)
+    shard = local(param)
     state = {}
     for key in keys:
-        state[key] = torch.zeros(param.shape, dtype=torch.int8 if key == "exp_avg" else torch.uint8)
-        state[key + ABSMAX] = torch.zeros(n_blocks(param.numel()), dtype=torch.float32)
+        code_dtype = torch.int8 if key == "exp_avg" else torch.uint8
+        state[key] = torch.zeros_like(param, dtype=code_dtype, memory_format=torch.contiguous_format)
+        scales = torch.zeros(absmax_shape(shard.shape, rows), dtype=torch.float32)
+        state[key + ABSMAX] = like(scales, param, absmax_shape(param.shape, rows))
     return state
 
 
@@ -86,8 +100,8 @@ def dequantized(state):
         if key.endswith(ABSMAX):
             continue
         if key in _DECODERS and key + ABSMAX in state:
-            values = _DECODERS[key](value.numpy(), state[key + ABSMAX].numpy())
-            plain[key] = torch.from_numpy(np.ascontiguousarray(values))
+            values = _DECODERS[key](local(value).numpy(), local(state[key + ABSMAX]).numpy())
+            plain[key] = like(torch.from_numpy(np.ascontiguousarray(values)), value)
         else:
             plain[key] = value
     return plain
@@ -107,21 +121,32 @@ def to_float32_state_dict(state_dict):
 
 
 def update(hyperparameters, params, grads, states, steps):
-    """Step contiguous float32 ``params`` whose ``states`` are quantised, with one kernel call."""
+    """Step contiguous float32 ``params`` whose ``states`` are quantised, with one kernel call.
+
+    DTensor parameters (FSDP2) step their local rows, whose blocks restart at every row."""
     keys = quantized.state_keys(hyperparameters["amsgrad"])
     pointers = {
-        name: [state[name].data_ptr() for state in states]
+        name: [local(state[name]).data_ptr() for state in states]
         for key in keys
         for name in (key, key + ABSMAX)
     }
+    shards = [local(p) for p in params]
     quantized.adam_pointers(
         hyperparameters,
-        [p.numel() for p in params],
-        [p.data_ptr() for p in params],
-        [g.data_ptr() for g in grads],
+        [shard.numel() for shard in shards],
+        [shard.data_ptr() for shard in shards],
+        [local(g).data_ptr() for g in grads],
         pointers,
         steps,
+        row_numels=[_row_numel(p) for p in params],
     )
+
+
+def _row_numel(param):
+    """The elements per block row: a DTensor's rows (``param.shape[1:]``), else the whole tensor."""
+    if is_distributed(param):
+        return max(int(np.prod(param.shape[1:], dtype=np.int64)), 1)
+    return max(param.numel(), 1)
 
 
 def is_bfloat16(param, state):

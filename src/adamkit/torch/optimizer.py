@@ -12,7 +12,6 @@ from adamkit.torch import _backend as backend
 from adamkit.torch import _quantized as quantized
 from adamkit.torch import _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
-from adamkit.torch._local import is_distributed
 from adamkit.torch._plan import GroupPlan
 from adamkit.torch._steps import PackedSteps
 from adamkit.torch._state_dict import check_state_dict_fits
@@ -166,7 +165,6 @@ class Optimizer(torch.optim.Optimizer):
                 or self.state_dtype is not None and not backend.on_kernel_device(param)
                 or grad.shape != param.shape
                 or dtype is torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused"))
-                or self.state_dtype == "int8" and is_distributed(param)
             ):
                 self._reject(group_index, param, group)
         return stepped
@@ -182,11 +180,6 @@ class Optimizer(torch.optim.Optimizer):
         if not backend.on_kernel_device(param):
             option = "fused=True" if group.get("fused") else f"state_dtype={self.state_dtype!r}"
             raise TypeError(f"{where} is on {param.device}: {option} needs CPU tensors (adamkit's C kernels)")
-        if self.state_dtype == "int8" and is_distributed(param):
-            raise TypeError(
-                f"{where} is a DTensor (FSDP2): state_dtype='int8' does not support sharded parameters; "
-                "use state_dtype='bf16' or the default float32 state"
-            )
         if param.dtype not in SUPPORTED_DTYPES:
             raise TypeError(f"{where} has unsupported dtype {param.dtype}")
         if grad.dtype == param.dtype == torch.bfloat16 and grad.shape == param.shape:
