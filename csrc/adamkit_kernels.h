@@ -65,7 +65,14 @@ typedef struct {
     void *const *slots[AK_MAX_SLOTS]; /* each [n_tensors] or NULL */
     const double *steps;           /* [n_tensors], this step included; Adam, Adamax, Adagrad */
     const unsigned char *created;  /* [n_tensors] or NULL: SGD's momentum buffer is new, b <- g */
+    void *const *compensation;     /* [n_tensors] or NULL: Kahan compensation, see below */
 } ak_call;
+
+/* Kahan summation for bfloat16 parameters: with call->compensation, each tensor has a buffer of
+ * its parameter's size and storage type (bfloat16) holding what rounding lost of the updates
+ * so far, and the rule's float32 result t is stored as
+ *     s = t + c;  param = round(s);  c = round(s - param)
+ * in the same pass (rules.h, store_param, has the derivation). Zeros start it. */
 
 /* Whether `rule` reads call->steps (Adam, Adamax and Adagrad). */
 int ak_rule_uses_step(ak_rule rule);

@@ -84,9 +84,11 @@ static void run_chunk(const ak_plan *plan, int64_t begin, int64_t end)
         void *slot[AK_MAX_SLOTS];
         for (int s = 0; s < AK_MAX_SLOTS; s++)
             slot[s] = call->slots[s] ? advance(call->slots[s][t], first, plan->state_size) : NULL;
+        void *compensation =
+            call->compensation ? advance(call->compensation[t], first, plan->param_size) : NULL;
         plan->segment(&scalars, stop - begin, advance(call->params[t], first, plan->param_size),
-                      advance((void *)call->grads[t], first, plan->param_size), slot[0], slot[1],
-                      slot[2]);
+                      advance((void *)call->grads[t], first, plan->param_size), compensation,
+                      slot[0], slot[1], slot[2]);
         begin = stop;
     }
 }

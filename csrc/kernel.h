@@ -47,8 +47,9 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *hyper, ak_scalars *out);
 /* The per-tensor scalars of `rule` at step `step` (this step included). */
 void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *hyper, double step, ak_tensor_scalars *out);
 
+/* `compensation` is NULL or the parameter's compensation buffer (see ak_call). */
 typedef void (*ak_segment_fn)(const ak_scalars *scalars, int64_t n, void *param, const void *grad,
-                              void *slot0, void *slot1, void *slot2);
+                              void *compensation, void *slot0, void *slot1, void *slot2);
 
 typedef ak_segment_fn ak_segment_table[AK_N_LAYOUTS][AK_N_RULES];
 

@@ -229,6 +229,7 @@ typedef struct {
     void **params;
     const void **grads;
     void **slots[AK_MAX_SLOTS];
+    void **compensation;
     double *steps;
     unsigned char *created;
     Py_buffer *views; /* update_arrays: the buffers held until the kernel has run */
@@ -246,11 +247,12 @@ static int allocate(arguments *a, Py_ssize_t n, Py_ssize_t max_views)
     a->grads = PyMem_Calloc(count, sizeof *a->grads);
     for (int s = 0; s < AK_MAX_SLOTS; s++)
         a->slots[s] = PyMem_Calloc(count, sizeof *a->slots[s]);
+    a->compensation = PyMem_Calloc(count, sizeof *a->compensation);
     a->steps = PyMem_Calloc(count, sizeof *a->steps);
     a->created = PyMem_Calloc(count, sizeof *a->created);
     a->views = max_views ? PyMem_Calloc((size_t)max_views, sizeof *a->views) : NULL;
     a->arrays = max_views ? PyMem_Calloc((size_t)max_views, sizeof *a->arrays) : NULL;
-    int ok = a->numels && a->params && a->grads && a->steps && a->created &&
+    int ok = a->numels && a->params && a->grads && a->compensation && a->steps && a->created &&
              ((a->views && a->arrays) || !max_views);
     for (int s = 0; s < AK_MAX_SLOTS; s++)
         ok = ok && a->slots[s];
@@ -273,6 +275,7 @@ static void release(arguments *a)
     PyMem_Free(a->grads);
     for (int s = 0; s < AK_MAX_SLOTS; s++)
         PyMem_Free(a->slots[s]);
+    PyMem_Free(a->compensation);
     PyMem_Free(a->steps);
     PyMem_Free(a->created);
     PyMem_Free(a->views);
@@ -534,23 +537,31 @@ static int layout_of(const char *dtype, const char *state_dtype, ak_layout *layo
 }
 
 /* update_pointers(rule, hyper, isa, num_threads, dtype, state_dtype, numels, params, grads,
- *                 slots, steps, created)
+ *                 slots, steps, created, compensation)
  *
  * numels, params, grads: sequences of ints (or int64 arrays); slots: a 3-tuple of such
- * sequences of pointers, or None for an inactive slot. */
+ * sequences of pointers, or None for an inactive slot; compensation: None, or (bfloat16
+ * parameters only) a sequence of pointers to each parameter's Kahan compensation buffer. */
 static PyObject *update_pointers(PyObject *self, PyObject *args)
 {
     (void)self;
     const char *rule, *isa, *dtype, *state_dtype;
     int num_threads;
-    PyObject *hyper, *numels, *params, *grads, *slots, *steps, *created;
-    if (!PyArg_ParseTuple(args, "sOsissOOOO!OO:update_pointers", &rule, &hyper, &isa,
+    PyObject *hyper, *numels, *params, *grads, *slots, *steps, *created, *compensation;
+    if (!PyArg_ParseTuple(args, "sOsissOOOO!OOO:update_pointers", &rule, &hyper, &isa,
                           &num_threads, &dtype, &state_dtype, &numels, &params, &grads,
-                          &PyTuple_Type, &slots, &steps, &created))
+                          &PyTuple_Type, &slots, &steps, &created, &compensation))
         return NULL;
     ak_call call = {0};
     if (layout_of(dtype, state_dtype, &call.layout) < 0)
         return NULL;
+    if (compensation != Py_None && strcmp(dtype, "bfloat16") != 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "compensation is only for bfloat16 parameters (their float32 results are "
+                     "rounded), got dtype %s",
+                     dtype);
+        return NULL;
+    }
     if (PyTuple_GET_SIZE(slots) != AK_MAX_SLOTS) {
         PyErr_SetString(PyExc_ValueError, "slots must be a 3-tuple");
         return NULL;
@@ -581,6 +592,11 @@ static PyObject *update_pointers(PyObject *self, PyObject *args)
             goto done;
         call.slots[s] = a.slots[s];
     }
+    if (compensation != Py_None) {
+        if (read_pointers(compensation, n, "compensation_ptrs", scratch, a.compensation) < 0)
+            goto done;
+        call.compensation = a.compensation;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         const char *missing = NULL;
         if (a.numels[i] < 0) {
@@ -597,6 +613,8 @@ static PyObject *update_pointers(PyObject *self, PyObject *args)
         for (int s = 0; s < AK_MAX_SLOTS && !missing; s++)
             if (call.slots[s] && !call.slots[s][i])
                 missing = "state_ptrs";
+        if (!missing && call.compensation && !call.compensation[i])
+            missing = "compensation_ptrs";
         if (missing) {
             PyErr_Format(PyExc_ValueError, "%s[%zd] is a null pointer for %lld elements", missing,
                          i, (long long)a.numels[i]);

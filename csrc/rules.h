@@ -10,7 +10,8 @@
  *   FN(name)          the name of this instantiation's function `name`
  *
  * Each *_lanes function updates LANES elements in the order of operations of the rule of the
- * same name in adamkit/rules (quoted in the comments). The segment functions run it over the
+ * same name in adamkit/rules (quoted in the comments), and stores the parameter through
+ * store_param, optionally with a compensation buffer. The segment functions run it over the
  * full vectors of a segment and, through zero-padded buffers, over the last partial vector,
  * so the vector body and the tail are the same code.
  */
@@ -35,8 +36,36 @@ static inline VEC FN(directed_l2_gradient)(const ak_scalars *k, VEC g, VEC p)
     return g;
 }
 
-static inline void FN(adam_lanes)(const ak_scalars *k, P_T *param, const P_T *grad, S_T *exp_avg,
-                                  S_T *exp_avg_sq, S_T *max_exp_avg_sq)
+/* Store t, the rule's new parameter value in the arithmetic type, into param.
+ *
+ * Without compensation: param = round(t). With a compensation buffer c (Kahan summation for
+ * bfloat16 parameters), what rounding to bfloat16 loses of each update is kept in c and added
+ * back at the next step:
+ *
+ *     s = t + c;   param = round(s);   c = round(s - param)
+ *
+ * This is Kahan's compensated sum with the update u = t - p of the loaded parameter p,
+ * y = u + c, param = round(p + y), c = round(y - (param - p)), rearranged: p + y = t + c and
+ * y - (param - p) = s - param. The rearrangement rounds no more than the original: t + c is
+ * one float32 addition at the precision of the parameter, as p + y is, and s - param is exact
+ * for finite s (param is s rounded to 8 significant bits, so the difference fits in the 24 of
+ * a float32); only the store of c into bfloat16 rounds. Starting from c = 0 the parameter is
+ * round(t), as without compensation (but for the sign of a zero t: -0 + 0 = +0). For float32
+ * or float64 storage s - param is always 0, so the buffer is for bfloat16 parameters only. */
+static inline void FN(store_param)(P_T *param, P_T *compensation, VEC t)
+{
+    if (!compensation) {
+        STORE_P(param, t);
+        return;
+    }
+    VEC s = ADD(t, LOAD_P(compensation));
+    STORE_P(param, s);
+    STORE_P(compensation, SUB(s, LOAD_P(param)));
+}
+
+static inline void FN(adam_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+                                  P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq,
+                                  S_T *max_exp_avg_sq)
 {
     VEC p = LOAD_P(param);
     VEC g = LOAD_P(grad);
@@ -64,11 +93,11 @@ static inline void FN(adam_lanes)(const ak_scalars *k, P_T *param, const P_T *gr
     VEC denom = ADD(DIV(SQRT(second_moment), SET1(k->bias_correction2_sqrt)), SET1(k->eps));
     /* param - step_size * (exp_avg / denom) */
     p = SUB(p, MUL(SET1(k->step_size), DIV(m, denom)));
-    STORE_P(param, p);
+    FN(store_param)(param, compensation, p);
 }
 
-static inline void FN(adamax_lanes)(const ak_scalars *k, P_T *param, const P_T *grad, S_T *exp_avg,
-                                    S_T *exp_inf, S_T *unused)
+static inline void FN(adamax_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+                                    P_T *compensation, S_T *exp_avg, S_T *exp_inf, S_T *unused)
 {
     (void)unused;
     VEC p = LOAD_P(param);
@@ -82,11 +111,12 @@ static inline void FN(adamax_lanes)(const ak_scalars *k, P_T *param, const P_T *
     STORE_S(exp_inf, u);
     /* param - step_size * (exp_avg / exp_inf) */
     p = SUB(p, MUL(SET1(k->step_size), DIV(m, u)));
-    STORE_P(param, p);
+    FN(store_param)(param, compensation, p);
 }
 
 static inline void FN(adadelta_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
-                                      S_T *square_avg, S_T *acc_delta, S_T *unused)
+                                      P_T *compensation, S_T *square_avg, S_T *acc_delta,
+                                      S_T *unused)
 {
     (void)unused;
     VEC p = LOAD_P(param);
@@ -104,11 +134,12 @@ static inline void FN(adadelta_lanes)(const ak_scalars *k, P_T *param, const P_T
     STORE_S(acc_delta, u);
     /* param - lr * delta */
     p = SUB(p, MUL(SET1(k->lr), delta));
-    STORE_P(param, p);
+    FN(store_param)(param, compensation, p);
 }
 
 static inline void FN(sgd_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
-                                 S_T *momentum_buffer, S_T *unused1, S_T *unused2)
+                                 P_T *compensation, S_T *momentum_buffer, S_T *unused1,
+                                 S_T *unused2)
 {
     (void)unused1;
     (void)unused2;
@@ -125,11 +156,11 @@ static inline void FN(sgd_lanes)(const ak_scalars *k, P_T *param, const P_T *gra
     }
     /* param - lr * grad */
     p = SUB(p, MUL(SET1(k->lr), g));
-    STORE_P(param, p);
+    FN(store_param)(param, compensation, p);
 }
 
-static inline void FN(adagrad_lanes)(const ak_scalars *k, P_T *param, const P_T *grad, S_T *sum,
-                                     S_T *unused1, S_T *unused2)
+static inline void FN(adagrad_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+                                     P_T *compensation, S_T *sum, S_T *unused1, S_T *unused2)
 {
     (void)unused1;
     (void)unused2;
@@ -141,11 +172,12 @@ static inline void FN(adagrad_lanes)(const ak_scalars *k, P_T *param, const P_T 
     STORE_S(sum, s);
     /* param - clr * (grad / std) */
     p = SUB(p, MUL(SET1(k->step_size), DIV(g, std)));
-    STORE_P(param, p);
+    FN(store_param)(param, compensation, p);
 }
 
 static inline void FN(rmsprop_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
-                                     S_T *square_avg, S_T *momentum_buffer, S_T *grad_avg)
+                                     P_T *compensation, S_T *square_avg, S_T *momentum_buffer,
+                                     S_T *grad_avg)
 {
     VEC p = LOAD_P(param);
     VEC g = FN(directed_l2_gradient)(k, LOAD_P(grad), p);
@@ -173,46 +205,50 @@ static inline void FN(rmsprop_lanes)(const ak_scalars *k, P_T *param, const P_T 
         /* param - lr * (grad / avg) */
         p = SUB(p, MUL(SET1(k->lr), DIV(g, avg)));
     }
-    STORE_P(param, p);
+    FN(store_param)(param, compensation, p);
 }
 
-#define AT(slot, i) ((slot) ? (slot) + (i) : NULL)
+#define AT(buffer, i) ((buffer) ? (buffer) + (i) : NULL)
+
+/* In a segment's tail: copy its `rest` elements from index `i` of `buffer` into `tail`, or
+ * back, if `buffer` is set. */
+#define TAIL_IN(buffer, tail) ((void)((buffer) ? memcpy(tail, (buffer) + i, rest * sizeof *(tail)) : NULL))
+#define TAIL_OUT(buffer, tail) ((void)((buffer) ? memcpy((buffer) + i, tail, rest * sizeof *(tail)) : NULL))
 
 /* The segment function of `rule`: its lanes function over the full vectors, then over the
  * last partial vector copied into zero-padded buffers. */
 #define DEFINE_SEGMENT(rule)                                                                        \
     static void FN(rule##_segment)(const ak_scalars *scalars, int64_t n, void *param_v,              \
-                                   const void *grad_v, void *slot0_v, void *slot1_v, void *slot2_v)  \
+                                   const void *grad_v, void *compensation_v, void *slot0_v,          \
+                                   void *slot1_v, void *slot2_v)                                     \
     {                                                                                                \
         const ak_scalars k = *scalars;                                                               \
-        P_T *param = param_v;                                                                        \
+        P_T *param = param_v, *compensation = compensation_v;                                        \
         const P_T *grad = grad_v;                                                                    \
         S_T *slot0 = slot0_v, *slot1 = slot1_v, *slot2 = slot2_v;                                    \
         int64_t i = 0;                                                                               \
         for (; i + LANES <= n; i += LANES)                                                           \
-            FN(rule##_lanes)(&k, param + i, grad + i, AT(slot0, i), AT(slot1, i), AT(slot2, i));     \
+            FN(rule##_lanes)(&k, param + i, grad + i, AT(compensation, i), AT(slot0, i),             \
+                             AT(slot1, i), AT(slot2, i));                                            \
         if (i == n)                                                                                  \
             return;                                                                                  \
         size_t rest = (size_t)(n - i);                                                               \
-        P_T param_tail[LANES] = {0}, grad_tail[LANES] = {0};                                         \
+        P_T param_tail[LANES] = {0}, grad_tail[LANES] = {0}, compensation_tail[LANES] = {0};         \
         S_T slot0_tail[LANES] = {0}, slot1_tail[LANES] = {0}, slot2_tail[LANES] = {0};               \
-        memcpy(param_tail, param + i, rest * sizeof(P_T));                                           \
-        memcpy(grad_tail, grad + i, rest * sizeof(P_T));                                             \
-        if (slot0)                                                                                   \
-            memcpy(slot0_tail, slot0 + i, rest * sizeof(S_T));                                       \
-        if (slot1)                                                                                   \
-            memcpy(slot1_tail, slot1 + i, rest * sizeof(S_T));                                       \
-        if (slot2)                                                                                   \
-            memcpy(slot2_tail, slot2 + i, rest * sizeof(S_T));                                       \
-        FN(rule##_lanes)(&k, param_tail, grad_tail, slot0 ? slot0_tail : NULL,                       \
-                         slot1 ? slot1_tail : NULL, slot2 ? slot2_tail : NULL);                      \
-        memcpy(param + i, param_tail, rest * sizeof(P_T));                                           \
-        if (slot0)                                                                                   \
-            memcpy(slot0 + i, slot0_tail, rest * sizeof(S_T));                                       \
-        if (slot1)                                                                                   \
-            memcpy(slot1 + i, slot1_tail, rest * sizeof(S_T));                                       \
-        if (slot2)                                                                                   \
-            memcpy(slot2 + i, slot2_tail, rest * sizeof(S_T));                                       \
+        TAIL_IN(param, param_tail);                                                                  \
+        TAIL_IN(grad, grad_tail);                                                                    \
+        TAIL_IN(compensation, compensation_tail);                                                    \
+        TAIL_IN(slot0, slot0_tail);                                                                  \
+        TAIL_IN(slot1, slot1_tail);                                                                  \
+        TAIL_IN(slot2, slot2_tail);                                                                  \
+        FN(rule##_lanes)(&k, param_tail, grad_tail, compensation ? compensation_tail : NULL,         \
+                         slot0 ? slot0_tail : NULL, slot1 ? slot1_tail : NULL,                       \
+                         slot2 ? slot2_tail : NULL);                                                 \
+        TAIL_OUT(param, param_tail);                                                                 \
+        TAIL_OUT(compensation, compensation_tail);                                                   \
+        TAIL_OUT(slot0, slot0_tail);                                                                 \
+        TAIL_OUT(slot1, slot1_tail);                                                                 \
+        TAIL_OUT(slot2, slot2_tail);                                                                 \
     }
 
 DEFINE_SEGMENT(adam)
@@ -224,6 +260,8 @@ DEFINE_SEGMENT(rmsprop)
 
 #undef DEFINE_SEGMENT
 #undef AT
+#undef TAIL_IN
+#undef TAIL_OUT
 #undef ADD
 #undef SUB
 #undef MUL

@@ -116,7 +116,7 @@ static void run_chunk(const ak_sparse_plan *plan, int64_t begin, int64_t end, vo
         }
         int64_t first = row * call->row_numel;
         plan->segment(scalars, call->row_numel, at(call->param, first, size),
-                      run_gradient(call, j, stop, sum), at(call->slots[0], first, size),
+                      run_gradient(call, j, stop, sum), NULL, at(call->slots[0], first, size),
                       at(call->slots[1], first, size), at(call->slots[2], first, size));
         j = stop;
     }

@@ -251,6 +251,8 @@ def test_sgd_does_not_add_a_buffer_when_the_call_fails():
         (dict(param_ptrs=[1]), ValueError, r"param_ptrs has 1 entries but there are 2 parameters"),
         (dict(param_ptrs=[1, "x"]), TypeError, r"param_ptrs\[1\] must be an integer, got 'x'"),
         (dict(created=[True, False]), ValueError, r"created is only for rules that create a state slot"),
+        (dict(compensation=[1, 1]), ValueError,
+         r"compensation is only for bfloat16 parameters .*got dtype float32"),
     ],
 )
 def test_update_pointers_rejects_bad_arguments(change, error, message):

@@ -80,18 +80,27 @@ def run(case, dtype, update, steps=STEPS):
     spec, hypers = groups(case)
     params = initial_params(dtype)
     states = [initial_state(spec, hypers[g], p) for p, g in zip(params, GROUP_OF_TENSOR)]
-    for t, grads in enumerate(gradients(dtype, steps)):
+    all_grads = gradients(dtype, steps)
+
+    def step(spec, hyper, t, indices, counts):
+        update(spec, hyper, pick(params, indices), pick(all_grads[t], indices), pick(states, indices), counts)
+
+    for_each_group_step(case, steps, step)
+    return params, states
+
+
+def for_each_group_step(case, steps, step):
+    """Call ``step(spec, hyperparameters, t, indices, counts)`` for each step ``t`` and each of
+    the case's groups in turn: ``indices`` are the group's tensors, ``counts`` their step counts."""
+    spec, hypers = groups(case)
+    for t in range(steps):
         for g, hyper in enumerate(hypers):
             indices = [i for i, group in enumerate(GROUP_OF_TENSOR) if group == g]
-            update(
-                spec,
-                spec.rule_arguments(hyper),
-                [params[i] for i in indices],
-                [grads[i] for i in indices],
-                [states[i] for i in indices],
-                tensor_steps(spec, indices, t),
-            )
-    return params, states
+            step(spec, spec.rule_arguments(hyper), t, indices, tensor_steps(spec, indices, t))
+
+
+def pick(values, indices):
+    return [values[i] for i in indices]
 
 
 def assert_bitwise_equal(actual, expected, what):

@@ -25,7 +25,7 @@ from tests.torch._compare import (
     snapshot,
 )
 
-ADAMKIT_EXTRAS = {"eps_hat": False, "nonfinite_grads": "propagate", "state_dtype": None}
+ADAMKIT_EXTRAS = {"eps_hat": False, "nonfinite_grads": "propagate", "state_dtype": None, "kahan_summation": None}
 
 
 # --- step(closure) -----------------------------------------------------------------------
@@ -387,7 +387,7 @@ def test_signature_equals_torchs_apart_from_the_documented_opt_ins(name):
     for extra in extras:
         assert extra.kind is inspect.Parameter.KEYWORD_ONLY, extra.name
         assert extra.default == ADAMKIT_EXTRAS[extra.name], extra.name
-    assert "nonfinite_grads" in [p.name for p in extras]
+    assert {"nonfinite_grads", "kahan_summation"} <= {p.name for p in extras}
     shared = ours.replace(parameters=[p for p in ours.parameters.values() if p.name not in ADAMKIT_EXTRAS])
     assert _described(shared) == _described(theirs)
 

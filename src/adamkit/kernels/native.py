@@ -10,7 +10,8 @@ result is the same whatever the thread count, the ISA, or how the arrays are spl
 
 :func:`update_pointers` takes data pointers instead of arrays (``tensor.data_ptr()``), for torch
 tensors, and also runs bfloat16 parameters (arithmetic in float32, state in float32 or
-bfloat16, each stored value rounded to nearest even once).
+bfloat16, each stored value rounded to nearest even once), optionally with Kahan summation:
+a bfloat16 compensation buffer per parameter keeps what rounding loses of each update.
 
 The extension is optional. When it was not built, :func:`available` is false, :func:`update`
 warns once (:class:`NativeKernelsUnavailableWarning`) and runs the reference backend, and
@@ -164,6 +165,7 @@ def update_pointers(
     *,
     state_dtype=None,
     created=None,
+    compensation=None,
     isa=None,
     num_threads=None,
 ):
@@ -179,6 +181,17 @@ def update_pointers(
     too). ``state_dtype`` defaults to ``dtype``; bfloat16 parameters may have ``"float32"``
     state. ``created[i]`` true means the slot the rule creates on its first step (SGD's
     ``momentum_buffer``) was just allocated for tensor ``i`` and is to be written, not read.
+
+    ``compensation`` (bfloat16 parameters only) holds one pointer per tensor to a bfloat16
+    buffer of ``numels[i]`` elements, zeros at first, for Kahan summation. With ``t`` the
+    rule's float32 result and ``c`` the buffer, the stored values are, in the same pass::
+
+        s = t + c;   param = bf16(s);   c = bf16(s - float32(param))
+
+    which is Kahan's ``y = u + c``, ``param = bf16(p + y)``, ``c = bf16(y - (param - p))`` for
+    the update ``u = t - p``, rearranged (``csrc/rules.h`` gives the argument). So ``param + c``
+    follows the float32 trajectory to within the rounding of ``c``, and the updates too small
+    to change a bfloat16 parameter accumulate in ``c`` until they do.
 
     The caller keeps the memory alive and unaliased for the duration of the call.
     """
@@ -212,6 +225,7 @@ def update_pointers(
         tuple(columns),
         steps if rule in _USES_STEP else None,
         created,
+        compensation,
     )
 
 

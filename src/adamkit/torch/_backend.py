@@ -10,6 +10,7 @@ Tensors on other devices (GPUs, ...) run the same rules with torch operations on
 import torch
 
 from adamkit.kernels import native, reference
+from adamkit.torch import _kahan as kahan
 from adamkit.torch._arrays import as_array, as_tensor
 from adamkit.torch._local import like, local
 
@@ -28,7 +29,8 @@ def update(spec, hyperparameters, params, states, steps, fused):
     """Step ``params`` (all with gradients) in place with their ``states`` and ``steps``.
 
     ``states[i]`` is the torch state dict of ``params[i]`` (its ``step`` is not touched; the
-    counts are ``steps``); slots the rule creates (SGD's momentum buffer) are added to it.
+    counts are ``steps``); slots the rule creates (SGD's momentum buffer) are added to it. A
+    bfloat16 parameter whose state holds a Kahan compensation buffer is stepped with it.
     """
     buckets = {}
     for index, param in enumerate(params):
@@ -74,8 +76,9 @@ def _native_ready(dtype, params, states):
 
 
 def slots(state):
-    """The state tensors of one parameter that the rule updates: all but ``step``."""
-    return ((key, value) for key, value in state.items() if key != "step")
+    """The state tensors of one parameter that the rule updates: all but ``step`` and the
+    Kahan compensation."""
+    return ((key, value) for key, value in state.items() if key != "step" and key != kahan.KEY)
 
 
 def _update_native(spec, hyperparameters, dtype, params, states, steps):
@@ -105,6 +108,7 @@ def native_arguments(spec, hyperparameters, dtype, params, states):
             key: [local(state[key]).data_ptr() for state in states]
             for key in (slot.key for slot in spec.active_slots(hyperparameters))
         },
+        "compensation": kahan.pointers(states),
     }
 
 

@@ -11,7 +11,8 @@ full, validating path runs) if anything differs:
   contiguity and data pointer (backward allocates new gradients);
 - each parameter's data pointer and size (``param.data = ...`` replaces them);
 - that the group's parameter list, the optimizer's state, each parameter's state dict, every
-  state tensor and the rule's active state slots are the very objects the plan was made from.
+  state tensor (Kahan compensation buffers included) and the rule's active state slots are the
+  very objects the plan was made from.
 
 torch's gradient setter already checks a gradient's shape, dtype and device, but
 ``grad.data = ...`` and ``grad_dtype`` get around it, so dtype and size are checked here too.
@@ -21,6 +22,7 @@ import torch
 
 from adamkit.kernels import native
 from adamkit.torch import _backend as backend
+from adamkit.torch import _kahan as kahan
 from adamkit.torch._local import is_distributed, local
 
 
@@ -39,8 +41,9 @@ class GroupPlan:
         self._state_container = state_container
         self._dtype = stepped[0].dtype
         self._slot_keys = _active_keys(spec, group)
-        self._slot_tensors = {key: [state[key] for state in states] for key in self._slot_keys}
         self._arguments = backend.native_arguments(spec, group, self._dtype, stepped, states)
+        tensor_keys = self._slot_keys + ([kahan.KEY] if self._arguments["compensation"] else [])
+        self._slot_tensors = {key: [state[key] for state in states] for key in tensor_keys}
         self._params = stepped
         self._distributed = is_distributed(stepped[0])
         self._numels = [p.numel() for p in self._local(stepped)]

@@ -9,6 +9,7 @@ import torch
 from adamkit.kernels import native
 from adamkit.nonfinite import POLICIES, warn_skipped
 from adamkit.torch import _backend as backend
+from adamkit.torch import _kahan as kahan
 from adamkit.torch import _quantized as quantized
 from adamkit.torch import _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
@@ -41,11 +42,18 @@ class Optimizer(torch.optim.Optimizer):
     :data:`adamkit.torch._quantized.MIN_QUANTIZED_NUMEL` elements 8-bit block-wise
     (:mod:`adamkit.quant`), ``state_dtype="bf16"`` in bfloat16 with stochastic rounding;
     :meth:`export_torch_state_dict` gives the float32 state ``torch.optim`` saves.
+
+    bfloat16 parameters are stepped with Kahan summation unless ``kahan_summation=False``: a
+    bfloat16 buffer per parameter, ``state["kahan_compensation"]``, keeps what rounding loses of
+    each update (:mod:`adamkit.torch._kahan`), so that training without a float32 copy of the
+    weights follows float32 training; it costs 2 bytes per parameter.
     """
 
     spec = None
 
-    def __init__(self, params, defaults, *, nonfinite_grads="propagate", state_dtype=None):
+    def __init__(
+        self, params, defaults, *, nonfinite_grads="propagate", state_dtype=None, kahan_summation=None
+    ):
         for flag, reason in _UNSUPPORTED_FLAGS.items():
             if defaults.get(flag):
                 raise ValueError(f"{flag}={defaults[flag]!r} is not supported: {reason}")
@@ -53,7 +61,9 @@ class Optimizer(torch.optim.Optimizer):
         check_choice("state_dtype", state_dtype, quantized.STATE_DTYPES)
         if state_dtype is not None and defaults.get("fused") is False:
             raise ValueError(f"state_dtype={state_dtype!r} needs the fused kernels; it cannot be used with fused=False")
+        kahan.check_setting(kahan_summation, defaults.get("fused"))
         self.state_dtype = state_dtype
+        self.kahan_summation = kahan_summation
         self.spec.validate(defaults)
         if defaults.get("fused") and not native.available():
             raise ValueError("fused=True needs adamkit's C kernels, which were not built")
@@ -86,6 +96,7 @@ class Optimizer(torch.optim.Optimizer):
         self.__dict__.setdefault("nonfinite_grads", "propagate")
         self.__dict__.setdefault("skipped_steps", 0)
         self.__dict__.setdefault("state_dtype", None)
+        self.__dict__.setdefault("kahan_summation", None)
         self._steps = {}
         self._plans = {}
         for group in self.param_groups:
@@ -101,7 +112,9 @@ class Optimizer(torch.optim.Optimizer):
 
         A state dict that does not fit raises ``ValueError`` and changes nothing. With
         ``state_dtype="int8"`` or ``"bf16"`` float32 state (a ``torch.optim`` checkpoint) is
-        converted, and compact state loads as it was saved.
+        converted, and compact state loads as it was saved. Kahan compensation buffers load
+        for the parameters that use them and are dropped for the others; a parameter whose
+        checkpoint has none starts from zero compensation.
         """
         state_dict = quantized.to_float32_state_dict(state_dict)
         check_state_dict_fits(self, state_dict)
@@ -111,6 +124,7 @@ class Optimizer(torch.optim.Optimizer):
             for key, value in state.items():
                 if torch.is_tensor(value) and not value.is_contiguous():
                     state[key] = value.contiguous()
+        kahan.drop_unused_buffers(self)
         if self.state_dtype is not None:
             for group in self.param_groups:
                 keys = [slot.key for slot in self.spec.active_slots(group)]
@@ -120,11 +134,13 @@ class Optimizer(torch.optim.Optimizer):
                         quantized.quantize_state(state, keys, self.state_dtype)
 
     def export_torch_state_dict(self):
-        """The ``state_dict`` with quantised state decoded to float32, as ``torch.optim`` saves it.
+        """The ``state_dict`` as ``torch.optim`` saves it: quantised state decoded to float32,
+        and without Kahan compensation buffers.
 
-        It loads into ``torch.optim.Adam``/``AdamW``, and back into any adamkit optimizer.
+        It loads into the ``torch.optim`` optimizer of the same name, and back into any adamkit
+        optimizer (which then starts from zero compensation).
         """
-        return quantized.to_float32_state_dict(self.state_dict())
+        return kahan.without_buffers(quantized.to_float32_state_dict(self.state_dict()))
 
     def _init_state(self, param, group):
         new = {}
@@ -249,9 +265,11 @@ class Optimizer(torch.optim.Optimizer):
     def _update_group(self, group_index, group, params):
         expected = self._expected_state_size(group)
         for param in params:
-            if len(self.state.get(param, ())) < expected:
+            state = self.state.get(param, {})
+            if len(state) - (kahan.KEY in state) < expected:
                 self._init_state(param, group)
         states = [self.state[param] if param in self.state else {} for param in params]
+        kahan.add_buffers(params, states, self.kahan_summation)
         if self.spec.counts_steps:
             steps = self._steps.setdefault(group_index, PackedSteps()).advance(states)
         else:

@@ -1,7 +1,9 @@
 """Drop-in replacements for ``torch.optim``'s Adam family and baselines.
 
 Signatures, defaults, keyword-only markers and ``state_dict`` layout are torch 2.13's. The
-math of each class is the rule of the same name in :mod:`adamkit.rules`.
+math of each class is the rule of the same name in :mod:`adamkit.rules`. Beyond torch's
+arguments, every class takes the keyword-only options ``nonfinite_grads`` and
+``kahan_summation`` (:class:`adamkit.torch.optimizer.Optimizer`).
 """
 
 from adamkit import specs
@@ -37,6 +39,7 @@ class Adam(Optimizer):
         eps_hat=False,
         nonfinite_grads="propagate",
         state_dtype=None,
+        kahan_summation=None,
     ):
         super().__init__(
             params,
@@ -56,6 +59,7 @@ class Adam(Optimizer):
             ),
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
+            kahan_summation=kahan_summation,
         )
 
 
@@ -81,6 +85,7 @@ class AdamW(Adam):
         eps_hat=False,
         nonfinite_grads="propagate",
         state_dtype=None,
+        kahan_summation=None,
     ):
         super().__init__(
             params,
@@ -98,6 +103,7 @@ class AdamW(Adam):
             eps_hat=eps_hat,
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
+            kahan_summation=kahan_summation,
         )
 
     def __setstate__(self, state):
@@ -124,6 +130,7 @@ class Adamax(Optimizer):
         differentiable=False,
         capturable=False,
         nonfinite_grads="propagate",
+        kahan_summation=None,
     ):
         super().__init__(
             params,
@@ -138,6 +145,7 @@ class Adamax(Optimizer):
                 capturable=capturable,
             ),
             nonfinite_grads=nonfinite_grads,
+            kahan_summation=kahan_summation,
         )
 
 
@@ -159,6 +167,7 @@ class Adadelta(Optimizer):
         maximize=False,
         differentiable=False,
         nonfinite_grads="propagate",
+        kahan_summation=None,
     ):
         super().__init__(
             params,
@@ -173,6 +182,7 @@ class Adadelta(Optimizer):
                 differentiable=differentiable,
             ),
             nonfinite_grads=nonfinite_grads,
+            kahan_summation=kahan_summation,
         )
 
 
@@ -195,6 +205,7 @@ class SGD(Optimizer):
         differentiable=False,
         fused=None,
         nonfinite_grads="propagate",
+        kahan_summation=None,
     ):
         check_bool("nesterov", nesterov)
         if nesterov and (momentum <= 0 or dampening != 0):
@@ -216,6 +227,7 @@ class SGD(Optimizer):
                 fused=fused,
             ),
             nonfinite_grads=nonfinite_grads,
+            kahan_summation=kahan_summation,
         )
 
 
@@ -238,6 +250,7 @@ class Adagrad(Optimizer):
         differentiable=False,
         fused=None,
         nonfinite_grads="propagate",
+        kahan_summation=None,
     ):
         super().__init__(
             params,
@@ -253,6 +266,7 @@ class Adagrad(Optimizer):
                 fused=fused,
             ),
             nonfinite_grads=nonfinite_grads,
+            kahan_summation=kahan_summation,
         )
 
 
@@ -276,6 +290,7 @@ class RMSprop(Optimizer):
         differentiable=False,
         *,
         nonfinite_grads="propagate",
+        kahan_summation=None,
     ):
         super().__init__(
             params,
@@ -292,6 +307,7 @@ class RMSprop(Optimizer):
                 differentiable=differentiable,
             ),
             nonfinite_grads=nonfinite_grads,
+            kahan_summation=kahan_summation,
         )
 
 

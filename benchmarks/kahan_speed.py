@@ -1,0 +1,78 @@
+"""Step time of AdamW on bfloat16 parameters with Kahan summation against float32 parameters.
+
+Workload A of issue 3: 20M parameters in 50 tensors. Each contender steps its own parameters
+(float32, or the same values in bfloat16 with bfloat16 gradients and state) with adamkit.torch
+AdamW; the contenders alternate step by step, and each figure is the median of --steps steps
+after 3 warm-up steps: wall-clock time, and (a check that holds up on a loaded machine with
+--threads 1) the CPU time of the stepping thread. Also prints the bytes per parameter of
+parameters plus optimizer state.
+
+    .venv/bin/python benchmarks/kahan_speed.py [--steps 21] [--threads N]
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+import adamkit.kernels
+import adamkit.torch
+
+SIZES = [400_000] * 50
+
+
+def contender(dtype, kahan_summation, grads):
+    params = [torch.zeros(n, dtype=dtype, requires_grad=True) for n in SIZES]
+    for param, grad in zip(params, grads):
+        param.grad = grad.to(dtype)
+    return params, adamkit.torch.AdamW(params, lr=1e-3, kahan_summation=kahan_summation)
+
+
+def bytes_per_param(params, optimizer):
+    tensors = [*params, *(v for p in params for k, v in optimizer.state[p].items() if k != "step")]
+    return sum(t.numel() * t.element_size() for t in tensors) / sum(SIZES)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=21)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    adamkit.kernels.set_num_threads(args.threads)
+    generator = torch.Generator().manual_seed(0)
+    grads = [torch.randn(n, generator=generator) for n in SIZES]
+    contenders = {
+        "fp32 params": contender(torch.float32, None, grads),
+        "bf16 params + Kahan": contender(torch.bfloat16, None, grads),
+        "bf16 params, kahan_summation=False": contender(torch.bfloat16, False, grads),
+    }
+    wall = {name: [] for name in contenders}
+    cpu = {name: [] for name in contenders}
+    load = os.getloadavg()[0]
+    for step in range(args.steps + 3):
+        for name, (_, optimizer) in contenders.items():
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            optimizer.step()
+            if step >= 3:
+                wall[name].append(time.perf_counter() - started)
+                cpu[name].append(time.thread_time() - started_cpu)
+    print(
+        f"AdamW, 20M params in 50 tensors, {args.threads} thread(s), median of {args.steps} alternating "
+        f"steps; load average {load:.1f} -> {os.getloadavg()[0]:.1f}"
+    )
+    print("| parameters | ms/step (wall) | ratio to fp32 | CPU ms of the stepping thread | ratio | bytes/param (params + state) |")
+    print("|---|---|---|---|---|---|")
+    base, base_cpu = statistics.median(wall["fp32 params"]), statistics.median(cpu["fp32 params"])
+    for name, (params, optimizer) in contenders.items():
+        median, median_cpu = statistics.median(wall[name]), statistics.median(cpu[name])
+        print(
+            f"| {name} | {median * 1e3:.1f} | {median / base:.2f} | {median_cpu * 1e3:.1f} | "
+            f"{median_cpu / base_cpu:.2f} | {bytes_per_param(params, optimizer):g} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
