@@ -2,8 +2,9 @@
 the small model and batch those tests train."""
 
 import os
-import socket
+import tempfile
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -14,27 +15,32 @@ import torch.multiprocessing as mp
 TIMEOUT_SECONDS = 180  # generous for a loaded CI machine; an unloaded one needs ~10 s
 
 
-def join_group(rank, world_size, port):
-    """Join the gloo group of ``world_size`` processes on 127.0.0.1:``port``, one thread each."""
+def join_group(rank, world_size, rendezvous):
+    """Join the gloo group of ``world_size`` processes meeting at the file ``rendezvous``, one
+    thread each. A file, not a TCP port: a port picked as free can be taken by another test's
+    processes before the group binds it."""
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     if os.path.exists("/sys/class/net/lo"):
         os.environ["GLOO_SOCKET_IFNAME"] = "lo"
     dist.init_process_group(
-        "gloo", rank=rank, world_size=world_size, timeout=timedelta(seconds=TIMEOUT_SECONDS // 2)
+        "gloo",
+        init_method=f"file://{rendezvous}",
+        rank=rank,
+        world_size=world_size,
+        timeout=timedelta(seconds=TIMEOUT_SECONDS // 2),
     )
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _rendezvous_file():
+    return os.path.join(tempfile.gettempdir(), f"adamkit-rendezvous-{uuid.uuid4().hex}")
 
 
 def spawn(worker, world_size, *args):
-    """Run ``worker(rank, world_size, port, *args)`` on ``world_size`` processes; kill them if they hang."""
+    """Run ``worker(rank, world_size, rendezvous, *args)`` on ``world_size`` processes; kill them
+    if they hang."""
+    rendezvous = _rendezvous_file()
     context = mp.start_processes(
-        worker, args=(world_size, free_port(), *args), nprocs=world_size, join=False, start_method="spawn"
+        worker, args=(world_size, rendezvous, *args), nprocs=world_size, join=False, start_method="spawn"
     )
     deadline = time.monotonic() + TIMEOUT_SECONDS
     while not context.join(timeout=1.0):  # raises if a worker raised
@@ -43,6 +49,8 @@ def spawn(worker, world_size, *args):
                 if process.is_alive():
                     process.kill()
             pytest.fail(f"{worker.__name__} did not finish within {TIMEOUT_SECONDS} s")
+    if os.path.exists(rendezvous):
+        os.remove(rendezvous)
 
 
 def tiny_model():

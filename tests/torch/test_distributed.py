@@ -53,9 +53,9 @@ def _params(model):
     return [p.detach().clone() for p in model.parameters()]
 
 
-def _worker(rank, world_size, port, out_dir):
+def _worker(rank, world_size, rendezvous, out_dir):
     """Everything the two processes do, in one process group (starting processes is slow)."""
-    join_group(rank, world_size, port)
+    join_group(rank, world_size, rendezvous)
     try:
         for name in HYPER:
             _ddp_leg(rank, out_dir, name)

@@ -93,8 +93,8 @@ def _state_layout(model, optimizer):
     return layout
 
 
-def _training_worker(rank, world_size, port, out_dir):
-    join_group(rank, world_size, port)
+def _training_worker(rank, world_size, rendezvous, out_dir):
+    join_group(rank, world_size, rendezvous)
     try:
         results = {}
         for leg in LEGS:
@@ -112,7 +112,7 @@ def _training_worker(rank, world_size, port, out_dir):
         dist.destroy_process_group()
 
 
-def _checkpoint_worker(rank, world_size, port, out_dir, leg, resume):
+def _checkpoint_worker(rank, world_size, rendezvous, out_dir, leg, resume):
     """Train half the steps and save a distributed checkpoint, or (``resume``) load it and train on."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import (
@@ -122,7 +122,7 @@ def _checkpoint_worker(rank, world_size, port, out_dir, leg, resume):
         set_optimizer_state_dict,
     )
 
-    join_group(rank, world_size, port)
+    join_group(rank, world_size, rendezvous)
     try:
         model = _sharded_model(world_size)
         optimizer = _optimizer(leg, model.parameters())
@@ -230,7 +230,7 @@ def _int8_tensors(step=None):
     return [torch.randn(shape, generator=generator) * (1 if step is None else 0.1) for shape in INT8_SHAPES]
 
 
-def _int8_worker(rank, world_size, port, out_dir, resume_from):
+def _int8_worker(rank, world_size, rendezvous, out_dir, resume_from):
     """Step DTensor parameters with 8-bit Adam; save the full parameters and decoded state.
 
     With ``resume_from``, load that distributed checkpoint (saved after INT8_SAVE_AT steps)
@@ -240,7 +240,7 @@ def _int8_worker(rank, world_size, port, out_dir, resume_from):
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Shard, distribute_tensor
 
-    join_group(rank, world_size, port)
+    join_group(rank, world_size, rendezvous)
     try:
         mesh = init_device_mesh("cpu", (world_size,))
         params = [torch.nn.Parameter(distribute_tensor(t, mesh, [Shard(0)])) for t in _int8_tensors()]

@@ -32,7 +32,7 @@ from adamkit.quant.blockwise import absmax_shape, decode_signed, decode_unsigned
 from adamkit.torch import _backend as backend
 from adamkit.torch._local import is_distributed, like, local
 
-STATE_DTYPES = (None, "bf16", "int8")
+STATE_DTYPES = (None, "fp32", "bf16", "int8")
 MIN_QUANTIZED_NUMEL = 4096
 """Parameters with fewer elements keep float32 state: for them the per-block scale and the
 kernel call would save almost nothing (a 4096-element tensor's fp32 state is 32 KiB)."""
@@ -40,6 +40,13 @@ kernel call would save almost nothing (a 4096-element tensor's fp32 state is 32 
 _ENCODERS = {"exp_avg": encode_signed, "exp_avg_sq": encode_unsigned, "max_exp_avg_sq": encode_unsigned}
 _DECODERS = {"exp_avg": decode_signed, "exp_avg_sq": decode_unsigned, "max_exp_avg_sq": decode_unsigned}
 ABSMAX = quantized.ABSMAX_SUFFIX
+
+
+def widens(param, state_dtype):
+    """Whether ``param``'s state is kept float32 although the parameter is bfloat16
+    (``state_dtype="fp32"``): the arithmetic is float32 anyway, and the averages then lose
+    nothing between steps. torch keeps state in the parameter's dtype."""
+    return state_dtype == "fp32" and param.dtype == torch.bfloat16
 
 
 def quantizes(param, state_dtype):

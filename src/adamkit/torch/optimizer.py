@@ -38,6 +38,7 @@ class Optimizer(torch.optim.Optimizer):
     whole step is skipped, a :class:`~adamkit.nonfinite.NonFiniteGradientWarning` names the
     parameter, and ``skipped_steps`` counts it. The default ``"propagate"`` does what torch does.
 
+    ``state_dtype="fp32"`` (Adam and AdamW) keeps the state of bfloat16 parameters in float32.
     ``state_dtype="int8"`` (Adam and AdamW) keeps the state of float32 parameters of at least
     :data:`adamkit.torch._quantized.MIN_QUANTIZED_NUMEL` elements 8-bit block-wise
     (:mod:`adamkit.quant`), ``state_dtype="bf16"`` in bfloat16 with stochastic rounding;
@@ -118,7 +119,10 @@ class Optimizer(torch.optim.Optimizer):
         """
         state_dict = quantized.to_float32_state_dict(state_dict)
         check_state_dict_fits(self, state_dict)
+        widened = self._widened_state(state_dict)
         super().load_state_dict(state_dict)
+        for param, values in widened.items():
+            self.state[param].update(values)
         # The kernels read state by data pointer: keep every state tensor contiguous.
         for state in self.state.values():
             for key, value in state.items():
@@ -132,6 +136,21 @@ class Optimizer(torch.optim.Optimizer):
                     state = self.state.get(param, {})
                     if quantized.quantizes(param, self.state_dtype) and all(k in state for k in keys):
                         quantized.quantize_state(state, keys, self.state_dtype)
+
+    def _widened_state(self, state_dict):
+        """The float32 copies of the saved state of bfloat16 parameters that keep float32 state
+        (``state_dtype="fp32"``), which torch's loading would round to the parameter's dtype."""
+        widened, slot_keys = {}, {slot.key for slot in self.spec.slots}
+        for group, saved_group in zip(self.param_groups, state_dict["param_groups"]):
+            for param, index in zip(group["params"], saved_group["params"]):
+                saved = state_dict["state"].get(index, {})
+                if quantized.widens(param, self.state_dtype):
+                    widened[param] = {
+                        key: value.detach().to(torch.float32, copy=True).contiguous()
+                        for key, value in saved.items()
+                        if key in slot_keys and torch.is_tensor(value) and value.is_floating_point()
+                    }
+        return widened
 
     def export_torch_state_dict(self):
         """The ``state_dict`` as ``torch.optim`` saves it: quantised state decoded to float32,
@@ -155,7 +174,8 @@ class Optimizer(torch.optim.Optimizer):
             if fill is not None:
                 # A complex parameter is a pair of reals: both parts start at the fill value.
                 value = complex(fill, fill) if param.is_complex() else fill
-                new[slot.key] = torch.full_like(param, value, memory_format=torch.preserve_format)
+                dtype = torch.float32 if quantized.widens(param, self.state_dtype) else None
+                new[slot.key] = torch.full_like(param, value, dtype=dtype, memory_format=torch.preserve_format)
         missing = {key: value for key, value in new.items() if key not in self.state.get(param, {})}
         if missing:
             self.state[param].update(missing)
@@ -275,7 +295,7 @@ class Optimizer(torch.optim.Optimizer):
         else:
             steps = [None] * len(params)
         hyperparameters = self.spec.rule_arguments(group)
-        if self.state_dtype is not None:
+        if self.state_dtype in ("int8", "bf16"):
             # Only an optimizer asked for compact state ever holds it (loads convert to float32).
             params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)
         fused = group.get("fused")
@@ -291,7 +311,7 @@ class Optimizer(torch.optim.Optimizer):
         for param, state in zip(params, states):
             if state and param not in self.state:
                 self.state[param] = state
-        if self.state_dtype is None:
+        if self.state_dtype in (None, "fp32"):
             self._plans[group_index] = GroupPlan.build(self.spec, group, params, states, self.state)
 
     def _expected_state_size(self, group):

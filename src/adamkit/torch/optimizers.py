@@ -16,7 +16,8 @@ class Adam(Optimizer):
 
     ``eps_hat=True`` opts in to the ε̂ convention of Keras and ``SparseAdam``.
     ``state_dtype="int8"`` keeps large float32 parameters' state 8-bit block-wise (about 2 bytes
-    per parameter instead of 8); see :class:`adamkit.torch.optimizer.Optimizer`.
+    per parameter instead of 8), ``"fp32"`` keeps bfloat16 parameters' state in float32; see
+    :class:`adamkit.torch.optimizer.Optimizer`.
     """
 
     spec = specs.ADAM
