@@ -1,17 +1,22 @@
 /* ak_sparse_update: the lazy sparse step, in parallel over the touched rows.
  *
- * The sorted entries are cut into chunks; a chunk steps the rows whose first entry it holds
- * (a row's run of entries may reach into the next chunk, which skips it). A row with one
+ * The entries, in row order, are cut into chunks; a chunk steps the rows whose first entry it
+ * holds (a row's run of entries may reach into the next chunk, which skips it). A row with one
  * entry reads its values in place; a repeated row's values are summed, in their original
  * order, into the thread's buffer. Each row is then one segment of the dense kernels
  * (rules.h) run with the scalars of its step, so it gets exactly the bits a dense step of that
  * row would. Rows are distinct, so threads never share memory, and the result does not depend
  * on the thread count. Threads take chunks as they become free, so a thread the OS deschedules
  * does not hold up the others.
+ *
+ * The touched rows are scattered over a table far larger than the caches, so the step waits on
+ * memory, not arithmetic: while a row is stepped, the rows a few entries ahead are prefetched,
+ * so that their cache misses (and page walks) overlap.
  */
 #include <stdlib.h>
 
 #include "kernel.h"
+#include "row_sort.h"
 #include "sparse.h"
 
 #ifdef _OPENMP
@@ -22,6 +27,11 @@
 #define AK_SPARSE_MIN_PARALLEL ((int64_t)1 << 16)
 /* Threads take this many entries at a time, as they become free. */
 #define AK_SPARSE_CHUNK_ENTRIES 256
+/* Rows are prefetched this many entries ahead, at most this many bytes of each (the hardware
+ * prefetcher follows a longer row by itself). */
+#define AK_SPARSE_PREFETCH_ENTRIES 8
+#define AK_SPARSE_PREFETCH_BYTES 512
+#define AK_CACHE_LINE 64
 
 static ak_segment_fn segment_of(ak_isa isa, ak_layout layout, ak_rule rule)
 {
@@ -44,26 +54,68 @@ static void *at(void *base, int64_t elements, size_t size)
     return base ? (char *)base + elements * (int64_t)size : NULL;
 }
 
-/* The end of the run of entries of row rows[j]. */
-static int64_t run_end(const ak_sparse_call *call, int64_t j)
+/* The entries in row order: rows[j] is the row of values row order[j] (order NULL: j). */
+typedef struct {
+    const int64_t *rows;
+    const int64_t *order;
+} ak_sorted_entries;
+
+typedef struct {
+    const ak_sparse_call *call;
+    ak_sorted_entries entries;
+    ak_segment_fn segment;
+    ak_scalars base; /* with the per-tensor fields of `call->step` */
+    int uses_step;
+    size_t size;     /* bytes per element */
+} ak_sparse_plan;
+
+static int64_t value_row(const ak_sparse_plan *plan, int64_t j)
 {
-    int64_t row = call->rows[j];
-    while (++j < call->n_entries && call->rows[j] == row)
+    return plan->entries.order ? plan->entries.order[j] : j;
+}
+
+/* The end of the run of entries of row rows[j]. */
+static int64_t run_end(const ak_sparse_plan *plan, int64_t j)
+{
+    const int64_t *rows = plan->entries.rows;
+    int64_t row = rows[j];
+    while (++j < plan->call->n_entries && rows[j] == row)
         ;
     return j;
 }
 
-/* The gradient of the row of entries [begin, end): its values, summed into `sum` if repeated. */
-static const void *run_gradient(const ak_sparse_call *call, int64_t begin, int64_t end, void *sum)
+/* Ask for the row of entry j, of the parameter, of its state and of the gradient, to be
+ * brought into the cache. */
+static void prefetch_entry(const ak_sparse_plan *plan, int64_t j)
 {
-    size_t size = element_size(call->layout);
+    const ak_sparse_call *call = plan->call;
+    int64_t first = plan->entries.rows[j] * call->row_numel;
+    int64_t values_first = value_row(plan, j) * call->row_numel;
+    size_t bytes = (size_t)call->row_numel * plan->size;
+    if (bytes > AK_SPARSE_PREFETCH_BYTES)
+        bytes = AK_SPARSE_PREFETCH_BYTES;
+    const char *param = at(call->param, first, plan->size);
+    const char *values = at((void *)call->values, values_first, plan->size);
+    for (size_t b = 0; b < bytes; b += AK_CACHE_LINE) {
+        __builtin_prefetch(param + b, 1);
+        __builtin_prefetch(values + b, 0);
+        for (int s = 0; s < AK_MAX_SLOTS; s++)
+            if (call->slots[s])
+                __builtin_prefetch((const char *)at(call->slots[s], first, plan->size) + b, 1);
+    }
+}
+
+/* The gradient of the row of entries [begin, end): its values, summed into `sum` if repeated. */
+static const void *run_gradient(const ak_sparse_plan *plan, int64_t begin, int64_t end, void *sum)
+{
+    const ak_sparse_call *call = plan->call;
     int64_t n = call->row_numel;
-    const void *first = at((void *)call->values, call->order[begin] * n, size);
+    const void *first = at((void *)call->values, value_row(plan, begin) * n, plan->size);
     if (end - begin == 1)
         return first;
-    memcpy(sum, first, (size_t)n * size);
+    memcpy(sum, first, (size_t)n * plan->size);
     for (int64_t j = begin + 1; j < end; j++) {
-        const void *next = at((void *)call->values, call->order[j] * n, size);
+        const void *next = at((void *)call->values, value_row(plan, j) * n, plan->size);
         if (call->layout == AK_LAYOUT_F64) {
             double *out = sum;
             const double *in = next;
@@ -86,24 +138,23 @@ static void apply_tensor_scalars(ak_scalars *scalars, const ak_tensor_scalars *t
     scalars->created = 0;
 }
 
-typedef struct {
-    const ak_sparse_call *call;
-    ak_segment_fn segment;
-    ak_scalars base; /* with the per-tensor fields of `call->step` */
-    int uses_step;
-} ak_sparse_plan;
-
 /* Step the rows whose first entry lies in [begin, end). */
 static void run_chunk(const ak_sparse_plan *plan, int64_t begin, int64_t end, void *sum,
                       ak_scalars *scalars, double *scalars_step)
 {
     const ak_sparse_call *call = plan->call;
-    size_t size = element_size(call->layout);
-    while (begin < end && begin > 0 && call->rows[begin] == call->rows[begin - 1])
+    const int64_t *rows = plan->entries.rows;
+    while (begin < end && begin > 0 && rows[begin] == rows[begin - 1])
         begin++;
+    int64_t prefetched = begin;
     for (int64_t j = begin; j < end;) {
-        int64_t stop = run_end(call, j);
-        int64_t row = call->rows[j];
+        int64_t stop = run_end(plan, j);
+        int64_t ahead = stop - 1 + AK_SPARSE_PREFETCH_ENTRIES;
+        if (ahead >= call->n_entries)
+            ahead = call->n_entries - 1;
+        for (; prefetched <= ahead; prefetched++)
+            prefetch_entry(plan, prefetched);
+        int64_t row = rows[j];
         if (call->row_steps) {
             /* Rows at the same step as the previous row reuse its scalars. */
             double step = (double)(++call->row_steps[row]);
@@ -115,40 +166,58 @@ static void run_chunk(const ak_sparse_plan *plan, int64_t begin, int64_t end, vo
             }
         }
         int64_t first = row * call->row_numel;
+        size_t size = plan->size;
         plan->segment(scalars, call->row_numel, at(call->param, first, size),
-                      run_gradient(call, j, stop, sum), at(call->slots[0], first, size),
+                      run_gradient(plan, j, stop, sum), at(call->slots[0], first, size),
                       at(call->slots[1], first, size), at(call->slots[2], first, size));
         j = stop;
     }
 }
 
-int ak_sparse_update(const ak_sparse_call *call)
+ak_sparse_status ak_sparse_update(const ak_sparse_call *call, int64_t *bad_entry)
 {
     if (call->isa < 0 || call->isa >= AK_N_ISAS || !ak_isa_supported(call->isa))
-        return -1;
+        return AK_SPARSE_UNSUPPORTED;
     if (call->layout != AK_LAYOUT_F32 && call->layout != AK_LAYOUT_F64)
-        return -1;
+        return AK_SPARSE_UNSUPPORTED;
+    *bad_entry = ak_first_row_out_of_range(call->indices, call->n_entries, call->n_rows);
+    if (*bad_entry >= 0)
+        return AK_SPARSE_BAD_INDEX;
     if (call->n_entries <= 0 || call->row_numel <= 0)
-        return 0;
+        return AK_SPARSE_OK;
     ak_sparse_plan plan = {
         .call = call,
+        .entries = {.rows = call->indices, .order = NULL},
         .segment = segment_of(call->isa, call->layout, call->rule),
         .uses_step = ak_rule_uses_step(call->rule),
+        .size = element_size(call->layout),
     };
-    ak_call_scalars(call->rule, &call->hyper, &plan.base);
-    ak_tensor_scalars shared;
-    ak_tensor_scalars_at(call->rule, &call->hyper, call->step, &shared);
-    apply_tensor_scalars(&plan.base, &shared);
     int64_t n_chunks = (call->n_entries + AK_SPARSE_CHUNK_ENTRIES - 1) / AK_SPARSE_CHUNK_ENTRIES;
     int threads = call->num_threads > 0 ? call->num_threads : 1;
     if (call->n_entries * call->row_numel < AK_SPARSE_MIN_PARALLEL)
         threads = 1;
     if (threads > n_chunks)
         threads = (int)n_chunks;
-    size_t sum_bytes = (size_t)call->row_numel * element_size(call->layout);
-    char *sums = malloc((size_t)threads * sum_bytes);
-    if (!sums)
-        return -1;
+    /* Each thread's sum on cache lines of its own (which also keeps the entries aligned). */
+    size_t sum_bytes = ((size_t)call->row_numel * plan.size + AK_CACHE_LINE - 1) / AK_CACHE_LINE * AK_CACHE_LINE;
+    int sorted = ak_rows_sorted(call->indices, call->n_entries);
+    /* One allocation: the per-thread sums, then, unless already in order, the sorted entries
+     * (rows, order) and the sort's scratch space. */
+    size_t entry_bytes = sorted ? 0 : (size_t)call->n_entries * sizeof(int64_t);
+    char *memory = malloc((size_t)threads * sum_bytes + 4 * entry_bytes);
+    if (!memory)
+        return AK_SPARSE_NO_MEMORY;
+    if (!sorted) {
+        int64_t *rows = (int64_t *)(memory + (size_t)threads * sum_bytes);
+        int64_t *order = rows + call->n_entries;
+        ak_sort_rows(call->indices, call->n_entries, call->n_rows, rows, order, order + call->n_entries);
+        plan.entries.rows = rows;
+        plan.entries.order = order;
+    }
+    ak_call_scalars(call->rule, &call->hyper, &plan.base);
+    ak_tensor_scalars shared;
+    ak_tensor_scalars_at(call->rule, &call->hyper, call->step, &shared);
+    apply_tensor_scalars(&plan.base, &shared);
     ak_fp_control caller_csr = ak_fp_control_get();
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -170,11 +239,11 @@ int ak_sparse_update(const ak_sparse_call *call)
             int64_t end = begin + AK_SPARSE_CHUNK_ENTRIES < call->n_entries
                               ? begin + AK_SPARSE_CHUNK_ENTRIES
                               : call->n_entries;
-            run_chunk(&plan, begin, end, sums + (size_t)thread * sum_bytes, &scalars,
+            run_chunk(&plan, begin, end, memory + (size_t)thread * sum_bytes, &scalars,
                       &scalars_step);
         }
         ak_fp_control_set(own_csr);
     }
-    free(sums);
-    return 0;
+    free(memory);
+    return AK_SPARSE_OK;
 }

@@ -92,6 +92,38 @@ def test_repeated_unsorted_indices_are_summed_in_their_order(case, dtype, width)
     assert np.array_equal(fast[0][6], param[6])
 
 
+def _entries(n_rows, arrangement, rng):
+    """600 row indices below ``n_rows``, the first and last rows among them, arranged."""
+    indices = np.concatenate([[0, n_rows - 1], rng.integers(0, n_rows, 598)]).astype(np.int64)
+    if arrangement == "sorted-with-repeats":
+        return np.sort(indices)
+    if arrangement == "strictly-increasing":
+        return np.unique(indices)
+    return indices
+
+
+@needs_native
+@pytest.mark.parametrize("arrangement", ["shuffled", "sorted-with-repeats", "strictly-increasing"])
+# Row counts for 0, 1, 2 and 3 passes of the radix sort (11 bits each), and either side of 2^11.
+@pytest.mark.parametrize("n_rows", [1, 2048, 2049, 5000, (1 << 22) + 3])
+def test_the_kernels_row_order_gives_the_reference_bits(n_rows, arrangement):
+    """However the indices come, the kernel orders them (a radix sort over the bits of the row
+    count, or none when they are already in order) as the reference's stable argsort does."""
+    spec, hyper = RULE_CASES["adam-l2-amsgrad"]
+    rng = np.random.default_rng(n_rows)
+    param, state = _table(spec, hyper, n_rows, 1, np.float32, seed=13)
+    indices = _entries(n_rows, arrangement, rng)
+    values = rng.standard_normal((len(indices), 1)).astype(np.float32)
+    fast, slow = _copy(param, state), _copy(param, state)
+    sparse.update_rows(spec, _full(spec, hyper), fast[0], indices, values, fast[1], 3.0)
+    sparse.update_rows(spec, _full(spec, hyper), slow[0], indices, values, slow[1], 3.0, fused=False)
+    assert np.array_equal(fast[0], slow[0])
+    for key in state:
+        assert np.array_equal(fast[1][key], slow[1][key]), key
+    touched = np.unique(indices)
+    assert not np.array_equal(fast[0][touched], param[touched])
+
+
 @pytest.mark.parametrize("fused", [None, False])
 def test_touched_rows_take_the_dense_step_of_the_rule(fused):
     """Each touched row gets exactly what the reference backend's dense step gives that row."""
