@@ -55,6 +55,7 @@ class Optimizer(torch.optim.Optimizer):
             raise ValueError(f"state_dtype={state_dtype!r} needs the fused kernels; it cannot be used with fused=False")
         self.state_dtype = state_dtype
         self.spec.validate(defaults)
+        _sparse.check_mode(self.spec, defaults)
         if defaults.get("fused") and not native.available():
             raise ValueError("fused=True needs adamkit's C kernels, which were not built")
         self.nonfinite_grads = nonfinite_grads
@@ -71,8 +72,7 @@ class Optimizer(torch.optim.Optimizer):
         """Add a group, as torch does, but reject bad hyperparameters and repeated tensors."""
         if isinstance(param_group, dict):
             self.spec.validate(param_group)
-            if "sparse_mode" in param_group:
-                _sparse.check_mode(param_group["sparse_mode"])
+            _sparse.check_mode(self.spec, param_group)
             params = param_group.get("params")
             if not isinstance(params, (torch.Tensor, set)) and params is not None:
                 param_group = {**param_group, "params": list(params)}
@@ -105,6 +105,8 @@ class Optimizer(torch.optim.Optimizer):
         """
         state_dict = quantized.to_float32_state_dict(state_dict)
         check_state_dict_fits(self, state_dict)
+        for group in state_dict["param_groups"]:
+            _sparse.check_mode(self.spec, group)
         super().load_state_dict(state_dict)
         # The kernels read state by data pointer: keep every state tensor contiguous.
         for state in self.state.values():
@@ -149,9 +151,9 @@ class Optimizer(torch.optim.Optimizer):
         stepped = [param for param in group["params"] if param.grad is not None]
         for param in stepped:
             grad = param.grad
-            if grad.layout != torch.strided and _sparse.accepts(self.spec, group):
+            if grad.layout != torch.strided and _sparse.accepts(self.spec):
                 where = f"param_groups[{group_index}]['params'][{_index_of(param, group['params'])}]"
-                _sparse.check_grad(param, group, where)
+                _sparse.check_grad(self.spec, param, group, where)
                 if quantized.quantizes(param, self.state_dtype):
                     raise TypeError(f"{where} has a sparse gradient, which state_dtype={self.state_dtype!r} does not take")
                 continue
@@ -260,7 +262,7 @@ class Optimizer(torch.optim.Optimizer):
             dense = [i for i in range(len(params)) if i not in sparse_set]
             backend.update(self.spec, hyperparameters, *_pick(dense, params, states, steps), fused)
             batch = _pick(sparse, params, states, steps)
-            _sparse.update(self.spec, hyperparameters, group["sparse_mode"], *batch, fused)
+            _sparse.update(self.spec, hyperparameters, _sparse.mode_of(self.spec, group), *batch, fused)
         for param, state in zip(params, states):
             if state and param not in self.state:
                 self.state[param] = state

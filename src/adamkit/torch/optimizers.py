@@ -1,7 +1,13 @@
 """Drop-in replacements for ``torch.optim``'s Adam family and baselines.
 
-Signatures, defaults, keyword-only markers and ``state_dict`` layout are torch 2.13's. The
-math of each class is the rule of the same name in :mod:`adamkit.rules`.
+Signatures, defaults, keyword-only markers and ``state_dict`` layout are torch 2.13's, plus
+adamkit's keyword-only options. The math of each class is the rule of the same name in
+:mod:`adamkit.rules`.
+
+``sparse_mode`` (Adam, AdamW, Adamax, Adagrad, Adadelta; also a parameter-group key) is how a
+sparse COO gradient, as ``nn.Embedding(sparse=True)`` makes, is stepped: ``"lazy"``, the
+default, steps only the rows it holds (weight decay included), ``"dense"`` takes the dense step
+on the densified gradient. See :mod:`adamkit.torch._sparse`.
 """
 
 from adamkit import specs
@@ -12,7 +18,8 @@ from adamkit.validation import check_bool
 class Adam(Optimizer):
     """Adam (:func:`adamkit.rules.adam`); ``decoupled_weight_decay=True`` makes it AdamW.
 
-    ``eps_hat=True`` opts in to the ε̂ convention of Keras and ``SparseAdam``.
+    ``eps_hat=True`` opts in to the ε̂ convention of Keras and ``SparseAdam``; with it, the lazy
+    sparse step (``sparse_mode="lazy"``, the default) follows ``torch.optim.SparseAdam``.
     ``state_dtype="int8"`` keeps large float32 parameters' state 8-bit block-wise (about 2 bytes
     per parameter instead of 8); see :class:`adamkit.torch.optimizer.Optimizer`.
     """
@@ -35,6 +42,7 @@ class Adam(Optimizer):
         fused=None,
         decoupled_weight_decay=False,
         eps_hat=False,
+        sparse_mode="lazy",
         nonfinite_grads="propagate",
         state_dtype=None,
     ):
@@ -53,6 +61,7 @@ class Adam(Optimizer):
                 fused=fused,
                 decoupled_weight_decay=decoupled_weight_decay,
                 eps_hat=eps_hat,
+                sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
@@ -79,6 +88,7 @@ class AdamW(Adam):
         differentiable=False,
         fused=None,
         eps_hat=False,
+        sparse_mode="lazy",
         nonfinite_grads="propagate",
         state_dtype=None,
     ):
@@ -96,6 +106,7 @@ class AdamW(Adam):
             fused=fused,
             decoupled_weight_decay=True,
             eps_hat=eps_hat,
+            sparse_mode=sparse_mode,
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
         )
@@ -123,6 +134,7 @@ class Adamax(Optimizer):
         maximize=False,
         differentiable=False,
         capturable=False,
+        sparse_mode="lazy",
         nonfinite_grads="propagate",
     ):
         super().__init__(
@@ -136,6 +148,7 @@ class Adamax(Optimizer):
                 maximize=maximize,
                 differentiable=differentiable,
                 capturable=capturable,
+                sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
         )
@@ -158,6 +171,7 @@ class Adadelta(Optimizer):
         capturable=False,
         maximize=False,
         differentiable=False,
+        sparse_mode="lazy",
         nonfinite_grads="propagate",
     ):
         super().__init__(
@@ -171,6 +185,7 @@ class Adadelta(Optimizer):
                 capturable=capturable,
                 foreach=foreach,
                 differentiable=differentiable,
+                sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
         )
@@ -237,6 +252,7 @@ class Adagrad(Optimizer):
         maximize=False,
         differentiable=False,
         fused=None,
+        sparse_mode="lazy",
         nonfinite_grads="propagate",
     ):
         super().__init__(
@@ -251,6 +267,7 @@ class Adagrad(Optimizer):
                 maximize=maximize,
                 differentiable=differentiable,
                 fused=fused,
+                sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
         )
