@@ -23,8 +23,11 @@
 #include <omp.h>
 #endif
 
-/* Below this many touched elements, one thread does the work faster than a team would. */
-#define AK_SPARSE_MIN_PARALLEL ((int64_t)1 << 16)
+/* Below this many gradient elements (about 5 ms of work), one thread steps them. The step waits
+ * on memory, so a second thread gains less than twofold, while a team costs each worker's
+ * wake-up: on a busy machine a scheduler time slice, milliseconds, more than a lazy step of
+ * 10,000 rows of 64 takes. */
+#define AK_SPARSE_MIN_PARALLEL ((int64_t)1 << 21)
 /* Threads take this many entries at a time, as they become free. */
 #define AK_SPARSE_CHUNK_ENTRIES 256
 /* Rows are prefetched this many entries ahead, at most this many bytes of each (the hardware

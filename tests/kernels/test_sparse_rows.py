@@ -227,10 +227,11 @@ def test_a_rule_that_creates_its_state_has_no_lazy_step():
 @needs_native
 def test_the_result_does_not_depend_on_the_thread_count():
     spec, hyper = RULE_CASES["adamw-eps-hat"]
-    param, state = _table(spec, hyper, 600, 257, np.float32, seed=8)
-    # Enough entries for a team of threads and several chunks, with repeated rows.
-    rows = np.random.default_rng(9).integers(0, 600, 1200).astype(np.int64)
-    values = np.random.default_rng(9).standard_normal((len(rows), 257)).astype(np.float32)
+    param, state = _table(spec, hyper, 3000, 1025, np.float32, seed=8)
+    # Repeated rows, and more gradient elements (6000 × 1025) than csrc/sparse.c steps on one
+    # thread (AK_SPARSE_MIN_PARALLEL), in many chunks of entries.
+    rows = np.random.default_rng(9).integers(0, 3000, 6000).astype(np.int64)
+    values = np.random.default_rng(9).standard_normal((len(rows), 1025)).astype(np.float32)
     results = []
     for threads in (1, 2, 3):
         p, s = _copy(param, state)
