@@ -43,6 +43,16 @@ def _table(shape, dtype=torch.float64, seed=0):
 SCHEDULE = [[0, 3, 3, 6], [1, 6], [0, 0, 0], [3, 4, 6, 1], [6]]
 
 
+def _follow_schedule(shape, *runs):
+    """Step each ``(param, optimizer, as_grad)`` through SCHEDULE's sparse gradients, with
+    ``param.grad = as_grad(grad)``."""
+    for seed, rows in enumerate(SCHEDULE):
+        grad = _sparse_grad(shape, rows, seed)
+        for param, optimizer, as_grad in runs:
+            param.grad = as_grad(grad)
+            optimizer.step()
+
+
 def _lazy_adam_by_hand(param, grads, *, lr, betas, eps, weight_decay, decoupled):
     """Lazy Adam in float64, written from its definition: on the rows of each coalesced
     gradient only, with the per-parameter step t."""
@@ -317,11 +327,7 @@ def test_lazy_is_the_default(name):
     first = cls([by_default], **SPARSE_OPTIMIZERS[name])
     second = _optimizer(name, [chosen], mode="lazy")
     assert first.param_groups[0]["sparse_mode"] == "lazy"
-    for seed, rows in enumerate(SCHEDULE):
-        by_default.grad = _sparse_grad((17, 7), rows, seed)
-        chosen.grad = by_default.grad.clone()
-        first.step()
-        second.step()
+    _follow_schedule((17, 7), (by_default, first, torch.Tensor.clone), (chosen, second, torch.Tensor.clone))
     assert_bitwise_equal(by_default.detach(), chosen.detach(), "param")
     assert_bitwise_equal(by_default.detach()[[2, 5]], _table((17, 7), seed=16).detach()[[2, 5]], "untouched rows")
 
@@ -466,11 +472,7 @@ def test_sgd_with_weight_decay_takes_the_dense_step_on_the_densified_gradient():
     ours, dense = _table((17, 7), seed=28), _table((17, 7), seed=28)
     hyper = dict(lr=0.05, momentum=0.9, weight_decay=0.1)
     optimizer, on_dense = adamkit.torch.SGD([ours], **hyper), adamkit.torch.SGD([dense], **hyper)
-    for seed, rows in enumerate(SCHEDULE):
-        ours.grad = _sparse_grad((17, 7), rows, seed)
-        dense.grad = ours.grad.to_dense()
-        optimizer.step()
-        on_dense.step()
+    _follow_schedule((17, 7), (ours, optimizer, torch.Tensor.clone), (dense, on_dense, torch.Tensor.to_dense))
     assert_bitwise_equal(ours.detach(), dense.detach(), "param")
 
 
