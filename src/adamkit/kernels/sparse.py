@@ -22,6 +22,8 @@ layouts), the rows are gathered, stepped by :mod:`adamkit.kernels.reference`, an
 back: the same rule, the same bits.
 """
 
+import math
+
 import numpy as np
 
 from adamkit.kernels import native, reference
@@ -132,7 +134,7 @@ def _update_native(spec, hyperparameters, param, indices, values, state, step, r
         native._threads(num_threads),
         dtype,
         param.shape[0],
-        int(np.prod(param.shape[1:], dtype=np.int64)),
+        math.prod(param.shape[1:]),
         indices.shape[0],
         indices.ctypes.data,
         param.ctypes.data,
