@@ -69,7 +69,8 @@ def test_native_rows_equal_the_reference_rows_bitwise(case, dtype, n_rows, width
 @needs_native
 @pytest.mark.parametrize("case", RULE_CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("width", [1, 7, 17])
+# Rows of 2053 elements fill the kernel's batch of summed rows (64 KiB) with 3 or 7 rows.
+@pytest.mark.parametrize("width", [1, 7, 17, 2053])
 def test_repeated_unsorted_indices_are_summed_in_their_order(case, dtype, width):
     """Entries of a repeated row are summed in their given order, then the row takes one step:
     the same bits on both paths, and as if the caller had summed them."""
