@@ -89,8 +89,13 @@ def machine_line(record):
         f"SIMD {'/'.join(machine['simd']) or 'none'}; torch {machine['torch']} "
         f"({count(threads['torch'], 'thread')}), numpy {machine['numpy']}, adamkit {machine['adamkit']} "
         f"with {_kernels(machine)}, "
-        f"Python {machine['python']}"
+        f"Python {machine['python']}{_environment(machine)}"
     )
+
+
+def _environment(machine):
+    settings = machine.get("environment", {})
+    return "".join(f", {name}={value}" for name, value in settings.items())
 
 
 def _loads(averages):
