@@ -10,7 +10,7 @@ from adamkit.kernels import native
 from adamkit.nonfinite import POLICIES, warn_skipped
 from adamkit.torch import _backend as backend
 from adamkit.torch import _quantized as quantized
-from adamkit.torch import _sparse
+from adamkit.torch import _huge_pages, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
 from adamkit.torch._plan import GroupPlan
 from adamkit.torch._steps import PackedSteps
@@ -141,7 +141,7 @@ class Optimizer(torch.optim.Optimizer):
             if fill is not None:
                 # A complex parameter is a pair of reals: both parts start at the fill value.
                 value = complex(fill, fill) if param.is_complex() else fill
-                new[slot.key] = torch.full_like(param, value, memory_format=torch.preserve_format)
+                new[slot.key] = _state_like(param, value)
         missing = {key: value for key, value in new.items() if key not in self.state.get(param, {})}
         if missing:
             self.state[param].update(missing)
@@ -272,6 +272,14 @@ class Optimizer(torch.optim.Optimizer):
     def _expected_state_size(self, group):
         slots = [slot for slot in self.spec.active_slots(group) if slot.fill is not None]
         return len(slots) + self.spec.counts_steps
+
+
+def _state_like(param, value):
+    """A state tensor like ``param`` filled with ``value``; for a parameter with a sparse
+    gradient, advised onto huge pages (:mod:`adamkit.torch._huge_pages`)."""
+    if param.grad is not None and param.grad.is_sparse:
+        return _huge_pages.full_like(param, value)
+    return torch.full_like(param, value, memory_format=torch.preserve_format)
 
 
 def _pick(indices, *lists):
