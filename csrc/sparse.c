@@ -16,8 +16,8 @@
  * one after the other (an embedding's gradient, with half its entries repeats: 4.4 -> 3.7 ms).
  * Software prefetching of the rows ahead was measured to gain nothing (AMD EPYC under KVM,
  * 4 KiB and 2 MiB pages), so there is none. Huge pages do gain: for 10,000 rows of a
- * 1,000,000 x 64 float32 Adam table, 3.0 ms on 4 KiB pages, 2.3 ms with the state on 2 MiB pages
- * (adamkit.torch advises them, adamkit/torch/_huge_pages.py), 2.0 ms with the parameter too.
+ * 1,000,000 x 64 float32 Adam table, 2.6 ms on 4 KiB pages, 2.1 ms with the state on 2 MiB
+ * pages (adamkit.torch advises them, adamkit/torch/_huge_pages.py).
  */
 #include <stdlib.h>
 
