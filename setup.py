@@ -21,6 +21,7 @@ SOURCES = [
     "csrc/isa_avx2.c",
     "csrc/isa_avx512.c",
     "csrc/sparse.c",
+    "csrc/row_sort.c",
     "csrc/quant8.c",
 ]
 HEADERS = [
@@ -30,6 +31,7 @@ HEADERS = [
     "csrc/instantiate.h",
     "csrc/quant8.h",
     "csrc/sparse.h",
+    "csrc/row_sort.h",
 ]
 
 # Bitwise agreement with adamkit/rules needs IEEE arithmetic in the written order: no FMA

@@ -670,26 +670,27 @@ static int read_address(PyObject *obj, const char *what, void **out)
     return 0;
 }
 
-/* sparse_update(rule, hyper, isa, num_threads, dtype, row_numel, n_entries, rows, order,
+/* sparse_update(rule, hyper, isa, num_threads, dtype, n_rows, row_numel, n_entries, indices,
  *               param, values, slots, step, row_steps)
  *
  * The lazy sparse step of one tensor (see sparse.h); dtype is float32 or float64, for the
- * parameter and its state. rows, order, param, values and row_steps are addresses (row_steps
- * may be None); slots is a 3-tuple of addresses or None. The caller has checked that rows is
- * sorted and in range and order a permutation, and keeps the memory alive. */
+ * parameter and its state. indices, param, values and row_steps are addresses (row_steps may
+ * be None); slots is a 3-tuple of addresses or None. An index outside [0, n_rows) raises
+ * ValueError and changes nothing. The caller keeps the memory alive. */
 static PyObject *sparse_update(PyObject *self, PyObject *args)
 {
     (void)self;
     const char *rule, *isa, *dtype;
     int num_threads;
-    long long row_numel, n_entries;
+    long long n_rows, row_numel, n_entries;
     double step;
-    PyObject *hyper, *rows, *order, *param, *values, *slots, *row_steps;
-    if (!PyArg_ParseTuple(args, "sOsisLLOOOOO!dO:sparse_update", &rule, &hyper, &isa,
-                          &num_threads, &dtype, &row_numel, &n_entries, &rows, &order, &param,
-                          &values, &PyTuple_Type, &slots, &step, &row_steps))
+    PyObject *hyper, *indices, *param, *values, *slots, *row_steps;
+    if (!PyArg_ParseTuple(args, "sOsisLLLOOOO!dO:sparse_update", &rule, &hyper, &isa,
+                          &num_threads, &dtype, &n_rows, &row_numel, &n_entries, &indices,
+                          &param, &values, &PyTuple_Type, &slots, &step, &row_steps))
         return NULL;
-    ak_sparse_call call = {.row_numel = row_numel, .n_entries = n_entries, .step = step};
+    ak_sparse_call call = {
+        .n_rows = n_rows, .row_numel = row_numel, .n_entries = n_entries, .step = step};
     int rule_index = lookup(RULE_NAMES, AK_N_RULES, rule, "rule");
     int isa_index = rule_index < 0 ? -1 : lookup(ISA_NAMES, AK_N_ISAS, isa, "isa");
     if (isa_index < 0 || read_hyper(hyper, &call.hyper) < 0 ||
@@ -703,19 +704,19 @@ static PyObject *sparse_update(PyObject *self, PyObject *args)
         PyErr_Format(PyExc_ValueError, "isa='%s' is not supported by this CPU", isa);
         return NULL;
     }
-    if (num_threads < 1 || row_numel < 0 || n_entries < 0) {
+    if (num_threads < 1 || n_rows < 0 || row_numel < 0 || n_entries < 0) {
         PyErr_Format(PyExc_ValueError,
-                     "num_threads must be >= 1 and row_numel, n_entries >= 0, got %d, %lld, %lld",
-                     num_threads, row_numel, n_entries);
+                     "num_threads must be >= 1 and n_rows, row_numel, n_entries >= 0, "
+                     "got %d, %lld, %lld, %lld",
+                     num_threads, n_rows, row_numel, n_entries);
         return NULL;
     }
     if (PyTuple_GET_SIZE(slots) != AK_MAX_SLOTS) {
         PyErr_SetString(PyExc_ValueError, "slots must be a 3-tuple");
         return NULL;
     }
-    void *rows_address, *order_address, *values_address, *row_steps_address;
-    if (read_address(rows, "rows", &rows_address) < 0 ||
-        read_address(order, "order", &order_address) < 0 ||
+    void *indices_address, *values_address, *row_steps_address;
+    if (read_address(indices, "indices", &indices_address) < 0 ||
         read_address(param, "param", &call.param) < 0 ||
         read_address(values, "values", &values_address) < 0 ||
         read_address(row_steps, "row_steps", &row_steps_address) < 0)
@@ -723,24 +724,32 @@ static PyObject *sparse_update(PyObject *self, PyObject *args)
     for (int s = 0; s < AK_MAX_SLOTS; s++)
         if (read_address(PyTuple_GET_ITEM(slots, s), "slots", &call.slots[s]) < 0)
             return NULL;
-    if (n_entries > 0 && row_numel > 0 &&
-        (!rows_address || !order_address || !call.param || !values_address)) {
-        PyErr_SetString(PyExc_ValueError, "rows, order, param and values must not be null");
+    if (n_entries > 0 && (!indices_address || (row_numel > 0 && (!call.param || !values_address)))) {
+        PyErr_SetString(PyExc_ValueError, "indices, param and values must not be null");
         return NULL;
     }
     call.rule = (ak_rule)rule_index;
     call.isa = (ak_isa)isa_index;
     call.num_threads = num_threads;
-    call.rows = rows_address;
-    call.order = order_address;
+    call.indices = indices_address;
     call.values = values_address;
     call.row_steps = row_steps_address;
-    int status;
+    ak_sparse_status status;
+    int64_t bad_entry = -1;
     Py_BEGIN_ALLOW_THREADS
-    status = ak_sparse_update(&call);
+    status = ak_sparse_update(&call, &bad_entry);
     Py_END_ALLOW_THREADS
-    if (status != 0)
+    if (status == AK_SPARSE_BAD_INDEX) {
+        PyErr_Format(PyExc_ValueError, "indices must lie in [0, %lld), got indices[%lld] = %lld",
+                     n_rows, (long long)bad_entry, (long long)call.indices[bad_entry]);
+        return NULL;
+    }
+    if (status == AK_SPARSE_NO_MEMORY)
         return PyErr_NoMemory();
+    if (status != AK_SPARSE_OK) {
+        PyErr_SetString(PyExc_ValueError, "sparse_update: unsupported ISA or dtype");
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 

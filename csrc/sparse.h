@@ -1,12 +1,14 @@
 /* ak_sparse_update: the lazy step of a sparse (row-wise) gradient, for one tensor.
  *
- * A tensor is seen as rows of `row_numel` contiguous elements (an embedding table's rows).
+ * A tensor is `n_rows` rows of `row_numel` contiguous elements (an embedding table's rows).
  * The gradient is `n_entries` (row index, values row) pairs, in any order, a row possibly
- * repeated: the caller passes the indices sorted (`rows`, stably) and the permutation that
- * sorts them (`order`). The values of a repeated row are summed in their original order (a
- * coalesced gradient), and only the rows present are stepped, each by the same segment
- * function, hence the same bits, as a dense step of that row; untouched rows, and their
- * state, are not read or written. The cost is proportional to the number of entries.
+ * repeated, as nn.Embedding(sparse=True) makes them. The kernel checks that every index is in
+ * [0, n_rows), puts the entries in row order (row_sort.h; not needed when the indices are
+ * already non-decreasing, as in a coalesced gradient), sums the values of a repeated row in
+ * their original order (a coalesced gradient), and steps only the rows present, each by the
+ * same segment function, hence the same bits, as a dense step of that row. Untouched rows,
+ * and their state, are not read or written. The cost is proportional to the number of
+ * entries, never to the number of rows.
  */
 #ifndef ADAMKIT_SPARSE_H
 #define ADAMKIT_SPARSE_H
@@ -19,10 +21,10 @@ typedef struct {
     ak_isa isa;
     int num_threads;                /* > 0 */
     ak_hyper hyper;
+    int64_t n_rows;                 /* rows of the tensor */
     int64_t row_numel;              /* elements per row */
     int64_t n_entries;              /* gradient entries */
-    const int64_t *rows;            /* [n_entries], non-decreasing, each in [0, number of rows) */
-    const int64_t *order;           /* [n_entries]: rows[j] is the row of values row order[j] */
+    const int64_t *indices;         /* [n_entries]: the row of each entry, in any order */
     void *param;                    /* the whole tensor */
     const void *values;             /* [n_entries * row_numel]: the gradient rows, as given */
     void *slots[AK_MAX_SLOTS];      /* the whole state tensors, or NULL when inactive */
@@ -31,8 +33,14 @@ typedef struct {
                                        and used instead of `step` by rules that count steps */
 } ak_sparse_call;
 
-/* Step the touched rows in place. Returns 0, or -1 if the ISA or layout is not supported or
- * memory for the per-thread sums could not be allocated (nothing is changed then). */
-int ak_sparse_update(const ak_sparse_call *call);
+typedef enum {
+    AK_SPARSE_OK = 0,
+    AK_SPARSE_UNSUPPORTED = -1,     /* the ISA or layout */
+    AK_SPARSE_NO_MEMORY = -2,       /* for the sorted entries or the per-thread sums */
+    AK_SPARSE_BAD_INDEX = -3,       /* an index outside [0, n_rows); *bad_entry is its position */
+} ak_sparse_status;
+
+/* Step the touched rows in place. On any status but AK_SPARSE_OK nothing is changed. */
+ak_sparse_status ak_sparse_update(const ak_sparse_call *call, int64_t *bad_entry);
 
 #endif

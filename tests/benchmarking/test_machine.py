@@ -22,3 +22,12 @@ def test_cpuinfo_fields_are_read_by_name(tmp_path):
     assert machine._cpuinfo_field("flags", cpuinfo) == "fpu avx2"
     assert machine._cpuinfo_field("bogomips", cpuinfo) is None
     assert machine._cpuinfo_field("model name", tmp_path / "absent") is None
+
+
+def test_the_environment_variables_that_change_speed_are_recorded(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.setenv("UNRELATED_VARIABLE", "x")
+    assert machine.describe()["environment"] == {"OMP_WAIT_POLICY": "PASSIVE", "THP_MEM_ALLOC_ENABLE": "1"}

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from adamkit.benchmarking import report, runner
+from adamkit.benchmarking import machine, report, runner
 
 
 @pytest.mark.parametrize(
@@ -21,3 +21,11 @@ def test_threads_are_applied_to_torch_and_recorded():
     finally:
         torch.set_num_threads(before)
     assert runner.apply_threads(None) == {"requested": None, "torch": before, "adamkit": "default"}
+
+
+def test_the_machine_line_names_the_environment_that_changes_speed():
+    record = {"machine": machine.describe(), "settings": {"threads": {"torch": 2}}}
+    record["machine"]["environment"] = {"OMP_WAIT_POLICY": "PASSIVE", "THP_MEM_ALLOC_ENABLE": "1"}
+    assert report.machine_line(record).endswith(", OMP_WAIT_POLICY=PASSIVE, THP_MEM_ALLOC_ENABLE=1")
+    record["machine"]["environment"] = {}
+    assert report.machine_line(record).endswith(f"Python {record['machine']['python']}")

@@ -64,12 +64,55 @@ def _parse(words):
         ["--quick"],
         ["--workloads", "B", "--rules", "adamw", "rmsprop", "--steps", "12", "--warmup", "4"],
         ["--threads", "1", "--scale", "0.25", "--out", "some dir/with space"],
+        ["--sparse"],
+        ["--sparse", "--quick", "--threads", "2"],
+        ["--sparse", "--rows", "300", "--dim", "7", "--fraction", "0.25", "--lookups-per-row", "3", "--steps", "11"],
     ],
 )
 def test_the_recorded_command_reproduces_the_settings(words):
-    args = _parse(words)
-    chosen = settings.resolve(**{k: getattr(args, k) for k in vars(args)})
+    chosen = bench.resolve_settings(_parse(words))
     command = shlex.split(chosen.command())
     assert command[:2] == ["adamkit", "bench"]
-    again = _parse(command[2:])
-    assert settings.resolve(**vars(again)) == chosen
+    assert bench.resolve_settings(_parse(command[2:])) == chosen
+
+
+def test_sparse_defaults_are_the_issues_table_and_quick_shrinks_them():
+    chosen = settings.resolve_sparse()
+    assert (chosen.rows, chosen.dim, chosen.fraction, chosen.touched) == (1_000_000, 64, 0.01, 10_000)
+    assert chosen.lookups_per_row == 2 and chosen.steps >= 10 and chosen.warmup >= 1
+    quick = settings.resolve_sparse(quick=True)
+    assert quick.rows * quick.dim < chosen.rows * chosen.dim and quick.steps < chosen.steps
+    assert settings.resolve_sparse(rows=7, fraction=0.01).touched == 1  # at least one row
+
+
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        ({"rows": 0}, ValueError, "--rows must be at least 1, got 0"),
+        ({"dim": 2.0}, TypeError, "--dim must be an integer, got 2.0"),
+        ({"fraction": 0.0}, ValueError, "--fraction must be in (0, 1], got 0.0"),
+        ({"fraction": 1.5}, ValueError, "--fraction must be in (0, 1], got 1.5"),
+        ({"fraction": math.nan}, ValueError, "--fraction must be in (0, 1], got nan"),
+        ({"fraction": "0.1"}, TypeError, "--fraction must be a number, got '0.1'"),
+        ({"lookups_per_row": 0}, ValueError, "--lookups-per-row must be at least 1, got 0"),
+        ({"steps": 0}, ValueError, "--steps must be at least 1, got 0"),
+    ],
+)
+def test_bad_sparse_options_raise_naming_option_and_value(options, error, message):
+    with pytest.raises(error) as raised:
+        settings.resolve_sparse(**options)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "words, message",
+    [
+        (["--sparse", "--workloads", "A"], "--workloads is not an option of --sparse"),
+        (["--sparse", "--scale", "2"], "--scale is not an option of --sparse"),
+        (["--rows", "10"], "--rows is an option of --sparse only"),
+        (["--lookups-per-row", "3"], "--lookups-per-row is an option of --sparse only"),
+    ],
+)
+def test_options_of_the_other_kind_of_run_are_refused(words, message):
+    with pytest.raises(ValueError, match=message):
+        bench.resolve_settings(_parse(words))

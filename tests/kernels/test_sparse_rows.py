@@ -69,7 +69,8 @@ def test_native_rows_equal_the_reference_rows_bitwise(case, dtype, n_rows, width
 @needs_native
 @pytest.mark.parametrize("case", RULE_CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("width", [1, 7, 17])
+# Rows of 2053 elements fill the kernel's batch of summed rows (64 KiB) with 3 or 7 rows.
+@pytest.mark.parametrize("width", [1, 7, 17, 2053])
 def test_repeated_unsorted_indices_are_summed_in_their_order(case, dtype, width):
     """Entries of a repeated row are summed in their given order, then the row takes one step:
     the same bits on both paths, and as if the caller had summed them."""
@@ -90,6 +91,38 @@ def test_repeated_unsorted_indices_are_summed_in_their_order(case, dtype, width)
         for key in state:
             assert np.array_equal(fast[1][key], other[1][key]), key
     assert np.array_equal(fast[0][6], param[6])
+
+
+def _entries(n_rows, arrangement, rng):
+    """600 row indices below ``n_rows``, the first and last rows among them, arranged."""
+    indices = np.concatenate([[0, n_rows - 1], rng.integers(0, n_rows, 598)]).astype(np.int64)
+    if arrangement == "sorted-with-repeats":
+        return np.sort(indices)
+    if arrangement == "strictly-increasing":
+        return np.unique(indices)
+    return indices
+
+
+@needs_native
+@pytest.mark.parametrize("arrangement", ["shuffled", "sorted-with-repeats", "strictly-increasing"])
+# Row counts for 0, 1, 2 and 3 passes of the radix sort (11 bits each), and either side of 2^11.
+@pytest.mark.parametrize("n_rows", [1, 2048, 2049, 5000, (1 << 22) + 3])
+def test_the_kernels_row_order_gives_the_reference_bits(n_rows, arrangement):
+    """However the indices come, the kernel orders them (a radix sort over the bits of the row
+    count, or none when they are already in order) as the reference's stable argsort does."""
+    spec, hyper = RULE_CASES["adam-l2-amsgrad"]
+    rng = np.random.default_rng(n_rows)
+    param, state = _table(spec, hyper, n_rows, 1, np.float32, seed=13)
+    indices = _entries(n_rows, arrangement, rng)
+    values = rng.standard_normal((len(indices), 1)).astype(np.float32)
+    fast, slow = _copy(param, state), _copy(param, state)
+    sparse.update_rows(spec, _full(spec, hyper), fast[0], indices, values, fast[1], 3.0)
+    sparse.update_rows(spec, _full(spec, hyper), slow[0], indices, values, slow[1], 3.0, fused=False)
+    assert np.array_equal(fast[0], slow[0])
+    for key in state:
+        assert np.array_equal(fast[1][key], slow[1][key]), key
+    touched = np.unique(indices)
+    assert not np.array_equal(fast[0][touched], param[touched])
 
 
 @pytest.mark.parametrize("fused", [None, False])
@@ -195,10 +228,11 @@ def test_a_rule_that_creates_its_state_has_no_lazy_step():
 @needs_native
 def test_the_result_does_not_depend_on_the_thread_count():
     spec, hyper = RULE_CASES["adamw-eps-hat"]
-    param, state = _table(spec, hyper, 600, 257, np.float32, seed=8)
-    # Enough entries for a team of threads and several chunks, with repeated rows.
-    rows = np.random.default_rng(9).integers(0, 600, 1200).astype(np.int64)
-    values = np.random.default_rng(9).standard_normal((len(rows), 257)).astype(np.float32)
+    param, state = _table(spec, hyper, 3000, 1025, np.float32, seed=8)
+    # Repeated rows, and more gradient elements (6000 × 1025) than csrc/sparse.c steps on one
+    # thread (AK_SPARSE_MIN_PARALLEL), in many chunks of entries.
+    rows = np.random.default_rng(9).integers(0, 3000, 6000).astype(np.int64)
+    values = np.random.default_rng(9).standard_normal((len(rows), 1025)).astype(np.float32)
     results = []
     for threads in (1, 2, 3):
         p, s = _copy(param, state)

@@ -364,6 +364,8 @@ def test_decoupled_decay_with_zero_gradients_shrinks_params_geometrically(proble
     zeros = [np.zeros_like(grad) for grad in problem.grads]
     factor = 1 - hyper["lr"] * weight_decay
     roundoff = np.finfo(problem.param.dtype).eps
+    # A subnormal parameter is rounded to a multiple of the smallest subnormal, not relatively.
+    subnormal_roundoff = np.finfo(problem.param.dtype).smallest_subnormal
     for t, (param, _) in enumerate(trajectory(problem.spec, hyper, problem.param, zeros), start=1):
         expected = problem.param.astype(np.float64) * factor**t
-        np.testing.assert_allclose(param, expected, rtol=2 * t * roundoff, atol=0)
+        np.testing.assert_allclose(param, expected, rtol=2 * t * roundoff, atol=t * subnormal_roundoff)

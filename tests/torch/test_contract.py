@@ -25,7 +25,15 @@ from tests.torch._compare import (
     snapshot,
 )
 
-ADAMKIT_EXTRAS = {"eps_hat": False, "nonfinite_grads": "propagate", "state_dtype": None, "kahan_summation": None}
+ADAMKIT_EXTRAS = {
+    "eps_hat": False,
+    "sparse_mode": "lazy",
+    "nonfinite_grads": "propagate",
+    "state_dtype": None,
+    "kahan_summation": None,
+}
+# The optimizers with a choice of sparse step (adamkit.torch._sparse).
+SPARSE_MODE_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adagrad", "Adadelta")
 
 
 # --- step(closure) -----------------------------------------------------------------------
@@ -326,8 +334,9 @@ def test_the_gradients_are_never_modified(case):
 # --- gradients that cannot be used -------------------------------------------------------------
 
 
-def _sparse(param):
-    return torch.zeros_like(param).to_sparse()
+def _malformed_sparse(param):
+    """A sparse COO gradient one element longer than its parameter."""
+    return torch.sparse_coo_tensor(torch.tensor([[0]]), torch.zeros(1, dtype=param.dtype), (param.numel() + 1,), check_invariants=False)
 
 
 def _wrong_dtype(param):
@@ -341,11 +350,11 @@ def _wrong_shape(param):
 @pytest.mark.parametrize(
     ("make_grad", "error", "words"),
     [
-        (_sparse, TypeError, ["sparse", "param_groups[1]['params'][1]"]),
+        (_malformed_sparse, ValueError, ["sparse", "(4098,)", "(4097,)", "param_groups[1]['params'][1]"]),
         (_wrong_dtype, ValueError, ["torch.float64", "torch.float32", "param_groups[1]['params'][1]"]),
         (_wrong_shape, ValueError, ["(4098,)", "(4097,)", "param_groups[1]['params'][1]"]),
     ],
-    ids=["sparse", "wrong-dtype", "wrong-shape"],
+    ids=["malformed-sparse", "wrong-dtype", "wrong-shape"],
 )
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_an_unusable_grad_raises_and_changes_nothing(name, make_grad, error, words):
@@ -360,9 +369,10 @@ def test_an_unusable_grad_raises_and_changes_nothing(name, make_grad, error, wor
     # The last parameter of the last group gets the bad gradient, after the others are checked.
     bad = make_grad(params[3])
     if bad.is_sparse:
-        params[3].grad = bad
-    else:
-        params[3].grad.data = bad  # torch's grad setter refuses other dtypes and shapes
+        params[3].grad = torch.zeros_like(params[3]).to_sparse()  # a well-formed sparse gradient
+        if name == "RMSprop":  # which has no sparse step, whatever the gradient's shape
+            error, words = TypeError, ["RMSprop does not support sparse gradients", "param_groups[1]['params'][1]"]
+    params[3].grad.data = bad  # torch's grad setter refuses other dtypes and shapes
     before = snapshot(optimizer)
     with pytest.raises(error) as raised:
         optimizer.step()
@@ -388,6 +398,7 @@ def test_signature_equals_torchs_apart_from_the_documented_opt_ins(name):
         assert extra.kind is inspect.Parameter.KEYWORD_ONLY, extra.name
         assert extra.default == ADAMKIT_EXTRAS[extra.name], extra.name
     assert {"nonfinite_grads", "kahan_summation"} <= {p.name for p in extras}
+    assert ("sparse_mode" in [p.name for p in extras]) == (name in SPARSE_MODE_OPTIMIZERS)
     shared = ours.replace(parameters=[p for p in ours.parameters.values() if p.name not in ADAMKIT_EXTRAS])
     assert _described(shared) == _described(theirs)
 
@@ -399,7 +410,8 @@ def test_defaults_equal_torchs(name):
     theirs = torch_class([torch.nn.Parameter(torch.ones(1))]).defaults
     for key, value in theirs.items():
         assert key in ours and ours[key] == value and type(ours[key]) is type(value), key
-    assert set(ours) - set(theirs) <= {"eps_hat"}
+    assert set(ours) - set(theirs) <= {"eps_hat", "sparse_mode"}
+    assert ours.get("sparse_mode") == ("lazy" if name in SPARSE_MODE_OPTIMIZERS else None)
 
 
 @pytest.mark.parametrize(

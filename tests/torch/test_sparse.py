@@ -1,5 +1,9 @@
-"""Sparse COO gradients in adamkit.torch: lazy mode against a hand-written float64 lazy Adam,
-torch.optim.SparseAdam and torch's sparse Adagrad; dense mode against the dense step; bad input."""
+"""Sparse COO gradients in adamkit.torch: lazy mode (the default) against a hand-written float64
+lazy Adam, torch.optim.SparseAdam and torch's sparse Adagrad; dense mode against the dense step;
+SGD against torch's SGD; choosing the mode, and keeping it in a state_dict; bad input."""
+
+import copy
+import re
 
 import numpy as np
 import pytest
@@ -21,7 +25,7 @@ SPARSE_OPTIMIZERS = {
 
 def _optimizer(name, params, mode="lazy", **overrides):
     cls = adamkit.torch.Adam if name == "AMSGrad" else getattr(adamkit.torch, name)
-    return cls([{"params": params, "sparse_mode": mode}], **{**SPARSE_OPTIMIZERS[name], **overrides})
+    return cls(params, sparse_mode=mode, **{**SPARSE_OPTIMIZERS[name], **overrides})
 
 
 def _sparse_grad(shape, rows, seed, dtype=torch.float64):
@@ -37,6 +41,16 @@ def _table(shape, dtype=torch.float64, seed=0):
 
 # Rows touched per step: with duplicates, and rows 2 and 5 never touched.
 SCHEDULE = [[0, 3, 3, 6], [1, 6], [0, 0, 0], [3, 4, 6, 1], [6]]
+
+
+def _follow_schedule(shape, *runs):
+    """Step each ``(param, optimizer, as_grad)`` through SCHEDULE's sparse gradients, with
+    ``param.grad = as_grad(grad)``."""
+    for seed, rows in enumerate(SCHEDULE):
+        grad = _sparse_grad(shape, rows, seed)
+        for param, optimizer, as_grad in runs:
+            param.grad = as_grad(grad)
+            optimizer.step()
 
 
 def _lazy_adam_by_hand(param, grads, *, lr, betas, eps, weight_decay, decoupled):
@@ -173,7 +187,7 @@ def test_eps_hat_lazy_adam_follows_sparse_adam_for_20_steps(dtype, rtol):
     theirs = torch.nn.Embedding(1000, 17, sparse=True, dtype=dtype)
     theirs.load_state_dict(ours.state_dict())
     hyper = dict(lr=0.02, betas=(0.85, 0.98), eps=1e-5)
-    optimizer = adamkit.torch.Adam([{"params": ours.parameters(), "sparse_mode": "lazy"}], eps_hat=True, **hyper)
+    optimizer = adamkit.torch.Adam(ours.parameters(), eps_hat=True, **hyper)  # lazy by default
     reference = torch.optim.SparseAdam(theirs.parameters(), **hyper)
     for step in range(20):
         indices = torch.randint(0, 1000, (40,))
@@ -194,7 +208,7 @@ def test_eps_hat_lazy_adam_follows_sparse_adam_for_20_steps(dtype, rtol):
 def test_lazy_adagrad_equals_torch_adagrad_on_sparse_gradients(dtype):
     hyper = dict(lr=0.1, lr_decay=0.02, initial_accumulator_value=0.1, eps=1e-7)
     ours, theirs = _table((17, 7), dtype=dtype, seed=9), _table((17, 7), dtype=dtype, seed=9)
-    optimizer = adamkit.torch.Adagrad([{"params": [ours], "sparse_mode": "lazy"}], **hyper)
+    optimizer = adamkit.torch.Adagrad([ours], **hyper)
     reference = torch.optim.Adagrad([theirs], **hyper)
     for seed, rows in enumerate(SCHEDULE * 2):
         grad = _sparse_grad((17, 7), rows, seed, dtype=dtype)
@@ -210,7 +224,7 @@ def test_embedding_bag_gradients_train_only_the_rows_used():
     torch.manual_seed(10)
     bag = torch.nn.EmbeddingBag(50, 7, mode="sum", sparse=True, dtype=torch.float64)
     initial = bag.weight.detach().clone()
-    optimizer = adamkit.torch.AdamW([{"params": bag.parameters(), "sparse_mode": "lazy"}], lr=0.05, weight_decay=0.3)
+    optimizer = adamkit.torch.AdamW(bag.parameters(), lr=0.05, weight_decay=0.3)
     used = torch.tensor([[3, 8, 8], [20, 3, 41]])
     losses = []
     for _ in range(4):
@@ -243,7 +257,7 @@ def test_dense_and_sparse_gradients_step_together_in_one_group():
 
 def test_a_nonfinite_sparse_gradient_is_skipped():
     param = _table((17, 7), seed=13)
-    optimizer = adamkit.torch.Adam([{"params": [param], "sparse_mode": "lazy"}], nonfinite_grads="skip")
+    optimizer = adamkit.torch.Adam([param], nonfinite_grads="skip")
     values = torch.ones(2, 7, dtype=torch.float64)
     values[1, 3] = float("nan")
     param.grad = torch.sparse_coo_tensor(torch.tensor([[1, 4]]), values, (17, 7))
@@ -306,32 +320,173 @@ def test_a_bad_sparse_gradient_raises_and_changes_nothing(bad, mode):
     assert_unchanged(optimizer, before)
 
 
-def test_a_sparse_gradient_without_sparse_mode_is_refused():
-    param = _table((17, 7), seed=16)
+@pytest.mark.parametrize("name", list(SPARSE_OPTIMIZERS))
+def test_lazy_is_the_default(name):
+    cls = adamkit.torch.Adam if name == "AMSGrad" else getattr(adamkit.torch, name)
+    by_default, chosen = _table((17, 7), seed=16), _table((17, 7), seed=16)
+    first = cls([by_default], **SPARSE_OPTIMIZERS[name])
+    second = _optimizer(name, [chosen], mode="lazy")
+    assert first.param_groups[0]["sparse_mode"] == "lazy"
+    _follow_schedule((17, 7), (by_default, first, torch.Tensor.clone), (chosen, second, torch.Tensor.clone))
+    assert_bitwise_equal(by_default.detach(), chosen.detach(), "param")
+    assert_bitwise_equal(by_default.detach()[[2, 5]], _table((17, 7), seed=16).detach()[[2, 5]], "untouched rows")
+
+
+def test_a_group_key_overrides_the_constructors_sparse_mode():
+    lazy, dense = _table((17, 7), seed=17), _table((17, 7), seed=17)
+    alone_lazy, alone_dense = _table((17, 7), seed=17), _table((17, 7), seed=17)
+    hyper = SPARSE_OPTIMIZERS["AdamW"]
+    optimizer = adamkit.torch.AdamW([{"params": [lazy]}, {"params": [dense], "sparse_mode": "dense"}], **hyper)
+    references = [
+        adamkit.torch.AdamW([alone_lazy], sparse_mode="lazy", **hyper),
+        adamkit.torch.AdamW([alone_dense], sparse_mode="dense", **hyper),
+    ]
+    assert [group["sparse_mode"] for group in optimizer.param_groups] == ["lazy", "dense"]
+    for seed, rows in enumerate(SCHEDULE):
+        grad = _sparse_grad((17, 7), rows, seed)
+        for param in (lazy, dense, alone_lazy, alone_dense):
+            param.grad = grad.clone()
+        optimizer.step()
+        for reference in references:
+            reference.step()
+    assert_bitwise_equal(lazy.detach(), alone_lazy.detach(), "lazy group")
+    assert_bitwise_equal(dense.detach(), alone_dense.detach(), "dense group")
+    assert not torch.equal(lazy.detach(), dense.detach())
+
+
+def test_sparse_mode_round_trips_through_state_dict():
+    param, initial = _table((17, 7), seed=18), _table((17, 7), seed=18).detach()
+    optimizer = adamkit.torch.Adam(
+        [{"params": [param]}, {"params": [_table((3, 7), seed=19)], "sparse_mode": "lazy"}],
+        weight_decay=0.1,
+        sparse_mode="dense",
+    )
+    param.grad = _sparse_grad((17, 7), [1, 4], 0)
+    optimizer.step()
+    saved = optimizer.state_dict()
+    assert [group["sparse_mode"] for group in saved["param_groups"]] == ["dense", "lazy"]
+
+    restored_param = torch.nn.Parameter(param.detach().clone())
+    restored = adamkit.torch.Adam([{"params": [restored_param]}, {"params": [_table((3, 7), seed=19)]}], weight_decay=0.1)
+    restored.load_state_dict(copy.deepcopy(saved))  # load_state_dict shares the state tensors
+    assert [group["sparse_mode"] for group in restored.param_groups] == ["dense", "lazy"]
+    param.grad = _sparse_grad((17, 7), [2], 1)
+    restored_param.grad = param.grad.clone()
+    optimizer.step()
+    restored.step()
+    assert_bitwise_equal(restored_param.detach(), param.detach(), "param after resuming")
+    assert not torch.equal(param.detach()[5], initial[5])  # dense mode: weight decay moves every row
+
+    # torch.optim keeps the key it does not know; a checkpoint without it takes the loading
+    # optimizer's default.
+    theirs = torch.optim.Adam([{"params": [_table((17, 7), seed=20)]}, {"params": [_table((3, 7), seed=21)]}])
+    theirs.load_state_dict(saved)
+    torch_checkpoint = theirs.state_dict()
+    for group in torch_checkpoint["param_groups"]:
+        del group["sparse_mode"]
+    for default in ("lazy", "dense"):
+        loaded = adamkit.torch.Adam(
+            [{"params": [_table((17, 7), seed=20)]}, {"params": [_table((3, 7), seed=21)]}], sparse_mode=default
+        )
+        loaded.load_state_dict(torch_checkpoint)
+        assert [group["sparse_mode"] for group in loaded.param_groups] == [default, default]
+
+
+def test_a_state_dict_with_an_unknown_sparse_mode_is_refused_and_changes_nothing():
+    param = _table((17, 7), seed=22)
     optimizer = adamkit.torch.Adam([param])
     param.grad = _sparse_grad((17, 7), [1], 0)
-    with pytest.raises(TypeError, match="sparse_mode"):
+    optimizer.step()
+    saved = optimizer.state_dict()
+    saved["param_groups"][0]["sparse_mode"] = "eager"
+    before = snapshot(optimizer)
+    with pytest.raises(ValueError, match="sparse_mode: 'eager'"):
+        optimizer.load_state_dict(saved)
+    assert_unchanged(optimizer, before)
+    assert optimizer.param_groups[0]["sparse_mode"] == "lazy"
+
+
+def test_rmsprop_refuses_sparse_gradients_as_torch_does_and_changes_nothing():
+    good, param = _table((17, 7), seed=23), _table((17, 7), seed=24)
+    optimizer = adamkit.torch.RMSprop([good, param], lr=0.1, momentum=0.9)
+    good.grad, param.grad = torch.ones(17, 7, dtype=torch.float64), torch.ones(17, 7, dtype=torch.float64)
+    optimizer.step()
+    param.grad = _sparse_grad((17, 7), [1], 0)
+    before = snapshot(optimizer)
+    expected = "RMSprop does not support sparse gradients (param_groups[0]['params'][1])"
+    with pytest.raises(TypeError, match=re.escape(expected)):
         optimizer.step()
+    assert_unchanged(optimizer, before)
+    with pytest.raises(RuntimeError, match="RMSprop does not support sparse gradients"):
+        torch.optim.RMSprop([param], lr=0.1).step()
 
 
 @pytest.mark.parametrize("name", ["SGD", "RMSprop"])
-def test_optimizers_without_a_sparse_step_refuse_sparse_gradients(name):
-    param = _table((17, 7), seed=17)
-    optimizer = getattr(adamkit.torch, name)([{"params": [param], "sparse_mode": "lazy"}], lr=0.1)
-    param.grad = _sparse_grad((17, 7), [1], 0)
-    with pytest.raises(TypeError, match=f"{name} does not support sparse gradients"):
+def test_optimizers_without_a_choice_of_sparse_step_refuse_sparse_mode(name):
+    param = _table((17, 7), seed=25)
+    cls = getattr(adamkit.torch, name)
+    with pytest.raises(ValueError, match=f"sparse_mode is not an option of {name}"):
+        cls([{"params": [param], "sparse_mode": "lazy"}], lr=0.1)
+    optimizer = cls([param], lr=0.1)
+    with pytest.raises(ValueError, match=f"sparse_mode is not an option of {name}"):
+        optimizer.add_param_group({"params": [_table((3, 7), seed=26)], "sparse_mode": "dense"})
+    assert len(optimizer.param_groups) == 1
+    with pytest.raises(TypeError, match="sparse_mode"):
+        cls([param], lr=0.1, sparse_mode="dense")
+
+
+SGD_CASES = {
+    "plain": dict(lr=0.1),
+    "momentum-dampening": dict(lr=0.05, momentum=0.9, dampening=0.3),
+    "nesterov-maximize": dict(lr=0.05, momentum=0.8, nesterov=True, maximize=True),
+}
+
+
+@pytest.mark.parametrize("width", [1, 7, 17])
+@pytest.mark.parametrize("case", list(SGD_CASES))
+def test_sgd_takes_sparse_gradients_as_torchs_sgd_does(case, width):
+    """torch's SGD steps a sparse gradient as the dense step on the densified gradient would
+    (keeping its momentum buffer sparse, so its sums run in another order): so does adamkit's."""
+    hyper = SGD_CASES[case]
+    shape = (7, width)
+    ours, theirs, dense = _table(shape, seed=27), _table(shape, seed=27), _table(shape, seed=27)
+    optimizer = adamkit.torch.SGD([ours], **hyper)
+    reference = torch.optim.SGD([theirs], **hyper)
+    on_dense = adamkit.torch.SGD([dense], **hyper)
+    for seed, rows in enumerate(SCHEDULE):
+        grad = _sparse_grad(shape, rows, seed)
+        ours.grad, theirs.grad, dense.grad = grad, grad.clone(), grad.to_dense()
         optimizer.step()
+        reference.step()
+        on_dense.step()
+        assert ours.grad is grad
+    torch.testing.assert_close(ours.detach(), theirs.detach(), rtol=1e-12, atol=1e-15)
+    assert_bitwise_equal(ours.detach(), dense.detach(), "param")
+    if "momentum" in hyper:
+        expected = reference.state[theirs]["momentum_buffer"].to_dense()
+        torch.testing.assert_close(optimizer.state[ours]["momentum_buffer"], expected, rtol=1e-12, atol=1e-15)
+
+
+def test_sgd_with_weight_decay_takes_the_dense_step_on_the_densified_gradient():
+    """torch's SGD raises here (it cannot add a dense parameter to a sparse gradient)."""
+    ours, dense = _table((17, 7), seed=28), _table((17, 7), seed=28)
+    hyper = dict(lr=0.05, momentum=0.9, weight_decay=0.1)
+    optimizer, on_dense = adamkit.torch.SGD([ours], **hyper), adamkit.torch.SGD([dense], **hyper)
+    _follow_schedule((17, 7), (ours, optimizer, torch.Tensor.clone), (dense, on_dense, torch.Tensor.to_dense))
+    assert_bitwise_equal(ours.detach(), dense.detach(), "param")
 
 
 def test_an_unknown_sparse_mode_is_refused():
-    param = _table((17, 7), seed=18)
-    with pytest.raises(ValueError, match="sparse_mode"):
+    param = _table((17, 7), seed=29)
+    with pytest.raises(ValueError, match="sparse_mode: 'eager'"):
         adamkit.torch.Adam([{"params": [param], "sparse_mode": "eager"}])
+    with pytest.raises(ValueError, match="sparse_mode: 'eager'"):
+        adamkit.torch.Adagrad([param], sparse_mode="eager")
 
 
 def test_bfloat16_lazy_is_refused_with_the_dense_mode_suggested():
     param = torch.nn.Parameter(torch.ones(17, 7, dtype=torch.bfloat16))
-    optimizer = adamkit.torch.Adam([{"params": [param], "sparse_mode": "lazy"}])
+    optimizer = adamkit.torch.Adam([param])
     param.grad = torch.sparse_coo_tensor(torch.tensor([[1]]), torch.ones(1, 7, dtype=torch.bfloat16), (17, 7))
     with pytest.raises(TypeError, match="sparse_mode='dense'"):
         optimizer.step()
@@ -342,7 +497,7 @@ def test_sparse_gradients_with_8_bit_state_are_refused():
     param = _table((700, 7), dtype=torch.float32, seed=19)
     if not _quantized.quantizes(param, "int8"):
         pytest.skip("8-bit state is not available")
-    optimizer = adamkit.torch.Adam([{"params": [param], "sparse_mode": "lazy"}], state_dtype="int8")
+    optimizer = adamkit.torch.Adam([param], state_dtype="int8")
     param.grad = _sparse_grad((700, 7), [1], 0, dtype=torch.float32)
     before = snapshot(optimizer)
     with pytest.raises(TypeError, match="state_dtype='int8'"):
@@ -353,7 +508,7 @@ def test_sparse_gradients_with_8_bit_state_are_refused():
 def test_a_1d_parameter_and_an_empty_gradient_follow_sparse_adam():
     """An empty gradient still counts a step, as SparseAdam counts it."""
     ours, theirs = _table((4097,), seed=20), _table((4097,), seed=20)
-    optimizer = adamkit.torch.Adam([{"params": [ours], "sparse_mode": "lazy"}], lr=0.1, eps_hat=True)
+    optimizer = adamkit.torch.Adam([ours], lr=0.1, eps_hat=True)
     reference = torch.optim.SparseAdam([theirs], lr=0.1)
     for rows in ([5, 9, 5], [], [9, 4096]):
         grad = _sparse_grad((4097,), rows, seed=len(rows))

@@ -1,4 +1,5 @@
-"""What the benchmark ran on: CPU, cores, memory, library versions and thread counts."""
+"""What the benchmark ran on: CPU, cores, memory, library versions, thread counts, and the
+environment variables that change how fast (never what) the optimizers compute."""
 
 import importlib
 import os
@@ -47,6 +48,12 @@ def adamkit_kernels():
     }
 
 
+# OpenMP's thread count and waiting (a spinning worker takes a core from the other processes on
+# a shared machine), and torch's huge pages for large tensors (scattered rows, as in a lazy
+# sparse step, cost fewer address translations).
+TIMING_ENVIRONMENT = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "THP_MEM_ALLOC_ENABLE")
+
+
 def describe():
     """A JSON-ready description of this machine and the software being timed."""
     flags = set((_cpuinfo_field("flags") or "").split())
@@ -63,4 +70,5 @@ def describe():
         "adamkit": adamkit.__version__,
         "adamkit_kernels": adamkit_kernels(),
         "torch_threads": torch.get_num_threads(),
+        "environment": {name: os.environ[name] for name in TIMING_ENVIRONMENT if name in os.environ},
     }

@@ -81,23 +81,28 @@ def _kernels(machine):
     return "reference backend (C kernels not built)"
 
 
-def _machine_line(record):
+def machine_line(record):
     machine = record["machine"]
     threads = record["settings"]["threads"]
     return (
         f"{machine['cpu_model']}, {machine['logical_cores']} logical cores, "
         f"SIMD {'/'.join(machine['simd']) or 'none'}; torch {machine['torch']} "
-        f"({_count(threads['torch'], 'thread')}), numpy {machine['numpy']}, adamkit {machine['adamkit']} "
+        f"({count(threads['torch'], 'thread')}), numpy {machine['numpy']}, adamkit {machine['adamkit']} "
         f"with {_kernels(machine)}, "
-        f"Python {machine['python']}"
+        f"Python {machine['python']}{_environment(machine)}"
     )
+
+
+def _environment(machine):
+    settings = machine.get("environment", {})
+    return "".join(f", {name}={value}" for name, value in settings.items())
 
 
 def _loads(averages):
     return "(" + ", ".join(f"{value:.2f}" for value in averages) + ")"
 
 
-def _load_line(record):
+def load_line(record):
     start = f"Load average (1, 5, 15 min) at the start {_loads(record['load_average_start'])}"
     if record["finished"] is None:
         return f"**Incomplete run: the rows timed so far.** {start}."
@@ -107,7 +112,7 @@ def _load_line(record):
     )
 
 
-def _count(number, noun):
+def count(number, noun):
     return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
@@ -115,8 +120,8 @@ def _method_lines(record):
     settings = record["settings"]
     bytes_per_param = ", ".join(f"{rule} {size}" for rule, size in record["bytes_per_param"].items())
     return [
-        f"Each time is the median ms/step over {_count(settings['steps'], 'timed step')} after "
-        f"{_count(settings['warmup'], 'warm-up step')}. In every round each contender takes one step "
+        f"Each time is the median ms/step over {count(settings['steps'], 'timed step')} after "
+        f"{count(settings['warmup'], 'warm-up step')}. In every round each contender takes one step "
         "(round-robin, the starting contender rotating), next to the bandwidth probes.",
         f"`{SPEEDUP_HEADER}`: the fastest torch.optim path's time over adamkit.torch's; "
         "above 1 means adamkit is faster.",
@@ -138,44 +143,53 @@ def markdown(record):
         record["command"],
         "```",
         "",
-        f"Run {record['started']}. Machine: {_machine_line(record)}.",
+        f"Run {record['started']}. Machine: {machine_line(record)}.",
         "",
-        _load_line(record),
+        load_line(record),
         "",
         *_method_lines(record),
         "",
     ]
-    table_headers = headers(record)
-    lines.append("| " + " | ".join(table_headers) + " |")
-    lines.append("|" + "|".join("---" for _ in table_headers) + "|")
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows(record)]
+    lines += markdown_table(headers(record), rows(record))
     run_notes = notes(record)
     if run_notes:
         lines += ["", "Notes:", *(f"- {note}" for note in run_notes)]
     return "\n".join(lines) + "\n"
 
 
-def write(record, out_dir):
-    """Write the JSON and Markdown reports into ``out_dir``; return their paths."""
+def markdown_table(table_headers, table_rows):
+    """The lines of a Markdown table."""
+    lines = ["| " + " | ".join(table_headers) + " |", "|" + "|".join("---" for _ in table_headers) + "|"]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in table_rows]
+
+
+def write(record, out_dir, render=markdown):
+    """Write the JSON and the Markdown (``render(record)``) into ``out_dir``; return their paths."""
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / JSON_NAME
     markdown_path = directory / MARKDOWN_NAME
     json_path.write_text(json.dumps(record, indent=2) + "\n")
-    markdown_path.write_text(markdown(record))
+    markdown_path.write_text(render(record))
     return json_path, markdown_path
 
 
 def print_table(record, console):
     """Print the table with rich on ``console``, never truncating a cell, then the notes."""
+    print_cells(record["command"], headers(record), rows(record), notes(record), console, label_columns=2)
+
+
+def print_cells(title, table_headers, table_rows, table_notes, console, *, label_columns):
+    """Print a table of formatted cells titled ``title`` (its first ``label_columns`` columns
+    left-aligned, the figures right-aligned), never truncating a cell, then the notes."""
     from rich.measure import Measurement
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=Text(record["command"]), title_justify="left")
-    for index, header in enumerate(headers(record)):
-        table.add_column(header, justify="left" if index < 2 else "right", no_wrap=True)
-    for cells in rows(record):
+    table = Table(title=Text(title), title_justify="left")
+    for index, header in enumerate(table_headers):
+        table.add_column(header, justify="left" if index < label_columns else "right", no_wrap=True)
+    for cells in table_rows:
         table.add_row(*(Text(cell) for cell in cells))
     needed = Measurement.get(console, console.options.update(width=100_000), table).maximum
     width = console.width
@@ -184,5 +198,5 @@ def print_table(record, console):
         console.print(table)
     finally:
         console.width = width
-    for note in notes(record):
+    for note in table_notes:
         console.print(f"note: {note}", markup=False, highlight=False)

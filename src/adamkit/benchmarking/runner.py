@@ -16,7 +16,7 @@ import torch
 
 from adamkit.benchmarking import bandwidth, contenders, machine, rule_cases, traffic
 from adamkit.benchmarking.schedule import time_round_robin
-from adamkit.benchmarking.stats import summarize
+from adamkit.benchmarking.stats import summarize, timing_entry
 
 SEED = 0
 ITEMSIZE = 4  # every workload is fp32
@@ -49,11 +49,9 @@ def run_benchmark(settings, *, progress=None, on_row=None):
     """
     report = progress or (lambda message: None)
     threads = apply_threads(settings.threads)
-    record = {
-        "command": settings.command(),
-        "argv": list(sys.argv),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "settings": {
+    record = start_record(
+        settings,
+        {
             "workloads": list(settings.workloads),
             "rules": list(settings.rules),
             "steps": settings.steps,
@@ -64,15 +62,8 @@ def run_benchmark(settings, *, progress=None, on_row=None):
             "seed": SEED,
             "bandwidth_probe_elements": settings.triad_elements,
         },
-        "machine": machine.describe(),
-        # Other processes compete for the cores; the load average shows how much.
-        "load_average_start": list(os.getloadavg()),
-        "bytes_per_param": {case.name: traffic.bytes_per_param(case.name, ITEMSIZE) for case in settings.rule_list()},
-        "results": [],
-        "finished": None,
-        "load_average_end": None,
-        "peak_rss_bytes": None,
-    }
+    )
+    record["bytes_per_param"] = {case.name: traffic.bytes_per_param(case.name, ITEMSIZE) for case in settings.rule_list()}
     probes = bandwidth.probes(settings.triad_elements)
     # Building every kind of contender once imports what they import lazily (torch.optim
     # pulls in torch._dynamo on first use). Freezing that large heap keeps the collections
@@ -87,6 +78,29 @@ def run_benchmark(settings, *, progress=None, on_row=None):
                     on_row(record)
     finally:
         gc.unfreeze()
+    return finish_record(record)
+
+
+def start_record(settings, described_settings):
+    """A run's record before any result: its command, ``described_settings``, the machine and
+    its load; ``finished`` stays ``None`` until :func:`finish_record`."""
+    return {
+        "command": settings.command(),
+        "argv": list(sys.argv),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "settings": described_settings,
+        "machine": machine.describe(),
+        # Other processes compete for the cores; the load average shows how much.
+        "load_average_start": list(os.getloadavg()),
+        "results": [],
+        "finished": None,
+        "load_average_end": None,
+        "peak_rss_bytes": None,
+    }
+
+
+def finish_record(record):
+    """Stamp ``record`` with the end of the run, the load then and the peak memory; return it."""
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     record["load_average_end"] = list(os.getloadavg())
     # Linux reports ru_maxrss in KiB.
@@ -133,13 +147,10 @@ def _summarize_row(workload, case, probes, timings, notes):
     for label, samples in timings.samples.items():
         if label in bandwidths:
             continue
-        summary = summarize(samples)
+        median = summarize(samples).median
         entries[label] = {
-            "times_s": samples,
-            "median_ms": summary.median * 1e3,
-            "min_ms": summary.minimum * 1e3,
-            "max_ms": summary.maximum * 1e3,
-            "pct_of_bound": 100 * bound_s / summary.median if label in contenders.FULL_PRECISION else None,
+            **timing_entry(samples),
+            "pct_of_bound": 100 * bound_s / median if label in contenders.FULL_PRECISION else None,
         }
     torch_paths = [label for label in contenders.TORCH_PATHS if label in entries]
     torch_best = min(torch_paths, key=lambda label: entries[label]["median_ms"], default=None)

@@ -1,4 +1,8 @@
-"""The options of a benchmark run, checked once, and the command line that reproduces them."""
+"""The options of a benchmark run, checked once, and the command line that reproduces them.
+
+:class:`Settings` is a run over workloads and rules; :class:`SparseSettings` is a run of
+``adamkit bench --sparse`` (:mod:`adamkit.benchmarking.sparse`).
+"""
 
 import math
 import shlex
@@ -55,10 +59,10 @@ def resolve(*, workloads=None, rules=None, steps=None, warmup=None, threads=None
     """
     if not isinstance(quick, bool):
         raise TypeError(f"--quick must be True or False, got {quick!r}")
-    steps = _positive_int("--steps", steps if steps is not None else QUICK_STEPS if quick else FULL_STEPS)
-    warmup = _positive_int("--warmup", warmup if warmup is not None else QUICK_WARMUP if quick else FULL_WARMUP)
+    steps = positive_int("--steps", steps if steps is not None else QUICK_STEPS if quick else FULL_STEPS)
+    warmup = positive_int("--warmup", warmup if warmup is not None else QUICK_WARMUP if quick else FULL_WARMUP)
     if threads is not None:
-        threads = _positive_int("--threads", threads)
+        threads = positive_int("--threads", threads)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)):
         raise TypeError(f"--scale must be a number, got {scale!r}")
     if not (math.isfinite(scale) and scale > 0):
@@ -78,7 +82,8 @@ def resolve(*, workloads=None, rules=None, steps=None, warmup=None, threads=None
     )
 
 
-def _positive_int(option, value):
+def positive_int(option, value):
+    """``value``, which must be an integer >= 1; the errors name the command-line ``option``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{option} must be an integer, got {value!r}")
     if value < 1:
@@ -102,3 +107,71 @@ def _names(option, values, known):
     if not chosen:
         raise ValueError(f"{option}: no names given in {values!r}")
     return tuple(name for name in known if name in chosen)
+
+
+SPARSE_FULL = dict(rows=1_000_000, dim=64)
+SPARSE_QUICK = dict(rows=5_000, dim=17)
+SPARSE_FRACTION = 0.01
+SPARSE_LOOKUPS_PER_ROW = 2
+
+
+@dataclass(frozen=True)
+class SparseSettings:
+    """A table of ``rows × dim`` fp32; each step touches ``fraction`` of its rows, through
+    ``lookups_per_row`` lookups per touched row in the embedding-backward gradient."""
+
+    rows: int
+    dim: int
+    fraction: float
+    lookups_per_row: int
+    steps: int
+    warmup: int
+    threads: int | None
+    quick: bool
+    out: str
+
+    @property
+    def touched(self):
+        """The distinct rows each step's gradient holds."""
+        return max(1, round(self.rows * self.fraction))
+
+    def command(self):
+        """The ``adamkit bench --sparse`` command line that reproduces this run, every option explicit."""
+        words = ["adamkit", "bench", "--sparse", "--rows", str(self.rows), "--dim", str(self.dim)]
+        words += ["--fraction", f"{self.fraction:g}", "--lookups-per-row", str(self.lookups_per_row)]
+        words += ["--steps", str(self.steps), "--warmup", str(self.warmup)]
+        if self.threads is not None:
+            words += ["--threads", str(self.threads)]
+        if self.quick:
+            words.append("--quick")
+        words += ["--out", self.out]
+        return shlex.join(words)
+
+
+def resolve_sparse(
+    *, rows=None, dim=None, fraction=None, lookups_per_row=None, steps=None, warmup=None, threads=None, quick=False, out=None
+):
+    """Check the options of ``adamkit bench --sparse`` and fill in defaults (smaller with ``quick``)."""
+    common = resolve(workloads=None, rules=None, steps=steps, warmup=warmup, threads=threads, quick=quick, out=out)
+    sizes = SPARSE_QUICK if quick else SPARSE_FULL
+    rows = positive_int("--rows", sizes["rows"] if rows is None else rows)
+    dim = positive_int("--dim", sizes["dim"] if dim is None else dim)
+    fraction = SPARSE_FRACTION if fraction is None else fraction
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+        raise TypeError(f"--fraction must be a number, got {fraction!r}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"--fraction must be in (0, 1], got {fraction!r}")
+    lookups_per_row = positive_int(
+        "--lookups-per-row", SPARSE_LOOKUPS_PER_ROW if lookups_per_row is None else lookups_per_row
+    )
+    return SparseSettings(
+        rows=rows,
+        dim=dim,
+        fraction=float(fraction),
+        lookups_per_row=lookups_per_row,
+        steps=common.steps,
+        warmup=common.warmup,
+        threads=common.threads,
+        quick=quick,
+        out=common.out,
+    )

@@ -23,3 +23,15 @@ def summarize(samples):
     if not values:
         raise ValueError("samples: need at least one timing, got none")
     return Summary(statistics.median(values), min(values), max(values), len(values))
+
+
+def timing_entry(samples):
+    """A contender's step times (seconds) as the JSON reports hold them: the raw samples, and
+    their median, minimum and maximum in milliseconds."""
+    summary = summarize(samples)
+    return {
+        "times_s": samples,
+        "median_ms": summary.median * 1e3,
+        "min_ms": summary.minimum * 1e3,
+        "max_ms": summary.maximum * 1e3,
+    }

@@ -4,6 +4,11 @@ Workloads: A (20M params in 50 tensors), B (GPT-2 small, 124M params in 148 tens
 C (10,000 tensors × 1,000 params). For each workload and rule, adamkit is timed against
 torch.optim's for-loop, foreach and fused paths in the same run, one step of each per round;
 a STREAM-style bandwidth probe runs in the same rounds. Writes bench.json and bench.md.
+
+With --sparse: lazy sparse Adam on a 1,000,000 × 64 embedding table with 1 % of its rows
+touched per step (coalesced, and as an embedding's backward makes it), against adamkit's
+dense-mode and dense Adam, torch's fused Adam and torch.optim.SparseAdam (--rows, --dim,
+--fraction, --lookups-per-row).
 """
 
 # adamkit.cli.main registers this module through add_arguments and run; the work is done by
@@ -13,7 +18,20 @@ import argparse
 import sys
 
 from adamkit.benchmarking import rule_cases, workloads
-from adamkit.benchmarking.settings import DEFAULT_OUT, FULL_STEPS, FULL_WARMUP, QUICK_STEPS, QUICK_WARMUP
+from adamkit.benchmarking.settings import (
+    DEFAULT_OUT,
+    FULL_STEPS,
+    FULL_WARMUP,
+    QUICK_STEPS,
+    QUICK_WARMUP,
+    SPARSE_FRACTION,
+    SPARSE_FULL,
+    SPARSE_LOOKUPS_PER_ROW,
+)
+
+# The options of each kind of run, by argparse destination, with their spelling.
+DENSE_ONLY = {"workloads": "--workloads", "rules": "--rules", "scale": "--scale"}
+SPARSE_ONLY = {"rows": "--rows", "dim": "--dim", "fraction": "--fraction", "lookups_per_row": "--lookups-per-row"}
 
 
 def add_arguments(parser):
@@ -36,39 +54,82 @@ def add_arguments(parser):
     )
     parser.add_argument("--threads", type=int, help="intra-op threads for torch and adamkit (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="tiny workloads and few steps, for smoke tests")
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply every tensor's first dimension")
+    parser.add_argument("--scale", type=float, help="multiply every tensor's first dimension (default 1)")
+    parser.add_argument("--sparse", action="store_true", help="time lazy sparse Adam on an embedding table instead")
+    parser.add_argument("--rows", type=int, help=f"--sparse: rows of the table (default {SPARSE_FULL['rows']:,})")
+    parser.add_argument("--dim", type=int, help=f"--sparse: columns of the table (default {SPARSE_FULL['dim']})")
+    parser.add_argument(
+        "--fraction", type=float, help=f"--sparse: fraction of rows touched per step (default {SPARSE_FRACTION})"
+    )
+    parser.add_argument(
+        "--lookups-per-row", type=int,
+        help=f"--sparse: embedding lookups per touched row (default {SPARSE_LOOKUPS_PER_ROW})",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"directory for bench.json and bench.md (default {DEFAULT_OUT})")
     return parser
 
 
 def run(args):
     """Run the benchmark described by the parsed ``args``; return the exit status."""
-    from adamkit.benchmarking import report, runner, settings
-
     try:
-        chosen = settings.resolve(
-            workloads=args.workloads,
-            rules=args.rules,
-            steps=args.steps,
-            warmup=args.warmup,
-            threads=args.threads,
-            quick=args.quick,
-            scale=args.scale,
-            out=args.out,
-        )
+        chosen = resolve_settings(args)
     except (TypeError, ValueError) as error:
         print(f"adamkit bench: error: {error}", file=sys.stderr)
         return 2
     from rich.console import Console
 
     console = Console()
+    if args.sparse:
+        return _run_sparse(chosen, console)
+    return _run_rules(chosen, console)
+
+
+def resolve_settings(args):
+    """The checked settings of the run the parsed ``args`` ask for; options of the other kind of
+    run raise ``ValueError``."""
+    from adamkit.benchmarking import settings
+
+    wrong = SPARSE_ONLY if not args.sparse else DENSE_ONLY
+    given = [spelling for name, spelling in wrong.items() if getattr(args, name) is not None]
+    if given and args.sparse:
+        raise ValueError(f"{given[0]} is not an option of --sparse")
+    if given:
+        raise ValueError(f"{given[0]} is an option of --sparse only")
+    common = dict(steps=args.steps, warmup=args.warmup, threads=args.threads, quick=args.quick, out=args.out)
+    if args.sparse:
+        return settings.resolve_sparse(
+            rows=args.rows, dim=args.dim, fraction=args.fraction, lookups_per_row=args.lookups_per_row, **common
+        )
+    scale = 1.0 if args.scale is None else args.scale
+    return settings.resolve(workloads=args.workloads, rules=args.rules, scale=scale, **common)
+
+
+def _run_sparse(chosen, console):
+    from adamkit.benchmarking import sparse, sparse_report
+
+    record = sparse.run_sparse_benchmark(chosen, progress=_progress(console))
+    return _report(record, chosen.out, console, sparse_report.markdown, sparse_report.print_table)
+
+
+def _run_rules(chosen, console):
+    from adamkit.benchmarking import report, runner
+
     record = runner.run_benchmark(
-        chosen,
-        progress=lambda message: console.print(message, style="dim", markup=False),
-        on_row=lambda partial: report.write(partial, chosen.out),
+        chosen, progress=_progress(console), on_row=lambda partial: report.write(partial, chosen.out)
     )
-    json_path, markdown_path = report.write(record, chosen.out)
-    report.print_table(record, console)
+    return _report(record, chosen.out, console, report.markdown, report.print_table)
+
+
+def _progress(console):
+    return lambda message: console.print(message, style="dim", markup=False)
+
+
+def _report(record, out, console, render, print_table):
+    """Write the JSON and Markdown reports, print the table; return the exit status."""
+    from adamkit.benchmarking import report
+
+    json_path, markdown_path = report.write(record, out, render=render)
+    print_table(record, console)
     console.print(f"wrote {json_path} and {markdown_path}", markup=False, highlight=False)
     return 0
 

@@ -15,11 +15,14 @@ Weight decay, being part of the rule, reaches the touched rows only. ``t`` is th
 ``step`` shared by all rows, or, with ``row_steps``, each row's own count (advanced here for
 the touched rows).
 
-The native kernel (``csrc/sparse.c``) coalesces and steps in one pass, in time proportional
-to the number of entries. Without it, or for arrays it does not take (float16, other
+The native kernel (``csrc/sparse.c``) checks the indices, sorts them (a radix sort,
+``csrc/row_sort.c``, skipped when they are already in order), coalesces and steps, in time
+proportional to the number of entries, never to the number of rows. Without it, or for arrays it does not take (float16, other
 layouts), the rows are gathered, stepped by :mod:`adamkit.kernels.reference`, and scattered
 back: the same rule, the same bits.
 """
+
+import math
 
 import numpy as np
 
@@ -55,26 +58,27 @@ def update_rows(
     :func:`adamkit.kernels.native.update`. Bad input raises before anything is changed.
     """
     _check_arrays(param, indices, values, state, row_steps)
-    indices = np.asarray(indices)
-    order = np.argsort(indices, kind="stable")
-    rows = indices[order]
-    if rows.size and (rows[0] < 0 or rows[-1] >= param.shape[0]):
-        raise ValueError(f"indices must lie in [0, {param.shape[0]}), got indices from {rows[0]} to {rows[-1]}")
     active = spec.active_slots({**spec.defaults, **hyperparameters})
     if any(slot.fill is None for slot in active):
         raise TypeError(f"{spec.name} creates state on its first step and has no lazy sparse step")
     missing = [slot.key for slot in active if slot.key not in state]
     if missing:
         raise ValueError(f"state is missing {missing}")
+    indices = np.ascontiguousarray(indices)
     if fused is not False and native.available() and _native_ready(param, values, state, row_steps):
-        _update_native(spec, hyperparameters, param, rows, order, values, state, step, row_steps, isa, num_threads)
-    else:
-        if isa is not None:
-            raise ValueError(f"isa={isa!r} needs the native kernels and float32/float64 C-contiguous arrays")
-        if fused is None:
-            native.warn_unavailable_once()
-        rows, values = _coalesce(rows, order, values)
-        _update_reference(spec, hyperparameters, param, rows, values, state, step, row_steps)
+        _update_native(spec, hyperparameters, param, indices, values, state, step, row_steps, isa, num_threads)
+        return
+    if isa is not None:
+        raise ValueError(f"isa={isa!r} needs the native kernels and float32/float64 C-contiguous arrays")
+    if fused is None:
+        native.warn_unavailable_once()
+    outside = np.flatnonzero((indices < 0) | (indices >= param.shape[0]))
+    if outside.size:
+        raise ValueError(
+            f"indices must lie in [0, {param.shape[0]}), got indices[{outside[0]}] = {indices[outside[0]]}"
+        )
+    rows, values = _coalesce(indices, values)
+    _update_reference(spec, hyperparameters, param, rows, values, state, step, row_steps)
 
 
 def _check_arrays(param, indices, values, state, row_steps):
@@ -113,7 +117,7 @@ def _native_ready(param, values, state, row_steps):
     )
 
 
-def _update_native(spec, hyperparameters, param, rows, order, values, state, step, row_steps, isa, num_threads):
+def _update_native(spec, hyperparameters, param, indices, values, state, step, row_steps, isa, num_threads):
     rule, hyper = native._rule_and_hyper(spec, hyperparameters)
     active = [slot.key for slot in spec.active_slots(hyper)]
     slots = [None] * 3
@@ -129,10 +133,10 @@ def _update_native(spec, hyperparameters, param, rows, order, values, state, ste
         native._isa(isa),
         native._threads(num_threads),
         dtype,
-        int(np.prod(param.shape[1:], dtype=np.int64)),
-        rows.shape[0],
-        rows.ctypes.data,
-        order.ctypes.data,
+        param.shape[0],
+        math.prod(param.shape[1:]),
+        indices.shape[0],
+        indices.ctypes.data,
         param.ctypes.data,
         values.ctypes.data,
         tuple(slots),
@@ -141,8 +145,10 @@ def _update_native(spec, hyperparameters, param, rows, order, values, state, ste
     )
 
 
-def _coalesce(rows, order, values):
+def _coalesce(indices, values):
     """The distinct sorted rows and their summed values, each sum in the entries' order."""
+    order = np.argsort(indices, kind="stable")
+    rows = indices[order]
     starts = np.ones(rows.shape, dtype=bool)
     starts[1:] = rows[1:] != rows[:-1]
     summed = values[order[starts]]

@@ -1,26 +1,29 @@
 r"""Sparse COO gradients, as ``nn.Embedding(sparse=True)`` and ``nn.EmbeddingBag(sparse=True)`` make.
 
-A parameter group takes sparse gradients when it sets ``sparse_mode``, e.g.
-``Adam([{"params": embedding.parameters(), "sparse_mode": "lazy"}])``; without it a sparse
-gradient raises ``TypeError``, as in torch. The modes:
+Adam, AdamW (AMSGrad too), Adamax, Adagrad and Adadelta take sparse gradients in the mode
+set by their keyword-only argument ``sparse_mode``, also a parameter-group key:
 
-``"lazy"``
+``"lazy"`` (the default)
     Only the rows present in the gradient are stepped, their moments too; every other row of
     the parameter and of its state stays bitwise unchanged. Duplicate indices are coalesced
-    (summed) first. Weight decay, L2 or decoupled, applies to the touched rows only. The step
-    counter is torch's per-parameter ``step``, counted at every step the parameter has a
-    gradient, touched rows or not; bias correction uses it for every row. This is the step
-    accounting of ``torch.optim.SparseAdam`` and of torch's sparse Adagrad, so lazy Adam with
-    ``eps_hat=True`` follows ``SparseAdam``'s trajectory, and lazy Adagrad follows torch's
-    ``Adagrad`` on sparse gradients (whose weight decay torch refuses). Per-row step counts,
-    where a row's bias correction counts only the steps that touched it, exist in the kernel
-    (:func:`adamkit.kernels.sparse.update_rows` with ``row_steps``) but are not kept by the
-    optimizers: their state stays torch's. The cost is proportional to the number of touched
-    rows.
+    (summed, in their order) first. Weight decay, L2 or decoupled, applies to the touched rows
+    only. The step counter is torch's per-parameter ``step``, counted at every step the
+    parameter has a gradient, touched rows or not; bias correction uses it for every row. This
+    is the step accounting of ``torch.optim.SparseAdam`` and of torch's sparse Adagrad, so lazy
+    Adam with ``eps_hat=True`` follows ``SparseAdam``'s trajectory, and lazy Adagrad follows
+    torch's ``Adagrad`` on sparse gradients (whose weight decay torch refuses). Per-row step
+    counts, where a row's bias correction counts only the steps that touched it, exist in the
+    kernel (:func:`adamkit.kernels.sparse.update_rows` with ``row_steps``) but are not kept by
+    the optimizers: their state stays torch's. The cost is proportional to the number of
+    gradient entries, not to the number of rows.
 
 ``"dense"``
     The gradient is densified and the parameter takes the ordinary dense step: the result is
     the dense step on ``grad.to_dense()``, every row decaying and every moment moving.
+
+SGD takes sparse gradients as torch's SGD does, with the dense step on the densified
+gradient (and, unlike torch, with weight decay too); it has no ``sparse_mode``. RMSprop
+refuses them with ``TypeError``, as torch does.
 
 A gradient is a row-sparse COO tensor: ``sparse_dim() == 1`` (values of shape
 ``(nnz, *param.shape[1:])``), with the parameter's shape and dtype, and indices in range.
@@ -35,34 +38,43 @@ from adamkit.torch._arrays import as_array
 from adamkit.validation import check_choice
 
 SPARSE_MODES = ("lazy", "dense")
-# The optimizers with a sparse step (AMSGrad is Adam with amsgrad=True).
+# The optimizers that take a sparse_mode (AMSGrad is Adam with amsgrad=True).
 SPARSE_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adagrad", "Adadelta")
+# The optimizers whose sparse gradients always take the dense step: torch's SGD accepts them.
+DENSE_ONLY_OPTIMIZERS = ("SGD",)
 _LAZY_DTYPES = (torch.float16, torch.float32, torch.float64)
 
 
-def check_mode(value):
-    """Raise ``ValueError`` unless ``value`` is a ``sparse_mode``."""
-    check_choice("sparse_mode", value, SPARSE_MODES)
+def check_mode(spec, group):
+    """Raise ``ValueError`` unless ``group``'s ``sparse_mode``, if it sets one, is one ``spec`` has."""
+    if "sparse_mode" not in group:
+        return
+    if spec.name not in SPARSE_OPTIMIZERS:
+        raise ValueError(
+            f"sparse_mode is not an option of {spec.name}; it is one of "
+            f"{', '.join(SPARSE_OPTIMIZERS)} (got sparse_mode={group['sparse_mode']!r})"
+        )
+    check_choice("sparse_mode", group["sparse_mode"], SPARSE_MODES)
 
 
-def accepts(spec, group):
-    """Whether parameters of ``group`` may have sparse gradients: the group sets ``sparse_mode``."""
-    return spec.name in SPARSE_OPTIMIZERS and "sparse_mode" in group
+def accepts(spec):
+    """Whether ``spec``'s optimizer takes sparse gradients at all."""
+    return spec.name in SPARSE_OPTIMIZERS or spec.name in DENSE_ONLY_OPTIMIZERS
+
+
+def mode_of(spec, group):
+    """The sparse step ``group`` takes: its ``sparse_mode``, or ``"dense"`` for SGD."""
+    return group["sparse_mode"] if spec.name in SPARSE_OPTIMIZERS else "dense"
 
 
 def rejection(spec, where):
-    """The message for a sparse gradient the group does not accept."""
-    if spec.name not in SPARSE_OPTIMIZERS:
-        return f"{spec.name} does not support sparse gradients ({where})"
-    return (
-        f"{spec.name} got a sparse gradient at {where}, but its parameter group sets no "
-        f"sparse_mode: set it to one of {SPARSE_MODES}"
-    )
+    """The message for a sparse gradient given to an optimizer that takes none."""
+    return f"{spec.name} does not support sparse gradients ({where}), as in torch"
 
 
-def check_grad(param, group, where):
+def check_grad(spec, param, group, where):
     """Raise ``TypeError``/``ValueError`` naming ``where`` unless ``param.grad`` can be stepped."""
-    check_mode(group["sparse_mode"])
+    check_mode(spec, group)
     grad = param.grad
     if grad.layout != torch.sparse_coo:
         raise TypeError(f"the gradient of {where} has layout {grad.layout}; adamkit takes sparse COO")
@@ -80,12 +92,14 @@ def check_grad(param, group, where):
             "as nn.Embedding(sparse=True) makes"
         )
     rows = grad._indices()[0]
-    if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= param.shape[0]):
-        raise ValueError(
-            f"the sparse gradient of {where} has row indices from {int(rows.min())} to "
-            f"{int(rows.max())}, outside [0, {param.shape[0]})"
-        )
-    if group["sparse_mode"] == "dense":
+    if rows.numel():
+        low, high = (int(bound) for bound in torch.aminmax(rows))
+        if low < 0 or high >= param.shape[0]:
+            raise ValueError(
+                f"the sparse gradient of {where} has row indices from {low} to {high}, "
+                f"outside [0, {param.shape[0]})"
+            )
+    if mode_of(spec, group) == "dense":
         if param.dtype == torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused")):
             raise TypeError(f"{where} is bfloat16, which needs adamkit's C kernels (not fused=False)")
         return

@@ -11,7 +11,7 @@ from adamkit.nonfinite import POLICIES, warn_skipped
 from adamkit.torch import _backend as backend
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _quantized as quantized
-from adamkit.torch import _sparse
+from adamkit.torch import _huge_pages, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
 from adamkit.torch._plan import GroupPlan
 from adamkit.torch._steps import PackedSteps
@@ -66,6 +66,7 @@ class Optimizer(torch.optim.Optimizer):
         self.state_dtype = state_dtype
         self.kahan_summation = kahan_summation
         self.spec.validate(defaults)
+        _sparse.check_mode(self.spec, defaults)
         if defaults.get("fused") and not native.available():
             raise ValueError("fused=True needs adamkit's C kernels, which were not built")
         self.nonfinite_grads = nonfinite_grads
@@ -82,8 +83,7 @@ class Optimizer(torch.optim.Optimizer):
         """Add a group, as torch does, but reject bad hyperparameters and repeated tensors."""
         if isinstance(param_group, dict):
             self.spec.validate(param_group)
-            if "sparse_mode" in param_group:
-                _sparse.check_mode(param_group["sparse_mode"])
+            _sparse.check_mode(self.spec, param_group)
             params = param_group.get("params")
             if not isinstance(params, (torch.Tensor, set)) and params is not None:
                 param_group = {**param_group, "params": list(params)}
@@ -119,6 +119,8 @@ class Optimizer(torch.optim.Optimizer):
         """
         state_dict = quantized.to_float32_state_dict(state_dict)
         check_state_dict_fits(self, state_dict)
+        for group in state_dict["param_groups"]:
+            _sparse.check_mode(self.spec, group)
         widened = self._widened_state(state_dict)
         super().load_state_dict(state_dict)
         for param, values in widened.items():
@@ -175,7 +177,7 @@ class Optimizer(torch.optim.Optimizer):
                 # A complex parameter is a pair of reals: both parts start at the fill value.
                 value = complex(fill, fill) if param.is_complex() else fill
                 dtype = torch.float32 if quantized.widens(param, self.state_dtype) else None
-                new[slot.key] = torch.full_like(param, value, dtype=dtype, memory_format=torch.preserve_format)
+                new[slot.key] = _state_like(param, value, dtype)
         missing = {key: value for key, value in new.items() if key not in self.state.get(param, {})}
         if missing:
             self.state[param].update(missing)
@@ -185,9 +187,9 @@ class Optimizer(torch.optim.Optimizer):
         stepped = [param for param in group["params"] if param.grad is not None]
         for param in stepped:
             grad = param.grad
-            if grad.layout != torch.strided and _sparse.accepts(self.spec, group):
+            if grad.layout != torch.strided and _sparse.accepts(self.spec):
                 where = f"param_groups[{group_index}]['params'][{_index_of(param, group['params'])}]"
-                _sparse.check_grad(param, group, where)
+                _sparse.check_grad(self.spec, param, group, where)
                 if quantized.quantizes(param, self.state_dtype):
                     raise TypeError(f"{where} has a sparse gradient, which state_dtype={self.state_dtype!r} does not take")
                 continue
@@ -307,7 +309,7 @@ class Optimizer(torch.optim.Optimizer):
             dense = [i for i in range(len(params)) if i not in sparse_set]
             backend.update(self.spec, hyperparameters, *_pick(dense, params, states, steps), fused)
             batch = _pick(sparse, params, states, steps)
-            _sparse.update(self.spec, hyperparameters, group["sparse_mode"], *batch, fused)
+            _sparse.update(self.spec, hyperparameters, _sparse.mode_of(self.spec, group), *batch, fused)
         for param, state in zip(params, states):
             if state and param not in self.state:
                 self.state[param] = state
@@ -317,6 +319,14 @@ class Optimizer(torch.optim.Optimizer):
     def _expected_state_size(self, group):
         slots = [slot for slot in self.spec.active_slots(group) if slot.fill is not None]
         return len(slots) + self.spec.counts_steps
+
+
+def _state_like(param, value, dtype=None):
+    """A state tensor like ``param`` (of ``dtype`` if given) filled with ``value``; for a
+    parameter with a sparse gradient, advised onto huge pages (:mod:`adamkit.torch._huge_pages`)."""
+    if param.grad is not None and param.grad.is_sparse and dtype is None:
+        return _huge_pages.full_like(param, value)
+    return torch.full_like(param, value, dtype=dtype, memory_format=torch.preserve_format)
 
 
 def _pick(indices, *lists):

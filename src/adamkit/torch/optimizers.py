@@ -1,9 +1,14 @@
 """Drop-in replacements for ``torch.optim``'s Adam family and baselines.
 
-Signatures, defaults, keyword-only markers and ``state_dict`` layout are torch 2.13's. The
-math of each class is the rule of the same name in :mod:`adamkit.rules`. Beyond torch's
-arguments, every class takes the keyword-only options ``nonfinite_grads`` and
+Signatures, defaults, keyword-only markers and ``state_dict`` layout are torch 2.13's, plus
+adamkit's keyword-only options. The math of each class is the rule of the same name in
+:mod:`adamkit.rules`. Every class takes the keyword-only options ``nonfinite_grads`` and
 ``kahan_summation`` (:class:`adamkit.torch.optimizer.Optimizer`).
+
+``sparse_mode`` (Adam, AdamW, Adamax, Adagrad, Adadelta; also a parameter-group key) is how a
+sparse COO gradient, as ``nn.Embedding(sparse=True)`` makes, is stepped: ``"lazy"``, the
+default, steps only the rows it holds (weight decay included), ``"dense"`` takes the dense step
+on the densified gradient. See :mod:`adamkit.torch._sparse`.
 """
 
 from adamkit import specs
@@ -14,7 +19,8 @@ from adamkit.validation import check_bool
 class Adam(Optimizer):
     """Adam (:func:`adamkit.rules.adam`); ``decoupled_weight_decay=True`` makes it AdamW.
 
-    ``eps_hat=True`` opts in to the ε̂ convention of Keras and ``SparseAdam``.
+    ``eps_hat=True`` opts in to the ε̂ convention of Keras and ``SparseAdam``; with it, the lazy
+    sparse step (``sparse_mode="lazy"``, the default) follows ``torch.optim.SparseAdam``.
     ``state_dtype="int8"`` keeps large float32 parameters' state 8-bit block-wise (about 2 bytes
     per parameter instead of 8), ``"fp32"`` keeps bfloat16 parameters' state in float32; see
     :class:`adamkit.torch.optimizer.Optimizer`.
@@ -38,6 +44,7 @@ class Adam(Optimizer):
         fused=None,
         decoupled_weight_decay=False,
         eps_hat=False,
+        sparse_mode="lazy",
         nonfinite_grads="propagate",
         state_dtype=None,
         kahan_summation=None,
@@ -57,6 +64,7 @@ class Adam(Optimizer):
                 fused=fused,
                 decoupled_weight_decay=decoupled_weight_decay,
                 eps_hat=eps_hat,
+                sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
@@ -84,6 +92,7 @@ class AdamW(Adam):
         differentiable=False,
         fused=None,
         eps_hat=False,
+        sparse_mode="lazy",
         nonfinite_grads="propagate",
         state_dtype=None,
         kahan_summation=None,
@@ -102,6 +111,7 @@ class AdamW(Adam):
             fused=fused,
             decoupled_weight_decay=True,
             eps_hat=eps_hat,
+            sparse_mode=sparse_mode,
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
@@ -130,6 +140,7 @@ class Adamax(Optimizer):
         maximize=False,
         differentiable=False,
         capturable=False,
+        sparse_mode="lazy",
         nonfinite_grads="propagate",
         kahan_summation=None,
     ):
@@ -144,6 +155,7 @@ class Adamax(Optimizer):
                 maximize=maximize,
                 differentiable=differentiable,
                 capturable=capturable,
+                sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
             kahan_summation=kahan_summation,
@@ -167,6 +179,7 @@ class Adadelta(Optimizer):
         capturable=False,
         maximize=False,
         differentiable=False,
+        sparse_mode="lazy",
         nonfinite_grads="propagate",
         kahan_summation=None,
     ):
@@ -181,6 +194,7 @@ class Adadelta(Optimizer):
                 capturable=capturable,
                 foreach=foreach,
                 differentiable=differentiable,
+                sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
             kahan_summation=kahan_summation,
@@ -250,6 +264,7 @@ class Adagrad(Optimizer):
         maximize=False,
         differentiable=False,
         fused=None,
+        sparse_mode="lazy",
         nonfinite_grads="propagate",
         kahan_summation=None,
     ):
@@ -265,6 +280,7 @@ class Adagrad(Optimizer):
                 maximize=maximize,
                 differentiable=differentiable,
                 fused=fused,
+                sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
             kahan_summation=kahan_summation,
