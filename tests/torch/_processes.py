@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-TIMEOUT_SECONDS = 180  # generous for a loaded CI machine; an unloaded one needs ~10 s
+TIMEOUT_SECONDS = 300  # generous for a loaded CI machine; an unloaded one needs ~10 s
 
 
 def join_group(rank, world_size, rendezvous):
@@ -27,7 +27,7 @@ def join_group(rank, world_size, rendezvous):
         init_method=f"file://{rendezvous}",
         rank=rank,
         world_size=world_size,
-        timeout=timedelta(seconds=TIMEOUT_SECONDS // 2),
+        timeout=timedelta(seconds=TIMEOUT_SECONDS),
     )
 
 

@@ -15,6 +15,9 @@ from tests.torch._processes import join_group, spawn, tiny_batch, tiny_model
 
 pytestmark = [
     pytest.mark.distributed,
+    # One xdist worker runs all multi-process tests, one after another: two groups of 4
+    # processes importing torch at once on a 2-core machine can outlast a rendezvous.
+    pytest.mark.xdist_group("processes"),
     pytest.mark.skipif(
         not (dist.is_available() and dist.is_gloo_available()), reason="torch.distributed with gloo is needed"
     ),

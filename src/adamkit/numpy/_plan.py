@@ -12,7 +12,8 @@ anything is updated:
 - gradients for the same parameters (``None`` in the same places), each a NumPy array of its
   parameter's dtype and shape, C-contiguous and apart from it, and parameters that can still
   be written in place (checked in C);
-- the optimizer's state container, and every state array and step counter in it.
+- the optimizer's state container, and no entry of its state dicts added, replaced or
+  removed (:mod:`adamkit.numpy._state` counts them).
 
 Otherwise the optimizer's full path runs, which names any bad input, and makes a new plan.
 """
@@ -33,6 +34,7 @@ class StepPlan:
         self._has_grad = [grad is not None for grad in grads]
         self._container = optimizer._states
         self._batches = []
+        self._changes = optimizer._state_changes
         has_grad = iter(self._has_grad)
         for group, params in zip(self._groups, self._group_params):
             stepped = [param for param in params if next(has_grad)]
@@ -44,6 +46,7 @@ class StepPlan:
                     columns[index], names[index] = [state[slot.key] for state in states], slot.key
             self._batches.append(_Batch(group, stepped, states, keys, columns, names, spec.counts_steps))
         self._stepped = [param for batch in self._batches for param in batch.params]
+        self._seen_changes = self._changes[0]  # after packing the step counters into views
 
     @classmethod
     def build(cls, optimizer, grads):
@@ -55,6 +58,7 @@ class StepPlan:
         if not (
             type(grads) is list
             and optimizer._states is self._container
+            and optimizer._state_changes[0] == self._seen_changes
             and native.same_objects(optimizer.param_groups, self._groups)
             and all(native.same_objects(g["params"], params) for g, params in zip(self._groups, self._group_params))
             and [grad is not None for grad in grads] == self._has_grad
@@ -77,29 +81,20 @@ class _Batch:
 
     def __init__(self, group, params, states, keys, columns, names, counts_steps):
         self.group, self.params, self.keys = group, params, keys
-        self._states, self._columns, self._names = states, columns, names
+        self._columns, self._names = columns, names
         self._steps = None
         if counts_steps and params:
             self._steps = np.array([state["step"] for state in states], dtype=states[0]["step"].dtype)
             for index, state in enumerate(states):
                 state["step"] = self._steps[index : index + 1].reshape(())
-            self._step_views = [state["step"] for state in states]
 
     def holds(self, spec):
-        """Whether the group's hyperparameters pass the spec and its state is the plan's."""
+        """Whether the group's hyperparameters pass the spec and select the plan's state slots."""
         try:
             spec.validate(self.group)
         except (TypeError, ValueError):
             return False
-        if [slot.key for slot in spec.active_slots(self.group)] != self.keys:
-            return False
-        if self._steps is not None and not native.same_objects([s["step"] for s in self._states], self._step_views):
-            return False
-        return all(
-            native.same_objects([state[name] for state in self._states], column)
-            for name, column in zip(self._names, self._columns)
-            if name is not None
-        )
+        return [slot.key for slot in spec.active_slots(self.group)] == self.keys
 
     def step(self, spec, grads):
         if not self.params:

@@ -15,6 +15,7 @@ from adamkit.numpy import _state_dict
 from adamkit.numpy._arrays import check_grad, check_param
 from adamkit.numpy._groups import as_group_list, canonical, group_params
 from adamkit.numpy._plan import StepPlan
+from adamkit.numpy._state import State
 from adamkit.validation import check_choice
 
 
@@ -59,6 +60,7 @@ class Optimizer:
         self.skipped_steps = 0
         self.param_groups = []
         self._states = {}
+        self._state_changes = [0]  # advanced by any change to an entry of a state dict
         self._plan = None
         for group in as_group_list(params):
             self.add_param_group(group)
@@ -157,7 +159,9 @@ class Optimizer:
         hyperparameters, states = _state_dict.parse(self, state_dict)
         for group, values in zip(self.param_groups, hyperparameters):
             group.update(values)
-        self._states = {id(param): (param, state) for param, state in zip(self._params(), states)}
+        self._states = {
+            id(param): (param, State(self._state_changes, state)) for param, state in zip(self._params(), states)
+        }
 
     def _params(self):
         return [param for group in self.param_groups for param in group["params"]]
@@ -165,7 +169,7 @@ class Optimizer:
     def _state_of(self, param):
         held, state = self._states.get(id(param), (None, None))
         if held is not param:
-            state = {}
+            state = State(self._state_changes)
             self._states[id(param)] = (param, state)
         return state
 
