@@ -917,12 +917,72 @@ static PyObject *arrays_fit(PyObject *self, PyObject *args)
     Py_RETURN_TRUE;
 }
 
+/* checked_pointers(tensors, dtype, numels): each tensor's data_ptr(), as a list, if every
+ * tensor has the dtype object `dtype` (None: any), is_contiguous() and numel() == numels[i]
+ * (numels None: any); else None. It is torch's own methods, called from C: one pass that reads
+ * each tensor's metadata once while it is in cache, for the torch front end's cached step. */
+static PyObject *checked_pointers(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *tensors, *dtype, *numels;
+    if (!PyArg_ParseTuple(args, "O!OO:checked_pointers", &PyList_Type, &tensors, &dtype, &numels))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(tensors);
+    if (numels != Py_None && (!PyList_Check(numels) || PyList_GET_SIZE(numels) != n))
+        Py_RETURN_NONE;
+    static PyObject *name_dtype, *name_contiguous, *name_numel, *name_data_ptr;
+    if (!name_dtype && (!(name_dtype = PyUnicode_InternFromString("dtype")) ||
+                        !(name_contiguous = PyUnicode_InternFromString("is_contiguous")) ||
+                        !(name_numel = PyUnicode_InternFromString("numel")) ||
+                        !(name_data_ptr = PyUnicode_InternFromString("data_ptr"))))
+        return NULL;
+    PyObject *pointers = PyList_New(n);
+    if (!pointers)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *tensor = PyList_GET_ITEM(tensors, i), *value;
+        int fits = 1;
+        if (dtype != Py_None) {
+            if (!(value = PyObject_GetAttr(tensor, name_dtype)))
+                goto error;
+            fits = value == dtype;
+            Py_DECREF(value);
+        }
+        if (fits) {
+            if (!(value = PyObject_CallMethodNoArgs(tensor, name_contiguous)))
+                goto error;
+            fits = value == Py_True;
+            Py_DECREF(value);
+        }
+        if (fits && numels != Py_None) {
+            if (!(value = PyObject_CallMethodNoArgs(tensor, name_numel)))
+                goto error;
+            fits = PyObject_RichCompareBool(value, PyList_GET_ITEM(numels, i), Py_EQ);
+            Py_DECREF(value);
+            if (fits < 0)
+                goto error;
+        }
+        if (!fits) {
+            Py_DECREF(pointers);
+            Py_RETURN_NONE;
+        }
+        if (!(value = PyObject_CallMethodNoArgs(tensor, name_data_ptr)))
+            goto error;
+        PyList_SET_ITEM(pointers, i, value);
+    }
+    return pointers;
+error:
+    Py_DECREF(pointers);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"update_arrays", update_arrays, METH_VARARGS, "Apply a rule in place to lists of NumPy arrays."},
     {"update_pointers", update_pointers, METH_VARARGS, "Apply a rule in place given data pointers."},
     {"isas", isas, METH_NOARGS, "The instruction sets this CPU can run, best first."},
     {"default_threads", default_threads, METH_NOARGS, "OpenMP's default thread count."},
     {"same_objects", same_objects, METH_VARARGS, "Whether two lists hold the same objects in order."},
+    {"checked_pointers", checked_pointers, METH_VARARGS, "Tensors' data pointers, if their dtype, layout and sizes fit."},
     {"arrays_fit", arrays_fit, METH_VARARGS, "Whether NumPy parameters and gradients fit the kernels as they are."},
     {"quant8_adam", quant8_adam, METH_VARARGS, "Adam in place on 8-bit block-wise state."},
     {"sparse_update", sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},

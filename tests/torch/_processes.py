@@ -15,6 +15,14 @@ import torch.multiprocessing as mp
 TIMEOUT_SECONDS = 300  # generous for a loaded CI machine; an unloaded one needs ~10 s
 
 
+def leave_group(completed):
+    """Leave the group; after ``completed`` work, first wait for every process, since one that
+    tears its group down while a peer's collective is in flight can make the peer abort."""
+    if completed:
+        dist.barrier()
+    dist.destroy_process_group()
+
+
 def join_group(rank, world_size, rendezvous):
     """Join the gloo group of ``world_size`` processes meeting at the file ``rendezvous``, one
     thread each. A file, not a TCP port: a port picked as free can be taken by another test's

@@ -11,7 +11,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 import adamkit.torch
 from tests.torch._compare import Agreement
-from tests.torch._processes import join_group, spawn, tiny_batch, tiny_model
+from tests.torch._processes import join_group, leave_group, spawn, tiny_batch, tiny_model
 
 pytestmark = [
     pytest.mark.distributed,
@@ -59,12 +59,14 @@ def _params(model):
 def _worker(rank, world_size, rendezvous, out_dir):
     """Everything the two processes do, in one process group (starting processes is slow)."""
     join_group(rank, world_size, rendezvous)
+    completed = False
     try:
         for name in HYPER:
             _ddp_leg(rank, out_dir, name)
             _zero_legs(rank, out_dir, name)
+        completed = True
     finally:
-        dist.destroy_process_group()
+        leave_group(completed)
 
 
 def _ddp_leg(rank, out_dir, name):

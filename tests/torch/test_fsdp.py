@@ -22,7 +22,7 @@ import torch.distributed as dist
 
 import adamkit.torch
 from tests.torch._compare import RICH, Agreement
-from tests.torch._processes import TIMEOUT_SECONDS, join_group, spawn, tiny_batch, tiny_model
+from tests.torch._processes import TIMEOUT_SECONDS, join_group, leave_group, spawn, tiny_batch, tiny_model
 
 pytestmark = [
     pytest.mark.distributed,
@@ -98,6 +98,7 @@ def _state_layout(model, optimizer):
 
 def _training_worker(rank, world_size, rendezvous, out_dir):
     join_group(rank, world_size, rendezvous)
+    completed = False
     try:
         results = {}
         for leg in LEGS:
@@ -111,8 +112,9 @@ def _training_worker(rank, world_size, rendezvous, out_dir):
         results["AdamW-offload"] = {"losses": losses, "params": _full(model), "layout": []}
         if rank == 0:
             torch.save(results, os.path.join(out_dir, "results.pt"))
+        completed = True
     finally:
-        dist.destroy_process_group()
+        leave_group(completed)
 
 
 def _checkpoint_worker(rank, world_size, rendezvous, out_dir, leg, resume):
@@ -126,6 +128,7 @@ def _checkpoint_worker(rank, world_size, rendezvous, out_dir, leg, resume):
     )
 
     join_group(rank, world_size, rendezvous)
+    completed = False
     try:
         model = _sharded_model(world_size)
         optimizer = _optimizer(leg, model.parameters())
@@ -134,17 +137,18 @@ def _checkpoint_worker(rank, world_size, rendezvous, out_dir, leg, resume):
             _train(model, optimizer, STEPS // 2, rank, world_size)
             state = {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, optimizer)}
             dcp.save(state, checkpoint_id=checkpoint)
-            return
-        state = {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, optimizer)}
-        dcp.load(state, checkpoint_id=checkpoint)
-        set_model_state_dict(model, state["model"])
-        set_optimizer_state_dict(model, optimizer, state["optim"])
-        losses = _train(model, optimizer, STEPS - STEPS // 2, rank, world_size)
-        params = _full(model)  # a collective: every rank takes part
-        if rank == 0:
-            torch.save({"losses": losses, "params": params}, os.path.join(out_dir, f"resumed-{leg}.pt"))
+        else:
+            state = {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, optimizer)}
+            dcp.load(state, checkpoint_id=checkpoint)
+            set_model_state_dict(model, state["model"])
+            set_optimizer_state_dict(model, optimizer, state["optim"])
+            losses = _train(model, optimizer, STEPS - STEPS // 2, rank, world_size)
+            params = _full(model)  # a collective: every rank takes part
+            if rank == 0:
+                torch.save({"losses": losses, "params": params}, os.path.join(out_dir, f"resumed-{leg}.pt"))
+        completed = True
     finally:
-        dist.destroy_process_group()
+        leave_group(completed)
 
 
 # --- the test side ------------------------------------------------------------------------------
@@ -244,6 +248,7 @@ def _int8_worker(rank, world_size, rendezvous, out_dir, resume_from):
     from torch.distributed.tensor import Shard, distribute_tensor
 
     join_group(rank, world_size, rendezvous)
+    completed = False
     try:
         mesh = init_device_mesh("cpu", (world_size,))
         params = [torch.nn.Parameter(distribute_tensor(t, mesh, [Shard(0)])) for t in _int8_tensors()]
@@ -277,8 +282,9 @@ def _int8_worker(rank, world_size, rendezvous, out_dir, resume_from):
         if rank == 0:
             result = {"params": full_params, "state": full_state, "kinds": kinds}
             torch.save(result, os.path.join(out_dir, f"int8-{world_size}-{resume_from or 'fresh'}.pt"))
+        completed = True
     finally:
-        dist.destroy_process_group()
+        leave_group(completed)
 
 
 def _int8_on_whole_tensors():

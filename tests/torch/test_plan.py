@@ -49,6 +49,11 @@ def _replace_param_data(optimizer, params, step):
         params[2].data = params[2].data.clone()
 
 
+def _restride_param_data(optimizer, params, step):
+    if step == 3:  # the same memory, read in another order: same pointer, not contiguous
+        params[2].data = params[2].data.as_strided((17, 3), (1, 17))
+
+
 def _replace_a_state_tensor(optimizer, params, step):
     if step == 3:
         state = optimizer.state[params[3]]
@@ -98,6 +103,7 @@ CHANGES = [
     _nothing,
     _drop_a_grad,
     _replace_param_data,
+    _restride_param_data,
     _replace_a_state_tensor,
     _reset_a_state_dict,
     _delete_a_state_dict,

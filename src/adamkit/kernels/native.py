@@ -76,6 +76,12 @@ def same_objects(first, second):
     return len(first) == len(second) and all(a is b for a, b in zip(first, second))
 
 
+def checked_pointers(tensors, dtype=None, numels=None):
+    """``[t.data_ptr() for t in tensors]`` if every tensor has ``dtype`` (if given), is
+    contiguous and has ``numels[i]`` elements (if given), else ``None``; in one pass from C."""
+    return _native.checked_pointers(tensors, dtype, numels)
+
+
 def warn_unavailable_once():
     """Warn, once per process, that the kernels are not built and the reference path is used."""
     global _warned

@@ -9,7 +9,9 @@ full, validating path runs) if anything differs:
 
 - which parameters of the group have a gradient, and each gradient's dtype, size, layout,
   contiguity and data pointer (backward allocates new gradients);
-- each parameter's data pointer and size (``param.data = ...`` replaces them);
+- each parameter's data pointer (``param.data = ...`` replaces it). Its size is not read
+  again: a gradient must have its parameter's current size (torch's setter checks it), and
+  each gradient's size is compared with the size the plan steps;
 - that the group's parameter list, the optimizer's state, each parameter's state dict, every
   state tensor (Kahan compensation buffers included) and the rule's active state slots are the
   very objects the plan was made from.
@@ -27,7 +29,6 @@ from adamkit.torch._local import is_distributed, local
 
 
 _GRAD = torch.Tensor.grad.__get__
-_DTYPE = torch.Tensor.dtype.__get__
 
 
 class GroupPlan:
@@ -84,9 +85,9 @@ class GroupPlan:
     def gradient_pointers(self, group, state_container):
         """This step's gradients' data pointers if the plan still holds for ``group``, else ``None``.
 
-        Each pass is a ``map`` over one unbound method: the objects it touches are cold after
-        the previous step's kernel has streamed the whole model through the cache, and this is
-        the cheapest way to read them.
+        The objects these checks touch are cold after the previous step's kernel has streamed
+        the whole model through the cache, so each tensor is read in one pass from C
+        (:func:`adamkit.kernels.native.checked_pointers`) and lists are compared by identity.
         """
         params = group["params"]
         if state_container is not self._state_container or not native.same_objects(params, self._group_params):
@@ -95,22 +96,17 @@ class GroupPlan:
         if [grad is not None for grad in grads] != self._has_grad:
             return None
         grads = self._local([grad for grad in grads if grad is not None])
-        local_params = self._local(self._params)
         try:
             if (
                 _active_keys(self._spec, group) == self._slot_keys
-                and list(map(_DTYPE, grads)).count(self._dtype) == len(grads)
-                and all(map(torch.Tensor.is_contiguous, grads))
-                and list(map(torch.Tensor.data_ptr, local_params)) == self._arguments["param_ptrs"]
-                and list(map(torch.Tensor.numel, local_params)) == self._numels
-                and list(map(torch.Tensor.numel, grads)) == self._numels
+                and native.checked_pointers(self._local(self._params)) == self._arguments["param_ptrs"]
                 and native.same_objects(list(map(state_container.get, self._params)), self._states)
                 and all(
                     native.same_objects([state[key] for state in self._states], tensors)
                     for key, tensors in self._slot_tensors.items()
                 )
             ):
-                return list(map(torch.Tensor.data_ptr, grads))
+                return native.checked_pointers(grads, self._dtype, self._numels)
         except (KeyError, RuntimeError):
             # A state key was deleted, or a gradient has no strides (sparse CSR).
             pass
