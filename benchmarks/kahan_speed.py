@@ -1,8 +1,9 @@
-"""Step time of AdamW on bfloat16 parameters with Kahan summation against float32 parameters.
+"""Step time of AdamW on bfloat16 parameters (with and without Kahan summation, with bfloat16
+or float32 state) against float32 parameters.
 
 Workload A of issue 3: 20M parameters in 50 tensors. Each contender steps its own parameters
-(float32, or the same values in bfloat16 with bfloat16 gradients and state) with adamkit.torch
-AdamW; the contenders alternate step by step, and each figure is the median of --steps steps
+(float32, or the same values in bfloat16 with bfloat16 gradients, and bfloat16 state or, with
+``state_dtype="fp32"``, float32 state) with adamkit.torch AdamW; the contenders alternate step by step, and each figure is the median of --steps steps
 after 3 warm-up steps: wall-clock time, and (a check that holds up on a loaded machine with
 --threads 1) the CPU time of the stepping thread. Also prints the bytes per parameter of
 parameters plus optimizer state.
@@ -23,11 +24,11 @@ import adamkit.torch
 SIZES = [400_000] * 50
 
 
-def contender(dtype, kahan_summation, grads):
+def contender(dtype, kahan_summation, grads, state_dtype=None):
     params = [torch.zeros(n, dtype=dtype, requires_grad=True) for n in SIZES]
     for param, grad in zip(params, grads):
         param.grad = grad.to(dtype)
-    return params, adamkit.torch.AdamW(params, lr=1e-3, kahan_summation=kahan_summation)
+    return params, adamkit.torch.AdamW(params, lr=1e-3, kahan_summation=kahan_summation, state_dtype=state_dtype)
 
 
 def bytes_per_param(params, optimizer):
@@ -48,6 +49,8 @@ def main():
         "fp32 params": contender(torch.float32, None, grads),
         "bf16 params + Kahan": contender(torch.bfloat16, None, grads),
         "bf16 params, kahan_summation=False": contender(torch.bfloat16, False, grads),
+        "bf16 params, fp32 state + Kahan": contender(torch.bfloat16, None, grads, "fp32"),
+        "bf16 params, fp32 state, kahan_summation=False": contender(torch.bfloat16, False, grads, "fp32"),
     }
     wall = {name: [] for name in contenders}
     cpu = {name: [] for name in contenders}
