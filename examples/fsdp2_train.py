@@ -13,6 +13,7 @@ on the CPU, where adamkit's kernels are fastest). ``--compare`` also times the s
 """
 
 import argparse
+import gc
 import os
 import statistics
 import tempfile
@@ -81,7 +82,15 @@ def report(what, step_ms):
 def main():
     args = parse_arguments()
     dist.init_process_group("gloo")
-    mesh = init_device_mesh("cpu", (dist.get_world_size(),))
+    run(args, init_device_mesh("cpu", (dist.get_world_size(),)))
+    # Free the models, optimizers and DTensors while Python is fully alive: destroyed during
+    # interpreter shutdown instead, gloo's threads can abort the process (pytorch/pytorch#179291).
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def run(args, mesh):
     checkpoint = [args.checkpoint or tempfile.mkdtemp(prefix="adamkit-fsdp2-")]
     dist.broadcast_object_list(checkpoint)  # every rank writes into rank 0's directory
     checkpoint = checkpoint[0]
@@ -109,7 +118,6 @@ def main():
             model = build_model(args, mesh)
             optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2, **options)
             report(label, train(model, optimizer, args.steps)[0])
-    dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 the small model and batch those tests train."""
 
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -16,11 +17,18 @@ TIMEOUT_SECONDS = 300  # generous for a loaded CI machine; an unloaded one needs
 
 
 def leave_group(completed):
-    """Leave the group; after ``completed`` work, first wait for every process, since one that
-    tears its group down while a peer's collective is in flight can make the peer abort."""
+    """Leave the group. After ``completed`` work, first wait for every process, then end this
+    one at once: torch objects that outlive the group (FSDP2 modules, DTensors, checkpoint
+    planners) are otherwise destroyed during interpreter shutdown, where gloo's worker threads
+    can abort the process (pytorch/pytorch#179291), which would fail a test whose work and
+    results are complete."""
     if completed:
         dist.barrier()
     dist.destroy_process_group()
+    if completed:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def join_group(rank, world_size, rendezvous):

@@ -1,5 +1,6 @@
 """adamkit.torch under torch.distributed: DDP and ZeroRedundancyOptimizer on two CPU processes
-(gloo on loopback), compared with single-process runs on the full batch."""
+(gloo on loopback), with the fused kernels and with 8-bit state, compared with single-process
+runs on the full batch."""
 
 import copy
 import os
@@ -64,6 +65,7 @@ def _worker(rank, world_size, rendezvous, out_dir):
         for name in HYPER:
             _ddp_leg(rank, out_dir, name)
             _zero_legs(rank, out_dir, name)
+        _int8_legs(rank, out_dir)
         completed = True
     finally:
         leave_group(completed)
@@ -75,6 +77,34 @@ def _ddp_leg(rank, out_dir, name):
     optimizer = getattr(adamkit.torch, name)(ddp.parameters(), **HYPER[name])
     _train(ddp, optimizer, DDP_STEPS, _rows(rank))
     torch.save(_params(model), os.path.join(out_dir, f"ddp-{name}-rank{rank}.pt"))
+
+
+INT8 = dict(lr=1e-2, weight_decay=0.05, state_dtype="int8")
+
+
+def _wide_model():
+    """The first layer's weight (640 x 7) is large enough for 8-bit state; the rest stay float32."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(7, 640), torch.nn.Tanh(), torch.nn.Linear(640, 3))
+
+
+def _int8_legs(rank, out_dir):
+    """DDP and ZeRO with 8-bit Adam state: the replicas agree, and ZeRO's consolidated
+    checkpoint holds the codes."""
+    from torch.distributed.optim import ZeroRedundancyOptimizer
+
+    model = _wide_model()
+    ddp = DistributedDataParallel(model)
+    _train(ddp, adamkit.torch.Adam(ddp.parameters(), **INT8), DDP_STEPS, _rows(rank))
+    torch.save(_params(model), os.path.join(out_dir, f"int8-ddp-rank{rank}.pt"))
+
+    model = _wide_model()
+    ddp = DistributedDataParallel(model)
+    optimizer = ZeroRedundancyOptimizer(ddp.parameters(), optimizer_class=adamkit.torch.Adam, **INT8)
+    _train(ddp, optimizer, ZERO_FIRST_STEPS, _rows(rank))
+    optimizer.consolidate_state_dict(to=0)
+    if rank == 0:
+        torch.save({"params": _params(model), "state": optimizer.state_dict()}, os.path.join(out_dir, "int8-zero.pt"))
 
 
 def _zero(model, name):
@@ -193,9 +223,37 @@ def _check_zero(tmp_path, name):
     Agreement(RTOL).check_all(f"{name} resumed single-process", _params(plain), _params(model))
 
 
+def _check_int8(tmp_path):
+    """(c) 8-bit state: DDP's replicas agree bitwise and track one process on the whole batch;
+    ZeRO's consolidated checkpoint holds 8-bit codes and resumes in a single-process optimizer."""
+    rank0, rank1 = (torch.load(tmp_path / f"int8-ddp-rank{rank}.pt") for rank in range(WORLD_SIZE))
+    _assert_bitwise_same(rank0, rank1, "8-bit DDP")
+    model = _wide_model()
+    _train(model, adamkit.torch.Adam(model.parameters(), **INT8), DDP_STEPS)
+    # The averaged half-batch gradients differ from the whole batch's in the last bits, which
+    # can move a code by one step: agreement to 1e-3 of each parameter's scale, not bitwise.
+    Agreement(1e-3).check_all("8-bit DDP vs one process", rank0, _params(model))
+
+    saved = torch.load(tmp_path / "int8-zero.pt")
+    state = saved["state"]["state"]
+    assert state[0]["exp_avg"].dtype == torch.int8 and state[0]["exp_avg_sq"].dtype == torch.uint8
+    assert state[0]["exp_avg_absmax"].dtype == torch.float32 and state[2]["exp_avg"].dtype == torch.float32
+    plain = _wide_model()
+    with torch.no_grad():
+        for param, value in zip(plain.parameters(), saved["params"]):
+            param.copy_(value)
+    optimizer = adamkit.torch.Adam(plain.parameters(), **INT8)
+    optimizer.load_state_dict(copy.deepcopy(saved["state"]))
+    for key in ("exp_avg", "exp_avg_sq", "exp_avg_absmax"):
+        assert torch.equal(optimizer.state[plain[0].weight][key], state[0][key]), key
+    _train(plain, optimizer, ZERO_MORE_STEPS)
+    assert optimizer.state[plain[0].weight]["exp_avg"].dtype == torch.int8
+
+
 def test_ddp_and_zero_redundancy_optimizer_on_two_processes(tmp_path):
-    """One pair of processes runs both scenarios; each check below names the one that fails."""
+    """One pair of processes runs every scenario; each check below names the one that fails."""
     spawn(_worker, WORLD_SIZE, str(tmp_path))
+    _check_int8(tmp_path)
     for name in HYPER:
         _check_ddp(tmp_path, name)
         _check_zero(tmp_path, name)
