@@ -73,6 +73,48 @@ def test_float32_state_survives_a_checkpoint_round_trip_unrounded():
             assert loaded[key].dtype == value.dtype and torch.equal(loaded[key], value), key
 
 
+RULES = {
+    "Adamax": (rules.adamax, dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1, maximize=True)),
+    "Adadelta": (rules.adadelta, dict(lr=0.5, rho=0.8, weight_decay=0.1)),
+    "SGD": (rules.sgd, dict(lr=1e-2, momentum=0.9, nesterov=True, weight_decay=0.1)),
+    "Adagrad": (rules.adagrad, dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)),
+    "RMSprop": (rules.rmsprop, dict(lr=1e-2, centered=True, momentum=0.9, weight_decay=0.1)),
+}
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_every_rule_keeps_float32_state_for_bfloat16_parameters(name):
+    """The same run with float32 parameters rounded to bfloat16 after each step, by hand,
+    gives the same parameters and the same float32 state, bit for bit."""
+    _, hyper = RULES[name]
+    params = [torch.nn.Parameter(p.clone()) for p in _start()]
+    optimizer = getattr(adamkit.torch, name)(params, state_dtype="fp32", kahan_summation=False, **hyper)
+    expected = [torch.nn.Parameter(p.float()) for p in _start()]
+    reference = getattr(adamkit.torch, name)(expected, **hyper)
+    for step in range(1, 6):
+        for param, twin, grad in zip(params, expected, _grads(step)):
+            param.grad = grad
+            twin.grad = grad.float()
+        optimizer.step()
+        reference.step()
+        with torch.no_grad():
+            for twin in expected:
+                twin.copy_(twin.to(torch.bfloat16).float())
+    for param, twin in zip(params, expected):
+        assert param.dtype == torch.bfloat16
+        assert torch.equal(param.float(), twin)
+        state, want = optimizer.state[param], reference.state[twin]
+        assert state.keys() == want.keys()
+        for key, value in want.items():
+            assert state[key].dtype == value.dtype == (torch.float32 if key != "step" else value.dtype), key
+            assert torch.equal(state[key], value), key
+
+
+def test_compact_state_is_only_for_adam():
+    with pytest.raises(ValueError, match="Invalid state_dtype: 'int8'.*RMSprop takes None or 'fp32'"):
+        adamkit.torch.RMSprop([torch.nn.Parameter(torch.ones(3))], state_dtype="int8")
+
+
 def test_float32_state_is_refused_without_the_kernels():
     with pytest.raises(ValueError, match="state_dtype='fp32' needs the fused kernels"):
         adamkit.torch.Adam([torch.nn.Parameter(torch.ones(3, dtype=torch.bfloat16))], state_dtype="fp32", fused=False)

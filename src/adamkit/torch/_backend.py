@@ -25,12 +25,13 @@ NATIVE_DTYPES = {
 _STATE_DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64", torch.bfloat16: "bfloat16"}
 
 
-def update(spec, hyperparameters, params, states, steps, fused):
+def update(spec, hyperparameters, params, states, steps, fused, widened=False):
     """Step ``params`` (all with gradients) in place with their ``states`` and ``steps``.
 
     ``states[i]`` is the torch state dict of ``params[i]`` (its ``step`` is not touched; the
-    counts are ``steps``); slots the rule creates (SGD's momentum buffer) are added to it. A
-    bfloat16 parameter whose state holds a Kahan compensation buffer is stepped with it.
+    counts are ``steps``); slots the rule creates (SGD's momentum buffer) are added to it, in
+    float32 for bfloat16 parameters if ``widened`` (``state_dtype="fp32"``). A bfloat16
+    parameter whose state holds a Kahan compensation buffer is stepped with it.
     """
     buckets = {}
     for index, param in enumerate(params):
@@ -40,7 +41,7 @@ def update(spec, hyperparameters, params, states, steps, fused):
         if not on_cpu:
             _update_torch_ops(spec, hyperparameters, *bucket)
         elif fused is not False and native.available() and _native_ready(dtype, *bucket[:2]):
-            _update_native(spec, hyperparameters, dtype, *bucket)
+            _update_native(spec, hyperparameters, dtype, *bucket, widened)
         else:
             if fused is None:
                 native.warn_unavailable_once()
@@ -81,8 +82,8 @@ def slots(state):
     return ((key, value) for key, value in state.items() if key != "step" and key != kahan.KEY)
 
 
-def _update_native(spec, hyperparameters, dtype, params, states, steps):
-    created = _create_slots(spec, hyperparameters, params, states)
+def _update_native(spec, hyperparameters, dtype, params, states, steps, widened):
+    created = _create_slots(spec, hyperparameters, params, states, widened)
     native.update_pointers(
         spec,
         hyperparameters,
@@ -112,15 +113,17 @@ def native_arguments(spec, hyperparameters, dtype, params, states):
     }
 
 
-def _create_slots(spec, hyperparameters, params, states):
-    """Allocate the slot the rule creates on its first step; return the per-tensor flags."""
+def _create_slots(spec, hyperparameters, params, states, widened):
+    """Allocate the slot the rule creates on its first step (float32 for a bfloat16 parameter
+    if ``widened``); return the per-tensor flags."""
     slot = next((s for s in spec.active_slots(hyperparameters) if s.fill is None), None)
     if slot is None:
         return None
     created = [slot.key not in state for state in states]
     for param, state, is_new in zip(params, states, created):
         if is_new:
-            state[slot.key] = torch.empty_like(param, memory_format=torch.contiguous_format)
+            dtype = torch.float32 if widened and param.dtype == torch.bfloat16 else None
+            state[slot.key] = torch.empty_like(param, dtype=dtype, memory_format=torch.contiguous_format)
     return created
 
 

@@ -6,6 +6,7 @@ and hands NumPy views of the tensors to a backend that applies the rule.
 
 import torch
 
+from adamkit import specs
 from adamkit.kernels import native
 from adamkit.nonfinite import POLICIES, warn_skipped
 from adamkit.torch import _backend as backend
@@ -38,7 +39,7 @@ class Optimizer(torch.optim.Optimizer):
     whole step is skipped, a :class:`~adamkit.nonfinite.NonFiniteGradientWarning` names the
     parameter, and ``skipped_steps`` counts it. The default ``"propagate"`` does what torch does.
 
-    ``state_dtype="fp32"`` (Adam and AdamW) keeps the state of bfloat16 parameters in float32.
+    ``state_dtype="fp32"`` (every optimizer) keeps the state of bfloat16 parameters in float32.
     ``state_dtype="int8"`` (Adam and AdamW) keeps the state of float32 parameters of at least
     :data:`adamkit.torch._quantized.MIN_QUANTIZED_NUMEL` elements 8-bit block-wise
     (:mod:`adamkit.quant`), ``state_dtype="bf16"`` in bfloat16 with stochastic rounding;
@@ -60,6 +61,11 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(f"{flag}={defaults[flag]!r} is not supported: {reason}")
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
         check_choice("state_dtype", state_dtype, quantized.STATE_DTYPES)
+        if state_dtype in ("int8", "bf16") and self.spec.rule is not specs.ADAM.rule:
+            raise ValueError(
+                f"Invalid state_dtype: {state_dtype!r} (compact state is for Adam and AdamW; "
+                f"{type(self).__name__} takes None or 'fp32')"
+            )
         if state_dtype is not None and defaults.get("fused") is False:
             raise ValueError(f"state_dtype={state_dtype!r} needs the fused kernels; it cannot be used with fused=False")
         kahan.check_setting(kahan_summation, defaults.get("fused"))
@@ -302,12 +308,13 @@ class Optimizer(torch.optim.Optimizer):
             params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)
         fused = group.get("fused")
         sparse = [i for i, param in enumerate(params) if param.grad.layout != torch.strided]
+        widened = self.state_dtype == "fp32"
         if not sparse:
-            backend.update(self.spec, hyperparameters, params, states, steps, fused)
+            backend.update(self.spec, hyperparameters, params, states, steps, fused, widened)
         else:
             sparse_set = set(sparse)
             dense = [i for i in range(len(params)) if i not in sparse_set]
-            backend.update(self.spec, hyperparameters, *_pick(dense, params, states, steps), fused)
+            backend.update(self.spec, hyperparameters, *_pick(dense, params, states, steps), fused, widened)
             batch = _pick(sparse, params, states, steps)
             _sparse.update(self.spec, hyperparameters, _sparse.mode_of(self.spec, group), *batch, fused)
         for param, state in zip(params, states):

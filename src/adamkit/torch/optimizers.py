@@ -2,8 +2,9 @@
 
 Signatures, defaults, keyword-only markers and ``state_dict`` layout are torch 2.13's, plus
 adamkit's keyword-only options. The math of each class is the rule of the same name in
-:mod:`adamkit.rules`. Every class takes the keyword-only options ``nonfinite_grads`` and
-``kahan_summation`` (:class:`adamkit.torch.optimizer.Optimizer`).
+:mod:`adamkit.rules`. Every class takes the keyword-only options ``nonfinite_grads``,
+``state_dtype`` (``"fp32"``: float32 state for bfloat16 parameters; Adam and AdamW also take
+``"int8"`` and ``"bf16"``) and ``kahan_summation`` (:class:`adamkit.torch.optimizer.Optimizer`).
 
 ``sparse_mode`` (Adam, AdamW, Adamax, Adagrad, Adadelta; also a parameter-group key) is how a
 sparse COO gradient, as ``nn.Embedding(sparse=True)`` makes, is stepped: ``"lazy"``, the
@@ -142,6 +143,7 @@ class Adamax(Optimizer):
         capturable=False,
         sparse_mode="lazy",
         nonfinite_grads="propagate",
+        state_dtype=None,
         kahan_summation=None,
     ):
         super().__init__(
@@ -158,6 +160,7 @@ class Adamax(Optimizer):
                 sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
+            state_dtype=state_dtype,
             kahan_summation=kahan_summation,
         )
 
@@ -181,6 +184,7 @@ class Adadelta(Optimizer):
         differentiable=False,
         sparse_mode="lazy",
         nonfinite_grads="propagate",
+        state_dtype=None,
         kahan_summation=None,
     ):
         super().__init__(
@@ -197,6 +201,7 @@ class Adadelta(Optimizer):
                 sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
+            state_dtype=state_dtype,
             kahan_summation=kahan_summation,
         )
 
@@ -220,6 +225,7 @@ class SGD(Optimizer):
         differentiable=False,
         fused=None,
         nonfinite_grads="propagate",
+        state_dtype=None,
         kahan_summation=None,
     ):
         check_bool("nesterov", nesterov)
@@ -242,6 +248,7 @@ class SGD(Optimizer):
                 fused=fused,
             ),
             nonfinite_grads=nonfinite_grads,
+            state_dtype=state_dtype,
             kahan_summation=kahan_summation,
         )
 
@@ -266,6 +273,7 @@ class Adagrad(Optimizer):
         fused=None,
         sparse_mode="lazy",
         nonfinite_grads="propagate",
+        state_dtype=None,
         kahan_summation=None,
     ):
         super().__init__(
@@ -283,6 +291,7 @@ class Adagrad(Optimizer):
                 sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
+            state_dtype=state_dtype,
             kahan_summation=kahan_summation,
         )
 
@@ -307,6 +316,7 @@ class RMSprop(Optimizer):
         differentiable=False,
         *,
         nonfinite_grads="propagate",
+        state_dtype=None,
         kahan_summation=None,
     ):
         super().__init__(
@@ -324,6 +334,7 @@ class RMSprop(Optimizer):
                 differentiable=differentiable,
             ),
             nonfinite_grads=nonfinite_grads,
+            state_dtype=state_dtype,
             kahan_summation=kahan_summation,
         )
 
