@@ -149,3 +149,22 @@ def test_eight_bit_state_is_decoded_before_it_is_read():
         assert getattr(coded.step_size, level) == pytest.approx(getattr(plain.step_size, level), rel=0.02)
     assert coded.update_to_weight == pytest.approx(plain.update_to_weight, rel=0.02)
     assert coded.nonfinite == 0.0
+
+
+@pytest.mark.parametrize("name", ["Adam", "SGD"])
+def test_bfloat16_parameters_read_as_their_float32_values(name):
+    """bfloat16 has no NumPy dtype; diagnose reads it as float32 (exact) and reports what it
+    reports for float32 parameters holding the same values."""
+    case = ONE_CASE_EACH[name]
+    bf16 = torch_optimizer(case, torch.bfloat16)
+    same = torch_optimizer(case, torch.float32)
+    with torch.no_grad():
+        for got, want in zip(
+            (p for g in same.param_groups for p in g["params"]), (p for g in bf16.param_groups for p in g["params"])
+        ):
+            got.copy_(want.float())
+            for key, value in bf16.state[want].items():
+                if torch.is_tensor(value) and key in same.state[got]:
+                    same.state[got][key] = value.float() if value.is_floating_point() else value
+    assert [r.elements for r in diagnose(bf16)] == [r.elements for r in diagnose(same)]
+    assert str(diagnose(bf16)) == str(diagnose(same))

@@ -545,3 +545,21 @@ def test_float16_rows_take_the_dense_float16_step():
         lazy.step()
         dense.step()
     assert_bitwise_equal(param.detach()[[2, 5]], sub.detach(), "touched rows")
+
+
+def test_bfloat16_parameters_take_sparse_gradients_in_dense_mode():
+    """A bfloat16 table's sparse gradient, densified, goes through the kernels like a dense one."""
+    indices = torch.tensor([[0, 3, 3, 6]])
+    values = torch.linspace(-1, 1, 4 * 5).reshape(4, 5).to(torch.bfloat16)
+    start = torch.linspace(-2, 2, 7 * 5).reshape(7, 5).to(torch.bfloat16)
+    results = []
+    for densify in (False, True):
+        param = torch.nn.Parameter(start.clone())
+        optimizer = adamkit.torch.Adam([param], lr=0.1, weight_decay=0.1, sparse_mode="dense")
+        for _ in range(3):
+            grad = torch.sparse_coo_tensor(indices, values, (7, 5))
+            param.grad = grad.to_dense() if densify else grad
+            optimizer.step()
+        results.append(param.detach().clone())
+    assert results[0].dtype == torch.bfloat16
+    assert torch.equal(results[0], results[1])

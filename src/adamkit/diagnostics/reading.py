@@ -68,9 +68,13 @@ def decoded(state):
 
 
 def as_numpy(value):
-    """A NumPy view of an array or a (detached, CPU) tensor."""
+    """A NumPy view of an array or a (detached, CPU) tensor; bfloat16, which NumPy lacks, as a
+    float32 copy (exact: every bfloat16 value is a float32 value)."""
     if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        if str(value.dtype) == "torch.bfloat16":  # checked by name: diagnostics do not import torch
+            value = value.float()
+        value = value.numpy()
     return np.asarray(value)
 
 

@@ -54,14 +54,16 @@ def on_kernel_device(tensor):
 
 
 def takes_bfloat16(param, fused):
-    """bfloat16 has no NumPy dtype: on the CPU only the kernels step it, on contiguous memory."""
+    """bfloat16 has no NumPy dtype: on the CPU only the kernels step it, on contiguous memory
+    (a sparse gradient is made dense, and contiguous, before the kernels see it)."""
     if not on_kernel_device(param):
         return True
+    grad = param.grad
     return (
         fused is not False
         and native.available()
         and local(param).is_contiguous()
-        and local(param.grad).is_contiguous()
+        and (grad.layout != torch.strided or local(grad).is_contiguous())
     )
 
 
