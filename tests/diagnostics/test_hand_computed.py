@@ -155,7 +155,7 @@ def test_nesterov_sgd_has_no_recoverable_update():
 
 
 def test_nonfinite_counts_every_parameter_and_state_array():
-    lr, (b1, b2), eps = 0.01, (0.9, 0.999), 1e-8
+    lr, b2, eps = 0.01, 0.999, 1e-8
     opt, param = two_steps(adamkit.numpy.Adam, lr=lr)
     param[3] = np.nan
     opt.state[0]["exp_avg_sq"][5] = np.nan
