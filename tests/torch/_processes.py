@@ -13,6 +13,17 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+MULTIPROCESS_MARKS = [
+    pytest.mark.distributed,
+    # One xdist worker runs all multi-process tests, one after another: two groups of 4
+    # processes importing torch at once on a 2-core machine can outlast a rendezvous.
+    pytest.mark.xdist_group("processes"),
+    pytest.mark.skipif(
+        not (dist.is_available() and dist.is_gloo_available()), reason="torch.distributed with gloo is needed"
+    ),
+]
+"""The marks of every test module that runs :func:`spawn`."""
+
 TIMEOUT_SECONDS = 300  # generous for a loaded CI machine; an unloaded one needs ~10 s
 
 

@@ -5,24 +5,15 @@ runs on the full batch."""
 import copy
 import os
 
-import pytest
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 import adamkit.torch
 from tests.torch._compare import Agreement
-from tests.torch._processes import join_group, leave_group, spawn, tiny_batch, tiny_model
+from tests.torch._processes import MULTIPROCESS_MARKS, join_group, leave_group, spawn, tiny_batch, tiny_model
 
-pytestmark = [
-    pytest.mark.distributed,
-    # One xdist worker runs all multi-process tests, one after another: two groups of 4
-    # processes importing torch at once on a 2-core machine can outlast a rendezvous.
-    pytest.mark.xdist_group("processes"),
-    pytest.mark.skipif(
-        not (dist.is_available() and dist.is_gloo_available()), reason="torch.distributed with gloo is needed"
-    ),
-]
+pytestmark = MULTIPROCESS_MARKS
 
 WORLD_SIZE = 2
 BATCH = 16  # each rank trains on its half

@@ -22,17 +22,9 @@ import torch.distributed as dist
 
 import adamkit.torch
 from tests.torch._compare import RICH, Agreement
-from tests.torch._processes import TIMEOUT_SECONDS, join_group, leave_group, spawn, tiny_batch, tiny_model
+from tests.torch._processes import MULTIPROCESS_MARKS, TIMEOUT_SECONDS, join_group, leave_group, spawn, tiny_batch, tiny_model
 
-pytestmark = [
-    pytest.mark.distributed,
-    # One xdist worker runs all multi-process tests, one after another: two groups of 4
-    # processes importing torch at once on a 2-core machine can outlast a rendezvous.
-    pytest.mark.xdist_group("processes"),
-    pytest.mark.skipif(
-        not (dist.is_available() and dist.is_gloo_available()), reason="torch.distributed with gloo is needed"
-    ),
-]
+pytestmark = MULTIPROCESS_MARKS
 
 BATCH = 16
 STEPS = 20

@@ -114,7 +114,7 @@ def update(spec, hyperparameters, params, grads, states, steps, *, isa=None, num
     params, grads, states, steps = list(params), list(grads), list(states), list(steps)
     for name, values in (("grads", grads), ("states", states), ("steps", steps)):
         _check_count(name, values, len(params))
-    columns, names, created = _state_columns(spec, hyper, params, states)
+    columns, names, created = state_columns(spec, hyper, params, states)
     _update_columns(rule, hyper, params, grads, columns, names, steps, created, isa, num_threads)
     if created is not None:
         index = _created_slot(spec)
@@ -274,9 +274,10 @@ def _c_hyperparameters(hyper):
     return fields
 
 
-def _state_columns(spec, hyper, params, states):
+def state_columns(spec, hyper, params, states):
     """Per slot of ``spec``: the list of state arrays (``None`` if inactive), its key, and the
-    per-tensor ``created`` flags of the slot the rule creates (new arrays, not yet in ``states``)."""
+    per-tensor ``created`` flags of the slot the rule creates (new arrays, not yet in ``states``):
+    the layout :func:`update_columns` takes."""
     columns, names, created = [None] * MAX_SLOTS, [None] * MAX_SLOTS, None
     for index, slot in enumerate(spec.slots):
         if not slot.when(hyper):

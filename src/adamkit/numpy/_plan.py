@@ -34,19 +34,15 @@ class StepPlan:
         self._has_grad = [grad is not None for grad in grads]
         self._container = optimizer._states
         self._batches = []
-        self._changes = optimizer._state_changes
         has_grad = iter(self._has_grad)
         for group, params in zip(self._groups, self._group_params):
             stepped = [param for param in params if next(has_grad)]
             states = [optimizer._states[id(param)][1] for param in stepped]
-            keys = [slot.key for slot in spec.active_slots(group)]
-            columns, names = [None] * native.MAX_SLOTS, [None] * native.MAX_SLOTS
-            for index, slot in enumerate(spec.slots):
-                if slot.key in keys:
-                    columns[index], names[index] = [state[slot.key] for state in states], slot.key
+            columns, names, _ = native.state_columns(spec, group, stepped, states)  # every slot exists
+            keys = [name for name in names if name is not None]
             self._batches.append(_Batch(group, stepped, states, keys, columns, names, spec.counts_steps))
         self._stepped = [param for batch in self._batches for param in batch.params]
-        self._seen_changes = self._changes[0]  # after packing the step counters into views
+        self._seen_changes = optimizer._state_changes[0]  # after packing the step counters into views
 
     @classmethod
     def build(cls, optimizer, grads):

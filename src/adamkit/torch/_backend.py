@@ -25,12 +25,12 @@ NATIVE_DTYPES = {
 _STATE_DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64", torch.bfloat16: "bfloat16"}
 
 
-def update(spec, hyperparameters, params, states, steps, fused, widened=False):
+def update(spec, hyperparameters, params, states, steps, fused, state_dtype=None):
     """Step ``params`` (all with gradients) in place with their ``states`` and ``steps``.
 
     ``states[i]`` is the torch state dict of ``params[i]`` (its ``step`` is not touched; the
-    counts are ``steps``); slots the rule creates (SGD's momentum buffer) are added to it, in
-    float32 for bfloat16 parameters if ``widened`` (``state_dtype="fp32"``). A bfloat16
+    counts are ``steps``); slots the rule creates (SGD's momentum buffer) are added to it, of
+    :func:`slot_dtype` under the optimizer's ``state_dtype``. A bfloat16
     parameter whose state holds a Kahan compensation buffer is stepped with it.
     """
     buckets = {}
@@ -41,11 +41,19 @@ def update(spec, hyperparameters, params, states, steps, fused, widened=False):
         if not on_cpu:
             _update_torch_ops(spec, hyperparameters, *bucket)
         elif fused is not False and native.available() and _native_ready(dtype, *bucket[:2]):
-            _update_native(spec, hyperparameters, dtype, *bucket, widened)
+            _update_native(spec, hyperparameters, dtype, *bucket, state_dtype)
         else:
             if fused is None:
                 native.warn_unavailable_once()
             _update_reference(spec, hyperparameters, *bucket)
+
+
+def slot_dtype(param, state_dtype):
+    """The dtype of ``param``'s state slots under the optimizer's ``state_dtype``: float32 for a
+    bfloat16 parameter with ``state_dtype="fp32"`` (torch keeps state in the parameter's dtype;
+    the arithmetic is float32 anyway, and so the averages lose nothing between steps), else
+    ``None``, the parameter's own."""
+    return torch.float32 if state_dtype == "fp32" and param.dtype == torch.bfloat16 else None
 
 
 def on_kernel_device(tensor):
@@ -84,8 +92,8 @@ def slots(state):
     return ((key, value) for key, value in state.items() if key != "step" and key != kahan.KEY)
 
 
-def _update_native(spec, hyperparameters, dtype, params, states, steps, widened):
-    created = _create_slots(spec, hyperparameters, params, states, widened)
+def _update_native(spec, hyperparameters, dtype, params, states, steps, state_dtype):
+    created = _create_slots(spec, hyperparameters, params, states, state_dtype)
     native.update_pointers(
         spec,
         hyperparameters,
@@ -115,16 +123,16 @@ def native_arguments(spec, hyperparameters, dtype, params, states):
     }
 
 
-def _create_slots(spec, hyperparameters, params, states, widened):
-    """Allocate the slot the rule creates on its first step (float32 for a bfloat16 parameter
-    if ``widened``); return the per-tensor flags."""
+def _create_slots(spec, hyperparameters, params, states, state_dtype):
+    """Allocate the slot the rule creates on its first step (of :func:`slot_dtype`); return the
+    per-tensor flags."""
     slot = next((s for s in spec.active_slots(hyperparameters) if s.fill is None), None)
     if slot is None:
         return None
     created = [slot.key not in state for state in states]
     for param, state, is_new in zip(params, states, created):
         if is_new:
-            dtype = torch.float32 if widened and param.dtype == torch.bfloat16 else None
+            dtype = slot_dtype(param, state_dtype)
             state[slot.key] = torch.empty_like(param, dtype=dtype, memory_format=torch.contiguous_format)
     return created
 

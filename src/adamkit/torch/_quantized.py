@@ -32,7 +32,9 @@ from adamkit.quant.blockwise import absmax_shape, decode_signed, decode_unsigned
 from adamkit.torch import _backend as backend
 from adamkit.torch._local import is_distributed, like, local
 
-STATE_DTYPES = (None, "fp32", "bf16", "int8")
+COMPACT_STATE_DTYPES = ("bf16", "int8")
+"""The ``state_dtype`` values that keep Adam's state compact, stepped by this module."""
+STATE_DTYPES = (None, "fp32", *COMPACT_STATE_DTYPES)
 MIN_QUANTIZED_NUMEL = 4096
 """Parameters with fewer elements keep float32 state: for them the per-block scale and the
 kernel call would save almost nothing (a 4096-element tensor's fp32 state is 32 KiB)."""
@@ -42,17 +44,10 @@ _DECODERS = {"exp_avg": decode_signed, "exp_avg_sq": decode_unsigned, "max_exp_a
 ABSMAX = quantized.ABSMAX_SUFFIX
 
 
-def widens(param, state_dtype):
-    """Whether ``param``'s state is kept float32 although the parameter is bfloat16
-    (``state_dtype="fp32"``): the arithmetic is float32 anyway, and the averages then lose
-    nothing between steps. torch keeps state in the parameter's dtype."""
-    return state_dtype == "fp32" and param.dtype == torch.bfloat16
-
-
 def quantizes(param, state_dtype):
     """Whether ``param``'s state is kept 8-bit under ``state_dtype``."""
     return (
-        state_dtype in ("int8", "bf16")
+        state_dtype in COMPACT_STATE_DTYPES
         and param.dtype == torch.float32
         and param.numel() >= MIN_QUANTIZED_NUMEL
         and not (state_dtype == "int8" and is_distributed(param) and param.dim() < 2)

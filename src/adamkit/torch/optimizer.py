@@ -61,7 +61,7 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(f"{flag}={defaults[flag]!r} is not supported: {reason}")
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
         check_choice("state_dtype", state_dtype, quantized.STATE_DTYPES)
-        if state_dtype in ("int8", "bf16") and self.spec.rule is not specs.ADAM.rule:
+        if state_dtype in quantized.COMPACT_STATE_DTYPES and self.spec.rule is not specs.ADAM.rule:
             raise ValueError(
                 f"Invalid state_dtype: {state_dtype!r} (compact state is for Adam and AdamW; "
                 f"{type(self).__name__} takes None or 'fp32')"
@@ -152,7 +152,7 @@ class Optimizer(torch.optim.Optimizer):
         for group, saved_group in zip(self.param_groups, state_dict["param_groups"]):
             for param, index in zip(group["params"], saved_group["params"]):
                 saved = state_dict["state"].get(index, {})
-                if quantized.widens(param, self.state_dtype):
+                if backend.slot_dtype(param, self.state_dtype) is torch.float32:
                     widened[param] = {
                         key: value.detach().to(torch.float32, copy=True).contiguous()
                         for key, value in saved.items()
@@ -182,8 +182,7 @@ class Optimizer(torch.optim.Optimizer):
             if fill is not None:
                 # A complex parameter is a pair of reals: both parts start at the fill value.
                 value = complex(fill, fill) if param.is_complex() else fill
-                dtype = torch.float32 if quantized.widens(param, self.state_dtype) else None
-                new[slot.key] = _state_like(param, value, dtype)
+                new[slot.key] = _state_like(param, value, backend.slot_dtype(param, self.state_dtype))
         missing = {key: value for key, value in new.items() if key not in self.state.get(param, {})}
         if missing:
             self.state[param].update(missing)
@@ -303,24 +302,24 @@ class Optimizer(torch.optim.Optimizer):
         else:
             steps = [None] * len(params)
         hyperparameters = self.spec.rule_arguments(group)
-        if self.state_dtype in ("int8", "bf16"):
+        compact = self.state_dtype in quantized.COMPACT_STATE_DTYPES
+        if compact:
             # Only an optimizer asked for compact state ever holds it (loads convert to float32).
             params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)
         fused = group.get("fused")
         sparse = [i for i, param in enumerate(params) if param.grad.layout != torch.strided]
-        widened = self.state_dtype == "fp32"
         if not sparse:
-            backend.update(self.spec, hyperparameters, params, states, steps, fused, widened)
+            backend.update(self.spec, hyperparameters, params, states, steps, fused, self.state_dtype)
         else:
             sparse_set = set(sparse)
             dense = [i for i in range(len(params)) if i not in sparse_set]
-            backend.update(self.spec, hyperparameters, *_pick(dense, params, states, steps), fused, widened)
+            backend.update(self.spec, hyperparameters, *_pick(dense, params, states, steps), fused, self.state_dtype)
             batch = _pick(sparse, params, states, steps)
             _sparse.update(self.spec, hyperparameters, _sparse.mode_of(self.spec, group), *batch, fused)
         for param, state in zip(params, states):
             if state and param not in self.state:
                 self.state[param] = state
-        if self.state_dtype in (None, "fp32"):
+        if not compact:
             self._plans[group_index] = GroupPlan.build(self.spec, group, params, states, self.state)
 
     def _expected_state_size(self, group):
