@@ -46,7 +46,7 @@ def _printed_rows(text):
     return [[cell.strip() for cell in line.split("│")[1:-1]] for line in text.splitlines() if line.startswith("│")]
 
 
-def _expected_cells(row, labels):
+def _expected_cells(row, labels, eight_bit):
     def cell(value, suffix=""):
         return MISSING if value is None else report.figure(value) + suffix
 
@@ -58,6 +58,8 @@ def _expected_cells(row, labels):
         cell(row["speedup_vs_torch_best"], "×"),
         cell(row["adamkit_pct_of_bound"], "%"),
         cell(row["numpy_speedup_vs_plain"], "×"),
+        cell(row["int8_time_vs_torch_fused"], "×"),
+        *(cell(row["int8_speedup_vs"].get(label), "×") for label in eight_bit),
         cell(row["bound_ms"]),
         cell(row["bound_gb_per_s"]),
     ]
@@ -74,6 +76,8 @@ def test_it_succeeds_and_covers_every_workload_and_rule(run):
         assert (row["n_params"], row["n_tensors"]) == (quick.n_params, quick.n_tensors)
         assert row["bytes_per_param"] == traffic.bytes_per_param(row["rule"])
         assert {"adamkit.torch", "torch for-loop", "torch foreach"} <= set(row["contenders"])
+        if row["rule"] in ("Adam", "AdamW", "AMSGrad"):
+            assert "adamkit.torch int8" in row["contenders"]
 
 
 def test_every_median_is_over_the_requested_steps(run):
@@ -103,6 +107,12 @@ def test_derived_figures_follow_from_the_raw_timings(run):
             assert math.isclose(row["numpy_speedup_vs_plain"], medians["plain NumPy"] / medians["adamkit.numpy"])
         else:
             assert row["numpy_speedup_vs_plain"] is None
+        if "adamkit.torch int8" in medians and "torch fused" in medians:
+            assert math.isclose(row["int8_time_vs_torch_fused"], medians["adamkit.torch int8"] / medians["torch fused"])
+        else:
+            assert row["int8_time_vs_torch_fused"] is None
+        for label, speedup in row["int8_speedup_vs"].items():
+            assert math.isclose(speedup, medians[label] / medians["adamkit.torch int8"])
 
 
 def test_markdown_and_printed_table_show_the_json_numbers(run):
@@ -110,7 +120,9 @@ def test_markdown_and_printed_table_show_the_json_numbers(run):
     header, markdown_rows = _markdown_table(markdown)
     labels = [name.removesuffix(" ms") for name in header[2:] if name.endswith(" ms") and name != "bound ms"]
     assert labels[:1] == ["adamkit.torch"] and "torch fused" in labels and "plain NumPy" in labels
-    expected = [_expected_cells(row, labels) for row in record["results"]]
+    eight_bit = [name.removesuffix(" / adamkit int8") for name in header if name.endswith(" / adamkit int8")]
+    assert eight_bit == report.eight_bit_columns(record)
+    expected = [_expected_cells(row, labels, eight_bit) for row in record["results"]]
     assert markdown_rows == expected
     assert _printed_rows(printed) == expected
 

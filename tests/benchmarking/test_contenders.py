@@ -65,3 +65,29 @@ def test_adamkit_numpy_is_timed_when_the_front_end_exists():
     entrants, notes = contenders.build(rule_cases.BY_NAME["Adam"], init, grads)
     if not any(e.label == contenders.ADAMKIT_NUMPY for e in entrants):
         pytest.fail(f"adamkit.numpy exists but was not timed: {notes}")
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "AMSGrad"])
+def test_the_int8_contender_keeps_8_bit_state_and_tracks_fp32(name):
+    init, grads = _tensors()
+    entrants, _ = contenders.build(rule_cases.BY_NAME[name], init, grads)
+    by_label = {entrant.label: entrant for entrant in entrants}
+    int8, reference = by_label[contenders.ADAMKIT_INT8], by_label["torch for-loop"]
+    for _ in range(4):
+        int8.step()
+        reference.step()
+    optimizer = int8.step.__self__
+    big = next(p for p in int8.params if p.numel() == 4097)
+    assert optimizer.state[big]["exp_avg"].dtype == torch.int8
+    got, want = (_values(entrant.params)[3] for entrant in (int8, reference))
+    assert not np.array_equal(got, init[3].numpy())
+    # Four steps move each parameter by about 4 lr = 4e-3; 8-bit moments shift that a little.
+    error = np.abs(got - want)
+    assert np.median(error) < 5e-5 and np.quantile(error, 0.99) < 4e-4
+
+
+def test_rules_without_8_bit_state_say_so():
+    init, grads = _tensors()
+    entrants, notes = contenders.build(rule_cases.BY_NAME["RMSprop"], init, grads)
+    assert contenders.ADAMKIT_INT8 not in [entrant.label for entrant in entrants]
+    assert any(note.startswith(f"{contenders.ADAMKIT_INT8} not timed: ") for note in notes)

@@ -16,6 +16,7 @@ MISSING = "—"
 SPEEDUP_HEADER = "torch best / adamkit"
 PCT_HEADER = "adamkit % of bound"
 NUMPY_SPEEDUP_HEADER = "plain NumPy / adamkit.numpy"
+INT8_HEADER = "adamkit int8 / torch fused"
 
 
 def figure(value):
@@ -39,17 +40,37 @@ def contender_columns(record):
     return [label for label in contenders.LABELS if label in present]
 
 
+def eight_bit_columns(record):
+    """The other 8-bit optimizers timed in any row, in the order of ``contenders.EIGHT_BIT``."""
+    present = {label for row in record["results"] for label in row.get("int8_speedup_vs", {})}
+    return [label for label in contenders.EIGHT_BIT if label in present]
+
+
 def headers(record):
     columns = [f"{label} ms" for label in contender_columns(record)]
-    return ["Workload", "Rule", *columns, SPEEDUP_HEADER, PCT_HEADER, NUMPY_SPEEDUP_HEADER, "bound ms", "bound GB/s"]
+    eight_bit = [f"{label} / adamkit int8" for label in eight_bit_columns(record)]
+    return [
+        "Workload",
+        "Rule",
+        *columns,
+        SPEEDUP_HEADER,
+        PCT_HEADER,
+        NUMPY_SPEEDUP_HEADER,
+        INT8_HEADER,
+        *eight_bit,
+        "bound ms",
+        "bound GB/s",
+    ]
 
 
 def rows(record):
     """One row of formatted cells per workload × rule, matching :func:`headers`."""
     labels = contender_columns(record)
+    eight_bit = eight_bit_columns(record)
     table = []
     for row in record["results"]:
         times = [_cell(row["contenders"].get(label, {}).get("median_ms")) for label in labels]
+        speedups = row.get("int8_speedup_vs", {})
         table.append(
             [
                 row["workload"],
@@ -58,6 +79,8 @@ def rows(record):
                 _cell(row["speedup_vs_torch_best"], "×"),
                 _cell(row["adamkit_pct_of_bound"], "%"),
                 _cell(row["numpy_speedup_vs_plain"], "×"),
+                _cell(row.get("int8_time_vs_torch_fused"), "×"),
+                *(_cell(speedups.get(label), "×") for label in eight_bit),
                 _cell(row["bound_ms"]),
                 _cell(row["bound_gb_per_s"]),
             ]
@@ -125,6 +148,9 @@ def _method_lines(record):
         "(round-robin, the starting contender rotating), next to the bandwidth probes.",
         f"`{SPEEDUP_HEADER}`: the fastest torch.optim path's time over adamkit.torch's; "
         "above 1 means adamkit is faster.",
+        f"`{INT8_HEADER}`: adamkit.torch with `state_dtype=\"int8\"` (8-bit block-wise state), its "
+        "time over torch's fused fp32 step; below 1 means the 8-bit step is faster. "
+        "`<8-bit optimizer> / adamkit int8`: that optimizer's time over adamkit's 8-bit step.",
         f"`{PCT_HEADER}`: the bound time (bytes per parameter × parameters ÷ bandwidth) over "
         "adamkit.torch's time. Bandwidth is the faster of a STREAM triad `a = b + s·c` "
         "(counted with write-allocate, 16 B/element) and `a += s·b` (12 B/element), measured "

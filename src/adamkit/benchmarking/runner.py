@@ -172,6 +172,11 @@ def _summarize_row(workload, case, probes, timings, notes):
         "speedup_vs_torch_best": _ratio(entries, torch_best, contenders.ADAMKIT_TORCH),
         "adamkit_pct_of_bound": entries.get(contenders.ADAMKIT_TORCH, {}).get("pct_of_bound"),
         "numpy_speedup_vs_plain": _ratio(entries, contenders.PLAIN_NUMPY, contenders.ADAMKIT_NUMPY),
+        # adamkit's 8-bit step as a fraction of torch's fused fp32 step (below 1: faster).
+        "int8_time_vs_torch_fused": _ratio(entries, contenders.ADAMKIT_INT8, "torch fused"),
+        "int8_speedup_vs": {
+            label: _ratio(entries, label, contenders.ADAMKIT_INT8) for label in contenders.EIGHT_BIT if label in entries
+        },
         "notes": notes + [f"{label} skipped: {reason}" for label, reason in timings.skipped.items()],
         "load_average_after": list(os.getloadavg()),
     }
