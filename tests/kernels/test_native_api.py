@@ -306,3 +306,29 @@ def test_set_num_threads_sets_the_default_and_rejects_bad_values():
     finally:
         kernels.set_num_threads(None)
     assert native._threads(None) >= 1
+
+
+class _Box:
+    def __init__(self, value):
+        self.value = value
+
+
+@needs_native
+@pytest.mark.parametrize("count", [0, 1, 7, 8, 9, 16, 17, 100])
+def test_attributes_reads_every_objects_attribute_in_order_whatever_the_objects(count):
+    # Objects of every layout (instances, dicts, ints, arrays, bare object()s): the prefetching
+    # reads words inside each of them, and must never change a value.
+    kinds = [_Box, lambda i: {"value": i}, lambda i: i, lambda i: np.arange(i % 5), lambda i: object()]
+    objects = [kinds[i % len(kinds)](i) for i in range(count)]
+    assert native.attributes(objects, "__class__") == [type(o) for o in objects]
+    boxes = [_Box(o) for o in objects]
+    values = native.attributes(boxes, "value")
+    assert len(values) == count and all(v is o for v, o in zip(values, objects))
+
+
+@needs_native
+def test_attributes_raises_what_getattr_raises():
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        native.attributes([_Box(1)] * 20, "missing")
+    with pytest.raises(TypeError):
+        native.attributes((_Box(1),), "value")

@@ -76,6 +76,12 @@ def same_objects(first, second):
     return len(first) == len(second) and all(a is b for a, b in zip(first, second))
 
 
+def attributes(objects, name):
+    """``[getattr(o, name) for o in objects]``, from C, prefetching the objects ahead (they are
+    cold after a kernel pass; see ``csrc/module.c``)."""
+    return _native.attributes(objects, name)
+
+
 def checked_pointers(tensors, dtype=None, numels=None):
     """``[t.data_ptr() for t in tensors]`` if every tensor has ``dtype`` (if given), is
     contiguous and has ``numels[i]`` elements (if given), else ``None``; in one pass from C."""

@@ -20,15 +20,12 @@ torch's gradient setter already checks a gradient's shape, dtype and device, but
 ``grad.data = ...`` and ``grad_dtype`` get around it, so dtype and size are checked here too.
 """
 
-import torch
-
 from adamkit.kernels import native
 from adamkit.torch import _backend as backend
 from adamkit.torch import _kahan as kahan
 from adamkit.torch._local import is_distributed, local
 
 
-_GRAD = torch.Tensor.grad.__get__
 
 
 class GroupPlan:
@@ -92,7 +89,7 @@ class GroupPlan:
         params = group["params"]
         if state_container is not self._state_container or not native.same_objects(params, self._group_params):
             return None
-        grads = list(map(_GRAD, params))
+        grads = native.attributes(params, "grad")
         if [grad is not None for grad in grads] != self._has_grad:
             return None
         grads = self._local([grad for grad in grads if grad is not None])
