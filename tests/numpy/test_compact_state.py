@@ -304,6 +304,21 @@ def test_compact_state_loads_into_other_layouts_decoded():
     np.testing.assert_array_equal(again.state[4]["exp_avg_sq"], encode_unsigned(widened)[0], strict=True)
 
 
+def test_codes_with_scales_by_rows_load_decoded_and_encoded_by_blocks():
+    """Scales of the row layout (FSDP2's) are read too; the state is re-encoded in flat blocks."""
+    params, coded = trained("int8", 2)
+    saved = coded.state_dict()
+    values = coded.export_state_dict()["state.5.exp_avg"]  # the 70x80 array
+    saved["state.5.exp_avg"], saved["state.5.exp_avg_absmax"] = encode_signed(values, rows=True)
+    assert saved["state.5.exp_avg_absmax"].shape == (70, 1)
+    opt = make(*HYPERS[0], [p.copy() for p in params], "int8")
+    opt.load_state_dict(saved)
+    by_rows = decode_signed(saved["state.5.exp_avg"], saved["state.5.exp_avg_absmax"])
+    codes, absmax = encode_signed(by_rows)
+    np.testing.assert_array_equal(opt.state[5]["exp_avg"], codes, strict=True)
+    np.testing.assert_array_equal(opt.state[5]["exp_avg_absmax"], absmax, strict=True)
+
+
 def test_float64_arrays_load_compact_state_decoded_to_their_dtype():
     params, coded = trained("int8", 2)
     wide = [p.astype(np.float64) for p in params]
