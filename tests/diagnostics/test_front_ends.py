@@ -151,6 +151,27 @@ def test_eight_bit_state_is_decoded_before_it_is_read():
     assert coded.nonfinite == 0.0
 
 
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+def test_numpy_compact_state_is_read_as_its_float32_values(state_dtype):
+    """A NumPy optimizer's 8-bit codes and bfloat16 bit patterns are decoded: diagnose() reports
+    exactly what it reports for a float32 optimizer holding the exported (decoded) state."""
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal(shape).astype(np.float32) for shape in ((70, 80), (17,))]
+    compact = adamkit.numpy.AdamW(params, lr=1e-3, amsgrad=True, state_dtype=state_dtype)
+    for _ in range(STEPS):
+        compact.step([rng.standard_normal(p.shape).astype(np.float32) for p in params])
+    if compact.state[0]["exp_avg"].dtype == np.float32:
+        pytest.skip("the kernels were not built, so the state stayed float32")
+    plain = adamkit.numpy.AdamW([p.copy() for p in params], lr=1e-3, amsgrad=True)
+    plain.load_state_dict(compact.export_state_dict())
+    before = snapshot(compact)
+    [coded] = diagnose(compact)
+    [decoded] = diagnose(plain)
+    assert snapshot(compact) == before
+    assert coded.as_dict() == decoded.as_dict()
+    assert coded.nonfinite == 0.0
+
+
 @pytest.mark.parametrize("name", ["Adam", "SGD"])
 def test_bfloat16_parameters_read_as_their_float32_values(name):
     """bfloat16 has no NumPy dtype; diagnose reads it as float32 (exact) and reports what it

@@ -180,3 +180,30 @@ def test_propagate_policy_lets_nan_through_without_warning():
         warnings.simplefilter("error")
         opt.step([np.array([np.nan, 0.0, 1.0])])
     assert np.isnan(w[0]) and w[1] == 1.0 and opt.skipped_steps == 0
+
+
+@pytest.mark.parametrize("name", ["Adam", "SGD"])
+def test_a_group_may_mix_float32_and_float64_arrays(name):
+    """Each dtype of a group gets its own kernel call: the result is that of one optimizer per
+    dtype, bit for bit, on the full path and on the planned one."""
+    mixed_params = _params("float64")
+    mixed_params[0], mixed_params[3] = mixed_params[0].astype(np.float32), mixed_params[3].astype(np.float32)
+    copies = [p.copy() for p in mixed_params]
+    groups = [{"params": mixed_params[:2]}, {"params": mixed_params[2:], "lr": 0.05}]
+    mixed = getattr(adamkit.numpy, name)(groups, **NON_DEFAULT[name])
+    by_dtype = [
+        getattr(adamkit.numpy, name)(
+            [{"params": [p for p in copies[:2] if p.dtype == dtype]},
+             {"params": [p for p in copies[2:] if p.dtype == dtype], "lr": 0.05}],
+            **NON_DEFAULT[name],
+        )
+        for dtype in (np.float32, np.float64)
+    ]
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        grads = [rng.standard_normal(p.shape).astype(p.dtype) for p in mixed_params]
+        mixed.step(grads)
+        for opt, dtype in zip(by_dtype, (np.float32, np.float64)):
+            opt.step([g.copy() for g in grads if g.dtype == dtype])
+    for param, copy in zip(mixed_params, copies):
+        np.testing.assert_array_equal(param, copy, strict=True)

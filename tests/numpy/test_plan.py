@@ -1,7 +1,8 @@
 """The NumPy optimizers' cached step (adamkit.numpy._plan) is used on steady steps, and whatever
 a user changes between steps sends the step back to the full path: the results always equal
 those of an optimizer that never uses a plan, bit for bit, and bad input still raises before
-anything changes."""
+anything changes. That holds with compact state too (state_dtype="int8" or "bf16"), which
+group 1's larger arrays take, beside the float32 state of the others."""
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from adamkit.numpy._plan import StepPlan
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernels were not built")
 
-SHAPES = [(1,), (7,), (17, 3), (4097,)]
+SHAPES = [(1,), (7,), (17, 3), (4097,), (70, 80)]
 STEPS = 6
 
 
@@ -27,10 +28,16 @@ def _grads(step):
     return [rng.standard_normal(shape).astype(np.float32) for shape in SHAPES]
 
 
+NAMES = ["Adam", "SGD", "Adam-int8", "Adam-bf16"]
+
+
 def _make(params, name):
     groups = [{"params": params[:2]}, {"params": params[2:], "lr": 0.05}]
-    if name == "Adam":
-        return adamkit.numpy.Adam(groups, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True, maximize=True)
+    if name.startswith("Adam"):
+        state_dtype = name.partition("-")[2] or None
+        return adamkit.numpy.Adam(
+            groups, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True, maximize=True, state_dtype=state_dtype
+        )
     return adamkit.numpy.SGD(groups, lr=0.01, momentum=0.9, nesterov=True)
 
 
@@ -121,7 +128,7 @@ def planned_steps(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("name", ["Adam", "SGD"])
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
 def test_planned_steps_equal_unplanned_steps_whatever_changes(change, name, planned_steps, monkeypatch):
     planned, planned_optimizer = _run(change, name)
@@ -136,9 +143,9 @@ def test_planned_steps_equal_unplanned_steps_whatever_changes(change, name, plan
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def _stepped_optimizer():
+def _stepped_optimizer(name):
     params = _params()
-    optimizer = _make(params, "Adam")
+    optimizer = _make(params, name)
     for step in range(3):
         optimizer.step(_grads(step))
     return params, optimizer
@@ -167,8 +174,9 @@ def _assert_unchanged(params, optimizer, before):
     ],
     ids=["shape", "dtype", "aliased", "bad-lr", "read-only"],
 )
-def test_bad_input_after_planned_steps_raises_and_changes_nothing(spoil, error, words):
-    params, optimizer = _stepped_optimizer()
+@pytest.mark.parametrize("name", ["Adam", "Adam-int8", "Adam-bf16"])
+def test_bad_input_after_planned_steps_raises_and_changes_nothing(spoil, error, words, name):
+    params, optimizer = _stepped_optimizer(name)
     grads = _grads(3)
     spoil(params, grads, optimizer.param_groups)
     before = _snapshot(params, optimizer)

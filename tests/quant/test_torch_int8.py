@@ -11,7 +11,7 @@ import adamkit.torch as akt  # noqa: E402
 from adamkit import rules  # noqa: E402
 from adamkit.kernels import quantized  # noqa: E402
 from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned  # noqa: E402
-from adamkit.torch._quantized import MIN_QUANTIZED_NUMEL  # noqa: E402
+from adamkit.compact_state import MIN_QUANTIZED_NUMEL  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
 HYPER = dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True)

@@ -2,8 +2,9 @@
 
 The torch front end keys ``optimizer.state`` by parameter tensor; the NumPy front end lists
 one state dict per parameter in group order. Tensors are read through ``detach()``, so torch
-is never imported here. Complex values become (real, imag) pairs, as the rules see them, and
-8-bit block-wise state (``state_dtype="int8"``) is decoded with :mod:`adamkit.quant`.
+is never imported here. Complex values become (real, imag) pairs, as the rules see them,
+8-bit block-wise state (``state_dtype="int8"``) is decoded with :mod:`adamkit.quant`, and the
+NumPy front end's bfloat16 state (``state_dtype="bf16"``: uint16 bit patterns) is widened.
 """
 
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from adamkit.kernels.quantized import ABSMAX_SUFFIX
+from adamkit.numpy._bfloat16 import to_float32
 from adamkit.quant import decode_signed, decode_unsigned
 
 
@@ -50,7 +52,8 @@ def read_groups(optimizer):
 
 
 def decoded(state):
-    """``state`` with each 8-bit code array and its ``*_absmax`` scales replaced by the values.
+    """``state`` with each 8-bit code array and its ``*_absmax`` scales replaced by the values,
+    and each uint16 array of bfloat16 bit patterns by float32 values.
 
     int8 codes are signed (``exp_avg``), uint8 codes unsigned (the second moments).
     """
@@ -63,6 +66,8 @@ def decoded(state):
             codes = as_numpy(value)
             decode = decode_signed if codes.dtype == np.int8 else decode_unsigned
             value = decode(codes, as_numpy(scales))
+        elif isinstance(value, np.ndarray) and value.dtype == np.uint16:
+            value = to_float32(value)
         values[key] = value
     return values
 

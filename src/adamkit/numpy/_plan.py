@@ -16,11 +16,19 @@ anything is updated:
   removed (:mod:`adamkit.numpy._state` counts them).
 
 Otherwise the optimizer's full path runs, which names any bad input, and makes a new plan.
+
+Parameters with compact state (``state_dtype="int8"`` or ``"bf16"``) are planned too: the
+8-bit kernel's call with their data pointers (:class:`~adamkit.numpy._stepping.PlannedInt8Step`),
+and the bfloat16 step (:func:`~adamkit.numpy._stepping.update_bfloat16`). Like the full step, the
+plan makes a call per state layout and dtype.
 """
+
+import functools
 
 import numpy as np
 
 from adamkit.kernels import native
+from adamkit.numpy import _stepping
 
 
 class StepPlan:
@@ -38,9 +46,7 @@ class StepPlan:
         for group, params in zip(self._groups, self._group_params):
             stepped = [param for param in params if next(has_grad)]
             states = [optimizer._states[id(param)][1] for param in stepped]
-            columns, names, _ = native.state_columns(spec, group, stepped, states)  # every slot exists
-            keys = [name for name in names if name is not None]
-            self._batches.append(_Batch(group, stepped, states, keys, columns, names, spec.counts_steps))
+            self._batches.append(_Batch(spec, group, stepped, states, optimizer.state_dtype))
         self._stepped = [param for batch in self._batches for param in batch.params]
         self._seen_changes = optimizer._state_changes[0]  # after packing the step counters into views
 
@@ -73,16 +79,21 @@ class StepPlan:
 
 
 class _Batch:
-    """One group's stepped parameters, their state laid out by slot, and their packed step counts."""
+    """One group's stepped parameters, their packed step counts, and a call per state layout
+    and dtype."""
 
-    def __init__(self, group, params, states, keys, columns, names, counts_steps):
-        self.group, self.params, self.keys = group, params, keys
-        self._columns, self._names = columns, names
+    def __init__(self, spec, group, params, states, state_dtype):
+        self.group, self.params = group, params
+        self.keys = [slot.key for slot in spec.active_slots(group)]  # every slot exists
         self._steps = None
-        if counts_steps and params:
+        if spec.counts_steps and params:
             self._steps = np.array([state["step"] for state in states], dtype=states[0]["step"].dtype)
             for index, state in enumerate(states):
                 state["step"] = self._steps[index : index + 1].reshape(())
+        self._calls = []  # (the indices of the parameters it steps, or None for all; the call)
+        for (held, _), picked in _stepping.buckets(params, state_dtype).items():
+            call = _call(spec, group, held, [params[i] for i in picked], [states[i] for i in picked], self.keys)
+            self._calls.append((None if len(picked) == len(params) else picked, call))
 
     def holds(self, spec):
         """Whether the group's hyperparameters pass the spec and select the plan's state slots."""
@@ -96,6 +107,21 @@ class _Batch:
         if not self.params:
             return
         steps = (self._steps + 1).tolist() if self._steps is not None else [None] * len(self.params)
-        native.update_columns(spec, spec.rule_arguments(self.group), self.params, grads, self._columns, self._names, steps)
+        hyperparameters = spec.rule_arguments(self.group)
+        for picked, call in self._calls:
+            if picked is None:
+                call(hyperparameters, grads=grads, steps=steps)
+            else:
+                call(hyperparameters, grads=[grads[i] for i in picked], steps=[steps[i] for i in picked])
         if self._steps is not None:
             self._steps += 1
+
+
+def _call(spec, group, held, params, states, keys):
+    """``call(hyperparameters, grads=..., steps=...)`` stepping ``params`` whose state is held as ``held``."""
+    if held == "int8":
+        return _stepping.PlannedInt8Step(spec, params, states, keys)
+    if held == "bf16":
+        return functools.partial(_stepping.update_bfloat16, spec, params=params, states=states)
+    columns, names, _ = native.state_columns(spec, group, params, states)
+    return functools.partial(native.update_columns, spec, params=params, columns=columns, names=names)

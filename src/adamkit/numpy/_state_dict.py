@@ -10,18 +10,26 @@ key                               value
 ================================  ==========================================================
 
 As in torch, a saved id refers to the parameter at the same position in the loading
-optimizer's groups.
+optimizer's groups. Compact state (``state_dtype``) is saved as it is held
+(:mod:`adamkit.numpy._state_layout`): 8-bit codes with their ``<key>_absmax`` scales, and
+bfloat16 bit patterns as uint16 arrays. Loading reads every uint16 state array as bfloat16.
 """
 
 from collections.abc import Mapping
 
 import numpy as np
 
+from adamkit.compact_state import DECODERS
+from adamkit.kernels.quantized import ABSMAX_SUFFIX, CODE_DTYPES
+from adamkit.numpy import _bfloat16, _state_layout
+from adamkit.quant.blockwise import absmax_shape
+
 _REAL_KINDS = "fiu"
 
 
-def flatten(optimizer):
-    """A copy of ``optimizer``'s hyperparameters and state as a flat dict of arrays."""
+def flatten(optimizer, states):
+    """A copy of ``optimizer``'s hyperparameters and of ``states`` (its state dicts, or
+    converted copies) as a flat dict of arrays."""
     flat = {}
     position = 0
     for g, group in enumerate(optimizer.param_groups):
@@ -30,7 +38,7 @@ def flatten(optimizer):
         position += count
         for name in optimizer.hyperparameters:
             flat[f"param_groups.{g}.{name}"] = np.array(group[name])
-    for index, state in enumerate(optimizer.state):
+    for index, state in enumerate(states):
         for key, value in state.items():
             flat[f"state.{index}.{key}"] = np.array(value, copy=True)
     return flat
@@ -72,9 +80,7 @@ def parse(optimizer, saved):
         if saved_id not in positions:
             raise ValueError(f"state_dict has state for parameter id {saved_id}, which no group lists")
         position = positions[saved_id]
-        for name, value in entries.items():
-            key = f"state.{saved_id}.{name}"
-            states[position][name] = _state_array(optimizer, key, name, value, params[position])
+        states[position] = _param_state(optimizer, saved_id, entries, params[position])
     return hyperparameters, states
 
 
@@ -142,7 +148,29 @@ def _hyperparameter(key, default, value):
     return tuple(float(item) for item in array) if shape else float(array)
 
 
+def _param_state(optimizer, saved_id, entries, param):
+    """The saved ``entries`` of one parameter, checked and in the layout ``optimizer`` holds."""
+    held = _state_layout.layout(param, optimizer.state_dtype)
+    state = {}
+    for name, value in entries.items():
+        key = f"state.{saved_id}.{name}"
+        coded = name.removesuffix(ABSMAX_SUFFIX)
+        if coded != name and coded in CODE_DTYPES:
+            if coded not in entries:
+                raise ValueError(f"state_dict has {key!r} without the codes it scales, 'state.{saved_id}.{coded}'")
+            continue  # read with its codes
+        array = _state_array(optimizer, key, name, value, param)
+        if name == "step":
+            state[name] = array
+        else:
+            scales = entries.get(name + ABSMAX_SUFFIX) if name in CODE_DTYPES else None
+            state.update(_slot(key, name, array, scales, param, held))
+    return state
+
+
 def _state_array(optimizer, key, name, value, param):
+    """The saved array ``value`` of state ``name``, checked: a known key, real numbers, a
+    finite count for ``step`` (as float32), its parameter's shape for the others."""
     allowed = optimizer.state_keys
     if name not in allowed:
         raise ValueError(
@@ -159,4 +187,42 @@ def _state_array(optimizer, key, name, value, param):
         raise ValueError(
             f"state_dict[{key!r}] has shape {array.shape}, but its parameter has shape {param.shape}"
         )
-    return np.array(array, dtype=param.dtype, order="C", copy=True)
+    return array
+
+
+def _slot(key, name, array, scales, param, held):
+    """``{name: array}`` (and the scales of 8-bit codes): the saved ``array`` of slot ``name``,
+    with its 8-bit ``scales`` if it holds codes, as ``held`` holds it.
+
+    Codes or bfloat16 patterns of that very layout are copied; others are decoded to float32
+    first, then converted by :func:`adamkit.numpy._state_layout.stored`.
+    """
+    if scales is not None:
+        scales = _checked_scales(key, name, array, scales, param)
+        if held == "int8" and scales.shape == absmax_shape(param.shape):
+            return {name: np.array(array, order="C", copy=True), name + ABSMAX_SUFFIX: np.array(scales, copy=True)}
+        array = DECODERS[name](array, scales)
+    elif array.dtype == _state_layout.BFLOAT16_BITS:
+        if held == "bf16":
+            return {name: np.array(array, order="C", copy=True)}
+        array = _bfloat16.to_float32(array)
+    try:
+        return _state_layout.stored(name, array, param, held)
+    except ValueError as error:
+        raise ValueError(f"state_dict[{key!r}] cannot be held with state_dtype={held!r}: {error}") from None
+
+
+def _checked_scales(key, name, codes, scales, param):
+    """``scales`` as an array, after checking that ``codes`` are 8-bit codes of ``name`` and
+    ``scales`` hold one float32 per block (flat, or by rows as FSDP2 shards them)."""
+    scales = np.asarray(scales)
+    code_dtype = np.dtype(CODE_DTYPES[name])
+    if codes.dtype != code_dtype:
+        raise ValueError(f"state_dict[{key!r}] has 8-bit scales, so it must hold {code_dtype} codes, got {codes.dtype}")
+    shapes = [absmax_shape(param.shape)] + ([absmax_shape(param.shape, rows=True)] if param.ndim else [])
+    if scales.dtype != np.float32 or scales.shape not in shapes:
+        raise ValueError(
+            f"state_dict[{key + ABSMAX_SUFFIX!r}] must be a float32 array of shape "
+            f"{shapes[0]}, one scale per block of its codes, got {scales.dtype} {scales.shape}"
+        )
+    return scales

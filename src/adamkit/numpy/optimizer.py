@@ -11,7 +11,7 @@ import numpy as np
 
 from adamkit.kernels import native
 from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
-from adamkit.numpy import _state_dict
+from adamkit.numpy import _state_dict, _state_layout, _stepping
 from adamkit.numpy._arrays import check_grad, check_param
 from adamkit.numpy._groups import as_group_list, canonical, group_params
 from adamkit.numpy._plan import StepPlan
@@ -30,6 +30,15 @@ class Optimizer:
     ``nonfinite_grads="skip"`` is an opt-in policy: when any gradient holds NaN or infinity
     the whole step is skipped, a :class:`~adamkit.nonfinite.NonFiniteGradientWarning` names
     the parameter, and ``skipped_steps`` counts it. The default ``"propagate"`` steps anyway.
+
+    ``state_dtype`` follows the torch front end's rules (:mod:`adamkit.compact_state`):
+    ``"int8"`` (Adam and AdamW) keeps the state of float32 arrays of at least
+    :data:`~adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements 8-bit block-wise, about 2 bytes per
+    parameter instead of 8 (:mod:`adamkit.quant`); ``"bf16"`` keeps it in bfloat16 with
+    stochastic rounding, as uint16 arrays of bfloat16 bit patterns (NumPy has no bfloat16
+    dtype). Other arrays keep state in their own dtype, as with the default ``None``.
+    :mod:`adamkit.numpy._state_layout` gives the layout; :meth:`export_state_dict` gives the state
+    as float32 arrays.
     """
 
     spec = None
@@ -54,9 +63,12 @@ class Optimizer:
         arguments = dict(bound.arguments)
         params = arguments.pop("params")
         nonfinite_grads = arguments.pop("nonfinite_grads")
+        state_dtype = arguments.pop("state_dtype")
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
+        _state_layout.check_state_dtype(self.spec, state_dtype, type(self).__name__)
         self.defaults = {**self.spec.defaults, **self.checked_hyperparameters(arguments, type(self).__name__)}
         self.nonfinite_grads = nonfinite_grads
+        self._state_dtype = state_dtype
         self.skipped_steps = 0
         self.param_groups = []
         self._states = {}
@@ -68,6 +80,11 @@ class Optimizer:
     def __repr__(self):
         groups = ", ".join(f"{len(group['params'])} params" for group in self.param_groups)
         return f"{type(self).__name__}(groups=[{groups}], defaults={self.defaults})"
+
+    @property
+    def state_dtype(self):
+        """``None``, ``"int8"`` or ``"bf16"``, fixed at construction: it decides the state's layout."""
+        return self._state_dtype
 
     @property
     def state(self):
@@ -146,15 +163,27 @@ class Optimizer:
         ``np.savez(f, **opt.state_dict())`` saves it; see :mod:`adamkit.numpy._state_dict`
         for the keys.
         """
-        return _state_dict.flatten(self)
+        return _state_dict.flatten(self, self.state)
+
+    def export_state_dict(self):
+        """:meth:`state_dict` with compact state decoded to float32 arrays, without the scales.
+
+        It is what an optimizer with ``state_dtype=None`` saves, and loads into any optimizer of
+        the same class (``state_dtype="int8"`` quantises it again), as the torch front end's
+        ``export_torch_state_dict()`` does for ``torch.optim``.
+        """
+        return _state_dict.flatten(self, [_state_layout.exported(state) for state in self.state])
 
     def load_state_dict(self, state_dict):
         """Restore hyperparameters and state saved by :meth:`state_dict` (e.g. ``dict(np.load(f))``).
 
         Everything is checked first: the number and sizes of groups, every key, every
         hyperparameter, and that each state array has its parameter's shape. A state dict that
-        does not fit raises ``ValueError`` and changes nothing. State is cast to the dtype of
-        its parameter, as torch does.
+        does not fit raises ``ValueError`` and changes nothing. State is converted to the layout
+        this optimizer holds it in, as the torch front end does: cast to the dtype of its
+        parameter, or, under ``state_dtype``, quantised or rounded to bfloat16 (to nearest);
+        compact state of that very layout loads bit for bit, and other compact state is
+        decoded first.
         """
         hyperparameters, states = _state_dict.parse(self, state_dict)
         for group, values in zip(self.param_groups, hyperparameters):
@@ -197,8 +226,33 @@ class Optimizer:
                 if grad is not None:
                     check_grad(grad, param, where)
                     entries.append((where, param, grad))
+            self._check_states(group, entries)
             batches.append((group, entries))
         return batches
+
+    def _check_states(self, group, entries):
+        """Raise ``ValueError`` unless the state of each stepped parameter holds the group's
+        slots as its layout does (:func:`adamkit.numpy._state_layout.check_slots`).
+
+        The slots kept in the parameters' dtypes are checked together in C first; one by one,
+        in Python, only if that fails, and always for compact state.
+        """
+        keys = [slot.key for slot in self.spec.active_slots(group)]
+        plain_arrays, plain_params, held_states = [], [], []
+        for where, param, _ in entries:
+            held = self._states.get(id(param))
+            if held is None or held[0] is not param:
+                continue
+            layout = _state_layout.layout(param, self._state_dtype)
+            if layout is None:
+                present = [held[1][key] for key in keys if key in held[1]]
+                plain_arrays += present
+                plain_params += [param] * len(present)
+            held_states.append((where, param, held[1], layout))
+        plain_fit = native.arrays_fit(plain_arrays, plain_params)
+        for where, param, state, layout in held_states:
+            if layout is not None or not plain_fit:
+                _state_layout.check_slots(state, param, keys, layout, where)
 
     def _init_state(self, param, group):
         state = self._state_of(param)
@@ -207,7 +261,8 @@ class Optimizer:
         for slot in self.spec.active_slots(group):
             fill = slot.initial_value(group)
             if slot.key not in state and fill is not None:
-                state[slot.key] = np.full_like(param, fill)
+                held = _state_layout.layout(param, self._state_dtype)
+                state.update(_state_layout.new_slot(param, slot.key, fill, held))
         return state
 
     def _update_group(self, group, params, grads):
@@ -223,14 +278,18 @@ class Optimizer:
             slots.append({key: value for key, value in state.items() if key != "step"})
         # The kernels read contiguous memory; a strided gradient is copied once.
         grads = [np.ascontiguousarray(grad) for grad in grads]
-        native.update(self.spec, self.spec.rule_arguments(group), params, grads, slots, steps)
+        hyperparameters = self.spec.rule_arguments(group)
+        for (held, _), picked in _stepping.buckets(params, self._state_dtype).items():
+            columns = ([column[i] for i in picked] for column in (params, grads, slots, steps))
+            _stepping.update(self.spec, hyperparameters, held, *columns)
         for state, arrays in zip(states, slots):
             for key, array in arrays.items():
                 state.setdefault(key, array)
 
 
 def _constructor_signature(cls):
-    """``(params, <positional>..., *, <the other hyperparameters>..., nonfinite_grads="propagate")``."""
+    """``(params, <positional>..., *, <the other hyperparameters>..., nonfinite_grads="propagate",
+    state_dtype=None)``."""
     Parameter = inspect.Parameter
     defaults = cls.spec.defaults
     keyword_only = [name for name in cls.hyperparameters if name not in cls.positional]
@@ -240,4 +299,5 @@ def _constructor_signature(cls):
            for name in cls.positional]
         + [Parameter(name, Parameter.KEYWORD_ONLY, default=defaults[name]) for name in keyword_only]
         + [Parameter("nonfinite_grads", Parameter.KEYWORD_ONLY, default="propagate")]
+        + [Parameter("state_dtype", Parameter.KEYWORD_ONLY, default=None)]
     )

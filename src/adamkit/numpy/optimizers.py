@@ -4,7 +4,9 @@ and ``RMSprop``.
 Each takes torch's hyperparameters with torch's defaults (from :mod:`adamkit.specs`) in
 torch's positional order (``help`` and ``inspect.signature`` show them), without torch's
 device flags (``foreach``, ``fused``, ``capturable``, ``differentiable``). The math of each
-class is the rule of the same name in :mod:`adamkit.rules`.
+class is the rule of the same name in :mod:`adamkit.rules`. Every class takes the keyword-only
+options ``nonfinite_grads`` and ``state_dtype`` (``None``; Adam and AdamW also take ``"int8"``
+and ``"bf16"``), see :class:`adamkit.numpy.optimizer.Optimizer`.
 """
 
 from adamkit import specs
@@ -15,6 +17,8 @@ class Adam(Optimizer):
     """Adam (:func:`adamkit.rules.adam`); ``decoupled_weight_decay=True`` makes it AdamW.
 
     ``eps_hat=True`` opts in to the ε̂ convention of Keras and ``SparseAdam``.
+    ``state_dtype="int8"`` keeps large float32 arrays' state 8-bit block-wise (about 2 bytes per
+    parameter instead of 8), ``"bf16"`` in bfloat16 (4 bytes).
     """
 
     spec = specs.ADAM

@@ -2,8 +2,8 @@
 :mod:`adamkit.kernels.quantized`) and ``state_dtype="bf16"`` (bfloat16 with stochastic rounding).
 
 A parameter's state is quantised when the parameter is a float32 CPU tensor of at least
-:data:`MIN_QUANTIZED_NUMEL` elements (decided on its shape, so every process of a job makes the
-same choice); smaller tensors, and other dtypes, keep torch's full-precision state, which
+:data:`adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements (decided on its shape, so every
+process of a job makes the same choice); smaller tensors, and other dtypes, keep torch's full-precision state, which
 costs little. Quantised state keeps torch's keys (``exp_avg``, ``exp_avg_sq``,
 ``max_exp_avg_sq``) holding int8/uint8 codes of the parameter's shape, plus a float32
 ``<key>_absmax`` companion with one scale per block; this is what ``state_dict()`` saves.
@@ -27,31 +27,19 @@ position in the group, so runs are reproducible.
 import numpy as np
 import torch
 
-from adamkit.kernels import native, quantized
-from adamkit.quant.blockwise import absmax_shape, decode_signed, decode_unsigned, encode_signed, encode_unsigned
+from adamkit.compact_state import DECODERS, ENCODERS, keeps_compact, rounding_seed
+from adamkit.kernels import quantized
+from adamkit.quant.blockwise import absmax_shape
 from adamkit.torch import _backend as backend
 from adamkit.torch._local import is_distributed, like, local
 
-COMPACT_STATE_DTYPES = ("bf16", "int8")
-"""The ``state_dtype`` values that keep Adam's state compact, stepped by this module."""
-STATE_DTYPES = (None, "fp32", *COMPACT_STATE_DTYPES)
-MIN_QUANTIZED_NUMEL = 4096
-"""Parameters with fewer elements keep float32 state: for them the per-block scale and the
-kernel call would save almost nothing (a 4096-element tensor's fp32 state is 32 KiB)."""
-
-_ENCODERS = {"exp_avg": encode_signed, "exp_avg_sq": encode_unsigned, "max_exp_avg_sq": encode_unsigned}
-_DECODERS = {"exp_avg": decode_signed, "exp_avg_sq": decode_unsigned, "max_exp_avg_sq": decode_unsigned}
 ABSMAX = quantized.ABSMAX_SUFFIX
 
 
 def quantizes(param, state_dtype):
     """Whether ``param``'s state is kept 8-bit under ``state_dtype``."""
-    return (
-        state_dtype in COMPACT_STATE_DTYPES
-        and param.dtype == torch.float32
-        and param.numel() >= MIN_QUANTIZED_NUMEL
-        and not (state_dtype == "int8" and is_distributed(param) and param.dim() < 2)
-        and (quantized.available() if state_dtype == "int8" else native.available())
+    return keeps_compact(state_dtype, param.dtype == torch.float32, param.numel()) and not (
+        state_dtype == "int8" and is_distributed(param) and param.dim() < 2
     )
 
 
@@ -70,7 +58,7 @@ def quantize_state(state, keys, state_dtype):
         value = state[key]
         rows = is_distributed(value)
         values = local(value).detach().to(torch.float32).numpy(force=True)
-        codes, absmax = _ENCODERS[key](values, rows=rows)
+        codes, absmax = ENCODERS[key](values, rows=rows)
         state[key] = like(torch.from_numpy(codes), value)
         state[key + ABSMAX] = like(torch.from_numpy(absmax), value, absmax_shape(value.shape, rows))
 
@@ -94,15 +82,15 @@ def dequantized(state):
     """A copy of one parameter's state dict with every quantised entry decoded to float32."""
     if not is_quantized(state):
         return {
-            key: value.float() if key in _DECODERS and value.dtype == torch.bfloat16 else value
+            key: value.float() if key in DECODERS and value.dtype == torch.bfloat16 else value
             for key, value in state.items()
         }
     plain = {}
     for key, value in state.items():
         if key.endswith(ABSMAX):
             continue
-        if key in _DECODERS and key + ABSMAX in state:
-            values = _DECODERS[key](local(value).numpy(), local(state[key + ABSMAX]).numpy())
+        if key in DECODERS and key + ABSMAX in state:
+            values = DECODERS[key](local(value).numpy(), local(state[key + ABSMAX]).numpy())
             plain[key] = like(torch.from_numpy(np.ascontiguousarray(values)), value)
         else:
             plain[key] = value
@@ -170,7 +158,7 @@ def _update_bfloat16(spec, hyperparameters, params, states, steps):
     working = [{key: state[key].float() for key in keys} for state in states]
     backend.update(spec, hyperparameters, params, working, steps, None)
     for index, (state, values, step) in enumerate(zip(states, working, steps)):
-        generator = torch.Generator().manual_seed(int(step) * 100_003 + index)
+        generator = torch.Generator().manual_seed(rounding_seed(step, index))
         for key in keys:
             state[key].copy_(stochastically_rounded(values[key], generator))
 

@@ -6,7 +6,7 @@ and hands NumPy views of the tensors to a backend that applies the rule.
 
 import torch
 
-from adamkit import specs
+from adamkit import compact_state
 from adamkit.kernels import native
 from adamkit.nonfinite import POLICIES, warn_skipped
 from adamkit.torch import _backend as backend
@@ -41,7 +41,7 @@ class Optimizer(torch.optim.Optimizer):
 
     ``state_dtype="fp32"`` (every optimizer) keeps the state of bfloat16 parameters in float32.
     ``state_dtype="int8"`` (Adam and AdamW) keeps the state of float32 parameters of at least
-    :data:`adamkit.torch._quantized.MIN_QUANTIZED_NUMEL` elements 8-bit block-wise
+    :data:`adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements 8-bit block-wise
     (:mod:`adamkit.quant`), ``state_dtype="bf16"`` in bfloat16 with stochastic rounding;
     :meth:`export_torch_state_dict` gives the float32 state ``torch.optim`` saves.
 
@@ -60,12 +60,8 @@ class Optimizer(torch.optim.Optimizer):
             if defaults.get(flag):
                 raise ValueError(f"{flag}={defaults[flag]!r} is not supported: {reason}")
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
-        check_choice("state_dtype", state_dtype, quantized.STATE_DTYPES)
-        if state_dtype in quantized.COMPACT_STATE_DTYPES and self.spec.rule is not specs.ADAM.rule:
-            raise ValueError(
-                f"Invalid state_dtype: {state_dtype!r} (compact state is for Adam and AdamW; "
-                f"{type(self).__name__} takes None or 'fp32')"
-            )
+        check_choice("state_dtype", state_dtype, compact_state.STATE_DTYPES)
+        compact_state.check_compact_rule(self.spec, state_dtype, type(self).__name__, "None or 'fp32'")
         if state_dtype is not None and defaults.get("fused") is False:
             raise ValueError(f"state_dtype={state_dtype!r} needs the fused kernels; it cannot be used with fused=False")
         kahan.check_setting(kahan_summation, defaults.get("fused"))
@@ -302,7 +298,7 @@ class Optimizer(torch.optim.Optimizer):
         else:
             steps = [None] * len(params)
         hyperparameters = self.spec.rule_arguments(group)
-        compact = self.state_dtype in quantized.COMPACT_STATE_DTYPES
+        compact = self.state_dtype in compact_state.COMPACT_STATE_DTYPES
         if compact:
             # Only an optimizer asked for compact state ever holds it (loads convert to float32).
             params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)

@@ -1,0 +1,66 @@
+"""The ``state_dtype`` option, as the torch and NumPy front ends both apply it.
+
+``None`` keeps each parameter's state in its own dtype; ``"fp32"`` keeps float32 state for
+bfloat16 parameters (a torch dtype). The compact values, :data:`COMPACT_STATE_DTYPES`, are
+``"int8"`` (8-bit block-wise codes and scales, :mod:`adamkit.kernels.quantized`) and ``"bf16"``
+(bfloat16, stored with stochastic rounding). This module says which optimizers take them
+(:func:`takes_compact_state`), which parameters get them (:func:`keeps_compact`: float32, at
+least :data:`MIN_QUANTIZED_NUMEL` elements, the kernel built) and how each state key is coded,
+so that both front ends follow the same rules.
+"""
+
+import numpy as np
+
+from adamkit import rules, specs
+from adamkit.kernels import native, quantized
+from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned
+
+COMPACT_STATE_DTYPES = ("bf16", "int8")
+"""The ``state_dtype`` values that keep state compact."""
+STATE_DTYPES = (None, "fp32", *COMPACT_STATE_DTYPES)
+COMPACT_RULES = {"bf16": (rules.adam,), "int8": (rules.adam,)}
+"""The rules whose steps take each compact ``state_dtype``."""
+MIN_QUANTIZED_NUMEL = 4096
+"""Parameters with fewer elements keep float32 state: for them the per-block scale and the
+kernel call would save almost nothing (a 4096-element tensor's fp32 state is 32 KiB)."""
+
+_CODECS = {np.dtype(np.int8): (encode_signed, decode_signed), np.dtype(np.uint8): (encode_unsigned, decode_unsigned)}
+ENCODERS = {key: _CODECS[np.dtype(dtype)][0] for key, dtype in quantized.CODE_DTYPES.items()}
+"""The codec function that turns each state key's float32 values into ``(codes, absmax)``:
+signed for int8 codes, unsigned for uint8 codes (:data:`adamkit.kernels.quantized.CODE_DTYPES`)."""
+DECODERS = {key: _CODECS[np.dtype(dtype)][1] for key, dtype in quantized.CODE_DTYPES.items()}
+"""The codec function that turns each state key's ``(codes, absmax)`` back into float32 values."""
+
+
+def takes_compact_state(spec, state_dtype):
+    """Whether optimizers of ``spec`` take the compact ``state_dtype``."""
+    return spec.rule in COMPACT_RULES[state_dtype]
+
+
+def check_compact_rule(spec, state_dtype, optimizer_name, alternatives):
+    """Raise ``ValueError`` if ``state_dtype`` is compact and ``spec``'s optimizers do not take it;
+    ``alternatives`` says what ``optimizer_name`` takes instead."""
+    if state_dtype in COMPACT_STATE_DTYPES and not takes_compact_state(spec, state_dtype):
+        names = [other.name for other in specs.ALL if takes_compact_state(other, state_dtype)]
+        listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+        raise ValueError(
+            f"Invalid state_dtype: {state_dtype!r} (compact state is for {listed}; "
+            f"{optimizer_name} takes {alternatives})"
+        )
+
+
+def keeps_compact(state_dtype, is_float32, numel):
+    """Whether a parameter (float32 or not, of ``numel`` elements) keeps compact state under
+    ``state_dtype``, stepped by a kernel that was built; otherwise its state is full precision."""
+    return (
+        state_dtype in COMPACT_STATE_DTYPES
+        and is_float32
+        and numel >= MIN_QUANTIZED_NUMEL
+        and (quantized.available() if state_dtype == "int8" else native.available())
+    )
+
+
+def rounding_seed(step, index):
+    """The seed of the random bits that round the bfloat16 state of the ``index``-th bfloat16
+    parameter stepped in a group, at step ``step``: runs are reproducible."""
+    return int(step) * 100_003 + index

@@ -1,0 +1,126 @@
+"""How a NumPy optimizer holds each parameter's state under its ``state_dtype``.
+
+The rules are the torch front end's (:mod:`adamkit.compact_state`): with ``state_dtype="int8"``
+or ``"bf16"`` (Adam and AdamW), a float32 array of at least
+:data:`~adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements keeps compact state; every other
+array, and every array under ``state_dtype=None``, keeps state in its own dtype. The state keeps
+torch's keys in every layout:
+
+============  ==============================================================================
+layout        each slot (Adam's ``exp_avg``, ``exp_avg_sq`` and, with amsgrad, ``max_exp_avg_sq``)
+============  ==============================================================================
+``None``      an array of the parameter's dtype and shape
+``"int8"``    codes of the parameter's shape (int8 for ``exp_avg``, uint8 for the second
+              moments) and, under ``<key>_absmax``, a float32 array with one scale per block
+              of :data:`adamkit.quant.BLOCK` elements (:mod:`adamkit.kernels.quantized`)
+``"bf16"``    a uint16 array of the parameter's shape holding bfloat16 bit patterns
+              (:mod:`adamkit.numpy._bfloat16`)
+============  ==============================================================================
+"""
+
+import numpy as np
+
+from adamkit.compact_state import COMPACT_STATE_DTYPES, DECODERS, ENCODERS, check_compact_rule, keeps_compact
+from adamkit.kernels.quantized import ABSMAX_SUFFIX, CODE_DTYPES
+from adamkit.numpy import _bfloat16
+from adamkit.quant.blockwise import absmax_shape
+from adamkit.validation import check_choice
+
+STATE_DTYPES = (None, *COMPACT_STATE_DTYPES)
+BFLOAT16_BITS = np.dtype(np.uint16)
+
+
+def check_state_dtype(spec, state_dtype, optimizer_name):
+    """Raise ``ValueError`` naming ``state_dtype`` unless optimizers of ``spec`` take it.
+
+    ``"fp32"``, which the torch front end takes for bfloat16 parameters, means nothing here:
+    NumPy has no bfloat16 arrays, and float32 and float64 arrays keep state in their dtype.
+    """
+    if state_dtype == "fp32":
+        raise ValueError(
+            "Invalid state_dtype: 'fp32' (float32 state is for bfloat16 parameters, which NumPy "
+            "does not have; float32 and float64 arrays keep state in their own dtype, as with None)"
+        )
+    check_choice("state_dtype", state_dtype, STATE_DTYPES)
+    check_compact_rule(spec, state_dtype, optimizer_name, "None")
+
+
+def layout(param, state_dtype):
+    """``"int8"``, ``"bf16"`` or ``None``: how ``param``'s state is held under ``state_dtype``."""
+    if state_dtype is None or not keeps_compact(state_dtype, param.dtype == np.float32, param.size):
+        return None
+    return state_dtype
+
+
+def slot_arrays(param, key, layout):
+    """``{name: (dtype, shape)}`` of the arrays that hold slot ``key`` of ``param`` in ``layout``."""
+    if layout is None:
+        return {key: (param.dtype, param.shape)}
+    if layout == "bf16":
+        return {key: (BFLOAT16_BITS, param.shape)}
+    return {
+        key: (np.dtype(CODE_DTYPES[key]), param.shape),
+        key + ABSMAX_SUFFIX: (np.dtype(np.float32), absmax_shape(param.shape)),
+    }
+
+
+def check_slots(state, param, keys, layout, where):
+    """Raise ``ValueError`` unless each slot of ``keys`` that ``state`` holds is held as ``layout``
+    holds it: C-contiguous, writeable arrays of the dtypes and shapes of :func:`slot_arrays`,
+    apart from the parameter."""
+    for key in keys:
+        if key not in state:
+            continue
+        for name, (dtype, shape) in slot_arrays(param, key, layout).items():
+            array = state.get(name)
+            if not (
+                isinstance(array, np.ndarray)
+                and array.dtype == dtype
+                and array.shape == shape
+                and array.flags.c_contiguous
+                and array.flags.writeable
+            ):
+                found = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
+                raise ValueError(
+                    f"the state of {where} has {name!r} {found}, where the optimizer keeps a "
+                    f"writeable, C-contiguous {dtype} array of shape {shape}"
+                )
+            if np.may_share_memory(array, param):
+                raise ValueError(f"the state of {where} has {name!r} sharing memory with the parameter")
+
+
+def stored(key, values, param, layout):
+    """``{name: array}``: the float ``values`` of slot ``key`` of ``param`` as ``layout`` holds them.
+
+    The 8-bit map of a second moment holds no negative values (``ValueError``).
+    """
+    if layout is None:
+        return {key: np.array(values, dtype=param.dtype, order="C", copy=True)}
+    values = np.asarray(values, np.float32)
+    if layout == "bf16":
+        return {key: _bfloat16.rounded(values)}
+    codes, absmax = ENCODERS[key](values)
+    return {key: codes, key + ABSMAX_SUFFIX: absmax}
+
+
+def new_slot(param, key, fill, layout):
+    """``{name: array}``: slot ``key`` of ``param``, every value ``fill``, as ``layout`` holds it."""
+    if layout is None:
+        return {key: np.full_like(param, fill)}
+    return stored(key, np.full(param.shape, fill, np.float32), param, layout)
+
+
+def exported(state):
+    """One parameter's state dict with its compact slots as new float32 arrays (decoded codes,
+    bfloat16 values) and without their scales; the other entries are its own arrays."""
+    plain = {}
+    for key, value in state.items():
+        if key.endswith(ABSMAX_SUFFIX) and key.removesuffix(ABSMAX_SUFFIX) in state:
+            continue
+        if key + ABSMAX_SUFFIX in state:
+            plain[key] = DECODERS[key](value, state[key + ABSMAX_SUFFIX])
+        elif isinstance(value, np.ndarray) and value.dtype == BFLOAT16_BITS:
+            plain[key] = _bfloat16.to_float32(value)
+        else:
+            plain[key] = value
+    return plain

@@ -1,0 +1,87 @@
+"""How a NumPy optimizer steps its parameters: in buckets of one dtype and one state layout
+(:mod:`adamkit.numpy._state_layout`).
+
+State in the parameter's dtype is stepped by the kernels (:func:`adamkit.kernels.native.update`),
+which take one dtype per call. ``"int8"`` state is stepped by the fused 8-bit kernel
+(:mod:`adamkit.kernels.quantized`), which computes exactly ``decode -> adamkit.rules.adam ->
+encode``. ``"bf16"`` state is decoded to
+float32, stepped by the float32 kernel, and stored rounded stochastically
+(:func:`adamkit.numpy._bfloat16.stochastically_rounded`) with the random bits of the torch
+front end, seeded by each parameter's step and its position among the group's parameters with
+bfloat16 state (:func:`adamkit.compact_state.rounding_seed`): the two front ends store the same
+bits. Rounded to nearest instead, ``exp_avg_sq`` would stall (see :mod:`adamkit.torch._quantized`).
+"""
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from adamkit import rules
+from adamkit.compact_state import rounding_seed
+from adamkit.kernels import native, quantized
+from adamkit.kernels.quantized import ABSMAX_SUFFIX
+from adamkit.numpy import _bfloat16
+from adamkit.numpy._state_layout import layout
+
+class Int8Kernel(NamedTuple):
+    """The entry points of an 8-bit kernel: for arrays (which checks them), for data pointers."""
+
+    arrays: Callable
+    pointers: Callable
+
+
+INT8_KERNELS = {rules.adam: Int8Kernel(quantized.adam, quantized.adam_pointers)}
+"""The 8-bit kernel of each rule that takes ``state_dtype="int8"``."""
+
+
+def buckets(params, state_dtype):
+    """``{(layout, dtype): indices}``: the positions in ``params`` of each layout and dtype."""
+    found = {}
+    for index, param in enumerate(params):
+        found.setdefault((layout(param, state_dtype), param.dtype), []).append(index)
+    return found
+
+
+def update(spec, hyperparameters, held, params, grads, states, steps):
+    """Step ``params`` of one dtype whose ``states`` (their slots, without ``step``) are held as
+    ``held``, in place; a slot the rule creates (SGD's) is added to ``states``."""
+    if held == "int8":
+        INT8_KERNELS[spec.rule].arrays(params, grads, states, steps, **hyperparameters)
+    elif held == "bf16":
+        update_bfloat16(spec, hyperparameters, params, grads, states, steps)
+    else:
+        native.update(spec, hyperparameters, params, grads, states, steps)
+
+
+def update_bfloat16(spec, hyperparameters, params, grads, states, steps):
+    """Step float32 ``params`` whose ``states`` hold bfloat16 bit patterns, in place."""
+    keys = [slot.key for slot in spec.active_slots(hyperparameters)]
+    working = [{key: _bfloat16.to_float32(state[key]) for key in keys} for state in states]
+    native.update(spec, hyperparameters, params, grads, working, steps)
+    for index, (state, values, step) in enumerate(zip(states, working, steps)):
+        random_state = _bfloat16.random_state(rounding_seed(step, index))
+        for key in keys:
+            state[key][...] = _bfloat16.stochastically_rounded(values[key], random_state)
+
+
+class PlannedInt8Step:
+    """The 8-bit kernel call of fixed parameters and state arrays, for :mod:`adamkit.numpy._plan`.
+
+    Their data pointers are read once: NumPy never moves an array's memory, short of
+    ``ndarray.resize(refcheck=False)``, which its documentation calls unsafe. Only the
+    gradients' pointers are read at each step.
+    """
+
+    def __init__(self, spec, params, states, keys):
+        self._kernel = INT8_KERNELS[spec.rule].pointers
+        self._numels = [param.size for param in params]
+        self._param_ptrs = np.array([param.ctypes.data for param in params], np.int64)
+        self._state_ptrs = {
+            name: np.array([state[name].ctypes.data for state in states], np.int64)
+            for key in keys
+            for name in (key, key + ABSMAX_SUFFIX)
+        }
+
+    def __call__(self, hyperparameters, grads, steps):
+        grad_ptrs = [grad.ctypes.data for grad in grads]
+        self._kernel(hyperparameters, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps)

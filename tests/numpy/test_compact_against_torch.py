@@ -1,0 +1,107 @@
+"""adamkit.numpy with state_dtype="int8" and "bf16" equals adamkit.torch with the same
+state_dtype bit for bit: parameters, codes, scales, bfloat16 state and step counts."""
+
+import numpy as np
+import pytest
+
+from adamkit.kernels import quantized
+from adamkit.numpy import _bfloat16
+from adamkit.numpy._plan import StepPlan
+from tests.numpy.test_compact_state import GROUP_SIZES, HYPERS, SECOND_GROUP, grads_at, hyper_id, make, start_params
+
+torch = pytest.importorskip("torch")
+import adamkit.torch  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
+STEPS = 12
+
+
+def as_tensors(params):
+    return [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params]
+
+
+def make_torch(name, hyper, tensors, state_dtype):
+    """The torch twin of tests.numpy.test_compact_state.make."""
+    groups = [{"params": tensors[: GROUP_SIZES[0]]}, {"params": tensors[GROUP_SIZES[0] :], **SECOND_GROUP}]
+    return getattr(adamkit.torch, name)(groups, **hyper, state_dtype=state_dtype)
+
+
+def as_numpy(tensor):
+    """A tensor's values, with bfloat16 as its bit patterns (uint16), as the NumPy front end holds it."""
+    if tensor.dtype == torch.bfloat16:
+        return tensor.view(torch.int16).numpy().view(np.uint16)
+    return tensor.numpy()
+
+
+def grads_of_step(step):
+    """In the first half, some parameters have no gradient at some steps: on odd steps the
+    70000-element one, so that the 70x80 one is the first bfloat16 parameter stepped in its
+    group. In the second half every parameter has one, and the NumPy optimizer's plan steps."""
+    grads = grads_at(step)
+    if step < STEPS // 2 and step % 2:
+        grads[4] = None
+    if step < STEPS // 2 and step % 3 == 2:
+        grads[0] = None
+    return grads
+
+
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+@pytest.mark.parametrize("entry", HYPERS, ids=hyper_id)
+def test_numpy_compact_state_equals_torch_bitwise(entry, state_dtype, monkeypatch):
+    planned = []
+    original = StepPlan.step
+    monkeypatch.setattr(StepPlan, "step", lambda *args: planned.append(original(*args)) or planned[-1])
+    params = start_params()
+    tensors = as_tensors(params)
+    torch_opt = make_torch(*entry, tensors, state_dtype)
+    numpy_opt = make(*entry, params, state_dtype)
+    for step in range(STEPS):
+        grads = grads_of_step(step)
+        for tensor, grad in zip(tensors, grads):
+            tensor.grad = None if grad is None else torch.from_numpy(grad.copy())
+        torch_opt.step()
+        numpy_opt.step(grads)
+    compact = 0
+    for param, tensor, state in zip(params, tensors, numpy_opt.state):
+        np.testing.assert_array_equal(param, tensor.detach().numpy(), strict=True)
+        torch_state = torch_opt.state[tensor]
+        assert set(state) == set(torch_state)
+        for key, value in torch_state.items():
+            np.testing.assert_array_equal(state[key], as_numpy(value), strict=True, err_msg=key)
+        compact += state["exp_avg"].dtype != param.dtype
+    assert compact == 3
+    assert sum(planned) >= STEPS // 2 - 2
+
+
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+def test_a_numpy_float32_checkpoint_converts_as_torch_converts_one(state_dtype):
+    """A float32 checkpoint loaded into each front end's compact optimizer gives the same state."""
+    name, hyper = HYPERS[0]
+    params = start_params()
+    plain = make(name, hyper, [p.copy() for p in params], None)
+    tensors = as_tensors(params)
+    torch_plain = make_torch(name, hyper, tensors, None)
+    for step in range(3):
+        grads = grads_at(step)
+        for tensor, grad in zip(tensors, grads):
+            tensor.grad = torch.from_numpy(grad.copy())
+        plain.step(grads)
+        torch_plain.step()
+    numpy_opt = make(name, hyper, [p.copy() for p in params], state_dtype)
+    numpy_opt.load_state_dict(plain.state_dict())
+    torch_opt = make_torch(name, hyper, tensors, state_dtype)
+    torch_opt.load_state_dict(torch_plain.state_dict())
+    for tensor, state in zip(tensors, numpy_opt.state):
+        assert set(state) == set(torch_opt.state[tensor])
+        for key, value in torch_opt.state[tensor].items():
+            np.testing.assert_array_equal(state[key], as_numpy(value), strict=True, err_msg=key)
+
+
+def test_stochastic_rounding_draws_torchs_random_bits():
+    from adamkit.torch._quantized import stochastically_rounded
+
+    values = np.random.default_rng(0).standard_normal(70001).astype(np.float32) * 1e-3
+    for seed in (0, 7 * 100_003 + 2, (1 << 32) + 5):
+        expected = stochastically_rounded(torch.from_numpy(values), torch.Generator().manual_seed(seed))
+        actual = _bfloat16.stochastically_rounded(values, _bfloat16.random_state(seed))
+        np.testing.assert_array_equal(actual, as_numpy(expected), strict=True)
