@@ -31,11 +31,12 @@ OPTIMIZERS = {
 }
 
 
-def make_optimizer(name, backend, params, lr):
-    """The optimizer ``name`` of front end ``backend`` (``"torch"`` or ``"numpy"``) over ``params``."""
+def make_optimizer(name, backend, params, lr, **options):
+    """The optimizer ``name`` of front end ``backend`` (``"torch"`` or ``"numpy"``) over ``params``,
+    with ``options`` (such as ``state_dtype``) added to its fixed settings."""
     choice = OPTIMIZERS[name]
     front_end = importlib.import_module(FRONT_ENDS[backend])
-    return getattr(front_end, choice.class_name)(params, lr=lr, **choice.settings)
+    return getattr(front_end, choice.class_name)(params, lr=lr, **choice.settings, **options)
 
 
 def hyperparameters(optimizer):

@@ -7,6 +7,7 @@ import torch
 from adamkit.cli.models import build, evaluate, objective
 from adamkit.cli.optimizers import hyperparameters as optimizer_hyperparameters
 from adamkit.cli.optimizers import make_optimizer
+from adamkit.cli.precision import FLOAT32, as_float32
 from adamkit.cli.records import Run, state_bytes
 from adamkit.cli.tasks import minibatches
 from adamkit.diagnostics import diagnose
@@ -18,20 +19,24 @@ def as_tensors(split):
                  (split.train_inputs, split.train_labels, split.test_inputs, split.test_labels))
 
 
-def train(task, name, lr, split, *, seed, epochs, diagnostic_steps=(), on_epoch=None):
+def train(task, name, lr, split, *, seed, epochs, diagnostic_steps=(), on_epoch=None,
+          precision=FLOAT32, optimizer_options=None):
     """Train a fresh model of ``task`` with optimizer ``name``; return ``(hyperparameters, Run)``.
 
     Every run with the same ``seed`` starts from the same weights, draws the same dropout
     masks and sees the same minibatches, so runs differ only by their optimizer.
-    ``diagnose`` is read after each step listed in ``diagnostic_steps``.
+    ``diagnose`` is read after each step listed in ``diagnostic_steps``. ``precision``
+    (:class:`~adamkit.cli.precision.Precision`) sets the parameters' dtype and autocast, and
+    ``optimizer_options`` are keyword arguments added to the optimizer's (``state_dtype``...);
+    the losses and accuracies are evaluated in float32 from the weights whatever the precision.
     """
-    model = build(task.name, split.features, split.classes, seed)
-    optimizer = make_optimizer(name, "torch", model.parameters(), lr)
+    model = precision.model(build(task.name, split.features, split.classes, seed))
+    optimizer = make_optimizer(name, "torch", model.parameters(), lr, **(optimizer_options or {}))
     hyperparameters = optimizer_hyperparameters(optimizer)
     scheduler = (None if task.lr_decay is None
                  else torch.optim.lr_scheduler.LambdaLR(optimizer, task.lr_decay))
     tensors = as_tensors(split)
-    train_inputs, train_labels = tensors[0], tensors[1]
+    train_inputs, train_labels = precision.inputs(tensors[0]), tensors[1]
     run = Run(seed)
     _record(run, model, tensors)
     read_at, steps = set(diagnostic_steps), 0
@@ -40,7 +45,8 @@ def train(task, name, lr, split, *, seed, epochs, diagnostic_steps=(), on_epoch=
             started = time.perf_counter()
             index = torch.from_numpy(batch)
             optimizer.zero_grad()
-            loss = objective(model, train_inputs[index], train_labels[index])
+            with precision.forward():
+                loss = objective(model, train_inputs[index], train_labels[index])
             loss.backward()
             optimizer.step()
             run.seconds += time.perf_counter() - started
@@ -63,6 +69,6 @@ def train(task, name, lr, split, *, seed, epochs, diagnostic_steps=(), on_epoch=
 
 
 def _record(run, model, tensors):
-    loss, accuracy = evaluate(model, tensors)
+    loss, accuracy = evaluate(as_float32(model), tensors)
     run.train_loss.append(loss)
     run.test_accuracy.append(accuracy)
