@@ -281,3 +281,13 @@ def test_the_result_does_not_depend_on_the_thread_count():
         assert np.array_equal(p, results[0][0])
         for key in s:
             assert np.array_equal(s[key], results[0][1][key]), key
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("indices", "expected"),
+    [([], -1), ([0, 16, 3], -1), ([0, 17, 3], 1), ([-1, 2], 0), ([4, 5, 16, -3], 3), ([2**62], 0)],
+)
+def test_first_row_out_of_range_reads_the_indices_in_place(indices, expected):
+    array = np.array(indices, dtype=np.int64)
+    assert sparse.first_row_out_of_range(array.ctypes.data, len(array), 17) == expected

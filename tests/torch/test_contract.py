@@ -121,6 +121,21 @@ def test_step_is_a_zero_dim_float32_cpu_tensor(name):
         assert step.item() == count
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_step_counters_loaded_in_another_dtype_keep_it_and_keep_counting(dtype):
+    param = torch.nn.Parameter(torch.ones(17))
+    optimizer = adamkit.torch.Adam([param])
+    param.grad = torch.full_like(param, 0.5)
+    optimizer.step()
+    state_dict = optimizer.state_dict()
+    state_dict["state"][0]["step"] = torch.tensor(5.0, dtype=dtype)
+    optimizer.load_state_dict(state_dict)
+    for _ in range(2):
+        optimizer.step()
+    step = optimizer.state[param]["step"]
+    assert step.dtype == dtype and step.item() == 7
+
+
 def test_sgd_keeps_no_step_count_like_torch():
     param = torch.nn.Parameter(torch.ones(7))
     param.grad = torch.ones(7)

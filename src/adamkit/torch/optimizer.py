@@ -15,6 +15,7 @@ from adamkit.torch import _quantized as quantized
 from adamkit.torch import _huge_pages, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
 from adamkit.torch._plan import GroupPlan
+from adamkit.torch._sparse_plan import SparsePlan
 from adamkit.torch._steps import PackedSteps
 from adamkit.torch._state_dict import check_state_dict_fits
 from adamkit.validation import check_choice
@@ -186,6 +187,8 @@ class Optimizer(torch.optim.Optimizer):
         missing = {key: value for key, value in new.items() if key not in self.state.get(param, {})}
         if missing:
             self.state[param].update(missing)
+            if _has_sparse_grad(param):
+                _huge_pages.collapse(param.detach())
 
     def _stepped_params(self, group, group_index):
         """The group's parameters that have a gradient, after checking that each can be stepped."""
@@ -308,6 +311,7 @@ class Optimizer(torch.optim.Optimizer):
             params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)
         fused = group.get("fused")
         sparse = [i for i, param in enumerate(params) if param.grad.layout != torch.strided]
+        plan_class = SparsePlan if len(sparse) == len(params) else GroupPlan
         if not sparse:
             backend.update(self.spec, hyperparameters, params, states, steps, fused, self.state_dtype)
         else:
@@ -320,17 +324,21 @@ class Optimizer(torch.optim.Optimizer):
             if state and param not in self.state:
                 self.state[param] = state
         if not compact:
-            self._plans[group_index] = GroupPlan.build(self.spec, group, params, states, self.state)
+            self._plans[group_index] = plan_class.build(self.spec, group, params, states, self.state)
 
     def _expected_state_size(self, group):
         slots = [slot for slot in self.spec.active_slots(group) if slot.fill is not None]
         return len(slots) + self.spec.counts_steps
 
 
+def _has_sparse_grad(param):
+    return param.grad is not None and param.grad.is_sparse
+
+
 def _state_like(param, value, dtype=None):
     """A state tensor like ``param`` (of ``dtype`` if given) filled with ``value``; for a
     parameter with a sparse gradient, advised onto huge pages (:mod:`adamkit.torch._huge_pages`)."""
-    if param.grad is not None and param.grad.is_sparse and dtype is None:
+    if _has_sparse_grad(param) and dtype is None:
         return _huge_pages.full_like(param, value)
     return torch.full_like(param, value, dtype=dtype, memory_format=torch.preserve_format)
 
