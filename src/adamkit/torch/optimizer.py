@@ -18,6 +18,7 @@ from adamkit.torch._plan import GroupPlan
 from adamkit.torch._sparse_plan import SparsePlan
 from adamkit.torch._steps import PackedSteps
 from adamkit.torch._state_dict import check_state_dict_fits
+from adamkit.torch._step_wrapper import profile_hook_step, without_grad
 from adamkit.validation import check_choice
 
 _UNSUPPORTED_FLAGS = {
@@ -246,7 +247,9 @@ class Optimizer(torch.optim.Optimizer):
                     return f"param_groups[{group_index}]['params'][{index}]"
         return None
 
-    @torch.no_grad()
+    profile_hook_step = staticmethod(profile_hook_step)
+
+    @without_grad
     def step(self, closure=None):
         """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
         loss = None
@@ -258,7 +261,7 @@ class Optimizer(torch.optim.Optimizer):
             culprit = self._first_nonfinite(batches)
             if culprit is not None:
                 self.skipped_steps += 1
-                # step is wrapped by torch's no_grad and hook wrappers: 4 frames to the caller.
+                # step is wrapped by without_grad and the hook wrapper: 4 frames to the caller.
                 warn_skipped(culprit, stacklevel=4)
                 return loss
         for group_index, (group, stepped, grad_ptrs) in enumerate(batches):
