@@ -291,3 +291,29 @@ def test_the_result_does_not_depend_on_the_thread_count():
 def test_first_row_out_of_range_reads_the_indices_in_place(indices, expected):
     array = np.array(indices, dtype=np.int64)
     assert sparse.first_row_out_of_range(array.ctypes.data, len(array), 17) == expected
+
+
+@needs_native
+def test_the_pointer_kernel_names_a_missing_slot_or_step_and_changes_nothing():
+    spec, hyper = RULE_CASES["adam-l2-amsgrad"]
+    param, state = _table(spec, hyper, 17, 7, np.float64, seed=14)
+    before = _copy(param, state)
+    rows, values = np.array([2, 5], dtype=np.int64), np.ones((2, 7))
+    kernel = sparse.RowKernel(spec, _full(spec, hyper))
+    pointers = {key: array.ctypes.data for key, array in state.items()}
+    arguments = ("float64", 17, 7, param.ctypes.data, rows.ctypes.data, 2, values.ctypes.data)
+    with pytest.raises(ValueError, match="max_exp_avg_sq"):
+        kernel(*arguments, {k: v for k, v in pointers.items() if k != "max_exp_avg_sq"}, 1.0)
+    with pytest.raises(TypeError, match="step"):
+        kernel(*arguments, pointers, None)
+    assert np.array_equal(param, before[0])
+    kernel(*arguments, pointers, 1.0)
+    expected = _copy(*before)
+    sparse.update_rows(spec, _full(spec, hyper), expected[0], rows, values, expected[1], 1.0, fused=False)
+    assert np.array_equal(param, expected[0])
+
+
+def test_hyperparameters_are_checked_when_the_pointer_kernel_is_made():
+    spec, hyper = RULE_CASES["adam-plain"]
+    with pytest.raises(ValueError, match="lr"):
+        sparse.RowKernel(spec, _full(spec, {**hyper, "lr": -1.0}))

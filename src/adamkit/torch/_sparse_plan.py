@@ -40,6 +40,8 @@ class SparsePlan(CachedGroup):
         self._tables = [(p.shape[0], math.prod(p.shape[1:]), p.data_ptr()) for p in stepped]
         self._slot_ptrs = [{key: state[key].data_ptr() for key in self._slot_keys} for state in states]
         self._shapes = [p.shape for p in stepped]
+        # The kernel for the hyperparameters of the last step, made again when they change.
+        self._hyperparameters, self._kernel = None, None
 
     @classmethod
     def build(cls, spec, group, stepped, states, state_container):
@@ -98,9 +100,12 @@ class SparsePlan(CachedGroup):
     def step(self, hyperparameters, entries, steps):
         """Run the lazy kernel on each parameter with this step's ``entries`` (from
         :meth:`gradient_pointers`)."""
+        if hyperparameters != self._hyperparameters:
+            self._kernel = sparse.RowKernel(self._spec, hyperparameters)
+            self._hyperparameters = hyperparameters
         dtype = _DTYPE_NAMES[self._dtype]
         for table, entry, slot_ptrs, step in zip(self._tables, entries, self._slot_ptrs, steps):
-            sparse.update_row_pointers(self._spec, hyperparameters, dtype, *table, *entry, slot_ptrs, step)
+            self._kernel(dtype, *table, *entry, slot_ptrs, step)
 
 
 def _fits(state_tensor, param):
