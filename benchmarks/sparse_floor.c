@@ -8,6 +8,8 @@
  *   touch     read and write one float per cache line of each row: the memory traffic of the
  *             step with no arithmetic;
  *   touch+pf  the same, with the rows 4 ahead prefetched;
+ *   touch+values  for an embedding's gradient: 20,000 shuffled entries over the 10,000 rows,
+ *             touching each entry's row and reading its 256-byte values row (in sequence);
  *   adam      the plain Adam update of each row, in one loop the compiler vectorizes;
  *   kernel    ak_sparse_update (the same Adam, eps_hat, from csrc/), as adamkit runs it;
  *   embedding ak_sparse_update on 20,000 shuffled entries over the same 10,000 rows.
@@ -136,6 +138,22 @@ static void touch(int64_t begin, int64_t end, int ahead)
     }
 }
 
+static void touch_entries(int64_t begin, int64_t end)
+{
+    float sum = 0.0f;
+    for (int64_t j = begin; j < end; j++) {
+        float *p = param + rows[j] * DIM, *m = exp_avg + rows[j] * DIM, *v = exp_avg_sq + rows[j] * DIM;
+        const float *g = grad + j * DIM;
+        for (int i = 0; i < DIM; i += LINE / (int)sizeof(float)) {
+            sum += g[i];
+            p[i] += 1.0f;
+            m[i] += 1.0f;
+            v[i] += 1.0f;
+        }
+    }
+    param[0] += sum; /* keeps the reads */
+}
+
 static void adam_row(float *restrict p, const float *restrict g, float *restrict m, float *restrict v)
 {
     const float beta1 = 0.9f, beta2 = 0.999f, lr = 1e-3f, eps = 1e-8f;
@@ -176,13 +194,13 @@ static void kernel(int64_t n_entries, int threads, double step)
     }
 }
 
-enum { TOUCH, TOUCH_PREFETCH, ADAM, KERNEL, EMBEDDING, N_KINDS };
-static const char *const NAMES[N_KINDS] = {"touch", "touch+pf", "adam", "kernel", "embedding"};
+enum { TOUCH, TOUCH_PREFETCH, TOUCH_VALUES, ADAM, KERNEL, EMBEDDING, N_KINDS };
+static const char *const NAMES[N_KINDS] = {"touch", "touch+pf", "touch+values", "adam", "kernel", "embedding"};
 
 /* One measurement of `kind` on `threads` threads, in milliseconds. */
 static double measure(int kind, int threads, int repeat)
 {
-    int64_t n = draw_rows(kind == EMBEDDING);
+    int64_t n = draw_rows(kind == EMBEDDING || kind == TOUCH_VALUES);
     flush();
     clockid_t clock = threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
     double start = seconds(clock);
@@ -194,6 +212,8 @@ static double measure(int kind, int threads, int repeat)
             int64_t begin = n * omp_get_thread_num() / threads, end = n * (omp_get_thread_num() + 1) / threads;
             if (kind == ADAM)
                 adam(begin, end);
+            else if (kind == TOUCH_VALUES)
+                touch_entries(begin, end);
             else
                 touch(begin, end, kind == TOUCH_PREFETCH);
         }
