@@ -45,9 +45,11 @@
 /* The repeated rows a thread sums before stepping them fill at most this many bytes (or one row). */
 #define AK_SPARSE_BATCH_BYTES ((int64_t)1 << 16)
 #define AK_CACHE_LINE 64
-/* How far ahead the rows to step, and the values of the entries to gather, are prefetched. */
+/* How far ahead the rows to step, and the values of the entries to gather, are prefetched, and
+ * how much of each row (the processor's own prefetcher streams the rest of a long row). */
 #define AK_SPARSE_PREFETCH_ROWS 4
 #define AK_SPARSE_PREFETCH_ENTRIES 16
+#define AK_SPARSE_PREFETCH_BYTES 1024
 
 static ak_segment_fn segment_of(ak_isa isa, ak_layout layout, ak_rule rule)
 {
@@ -130,6 +132,8 @@ static inline void prefetch_lines(const void *start, size_t bytes, int for_writi
 {
     if (!start)
         return;
+    if (bytes > AK_SPARSE_PREFETCH_BYTES)
+        bytes = AK_SPARSE_PREFETCH_BYTES;
     for (size_t offset = 0; offset < bytes; offset += AK_CACHE_LINE) {
         if (for_writing)
             __builtin_prefetch((const char *)start + offset, 1, 3);
