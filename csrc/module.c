@@ -19,6 +19,7 @@
 
 #include "adamkit_kernels.h"
 #include "quant8.h"
+#include "row_sort.h"
 #include "sparse.h"
 
 static const char *const RULE_NAMES[AK_N_RULES] = {
@@ -753,6 +754,26 @@ static PyObject *sparse_update(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* first_row_out_of_range(indices, n_entries, n_rows): the position of the first of the
+ * n_entries int64 row indices at address `indices` outside [0, n_rows), or -1; one pass. */
+static PyObject *first_row_out_of_range(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *indices;
+    long long n_entries, n_rows;
+    if (!PyArg_ParseTuple(args, "OLL:first_row_out_of_range", &indices, &n_entries, &n_rows))
+        return NULL;
+    void *address;
+    if (read_address(indices, "indices", &address) < 0)
+        return NULL;
+    if (n_entries > 0 && !address) {
+        PyErr_SetString(PyExc_ValueError, "indices must not be null");
+        return NULL;
+    }
+    int sorted;
+    return PyLong_FromLongLong(ak_check_rows(address, n_entries < 0 ? 0 : n_entries, n_rows, &sorted));
+}
+
 /* quant8_adam(hyper, num_threads, numels, row_numels, params, grads, exp_avg, exp_avg_absmax,
  *             exp_avg_sq, exp_avg_sq_absmax, max_exp_avg_sq, max_exp_avg_sq_absmax, steps)
  *
@@ -1044,6 +1065,7 @@ static PyMethodDef methods[] = {
     {"arrays_fit", arrays_fit, METH_VARARGS, "Whether NumPy parameters and gradients fit the kernels as they are."},
     {"quant8_adam", quant8_adam, METH_VARARGS, "Adam in place on 8-bit block-wise state."},
     {"sparse_update", sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},
+    {"first_row_out_of_range", first_row_out_of_range, METH_VARARGS, "The first row index outside [0, n_rows), or -1."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -5,20 +5,16 @@
 
 #define AK_SORT_BUCKETS ((int64_t)1 << AK_SORT_DIGIT_BITS)
 
-int64_t ak_first_row_out_of_range(const int64_t *indices, int64_t n_entries, int64_t n_rows)
+int64_t ak_check_rows(const int64_t *indices, int64_t n_entries, int64_t n_rows, int *sorted)
 {
-    for (int64_t j = 0; j < n_entries; j++)
+    int in_order = 1;
+    for (int64_t j = 0; j < n_entries; j++) {
         if (indices[j] < 0 || indices[j] >= n_rows)
             return j;
+        in_order &= j == 0 || indices[j] >= indices[j - 1];
+    }
+    *sorted = in_order;
     return -1;
-}
-
-int ak_rows_sorted(const int64_t *indices, int64_t n_entries)
-{
-    for (int64_t j = 1; j < n_entries; j++)
-        if (indices[j] < indices[j - 1])
-            return 0;
-    return 1;
 }
 
 static int significant_bits(int64_t value)

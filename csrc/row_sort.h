@@ -14,11 +14,9 @@
 /* Bits of the row index sorted per pass: 2^11 counters fit in the L1 cache. */
 #define AK_SORT_DIGIT_BITS 11
 
-/* The position of the first entry outside [0, n_rows), or -1 if every entry is in range. */
-int64_t ak_first_row_out_of_range(const int64_t *indices, int64_t n_entries, int64_t n_rows);
-
-/* Whether indices[0..n_entries) is non-decreasing: already in row order. */
-int ak_rows_sorted(const int64_t *indices, int64_t n_entries);
+/* In one pass: the position of the first entry outside [0, n_rows), or -1 if every entry is in
+ * range, and then *sorted, whether indices[0..n_entries) is non-decreasing (in row order). */
+int64_t ak_check_rows(const int64_t *indices, int64_t n_entries, int64_t n_rows, int *sorted);
 
 /* Sort the entries by row, stably: rows[j] = indices[order[j]], rows non-decreasing. Every
  * index is in [0, n_rows). `scratch` holds 2 * n_entries int64. */

@@ -10,6 +10,8 @@ from adamkit.kernels import native, reference, sparse
 needs_native = pytest.mark.skipif(not native.available(), reason="the C kernels are not built")
 
 RULE_CASES = {
+    # No flag set: the segments' loop without the flags' branches (csrc/rules.h).
+    "adam-plain": (specs.ADAM, dict(lr=0.02, betas=(0.8, 0.95), eps=1e-6)),
     "adam-l2-amsgrad": (
         specs.ADAM,
         dict(lr=0.02, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1, amsgrad=True, maximize=True),
@@ -43,6 +45,19 @@ def _copy(param, state):
     return param.copy(), {key: value.copy() for key, value in state.items()}
 
 
+def _native_and_reference(spec, hyper, param, state, indices, values, steps):
+    """``(param, state)`` after the steps ``steps`` of the native kernel and of the reference,
+    each on its own copy, once they are checked to be bitwise equal."""
+    fast, slow = _copy(param, state), _copy(param, state)
+    for step in steps:
+        sparse.update_rows(spec, _full(spec, hyper), fast[0], indices, values, fast[1], step)
+        sparse.update_rows(spec, _full(spec, hyper), slow[0], indices, values, slow[1], step, fused=False)
+    assert np.array_equal(fast[0], slow[0])
+    for key in state:
+        assert np.array_equal(fast[1][key], slow[1][key]), key
+    return fast
+
+
 @needs_native
 @pytest.mark.parametrize("case", RULE_CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -52,13 +67,7 @@ def test_native_rows_equal_the_reference_rows_bitwise(case, dtype, n_rows, width
     param, state = _table(spec, hyper, n_rows, width, dtype, seed=width)
     rows = np.array(touched, dtype=np.int64)
     values = np.random.default_rng(1).standard_normal((len(rows), width)).astype(dtype)
-    fast, slow = _copy(param, state), _copy(param, state)
-    for step in (1.0, 2.0, 3.0):
-        sparse.update_rows(spec, _full(spec, hyper), fast[0], rows, values, fast[1], step)
-        sparse.update_rows(spec, _full(spec, hyper), slow[0], rows, values, slow[1], step, fused=False)
-    assert np.array_equal(fast[0], slow[0])
-    for key in state:
-        assert np.array_equal(fast[1][key], slow[1][key]), key
+    fast = _native_and_reference(spec, hyper, param, state, rows, values, (1.0, 2.0, 3.0))
     untouched = np.setdiff1d(np.arange(n_rows), rows)
     assert np.array_equal(fast[0][untouched], param[untouched])
     for key in state:
@@ -115,14 +124,44 @@ def test_the_kernels_row_order_gives_the_reference_bits(n_rows, arrangement):
     param, state = _table(spec, hyper, n_rows, 1, np.float32, seed=13)
     indices = _entries(n_rows, arrangement, rng)
     values = rng.standard_normal((len(indices), 1)).astype(np.float32)
-    fast, slow = _copy(param, state), _copy(param, state)
-    sparse.update_rows(spec, _full(spec, hyper), fast[0], indices, values, fast[1], 3.0)
-    sparse.update_rows(spec, _full(spec, hyper), slow[0], indices, values, slow[1], 3.0, fused=False)
-    assert np.array_equal(fast[0], slow[0])
-    for key in state:
-        assert np.array_equal(fast[1][key], slow[1][key]), key
+    fast = _native_and_reference(spec, hyper, param, state, indices, values, (3.0,))
     touched = np.unique(indices)
     assert not np.array_equal(fast[0][touched], param[touched])
+
+
+def _rows_around_the_prefetch(n_rows, touched, arrangement, rng):
+    """``touched`` distinct rows of ``n_rows``, the first and last among them (if two or more),
+    sorted; or shuffled with about one repeat per row."""
+    middle = rng.choice(np.arange(1, n_rows - 1), size=max(touched - 2, 0), replace=False)
+    rows = np.sort(np.concatenate([[0, n_rows - 1][: min(touched, 2)], middle])).astype(np.int64)
+    if arrangement == "sorted-distinct":
+        return rows
+    repeats = rng.choice(rows, size=len(rows))
+    return rng.permutation(np.concatenate([rows, repeats]))
+
+
+@needs_native
+@pytest.mark.parametrize("case", ["adam-plain", "adam-l2-amsgrad", "adadelta"])
+@pytest.mark.parametrize("arrangement", ["sorted-distinct", "shuffled-with-repeats"])
+# The kernel prefetches 4 rows and 16 entries ahead, within batches of up to 256 entries: fewer
+# rows than either distance, exactly as many, one more, and batches that end on and past them.
+@pytest.mark.parametrize("touched_rows", [1, 2, 3, 4, 5, 16, 17, 255, 256, 257, 700])
+def test_the_prefetching_kernel_steps_exactly_the_touched_rows(case, arrangement, touched_rows):
+    """Whatever the number of rows against the prefetch distances, with the table's first and
+    last rows touched: the reference's bits, and the untouched rows unchanged."""
+    spec, hyper = RULE_CASES[case]
+    rng = np.random.default_rng(touched_rows)
+    n_rows, width = 1031, 17
+    param, state = _table(spec, hyper, n_rows, width, np.float32, seed=touched_rows)
+    indices = _rows_around_the_prefetch(n_rows, touched_rows, arrangement, rng)
+    values = rng.standard_normal((len(indices), width)).astype(np.float32)
+    fast = _native_and_reference(spec, hyper, param, state, indices, values, (2.0,))
+    touched = np.unique(indices)
+    ends = {0, n_rows - 1} if touched_rows > 1 else {0}
+    assert len(touched) == touched_rows and ends <= set(touched)
+    untouched = np.setdiff1d(np.arange(n_rows), touched)
+    assert np.array_equal(fast[0][untouched], param[untouched])
+    assert (fast[0][touched] != param[touched]).any(axis=1).all()
 
 
 @pytest.mark.parametrize("fused", [None, False])
@@ -242,3 +281,39 @@ def test_the_result_does_not_depend_on_the_thread_count():
         assert np.array_equal(p, results[0][0])
         for key in s:
             assert np.array_equal(s[key], results[0][1][key]), key
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("indices", "expected"),
+    [([], -1), ([0, 16, 3], -1), ([0, 17, 3], 1), ([-1, 2], 0), ([4, 5, 16, -3], 3), ([2**62], 0)],
+)
+def test_first_row_out_of_range_reads_the_indices_in_place(indices, expected):
+    array = np.array(indices, dtype=np.int64)
+    assert sparse.first_row_out_of_range(array.ctypes.data, len(array), 17) == expected
+
+
+@needs_native
+def test_the_pointer_kernel_names_a_missing_slot_or_step_and_changes_nothing():
+    spec, hyper = RULE_CASES["adam-l2-amsgrad"]
+    param, state = _table(spec, hyper, 17, 7, np.float64, seed=14)
+    before = _copy(param, state)
+    rows, values = np.array([2, 5], dtype=np.int64), np.ones((2, 7))
+    kernel = sparse.RowKernel(spec, _full(spec, hyper))
+    pointers = {key: array.ctypes.data for key, array in state.items()}
+    arguments = ("float64", 17, 7, param.ctypes.data, rows.ctypes.data, 2, values.ctypes.data)
+    with pytest.raises(ValueError, match="max_exp_avg_sq"):
+        kernel(*arguments, {k: v for k, v in pointers.items() if k != "max_exp_avg_sq"}, 1.0)
+    with pytest.raises(TypeError, match="step"):
+        kernel(*arguments, pointers, None)
+    assert np.array_equal(param, before[0])
+    kernel(*arguments, pointers, 1.0)
+    expected = _copy(*before)
+    sparse.update_rows(spec, _full(spec, hyper), expected[0], rows, values, expected[1], 1.0, fused=False)
+    assert np.array_equal(param, expected[0])
+
+
+def test_hyperparameters_are_checked_when_the_pointer_kernel_is_made():
+    spec, hyper = RULE_CASES["adam-plain"]
+    with pytest.raises(ValueError, match="lr"):
+        sparse.RowKernel(spec, _full(spec, {**hyper, "lr": -1.0}))

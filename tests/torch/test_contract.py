@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 import adamkit.torch
 from tests.cases import CASES, gradients, initial_params, param_groups
@@ -121,6 +121,21 @@ def test_step_is_a_zero_dim_float32_cpu_tensor(name):
         assert step.item() == count
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_step_counters_loaded_in_another_dtype_keep_it_and_keep_counting(dtype):
+    param = torch.nn.Parameter(torch.ones(17))
+    optimizer = adamkit.torch.Adam([param])
+    param.grad = torch.full_like(param, 0.5)
+    optimizer.step()
+    state_dict = optimizer.state_dict()
+    state_dict["state"][0]["step"] = torch.tensor(5.0, dtype=dtype)
+    optimizer.load_state_dict(state_dict)
+    for _ in range(2):
+        optimizer.step()
+    step = optimizer.state[param]["step"]
+    assert step.dtype == dtype and step.item() == 7
+
+
 def test_sgd_keeps_no_step_count_like_torch():
     param = torch.nn.Parameter(torch.ones(7))
     param.grad = torch.ones(7)
@@ -217,6 +232,72 @@ def test_step_hooks_fire_before_and_after_the_update(name):
     assert all(opt is optimizer for _, opt, _ in seen)
     assert torch.equal(seen[0][2], torch.ones(7))
     assert torch.equal(seen[1][2], param.detach()) and not torch.equal(seen[1][2], torch.ones(7))
+
+
+def _register(kind, hook, optimizer):
+    if kind == "pre":
+        return optimizer.register_step_pre_hook(hook)
+    if kind == "post":
+        return optimizer.register_step_post_hook(hook)
+    if kind == "global-pre":
+        return register_optimizer_step_pre_hook(hook)
+    return register_optimizer_step_post_hook(hook)
+
+
+@pytest.mark.parametrize("kind", ["pre", "post", "global-pre", "global-post"])
+def test_each_kind_of_step_hook_fires_on_its_own(kind):
+    """adamkit calls step without torch's hook wrapper unless a hook or a profiler needs it."""
+    param = torch.nn.Parameter(torch.ones(7))
+    optimizer = adamkit.torch.Adam([param], lr=0.1)
+    seen = []
+    handle = _register(kind, lambda opt, args, kwargs: seen.append(opt), optimizer)
+    try:
+        param.grad = torch.full_like(param, 0.5)
+        optimizer.step()
+    finally:
+        handle.remove()
+    assert seen == [optimizer]
+    optimizer.step()
+    assert seen == [optimizer]
+
+
+def test_a_pre_hook_can_replace_the_steps_arguments():
+    param = torch.nn.Parameter(torch.ones(7))
+    optimizer = adamkit.torch.Adam([param], lr=0.1)
+    param.grad = torch.full_like(param, 0.5)
+    closure_calls = []
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: ((opt,), {"closure": lambda: closure_calls.append(1) or 3.0}))
+    assert optimizer.step() == 3.0 and closure_calls == [1]
+
+
+def test_the_profiler_sees_the_step_range():
+    param = torch.nn.Parameter(torch.ones(7))
+    optimizer = adamkit.torch.Adam([param], lr=0.1)
+    param.grad = torch.full_like(param, 0.5)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        optimizer.step()
+    assert "Optimizer.step#Adam.step" in {event.name for event in profile.events()}
+
+
+def test_the_step_runs_without_autograd_and_restores_the_grad_mode():
+    param = torch.nn.Parameter(torch.ones(7))
+    optimizer = adamkit.torch.Adam([param], lr=0.1)
+    modes = []
+
+    def closure():
+        modes.append(torch.is_grad_enabled())  # the closure runs with autograd on
+        return 1.0
+
+    param.grad = torch.full_like(param, 0.5)
+    with torch.no_grad():
+        optimizer.step(closure)
+        assert not torch.is_grad_enabled()
+    optimizer.step(closure)
+    assert torch.is_grad_enabled() and modes == [True, True]
+    optimizer.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="lr"):
+        optimizer.step()
+    assert torch.is_grad_enabled()
 
 
 def test_state_dict_hooks_fire_and_can_edit_the_state_dict():

@@ -1,5 +1,6 @@
-"""The state of a large parameter with a sparse gradient is advised onto huge pages: the same
-tensor as torch.full_like makes, with madvise asked for the huge pages wholly inside it."""
+"""A large parameter with a sparse gradient, and its state, are advised onto huge pages: the
+state is the same tensor as torch.full_like makes, the parameter keeps its values and address,
+and madvise is asked for the huge pages wholly inside each."""
 
 import mmap
 
@@ -24,7 +25,15 @@ def recorded(monkeypatch):
     recorder = RecordingMadvise()
     monkeypatch.setattr(_huge_pages, "_madvise_function", recorder)
     monkeypatch.setattr(_huge_pages, "_MADV_HUGEPAGE", getattr(mmap, "MADV_HUGEPAGE", 14))
+    monkeypatch.setattr(_huge_pages, "_MADV_COLLAPSE", 25)
     return recorder.calls
+
+
+def _interior(tensor):
+    """The huge pages wholly inside ``tensor``'s memory: ``(start, length)``."""
+    start = -(-tensor.data_ptr() // _huge_pages.HUGE_PAGE) * _huge_pages.HUGE_PAGE
+    end = (tensor.data_ptr() + tensor.numel() * tensor.element_size()) // _huge_pages.HUGE_PAGE * _huge_pages.HUGE_PAGE
+    return start, end - start
 
 
 @pytest.mark.parametrize("value", [0.0, 0.25])
@@ -60,22 +69,39 @@ def test_without_madvise_the_state_is_plain_full_like(monkeypatch):
     assert torch.equal(_huge_pages.full_like(param, 0.5), torch.full_like(param, 0.5))
 
 
-def test_only_the_state_of_a_parameter_with_a_sparse_gradient_is_advised(recorded):
+def test_only_a_parameter_with_a_sparse_gradient_and_its_state_are_advised(recorded):
     rows = _huge_pages.MIN_BYTES // (4 * 16) + 1
     sparse_param, dense_param = torch.nn.Parameter(torch.ones(rows, 16)), torch.nn.Parameter(torch.ones(rows, 16))
     optimizer = adamkit.torch.Adam([sparse_param, dense_param], amsgrad=True)
     sparse_param.grad = torch.sparse_coo_tensor(torch.tensor([[3]]), torch.ones(1, 16), (rows, 16))
     dense_param.grad = torch.ones(rows, 16)
     optimizer.step()
-    advised = {start for start, _, _ in recorded}
-    state = optimizer.state
-    assert len(recorded) == 3  # exp_avg, exp_avg_sq, max_exp_avg_sq
-    for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
-        start = -(-state[sparse_param][key].data_ptr() // _huge_pages.HUGE_PAGE) * _huge_pages.HUGE_PAGE
-        assert start in advised, key
-    assert state[sparse_param]["exp_avg"][3].ne(0).all() and not state[sparse_param]["exp_avg"][4].any()
+    state = optimizer.state[sparse_param]
+    hugepage, collapse = _huge_pages._MADV_HUGEPAGE, _huge_pages._MADV_COLLAPSE
+    expected = [(*_interior(state[key]), hugepage) for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")]
+    expected += [(*_interior(sparse_param), hugepage), (*_interior(sparse_param), collapse)]
+    assert sorted(recorded) == sorted(expected)
+    assert state["exp_avg"][3].ne(0).all() and not state["exp_avg"][4].any()
+    # Later steps advise nothing more.
+    optimizer.step()
+    assert len(recorded) == len(expected)
+
+
+def test_a_small_parameter_is_not_collapsed(recorded):
+    param = torch.nn.Parameter(torch.ones(7, 16))
+    optimizer = adamkit.torch.Adam([param])
+    param.grad = torch.sparse_coo_tensor(torch.tensor([[3]]), torch.ones(1, 16), (7, 16))
+    optimizer.step()
+    assert not recorded
 
 
 def test_the_real_madvise_leaves_the_values_torchs():
     param = torch.ones(_huge_pages.MIN_BYTES // 4 + 5)
     assert torch.equal(_huge_pages.full_like(param, -1.5), torch.full_like(param, -1.5))
+
+
+def test_the_real_collapse_keeps_the_parameters_values_address_and_strides():
+    param = torch.randn(_huge_pages.MIN_BYTES // 64 + 3, 17).t()
+    before, address, strides = param.clone(), param.data_ptr(), param.stride()
+    _huge_pages.collapse(param)
+    assert torch.equal(param, before) and param.data_ptr() == address and param.stride() == strides

@@ -118,31 +118,89 @@ def _native_ready(param, values, state, row_steps):
 
 
 def _update_native(spec, hyperparameters, param, indices, values, state, step, row_steps, isa, num_threads):
-    rule, hyper = native._rule_and_hyper(spec, hyperparameters)
-    active = [slot.key for slot in spec.active_slots(hyper)]
-    slots = [None] * 3
-    for index, slot in enumerate(spec.slots):
-        if slot.key in active:
-            slots[index] = state[slot.key].ctypes.data
-    if rule in native._USES_STEP and step is None and row_steps is None:
-        raise TypeError(f"step is required by {spec.name}")
-    dtype = _NATIVE_DTYPES[param.dtype]
-    native._native.sparse_update(
-        native._RULE_NAMES[rule],
-        native._c_hyperparameters(hyper),
-        native._isa(isa),
-        native._threads(num_threads),
-        dtype,
+    slot_ptrs = {key: array.ctypes.data for key, array in state.items()}
+    RowKernel(spec, hyperparameters)(
+        _NATIVE_DTYPES[param.dtype],
         param.shape[0],
         math.prod(param.shape[1:]),
-        indices.shape[0],
-        indices.ctypes.data,
         param.ctypes.data,
+        indices.ctypes.data,
+        indices.shape[0],
         values.ctypes.data,
-        tuple(slots),
-        float(step) if step is not None else 1.0,
-        row_steps.ctypes.data if row_steps is not None else None,
+        slot_ptrs,
+        step,
+        row_steps=row_steps.ctypes.data if row_steps is not None else None,
+        isa=isa,
+        num_threads=num_threads,
     )
+
+
+class RowKernel:
+    """:func:`update_rows` given data pointers (``tensor.data_ptr()``), for torch tensors, with
+    hyperparameters fixed when it is made (they are checked and converted for C then, once).
+
+    A call steps one tensor: the parameter is ``n_rows`` rows of ``row_numel`` contiguous
+    ``dtype`` elements (``"float32"`` or ``"float64"``) at ``param_ptr``; ``n_entries`` int64
+    row indices are at ``indices_ptr`` and their values rows at ``values_ptr``; ``slot_ptrs``
+    maps each state key the rule uses to its tensor's address (shaped like the parameter);
+    ``row_steps`` is the address of the per-row int64 counts, or ``None``. An index outside
+    ``[0, n_rows)`` raises ``ValueError`` and changes nothing. Needs the native kernels; the
+    caller keeps the memory alive.
+    """
+
+    def __init__(self, spec, hyperparameters):
+        rule, hyper = native._rule_and_hyper(spec, hyperparameters)
+        self._spec = spec
+        self._rule_name = native._RULE_NAMES[rule]
+        self._uses_step = rule in native._USES_STEP
+        self._c_hyper = native._c_hyperparameters(hyper)
+        self._slots = [(index, slot.key) for index, slot in enumerate(spec.slots) if slot.when(hyper)]
+
+    def __call__(
+        self,
+        dtype,
+        n_rows,
+        row_numel,
+        param_ptr,
+        indices_ptr,
+        n_entries,
+        values_ptr,
+        slot_ptrs,
+        step,
+        *,
+        row_steps=None,
+        isa=None,
+        num_threads=None,
+    ):
+        slots = [None] * native.MAX_SLOTS
+        for index, key in self._slots:
+            if key not in slot_ptrs:
+                raise ValueError(f"slot_ptrs is missing {key!r}")
+            slots[index] = slot_ptrs[key]
+        if self._uses_step and step is None and row_steps is None:
+            raise TypeError(f"step is required by {self._spec.name}")
+        native._native.sparse_update(
+            self._rule_name,
+            self._c_hyper,
+            native._isa(isa),
+            native._threads(num_threads),
+            dtype,
+            n_rows,
+            row_numel,
+            n_entries,
+            indices_ptr,
+            param_ptr,
+            values_ptr,
+            tuple(slots),
+            float(step) if step is not None else 1.0,
+            row_steps,
+        )
+
+
+def first_row_out_of_range(indices_ptr, n_entries, n_rows):
+    """The position of the first of ``n_entries`` int64 row indices at ``indices_ptr`` outside
+    ``[0, n_rows)``, or -1 if all are in range (one pass in C)."""
+    return native._native.first_row_out_of_range(indices_ptr, n_entries, n_rows)
 
 
 def _coalesce(indices, values):

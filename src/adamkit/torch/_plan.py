@@ -26,24 +26,74 @@ from adamkit.torch import _kahan as kahan
 from adamkit.torch._local import is_distributed, local
 
 
+class CachedGroup:
+    """What a cached step keeps of a group and re-checks on every step (the module docstring's
+    list, but for what the gradients must be, which each plan checks itself)."""
 
-
-class GroupPlan:
-    """The cached kernel call of one parameter group (see the module docstring)."""
-
-    def __init__(self, spec, group, stepped, states, state_container):
+    def __init__(self, spec, group, stepped, states, state_container, tensor_keys):
         self._spec = spec
         self._group_params = list(group["params"])
         self._has_grad = [p.grad is not None for p in self._group_params]
         self._states = states
         self._state_container = state_container
-        self._dtype = stepped[0].dtype
-        self._slot_keys = _active_keys(spec, group)
-        self._arguments = backend.native_arguments(spec, group, self._dtype, stepped, states)
-        tensor_keys = self._slot_keys + ([kahan.KEY] if self._arguments["compensation"] else [])
-        self._slot_tensors = {key: [state[key] for state in states] for key in tensor_keys}
         self._params = stepped
+        self._dtype = stepped[0].dtype
         self._distributed = is_distributed(stepped[0])
+        self._slot_keys = _active_keys(spec, group)
+        self._slot_tensors = {key: [state[key] for state in states] for key in tensor_keys}
+
+    @property
+    def params(self):
+        """The parameters the plan steps, in order."""
+        return self._params
+
+    @property
+    def states(self):
+        """Their state dicts, in order."""
+        return self._states
+
+    def _local(self, tensors):
+        """The local shards of FSDP2's DTensors; plain tensors as they are."""
+        return list(map(local, tensors)) if self._distributed else tensors
+
+    def _current_grads(self, group, state_container, param_ptrs):
+        """The gradients of the parameters stepped, if nothing the plan keeps has changed (the
+        parameters' data pointers must still be ``param_ptrs``), else ``None``.
+
+        The objects these checks touch are cold after the previous step's kernel has streamed
+        the whole model through the cache, so each tensor is read in one pass from C
+        (:func:`adamkit.kernels.native.checked_pointers`) and lists are compared by identity.
+        """
+        params = group["params"]
+        if state_container is not self._state_container or not native.same_objects(params, self._group_params):
+            return None
+        grads = native.attributes(params, "grad")
+        if [grad is not None for grad in grads] != self._has_grad:
+            return None
+        try:
+            if (
+                _active_keys(self._spec, group) == self._slot_keys
+                and native.checked_pointers(self._local(self._params)) == param_ptrs
+                and native.same_objects(list(map(state_container.get, self._params)), self._states)
+                and all(
+                    native.same_objects([state[key] for state in self._states], tensors)
+                    for key, tensors in self._slot_tensors.items()
+                )
+            ):
+                return [grad for grad in grads if grad is not None]
+        except KeyError:  # a state key was deleted
+            pass
+        return None
+
+
+class GroupPlan(CachedGroup):
+    """The cached kernel call of one parameter group (see the module docstring)."""
+
+    def __init__(self, spec, group, stepped, states, state_container):
+        arguments = backend.native_arguments(spec, group, stepped[0].dtype, stepped, states)
+        keys = _active_keys(spec, group) + ([kahan.KEY] if arguments["compensation"] else [])
+        super().__init__(spec, group, stepped, states, state_container, keys)
+        self._arguments = arguments
         self._numels = [p.numel() for p in self._local(stepped)]
 
     @classmethod
@@ -69,49 +119,15 @@ class GroupPlan:
                 return None
         return cls(spec, group, stepped, states, state_container)
 
-    @property
-    def params(self):
-        """The parameters the plan steps, in order."""
-        return self._params
-
-    @property
-    def states(self):
-        """Their state dicts, in order."""
-        return self._states
-
     def gradient_pointers(self, group, state_container):
-        """This step's gradients' data pointers if the plan still holds for ``group``, else ``None``.
-
-        The objects these checks touch are cold after the previous step's kernel has streamed
-        the whole model through the cache, so each tensor is read in one pass from C
-        (:func:`adamkit.kernels.native.checked_pointers`) and lists are compared by identity.
-        """
-        params = group["params"]
-        if state_container is not self._state_container or not native.same_objects(params, self._group_params):
+        """This step's gradients' data pointers if the plan still holds for ``group``, else ``None``."""
+        grads = self._current_grads(group, state_container, self._arguments["param_ptrs"])
+        if grads is None:
             return None
-        grads = native.attributes(params, "grad")
-        if [grad is not None for grad in grads] != self._has_grad:
-            return None
-        grads = self._local([grad for grad in grads if grad is not None])
         try:
-            if (
-                _active_keys(self._spec, group) == self._slot_keys
-                and native.checked_pointers(self._local(self._params)) == self._arguments["param_ptrs"]
-                and native.same_objects(list(map(state_container.get, self._params)), self._states)
-                and all(
-                    native.same_objects([state[key] for state in self._states], tensors)
-                    for key, tensors in self._slot_tensors.items()
-                )
-            ):
-                return native.checked_pointers(grads, self._dtype, self._numels)
-        except (KeyError, RuntimeError):
-            # A state key was deleted, or a gradient has no strides (sparse CSR).
-            pass
-        return None
-
-    def _local(self, tensors):
-        """The local shards of FSDP2's DTensors; plain tensors as they are."""
-        return list(map(local, tensors)) if self._distributed else tensors
+            return native.checked_pointers(self._local(grads), self._dtype, self._numels)
+        except RuntimeError:  # a gradient has no strides (sparse CSR)
+            return None
 
     def step(self, hyperparameters, grad_ptrs, steps):
         """Run the kernels with this step's ``grad_ptrs`` (from :meth:`gradient_pointers`)."""

@@ -15,8 +15,10 @@ from adamkit.torch import _quantized as quantized
 from adamkit.torch import _huge_pages, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
 from adamkit.torch._plan import GroupPlan
+from adamkit.torch._sparse_plan import SparsePlan
 from adamkit.torch._steps import PackedSteps
 from adamkit.torch._state_dict import check_state_dict_fits
+from adamkit.torch._step_wrapper import profile_hook_step, without_grad
 from adamkit.validation import check_choice
 
 _UNSUPPORTED_FLAGS = {
@@ -182,6 +184,8 @@ class Optimizer(torch.optim.Optimizer):
         missing = {key: value for key, value in new.items() if key not in self.state.get(param, {})}
         if missing:
             self.state[param].update(missing)
+            if _has_sparse_grad(param):
+                _huge_pages.collapse(param.detach())
 
     def _stepped_params(self, group, group_index):
         """The group's parameters that have a gradient, after checking that each can be stepped."""
@@ -239,7 +243,9 @@ class Optimizer(torch.optim.Optimizer):
                     return f"param_groups[{group_index}]['params'][{index}]"
         return None
 
-    @torch.no_grad()
+    profile_hook_step = staticmethod(profile_hook_step)
+
+    @without_grad
     def step(self, closure=None):
         """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
         loss = None
@@ -251,7 +257,7 @@ class Optimizer(torch.optim.Optimizer):
             culprit = self._first_nonfinite(batches)
             if culprit is not None:
                 self.skipped_steps += 1
-                # step is wrapped by torch's no_grad and hook wrappers: 4 frames to the caller.
+                # step is wrapped by without_grad and the hook wrapper: 4 frames to the caller.
                 warn_skipped(culprit, stacklevel=4)
                 return loss
         for group_index, (group, stepped, grad_ptrs) in enumerate(batches):
@@ -304,6 +310,7 @@ class Optimizer(torch.optim.Optimizer):
             params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)
         fused = group.get("fused")
         sparse = [i for i, param in enumerate(params) if param.grad.layout != torch.strided]
+        plan_class = SparsePlan if len(sparse) == len(params) else GroupPlan
         if not sparse:
             backend.update(self.spec, hyperparameters, params, states, steps, fused, self.state_dtype)
         else:
@@ -316,17 +323,21 @@ class Optimizer(torch.optim.Optimizer):
             if state and param not in self.state:
                 self.state[param] = state
         if not compact:
-            self._plans[group_index] = GroupPlan.build(self.spec, group, params, states, self.state)
+            self._plans[group_index] = plan_class.build(self.spec, group, params, states, self.state)
 
     def _expected_state_size(self, group):
         slots = [slot for slot in self.spec.active_slots(group) if slot.fill is not None]
         return len(slots) + self.spec.counts_steps
 
 
+def _has_sparse_grad(param):
+    return param.grad is not None and param.grad.is_sparse
+
+
 def _state_like(param, value, dtype=None):
     """A state tensor like ``param`` (of ``dtype`` if given) filled with ``value``; for a
     parameter with a sparse gradient, advised onto huge pages (:mod:`adamkit.torch._huge_pages`)."""
-    if param.grad is not None and param.grad.is_sparse and dtype is None:
+    if _has_sparse_grad(param) and dtype is None:
         return _huge_pages.full_like(param, value)
     return torch.full_like(param, value, dtype=dtype, memory_format=torch.preserve_format)
 

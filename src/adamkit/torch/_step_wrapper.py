@@ -1,0 +1,54 @@
+"""What wraps ``step``: torch's hook wrapper only when something needs it, and no autograd.
+
+torch.optim.Optimizer wraps the ``step`` of every subclass to run the step pre- and post-hooks
+and to open the profiler's ``Optimizer.step#<class>.step`` range. Opening the range enters
+torch's operator dispatch, which costs 0.1-0.2 ms when a step finds that code cold in the cache
+(as it does after the rest of a training step): a tenth of a lazy sparse step. So adamkit's
+optimizers take torch's wrapper while a profiler runs or a step hook is registered, and
+otherwise call ``step`` directly, then the profiler's hook point ``_optimizer_step_code`` as
+torch's wrapper does. Likewise ``step`` runs with autograd off through one switch of the grad
+mode, not through ``torch.no_grad``'s context-manager objects.
+"""
+
+import functools
+
+import torch
+from torch.optim import optimizer as torch_optimizer
+
+
+def profile_hook_step(func):
+    """``func`` (an optimizer's ``step``) wrapped as torch wraps it when hooks or a profiler
+    are active, else called as it is."""
+    hooked = torch.optim.Optimizer.profile_hook_step(func)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        self = args[0]
+        if (
+            torch._C._autograd._profiler_enabled()
+            or self._optimizer_step_pre_hooks
+            or self._optimizer_step_post_hooks
+            or torch_optimizer._global_optimizer_pre_hooks
+            or torch_optimizer._global_optimizer_post_hooks
+        ):
+            return hooked(*args, **kwargs)
+        result = func(*args, **kwargs)
+        self._optimizer_step_code()
+        return result
+
+    return wrapper
+
+
+def without_grad(func):
+    """``func`` run with autograd off, as under ``torch.no_grad()``."""
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        enabled = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            torch._C._set_grad_enabled(enabled)
+
+    return run
