@@ -279,6 +279,34 @@ def test_the_profiler_sees_the_step_range():
     assert "Optimizer.step#Adam.step" in {event.name for event in profile.events()}
 
 
+@pytest.mark.parametrize("hooks_known", [True, False])
+def test_torchs_wrapper_runs_only_when_needed(monkeypatch, hooks_known):
+    """Without hooks or a profiler the step skips torch's wrapper (and its profiler range);
+    if torch's hook registries cannot be found, every step takes the wrapper."""
+    from adamkit.torch import _step_wrapper
+
+    ranges = []
+
+    class RecordFunction:
+        def __init__(self, name):
+            ranges.append(name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(torch.autograd.profiler, "record_function", RecordFunction)
+    monkeypatch.setattr(_step_wrapper, "_HOOKS_KNOWN", hooks_known)
+    param = torch.nn.Parameter(torch.ones(7))
+    optimizer = adamkit.torch.Adam([param], lr=0.1)
+    param.grad = torch.full_like(param, 0.5)
+    optimizer.step()
+    assert ranges == ([] if hooks_known else ["Optimizer.step#Adam.step"])
+    assert not torch.equal(param.detach(), torch.ones(7))
+
+
 def test_the_step_runs_without_autograd_and_restores_the_grad_mode():
     param = torch.nn.Parameter(torch.ones(7))
     optimizer = adamkit.torch.Adam([param], lr=0.1)

@@ -39,7 +39,7 @@ class CachedGroup:
         self._params = stepped
         self._dtype = stepped[0].dtype
         self._distributed = is_distributed(stepped[0])
-        self._slot_keys = _active_keys(spec, group)
+        self._slot_keys = active_keys(spec, group)
         self._slot_tensors = {key: [state[key] for state in states] for key in tensor_keys}
 
     @property
@@ -72,7 +72,7 @@ class CachedGroup:
             return None
         try:
             if (
-                _active_keys(self._spec, group) == self._slot_keys
+                active_keys(self._spec, group) == self._slot_keys
                 and native.checked_pointers(self._local(self._params)) == param_ptrs
                 and native.same_objects(list(map(state_container.get, self._params)), self._states)
                 and all(
@@ -91,7 +91,7 @@ class GroupPlan(CachedGroup):
 
     def __init__(self, spec, group, stepped, states, state_container):
         arguments = backend.native_arguments(spec, group, stepped[0].dtype, stepped, states)
-        keys = _active_keys(spec, group) + ([kahan.KEY] if arguments["compensation"] else [])
+        keys = active_keys(spec, group) + ([kahan.KEY] if arguments["compensation"] else [])
         super().__init__(spec, group, stepped, states, state_container, keys)
         self._arguments = arguments
         self._numels = [p.numel() for p in self._local(stepped)]
@@ -104,7 +104,7 @@ class GroupPlan(CachedGroup):
         dtype = stepped[0].dtype
         if dtype not in backend.NATIVE_DTYPES:
             return None
-        keys = _active_keys(spec, group)
+        keys = active_keys(spec, group)
         for param, state in zip(stepped, states):
             grad = param.grad
             if (
@@ -134,5 +134,6 @@ class GroupPlan(CachedGroup):
         native.update_pointers(self._spec, hyperparameters, grad_ptrs=grad_ptrs, steps=steps, **self._arguments)
 
 
-def _active_keys(spec, group):
+def active_keys(spec, group):
+    """The keys of the state slots ``spec``'s rule uses with ``group``'s hyperparameters."""
     return [slot.key for slot in spec.active_slots(group)]

@@ -14,7 +14,8 @@ and declines (so the full path runs, and raises its precise error) if anything d
   row indices all within the table (one pass in C); then its indices' and values' pointers
   and its count of entries are what the kernel takes.
 
-The kernel checks the indices again before it changes anything.
+The kernel checks the indices again before it changes anything. The hyperparameters are read
+at every step and checked again only when they change (:class:`adamkit.kernels.sparse.RowKernel`).
 """
 
 import math
@@ -24,7 +25,7 @@ import torch
 from adamkit.kernels import native, sparse
 from adamkit.torch import _kahan as kahan
 from adamkit.torch._local import is_distributed
-from adamkit.torch._plan import CachedGroup, _active_keys
+from adamkit.torch._plan import CachedGroup, active_keys
 from adamkit.torch._sparse import SPARSE_OPTIMIZERS
 
 _DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
@@ -34,7 +35,7 @@ class SparsePlan(CachedGroup):
     """The cached lazy sparse step of one parameter group (see the module docstring)."""
 
     def __init__(self, spec, group, stepped, states, state_container):
-        super().__init__(spec, group, stepped, states, state_container, _active_keys(spec, group))
+        super().__init__(spec, group, stepped, states, state_container, active_keys(spec, group))
         self._param_ptrs = native.checked_pointers(stepped)
         # Per parameter: (n_rows, row_numel, data pointer) and the state tensors' pointers.
         self._tables = [(p.shape[0], math.prod(p.shape[1:]), p.data_ptr()) for p in stepped]
@@ -56,7 +57,7 @@ class SparsePlan(CachedGroup):
         ):
             return None
         dtype = stepped[0].dtype
-        keys = _active_keys(spec, group)
+        keys = active_keys(spec, group)
         for param, state in zip(stepped, states):
             if (
                 dtype not in _DTYPE_NAMES

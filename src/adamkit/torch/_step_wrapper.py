@@ -15,6 +15,13 @@ import functools
 import torch
 from torch.optim import optimizer as torch_optimizer
 
+# torch's registries of global step hooks; if a torch release renames them, every step takes
+# torch's wrapper.
+_GLOBAL_HOOKS = tuple(
+    getattr(torch_optimizer, name, None) for name in ("_global_optimizer_pre_hooks", "_global_optimizer_post_hooks")
+)
+_HOOKS_KNOWN = all(hooks is not None for hooks in _GLOBAL_HOOKS)
+
 
 def profile_hook_step(func):
     """``func`` (an optimizer's ``step``) wrapped as torch wraps it when hooks or a profiler
@@ -25,11 +32,11 @@ def profile_hook_step(func):
     def wrapper(*args, **kwargs):
         self = args[0]
         if (
-            torch._C._autograd._profiler_enabled()
+            not _HOOKS_KNOWN
+            or torch._C._autograd._profiler_enabled()
             or self._optimizer_step_pre_hooks
             or self._optimizer_step_post_hooks
-            or torch_optimizer._global_optimizer_pre_hooks
-            or torch_optimizer._global_optimizer_post_hooks
+            or any(_GLOBAL_HOOKS)
         ):
             return hooked(*args, **kwargs)
         result = func(*args, **kwargs)
