@@ -1,10 +1,11 @@
 /* ak_q8_update: Adam/AdamW, Adamax and Adadelta with 8-bit block-wise state (see quant8.h and
  * adamkit/quant/blockwise.py, whose float32 operations this file repeats in the same order).
  *
- * One driver serves every rule: it finds a block, hands the block's codes to the rule's block
- * update, which decodes them as it reads them, applies the rule and leaves the new state in
- * float32 buffers on the stack, and encodes the buffers with the block's new maxima. A rule
- * adds only its block update and the maps of its slots (LAYOUTS).
+ * One driver serves every rule: it finds a block, and in one loop over its elements decodes
+ * the state, applies the rule's element update and leaves the new state in float32 buffers on
+ * the stack; then it encodes the buffers with the block's new maxima. A rule adds only its
+ * element update (adam_element, adamax_element, adadelta_element), the maps of its slots
+ * (LAYOUTS) and its cases in update_variant.
  *
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
  * which rounds half to even in the default rounding mode for 0 <= r < 2^23 (here r <= 255),
