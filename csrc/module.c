@@ -774,110 +774,130 @@ static PyObject *first_row_out_of_range(PyObject *self, PyObject *args)
     return PyLong_FromLongLong(ak_check_rows(address, n_entries < 0 ? 0 : n_entries, n_rows, &sorted));
 }
 
-/* quant8_adam(hyper, num_threads, numels, row_numels, params, grads, exp_avg, exp_avg_absmax,
- *             exp_avg_sq, exp_avg_sq_absmax, max_exp_avg_sq, max_exp_avg_sq_absmax, steps)
+/* quant8_update(rule, hyper, isa, num_threads, numels, row_numels, params, grads, codes,
+ *               absmax, steps)
  *
- * Adam on 8-bit block-wise state (quant8.h). Every argument after num_threads is a sequence
- * of n_tensors ints (or an int64 array): element counts, elements per row, then data
- * pointers; the two
- * max_exp_avg_sq sequences are None unless hyper['amsgrad']. */
-static PyObject *quant8_adam(PyObject *self, PyObject *args)
+ * A rule on 8-bit block-wise state (quant8.h). numels, row_numels (the elements per row of
+ * the blocks), params, grads and steps have one entry per tensor, as sequences of ints (or
+ * int64 arrays); codes and absmax are 3-tuples, one entry per state slot of the rule: the
+ * slot's pointers, one per tensor, or None for a slot the rule does not use here. */
+static PyObject *quant8_update(PyObject *self, PyObject *args)
 {
     (void)self;
+    const char *rule, *isa;
     int num_threads;
-    PyObject *hyper, *numels, *row_numels, *steps, *columns[8];
-    static const char *const NAMES[8] = {
-        "param_ptrs", "grad_ptrs", "exp_avg_ptrs", "exp_avg_absmax_ptrs", "exp_avg_sq_ptrs",
-        "exp_avg_sq_absmax_ptrs", "max_exp_avg_sq_ptrs", "max_exp_avg_sq_absmax_ptrs",
-    };
-    if (!PyArg_ParseTuple(args, "OiOOOOOOOOOOO:quant8_adam", &hyper, &num_threads, &numels,
-                          &row_numels, &columns[0], &columns[1], &columns[2], &columns[3],
-                          &columns[4], &columns[5], &columns[6], &columns[7], &steps))
+    PyObject *hyper, *numels, *row_numels, *params, *grads, *codes, *absmax, *steps;
+    if (!PyArg_ParseTuple(args, "sOsiOOOOO!O!O:quant8_update", &rule, &hyper, &isa, &num_threads,
+                          &numels, &row_numels, &params, &grads, &PyTuple_Type, &codes,
+                          &PyTuple_Type, &absmax, &steps))
         return NULL;
     ak_q8_call call = {.num_threads = num_threads};
-    if (read_hyper(hyper, &call.hyper) < 0)
+    int rule_index = lookup(RULE_NAMES, AK_N_RULES, rule, "rule");
+    int isa_index = rule_index < 0 ? -1 : lookup(ISA_NAMES, AK_N_ISAS, isa, "isa");
+    if (isa_index < 0 || read_hyper(hyper, &call.hyper) < 0)
         return NULL;
+    int used = ak_q8_slots((ak_rule)rule_index, &call.hyper);
+    if (used == 0) {
+        PyErr_Format(PyExc_ValueError, "rule '%s' has no 8-bit state", rule);
+        return NULL;
+    }
+    if (!ak_isa_supported((ak_isa)isa_index)) {
+        PyErr_Format(PyExc_ValueError, "isa='%s' is not supported by this CPU", isa);
+        return NULL;
+    }
     if (num_threads < 1) {
         PyErr_Format(PyExc_ValueError, "num_threads must be >= 1, got %d", num_threads);
         return NULL;
     }
-    int used = call.hyper.amsgrad ? 8 : 6;
-    for (int c = 6; c < 8; c++)
-        if ((columns[c] == Py_None) == (c < used)) {
-            PyErr_Format(PyExc_ValueError, "%s must be %s with amsgrad=%s", NAMES[c],
-                         c < used ? "given" : "None", call.hyper.amsgrad ? "True" : "False");
+    if (PyTuple_GET_SIZE(codes) != AK_MAX_SLOTS || PyTuple_GET_SIZE(absmax) != AK_MAX_SLOTS) {
+        PyErr_SetString(PyExc_ValueError, "codes and absmax must be 3-tuples");
+        return NULL;
+    }
+    for (int s = 0; s < AK_MAX_SLOTS; s++)
+        if ((PyTuple_GET_ITEM(codes, s) == Py_None) != (s >= used) ||
+            (PyTuple_GET_ITEM(absmax, s) == Py_None) != (s >= used)) {
+            PyErr_Format(PyExc_ValueError, "codes[%d] and absmax[%d] must be %s for rule '%s'%s", s,
+                         s, s < used ? "given" : "None", rule,
+                         call.hyper.amsgrad ? " with amsgrad" : "");
             return NULL;
         }
     Py_ssize_t n = PyObject_Length(numels);
     if (n < 0)
         return NULL;
     size_t count = (size_t)(n > 0 ? n : 1);
-    int64_t *numel = PyMem_Calloc(count, sizeof *numel);
-    int64_t *row_numel = PyMem_Calloc(count, sizeof *row_numel);
-    int64_t *scratch = PyMem_Calloc(count, sizeof *scratch);
-    double *step = PyMem_Calloc(count, sizeof *step);
-    void **pointers[8] = {0};
+    arguments a;
+    int64_t *row_numel = NULL, *scratch = NULL;
+    void **scales[AK_MAX_SLOTS] = {0};
     PyObject *result = NULL;
-    int ok = numel && row_numel && scratch && step;
-    for (int c = 0; c < 8; c++)
-        ok = ok && (pointers[c] = PyMem_Calloc(count, sizeof(void *)));
+    if (allocate(&a, n, 0) < 0)
+        goto done;
+    row_numel = PyMem_Calloc(count, sizeof *row_numel);
+    scratch = PyMem_Calloc(count, sizeof *scratch);
+    int ok = row_numel && scratch;
+    for (int s = 0; s < used; s++)
+        ok = ok && (scales[s] = PyMem_Calloc(count, sizeof(void *)));
     if (!ok) {
         PyErr_NoMemory();
         goto done;
     }
-    if (read_integers(numels, n, "numels", numel, 0) < 0 ||
+    if (read_integers(numels, n, "numels", a.numels, 0) < 0 ||
         read_integers(row_numels, n, "row_numels", row_numel, 0) < 0 ||
-        read_steps(steps, n, step) < 0)
+        read_pointers(params, n, "param_ptrs", scratch, a.params) < 0 ||
+        read_pointers(grads, n, "grad_ptrs", scratch, (void **)a.grads) < 0 ||
+        read_steps(steps, n, a.steps) < 0)
         goto done;
-    for (int c = 0; c < used; c++)
-        if (read_pointers(columns[c], n, NAMES[c], scratch, pointers[c]) < 0)
+    for (int s = 0; s < used; s++) {
+        if (read_pointers(PyTuple_GET_ITEM(codes, s), n, "code_ptrs", scratch, a.slots[s]) < 0 ||
+            read_pointers(PyTuple_GET_ITEM(absmax, s), n, "absmax_ptrs", scratch, scales[s]) < 0)
             goto done;
+        call.codes[s] = a.slots[s];
+        call.absmax[s] = (float *const *)scales[s];
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (numel[i] < 0) {
+        if (a.numels[i] < 0) {
             PyErr_Format(PyExc_ValueError, "numels[%zd] must be >= 0, got %lld", i,
-                         (long long)numel[i]);
+                         (long long)a.numels[i]);
             goto done;
         }
-        if (numel[i] > 0 && (row_numel[i] < 1 || numel[i] % row_numel[i] != 0)) {
+        if (a.numels[i] == 0)
+            continue;
+        if (row_numel[i] < 1 || a.numels[i] % row_numel[i] != 0) {
             PyErr_Format(PyExc_ValueError,
                          "row_numels[%zd] must divide numels[%zd] = %lld into rows, got %lld", i,
-                         i, (long long)numel[i], (long long)row_numel[i]);
+                         i, (long long)a.numels[i], (long long)row_numel[i]);
             goto done;
         }
-        for (int c = 0; c < used && numel[i] > 0; c++)
-            if (!pointers[c][i]) {
-                PyErr_Format(PyExc_ValueError, "%s[%zd] is a null pointer for %lld elements",
-                             NAMES[c], i, (long long)numel[i]);
-                goto done;
-            }
+        const char *missing = !a.params[i] ? "param_ptrs" : !a.grads[i] ? "grad_ptrs" : NULL;
+        for (int s = 0; s < used && !missing; s++)
+            missing = !a.slots[s][i] ? "code_ptrs" : !scales[s][i] ? "absmax_ptrs" : NULL;
+        if (missing) {
+            PyErr_Format(PyExc_ValueError, "%s[%zd] is a null pointer for %lld elements", missing,
+                         i, (long long)a.numels[i]);
+            goto done;
+        }
     }
+    call.rule = (ak_rule)rule_index;
+    call.isa = (ak_isa)isa_index;
     call.n_tensors = n;
-    call.numels = numel;
+    call.numels = a.numels;
     call.row_numels = row_numel;
-    call.params = (float *const *)pointers[0];
-    call.grads = (const float *const *)pointers[1];
-    call.exp_avg = (int8_t *const *)pointers[2];
-    call.exp_avg_absmax = (float *const *)pointers[3];
-    call.exp_avg_sq = (uint8_t *const *)pointers[4];
-    call.exp_avg_sq_absmax = (float *const *)pointers[5];
-    call.max_exp_avg_sq = used == 8 ? (uint8_t *const *)pointers[6] : NULL;
-    call.max_exp_avg_sq_absmax = used == 8 ? (float *const *)pointers[7] : NULL;
-    call.steps = step;
+    call.params = (float *const *)a.params;
+    call.grads = (const float *const *)a.grads;
+    call.steps = a.steps;
     int status;
     Py_BEGIN_ALLOW_THREADS
-    status = ak_q8_adam(&call);
+    status = ak_q8_update(&call);
     Py_END_ALLOW_THREADS
     if (status != 0)
         PyErr_NoMemory();
     else
         result = Py_None, Py_INCREF(result);
 done:
-    PyMem_Free(numel);
+    release(&a);
     PyMem_Free(row_numel);
     PyMem_Free(scratch);
-    PyMem_Free(step);
-    for (int c = 0; c < 8; c++)
-        PyMem_Free(pointers[c]);
+    for (int s = 0; s < AK_MAX_SLOTS; s++)
+        PyMem_Free(scales[s]);
     return result;
 }
 
@@ -1063,7 +1083,7 @@ static PyMethodDef methods[] = {
     {"attributes", attributes, METH_VARARGS, "An attribute of each object of a list, prefetching ahead."},
     {"checked_pointers", checked_pointers, METH_VARARGS, "Tensors' data pointers, if their dtype, layout and sizes fit."},
     {"arrays_fit", arrays_fit, METH_VARARGS, "Whether NumPy parameters and gradients fit the kernels as they are."},
-    {"quant8_adam", quant8_adam, METH_VARARGS, "Adam in place on 8-bit block-wise state."},
+    {"quant8_update", quant8_update, METH_VARARGS, "A rule in place on 8-bit block-wise state."},
     {"sparse_update", sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},
     {"first_row_out_of_range", first_row_out_of_range, METH_VARARGS, "The first row index outside [0, n_rows), or -1."},
     {NULL, NULL, 0, NULL},

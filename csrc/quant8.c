@@ -1,9 +1,16 @@
-/* ak_q8_adam: Adam/AdamW with 8-bit block-wise state (see quant8.h and
+/* ak_q8_update: Adam/AdamW, Adamax and Adadelta with 8-bit block-wise state (see quant8.h and
  * adamkit/quant/blockwise.py, whose float32 operations this file repeats in the same order).
+ *
+ * One driver serves every rule: it finds a block, and in one loop over its elements decodes
+ * the state, applies the rule's element update and leaves the new state in float32 buffers on
+ * the stack; then it encodes the buffers with the block's new maxima. A rule adds only its
+ * element update (adam_element, adamax_element, adadelta_element), the maps of its slots
+ * (LAYOUTS) and its cases in update_variant.
  *
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
  * which rounds half to even in the default rounding mode for 0 <= r < 2^23 (here r <= 255),
- * as np.rint does.
+ * as np.rint does. The driver is compiled for AVX-512, AVX2 and baseline x86-64, and the
+ * call's ISA picks one; every version computes the same IEEE float32 operations.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -21,6 +28,30 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+enum { SIGNED_MAP, UNSIGNED_MAP };
+
+/* The map of each slot of a rule, and the slots whose square roots (of the new values) the
+ * rule's update computes anyway, which the unsigned encoder then reuses. */
+typedef struct {
+    int maps[AK_MAX_SLOTS];
+    unsigned rooted; /* bit s: slot s */
+} rule_layout;
+
+static const rule_layout LAYOUTS[AK_N_RULES] = {
+    [AK_RULE_ADAM] = {{SIGNED_MAP, UNSIGNED_MAP, UNSIGNED_MAP}, 1u << 1 | 1u << 2},
+    [AK_RULE_ADAMAX] = {{SIGNED_MAP, UNSIGNED_MAP}, 0},
+    [AK_RULE_ADADELTA] = {{UNSIGNED_MAP, UNSIGNED_MAP}, 0},
+};
+
+int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
+{
+    if (rule == AK_RULE_ADAM)
+        return hyper->amsgrad ? 3 : 2;
+    return rule == AK_RULE_ADAMAX || rule == AK_RULE_ADADELTA ? 2 : 0;
+}
+
+/* ---- The codec ---- */
+
 /* max |x_i| as the largest bit pattern of |x_i|: for non-negative floats the integer order is
  * the float order, and an integer maximum vectorises (a NaN wins, as in np.max). */
 INLINE float block_absmax(int n, const float *x)
@@ -37,6 +68,20 @@ INLINE float block_absmax(int n, const float *x)
     return result;
 }
 
+/* The value of a code: unit = s / 127^2 (signed) or s / 255^4 (unsigned). */
+INLINE float signed_value(const int8_t *codes, float unit, int i)
+{
+    float c = (float)codes[i];
+    return unit * (c * fabsf(c));
+}
+
+INLINE float unsigned_value(const uint8_t *codes, float unit, int i)
+{
+    float c = (float)codes[i];
+    float c2 = c * c;
+    return unit * (c2 * c2);
+}
+
 INLINE void encode_signed(int n, const float *x, int8_t *codes, float *absmax)
 {
     float s = block_absmax(n, x);
@@ -49,111 +94,162 @@ INLINE void encode_signed(int n, const float *x, int8_t *codes, float *absmax)
     *absmax = s;
 }
 
-/* c = rint(255 sqrt(sqrt(x) / sqrt(s))), from root[i] = sqrt(x[i]) (already computed by the
- * step) and s = max x. */
-INLINE void encode_unsigned(int n, const float *root, float s, uint8_t *codes, float *absmax)
+/* c = rint(255 sqrt(sqrt(x) / sqrt(s))), s = max x; root[i] = sqrt(x[i]) if the rule computed
+ * it, else NULL. */
+INLINE void encode_unsigned(int n, const float *x, const float *root, uint8_t *codes, float *absmax)
 {
+    float s = block_absmax(n, x);
     const float inverse_root = 1.0f / sqrtf(s > 0.0f ? s : 1.0f);
-    for (int i = 0; i < n; i++) {
-        float r = (sqrtf(root[i] * inverse_root) * 255.0f + ROUNDER) - ROUNDER;
-        codes[i] = (uint8_t)(int32_t)r;
+    if (root) {
+        for (int i = 0; i < n; i++) {
+            float r = (sqrtf(root[i] * inverse_root) * 255.0f + ROUNDER) - ROUNDER;
+            codes[i] = (uint8_t)(int32_t)r;
+        }
+    } else {
+        for (int i = 0; i < n; i++) {
+            float r = (sqrtf(sqrtf(fabsf(x[i])) * inverse_root) * 255.0f + ROUNDER) - ROUNDER;
+            codes[i] = (uint8_t)(int32_t)r;
+        }
     }
     *absmax = s;
 }
 
+/* ---- The rules ---- */
+
 enum { PLAIN, L2, DECOUPLED };
 
-/* The codes' units: exp_avg = units[0] * c|c|, exp_avg_sq = units[1] * c^4, and
- * max_exp_avg_sq = units[2] * c^4. */
-typedef struct {
-    float units[3];
-} block_units;
+/* np.maximum(a, b): NaN in either operand propagates. */
+INLINE float maximum(float a, float b) { return (a > b || a != a) ? a : b; }
 
-/* Decode, then adamkit.rules.adam on n float32 elements: the parameters in place, the new
- * averages (and sqrt of the second moments) into float32 buffers. The flags are constants at
- * each call site, so each combination compiles to its own branch-free loop. */
-INLINE void adam_block(const ak_scalars *k, int maximize, int decay, int amsgrad, int n,
-                       float *param, const float *grad, const int8_t *m_codes,
-                       const uint8_t *v_codes, const uint8_t *vmax_codes, block_units units,
-                       float *m, float *v, float *vmax, float *v_root, float *vmax_root)
+/* Each rule's update of one element, in the order of operations of adamkit.rules: from the
+ * parameter p (decayed, for AdamW), the gradient g (directed, with L2 decay) and the decoded
+ * state old[s], the new state into new[s] (and, for the slots its layout roots, the square
+ * roots into root[s]); returns the new parameter. */
+
+/* adamkit.rules.adam */
+INLINE float adam_element(const ak_scalars *k, int amsgrad, float p, float g, const float *old,
+                          float *new, float *root)
 {
-    const float decay_factor = (float)k->decay_factor, weight_decay = (float)k->weight_decay;
-    const float one_minus_beta1 = (float)k->one_minus_beta1, beta2 = (float)k->beta2;
-    const float one_minus_beta2 = (float)k->one_minus_beta2;
-    const float bias_correction2_sqrt = (float)k->bias_correction2_sqrt, eps = (float)k->eps;
-    const float step_size = (float)k->step_size;
-    for (int i = 0; i < n; i++) {
-        float cm = (float)m_codes[i];
-        float cv = (float)v_codes[i];
-        float cv2 = cv * cv;
-        float m_old = units.units[0] * (cm * fabsf(cm));
-        float v_old = units.units[1] * (cv2 * cv2);
-        float p = param[i];
-        float g = grad[i];
-        if (maximize)
-            g = -g;
-        if (decay == DECOUPLED)
-            p = p * decay_factor;
-        else if (decay == L2)
-            g = g + weight_decay * p;
-        float mi = m_old + one_minus_beta1 * (g - m_old);
-        float vi = beta2 * v_old + (one_minus_beta2 * g) * g;
-        m[i] = mi;
-        v[i] = vi;
-        float second_moment = vi;
-        if (amsgrad) {
-            float cx = (float)vmax_codes[i];
-            float cx2 = cx * cx;
-            float a = units.units[2] * (cx2 * cx2);
-            second_moment = (a > vi || a != a) ? a : vi; /* np.maximum: NaN propagates */
-            vmax[i] = second_moment;
+    float m = old[0] + (float)k->one_minus_beta1 * (g - old[0]);
+    float v = (float)k->beta2 * old[1] + ((float)k->one_minus_beta2 * g) * g;
+    new[0] = m;
+    new[1] = v;
+    float second_moment = v;
+    if (amsgrad) {
+        second_moment = maximum(old[2], v);
+        new[2] = second_moment;
+    }
+    float second_root = sqrtf(second_moment);
+    root[1] = amsgrad ? sqrtf(v) : second_root;
+    root[2] = second_root;
+    float denom = second_root / (float)k->bias_correction2_sqrt + (float)k->eps;
+    return p - (float)k->step_size * (m / denom);
+}
+
+/* adamkit.rules.adamax: u <- max(beta2 u, |g| + eps), param -= step_size * (m / u). */
+INLINE float adamax_element(const ak_scalars *k, float p, float g, const float *old, float *new)
+{
+    float m = old[0] + (float)k->one_minus_beta1 * (g - old[0]);
+    float u = maximum((float)k->beta2 * old[1], fabsf(g) + (float)k->eps);
+    new[0] = m;
+    new[1] = u;
+    return p - (float)k->step_size * (m / u);
+}
+
+/* adamkit.rules.adadelta: delta = sqrt(u + eps) / sqrt(v + eps) * g, param -= lr * delta. */
+INLINE float adadelta_element(const ak_scalars *k, float p, float g, const float *old, float *new)
+{
+    const float rho = (float)k->rho, one_minus_rho = (float)k->one_minus_rho, eps = (float)k->eps;
+    float v = rho * old[0] + (one_minus_rho * g) * g;
+    float delta = sqrtf(old[1] + eps) / sqrtf(v + eps) * g;
+    new[0] = v;
+    new[1] = rho * old[1] + (one_minus_rho * delta) * delta;
+    return p - (float)k->lr * delta;
+}
+
+/* One block: n elements of a parameter and its gradient, and for each active slot its codes
+ * and their unit; the update leaves the slot's new values in values[s] (and, for the
+ * slots the layout roots, their square roots in roots[s]), and the parameter in place. */
+typedef struct {
+    int n;
+    float *param;
+    const float *grad;
+    const void *codes[AK_MAX_SLOTS];
+    float units[AK_MAX_SLOTS];
+    float *values[AK_MAX_SLOTS];
+    float *roots[AK_MAX_SLOTS];
+} q8_block;
+
+/* Decode, apply `rule`, keep the new state: the rule and the flags are constants at each call
+ * site (update_variant), so each combination compiles to its own branch-free loop. */
+INLINE void update_block(const ak_scalars *k, const q8_block *b, int rule, int maximize, int decay,
+                         int amsgrad)
+{
+    const rule_layout *layout = &LAYOUTS[rule];
+    const int slots = rule == AK_RULE_ADAM && amsgrad ? 3 : 2;
+    for (int i = 0; i < b->n; i++) {
+        float old[AK_MAX_SLOTS], new[AK_MAX_SLOTS], root[AK_MAX_SLOTS];
+        for (int s = 0; s < slots; s++)
+            old[s] = layout->maps[s] == SIGNED_MAP ? signed_value(b->codes[s], b->units[s], i)
+                                                   : unsigned_value(b->codes[s], b->units[s], i);
+        float p = b->param[i];
+        /* grad = with_l2_penalty(directed_gradient(grad, maximize), param, weight_decay) */
+        float g = maximize ? -b->grad[i] : b->grad[i];
+        if (decay == L2)
+            g = g + (float)k->weight_decay * p;
+        else if (decay == DECOUPLED)
+            p = p * (float)k->decay_factor; /* param * (1 - lr * weight_decay) */
+        if (rule == AK_RULE_ADAM)
+            p = adam_element(k, amsgrad, p, g, old, new, root);
+        else if (rule == AK_RULE_ADAMAX)
+            p = adamax_element(k, p, g, old, new);
+        else
+            p = adadelta_element(k, p, g, old, new);
+        b->param[i] = p;
+        for (int s = 0; s < slots; s++) {
+            b->values[s][i] = new[s];
+            if (layout->rooted >> s & 1u)
+                b->roots[s][i] = root[s];
         }
-        float root = sqrtf(second_moment);
-        if (amsgrad) {
-            vmax_root[i] = root;
-            v_root[i] = sqrtf(vi);
-        } else {
-            v_root[i] = root;
-        }
-        float denom = root / bias_correction2_sqrt + eps;
-        param[i] = p - step_size * (mi / denom);
     }
 }
 
-typedef struct {
-    const int8_t *m_codes;
-    const uint8_t *v_codes, *vmax_codes;
-    block_units units;
-    float *m, *v, *vmax, *v_root, *vmax_root;
-} block_buffers;
-
-#define ADAM_CASE(maximize, decay, amsgrad)                                                    \
-    case (maximize) * 6 + (decay) * 2 + (amsgrad):                                               \
-        adam_block(k, maximize, decay, amsgrad, n, param, grad, b->m_codes, b->v_codes,         \
-                   b->vmax_codes, b->units, b->m, b->v, b->vmax, b->v_root, b->vmax_root);      \
+#define VARIANT(rule, maximize, decay, amsgrad) ((((rule) * 2 + (maximize)) * 3 + (decay)) * 2 + (amsgrad))
+#define VARIANT_CASE(rule, maximize, decay, amsgrad)                                            \
+    case VARIANT(rule, maximize, decay, amsgrad):                                                \
+        update_block(k, b, rule, maximize, decay, amsgrad);                                      \
         break;
 
-INLINE void adam_variant(const ak_scalars *k, int n, float *param, const float *grad,
-                         const block_buffers *b)
+INLINE void update_variant(const ak_scalars *k, const q8_block *b, ak_rule rule)
 {
     int decay = k->decoupled ? DECOUPLED : k->l2 ? L2 : PLAIN;
-    switch ((k->maximize != 0) * 6 + decay * 2 + (k->amsgrad != 0)) {
-        ADAM_CASE(0, PLAIN, 0)
-        ADAM_CASE(0, PLAIN, 1)
-        ADAM_CASE(0, L2, 0)
-        ADAM_CASE(0, L2, 1)
-        ADAM_CASE(0, DECOUPLED, 0)
-        ADAM_CASE(0, DECOUPLED, 1)
-        ADAM_CASE(1, PLAIN, 0)
-        ADAM_CASE(1, PLAIN, 1)
-        ADAM_CASE(1, L2, 0)
-        ADAM_CASE(1, L2, 1)
-        ADAM_CASE(1, DECOUPLED, 0)
-        ADAM_CASE(1, DECOUPLED, 1)
+    switch (VARIANT(rule, k->maximize != 0, decay, k->amsgrad != 0)) {
+        VARIANT_CASE(AK_RULE_ADAM, 0, PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 0, PLAIN, 1)
+        VARIANT_CASE(AK_RULE_ADAM, 0, L2, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 0, L2, 1)
+        VARIANT_CASE(AK_RULE_ADAM, 0, DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 0, DECOUPLED, 1)
+        VARIANT_CASE(AK_RULE_ADAM, 1, PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 1, PLAIN, 1)
+        VARIANT_CASE(AK_RULE_ADAM, 1, L2, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 1, L2, 1)
+        VARIANT_CASE(AK_RULE_ADAM, 1, DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 1, DECOUPLED, 1)
+        VARIANT_CASE(AK_RULE_ADAMAX, 0, PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADAMAX, 0, L2, 0)
+        VARIANT_CASE(AK_RULE_ADAMAX, 1, PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADAMAX, 1, L2, 0)
+        VARIANT_CASE(AK_RULE_ADADELTA, 0, PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADADELTA, 0, L2, 0)
+        VARIANT_CASE(AK_RULE_ADADELTA, 1, PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADADELTA, 1, L2, 0)
     default:
         break;
     }
 }
+
+/* ---- The driver ---- */
 
 typedef struct {
     const ak_q8_call *call;
@@ -162,14 +258,11 @@ typedef struct {
     const int64_t *block_offsets; /* blocks of the tensors before t; [n_tensors + 1] */
 } plan;
 
-/* Compiled for AVX-512, AVX2 and baseline x86-64, chosen at load time (GCC function
- * multi-versioning); every version computes the same IEEE float32 operations. */
-#if AK_X86 && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void run_block(const plan *pl, int64_t global_block)
+/* Decode, update and encode one block (numbered across all tensors). */
+INLINE void run_block(const plan *pl, int64_t global_block)
 {
     const ak_q8_call *c = pl->call;
+    const rule_layout *layout = &LAYOUTS[c->rule];
     int64_t t = ak_tensor_at(pl->block_offsets, c->n_tensors, global_block);
     int64_t b = global_block - pl->block_offsets[t];
     int64_t row_numel = c->row_numels[t];
@@ -180,28 +273,60 @@ static void run_block(const plan *pl, int64_t global_block)
     ak_scalars k = pl->scalars;
     k.step_size = pl->per_tensor[t].step_size;
     k.bias_correction2_sqrt = pl->per_tensor[t].bias_correction2_sqrt;
-    float m[AK_Q8_BLOCK], v[AK_Q8_BLOCK], vmax[AK_Q8_BLOCK];
-    float v_root[AK_Q8_BLOCK], vmax_root[AK_Q8_BLOCK];
-    int8_t *m_codes = c->exp_avg[t] + first;
-    uint8_t *v_codes = c->exp_avg_sq[t] + first;
-    uint8_t *vmax_codes = k.amsgrad ? c->max_exp_avg_sq[t] + first : NULL;
-    block_buffers buffers = {
-        .m_codes = m_codes,
-        .v_codes = v_codes,
-        .vmax_codes = vmax_codes,
-        .units = {{c->exp_avg_absmax[t][b] / SIGNED_UNIT, c->exp_avg_sq_absmax[t][b] / UNSIGNED_UNIT,
-                   k.amsgrad ? c->max_exp_avg_sq_absmax[t][b] / UNSIGNED_UNIT : 0.0f}},
-        .m = m, .v = v, .vmax = vmax, .v_root = v_root, .vmax_root = vmax_root,
-    };
-    adam_variant(&k, n, c->params[t] + first, c->grads[t] + first, &buffers);
-    encode_signed(n, m, m_codes, &c->exp_avg_absmax[t][b]);
-    encode_unsigned(n, v_root, block_absmax(n, v), v_codes, &c->exp_avg_sq_absmax[t][b]);
-    if (k.amsgrad)
-        encode_unsigned(n, vmax_root, block_absmax(n, vmax), vmax_codes,
-                        &c->max_exp_avg_sq_absmax[t][b]);
+    float values[AK_MAX_SLOTS][AK_Q8_BLOCK], roots[AK_MAX_SLOTS][AK_Q8_BLOCK];
+    q8_block block = {.n = n, .param = c->params[t] + first, .grad = c->grads[t] + first};
+    for (int s = 0; s < AK_MAX_SLOTS; s++) {
+        if (!c->codes[s])
+            continue;
+        block.codes[s] = (const char *)c->codes[s][t] + first; /* one byte per code */
+        block.units[s] = c->absmax[s][t][b] / (layout->maps[s] == SIGNED_MAP ? SIGNED_UNIT : UNSIGNED_UNIT);
+        block.values[s] = values[s];
+        block.roots[s] = roots[s];
+    }
+    update_variant(&k, &block, c->rule);
+    for (int s = 0; s < AK_MAX_SLOTS; s++) {
+        if (!c->codes[s])
+            continue;
+        void *codes = (char *)c->codes[s][t] + first;
+        float *absmax = &c->absmax[s][t][b];
+        if (layout->maps[s] == SIGNED_MAP)
+            encode_signed(n, values[s], codes, absmax);
+        else
+            encode_unsigned(n, values[s], layout->rooted >> s & 1u ? roots[s] : NULL, codes, absmax);
+    }
 }
 
-int ak_q8_adam(const ak_q8_call *call)
+/* run_block compiled for each instruction set (the code is the same; the compiler vectorises
+ * it with the ISA's registers). */
+typedef void (*block_runner)(const plan *pl, int64_t global_block);
+
+static void run_block_baseline(const plan *pl, int64_t global_block) { run_block(pl, global_block); }
+
+#if AK_X86 && defined(__GNUC__)
+__attribute__((target("avx2"))) static void run_block_avx2(const plan *pl, int64_t global_block)
+{
+    run_block(pl, global_block);
+}
+
+__attribute__((target("avx512f"))) static void run_block_avx512(const plan *pl, int64_t global_block)
+{
+    run_block(pl, global_block);
+}
+#endif
+
+static block_runner runner_for(ak_isa isa)
+{
+#if AK_X86 && defined(__GNUC__)
+    if (isa == AK_ISA_AVX512)
+        return run_block_avx512;
+    if (isa == AK_ISA_AVX2)
+        return run_block_avx2;
+#endif
+    (void)isa;
+    return run_block_baseline;
+}
+
+int ak_q8_update(const ak_q8_call *call)
 {
     int64_t n = call->n_tensors;
     if (n <= 0)
@@ -214,14 +339,15 @@ int ak_q8_adam(const ak_q8_call *call)
         return -1;
     }
     plan pl = {.call = call, .per_tensor = per_tensor, .block_offsets = offsets};
-    ak_call_scalars(AK_RULE_ADAM, &call->hyper, &pl.scalars);
+    ak_call_scalars(call->rule, &call->hyper, &pl.scalars);
     offsets[0] = 0;
     for (int64_t t = 0; t < n; t++) {
         int64_t rows = call->numels[t] > 0 ? call->numels[t] / call->row_numels[t] : 0;
         offsets[t + 1] = offsets[t] + rows * ((call->row_numels[t] + AK_Q8_BLOCK - 1) / AK_Q8_BLOCK);
-        ak_tensor_scalars_at(AK_RULE_ADAM, &call->hyper, call->steps[t], &per_tensor[t]);
+        ak_tensor_scalars_at(call->rule, &call->hyper, call->steps[t], &per_tensor[t]);
     }
     int64_t total = offsets[n];
+    block_runner runner = runner_for(call->isa);
     int threads = call->num_threads > 0 ? call->num_threads : 1;
     if (threads > total)
         threads = total > 0 ? (int)total : 1;
@@ -236,7 +362,7 @@ int ak_q8_adam(const ak_q8_call *call)
 #pragma omp for schedule(dynamic, 16)
 #endif
         for (int64_t block = 0; block < total; block++)
-            run_block(&pl, block);
+            runner(&pl, block);
         ak_fp_control_set(own_csr);
     }
     free(offsets);

@@ -11,15 +11,16 @@ so that both front ends follow the same rules.
 
 import numpy as np
 
-from adamkit import rules, specs
+from adamkit import specs
 from adamkit.kernels import native, quantized
 from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned
 
 COMPACT_STATE_DTYPES = ("bf16", "int8")
 """The ``state_dtype`` values that keep state compact."""
 STATE_DTYPES = (None, "fp32", *COMPACT_STATE_DTYPES)
-COMPACT_RULES = {"bf16": (rules.adam,), "int8": (rules.adam,)}
-"""The rules whose steps take each compact ``state_dtype``."""
+COMPACT_RULES = dict.fromkeys(COMPACT_STATE_DTYPES, quantized.RULES)
+"""The rules whose steps take each compact ``state_dtype``: those of the 8-bit kernel (Adam and
+AdamW, Adamax, Adadelta) take both."""
 MIN_QUANTIZED_NUMEL = 4096
 """Parameters with fewer elements keep float32 state: for them the per-block scale and the
 kernel call would save almost nothing (a 4096-element tensor's fp32 state is 32 KiB)."""

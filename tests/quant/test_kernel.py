@@ -1,54 +1,87 @@
-"""The fused 8-bit Adam kernel computes exactly decode -> adamkit.rules.adam -> encode.
+"""The fused 8-bit kernel computes exactly decode -> adamkit.rules.<rule> -> encode.
 
 Bitwise, not within a quantisation step: the kernel repeats the NumPy codec's float32
 operations in the same order (IEEE division, square root and products, round-half-even), and
-the rule's update in the rule's order without FMA, so every code, scale and parameter agrees.
+the rule's update in the rule's order without FMA, so every code, scale and parameter agrees,
+for Adam/AdamW, Adamax and Adadelta, on every instruction set and thread count.
 """
 
 import numpy as np
 import pytest
 
-from adamkit import rules
-from adamkit.kernels import quantized
+from adamkit import specs
+from adamkit.kernels import native, quantized
 from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
 
-SIZES = (1, 7, 17, 300, 4097)
-HYPERS = (
-    dict(lr=3e-3),
-    dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True),
-    dict(lr=1e-2, betas=(0.7, 0.95), eps=1e-3, maximize=True, amsgrad=True, weight_decay=0.05, decoupled_weight_decay=True),
-    dict(lr=2e-3, weight_decay=0.3, decoupled_weight_decay=True, maximize=True),
-    dict(lr=5e-3, eps_hat=True, eps=1e-4, amsgrad=True),
-)
-ENCODERS = {"exp_avg": encode_signed, "exp_avg_sq": encode_unsigned, "max_exp_avg_sq": encode_unsigned}
-DECODERS = {"exp_avg": decode_signed, "exp_avg_sq": decode_unsigned, "max_exp_avg_sq": decode_unsigned}
+SIZES = (1, 7, 17, 255, 256, 257, 4097)
+HYPERS = {
+    "Adam": (
+        dict(lr=3e-3),
+        dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True),
+        dict(lr=1e-2, betas=(0.7, 0.95), eps=1e-3, maximize=True, amsgrad=True, weight_decay=0.05, decoupled_weight_decay=True),
+        dict(lr=2e-3, weight_decay=0.3, decoupled_weight_decay=True, maximize=True),
+        dict(lr=5e-3, eps_hat=True, eps=1e-4, amsgrad=True),
+    ),
+    "Adamax": (
+        dict(),
+        dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+        dict(lr=5e-3, betas=(0.7, 0.95), eps=1e-3, weight_decay=0.05, maximize=True),
+    ),
+    "Adadelta": (
+        dict(),
+        dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1),
+        dict(lr=2.0, rho=0.95, eps=1e-7, weight_decay=0.05, maximize=True),
+    ),
+}
+CASES = [(name, hyper) for name, hypers in HYPERS.items() for hyper in hypers]
+SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA}
+# The richest hyperparameters of each rule: maximize, weight decay, AMSGrad.
+RICH = {"Adam": HYPERS["Adam"][2], "Adamax": HYPERS["Adamax"][2], "Adadelta": HYPERS["Adadelta"][2]}
 
 
-def initial_state(size, amsgrad, rng, rows=False):
-    m = (rng.standard_normal(size) * 10.0 ** rng.uniform(-6, -1, size)).astype(np.float32)
-    v = (m.astype(np.float64) ** 2 * rng.uniform(1, 3, size)).astype(np.float32)
-    values = {"exp_avg": m, "exp_avg_sq": v}
-    if amsgrad:
-        values["max_exp_avg_sq"] = (v * rng.uniform(0.5, 2, size)).astype(np.float32)
+def case_id(case):
+    name, hyper = case
+    return name + ":" + ",".join(f"{k}={v}" for k, v in hyper.items())
+
+
+def encode(key, values, rows=False):
+    signed = quantized.CODE_DTYPES[key] == np.int8
+    return (encode_signed if signed else encode_unsigned)(values, rows=rows)
+
+
+def decode(codes, absmax):
+    return (decode_signed if codes.dtype == np.int8 else decode_unsigned)(codes, absmax)
+
+
+def initial_state(name, hyper, shape, rng, rows=False):
+    """Codes of plausible state: first moments over 5 decades, |m|-sized maxima (exp_inf),
+    squares for the second moments."""
+    m = (rng.standard_normal(shape) * 10.0 ** rng.uniform(-6, -1, shape)).astype(np.float32)
+    magnitude = np.abs(m.astype(np.float64)) * rng.uniform(1, 3, shape)
     state = {}
-    for key, value in values.items():
-        state[key], state[key + "_absmax"] = ENCODERS[key](value, rows=rows)
+    for key in quantized.state_keys(SPECS[name], hyper):
+        if quantized.CODE_DTYPES[key] == np.int8:
+            values = m
+        elif key == "exp_inf":
+            values = magnitude.astype(np.float32)
+        else:
+            values = (magnitude**2 * rng.uniform(0.5, 2, shape)).astype(np.float32)
+        state[key], state[key + "_absmax"] = encode(key, values, rows)
     return state
 
 
-def reference_step(param, grad, state, step, hyper):
-    """decode -> adamkit.rules.adam in float32 -> encode."""
-    decoded = {key: DECODERS[key](state[key], state[key + "_absmax"]) for key in ENCODERS if key in state}
-    new = rules.adam(
-        param, grad, decoded["exp_avg"], decoded["exp_avg_sq"], decoded.get("max_exp_avg_sq"), step=step, **hyper
-    )
+def reference_step(name, param, grad, state, step, hyper):
+    """decode -> the rule in float32 -> encode."""
+    keys = quantized.state_keys(SPECS[name], hyper)
+    decoded = [decode(state[key], state[key + "_absmax"]) for key in keys]
+    new = SPECS[name].rule(param, grad, *decoded, step=step, **hyper)
     assert new.param.dtype == np.float32
+    rows = state[keys[0] + "_absmax"].ndim == 2
     encoded = {}
-    rows = state["exp_avg_absmax"].ndim == 2
-    for key in decoded:
-        encoded[key], encoded[key + "_absmax"] = ENCODERS[key](getattr(new, key), rows=rows)
+    for key in keys:
+        encoded[key], encoded[key + "_absmax"] = encode(key, getattr(new, key), rows)
     return new.param, encoded
 
 
@@ -59,77 +92,121 @@ def assert_same_state(actual, expected):
         assert actual[key].dtype == expected[key].dtype
 
 
-@pytest.mark.parametrize("hyper", HYPERS, ids=lambda h: ",".join(f"{k}={v}" for k, v in h.items()))
+def copied(state):
+    return {key: value.copy() for key, value in state.items()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 @pytest.mark.parametrize("size", SIZES)
-def test_kernel_equals_decode_rule_encode_bitwise(size, hyper):
+def test_kernel_equals_decode_rule_encode_bitwise(size, case):
+    name, hyper = case
     rng = np.random.default_rng(size)
     param = rng.standard_normal(size).astype(np.float32)
-    state = initial_state(size, hyper.get("amsgrad", False), rng)
-    expected_param, expected_state = param.copy(), {k: v.copy() for k, v in state.items()}
+    state = initial_state(name, hyper, size, rng)
+    expected_param, expected_state = param.copy(), copied(state)
     for step in (1, 2, 3, 10):
         grad = (rng.standard_normal(size) * 10.0 ** rng.uniform(-4, 0, size)).astype(np.float32)
-        quantized.adam([param], [grad], [state], [step], **hyper)
-        expected_param, expected_state = reference_step(expected_param, grad, expected_state, step, hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [step], **hyper)
+        expected_param, expected_state = reference_step(name, expected_param, grad, expected_state, step, hyper)
         np.testing.assert_array_equal(param, expected_param)
         assert_same_state(state, expected_state)
 
 
-@pytest.mark.parametrize("shape", [(3, 300), (5, 17), (2, 4097), (0, 300), (4, 3, 100)])
-def test_the_row_layout_equals_decode_rule_encode_bitwise(shape):
-    hyper = HYPERS[2]
+@pytest.mark.parametrize("name", SPECS)
+@pytest.mark.parametrize("shape", [(3, 300), (5, 17), (2, 4097), (0, 300), (4, 3, 100), (2, 256), (3, 257)])
+def test_the_row_layout_equals_decode_rule_encode_bitwise(shape, name):
+    hyper = RICH[name]
     rng = np.random.default_rng(sum(shape))
     param = rng.standard_normal(shape).astype(np.float32)
-    state = {key: value.reshape(shape) if value.ndim == 1 and key[-7:] != "_absmax" else value
-             for key, value in initial_state(shape, True, rng, rows=True).items()}
-    expected_param, expected_state = param.copy(), {k: v.copy() for k, v in state.items()}
+    state = initial_state(name, hyper, shape, rng, rows=True)
+    expected_param, expected_state = param.copy(), copied(state)
     for step in (1, 2, 5):
         grad = rng.standard_normal(shape).astype(np.float32)
-        quantized.adam([param], [grad], [state], [step], **hyper)
-        expected_param, expected_state = reference_step(expected_param, grad, expected_state, step, hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [step], **hyper)
+        expected_param, expected_state = reference_step(name, expected_param, grad, expected_state, step, hyper)
         np.testing.assert_array_equal(param, expected_param)
         assert_same_state(state, expected_state)
-    assert state["exp_avg_absmax"].shape == (shape[0], -(-int(np.prod(shape[1:])) // 256))
+    first = quantized.state_keys(SPECS[name], hyper)[0]
+    assert state[first + "_absmax"].shape == (shape[0], -(-int(np.prod(shape[1:])) // 256))
 
 
-def test_one_call_for_many_tensors_equals_one_call_each_and_any_thread_count():
-    hyper = HYPERS[2]
+@pytest.mark.parametrize("isa", native.available_isas())
+@pytest.mark.parametrize("name", SPECS)
+def test_one_call_for_many_tensors_equals_the_reference_on_every_isa_and_thread_count(name, isa):
+    hyper = RICH[name]
     rng = np.random.default_rng(7)
-    sizes = (4097, 1, 300, 0, 17, 70000)
+    sizes = (4097, 1, 255, 0, 17, 257, 70000)
     params = [rng.standard_normal(n).astype(np.float32) for n in sizes]
     grads = [rng.standard_normal(n).astype(np.float32) for n in sizes]
-    states = [initial_state(n, True, rng) for n in sizes]
-    steps = [3, 1, 5, 2, 8, 4]
-    copies = [([p.copy() for p in params], [{k: v.copy() for k, v in s.items()} for s in states]) for _ in range(2)]
-    quantized.adam(params, grads, states, steps, num_threads=2, **hyper)
-    separate_params, separate_states = copies[0]
-    for i in range(len(sizes)):
-        quantized.adam([separate_params[i]], [grads[i]], [separate_states[i]], [steps[i]], num_threads=1, **hyper)
-    single_params, single_states = copies[1]
-    quantized.adam(single_params, grads, single_states, steps, num_threads=1, **hyper)
-    for i in range(len(sizes)):
-        for other_params, other_states in ((separate_params, separate_states), (single_params, single_states)):
-            np.testing.assert_array_equal(params[i], other_params[i])
-            assert_same_state(states[i], other_states[i])
+    states = [initial_state(name, hyper, n, rng) for n in sizes]
+    steps = [3, 1, 5, 2, 8, 4, 6]
+    expected = [reference_step(name, p.copy(), g, copied(s), t, hyper) for p, g, s, t in zip(params, grads, states, steps)]
+    for num_threads in (1, 2):
+        stepped_params, stepped_states = [p.copy() for p in params], [copied(s) for s in states]
+        quantized.update(SPECS[name], stepped_params, grads, stepped_states, steps, isa=isa, num_threads=num_threads, **hyper)
+        for param, state, (expected_param, expected_state) in zip(stepped_params, stepped_states, expected):
+            np.testing.assert_array_equal(param, expected_param)
+            assert_same_state(state, expected_state)
 
 
-def test_bad_input_raises_and_changes_nothing():
+def test_the_named_entry_points_are_update_with_their_spec():
+    rng = np.random.default_rng(3)
+    for name, arrays, pointers in (
+        ("Adam", quantized.adam, quantized.adam_pointers),
+        ("Adamax", quantized.adamax, quantized.adamax_pointers),
+        ("Adadelta", quantized.adadelta, quantized.adadelta_pointers),
+    ):
+        hyper = RICH[name]
+        param = rng.standard_normal(300).astype(np.float32)
+        grad = rng.standard_normal(300).astype(np.float32)
+        state = initial_state(name, hyper, 300, rng)
+        expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 2, hyper)
+        by_array, by_array_state = param.copy(), copied(state)
+        arrays([by_array], [grad], [by_array_state], [2], **hyper)
+        pointer_state = copied(state)
+        ptrs = {key: [value.ctypes.data] for key, value in pointer_state.items()}
+        pointers(hyper, [300], [param.ctypes.data], [grad.ctypes.data], ptrs, [2])
+        for stepped, stepped_state in ((by_array, by_array_state), (param, pointer_state)):
+            np.testing.assert_array_equal(stepped, expected_param)
+            assert_same_state(stepped_state, expected_state)
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_bad_input_raises_and_changes_nothing(name):
+    spec, hyper = SPECS[name], RICH[name]
     rng = np.random.default_rng(0)
     param = rng.standard_normal(300).astype(np.float32)
-    state = initial_state(300, False, rng)
-    before = param.copy(), {k: v.copy() for k, v in state.items()}
+    state = initial_state(name, hyper, 300, rng)
+    before = param.copy(), copied(state)
     grad = np.ones(300, np.float32)
+    first, second = quantized.state_keys(spec, hyper)[:2]
     bad_states = {
-        "exp_avg": state["exp_avg"].view(np.uint8),
-        "exp_avg_sq_absmax": state["exp_avg_sq_absmax"][:1],
+        first: state[first].view(np.uint8 if state[first].dtype == np.int8 else np.int8),
+        second + "_absmax": state[second + "_absmax"][:1],
     }
     for key, value in bad_states.items():
         with pytest.raises(ValueError, match=rf"states\[0\]\['{key}'\]"):
-            quantized.adam([param], [grad], [{**state, key: value}], [1], lr=0.1)
+            quantized.update(spec, [param], [grad], [{**state, key: value}], [1], **hyper)
+    with pytest.raises(TypeError, match=rf"states\[0\]\['{second}'\] must be a NumPy array"):
+        quantized.update(spec, [param], [grad], [{k: v for k, v in state.items() if k != second}], [1], **hyper)
     with pytest.raises(ValueError, match=r"grads\[0\] is float64"):
-        quantized.adam([param], [grad.astype(np.float64)], [state], [1], lr=0.1)
-    with pytest.raises(ValueError, match="Invalid learning rate|lr"):
-        quantized.adam([param], [grad], [state], [1], lr=-1.0)
+        quantized.update(spec, [param], [grad.astype(np.float64)], [state], [1], **hyper)
+    with pytest.raises(ValueError, match="lr"):
+        quantized.update(spec, [param], [grad], [state], [1], **{**hyper, "lr": -1.0})
+    with pytest.raises(ValueError, match="SGD has no 8-bit state"):
+        quantized.update(specs.SGD, [param], [grad], [state], [1], lr=0.1)
+    with pytest.raises(ValueError, match="Invalid isa: 'mmx'"):
+        quantized.update(spec, [param], [grad], [state], [1], isa="mmx", **hyper)
+    np.testing.assert_array_equal(param, before[0])
+    assert_same_state(state, before[1])
+
+
+def test_amsgrad_needs_its_quantised_maximum():
+    rng = np.random.default_rng(1)
+    param = rng.standard_normal(300).astype(np.float32)
+    state = initial_state("Adam", {}, 300, rng)
+    before = param.copy(), copied(state)
     with pytest.raises(TypeError, match=r"states\[0\]\['max_exp_avg_sq'\] must be a NumPy array"):
-        quantized.adam([param], [grad], [state], [1], lr=0.1, amsgrad=True)
+        quantized.adam([param], [np.ones(300, np.float32)], [state], [1], lr=0.1, amsgrad=True)
     np.testing.assert_array_equal(param, before[0])
     assert_same_state(state, before[1])

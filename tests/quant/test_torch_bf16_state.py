@@ -1,4 +1,5 @@
-"""adamkit.torch Adam with state_dtype="bf16": stochastic rounding does not stall exp_avg_sq."""
+"""adamkit.torch with state_dtype="bf16" (Adam, AdamW, Adamax, Adadelta): stochastic rounding does
+not stall exp_avg_sq."""
 
 import pytest
 
@@ -53,21 +54,24 @@ def test_stochastic_rounding_is_unbiased_and_brackets_the_value():
     assert torch.equal(stochastically_rounded(torch.tensor([0.5, -2.0]), torch.Generator()).float(), torch.tensor([0.5, -2.0]))
 
 
-def test_bf16_state_is_four_bytes_per_parameter_and_exports_to_float32():
+@pytest.mark.parametrize("optimizer", ["AdamW", "Adamax", "Adadelta"])
+def test_bf16_state_is_four_bytes_per_parameter_and_exports_to_float32(optimizer):
     params = [torch.nn.Parameter(torch.randn(64, 128)), torch.nn.Parameter(torch.randn(10))]
-    opt = akt.AdamW(params, lr=1e-3, state_dtype="bf16")
+    first, second = (slot.key for slot in getattr(akt, optimizer).spec.slots[:2])
+    opt = getattr(akt, optimizer)(params, lr=1e-3, state_dtype="bf16")
     for p in params:
         p.grad = torch.randn(p.shape)
     opt.step()
     big, small = (opt.state[p] for p in params)
-    assert big["exp_avg"].dtype == big["exp_avg_sq"].dtype == torch.bfloat16
-    assert small["exp_avg"].dtype == torch.float32  # below the size threshold
+    assert big[first].dtype == big[second].dtype == torch.bfloat16
+    assert small[first].dtype == torch.float32  # below the size threshold
     assert sum(v.numel() * v.element_size() for k, v in big.items() if k != "step") == 4 * 64 * 128
     exported = opt.export_torch_state_dict()
-    reference = torch.optim.AdamW(params, lr=1e-3)
+    reference = getattr(torch.optim, optimizer)(params, lr=1e-3)
     reference.load_state_dict(exported)
-    assert torch.equal(reference.state[params[0]]["exp_avg"], big["exp_avg"].float())
-    again = akt.AdamW(params, lr=1e-3, state_dtype="bf16")
+    assert torch.equal(reference.state[params[0]][first], big[first].float())
+    assert reference.state[params[0]][second].dtype == torch.float32
+    again = getattr(akt, optimizer)(params, lr=1e-3, state_dtype="bf16")
     again.load_state_dict(reference.state_dict())
-    assert again.state[params[0]]["exp_avg"].dtype == torch.bfloat16
-    assert torch.equal(again.state[params[0]]["exp_avg"], big["exp_avg"])
+    assert again.state[params[0]][first].dtype == torch.bfloat16
+    assert torch.equal(again.state[params[0]][second], big[second])

@@ -1,4 +1,5 @@
-"""adamkit.torch Adam/AdamW with state_dtype="int8": layout, checkpoints, the step, quality."""
+"""adamkit.torch Adam/AdamW, Adamax and Adadelta with state_dtype="int8": layout, checkpoints, the
+step, quality."""
 
 import io
 
@@ -12,6 +13,7 @@ from adamkit import rules  # noqa: E402
 from adamkit.kernels import quantized  # noqa: E402
 from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned  # noqa: E402
 from adamkit.compact_state import MIN_QUANTIZED_NUMEL  # noqa: E402
+from tests.quant.test_kernel import assert_same_state, copied, reference_step  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
 HYPER = dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True)
@@ -80,12 +82,16 @@ def test_a_step_equals_decode_rule_encode(optimizer):
     assert float(state["step"]) == 3.0
 
 
-def trained(state_dtype, steps=150, seed=0):
+# Each optimizer with a learning rate that learns the task below in 150 full-batch steps.
+TRAINED = {"AdamW": 3e-3, "Adamax": 1e-2, "Adadelta": 3.0}
+
+
+def trained(state_dtype, steps=150, seed=0, optimizer="AdamW"):
     torch.manual_seed(seed)
     model = torch.nn.Sequential(torch.nn.Linear(32, 128), torch.nn.Tanh(), torch.nn.Linear(128, 4))
     x = torch.randn(2048, 32)
     y = torch.sin(x[:, :4] * 2) + 0.1 * x[:, 4:8] + 0.3 * torch.randn(2048, 4)  # noise: a loss floor
-    opt = akt.AdamW(model.parameters(), lr=3e-3, state_dtype=state_dtype)
+    opt = getattr(akt, optimizer)(model.parameters(), lr=TRAINED[optimizer], state_dtype=state_dtype)
     for _ in range(steps):
         opt.zero_grad()
         loss = torch.nn.functional.mse_loss(model(x), y)
@@ -94,17 +100,29 @@ def trained(state_dtype, steps=150, seed=0):
     return loss.item(), model, opt
 
 
-def test_int8_training_tracks_float32_training():
-    start = trained(None, steps=1)[0]
-    fp32, _, _ = trained(None)
-    int8, model, opt = trained("int8")
-    assert opt.state[model[0].weight]["exp_avg"].dtype == torch.int8
+@pytest.mark.parametrize("optimizer", TRAINED)
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+def test_compact_training_tracks_float32_training(state_dtype, optimizer):
+    start = trained(None, steps=1, optimizer=optimizer)[0]
+    fp32, _, _ = trained(None, optimizer=optimizer)
+    compact, model, opt = trained(state_dtype, optimizer=optimizer)
+    first = state_keys(optimizer)[0]
+    state = opt.state[model[0].weight]
+    if state_dtype == "int8":
+        assert state[first].numpy().dtype == quantized.CODE_DTYPES[first] and first + "_absmax" in state
+    else:
+        assert state[first].dtype == torch.bfloat16
     assert fp32 < 0.5 * start  # the task is learned...
-    assert abs(int8 - fp32) <= 0.05 * fp32  # ...and int8 state learns it as well
+    assert abs(compact - fp32) <= 0.05 * fp32  # ...and compact state learns it as well
 
 
-def test_state_dict_is_compact_and_round_trips_bitwise():
-    _, model, opt = trained("int8", steps=20)
+def state_keys(optimizer):
+    return [slot.key for slot in getattr(akt, optimizer).spec.slots[:2]]
+
+
+@pytest.mark.parametrize("optimizer", TRAINED)
+def test_state_dict_is_compact_and_round_trips_bitwise(optimizer):
+    _, model, opt = trained("int8", steps=20, optimizer=optimizer)
     saved = opt.state_dict()
     buffer = io.BytesIO()
     torch.save(saved, buffer)
@@ -112,9 +130,10 @@ def test_state_dict_is_compact_and_round_trips_bitwise():
     torch.save(opt.export_torch_state_dict(), exported)
     assert buffer.tell() < 0.5 * exported.tell()
     first = saved["state"][0]  # the 32x128 weight: codes and scales only
+    assert set(first) == {"step", *(k + suffix for k in state_keys(optimizer) for suffix in ("", "_absmax"))}
     assert sum(v.numel() * v.element_size() for k, v in first.items() if k != "step") <= 2.1 * 32 * 128
     buffer.seek(0)
-    other = akt.AdamW(model.parameters(), lr=3e-3, state_dtype="int8")
+    other = getattr(akt, optimizer)(model.parameters(), lr=TRAINED[optimizer], state_dtype="int8")
     other.load_state_dict(torch.load(buffer))
     for p in model.parameters():
         assert opt.state[p].keys() == other.state[p].keys()
@@ -122,27 +141,33 @@ def test_state_dict_is_compact_and_round_trips_bitwise():
             assert torch.equal(other.state[p][key], value) and other.state[p][key].dtype == value.dtype
 
 
-def test_export_loads_into_torch_and_a_torch_checkpoint_loads_quantised():
-    _, model, opt = trained("int8", steps=20)
+def decoded(state, key):
+    codes, absmax = state[key].numpy(), state[key + "_absmax"].numpy()
+    return (decode_signed if codes.dtype == np.int8 else decode_unsigned)(codes, absmax)
+
+
+@pytest.mark.parametrize("optimizer", TRAINED)
+def test_export_loads_into_torch_and_a_torch_checkpoint_loads_quantised(optimizer):
+    _, model, opt = trained("int8", steps=20, optimizer=optimizer)
     weight = model[0].weight
+    first, second = state_keys(optimizer)
     exported = opt.export_torch_state_dict()
-    reference = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    reference = getattr(torch.optim, optimizer)(model.parameters(), lr=TRAINED[optimizer])
     reference.load_state_dict(exported)
     state = reference.state[weight]
-    assert set(state) == {"step", "exp_avg", "exp_avg_sq"} and state["exp_avg"].dtype == torch.float32
-    np.testing.assert_array_equal(
-        state["exp_avg"].numpy(), decode_signed(opt.state[weight]["exp_avg"].numpy(), opt.state[weight]["exp_avg_absmax"].numpy())
-    )
+    assert set(state) == {"step", first, second} and state[first].dtype == torch.float32
+    for key in (first, second):
+        np.testing.assert_array_equal(state[key].numpy(), decoded(opt.state[weight], key))
     # torch's own fp32 checkpoint into an int8 optimizer: quantised, codes as the codec gives.
-    fresh = akt.AdamW(model.parameters(), lr=3e-3, state_dtype="int8")
+    fresh = getattr(akt, optimizer)(model.parameters(), lr=TRAINED[optimizer], state_dtype="int8")
     fresh.load_state_dict(reference.state_dict())
-    codes, absmax = encode_unsigned(reference.state[weight]["exp_avg_sq"].numpy())
-    np.testing.assert_array_equal(fresh.state[weight]["exp_avg_sq"].numpy(), codes)
-    np.testing.assert_array_equal(fresh.state[weight]["exp_avg_sq_absmax"].numpy(), absmax)
+    codes, absmax = encode_unsigned(reference.state[weight][second].numpy())
+    np.testing.assert_array_equal(fresh.state[weight][second].numpy(), codes)
+    np.testing.assert_array_equal(fresh.state[weight][second + "_absmax"].numpy(), absmax)
     # and an int8 checkpoint into a float32 adamkit optimizer is decoded.
-    plain = akt.AdamW(model.parameters(), lr=3e-3)
+    plain = getattr(akt, optimizer)(model.parameters(), lr=TRAINED[optimizer])
     plain.load_state_dict(opt.state_dict())
-    assert plain.state[weight]["exp_avg"].dtype == torch.float32 and "exp_avg_absmax" not in plain.state[weight]
+    assert plain.state[weight][first].dtype == torch.float32 and first + "_absmax" not in plain.state[weight]
 
 
 def test_bad_state_dtype_raises_and_fused_false_is_refused():
@@ -168,3 +193,72 @@ def test_a_non_contiguous_parameter_steps_as_its_contiguous_copy():
             opt.step()
     assert torch.equal(transposed, contiguous)
     assert torch.equal(opts[0].state[transposed]["exp_avg"], opts[1].state[contiguous]["exp_avg"])
+
+
+# Non-default hyperparameters in two groups: maximize, weight decay, rho/eps/betas.
+GROUPS = {
+    "Adamax": (dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1), dict(lr=1e-2, maximize=True, eps=1e-3)),
+    "Adadelta": (dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1), dict(lr=2.0, rho=0.95, maximize=True)),
+}
+
+
+@pytest.mark.parametrize("optimizer", GROUPS)
+def test_a_step_equals_the_numpy_kernel_and_decode_rule_encode(optimizer):
+    spec = getattr(akt, optimizer).spec
+    params = params_of_sizes((64, 80), 5000, 4097, 100, (70, 300))  # 100 is below the threshold
+    groups = [dict(params=params[:3], **GROUPS[optimizer][0]), dict(params=params[3:], **GROUPS[optimizer][1])]
+    opt = getattr(akt, optimizer)(groups, state_dtype="int8")
+    keys = quantized.state_keys(spec, {})
+    arrays = [p.detach().numpy().reshape(-1).copy() for p in params]
+    kernel_states = [
+        {k: np.zeros(n, dtype) for key in keys for k, n, dtype in
+         ((key, p.numel(), quantized.CODE_DTYPES[key]), (key + "_absmax", -(-p.numel() // 256), np.float32))}
+        for p in params
+    ]  # fmt: skip
+    reference, reference_states = [a.copy() for a in arrays], [copied(state) for state in kernel_states]
+    quantised = [i for i, p in enumerate(params) if p.numel() >= MIN_QUANTIZED_NUMEL]
+    for step in (1, 2, 3):
+        set_grads(params, step)
+        for index in quantised:
+            group = GROUPS[optimizer][index >= 3]
+            grad = params[index].grad.numpy().reshape(-1)
+            quantized.update(spec, [arrays[index]], [grad], [kernel_states[index]], [step], **group)
+            reference[index], reference_states[index] = reference_step(
+                optimizer, reference[index], grad, reference_states[index], step, group
+            )
+        opt.step()
+    for index, p in enumerate(params):
+        state = opt.state[p]
+        assert float(state["step"]) == 3.0
+        if index not in quantised:
+            assert state[keys[0]].dtype == torch.float32 and keys[0] + "_absmax" not in state
+            continue
+        np.testing.assert_array_equal(p.detach().numpy().reshape(-1), arrays[index])
+        np.testing.assert_array_equal(arrays[index], reference[index])
+        assert_same_state(kernel_states[index], reference_states[index])
+        assert_same_state({k: v.numpy().reshape(-1) for k, v in state.items() if k != "step"}, kernel_states[index])
+
+
+@pytest.mark.parametrize("optimizer", ["Adamax", "Adadelta"])
+def test_bad_input_raises_and_changes_nothing(optimizer):
+    params = params_of_sizes((64, 80), 5000)
+    opt = getattr(akt, optimizer)(params, state_dtype="int8")
+    set_grads(params, 0)
+    opt.step()
+    before = [p.detach().clone() for p in params], [{k: v.clone() for k, v in opt.state[p].items()} for p in params]
+    set_grads(params, 1)
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match=r"param_groups\[0\]: Invalid lr: -1.0"):
+        opt.step()
+    opt.param_groups[0]["lr"] = 1e-3
+    broken = opt.state_dict()
+    first = quantized.state_keys(opt.spec, {})[0]
+    broken["state"][0] = {**broken["state"][0], first + "_absmax": broken["state"][0][first + "_absmax"][:3]}
+    with pytest.raises(ValueError):
+        opt.load_state_dict(broken)
+    for p, param_before, state_before in zip(params, *before):
+        assert torch.equal(p.detach(), param_before)
+        for key, value in state_before.items():
+            assert torch.equal(opt.state[p][key], value)
+    with pytest.raises(ValueError, match="compact state is for Adam, AdamW, Adamax and Adadelta; SGD takes"):
+        akt.SGD(params, lr=0.1, state_dtype="int8")

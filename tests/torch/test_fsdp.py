@@ -220,7 +220,11 @@ def test_the_torchrun_example_trains_saves_and_resumes(tmp_path):
 # --- 8-bit state: the same blocks on any number of processes -----------------------------------
 
 INT8_SHAPES = [(17, 300), (3, 4097), (64, 64), (5000,)]  # (5000,) is 1-d: float32 state when sharded
-INT8_HYPER = dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True)
+INT8_HYPERS = {
+    "Adam": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True),
+    "Adamax": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1, maximize=True),
+    "Adadelta": dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1),
+}
 INT8_STEPS, INT8_SAVE_AT = 6, 3
 
 
@@ -229,8 +233,9 @@ def _int8_tensors(step=None):
     return [torch.randn(shape, generator=generator) * (1 if step is None else 0.1) for shape in INT8_SHAPES]
 
 
-def _int8_worker(rank, world_size, rendezvous, out_dir, resume_from):
-    """Step DTensor parameters with 8-bit Adam; save the full parameters and decoded state.
+def _int8_worker(rank, world_size, rendezvous, out_dir, resume_from, name):
+    """Step DTensor parameters with the 8-bit optimizer ``name``; save the full parameters and
+    decoded state.
 
     With ``resume_from``, load that distributed checkpoint (saved after INT8_SAVE_AT steps)
     and step on from there; otherwise save one at that point.
@@ -244,7 +249,7 @@ def _int8_worker(rank, world_size, rendezvous, out_dir, resume_from):
     try:
         mesh = init_device_mesh("cpu", (world_size,))
         params = [torch.nn.Parameter(distribute_tensor(t, mesh, [Shard(0)])) for t in _int8_tensors()]
-        optimizer = adamkit.torch.Adam(params, state_dtype="int8", **INT8_HYPER)
+        optimizer = getattr(adamkit.torch, name)(params, state_dtype="int8", **INT8_HYPERS[name])
         first = 0
         if resume_from:
             for param, grad in zip(params, _int8_tensors(0)):
@@ -259,11 +264,11 @@ def _int8_worker(rank, world_size, rendezvous, out_dir, resume_from):
             first = INT8_SAVE_AT
         for step in range(first, INT8_STEPS):
             if step == INT8_SAVE_AT and not resume_from:
-                name = f"int8-checkpoint-{world_size}"
-                dcp.save({"optim": optimizer.state_dict()}, checkpoint_id=os.path.join(out_dir, name))
+                checkpoint = f"int8-checkpoint-{world_size}"
+                dcp.save({"optim": optimizer.state_dict()}, checkpoint_id=os.path.join(out_dir, checkpoint))
                 full = [p.full_tensor() for p in params]
                 if rank == 0:
-                    torch.save(full, os.path.join(out_dir, name + ".params.pt"))
+                    torch.save(full, os.path.join(out_dir, checkpoint + ".params.pt"))
             for param, grad in zip(params, _int8_tensors(step)):
                 param.grad = distribute_tensor(grad, mesh, [Shard(0)])
             optimizer.step()
@@ -273,34 +278,37 @@ def _int8_worker(rank, world_size, rendezvous, out_dir, resume_from):
         full_params = [p.full_tensor() for p in params]
         if rank == 0:
             result = {"params": full_params, "state": full_state, "kinds": kinds}
-            torch.save(result, os.path.join(out_dir, f"int8-{world_size}-{resume_from or 'fresh'}.pt"))
+            torch.save(result, os.path.join(out_dir, f"int8-{name}-{world_size}-{resume_from or 'fresh'}.pt"))
         completed = True
     finally:
         leave_group(completed)
 
 
-def _int8_on_whole_tensors():
+def _int8_on_whole_tensors(name):
     """The NumPy kernel on whole tensors, 2-d ones in the row layout: the expected bits."""
     import numpy as np
 
     from adamkit.kernels import quantized
-    from adamkit.quant import encode_signed, encode_unsigned
+    from adamkit.quant.blockwise import absmax_shape
 
-    params = [t.numpy().copy() for t in _int8_tensors()]
-    states = []
-    for param in params:
-        rows = param.ndim == 2
-        state = {}
-        for key, encode in (("exp_avg", encode_signed), ("exp_avg_sq", encode_unsigned), ("max_exp_avg_sq", encode_unsigned)):
-            state[key], state[key + "_absmax"] = encode(np.zeros_like(param), rows=rows)
-        states.append(state)
-    quantized_params = [i for i, p in enumerate(params) if p.ndim == 2]
+    spec = getattr(adamkit.torch, name).spec
+    picked = [t.numpy().copy() for t in _int8_tensors() if t.dim() == 2]
+    keys = quantized.state_keys(spec, INT8_HYPERS[name])
+    states = [
+        {
+            entry: np.zeros(shape, dtype)
+            for key in keys
+            for entry, shape, dtype in (
+                (key, param.shape, quantized.CODE_DTYPES[key]),
+                (key + "_absmax", absmax_shape(param.shape, rows=True), np.float32),
+            )
+        }
+        for param in picked
+    ]
     for step in range(INT8_STEPS):
-        grads = [g.numpy() for g in _int8_tensors(step)]
-        picked = quantized_params
-        quantized.adam([params[i] for i in picked], [grads[i] for i in picked], [states[i] for i in picked],
-                       [step + 1] * len(picked), **INT8_HYPER)  # fmt: skip
-    return [params[i] for i in quantized_params]
+        grads = [g.numpy() for g in _int8_tensors(step) if g.dim() == 2]
+        quantized.update(spec, picked, grads, states, [step + 1] * len(picked), **INT8_HYPERS[name])
+    return picked
 
 
 def _assert_bitwise(what, got, want):
@@ -310,8 +318,8 @@ def _assert_bitwise(what, got, want):
 
 def test_int8_state_gives_the_same_bits_on_one_two_and_four_processes_and_resumes(tmp_path):
     for world_size in (1, 2, 4):
-        spawn(_int8_worker, world_size, str(tmp_path), "")
-    results = {w: torch.load(tmp_path / f"int8-{w}-fresh.pt") for w in (1, 2, 4)}
+        spawn(_int8_worker, world_size, str(tmp_path), "", "Adam")
+    results = {w: torch.load(tmp_path / f"int8-Adam-{w}-fresh.pt") for w in (1, 2, 4)}
     kinds = results[2]["kinds"]
     for kind in kinds[:3]:  # 2-d: codes and scales, all DTensors
         assert kind["exp_avg"] == (torch.int8, "DTensor") and kind["exp_avg_absmax"] == (torch.float32, "DTensor")
@@ -320,13 +328,28 @@ def test_int8_state_gives_the_same_bits_on_one_two_and_four_processes_and_resume
         _assert_bitwise(f"parameters on {world_size}", results[world_size]["params"], results[1]["params"])
         for got, want in zip(results[world_size]["state"], results[1]["state"]):
             _assert_bitwise(f"state on {world_size}", list(got.values()), list(want.values()))
-    expected = _int8_on_whole_tensors()
+    expected = _int8_on_whole_tensors("Adam")
     _assert_bitwise("one process against the NumPy kernel", results[1]["params"][:3], [torch.from_numpy(p) for p in expected])
 
     # A checkpoint saved on 2 processes resumes on 1 and on 2 to the same bits.
     for world_size in (1, 2):
-        spawn(_int8_worker, world_size, str(tmp_path), "int8-checkpoint-2")
-        resumed = torch.load(tmp_path / f"int8-{world_size}-int8-checkpoint-2.pt")
+        spawn(_int8_worker, world_size, str(tmp_path), "int8-checkpoint-2", "Adam")
+        resumed = torch.load(tmp_path / f"int8-Adam-{world_size}-int8-checkpoint-2.pt")
         _assert_bitwise(f"resumed on {world_size}", resumed["params"], results[2]["params"])
         for got, want in zip(resumed["state"], results[2]["state"]):
             _assert_bitwise(f"resumed state on {world_size}", list(got.values()), list(want.values()))
+
+
+@pytest.mark.parametrize("name", ["Adamax", "Adadelta"])
+def test_adamax_and_adadelta_int8_state_give_the_same_bits_on_one_and_two_processes(tmp_path, name):
+    for world_size in (1, 2):
+        spawn(_int8_worker, world_size, str(tmp_path), "", name)
+    results = {w: torch.load(tmp_path / f"int8-{name}-{w}-fresh.pt") for w in (1, 2)}
+    first = getattr(adamkit.torch, name).spec.slots[0].key
+    for kind in results[2]["kinds"][:3]:  # 2-d: codes and scales, all DTensors
+        assert kind[first][1] == "DTensor" and kind[first + "_absmax"] == (torch.float32, "DTensor")
+    _assert_bitwise("parameters on 2", results[2]["params"], results[1]["params"])
+    for got, want in zip(results[2]["state"], results[1]["state"]):
+        _assert_bitwise("state on 2", list(got.values()), list(want.values()))
+    expected = [torch.from_numpy(p) for p in _int8_on_whole_tensors(name)]
+    _assert_bitwise("one process against the NumPy kernel", results[1]["params"][:3], expected)

@@ -1,97 +1,122 @@
-"""The fused C kernel for Adam and AdamW on 8-bit block-wise state (``csrc/quant8.c``).
+"""The fused C kernel for 8-bit block-wise state (``csrc/quant8.c``): Adam and AdamW (AMSGrad's
+maximum quantised too), Adamax and Adadelta.
 
 The state of one parameter is kept under torch's keys, as codes, with a float32 companion
-holding one scale per block of :data:`adamkit.quant.BLOCK` elements:
+``<key>_absmax`` holding one scale per block of :data:`adamkit.quant.BLOCK` elements. int8
+codes hold the signed map (:func:`adamkit.quant.encode_signed`), uint8 codes the unsigned one
+(:func:`adamkit.quant.encode_unsigned`):
 
-=========================  =======  =====================================================
-key                        dtype    holds
-=========================  =======  =====================================================
-``exp_avg``                int8     signed codes (:func:`adamkit.quant.encode_signed`)
-``exp_avg_absmax``         float32  one scale per block
-``exp_avg_sq``             uint8    unsigned codes (:func:`adamkit.quant.encode_unsigned`)
-``exp_avg_sq_absmax``      float32  one scale per block
-``max_exp_avg_sq``         uint8    (amsgrad) unsigned codes
-``max_exp_avg_sq_absmax``  float32  (amsgrad) one scale per block
-=========================  =======  =====================================================
+========  ==========================================  ===========================
+rule      int8 (signed)                               uint8 (unsigned)
+========  ==========================================  ===========================
+Adam      ``exp_avg``                                 ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad)
+Adamax    ``exp_avg``                                 ``exp_inf``
+Adadelta                                              ``square_avg``, ``acc_delta``
+========  ==========================================  ===========================
 
 The scales are a 1-d array, or, in the row layout of :mod:`adamkit.quant.blockwise` (blocks
 restart at every row; FSDP2 shards by rows), an array of shape ``(rows, blocks per row)``.
 
 One call steps a whole list of float32 parameters. For each block the kernel decodes the
-state, applies :func:`adamkit.rules.adam` in float32 in the rule's order of operations, and
-re-encodes with the block's new maxima, in one pass over memory. It computes exactly the bits
-of ``decode -> adamkit.rules.adam -> encode`` in NumPy (tested), whatever the thread count.
+state, applies the rule of :mod:`adamkit.rules` in float32 in the rule's order of operations,
+and re-encodes with the block's new maxima, in one pass over memory. It computes exactly the
+bits of ``decode -> rule -> encode`` in NumPy (tested), whatever the thread count and the
+instruction set.
 """
+
+import functools
 
 import numpy as np
 
-from adamkit import specs
+from adamkit import rules, specs
 from adamkit.kernels import native
 from adamkit.quant.blockwise import absmax_shape
 
 ABSMAX_SUFFIX = "_absmax"
-CODE_DTYPES = {"exp_avg": np.int8, "exp_avg_sq": np.uint8, "max_exp_avg_sq": np.uint8}
+CODE_DTYPES = {
+    "exp_avg": np.int8,
+    "exp_avg_sq": np.uint8,
+    "max_exp_avg_sq": np.uint8,
+    "exp_inf": np.uint8,
+    "square_avg": np.uint8,
+    "acc_delta": np.uint8,
+}
+"""The dtype of each key's codes: int8 for the signed map, uint8 for the unsigned."""
+RULES = (rules.adam, rules.adamax, rules.adadelta)
+"""The rules this kernel steps."""
 
 
 def available():
     """Whether the C extension, with this kernel, was built."""
-    return native.available() and hasattr(native._native, "quant8_adam")
+    return native.available() and hasattr(native._native, "quant8_update")
 
 
-def state_keys(amsgrad):
-    """The code keys of the state, in the kernel's order."""
-    return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if amsgrad else ("exp_avg", "exp_avg_sq")
+def state_keys(spec, hyperparameters):
+    """The code keys of ``spec``'s state under ``hyperparameters`` (a group, or the rule's
+    keyword arguments), in the kernel's order."""
+    return tuple(slot.key for slot in spec.active_slots({"amsgrad": False, **hyperparameters}))
 
 
-def adam_pointers(
-    hyperparameters, numels, param_ptrs, grad_ptrs, state_ptrs, steps, *, row_numels=None, num_threads=None
+def update_pointers(
+    spec,
+    hyperparameters,
+    numels,
+    param_ptrs,
+    grad_ptrs,
+    state_ptrs,
+    steps,
+    *,
+    row_numels=None,
+    isa=None,
+    num_threads=None,
 ):
     """Step float32 tensors in place given data pointers (the entry point for torch tensors).
 
     Blocks restart at every row of ``row_numels[i]`` elements (default: one row, the flat
-    layout).
-    ``state_ptrs`` maps each key of :func:`state_keys` and its ``*_absmax`` companion to a
-    sequence of pointers, one per tensor; ``steps[i]`` counts this step. ``hyperparameters``
-    are :func:`adamkit.rules.adam`'s keyword arguments (``betas``, ``decoupled_weight_decay``...).
-    The caller keeps the memory alive, of the right sizes, and unaliased during the call.
+    layout). ``state_ptrs`` maps each key of :func:`state_keys` and its ``*_absmax`` companion
+    to a sequence of pointers, one per tensor; ``steps[i]`` counts this step.
+    ``hyperparameters`` are the rule's keyword arguments (``betas``, ``decoupled_weight_decay``...).
+    ``isa`` forces an instruction set of :func:`adamkit.kernels.native.available_isas`; neither
+    it nor ``num_threads`` changes the result. The caller keeps the memory alive, of the right
+    sizes, and unaliased during the call.
     """
-    if not available():
-        raise RuntimeError("the quantised Adam kernel needs adamkit's C extension, which was not built")
-    _, hyper = native._rule_and_hyper(specs.ADAM, hyperparameters)
-    keys = state_keys(hyper["amsgrad"])
+    rule, hyper = _rule_and_hyper(spec, hyperparameters)
+    keys = state_keys(spec, hyper)
     expected = {name for key in keys for name in (key, key + ABSMAX_SUFFIX)}
     if set(state_ptrs) != expected:
         raise ValueError(f"state_ptrs has keys {sorted(state_ptrs)}, expected {sorted(expected)}")
-    columns = []
-    for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
-        columns += [state_ptrs.get(key), state_ptrs.get(key + ABSMAX_SUFFIX)]
-    native._native.quant8_adam(
+    padding = (None,) * (native.MAX_SLOTS - len(keys))
+    native._native.quant8_update(
+        native._RULE_NAMES[rule],
         native._c_hyperparameters(hyper),
+        native._isa(isa),
         native._threads(num_threads),
         numels,
         numels if row_numels is None else row_numels,
         param_ptrs,
         grad_ptrs,
-        *columns,
+        tuple(state_ptrs[key] for key in keys) + padding,
+        tuple(state_ptrs[key + ABSMAX_SUFFIX] for key in keys) + padding,
         [float(step) for step in steps],
     )
 
 
-def adam(params, grads, states, steps, *, num_threads=None, **hyperparameters):
+def update(spec, params, grads, states, steps, *, isa=None, num_threads=None, **hyperparameters):
     """Step float32 NumPy arrays in place; ``states[i]`` holds the codes and scales of
     ``params[i]`` under the keys of this module's table, in the flat or the row layout (read
     from the scales' shape). Bad input raises before anything changes."""
+    _rule_and_hyper(spec, hyperparameters)
     params, grads, states, steps = list(params), list(grads), list(states), list(steps)
     for name, values in (("grads", grads), ("states", states), ("steps", steps)):
         if len(values) != len(params):
             raise ValueError(f"{name} has {len(values)} entries but there are {len(params)} params")
-    keys = state_keys(bool(hyperparameters.get("amsgrad", False)))
+    keys = state_keys(spec, hyperparameters)
     pointers = {name: [] for key in keys for name in (key, key + ABSMAX_SUFFIX)}
     row_numels = []
     for index, (param, grad, state) in enumerate(zip(params, grads, states)):
         _check_array(f"params[{index}]", param, np.float32, param.size, writable=True)
         _check_array(f"grads[{index}]", grad, np.float32, param.size, writable=False)
-        scales = state.get("exp_avg" + ABSMAX_SUFFIX)
+        scales = state.get(keys[0] + ABSMAX_SUFFIX)
         rows = isinstance(scales, np.ndarray) and scales.ndim == 2 and param.ndim >= 1
         row_numels.append(param.size // param.shape[0] if rows and param.shape[0] else param.size)
         for key in keys:
@@ -101,7 +126,8 @@ def adam(params, grads, states, steps, *, num_threads=None, **hyperparameters):
             _check_array(f"states[{index}][{name!r}]", state.get(name), np.float32, int(np.prod(expected)), True)
             pointers[key].append(state[key].ctypes.data)
             pointers[name].append(state[name].ctypes.data)
-    adam_pointers(
+    update_pointers(
+        spec,
         hyperparameters,
         [param.size for param in params],
         [param.ctypes.data for param in params],
@@ -109,8 +135,35 @@ def adam(params, grads, states, steps, *, num_threads=None, **hyperparameters):
         pointers,
         steps,
         row_numels=row_numels,
+        isa=isa,
         num_threads=num_threads,
     )
+
+
+adam = functools.partial(update, specs.ADAM)
+"""``adam(params, grads, states, steps, *, isa=None, num_threads=None, **hyperparameters)``:
+:func:`update` for :func:`adamkit.rules.adam` (AdamW: ``decoupled_weight_decay=True``)."""
+adam_pointers = functools.partial(update_pointers, specs.ADAM)
+"""``adam_pointers(hyperparameters, numels, param_ptrs, grad_ptrs, state_ptrs, steps, ...)``:
+:func:`update_pointers` for :func:`adamkit.rules.adam`."""
+adamax = functools.partial(update, specs.ADAMAX)
+""":func:`update` for :func:`adamkit.rules.adamax`."""
+adamax_pointers = functools.partial(update_pointers, specs.ADAMAX)
+""":func:`update_pointers` for :func:`adamkit.rules.adamax`."""
+adadelta = functools.partial(update, specs.ADADELTA)
+""":func:`update` for :func:`adamkit.rules.adadelta`."""
+adadelta_pointers = functools.partial(update_pointers, specs.ADADELTA)
+""":func:`update_pointers` for :func:`adamkit.rules.adadelta`."""
+
+
+def _rule_and_hyper(spec, hyperparameters):
+    """The spec's rule and its full, checked keyword arguments; raise if the kernel cannot step it."""
+    if not available():
+        raise RuntimeError("the quantised kernel needs adamkit's C extension, which was not built")
+    rule, hyper = native._rule_and_hyper(spec, hyperparameters)
+    if rule not in RULES:
+        raise ValueError(f"{spec.name} has no 8-bit state (it is for Adam, AdamW, Adamax and Adadelta)")
+    return rule, hyper
 
 
 def _check_array(name, array, dtype, size, writable):

@@ -1,12 +1,14 @@
-"""Compact Adam state: ``state_dtype="int8"`` (8-bit block-wise, see
-:mod:`adamkit.kernels.quantized`) and ``state_dtype="bf16"`` (bfloat16 with stochastic rounding).
+"""Compact state of Adam, AdamW, Adamax and Adadelta: ``state_dtype="int8"`` (8-bit
+block-wise, see :mod:`adamkit.kernels.quantized`) and ``state_dtype="bf16"`` (bfloat16 with
+stochastic rounding).
 
 A parameter's state is quantised when the parameter is a float32 CPU tensor of at least
 :data:`adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements (decided on its shape, so every
 process of a job makes the same choice); smaller tensors, and other dtypes, keep torch's full-precision state, which
 costs little. Quantised state keeps torch's keys (``exp_avg``, ``exp_avg_sq``,
-``max_exp_avg_sq``) holding int8/uint8 codes of the parameter's shape, plus a float32
-``<key>_absmax`` companion with one scale per block; this is what ``state_dict()`` saves.
+``max_exp_avg_sq``; ``exp_inf``; ``square_avg``, ``acc_delta``) holding int8/uint8 codes of the
+parameter's shape, plus a float32 ``<key>_absmax`` companion with one scale per block; this is
+what ``state_dict()`` saves.
 
 Under FSDP2 a parameter is a DTensor sharded by rows, so its blocks follow rows (the row
 layout of :mod:`adamkit.quant.blockwise`): codes and scales are DTensors sharded like the
@@ -34,6 +36,7 @@ from adamkit.torch import _backend as backend
 from adamkit.torch._local import is_distributed, like, local
 
 ABSMAX = quantized.ABSMAX_SUFFIX
+_CODE_DTYPES = {np.dtype(np.int8): torch.int8, np.dtype(np.uint8): torch.uint8}
 
 
 def quantizes(param, state_dtype):
@@ -44,8 +47,8 @@ def quantizes(param, state_dtype):
 
 
 def is_quantized(state):
-    """Whether a parameter's state dict holds codes (it has an ``exp_avg_absmax``)."""
-    return "exp_avg" + ABSMAX in state
+    """Whether a parameter's state dict holds codes (it has a ``<key>_absmax``)."""
+    return any(key.endswith(ABSMAX) for key in state)
 
 
 def quantize_state(state, keys, state_dtype):
@@ -71,7 +74,7 @@ def new_state(param, keys, state_dtype):
     shard = local(param)
     state = {}
     for key in keys:
-        code_dtype = torch.int8 if key == "exp_avg" else torch.uint8
+        code_dtype = _CODE_DTYPES[np.dtype(quantized.CODE_DTYPES[key])]
         state[key] = torch.zeros_like(param, dtype=code_dtype, memory_format=torch.contiguous_format)
         scales = torch.zeros(absmax_shape(shard.shape, rows), dtype=torch.float32)
         state[key + ABSMAX] = like(scales, param, absmax_shape(param.shape, rows))
@@ -110,18 +113,19 @@ def to_float32_state_dict(state_dict):
     }
 
 
-def update(hyperparameters, params, grads, states, steps):
+def update(spec, hyperparameters, params, grads, states, steps):
     """Step contiguous float32 ``params`` whose ``states`` are quantised, with one kernel call.
 
     DTensor parameters (FSDP2) step their local rows, whose blocks restart at every row."""
-    keys = quantized.state_keys(hyperparameters["amsgrad"])
+    keys = quantized.state_keys(spec, hyperparameters)
     pointers = {
         name: [local(state[name]).data_ptr() for state in states]
         for key in keys
         for name in (key, key + ABSMAX)
     }
     shards = [local(p) for p in params]
-    quantized.adam_pointers(
+    quantized.update_pointers(
+        spec,
         hyperparameters,
         [shard.numel() for shard in shards],
         [shard.data_ptr() for shard in shards],
@@ -141,8 +145,9 @@ def _row_numel(param):
 
 def is_bfloat16(param, state):
     """Whether a float32 parameter has bfloat16 state (``state_dtype="bf16"``)."""
-    value = state.get("exp_avg")
-    return param.dtype == torch.float32 and value is not None and value.dtype == torch.bfloat16
+    return param.dtype == torch.float32 and any(
+        key in DECODERS and value.dtype == torch.bfloat16 for key, value in state.items()
+    )
 
 
 def stochastically_rounded(values, generator):
@@ -154,7 +159,7 @@ def stochastically_rounded(values, generator):
 
 
 def _update_bfloat16(spec, hyperparameters, params, states, steps):
-    keys = [key for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if key in states[0]]
+    keys = quantized.state_keys(spec, hyperparameters)
     working = [{key: state[key].float() for key in keys} for state in states]
     backend.update(spec, hyperparameters, params, working, steps, None)
     for index, (state, values, step) in enumerate(zip(states, working, steps)):
@@ -178,7 +183,7 @@ def update_quantized(spec, hyperparameters, params, states, steps):
     picked = [i for i, flag in enumerate(flags) if flag]
     contiguous = [params[i] if params[i].is_contiguous() else params[i].contiguous() for i in picked]
     grads = [params[i].grad.contiguous() for i in picked]
-    update(hyperparameters, contiguous, grads, [states[i] for i in picked], [steps[i] for i in picked])
+    update(spec, hyperparameters, contiguous, grads, [states[i] for i in picked], [steps[i] for i in picked])
     for i, param in zip(picked, contiguous):
         if param is not params[i]:
             params[i].copy_(param)

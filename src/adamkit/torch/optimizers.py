@@ -3,8 +3,8 @@
 Signatures, defaults, keyword-only markers and ``state_dict`` layout are torch 2.13's, plus
 adamkit's keyword-only options. The math of each class is the rule of the same name in
 :mod:`adamkit.rules`. Every class takes the keyword-only options ``nonfinite_grads``,
-``state_dtype`` (``"fp32"``: float32 state for bfloat16 parameters; Adam and AdamW also take
-``"int8"`` and ``"bf16"``) and ``kahan_summation`` (:class:`adamkit.torch.optimizer.Optimizer`).
+``state_dtype`` (``"fp32"``: float32 state for bfloat16 parameters; Adam, AdamW, Adamax and
+Adadelta also take ``"int8"`` and ``"bf16"``) and ``kahan_summation`` (:class:`adamkit.torch.optimizer.Optimizer`).
 
 ``sparse_mode`` (Adam, AdamW, Adamax, Adagrad, Adadelta; also a parameter-group key) is how a
 sparse COO gradient, as ``nn.Embedding(sparse=True)`` makes, is stepped: ``"lazy"``, the
@@ -125,7 +125,12 @@ class AdamW(Adam):
 
 
 class Adamax(Optimizer):
-    """Adamax (:func:`adamkit.rules.adamax`)."""
+    """Adamax (:func:`adamkit.rules.adamax`).
+
+    ``state_dtype="int8"`` keeps large float32 parameters' ``exp_avg`` and ``exp_inf`` 8-bit
+    block-wise (about 2 bytes per parameter instead of 8); see
+    :class:`adamkit.torch.optimizer.Optimizer`.
+    """
 
     spec = specs.ADAMAX
 
@@ -166,7 +171,12 @@ class Adamax(Optimizer):
 
 
 class Adadelta(Optimizer):
-    """Adadelta (:func:`adamkit.rules.adadelta`)."""
+    """Adadelta (:func:`adamkit.rules.adadelta`).
+
+    ``state_dtype="int8"`` keeps large float32 parameters' ``square_avg`` and ``acc_delta``
+    8-bit block-wise (about 2 bytes per parameter instead of 8); see
+    :class:`adamkit.torch.optimizer.Optimizer`.
+    """
 
     spec = specs.ADADELTA
 
