@@ -105,3 +105,37 @@ def test_stochastic_rounding_draws_torchs_random_bits():
         expected = stochastically_rounded(torch.from_numpy(values), torch.Generator().manual_seed(seed))
         actual = _bfloat16.stochastically_rounded(values, _bfloat16.random_state(seed))
         np.testing.assert_array_equal(actual, as_numpy(expected), strict=True)
+
+
+OTHER_RULES = (
+    ("Adamax", dict(lr=2e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, maximize=True), {"lr": 5e-3}),
+    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.05), {"lr": 0.3, "rho": 0.95}),
+)
+
+
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+@pytest.mark.parametrize("name, hyper, second", OTHER_RULES, ids=[entry[0] for entry in OTHER_RULES])
+def test_numpy_compact_adamax_and_adadelta_equal_torch_bitwise(name, hyper, second, state_dtype):
+    params = start_params()
+    tensors = as_tensors(params)
+
+    def groups(values):
+        return [{"params": values[: GROUP_SIZES[0]]}, {"params": values[GROUP_SIZES[0] :], **second}]
+
+    torch_opt = getattr(adamkit.torch, name)(groups(tensors), **hyper, state_dtype=state_dtype)
+    numpy_opt = getattr(adamkit.numpy, name)(groups(params), **hyper, state_dtype=state_dtype)
+    for step in range(8):
+        grads = grads_of_step(step)
+        for tensor, grad in zip(tensors, grads):
+            tensor.grad = None if grad is None else torch.from_numpy(grad.copy())
+        torch_opt.step()
+        numpy_opt.step(grads)
+    compact = 0
+    for param, tensor, state in zip(params, tensors, numpy_opt.state):
+        np.testing.assert_array_equal(param, tensor.detach().numpy(), strict=True)
+        torch_state = torch_opt.state[tensor]
+        assert set(state) == set(torch_state)
+        for key, value in torch_state.items():
+            np.testing.assert_array_equal(state[key], as_numpy(value), strict=True, err_msg=key)
+        compact += any(value.dtype != param.dtype for key, value in state.items() if key != "step")
+    assert compact == 3

@@ -30,7 +30,11 @@ class Int8Kernel(NamedTuple):
     pointers: Callable
 
 
-INT8_KERNELS = {rules.adam: Int8Kernel(quantized.adam, quantized.adam_pointers)}
+INT8_KERNELS = {
+    rules.adam: Int8Kernel(quantized.adam, quantized.adam_pointers),
+    rules.adamax: Int8Kernel(quantized.adamax, quantized.adamax_pointers),
+    rules.adadelta: Int8Kernel(quantized.adadelta, quantized.adadelta_pointers),
+}
 """The 8-bit kernel of each rule that takes ``state_dtype="int8"``."""
 
 
