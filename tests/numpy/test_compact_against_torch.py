@@ -33,6 +33,20 @@ def as_numpy(tensor):
     return tensor.numpy()
 
 
+def compact_tensors_after_checking_equal(params, tensors, numpy_opt, torch_opt):
+    """Assert that both front ends hold the same parameters and state, bit for bit; return how
+    many parameters have compact state."""
+    compact = 0
+    for param, tensor, state in zip(params, tensors, numpy_opt.state):
+        np.testing.assert_array_equal(param, tensor.detach().numpy(), strict=True)
+        torch_state = torch_opt.state[tensor]
+        assert set(state) == set(torch_state)
+        for key, value in torch_state.items():
+            np.testing.assert_array_equal(state[key], as_numpy(value), strict=True, err_msg=key)
+        compact += any(value.dtype != param.dtype for key, value in state.items() if key != "step")
+    return compact
+
+
 def grads_of_step(step):
     """In the first half, some parameters have no gradient at some steps: on odd steps the
     70000-element one, so that the 70x80 one is the first bfloat16 parameter stepped in its
@@ -61,15 +75,7 @@ def test_numpy_compact_state_equals_torch_bitwise(entry, state_dtype, monkeypatc
             tensor.grad = None if grad is None else torch.from_numpy(grad.copy())
         torch_opt.step()
         numpy_opt.step(grads)
-    compact = 0
-    for param, tensor, state in zip(params, tensors, numpy_opt.state):
-        np.testing.assert_array_equal(param, tensor.detach().numpy(), strict=True)
-        torch_state = torch_opt.state[tensor]
-        assert set(state) == set(torch_state)
-        for key, value in torch_state.items():
-            np.testing.assert_array_equal(state[key], as_numpy(value), strict=True, err_msg=key)
-        compact += state["exp_avg"].dtype != param.dtype
-    assert compact == 3
+    assert compact_tensors_after_checking_equal(params, tensors, numpy_opt, torch_opt) == 3
     assert sum(planned) >= STEPS // 2 - 2
 
 
@@ -130,12 +136,4 @@ def test_numpy_compact_adamax_and_adadelta_equal_torch_bitwise(name, hyper, seco
             tensor.grad = None if grad is None else torch.from_numpy(grad.copy())
         torch_opt.step()
         numpy_opt.step(grads)
-    compact = 0
-    for param, tensor, state in zip(params, tensors, numpy_opt.state):
-        np.testing.assert_array_equal(param, tensor.detach().numpy(), strict=True)
-        torch_state = torch_opt.state[tensor]
-        assert set(state) == set(torch_state)
-        for key, value in torch_state.items():
-            np.testing.assert_array_equal(state[key], as_numpy(value), strict=True, err_msg=key)
-        compact += any(value.dtype != param.dtype for key, value in state.items() if key != "step")
-    assert compact == 3
+    assert compact_tensors_after_checking_equal(params, tensors, numpy_opt, torch_opt) == 3
