@@ -194,3 +194,34 @@ def test_bad_input_after_planned_steps_raises_before_any_group_steps(spoil, word
         assert torch.equal(a, b)
     for key, value in optimizer.state[params[0]].items():
         assert torch.equal(value, state_before[key])
+
+
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+def test_groups_without_compact_state_are_planned_under_a_compact_state_dtype(state_dtype, planned_steps):
+    """Tensors below the 8-bit threshold keep float32 state, so their group takes the cached
+    step; a group holding compact state never does. Both equal the default optimizer bitwise."""
+    generator = torch.Generator().manual_seed(5)
+    shapes = [(7,), (17,), (4097,), (100, 50)]
+    init = [torch.randn(shape, generator=generator) for shape in shapes]
+    runs = []
+    for chosen in (None, state_dtype):
+        params = [torch.nn.Parameter(value.clone()) for value in init]
+        optimizer = adamkit.torch.AdamW(
+            [{"params": params[:2]}, {"params": params[2:], "lr": 3e-3}],
+            lr=1e-2, weight_decay=0.1, amsgrad=True, state_dtype=chosen,
+        )
+        for step in range(5):
+            for param in params:
+                param.grad = torch.randn(param.shape, generator=torch.Generator().manual_seed(step * 10 + param.numel()))
+            optimizer.step()
+        runs.append((params, optimizer))
+    planned_groups = {id(plan.params[0]) for plan in planned_steps}
+    (plain, _), (compact, compact_optimizer) = runs
+    assert id(compact[0]) in planned_groups and id(compact[2]) not in planned_groups
+    assert compact_optimizer.state[compact[2]]["exp_avg"].dtype != torch.float32
+    for got, want in zip(compact[:2], plain[:2], strict=True):
+        assert torch.equal(got, want)
+    plain_optimizer = runs[0][1]
+    for param, twin in zip(compact[:2], plain[:2]):
+        for key, value in plain_optimizer.state[twin].items():
+            assert torch.equal(compact_optimizer.state[param][key], value), key

@@ -305,10 +305,12 @@ class Optimizer(torch.optim.Optimizer):
         else:
             steps = [None] * len(params)
         hyperparameters = self.spec.rule_arguments(group)
-        compact = self.state_dtype in compact_state.COMPACT_STATE_DTYPES
-        if compact:
+        all_plain = True
+        if self.state_dtype in compact_state.COMPACT_STATE_DTYPES:
             # Only an optimizer asked for compact state ever holds it (loads convert to float32).
+            stepped = len(params)
             params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)
+            all_plain = len(params) == stepped
         fused = group.get("fused")
         sparse = [i for i, param in enumerate(params) if param.grad.layout != torch.strided]
         plan_class = SparsePlan if len(sparse) == len(params) else GroupPlan
@@ -323,8 +325,9 @@ class Optimizer(torch.optim.Optimizer):
         for param, state in zip(params, states):
             if state and param not in self.state:
                 self.state[param] = state
-        if not compact:
-            self._plans[group_index] = plan_class.build(self.spec, group, params, states, self.state)
+        # A group whose state is all full precision (small tensors under a compact state_dtype
+        # too) is planned; compact state always takes this full path.
+        self._plans[group_index] = plan_class.build(self.spec, group, params, states, self.state) if all_plain else None
 
     def _expected_state_size(self, group):
         slots = [slot for slot in self.spec.active_slots(group) if slot.fill is not None]
