@@ -47,6 +47,16 @@ def compact_tensors_after_checking_equal(params, tensors, numpy_opt, torch_opt):
     return compact
 
 
+def step_both(torch_opt, numpy_opt, tensors, steps):
+    """Step both front ends ``steps`` times with the gradients of :func:`grads_of_step`."""
+    for step in range(steps):
+        grads = grads_of_step(step)
+        for tensor, grad in zip(tensors, grads):
+            tensor.grad = None if grad is None else torch.from_numpy(grad.copy())
+        torch_opt.step()
+        numpy_opt.step(grads)
+
+
 def grads_of_step(step):
     """In the first half, some parameters have no gradient at some steps: on odd steps the
     70000-element one, so that the 70x80 one is the first bfloat16 parameter stepped in its
@@ -69,12 +79,7 @@ def test_numpy_compact_state_equals_torch_bitwise(entry, state_dtype, monkeypatc
     tensors = as_tensors(params)
     torch_opt = make_torch(*entry, tensors, state_dtype)
     numpy_opt = make(*entry, params, state_dtype)
-    for step in range(STEPS):
-        grads = grads_of_step(step)
-        for tensor, grad in zip(tensors, grads):
-            tensor.grad = None if grad is None else torch.from_numpy(grad.copy())
-        torch_opt.step()
-        numpy_opt.step(grads)
+    step_both(torch_opt, numpy_opt, tensors, STEPS)
     assert compact_tensors_after_checking_equal(params, tensors, numpy_opt, torch_opt) == 3
     assert sum(planned) >= STEPS // 2 - 2
 
@@ -130,10 +135,5 @@ def test_numpy_compact_adamax_and_adadelta_equal_torch_bitwise(name, hyper, seco
 
     torch_opt = getattr(adamkit.torch, name)(groups(tensors), **hyper, state_dtype=state_dtype)
     numpy_opt = getattr(adamkit.numpy, name)(groups(params), **hyper, state_dtype=state_dtype)
-    for step in range(8):
-        grads = grads_of_step(step)
-        for tensor, grad in zip(tensors, grads):
-            tensor.grad = None if grad is None else torch.from_numpy(grad.copy())
-        torch_opt.step()
-        numpy_opt.step(grads)
+    step_both(torch_opt, numpy_opt, tensors, 8)
     assert compact_tensors_after_checking_equal(params, tensors, numpy_opt, torch_opt) == 3

@@ -3,8 +3,7 @@
 
 State in the parameter's dtype is stepped by the kernels (:func:`adamkit.kernels.native.update`),
 which take one dtype per call. ``"int8"`` state is stepped by the fused 8-bit kernel
-(:mod:`adamkit.kernels.quantized`), which computes exactly ``decode -> adamkit.rules.adam ->
-encode``. ``"bf16"`` state is decoded to
+(:mod:`adamkit.kernels.quantized`), which computes exactly ``decode -> the rule -> encode``. ``"bf16"`` state is decoded to
 float32, stepped by the float32 kernel, and stored rounded stochastically
 (:func:`adamkit.numpy._bfloat16.stochastically_rounded`) with the random bits of the torch
 front end, seeded by each parameter's step and its position among the group's parameters with
@@ -12,30 +11,13 @@ bfloat16 state (:func:`adamkit.compact_state.rounding_seed`): the two front ends
 bits. Rounded to nearest instead, ``exp_avg_sq`` would stall (see :mod:`adamkit.torch._quantized`).
 """
 
-from typing import Callable, NamedTuple
-
 import numpy as np
 
-from adamkit import rules
 from adamkit.compact_state import rounding_seed
 from adamkit.kernels import native, quantized
 from adamkit.kernels.quantized import ABSMAX_SUFFIX
 from adamkit.numpy import _bfloat16
 from adamkit.numpy._state_layout import layout
-
-class Int8Kernel(NamedTuple):
-    """The entry points of an 8-bit kernel: for arrays (which checks them), for data pointers."""
-
-    arrays: Callable
-    pointers: Callable
-
-
-INT8_KERNELS = {
-    rules.adam: Int8Kernel(quantized.adam, quantized.adam_pointers),
-    rules.adamax: Int8Kernel(quantized.adamax, quantized.adamax_pointers),
-    rules.adadelta: Int8Kernel(quantized.adadelta, quantized.adadelta_pointers),
-}
-"""The 8-bit kernel of each rule that takes ``state_dtype="int8"``."""
 
 
 def buckets(params, state_dtype):
@@ -50,7 +32,7 @@ def update(spec, hyperparameters, held, params, grads, states, steps):
     """Step ``params`` of one dtype whose ``states`` (their slots, without ``step``) are held as
     ``held``, in place; a slot the rule creates (SGD's) is added to ``states``."""
     if held == "int8":
-        INT8_KERNELS[spec.rule].arrays(params, grads, states, steps, **hyperparameters)
+        quantized.update(spec, params, grads, states, steps, **hyperparameters)
     elif held == "bf16":
         update_bfloat16(spec, hyperparameters, params, grads, states, steps)
     else:
@@ -77,7 +59,7 @@ class PlannedInt8Step:
     """
 
     def __init__(self, spec, params, states, keys):
-        self._kernel = INT8_KERNELS[spec.rule].pointers
+        self._spec = spec
         self._numels = [param.size for param in params]
         self._param_ptrs = np.array([param.ctypes.data for param in params], np.int64)
         self._state_ptrs = {
@@ -88,4 +70,6 @@ class PlannedInt8Step:
 
     def __call__(self, hyperparameters, grads, steps):
         grad_ptrs = [grad.ctypes.data for grad in grads]
-        self._kernel(hyperparameters, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps)
+        quantized.update_pointers(
+            self._spec, hyperparameters, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps
+        )
