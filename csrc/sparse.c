@@ -35,11 +35,12 @@
 #include <omp.h>
 #endif
 
-/* Below this many gradient elements (about 5 ms of work), one thread steps them. The step waits
- * on memory, so a second thread gains less than twofold, while a team costs each worker's
- * wake-up: on a busy machine a scheduler time slice, milliseconds, more than a lazy step of
- * 10,000 rows of 64 takes. */
-#define AK_SPARSE_MIN_PARALLEL ((int64_t)1 << 21)
+/* Below this many gradient elements (about 0.25 ms of work on one core), one thread steps them.
+ * The step waits on memory, and a second core keeps as many misses again in flight: on the idle
+ * machine 10,000 cold rows of 64 take 0.90 ms on two threads against 1.54 on one (an
+ * embedding's 20,000 entries 1.34 against 2.33; benchmarks/sparse_floor.c). Smaller steps are
+ * not worth a worker's wake-up. On a busy machine the wake-up can wait for a time slice. */
+#define AK_SPARSE_MIN_PARALLEL ((int64_t)1 << 17)
 /* Threads take this many entries at a time, as they become free. */
 #define AK_SPARSE_CHUNK_ENTRIES 256
 /* The repeated rows a thread sums before stepping them fill at most this many bytes (or one row). */
