@@ -113,7 +113,8 @@ def test_kernel_equals_decode_rule_encode_bitwise(size, case):
 
 
 @pytest.mark.parametrize("name", SPECS)
-@pytest.mark.parametrize("shape", [(3, 300), (5, 17), (2, 4097), (0, 300), (4, 3, 100), (2, 256), (3, 257)])
+# (3, 2048) and (2, 2305): rows of exactly one and of more than one span of 8 blocks (csrc/quant8.c).
+@pytest.mark.parametrize("shape", [(3, 300), (5, 17), (2, 4097), (3, 2048), (2, 2305), (0, 300), (4, 3, 100), (2, 256), (3, 257)])
 def test_the_row_layout_equals_decode_rule_encode_bitwise(shape, name):
     hyper = RICH[name]
     rng = np.random.default_rng(sum(shape))
