@@ -52,19 +52,21 @@ int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
 
 /* ---- The codec ---- */
 
-/* max |x_i| as the largest bit pattern of |x_i|: for non-negative floats the integer order is
- * the float order, and an integer maximum vectorises (a NaN wins, as in np.max). */
-INLINE float block_absmax(int n, const float *x)
+/* max(m, |x|) on bit patterns: for non-negative floats the integer order is the float order,
+ * and an integer maximum vectorises (a NaN wins, as in np.max). The update loop keeps one such
+ * running maximum per slot, so the block's absolute maximum needs no pass of its own. */
+INLINE uint32_t running_absmax(uint32_t m, float x)
 {
-    uint32_t m = 0;
-    for (int i = 0; i < n; i++) {
-        uint32_t bits;
-        memcpy(&bits, &x[i], sizeof bits);
-        bits &= 0x7fffffffu;
-        m = bits > m ? bits : m;
-    }
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits &= 0x7fffffffu;
+    return bits > m ? bits : m;
+}
+
+INLINE float as_float(uint32_t bits)
+{
     float result;
-    memcpy(&result, &m, sizeof result);
+    memcpy(&result, &bits, sizeof result);
     return result;
 }
 
@@ -82,9 +84,9 @@ INLINE float unsigned_value(const uint8_t *codes, float unit, int i)
     return unit * (c2 * c2);
 }
 
-INLINE void encode_signed(int n, const float *x, int8_t *codes, float *absmax)
+/* Encode the n values x of a block whose absolute maximum is s. */
+INLINE void encode_signed(int n, const float *x, float s, int8_t *codes, float *absmax)
 {
-    float s = block_absmax(n, x);
     const float inverse = 1.0f / (s > 0.0f ? s : 1.0f);
     for (int i = 0; i < n; i++) {
         float u = x[i] * inverse;
@@ -96,9 +98,8 @@ INLINE void encode_signed(int n, const float *x, int8_t *codes, float *absmax)
 
 /* c = rint(255 sqrt(sqrt(x) / sqrt(s))), s = max x; root[i] = sqrt(x[i]) if the rule computed
  * it, else NULL. */
-INLINE void encode_unsigned(int n, const float *x, const float *root, uint8_t *codes, float *absmax)
+INLINE void encode_unsigned(int n, const float *x, float s, const float *root, uint8_t *codes, float *absmax)
 {
-    float s = block_absmax(n, x);
     const float inverse_root = 1.0f / sqrtf(s > 0.0f ? s : 1.0f);
     if (root) {
         for (int i = 0; i < n; i++) {
@@ -178,15 +179,17 @@ typedef struct {
     float units[AK_MAX_SLOTS];
     float *values[AK_MAX_SLOTS];
     float *roots[AK_MAX_SLOTS];
+    float absmax[AK_MAX_SLOTS]; /* out: each slot's new absolute maximum */
 } q8_block;
 
 /* Decode, apply `rule`, keep the new state: the rule and the flags are constants at each call
  * site (update_variant), so each combination compiles to its own branch-free loop. */
-INLINE void update_block(const ak_scalars *k, const q8_block *b, int rule, int maximize, int decay,
+INLINE void update_block(const ak_scalars *k, q8_block *b, int rule, int maximize, int decay,
                          int amsgrad)
 {
     const rule_layout *layout = &LAYOUTS[rule];
     const int slots = rule == AK_RULE_ADAM && amsgrad ? 3 : 2;
+    uint32_t absmax0 = 0, absmax1 = 0, absmax2 = 0; /* one scalar each, so the loop vectorises */
     for (int i = 0; i < b->n; i++) {
         float old[AK_MAX_SLOTS], new[AK_MAX_SLOTS], root[AK_MAX_SLOTS];
         for (int s = 0; s < slots; s++)
@@ -211,7 +214,14 @@ INLINE void update_block(const ak_scalars *k, const q8_block *b, int rule, int m
             if (layout->rooted >> s & 1u)
                 b->roots[s][i] = root[s];
         }
+        absmax0 = running_absmax(absmax0, new[0]);
+        absmax1 = running_absmax(absmax1, new[1]);
+        if (slots > 2)
+            absmax2 = running_absmax(absmax2, new[2]);
     }
+    b->absmax[0] = as_float(absmax0);
+    b->absmax[1] = as_float(absmax1);
+    b->absmax[2] = as_float(absmax2);
 }
 
 #define VARIANT(rule, maximize, decay, amsgrad) ((((rule) * 2 + (maximize)) * 3 + (decay)) * 2 + (amsgrad))
@@ -220,7 +230,7 @@ INLINE void update_block(const ak_scalars *k, const q8_block *b, int rule, int m
         update_block(k, b, rule, maximize, decay, amsgrad);                                      \
         break;
 
-INLINE void update_variant(const ak_scalars *k, const q8_block *b, ak_rule rule)
+INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
 {
     int decay = k->decoupled ? DECOUPLED : k->l2 ? L2 : PLAIN;
     switch (VARIANT(rule, k->maximize != 0, decay, k->amsgrad != 0)) {
@@ -290,9 +300,9 @@ INLINE void run_block(const plan *pl, const ak_scalars *k, int64_t t, int64_t b,
         void *codes = (char *)c->codes[s][t] + first;
         float *absmax = &c->absmax[s][t][b];
         if (layout->maps[s] == SIGNED_MAP)
-            encode_signed(n, values[s], codes, absmax);
+            encode_signed(n, values[s], block.absmax[s], codes, absmax);
         else
-            encode_unsigned(n, values[s], layout->rooted >> s & 1u ? roots[s] : NULL, codes, absmax);
+            encode_unsigned(n, values[s], block.absmax[s], layout->rooted >> s & 1u ? roots[s] : NULL, codes, absmax);
     }
 }
 
