@@ -19,6 +19,7 @@
 
 #include "adamkit_kernels.h"
 #include "quant8.h"
+#include "stochastic.h"
 #include "row_sort.h"
 #include "sparse.h"
 
@@ -774,6 +775,35 @@ static PyObject *first_row_out_of_range(PyObject *self, PyObject *args)
     return PyLong_FromLongLong(ak_check_rows(address, n_entries < 0 ? 0 : n_entries, n_rows, &sorted));
 }
 
+/* round_bf16_stochastic(src, dst, n, seed, stream, num_threads): the n float32 values at
+ * address src rounded stochastically to bfloat16 into address dst (stochastic.h). */
+static PyObject *round_bf16_stochastic(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *src, *dst;
+    long long n;
+    unsigned long long seed;
+    unsigned int stream;
+    int num_threads;
+    if (!PyArg_ParseTuple(args, "OOLKIi:round_bf16_stochastic", &src, &dst, &n, &seed, &stream, &num_threads))
+        return NULL;
+    void *src_address, *dst_address;
+    if (read_address(src, "src", &src_address) < 0 || read_address(dst, "dst", &dst_address) < 0)
+        return NULL;
+    if (n > 0 && (!src_address || !dst_address)) {
+        PyErr_SetString(PyExc_ValueError, "src and dst must not be null");
+        return NULL;
+    }
+    if (num_threads < 1) {
+        PyErr_Format(PyExc_ValueError, "num_threads must be >= 1, got %d", num_threads);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    ak_round_bf16_stochastic(src_address, dst_address, n, seed, stream, num_threads);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 /* quant8_update(rule, hyper, isa, num_threads, numels, row_numels, params, grads, codes,
  *               absmax, steps)
  *
@@ -1086,6 +1116,7 @@ static PyMethodDef methods[] = {
     {"quant8_update", quant8_update, METH_VARARGS, "A rule in place on 8-bit block-wise state."},
     {"sparse_update", sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},
     {"first_row_out_of_range", first_row_out_of_range, METH_VARARGS, "The first row index outside [0, n_rows), or -1."},
+    {"round_bf16_stochastic", round_bf16_stochastic, METH_VARARGS, "float32 values rounded stochastically to bfloat16."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -186,7 +186,8 @@ def test_int8_steps_equal_decode_rule_encode_bitwise(entry):
 
 def test_bf16_steps_equal_widen_rule_round_stochastically():
     """The step of bfloat16 state, written out: widen, the rule in float32, round stochastically
-    with the random state of the parameter's step and position among its group's bfloat16 ones."""
+    with the seed of the parameter's step and position among its group's bfloat16 ones, one
+    stream per state key."""
     name, hyper = HYPERS[0]
     params, opt = trained("bf16", 3)
     before = snapshot(params, opt)
@@ -199,21 +200,20 @@ def test_bf16_steps_equal_widen_rule_round_stochastically():
         values = {key: _bfloat16.to_float32(state[key]) for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")}
         new = rules.adam(before[0][index], grads[index], *values.values(), step=4, **arguments)
         np.testing.assert_array_equal(params[index], new.param, strict=True)
-        random_state = _bfloat16.random_state(rounding_seed(4, 0))
-        for key in values:
-            expected = _bfloat16.stochastically_rounded(getattr(new, key), random_state)
+        for stream, key in enumerate(values):
+            expected = _bfloat16.stochastically_rounded(getattr(new, key), rounding_seed(4, 0), stream)
             np.testing.assert_array_equal(opt.state[index][key], expected, strict=True, err_msg=key)
     np.testing.assert_array_equal(params[4], before[0][4])
 
 
 def test_stochastic_rounding_is_unbiased_and_brackets_the_value():
     values = np.full(200_000, 1.0 + 2**-10, np.float32)  # a quarter of the way from 1 to the next bfloat16
-    rounded = _bfloat16.to_float32(_bfloat16.stochastically_rounded(values, _bfloat16.random_state(0)))
+    rounded = _bfloat16.to_float32(_bfloat16.stochastically_rounded(values, 0, 0))
     assert set(np.unique(rounded).tolist()) == {1.0, 1.0 + 2**-7}
     assert rounded.mean() == pytest.approx(1.0 + 2**-10, abs=2e-5)
     exact = np.array([0.5, -2.0, np.inf, -np.inf, 0.0], np.float32)
-    np.testing.assert_array_equal(_bfloat16.to_float32(_bfloat16.stochastically_rounded(exact, _bfloat16.random_state(1))), exact)
-    assert _bfloat16.stochastically_rounded(np.array([np.nan], np.float32), _bfloat16.random_state(2))[0] == 0x7FC0
+    np.testing.assert_array_equal(_bfloat16.to_float32(_bfloat16.stochastically_rounded(exact, 1, 0)), exact)
+    assert _bfloat16.stochastically_rounded(np.array([np.nan], np.float32), 2, 0)[0] == 0x7FC0
 
 
 def test_rounding_to_nearest_bfloat16_ties_to_even():

@@ -323,6 +323,14 @@ def _dtype_name(name, dtype):
     return text
 
 
+def round_bfloat16_stochastic(src_ptr, dst_ptr, n, seed, stream, *, num_threads=None):
+    """Store the ``n`` float32 values at address ``src_ptr`` as bfloat16 at ``dst_ptr``, rounded
+    stochastically with the counter-based random bits of ``(seed, stream)`` (``csrc/stochastic.h``;
+    :func:`adamkit.numpy._bfloat16.stochastically_rounded` is the NumPy reference). One pass in
+    C; the result does not depend on the thread count."""
+    _native.round_bf16_stochastic(src_ptr, dst_ptr, n, seed, stream, _threads(num_threads))
+
+
 def _isa(isa):
     supported = available_isas()
     if isa is None:

@@ -8,18 +8,17 @@ rounds away the lower half:
 * to nearest, ties to even (:func:`rounded`), as ``tensor.to(torch.bfloat16)`` does;
 * stochastically (:func:`stochastically_rounded`): a random number :math:`r` uniform on
   :math:`[0, 2^{16})` is added to the lower half before it is cut off, so a value is rounded up
-  with probability equal to its distance from the bfloat16 below, in units of the spacing.
+  (in magnitude) with probability equal to its distance from the bfloat16 below, in units of the
+  spacing. The random bits are a counter-based hash of the element's position, a seed and a
+  stream, so the C kernels (``csrc/stochastic.c``) compute the same bits in parallel.
 
 Every NaN is stored as the quiet NaN ``0x7FC0``, as the C kernels store it (torch's own
 conversion may keep another NaN pattern; both are NaN).
 """
 
-import threading
-
 import numpy as np
 
 QUIET_NAN = 0x7FC0
-_per_thread = threading.local()
 
 
 def to_float32(bits):
@@ -33,33 +32,44 @@ def rounded(values):
     return _upper_halves(bits + (np.uint32(0x7FFF) + ((bits >> 16) & 1)), values)
 
 
-def random_state(seed):
-    """The random state ``torch.Generator().manual_seed(seed)`` has on the CPU: the Mersenne
-    twister initialised from the low 32 bits of ``seed``.
+def _mix32(x):
+    """The "lowbias32" integer hash of uint32 ``x`` (wrapping uint32 arithmetic)."""
+    x = x ^ (x >> np.uint32(16))
+    x = x * np.uint32(0x7FEB352D)
+    x = x ^ (x >> np.uint32(15))
+    x = x * np.uint32(0x846CA68B)
+    return x ^ (x >> np.uint32(16))
 
-    It is this thread's one :class:`numpy.random.RandomState`, seeded again (about a
-    microsecond, where making a new one costs a few hundred), so it serves until the next call.
+
+def _key(seed, stream, high):
+    r""":math:`\mathrm{mix32}(lo(seed) \oplus \mathrm{mix32}(hi(seed) \oplus \mathrm{mix32}(stream
+    \oplus \mathrm{mix32}(high + \mathtt{0x9e3779b9}))))` for uint32 array ``high``."""
+    seed = int(seed) & 0xFFFF_FFFF_FFFF_FFFF
+    inner = _mix32(np.uint32(stream) ^ _mix32(high + np.uint32(0x9E3779B9)))
+    return _mix32(np.uint32(seed & 0xFFFF_FFFF) ^ _mix32(np.uint32(seed >> 32) ^ inner))
+
+
+def noise(n, seed, stream):
+    r"""The 16 random bits added to each of ``n`` elements rounded with ``(seed, stream)``: the
+    upper half of :math:`\mathrm{mix32}(lo(i) \oplus key(seed, stream, hi(i)))`, as uint32."""
+    index = np.arange(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        key = _key(seed, stream, (index >> np.uint64(32)).astype(np.uint32))
+        return _mix32(index.astype(np.uint32) ^ key) >> np.uint32(16)
+
+
+def stochastically_rounded(values, seed, stream):
+    """float32 ``values`` rounded up or down (in magnitude) to a bfloat16, as uint16 bit patterns.
+
+    The reference of ``csrc/stochastic.c``, which computes the same bits: element ``i`` (in C
+    order) adds :func:`noise` to the lower half of its float32 pattern before it is cut off, so
+    it is rounded away from zero with probability equal to its distance from the bfloat16
+    below, in units of their spacing. The bits are a hash of ``(seed, stream, i)``: counter-based,
+    so any split of the array across threads gives the same result.
     """
-    state = getattr(_per_thread, "random_state", None)
-    if state is None:
-        state = _per_thread.random_state = np.random.RandomState()
-    state.seed(int(seed) & 0xFFFFFFFF)
-    return state
-
-
-def stochastically_rounded(values, random_state):
-    """float32 ``values`` rounded up or down to a bfloat16, as uint16 bit patterns.
-
-    The noise is one 32-bit draw of ``random_state`` (a :class:`numpy.random.RandomState`, whose
-    stream NumPy keeps unchanged across versions) per element, modulo :math:`2^{16}`. Both are
-    torch's: its CPU generator is the same Mersenne twister, with the same initialisation from a
-    seed, and ``torch.randint(0, 2**16, ...)`` takes each 32-bit draw modulo :math:`2^{16}`. So
-    :func:`random_state` draws the bits that torch's generator draws, and the NumPy and torch
-    front ends store the same state (tested).
-    """
-    values = np.asarray(values, np.float32)
-    noise = random_state.randint(0, 1 << 32, size=values.shape, dtype=np.uint32) & np.uint32(0xFFFF)
-    return _upper_halves(values.view(np.uint32) + noise, values)
+    values = np.ascontiguousarray(values, np.float32)
+    bits = values.reshape(-1).view(np.uint32) + noise(values.size, seed, stream)
+    return _upper_halves(bits.reshape(values.shape), values)
 
 
 def _upper_halves(bits, values):

@@ -20,17 +20,19 @@ bfloat16 state keeps torch's keys with bfloat16 tensors. Rounded to nearest, a b
 ``exp_avg_sq`` stalls: an increment :math:`(1-\beta_2)(g^2 - v)` below half its resolution
 (:math:`2^{-9}v`, i.e. whenever :math:`|g^2 - v| < 2v` with :math:`\beta_2 = 0.999`) is
 rounded away at every step. Here each step runs in float32 (the fused kernel on float32 copies)
-and stores the averages rounded *stochastically*: up with probability equal to the remainder's
-fraction of an ulp, so the stored value is unbiased and small increments accumulate in
-expectation. The random bits come from a generator seeded by the step count and the tensor's
-position in the group, so runs are reproducible.
+and stores the averages rounded *stochastically*, in C: up with probability equal to the
+remainder's fraction of an ulp, so the stored value is unbiased and small increments accumulate
+in expectation. The random bits are a counter-based hash of each element's position, a seed
+made of the step count and the tensor's position in the group, and the state key
+(:func:`adamkit.kernels.native.round_bfloat16_stochastic`), so runs are reproducible and the
+NumPy front end stores the same bits.
 """
 
 import numpy as np
 import torch
 
-from adamkit.compact_state import DECODERS, ENCODERS, keeps_compact, rounding_seed
-from adamkit.kernels import quantized
+from adamkit.compact_state import DECODERS, ENCODERS, keeps_compact, rounding_seed, working_batches
+from adamkit.kernels import native, quantized
 from adamkit.quant.blockwise import absmax_shape
 from adamkit.torch import _backend as backend
 from adamkit.torch._local import is_distributed, like, local
@@ -150,22 +152,22 @@ def is_bfloat16(param, state):
     )
 
 
-def stochastically_rounded(values, generator):
-    """float32 ``values`` rounded to bfloat16 up or down, with probability in proportion to the
-    distance: 16 random bits are added to the low half of the float32 pattern, then cut off."""
-    bits = values.view(torch.int32)
-    noise = torch.randint(0, 1 << 16, values.shape, generator=generator, dtype=torch.int32)
-    return ((bits + noise) & -(1 << 16)).view(torch.float32).to(torch.bfloat16)
-
-
 def _update_bfloat16(spec, hyperparameters, params, states, steps):
     keys = quantized.state_keys(spec, hyperparameters)
-    working = [{key: state[key].float() for key in keys} for state in states]
-    backend.update(spec, hyperparameters, params, working, steps, None)
-    for index, (state, values, step) in enumerate(zip(states, working, steps)):
-        generator = torch.Generator().manual_seed(rounding_seed(step, index))
-        for key in keys:
-            state[key].copy_(stochastically_rounded(values[key], generator))
+    for batch in working_batches([param.numel() for param in params]):
+        working = [{key: states[i][key].float() for key in keys} for i in batch]
+        backend.update(spec, hyperparameters, [params[i] for i in batch], working, [steps[i] for i in batch], None)
+        for index, values in zip(batch, working):
+            for stream, key in enumerate(keys):
+                _store_rounded(local(values[key]), local(states[index][key]), rounding_seed(steps[index], index), stream)
+
+
+def _store_rounded(values, target, seed, stream):
+    """float32 ``values`` into the bfloat16 tensor ``target``, rounded stochastically."""
+    rounded = target if target.is_contiguous() else torch.empty_like(target, memory_format=torch.contiguous_format)
+    native.round_bfloat16_stochastic(values.data_ptr(), rounded.data_ptr(), target.numel(), seed, stream)
+    if rounded is not target:
+        target.copy_(rounded)
 
 
 def update_quantized(spec, hyperparameters, params, states, steps):
