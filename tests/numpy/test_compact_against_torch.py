@@ -6,7 +6,6 @@ import pytest
 
 from adamkit import compact_state
 from adamkit.kernels import quantized
-from adamkit.numpy import _bfloat16
 from adamkit.numpy._plan import StepPlan
 from tests.numpy.test_compact_state import GROUP_SIZES, HYPERS, SECOND_GROUP, grads_at, hyper_id, make, start_params
 
