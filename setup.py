@@ -23,7 +23,6 @@ SOURCES = [
     "csrc/sparse.c",
     "csrc/row_sort.c",
     "csrc/quant8.c",
-    "csrc/stochastic.c",
 ]
 HEADERS = [
     "csrc/adamkit_kernels.h",
@@ -31,7 +30,6 @@ HEADERS = [
     "csrc/rules.h",
     "csrc/instantiate.h",
     "csrc/quant8.h",
-    "csrc/stochastic.h",
     "csrc/sparse.h",
     "csrc/row_sort.h",
 ]

@@ -30,6 +30,7 @@ typedef enum {
     AK_LAYOUT_F64,      /* float64 parameters and state, float64 arithmetic */
     AK_LAYOUT_BF16_F32, /* bfloat16 parameters, float32 state, float32 arithmetic */
     AK_LAYOUT_BF16,     /* bfloat16 parameters and state, float32 arithmetic */
+    AK_LAYOUT_F32_BF16, /* float32 parameters, bfloat16 state rounded stochastically (below) */
     AK_N_LAYOUTS
 } ak_layout;
 
@@ -66,7 +67,21 @@ typedef struct {
     const double *steps;           /* [n_tensors], this step included; Adam, Adamax, Adagrad */
     const unsigned char *created;  /* [n_tensors] or NULL: SGD's momentum buffer is new, b <- g */
     void *const *compensation;     /* [n_tensors] or NULL: Kahan compensation, see below */
+    const uint64_t *rounding_seeds; /* [n_tensors], AK_LAYOUT_F32_BF16 only: see below */
 } ak_call;
+
+/* Stochastic rounding of bfloat16 state (AK_LAYOUT_F32_BF16). The state is loaded exactly,
+ * the rule runs in float32, and each new state value x, element i of slot s of tensor t, is
+ * stored as the upper half of bits(x) + r, where
+ *     r = mix32(lo32(i) ^ key(rounding_seeds[t], s, hi32(i))) >> 16
+ *     key(seed, s, h) = mix32(lo32(seed) ^ mix32(hi32(seed) ^ mix32(s ^ mix32(h + 0x9e3779b9))))
+ * and mix32 is the "lowbias32" integer hash (x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15;
+ * x *= 0x846ca68b; x ^= x >> 16). So x is rounded away from zero with probability equal to its
+ * distance from the bfloat16 below it (in magnitude), in units of their spacing: the stored
+ * value is unbiased, and increments below half a bfloat16 spacing accumulate in expectation
+ * instead of being rounded away at every step. The bits depend only on (seed, s, i), not on
+ * the thread count or on how tensors are split; a NaN is stored as 0x7FC0.
+ * adamkit/numpy/_bfloat16.py (stochastically_rounded) is the NumPy reference. */
 
 /* Kahan summation for bfloat16 parameters: with call->compensation, each tensor has a buffer of
  * its parameter's size and storage type (bfloat16) holding what rounding lost of the updates

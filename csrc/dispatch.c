@@ -17,8 +17,11 @@
 
 #define AK_CHUNK ((int64_t)1 << 15)
 
-static const size_t PARAM_SIZE[AK_N_LAYOUTS] = {4, 8, 2, 2};
-static const size_t STATE_SIZE[AK_N_LAYOUTS] = {4, 8, 4, 2};
+static const size_t PARAM_SIZE[AK_N_LAYOUTS] = {4, 8, 2, 2, 4};
+static const size_t STATE_SIZE[AK_N_LAYOUTS] = {4, 8, 4, 2, 2};
+/* Segments never cross a multiple of 2^32 elements of their tensor, so the rounding keys of a
+ * segment (which depend on the index's upper 32 bits) hold for all of it. */
+#define AK_KEY_SPAN ((int64_t)1 << 32)
 
 static const ak_segment_table *segment_table(ak_isa isa)
 {
@@ -73,14 +76,23 @@ static void run_chunk(const ak_plan *plan, int64_t begin, int64_t end)
 {
     const ak_call *call = plan->call;
     ak_scalars scalars = plan->scalars;
-    for (int64_t t = ak_tensor_at(plan->offsets, call->n_tensors, begin); begin < end; t++) {
+    for (int64_t t = ak_tensor_at(plan->offsets, call->n_tensors, begin); begin < end;) {
         int64_t stop = plan->offsets[t + 1] < end ? plan->offsets[t + 1] : end;
-        if (stop <= begin)
+        if (stop <= begin) {
+            t++;
             continue;
+        }
         int64_t first = begin - plan->offsets[t];
+        int64_t key_span_end = plan->offsets[t] + (first / AK_KEY_SPAN + 1) * AK_KEY_SPAN;
+        if (stop > key_span_end)
+            stop = key_span_end;
         scalars.step_size = plan->per_tensor[t].step_size;
         scalars.bias_correction2_sqrt = plan->per_tensor[t].bias_correction2_sqrt;
         scalars.created = plan->per_tensor[t].created;
+        scalars.first_index = first;
+        if (call->rounding_seeds)
+            for (int s = 0; s < AK_MAX_SLOTS; s++)
+                scalars.rounding_keys[s] = ak_rounding_key(call->rounding_seeds[t], (uint32_t)s, (uint32_t)(first >> 32));
         void *slot[AK_MAX_SLOTS];
         for (int s = 0; s < AK_MAX_SLOTS; s++)
             slot[s] = call->slots[s] ? advance(call->slots[s][t], first, plan->state_size) : NULL;
@@ -90,6 +102,8 @@ static void run_chunk(const ak_plan *plan, int64_t begin, int64_t end)
                       advance((void *)call->grads[t], first, plan->param_size), compensation,
                       slot[0], slot[1], slot[2]);
         begin = stop;
+        if (begin == plan->offsets[t + 1])
+            t++;
     }
 }
 

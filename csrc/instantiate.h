@@ -4,7 +4,9 @@
  * The including file defines ISA (scalar, avx2 or avx512) and provides, for float32 and
  * float64 arithmetic, the vector types f32v/f64v, their widths F32_LANES/F64_LANES and the
  * functions f32v_<op>/f64v_<op> (add, sub, mul, div, sqrt, max, abs, neg, set1, load, store),
- * plus f32v_load_bf16/f32v_store_bf16 (bfloat16 storage, rounded to nearest even).
+ * plus f32v_load_bf16/f32v_store_bf16 (bfloat16 storage, rounded to nearest even) and
+ * f32v_store_bf16_stochastic(p, v, key, index) (rounded stochastically with the bits of the
+ * slot's key at element `index` and the LANES - 1 after it; adamkit_kernels.h).
  */
 
 #define AK_CAT_(a, b) a##b
@@ -22,7 +24,7 @@
 #define LOAD_P f32v_load
 #define STORE_P f32v_store
 #define LOAD_S f32v_load
-#define STORE_S f32v_store
+#define STORE_S(k, slot, index, p, v) f32v_store(p, v)
 #include "rules.h"
 #undef LAYOUT
 #undef VEC
@@ -45,7 +47,7 @@
 #define LOAD_P f64v_load
 #define STORE_P f64v_store
 #define LOAD_S f64v_load
-#define STORE_S f64v_store
+#define STORE_S(k, slot, index, p, v) f64v_store(p, v)
 #include "rules.h"
 #undef LAYOUT
 #undef VEC
@@ -68,7 +70,7 @@
 #define LOAD_P f32v_load_bf16
 #define STORE_P f32v_store_bf16
 #define LOAD_S f32v_load
-#define STORE_S f32v_store
+#define STORE_S(k, slot, index, p, v) f32v_store(p, v)
 #include "rules.h"
 #undef LAYOUT
 #undef VEC
@@ -91,7 +93,30 @@
 #define LOAD_P f32v_load_bf16
 #define STORE_P f32v_store_bf16
 #define LOAD_S f32v_load_bf16
-#define STORE_S f32v_store_bf16
+#define STORE_S(k, slot, index, p, v) f32v_store_bf16(p, v)
+#include "rules.h"
+#undef LAYOUT
+#undef VEC
+#undef LANES
+#undef OPS
+#undef P_T
+#undef S_T
+#undef LOAD_P
+#undef STORE_P
+#undef LOAD_S
+#undef STORE_S
+
+/* float32 parameters, bfloat16 state stored with stochastic rounding, float32 arithmetic */
+#define LAYOUT f32_bf16
+#define VEC f32v
+#define LANES F32_LANES
+#define OPS(op) f32v_##op
+#define P_T float
+#define S_T uint16_t
+#define LOAD_P f32v_load
+#define STORE_P f32v_store
+#define LOAD_S f32v_load_bf16
+#define STORE_S(k, slot, index, p, v) f32v_store_bf16_stochastic(p, v, (k)->rounding_keys[slot], index)
 #include "rules.h"
 #undef LAYOUT
 #undef VEC
@@ -119,6 +144,7 @@ const ak_segment_table AK_CAT(ak_segments_, ISA) = {
     [AK_LAYOUT_F64] = AK_ROW(f64),
     [AK_LAYOUT_BF16_F32] = AK_ROW(bf16_f32),
     [AK_LAYOUT_BF16] = AK_ROW(bf16),
+    [AK_LAYOUT_F32_BF16] = AK_ROW(f32_bf16),
 };
 
 #undef AK_ROW

@@ -54,4 +54,17 @@ static inline void f32v_store_bf16(uint16_t *p, f32v v)
     *p = (uint16_t)(bits >> 16);
 }
 
+/* Stochastic rounding (adamkit_kernels.h): element `index` with its slot's key. */
+static inline void f32v_store_bf16_stochastic(uint16_t *p, f32v v, uint32_t key, int64_t index)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    if (v != v) {
+        *p = 0x7FC0;
+        return;
+    }
+    bits += ak_mix32((uint32_t)index ^ key) >> 16;
+    *p = (uint16_t)(bits >> 16);
+}
+
 #include "instantiate.h"

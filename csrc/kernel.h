@@ -33,7 +33,29 @@ typedef struct {
     double step_size;             /* Adam, Adamax: lr/bc1 (eps_hat: lr*sqrt(bc2)/bc1); Adagrad: clr */
     double bias_correction2_sqrt; /* Adam: sqrt(bc2) (eps_hat: 1) */
     int created;                  /* SGD: the momentum buffer is new and starts as the gradient */
+    /* Per segment: the index in its tensor of the segment's first element, and (layout
+     * AK_LAYOUT_F32_BF16) each slot's rounding key for that index's upper 32 bits. */
+    int64_t first_index;
+    uint32_t rounding_keys[AK_MAX_SLOTS];
 } ak_scalars;
+
+/* The "lowbias32" integer hash of stochastic rounding (adamkit_kernels.h). */
+static inline uint32_t ak_mix32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+
+/* The rounding key of slot `slot` of a tensor seeded `seed`, for elements whose index has
+ * upper 32 bits `high` (adamkit_kernels.h). */
+static inline uint32_t ak_rounding_key(uint64_t seed, uint32_t slot, uint32_t high)
+{
+    return ak_mix32((uint32_t)seed ^ ak_mix32((uint32_t)(seed >> 32) ^ ak_mix32(slot ^ ak_mix32(high + 0x9e3779b9u))));
+}
 
 /* The per-tensor part of ak_scalars. */
 typedef struct {

@@ -19,7 +19,6 @@
 
 #include "adamkit_kernels.h"
 #include "quant8.h"
-#include "stochastic.h"
 #include "row_sort.h"
 #include "sparse.h"
 
@@ -232,6 +231,7 @@ typedef struct {
     const void **grads;
     void **slots[AK_MAX_SLOTS];
     void **compensation;
+    int64_t *rounding_seeds;
     double *steps;
     unsigned char *created;
     Py_buffer *views; /* update_arrays: the buffers held until the kernel has run */
@@ -250,11 +250,12 @@ static int allocate(arguments *a, Py_ssize_t n, Py_ssize_t max_views)
     for (int s = 0; s < AK_MAX_SLOTS; s++)
         a->slots[s] = PyMem_Calloc(count, sizeof *a->slots[s]);
     a->compensation = PyMem_Calloc(count, sizeof *a->compensation);
+    a->rounding_seeds = PyMem_Calloc(count, sizeof *a->rounding_seeds);
     a->steps = PyMem_Calloc(count, sizeof *a->steps);
     a->created = PyMem_Calloc(count, sizeof *a->created);
     a->views = max_views ? PyMem_Calloc((size_t)max_views, sizeof *a->views) : NULL;
     a->arrays = max_views ? PyMem_Calloc((size_t)max_views, sizeof *a->arrays) : NULL;
-    int ok = a->numels && a->params && a->grads && a->compensation && a->steps && a->created &&
+    int ok = a->numels && a->params && a->grads && a->compensation && a->rounding_seeds && a->steps && a->created &&
              ((a->views && a->arrays) || !max_views);
     for (int s = 0; s < AK_MAX_SLOTS; s++)
         ok = ok && a->slots[s];
@@ -278,6 +279,7 @@ static void release(arguments *a)
     for (int s = 0; s < AK_MAX_SLOTS; s++)
         PyMem_Free(a->slots[s]);
     PyMem_Free(a->compensation);
+    PyMem_Free(a->rounding_seeds);
     PyMem_Free(a->steps);
     PyMem_Free(a->created);
     PyMem_Free(a->views);
@@ -528,10 +530,12 @@ static int layout_of(const char *dtype, const char *state_dtype, ak_layout *layo
         *layout = AK_LAYOUT_BF16_F32;
     else if (strcmp(dtype, "bfloat16") == 0 && strcmp(state_dtype, "bfloat16") == 0)
         *layout = AK_LAYOUT_BF16;
+    else if (strcmp(dtype, "float32") == 0 && strcmp(state_dtype, "bfloat16") == 0)
+        *layout = AK_LAYOUT_F32_BF16;
     else {
         PyErr_Format(PyExc_ValueError,
                      "dtype %s with state_dtype %s is not supported (float32/float32, "
-                     "float64/float64, bfloat16/float32 or bfloat16/bfloat16)",
+                     "float64/float64, bfloat16/float32, bfloat16/bfloat16 or float32/bfloat16)",
                      dtype, state_dtype);
         return -1;
     }
@@ -539,24 +543,33 @@ static int layout_of(const char *dtype, const char *state_dtype, ak_layout *layo
 }
 
 /* update_pointers(rule, hyper, isa, num_threads, dtype, state_dtype, numels, params, grads,
- *                 slots, steps, created, compensation)
+ *                 slots, steps, created, compensation, rounding_seeds)
  *
  * numels, params, grads: sequences of ints (or int64 arrays); slots: a 3-tuple of such
  * sequences of pointers, or None for an inactive slot; compensation: None, or (bfloat16
- * parameters only) a sequence of pointers to each parameter's Kahan compensation buffer. */
+ * parameters only) a sequence of pointers to each parameter's Kahan compensation buffer;
+ * rounding_seeds: for float32 parameters with bfloat16 state (stochastic rounding), one
+ * non-negative integer per tensor, else None. */
 static PyObject *update_pointers(PyObject *self, PyObject *args)
 {
     (void)self;
     const char *rule, *isa, *dtype, *state_dtype;
     int num_threads;
-    PyObject *hyper, *numels, *params, *grads, *slots, *steps, *created, *compensation;
-    if (!PyArg_ParseTuple(args, "sOsissOOOO!OOO:update_pointers", &rule, &hyper, &isa,
+    PyObject *hyper, *numels, *params, *grads, *slots, *steps, *created, *compensation, *rounding_seeds;
+    if (!PyArg_ParseTuple(args, "sOsissOOOO!OOOO:update_pointers", &rule, &hyper, &isa,
                           &num_threads, &dtype, &state_dtype, &numels, &params, &grads,
-                          &PyTuple_Type, &slots, &steps, &created, &compensation))
+                          &PyTuple_Type, &slots, &steps, &created, &compensation, &rounding_seeds))
         return NULL;
     ak_call call = {0};
     if (layout_of(dtype, state_dtype, &call.layout) < 0)
         return NULL;
+    if ((rounding_seeds != Py_None) != (call.layout == AK_LAYOUT_F32_BF16)) {
+        PyErr_Format(PyExc_ValueError,
+                     "rounding_seeds are for float32 parameters with bfloat16 state, and those need "
+                     "them; got dtype %s, state_dtype %s and rounding_seeds %s",
+                     dtype, state_dtype, rounding_seeds == Py_None ? "None" : "given");
+        return NULL;
+    }
     if (compensation != Py_None && strcmp(dtype, "bfloat16") != 0) {
         PyErr_Format(PyExc_ValueError,
                      "compensation is only for bfloat16 parameters (their float32 results are "
@@ -598,6 +611,17 @@ static PyObject *update_pointers(PyObject *self, PyObject *args)
         if (read_pointers(compensation, n, "compensation_ptrs", scratch, a.compensation) < 0)
             goto done;
         call.compensation = a.compensation;
+    }
+    if (rounding_seeds != Py_None) {
+        if (read_integers(rounding_seeds, n, "rounding_seeds", a.rounding_seeds, 0) < 0)
+            goto done;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (a.rounding_seeds[i] < 0) {
+                PyErr_Format(PyExc_ValueError, "rounding_seeds[%zd] must be >= 0, got %lld", i,
+                             (long long)a.rounding_seeds[i]);
+                goto done;
+            }
+        call.rounding_seeds = (const uint64_t *)a.rounding_seeds;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         const char *missing = NULL;
@@ -773,35 +797,6 @@ static PyObject *first_row_out_of_range(PyObject *self, PyObject *args)
     }
     int sorted;
     return PyLong_FromLongLong(ak_check_rows(address, n_entries < 0 ? 0 : n_entries, n_rows, &sorted));
-}
-
-/* round_bf16_stochastic(src, dst, n, seed, stream, num_threads): the n float32 values at
- * address src rounded stochastically to bfloat16 into address dst (stochastic.h). */
-static PyObject *round_bf16_stochastic(PyObject *self, PyObject *args)
-{
-    (void)self;
-    PyObject *src, *dst;
-    long long n;
-    unsigned long long seed;
-    unsigned int stream;
-    int num_threads;
-    if (!PyArg_ParseTuple(args, "OOLKIi:round_bf16_stochastic", &src, &dst, &n, &seed, &stream, &num_threads))
-        return NULL;
-    void *src_address, *dst_address;
-    if (read_address(src, "src", &src_address) < 0 || read_address(dst, "dst", &dst_address) < 0)
-        return NULL;
-    if (n > 0 && (!src_address || !dst_address)) {
-        PyErr_SetString(PyExc_ValueError, "src and dst must not be null");
-        return NULL;
-    }
-    if (num_threads < 1) {
-        PyErr_Format(PyExc_ValueError, "num_threads must be >= 1, got %d", num_threads);
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    ak_round_bf16_stochastic(src_address, dst_address, n, seed, stream, num_threads);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
 }
 
 /* quant8_update(rule, hyper, isa, num_threads, numels, row_numels, params, grads, codes,
@@ -1116,7 +1111,6 @@ static PyMethodDef methods[] = {
     {"quant8_update", quant8_update, METH_VARARGS, "A rule in place on 8-bit block-wise state."},
     {"sparse_update", sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},
     {"first_row_out_of_range", first_row_out_of_range, METH_VARARGS, "The first row index outside [0, n_rows), or -1."},
-    {"round_bf16_stochastic", round_bf16_stochastic, METH_VARARGS, "float32 values rounded stochastically to bfloat16."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -6,7 +6,10 @@
  *   OPS(op)           the function of vector operation `op` (add, sub, mul, div, sqrt, max,
  *                     abs, neg, set1) for VEC
  *   LOAD_P, STORE_P   load/store LANES parameters (or gradients) as VEC
- *   LOAD_S, STORE_S   load/store LANES state values as VEC
+ *   LOAD_S            load LANES state values as VEC
+ *   STORE_S(k, slot, index, p, v)  store v as LANES state values of slot `slot` at p, the
+ *                     first of which is element `index` of its tensor (the position and the
+ *                     slot seed stochastic rounding; the other layouts ignore them)
  *   FN(name)          the name of this instantiation's function `name`
  *
  * Each *_lanes function updates LANES elements in the order of operations of the rule of the
@@ -63,7 +66,7 @@ static inline void FN(store_param)(P_T *param, P_T *compensation, VEC t)
     STORE_P(compensation, SUB(s, LOAD_P(param)));
 }
 
-static inline void FN(adam_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+static inline void FN(adam_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
                                   P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq,
                                   S_T *max_exp_avg_sq)
 {
@@ -81,13 +84,13 @@ static inline void FN(adam_lanes)(const ak_scalars *k, P_T *param, const P_T *gr
     /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
     VEC v = LOAD_S(exp_avg_sq);
     v = ADD(MUL(SET1(k->beta2), v), MUL(MUL(SET1(k->one_minus_beta2), g), g));
-    STORE_S(exp_avg, m);
-    STORE_S(exp_avg_sq, v);
+    STORE_S(k, 0, index, exp_avg, m);
+    STORE_S(k, 1, index, exp_avg_sq, v);
     VEC second_moment = v;
     if (k->amsgrad) {
         /* np.maximum(max_exp_avg_sq, exp_avg_sq) */
         second_moment = MAX(LOAD_S(max_exp_avg_sq), v);
-        STORE_S(max_exp_avg_sq, second_moment);
+        STORE_S(k, 2, index, max_exp_avg_sq, second_moment);
     }
     /* np.sqrt(second_moment) / bias_correction2_sqrt + eps */
     VEC denom = ADD(DIV(SQRT(second_moment), SET1(k->bias_correction2_sqrt)), SET1(k->eps));
@@ -96,7 +99,7 @@ static inline void FN(adam_lanes)(const ak_scalars *k, P_T *param, const P_T *gr
     FN(store_param)(param, compensation, p);
 }
 
-static inline void FN(adamax_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+static inline void FN(adamax_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
                                     P_T *compensation, S_T *exp_avg, S_T *exp_inf, S_T *unused)
 {
     (void)unused;
@@ -107,14 +110,14 @@ static inline void FN(adamax_lanes)(const ak_scalars *k, P_T *param, const P_T *
     m = ADD(m, MUL(SET1(k->one_minus_beta1), SUB(g, m)));
     /* np.maximum(beta2 * exp_inf, np.abs(grad) + eps) */
     VEC u = MAX(MUL(SET1(k->beta2), LOAD_S(exp_inf)), ADD(ABS(g), SET1(k->eps)));
-    STORE_S(exp_avg, m);
-    STORE_S(exp_inf, u);
+    STORE_S(k, 0, index, exp_avg, m);
+    STORE_S(k, 1, index, exp_inf, u);
     /* param - step_size * (exp_avg / exp_inf) */
     p = SUB(p, MUL(SET1(k->step_size), DIV(m, u)));
     FN(store_param)(param, compensation, p);
 }
 
-static inline void FN(adadelta_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+static inline void FN(adadelta_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
                                       P_T *compensation, S_T *square_avg, S_T *acc_delta,
                                       S_T *unused)
 {
@@ -130,14 +133,14 @@ static inline void FN(adadelta_lanes)(const ak_scalars *k, P_T *param, const P_T
     VEC delta = MUL(DIV(SQRT(ADD(u, SET1(k->eps))), std), g);
     /* rho * acc_delta + (1 - rho) * delta * delta */
     u = ADD(MUL(SET1(k->rho), u), MUL(MUL(SET1(k->one_minus_rho), delta), delta));
-    STORE_S(square_avg, v);
-    STORE_S(acc_delta, u);
+    STORE_S(k, 0, index, square_avg, v);
+    STORE_S(k, 1, index, acc_delta, u);
     /* param - lr * delta */
     p = SUB(p, MUL(SET1(k->lr), delta));
     FN(store_param)(param, compensation, p);
 }
 
-static inline void FN(sgd_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+static inline void FN(sgd_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
                                  P_T *compensation, S_T *momentum_buffer, S_T *unused1,
                                  S_T *unused2)
 {
@@ -150,7 +153,7 @@ static inline void FN(sgd_lanes)(const ak_scalars *k, P_T *param, const P_T *gra
         VEC b = k->created ? g
                            : ADD(MUL(SET1(k->momentum), LOAD_S(momentum_buffer)),
                                  MUL(SET1(k->one_minus_dampening), g));
-        STORE_S(momentum_buffer, b);
+        STORE_S(k, 0, index, momentum_buffer, b);
         /* grad + momentum * buf (Nesterov), else buf */
         g = k->nesterov ? ADD(g, MUL(SET1(k->momentum), b)) : b;
     }
@@ -159,7 +162,7 @@ static inline void FN(sgd_lanes)(const ak_scalars *k, P_T *param, const P_T *gra
     FN(store_param)(param, compensation, p);
 }
 
-static inline void FN(adagrad_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+static inline void FN(adagrad_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
                                      P_T *compensation, S_T *sum, S_T *unused1, S_T *unused2)
 {
     (void)unused1;
@@ -169,13 +172,13 @@ static inline void FN(adagrad_lanes)(const ak_scalars *k, P_T *param, const P_T 
     /* sum + grad * grad; std = np.sqrt(sum) + eps */
     VEC s = ADD(LOAD_S(sum), MUL(g, g));
     VEC std = ADD(SQRT(s), SET1(k->eps));
-    STORE_S(sum, s);
+    STORE_S(k, 0, index, sum, s);
     /* param - clr * (grad / std) */
     p = SUB(p, MUL(SET1(k->step_size), DIV(g, std)));
     FN(store_param)(param, compensation, p);
 }
 
-static inline void FN(rmsprop_lanes)(const ak_scalars *k, P_T *param, const P_T *grad,
+static inline void FN(rmsprop_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
                                      P_T *compensation, S_T *square_avg, S_T *momentum_buffer,
                                      S_T *grad_avg)
 {
@@ -184,13 +187,13 @@ static inline void FN(rmsprop_lanes)(const ak_scalars *k, P_T *param, const P_T 
     /* alpha * square_avg + (1 - alpha) * grad * grad */
     VEC v = LOAD_S(square_avg);
     v = ADD(MUL(SET1(k->alpha), v), MUL(MUL(SET1(k->one_minus_alpha), g), g));
-    STORE_S(square_avg, v);
+    STORE_S(k, 0, index, square_avg, v);
     VEC avg;
     if (k->centered) {
         /* grad_avg + (1 - alpha) * (grad - grad_avg); np.sqrt(square_avg - grad_avg * grad_avg) + eps */
         VEC a = LOAD_S(grad_avg);
         a = ADD(a, MUL(SET1(k->one_minus_alpha), SUB(g, a)));
-        STORE_S(grad_avg, a);
+        STORE_S(k, 2, index, grad_avg, a);
         avg = ADD(SQRT(SUB(v, MUL(a, a))), SET1(k->eps));
     } else {
         /* np.sqrt(square_avg) + eps */
@@ -199,7 +202,7 @@ static inline void FN(rmsprop_lanes)(const ak_scalars *k, P_T *param, const P_T 
     if (k->with_momentum) {
         /* momentum * momentum_buffer + grad / avg; param - lr * momentum_buffer */
         VEC b = ADD(MUL(SET1(k->momentum), LOAD_S(momentum_buffer)), DIV(g, avg));
-        STORE_S(momentum_buffer, b);
+        STORE_S(k, 1, index, momentum_buffer, b);
         p = SUB(p, MUL(SET1(k->lr), b));
     } else {
         /* param - lr * (grad / avg) */
@@ -235,12 +238,12 @@ static inline void FN(rmsprop_lanes)(const ak_scalars *k, P_T *param, const P_T 
             ak_scalars plain = k; /* the flags known off: the compiler drops their branches */       \
             plain.maximize = plain.l2 = plain.decoupled = plain.amsgrad = 0;                         \
             for (; i + LANES <= n; i += LANES)                                                       \
-                FN(rule##_lanes)(&plain, param + i, grad + i, NULL, AT(slot0, i), AT(slot1, i),      \
-                                 AT(slot2, i));                                                      \
+                FN(rule##_lanes)(&plain, k.first_index + i, param + i, grad + i, NULL, AT(slot0, i), \
+                                 AT(slot1, i), AT(slot2, i));                                        \
         } else {                                                                                     \
             for (; i + LANES <= n; i += LANES)                                                       \
-                FN(rule##_lanes)(&k, param + i, grad + i, AT(compensation, i), AT(slot0, i),         \
-                                 AT(slot1, i), AT(slot2, i));                                        \
+                FN(rule##_lanes)(&k, k.first_index + i, param + i, grad + i, AT(compensation, i),    \
+                                 AT(slot0, i), AT(slot1, i), AT(slot2, i));                          \
         }                                                                                            \
         if (i == n)                                                                                  \
             return;                                                                                  \
@@ -253,9 +256,9 @@ static inline void FN(rmsprop_lanes)(const ak_scalars *k, P_T *param, const P_T 
         TAIL_IN(slot0, slot0_tail);                                                                  \
         TAIL_IN(slot1, slot1_tail);                                                                  \
         TAIL_IN(slot2, slot2_tail);                                                                  \
-        FN(rule##_lanes)(&k, param_tail, grad_tail, compensation ? compensation_tail : NULL,         \
-                         slot0 ? slot0_tail : NULL, slot1 ? slot1_tail : NULL,                       \
-                         slot2 ? slot2_tail : NULL);                                                 \
+        FN(rule##_lanes)(&k, k.first_index + i, param_tail, grad_tail,                               \
+                         compensation ? compensation_tail : NULL, slot0 ? slot0_tail : NULL,         \
+                         slot1 ? slot1_tail : NULL, slot2 ? slot2_tail : NULL);                      \
         TAIL_OUT(param, param_tail);                                                                 \
         TAIL_OUT(compensation, compensation_tail);                                                   \
         TAIL_OUT(slot0, slot0_tail);                                                                 \

@@ -66,21 +66,3 @@ def rounding_seed(step, index):
     parameter stepped in a group, at step ``step``: runs are reproducible."""
     return int(step) * 100_003 + index
 
-
-WORKING_ELEMENTS = 1 << 22
-"""bfloat16 state is stepped in batches of whole tensors of at most this many elements (or one
-larger tensor), so the float32 working copies of its averages never hold more than that (16 MiB
-per state key) or one tensor's: never the whole model's float32 state."""
-
-
-def working_batches(numels):
-    """Consecutive ranges of positions in ``numels`` (the parameters' sizes) that add up to at
-    most :data:`WORKING_ELEMENTS` elements, or that hold one larger parameter."""
-    begin, total = 0, 0
-    for index, numel in enumerate(numels):
-        if index > begin and total + numel > WORKING_ELEMENTS:
-            yield range(begin, index)
-            begin, total = index, 0
-        total += numel
-    if len(numels) > begin:
-        yield range(begin, len(numels))

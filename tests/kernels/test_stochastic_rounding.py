@@ -1,58 +1,136 @@
-"""csrc/stochastic.c against its NumPy reference (adamkit.numpy._bfloat16.stochastically_rounded):
-the same bits for every size, seed, stream and thread count, and the rounding is unbiased for
-elements anywhere in an array and across streams."""
+"""float32 parameters with bfloat16 state (the kernels' stochastic-rounding layout) against the
+reference: widen the state, the rule of adamkit.rules in float32, then
+adamkit.numpy._bfloat16.stochastically_rounded with the tensor's seed, the slot as stream and the
+element's position; bit for bit on every ISA and thread count, one tensor or many per call. And
+the rounding itself: unbiased everywhere in an array, NaN as the quiet NaN."""
 
 import numpy as np
 import pytest
 
+from adamkit import specs
 from adamkit.kernels import native
 from adamkit.numpy import _bfloat16
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernels were not built")
 
+SIZES = (1, 7, 17, 4097, 70001, (1 << 17) + 3)
+CASES = {
+    "adam-amsgrad-l2-maximize": (specs.ADAM, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True, maximize=True)),
+    "adamw": (specs.ADAMW, dict(lr=3e-3, weight_decay=0.05, decoupled_weight_decay=True)),
+    "adamax": (specs.ADAMAX, dict(lr=2e-3, betas=(0.7, 0.95), weight_decay=0.1)),
+    "adadelta": (specs.ADADELTA, dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.05, maximize=True)),
+    "rmsprop-centered-momentum": (specs.RMSPROP, dict(lr=1e-2, alpha=0.9, momentum=0.5, centered=True)),
+}
+SEEDS = (0, 4 * 100_003 + 2, (1 << 40) + 5)
 
-def rounded_in_c(values, seed, stream, num_threads=None):
-    out = np.empty(values.shape, np.uint16)
-    native.round_bfloat16_stochastic(values.ctypes.data, out.ctypes.data, values.size, seed, stream, num_threads=num_threads)
-    return out
+
+def start(spec, hyper, sizes, seed):
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    grads = [(rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 1, n)).astype(np.float32) for n in sizes]
+    states = []
+    for n in sizes:
+        state = {}
+        for slot in spec.active_slots({"amsgrad": False, "momentum": 0.0, "centered": False, **hyper}):
+            values = np.abs(rng.standard_normal(n)).astype(np.float32) * 1e-3
+            if slot.key == "grad_avg":  # centered RMSprop's variance v - a^2 stays >= 0 from a = 0
+                values[:] = 0.0
+            state[slot.key] = _bfloat16.rounded(values)
+        states.append(state)
+    return params, grads, states
 
 
-@pytest.mark.parametrize("size", [1, 7, 17, 4097, 70001, (1 << 17) + 3])
-@pytest.mark.parametrize("seed, stream", [(0, 0), (4 * 100_003 + 2, 1), ((1 << 40) + 5, 2), ((1 << 64) - 1, 7)])
-def test_the_kernel_equals_the_reference_bitwise(size, seed, stream):
-    rng = np.random.default_rng(size)
-    values = (rng.standard_normal(size) * 10.0 ** rng.integers(-30, 30, size)).astype(np.float32)
-    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -np.nan], np.float32)[:size]
-    values[: len(specials)] = specials
-    expected = _bfloat16.stochastically_rounded(values, seed, stream)
+def kernel_step(spec, hyper, params, grads, states, steps, seeds, isa=None, num_threads=None):
+    native.update_pointers(
+        spec,
+        hyper,
+        "float32",
+        [p.size for p in params],
+        [p.ctypes.data for p in params],
+        [g.ctypes.data for g in grads],
+        {key: [state[key].ctypes.data for state in states] for key in states[0]},
+        steps,
+        state_dtype="bfloat16",
+        rounding_seeds=seeds,
+        isa=isa,
+        num_threads=num_threads,
+    )
+
+
+def reference_step(spec, hyper, param, grad, state, step, seed):
+    keys = [slot.key for slot in spec.slots]
+    values = {key: _bfloat16.to_float32(state[key]) for key in state}
+    new = spec.rule(param, grad, *(values.get(key) for key in keys), step=step, **hyper)
+    rounded = {key: _bfloat16.stochastically_rounded(getattr(new, key), seed, keys.index(key)) for key in state}
+    return new.param, rounded
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("isa", native.available_isas())
+def test_the_kernel_equals_widen_rule_round_stochastically_bitwise(isa, case):
+    spec, hyper = CASES[case]
+    params, grads, states = start(spec, hyper, SIZES, seed=len(case))
+    steps = [3.0, 1.0, 7.0, 2.0, 5.0, 4.0]
+    seeds = [SEEDS[i % len(SEEDS)] + i for i in range(len(SIZES))]
+    expected = [reference_step(spec, hyper, *columns) for columns in zip(params, grads, states, steps, seeds)]
     for threads in (1, 2, 3):
-        np.testing.assert_array_equal(rounded_in_c(values, seed, stream, threads), expected, strict=True)
+        stepped = [p.copy() for p in params], [{k: v.copy() for k, v in s.items()} for s in states]
+        kernel_step(spec, hyper, stepped[0], grads, stepped[1], steps, seeds, isa=isa, num_threads=threads)
+        for param, state, (expected_param, expected_state) in zip(*stepped, expected):
+            np.testing.assert_array_equal(param, expected_param, strict=True)
+            for key, value in expected_state.items():
+                np.testing.assert_array_equal(state[key], value, strict=True, err_msg=f"{key}, {threads} threads")
+
+
+def test_one_call_for_many_tensors_equals_one_call_per_tensor():
+    spec, hyper = CASES["adamw"]
+    params, grads, states = start(spec, hyper, SIZES, seed=3)
+    steps, seeds = [2.0] * len(SIZES), list(range(10, 10 + len(SIZES)))
+    together = [p.copy() for p in params], [{k: v.copy() for k, v in s.items()} for s in states]
+    kernel_step(spec, hyper, together[0], grads, together[1], steps, seeds)
+    for index in range(len(SIZES)):
+        param, state = params[index].copy(), {k: v.copy() for k, v in states[index].items()}
+        kernel_step(spec, hyper, [param], [grads[index]], [state], [steps[index]], [seeds[index]])
+        np.testing.assert_array_equal(param, together[0][index], strict=True)
+        for key in state:
+            np.testing.assert_array_equal(state[key], together[1][index][key], strict=True)
+
+
+def test_rounding_seeds_are_required_for_bfloat16_state_and_only_there():
+    spec, hyper = CASES["adamw"]
+    params, grads, states = start(spec, hyper, (5,), seed=0)
+    before = [p.copy() for p in params], [{k: v.copy() for k, v in s.items()} for s in states]
+    with pytest.raises(ValueError, match="rounding_seeds"):
+        kernel_step(spec, hyper, params, grads, states, [1.0], None)
+    with pytest.raises(ValueError, match=r"rounding_seeds\[0\] must be >= 0"):
+        kernel_step(spec, hyper, params, grads, states, [1.0], [-1])
+    with pytest.raises(ValueError, match="rounding_seeds"):
+        native.update_pointers(spec, hyper, "float32", [5], [params[0].ctypes.data], [grads[0].ctypes.data],
+                               {"exp_avg": [0], "exp_avg_sq": [0]}, [1.0], rounding_seeds=[1])
+    np.testing.assert_array_equal(params[0], before[0][0])
+    for key in states[0]:
+        np.testing.assert_array_equal(states[0][key], before[1][0][key])
 
 
 def test_each_value_is_one_of_its_two_neighbours_and_nan_is_the_quiet_nan():
     values = np.random.default_rng(1).standard_normal(100_000).astype(np.float32)
     values[7] = np.nan
-    bits = rounded_in_c(values, 3, 0).astype(np.uint32)
+    bits = _bfloat16.stochastically_rounded(values, 3, 0).astype(np.uint32)
     truncated = values.view(np.uint32) >> 16
     finite = ~np.isnan(values)
     assert np.all((bits[finite] == truncated[finite]) | (bits[finite] == truncated[finite] + 1))
     assert bits[7] == _bfloat16.QUIET_NAN
+    exact = np.array([0.5, -2.0, np.inf, -np.inf, 0.0], np.float32)
+    np.testing.assert_array_equal(_bfloat16.to_float32(_bfloat16.stochastically_rounded(exact, 1, 0)), exact)
 
 
 @pytest.mark.parametrize("stream", [0, 1])
 def test_rounding_is_unbiased_at_every_position_and_streams_differ(stream):
-    # 3/4 of the way from 1 to the next bfloat16: rounded up with probability 3/4, also in the
-    # second 2^16-element chunk (a thread's second unit of work).
+    # 3/4 of the way from 1 to the next bfloat16: rounded up with probability 3/4 in every part.
     values = np.full(1 << 18, 1.0 + 3 * 2**-9, np.float32)
-    rounded = _bfloat16.to_float32(rounded_in_c(values, 11, stream))
-    for part in np.split(rounded, 4):
+    rounded = _bfloat16.to_float32(_bfloat16.stochastically_rounded(values, 11, stream))
+    assert set(np.unique(rounded).tolist()) == {1.0, 1.0 + 2**-7}
+    for part in np.split(rounded, 8):
         assert part.mean() == pytest.approx(1.0 + 3 * 2**-9, abs=2**-7 * 0.01)
-    other = _bfloat16.to_float32(rounded_in_c(values, 11, stream + 1))
+    other = _bfloat16.to_float32(_bfloat16.stochastically_rounded(values, 11, stream + 1))
     assert 0.3 < np.mean(rounded != other) < 0.45  # independent draws differ with probability 3/8
-
-
-def test_bad_arguments_raise():
-    with pytest.raises(ValueError, match="num_threads"):
-        native.round_bfloat16_stochastic(0, 0, 0, 0, 0, num_threads=0)
-    with pytest.raises(ValueError, match="must not be null"):
-        native._native.round_bf16_stochastic(None, None, 5, 0, 0, 1)

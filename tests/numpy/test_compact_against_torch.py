@@ -4,7 +4,6 @@ state_dtype bit for bit: parameters, codes, scales, bfloat16 state and step coun
 import numpy as np
 import pytest
 
-from adamkit import compact_state
 from adamkit.kernels import quantized
 from adamkit.numpy._plan import StepPlan
 from tests.numpy.test_compact_state import GROUP_SIZES, HYPERS, SECOND_GROUP, grads_at, hyper_id, make, start_params
@@ -82,36 +81,6 @@ def test_numpy_compact_state_equals_torch_bitwise(entry, state_dtype, monkeypatc
     step_both(torch_opt, numpy_opt, tensors, STEPS)
     assert compact_tensors_after_checking_equal(params, tensors, numpy_opt, torch_opt) == 3
     assert sum(planned) >= STEPS // 2 - 2
-
-
-@pytest.mark.parametrize("working_elements", [5000, 76_000])
-def test_bf16_state_in_small_working_batches_gives_the_same_bits(working_elements, monkeypatch):
-    """Both front ends step bfloat16 state a batch of parameters at a time
-    (compact_state.working_batches): batches of 5,000 elements (each array alone) or of 76,000
-    (group 1's bfloat16 arrays of 70000 and 70x80 elements together) give what one batch gives."""
-    entry = HYPERS[1]
-    whole = start_params()
-    whole_opt = make(*entry, whole, "bf16")
-    for step in range(4):
-        whole_opt.step(grads_at(step))
-    monkeypatch.setattr(compact_state, "WORKING_ELEMENTS", working_elements)
-    together = [[0, 1]] if working_elements > 75_600 else [[0], [1]]
-    assert [list(batch) for batch in compact_state.working_batches([70000, 5600])] == together
-    assert [list(batch) for batch in compact_state.working_batches([80000, 10, 20])] == [[0], [1, 2]]
-    params = start_params()
-    tensors = as_tensors(params)
-    torch_opt = make_torch(*entry, tensors, "bf16")
-    numpy_opt = make(*entry, params, "bf16")
-    for step in range(4):
-        numpy_opt.step(grads_at(step))
-        for tensor, grad in zip(tensors, grads_at(step)):
-            tensor.grad = torch.from_numpy(grad)
-        torch_opt.step()
-    assert compact_tensors_after_checking_equal(params, tensors, numpy_opt, torch_opt) == 3
-    for param, state, expected, expected_state in zip(params, numpy_opt.state, whole, whole_opt.state):
-        np.testing.assert_array_equal(param, expected, strict=True)
-        for key, value in expected_state.items():
-            np.testing.assert_array_equal(state[key], value, strict=True, err_msg=key)
 
 
 @pytest.mark.parametrize("state_dtype", ["int8", "bf16"])

@@ -178,6 +178,7 @@ def update_pointers(
     state_dtype=None,
     created=None,
     compensation=None,
+    rounding_seeds=None,
     isa=None,
     num_threads=None,
 ):
@@ -191,7 +192,11 @@ def update_pointers(
 
     ``dtype`` is ``"float32"``, ``"float64"`` or ``"bfloat16"`` (a torch or NumPy dtype works
     too). ``state_dtype`` defaults to ``dtype``; bfloat16 parameters may have ``"float32"``
-    state. ``created[i]`` true means the slot the rule creates on its first step (SGD's
+    state, and float32 parameters ``"bfloat16"`` state, which is stored rounded stochastically
+    with the counter-based random bits of ``rounding_seeds[i]`` (a non-negative integer per
+    tensor, required there and only there), the state slot and each element's position
+    (``csrc/adamkit_kernels.h``; :func:`adamkit.numpy._bfloat16.stochastically_rounded` is the
+    NumPy reference). ``created[i]`` true means the slot the rule creates on its first step (SGD's
     ``momentum_buffer``) was just allocated for tensor ``i`` and is to be written, not read.
 
     ``compensation`` (bfloat16 parameters only) holds one pointer per tensor to a bfloat16
@@ -238,6 +243,7 @@ def update_pointers(
         steps if rule in _USES_STEP else None,
         created,
         compensation,
+        rounding_seeds,
     )
 
 
@@ -321,14 +327,6 @@ def _dtype_name(name, dtype):
     if text not in _DTYPES:
         raise ValueError(f"Invalid {name}: {dtype!r} (must be one of {', '.join(_DTYPES)})")
     return text
-
-
-def round_bfloat16_stochastic(src_ptr, dst_ptr, n, seed, stream, *, num_threads=None):
-    """Store the ``n`` float32 values at address ``src_ptr`` as bfloat16 at ``dst_ptr``, rounded
-    stochastically with the counter-based random bits of ``(seed, stream)`` (``csrc/stochastic.h``;
-    :func:`adamkit.numpy._bfloat16.stochastically_rounded` is the NumPy reference). One pass in
-    C; the result does not depend on the thread count."""
-    _native.round_bf16_stochastic(src_ptr, dst_ptr, n, seed, stream, _threads(num_threads))
 
 
 def _isa(isa):

@@ -3,20 +3,19 @@
 
 State in the parameter's dtype is stepped by the kernels (:func:`adamkit.kernels.native.update`),
 which take one dtype per call. ``"int8"`` state is stepped by the fused 8-bit kernel
-(:mod:`adamkit.kernels.quantized`), which computes exactly ``decode -> the rule -> encode``. ``"bf16"`` state is decoded to
-float32, stepped by the float32 kernel, and stored rounded stochastically in C
-(:func:`adamkit.kernels.native.round_bfloat16_stochastic`), with counter-based random bits
-seeded by each parameter's step and its position among the group's parameters with bfloat16
-state (:func:`adamkit.compact_state.rounding_seed`), one stream per state key: the torch front
-end does the same, so the two store the same bits. Rounded to nearest instead, ``exp_avg_sq`` would stall (see :mod:`adamkit.torch._quantized`).
+(:mod:`adamkit.kernels.quantized`), which computes exactly ``decode -> the rule -> encode``.
+``"bf16"`` state is stepped by the kernels' float32-parameter, bfloat16-state layout, which
+loads it exactly, runs the rule in float32 and stores it rounded stochastically in the same
+pass, with counter-based random bits seeded by each parameter's step and its position among
+the group's parameters with bfloat16 state (:func:`adamkit.compact_state.rounding_seed`): the
+torch front end does the same, so the two store the same bits. Rounded to nearest instead, ``exp_avg_sq`` would stall (see :mod:`adamkit.torch._quantized`).
 """
 
 import numpy as np
 
-from adamkit.compact_state import rounding_seed, working_batches
+from adamkit.compact_state import rounding_seed
 from adamkit.kernels import native, quantized
 from adamkit.kernels.quantized import ABSMAX_SUFFIX
-from adamkit.numpy import _bfloat16
 from adamkit.numpy._state_layout import layout
 
 
@@ -40,22 +39,21 @@ def update(spec, hyperparameters, held, params, grads, states, steps):
 
 
 def update_bfloat16(spec, hyperparameters, params, grads, states, steps):
-    """Step float32 ``params`` whose ``states`` hold bfloat16 bit patterns, in place, a batch of
-    :func:`adamkit.compact_state.working_batches` at a time, as the torch front end does."""
-    keys = [slot.key for slot in spec.active_slots(hyperparameters)]
-    for batch in working_batches([param.size for param in params]):
-        working = [{key: _bfloat16.to_float32(states[i][key]) for key in keys} for i in batch]
-        native.update(spec, hyperparameters, *([column[i] for i in batch] for column in (params, grads)), working,
-                      [steps[i] for i in batch])
-        for index, values in zip(batch, working):
-            for stream, key in enumerate(keys):
-                target = states[index][key]
-                rounded = target if target.flags.c_contiguous else np.empty_like(target, order="C")
-                native.round_bfloat16_stochastic(
-                    values[key].ctypes.data, rounded.ctypes.data, target.size, rounding_seed(steps[index], index), stream
-                )
-                if rounded is not target:
-                    target[...] = rounded
+    """Step float32 ``params`` whose ``states`` hold bfloat16 bit patterns, in place, with one
+    kernel call that stores them rounded stochastically, seeded as the torch front end seeds it."""
+    grads = [np.ascontiguousarray(grad, np.float32) for grad in grads]
+    native.update_pointers(
+        spec,
+        hyperparameters,
+        "float32",
+        [param.size for param in params],
+        [param.ctypes.data for param in params],
+        [grad.ctypes.data for grad in grads],
+        {key: [state[key].ctypes.data for state in states] for key in quantized.state_keys(spec, hyperparameters)},
+        steps,
+        state_dtype="bfloat16",
+        rounding_seeds=[rounding_seed(step, index) for index, step in enumerate(steps)],
+    )
 
 
 class PlannedInt8Step:

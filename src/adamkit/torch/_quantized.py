@@ -19,22 +19,21 @@ process and keeps float32 state.
 bfloat16 state keeps torch's keys with bfloat16 tensors. Rounded to nearest, a bfloat16
 ``exp_avg_sq`` stalls: an increment :math:`(1-\beta_2)(g^2 - v)` below half its resolution
 (:math:`2^{-9}v`, i.e. whenever :math:`|g^2 - v| < 2v` with :math:`\beta_2 = 0.999`) is
-rounded away at every step. Here each step runs in float32 (the fused kernel on float32 copies)
-and stores the averages rounded *stochastically*, in C: up with probability equal to the
-remainder's fraction of an ulp, so the stored value is unbiased and small increments accumulate
-in expectation. The random bits are a counter-based hash of each element's position, a seed
-made of the step count and the tensor's position in the group, and the state key
-(:func:`adamkit.kernels.native.round_bfloat16_stochastic`), so runs are reproducible and the
-NumPy front end stores the same bits.
+rounded away at every step. Here the fused kernel loads the bfloat16 averages, runs the rule in
+float32 and stores them rounded *stochastically*, in the same pass: up with probability equal
+to the remainder's fraction of an ulp, so the stored value is unbiased and small increments
+accumulate in expectation. The random bits are a counter-based hash of each element's
+position, the state slot and a seed made of the step count and the tensor's position in the
+group (``csrc/adamkit_kernels.h``), so runs are reproducible and the NumPy front end stores the
+same bits.
 """
 
 import numpy as np
 import torch
 
-from adamkit.compact_state import DECODERS, ENCODERS, keeps_compact, rounding_seed, working_batches
+from adamkit.compact_state import DECODERS, ENCODERS, keeps_compact, rounding_seed
 from adamkit.kernels import native, quantized
 from adamkit.quant.blockwise import absmax_shape
-from adamkit.torch import _backend as backend
 from adamkit.torch._local import is_distributed, like, local
 
 ABSMAX = quantized.ABSMAX_SUFFIX
@@ -152,42 +151,45 @@ def is_bfloat16(param, state):
     )
 
 
-def _update_bfloat16(spec, hyperparameters, params, states, steps):
-    keys = quantized.state_keys(spec, hyperparameters)
-    for batch in working_batches([param.numel() for param in params]):
-        working = [{key: states[i][key].float() for key in keys} for i in batch]
-        backend.update(spec, hyperparameters, [params[i] for i in batch], working, [steps[i] for i in batch], None)
-        for index, values in zip(batch, working):
-            for stream, key in enumerate(keys):
-                _store_rounded(local(values[key]), local(states[index][key]), rounding_seed(steps[index], index), stream)
+def _update_bfloat16(spec, hyperparameters, params, grads, states, steps):
+    """Step contiguous float32 ``params`` whose ``states`` are bfloat16 with one kernel call,
+    which stores the averages rounded stochastically, seeded by each parameter's step and its
+    position among the parameters stepped here (:func:`adamkit.compact_state.rounding_seed`)."""
+    shards = [local(p) for p in params]
+    native.update_pointers(
+        spec,
+        hyperparameters,
+        "float32",
+        [shard.numel() for shard in shards],
+        [shard.data_ptr() for shard in shards],
+        [local(g).data_ptr() for g in grads],
+        {key: [local(state[key]).data_ptr() for state in states] for key in quantized.state_keys(spec, hyperparameters)},
+        steps,
+        state_dtype="bfloat16",
+        rounding_seeds=[rounding_seed(step, index) for index, step in enumerate(steps)],
+    )
 
 
-def _store_rounded(values, target, seed, stream):
-    """float32 ``values`` into the bfloat16 tensor ``target``, rounded stochastically."""
-    rounded = target if target.is_contiguous() else torch.empty_like(target, memory_format=torch.contiguous_format)
-    native.round_bfloat16_stochastic(values.data_ptr(), rounded.data_ptr(), target.numel(), seed, stream)
-    if rounded is not target:
-        target.copy_(rounded)
+def _step_contiguous(step, spec, hyperparameters, params, states, steps):
+    """``step(spec, hyperparameters, params, grads, states, steps)`` on contiguous parameters
+    and gradients (copies where they are not, copied back after)."""
+    contiguous = [p if p.is_contiguous() else p.contiguous() for p in params]
+    step(spec, hyperparameters, contiguous, [p.grad.contiguous() for p in params], states, steps)
+    for param, stepped in zip(params, contiguous):
+        if stepped is not param:
+            param.copy_(stepped)
 
 
 def update_quantized(spec, hyperparameters, params, states, steps):
     """Step the parameters whose state is quantised or bfloat16; return the others'
     ``(params, states, steps)``."""
-    bf16 = [i for i, (p, state) in enumerate(zip(params, states)) if is_bfloat16(p, state)]
-    if bf16:
-        _update_bfloat16(spec, hyperparameters, *([column[i] for i in bf16] for column in (params, states, steps)))
-        bf16_set = set(bf16)
-        rest = [i for i in range(len(params)) if i not in bf16_set]
-        params, states, steps = ([column[i] for i in rest] for column in (params, states, steps))
-    flags = [is_quantized(state) for state in states]
-    if not any(flags):
-        return params, states, steps
-    picked = [i for i, flag in enumerate(flags) if flag]
-    contiguous = [params[i] if params[i].is_contiguous() else params[i].contiguous() for i in picked]
-    grads = [params[i].grad.contiguous() for i in picked]
-    update(spec, hyperparameters, contiguous, grads, [states[i] for i in picked], [steps[i] for i in picked])
-    for i, param in zip(picked, contiguous):
-        if param is not params[i]:
-            params[i].copy_(param)
-    rest = [i for i, flag in enumerate(flags) if not flag]
+    kinds = [
+        _update_bfloat16 if is_bfloat16(p, state) else update if is_quantized(state) else None
+        for p, state in zip(params, states)
+    ]
+    for step in (_update_bfloat16, update):
+        picked = [i for i, kind in enumerate(kinds) if kind is step]
+        if picked:
+            _step_contiguous(step, spec, hyperparameters, *([column[i] for i in picked] for column in (params, states, steps)))
+    rest = [i for i, kind in enumerate(kinds) if kind is None]
     return [params[i] for i in rest], [states[i] for i in rest], [steps[i] for i in rest]
