@@ -944,6 +944,62 @@ static PyObject *same_objects(PyObject *self, PyObject *args)
     Py_RETURN_TRUE;
 }
 
+/* same_items(dicts, key, expected): whether dicts[i][key] is expected[i] for every i (a dict
+ * without the key does not match), without building the list of items in Python. */
+static PyObject *same_items(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *dicts, *key, *expected;
+    if (!PyArg_ParseTuple(args, "O!OO!:same_items", &PyList_Type, &dicts, &key, &PyList_Type, &expected))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(dicts);
+    if (PyList_GET_SIZE(expected) != n)
+        Py_RETURN_FALSE;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *dict = PyList_GET_ITEM(dicts, i);
+        if (!PyDict_Check(dict))
+            Py_RETURN_FALSE;
+        PyObject *value = PyDict_GetItemWithError(dict, key); /* borrowed */
+        if (!value && PyErr_Occurred())
+            return NULL;
+        if (value != PyList_GET_ITEM(expected, i))
+            Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
+/* same_entries(container, keys, expected, identity_hashed): whether container[keys[i]] is
+ * expected[i] for every i (a missing key does not match). With identity_hashed, the caller
+ * has checked that hash(k) == id(k) for these keys (torch.Tensor.__hash__ returns id(self)),
+ * so each lookup passes that hash instead of calling __hash__, a Python function for tensors:
+ * over 10,000 parameters that saves about 2 ms a step. */
+static PyObject *same_entries(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *container, *keys, *expected;
+    int identity_hashed;
+    if (!PyArg_ParseTuple(args, "O!O!O!p:same_entries", &PyDict_Type, &container, &PyList_Type, &keys,
+                          &PyList_Type, &expected, &identity_hashed))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    if (PyList_GET_SIZE(expected) != n)
+        Py_RETURN_FALSE;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i), *value;
+#if PY_VERSION_HEX < 0x030D0000
+        if (identity_hashed)
+            value = _PyDict_GetItem_KnownHash(container, key, (Py_hash_t)(uintptr_t)key);
+        else
+#endif
+            value = PyDict_GetItemWithError(container, key);
+        if (!value && PyErr_Occurred())
+            return NULL;
+        if (value != PyList_GET_ITEM(expected, i))
+            Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
 /* arrays_fit(params, grads): whether every params[i] is a NumPy array the kernels can still
  * write in place (writable, C-contiguous, aligned, native byte order) and every grads[i] one
  * they can read as its gradient as it is: the same dtype and shape, C-contiguous, aligned,
@@ -1105,6 +1161,8 @@ static PyMethodDef methods[] = {
     {"isas", isas, METH_NOARGS, "The instruction sets this CPU can run, best first."},
     {"default_threads", default_threads, METH_NOARGS, "OpenMP's default thread count."},
     {"same_objects", same_objects, METH_VARARGS, "Whether two lists hold the same objects in order."},
+    {"same_items", same_items, METH_VARARGS, "Whether dicts[i][key] is expected[i] for every i."},
+    {"same_entries", same_entries, METH_VARARGS, "Whether container[keys[i]] is expected[i] for every i."},
     {"attributes", attributes, METH_VARARGS, "An attribute of each object of a list, prefetching ahead."},
     {"checked_pointers", checked_pointers, METH_VARARGS, "Tensors' data pointers, if their dtype, layout and sizes fit."},
     {"arrays_fit", arrays_fit, METH_VARARGS, "Whether NumPy parameters and gradients fit the kernels as they are."},

@@ -336,3 +336,34 @@ def test_attributes_raises_what_getattr_raises():
         native.attributes([_Box(1)] * 20, "missing")
     with pytest.raises(TypeError):
         native.attributes((_Box(1),), "value")
+
+
+class HashedById:
+    """A key hashed as torch.Tensor is: hash(key) == id(key)."""
+
+    def __hash__(self):
+        return id(self)
+
+
+@needs_native
+def test_same_items_and_same_entries_compare_by_identity():
+    first, second = object(), object()
+    dicts = [{"k": first}, {"k": second}]
+    assert native.same_items(dicts, "k", [first, second])
+    assert not native.same_items(dicts, "k", [second, first])
+    assert not native.same_items(dicts, "k", [first])
+    assert not native.same_items([{"k": first}, {}], "k", [first, second])  # a missing key
+    assert not native.same_items([{"k": first}, None], "k", [first, second])  # not a dict
+    for keys in ([object(), object()], [HashedById(), HashedById()]):
+        hashed = native.identity_hashed(keys)
+        assert hashed is isinstance(keys[0], HashedById)
+        container = dict(zip(keys, (first, second)))
+        assert native.same_entries(container, keys, [first, second], hashed)
+        assert not native.same_entries(container, keys, [second, first], hashed)
+        assert not native.same_entries({keys[0]: first}, keys, [first, second], hashed)
+
+
+def test_identity_hashed_tells_keys_hashed_by_id_from_others():
+    assert native.identity_hashed([HashedById(), HashedById()])
+    assert not native.identity_hashed([HashedById(), "a string"])
+    assert not native.identity_hashed([object()])

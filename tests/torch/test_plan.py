@@ -71,6 +71,17 @@ def _delete_a_state_dict(optimizer, params, step):
         del optimizer.state[params[3]]
 
 
+def _delete_a_state_key(optimizer, params, step):
+    if step == 3:
+        state = optimizer.state[params[1]]
+        del state[next(k for k in state if k != "step")]
+
+
+def _replace_a_step_counter(optimizer, params, step):
+    if step == 3:
+        optimizer.state[params[2]]["step"] = torch.tensor(7.0)
+
+
 def _toggle_amsgrad(optimizer, params, step):
     if "amsgrad" in optimizer.param_groups[1] and step == 3:
         optimizer.param_groups[1]["amsgrad"] = True
@@ -107,6 +118,8 @@ CHANGES = [
     _replace_a_state_tensor,
     _reset_a_state_dict,
     _delete_a_state_dict,
+    _delete_a_state_key,
+    _replace_a_step_counter,
     _toggle_amsgrad,
     _non_contiguous_grad,
     _grow_a_group,

@@ -76,6 +76,25 @@ def same_objects(first, second):
     return len(first) == len(second) and all(a is b for a, b in zip(first, second))
 
 
+def same_items(dicts, key, expected):
+    """Whether ``dicts[i][key] is expected[i]`` for every ``i`` (a missing key does not match);
+    from C, without building the list of items."""
+    return _native.same_items(dicts, key, expected)
+
+
+def identity_hashed(objects):
+    """Whether ``hash(o) == id(o)`` for every object, as ``torch.Tensor.__hash__`` makes it:
+    then :func:`same_entries` looks them up without calling ``__hash__``."""
+    return all(hash(o) == id(o) for o in objects)
+
+
+def same_entries(container, keys, expected, identity_hashed=False):
+    """Whether ``container.get(keys[i]) is expected[i]`` for every ``i``, for a dict
+    ``container``; ``identity_hashed`` (from :func:`identity_hashed` on ``keys``) skips calling
+    each key's ``__hash__``."""
+    return _native.same_entries(container, keys, expected, identity_hashed)
+
+
 def attributes(objects, name):
     """``[getattr(o, name) for o in objects]``, from C, prefetching the objects ahead (they are
     cold after a kernel pass; see ``csrc/module.c``)."""

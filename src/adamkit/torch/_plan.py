@@ -41,6 +41,7 @@ class CachedGroup:
         self._distributed = is_distributed(stepped[0])
         self._slot_keys = active_keys(spec, group)
         self._slot_tensors = {key: [state[key] for state in states] for key in tensor_keys}
+        self._identity_hashed = native.identity_hashed(stepped)
 
     @property
     def params(self):
@@ -70,19 +71,13 @@ class CachedGroup:
         grads = native.attributes(params, "grad")
         if [grad is not None for grad in grads] != self._has_grad:
             return None
-        try:
-            if (
-                active_keys(self._spec, group) == self._slot_keys
-                and native.checked_pointers(self._local(self._params)) == param_ptrs
-                and native.same_objects(list(map(state_container.get, self._params)), self._states)
-                and all(
-                    native.same_objects([state[key] for state in self._states], tensors)
-                    for key, tensors in self._slot_tensors.items()
-                )
-            ):
-                return [grad for grad in grads if grad is not None]
-        except KeyError:  # a state key was deleted
-            pass
+        if (
+            active_keys(self._spec, group) == self._slot_keys
+            and native.checked_pointers(self._local(self._params)) == param_ptrs
+            and native.same_entries(state_container, self._params, self._states, self._identity_hashed)
+            and all(native.same_items(self._states, key, tensors) for key, tensors in self._slot_tensors.items())
+        ):
+            return [grad for grad in grads if grad is not None]
         return None
 
 

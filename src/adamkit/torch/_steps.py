@@ -12,7 +12,7 @@ counters are packed again from their current values.
 
 import torch
 
-from adamkit.kernels.native import same_objects
+from adamkit.kernels.native import same_items
 
 
 class PackedSteps:
@@ -24,9 +24,8 @@ class PackedSteps:
 
     def advance(self, states):
         """Add one to ``state["step"]`` of every state dict; return the new counts as floats."""
-        current = [state["step"] for state in states]
-        if not same_objects(current, self._views):
-            self._pack(states, current)
+        if not same_items(states, "step", self._views):
+            self._pack(states, [state["step"] for state in states])
         self._counts += 1
         return self._counts.tolist()
 
