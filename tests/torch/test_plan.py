@@ -209,32 +209,50 @@ def test_bad_input_after_planned_steps_raises_before_any_group_steps(spoil, word
         assert torch.equal(value, state_before[key])
 
 
-@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
-def test_groups_without_compact_state_are_planned_under_a_compact_state_dtype(state_dtype, planned_steps):
-    """Tensors below the 8-bit threshold keep float32 state, so their group takes the cached
-    step; a group holding compact state never does. Both equal the default optimizer bitwise."""
+COMPACT_SHAPES = [(7,), (4100,), (17, 3), (70, 80)]  # each group: float32 state and compact state
+
+
+def _compact_run(state_dtype, change):
     generator = torch.Generator().manual_seed(5)
-    shapes = [(7,), (17,), (4097,), (100, 50)]
-    init = [torch.randn(shape, generator=generator) for shape in shapes]
-    runs = []
-    for chosen in (None, state_dtype):
-        params = [torch.nn.Parameter(value.clone()) for value in init]
-        optimizer = adamkit.torch.AdamW(
-            [{"params": params[:2]}, {"params": params[2:], "lr": 3e-3}],
-            lr=1e-2, weight_decay=0.1, amsgrad=True, state_dtype=chosen,
-        )
-        for step in range(5):
-            for param in params:
-                param.grad = torch.randn(param.shape, generator=torch.Generator().manual_seed(step * 10 + param.numel()))
-            optimizer.step()
-        runs.append((params, optimizer))
-    planned_groups = {id(plan.params[0]) for plan in planned_steps}
-    (plain, _), (compact, compact_optimizer) = runs
-    assert id(compact[0]) in planned_groups and id(compact[2]) not in planned_groups
-    assert compact_optimizer.state[compact[2]]["exp_avg"].dtype != torch.float32
-    for got, want in zip(compact[:2], plain[:2], strict=True):
-        assert torch.equal(got, want)
-    plain_optimizer = runs[0][1]
-    for param, twin in zip(compact[:2], plain[:2]):
-        for key, value in plain_optimizer.state[twin].items():
-            assert torch.equal(compact_optimizer.state[param][key], value), key
+    params = [torch.nn.Parameter(torch.randn(shape, generator=generator)) for shape in COMPACT_SHAPES]
+    optimizer = adamkit.torch.AdamW(
+        [{"params": params[:2], "weight_decay": 0.1, "amsgrad": True}, {"params": params[2:], "lr": 3e-3}],
+        lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, maximize=True, state_dtype=state_dtype,
+    )
+    for step in range(STEPS):
+        for param in params:
+            param.grad = torch.randn(param.shape, generator=torch.Generator().manual_seed(step * 10 + param.numel()))
+        change(optimizer, params, step)
+        optimizer.step()
+    return [p for group in optimizer.param_groups for p in group["params"]], optimizer
+
+
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
+def test_planned_compact_state_equals_the_full_path_whatever_changes(change, state_dtype, planned_steps, monkeypatch):
+    """Groups holding 8-bit or bfloat16 state beside float32 state take the cached step too, and
+    end as the full (validating) path ends, which the quantisation tests check against the codec
+    and the rules: the same bits, or the same error (deleting a compact state key, or enabling
+    amsgrad after 8-bit steps, raises KeyError on both, as in torch.optim)."""
+    outcomes = []
+    for plans in (True, False):
+        if not plans:
+            monkeypatch.setattr(GroupPlan, "build", classmethod(lambda cls, *args: None))
+        try:
+            outcomes.append(_compact_run(state_dtype, change))
+        except KeyError as error:
+            outcomes.append(error)
+    planned, full = outcomes
+    if isinstance(full, KeyError):
+        assert isinstance(planned, KeyError) and planned.args == full.args
+        return
+    assert planned_steps, "no step went through a plan"
+    (planned_params, planned_optimizer), (full_params, full_optimizer) = planned, full
+    largest = max(planned_params, key=torch.Tensor.numel)  # 70x80: its state is compact throughout
+    assert planned_optimizer.state[largest]["exp_avg"].dtype != torch.float32
+    for a, b in zip(planned_params, full_params, strict=True):
+        assert torch.equal(a, b)
+        state, twin = planned_optimizer.state[a], full_optimizer.state[b]
+        assert state.keys() == twin.keys()
+        for key in state:
+            assert torch.equal(state[key], twin[key]), key

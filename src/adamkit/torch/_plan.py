@@ -2,8 +2,10 @@
 
 Looking up state and reading pointers costs microseconds per tensor in Python, and over
 thousands of small tensors that costs more than the kernel itself. After a group has been
-stepped through the kernels, a :class:`GroupPlan` keeps what the call needs: the parameters
-that had gradients, their sizes and data pointers, and their state tensors' pointers. On the
+stepped through the kernels, a :class:`GroupPlan` keeps what the calls need: the parameters
+that had gradients, their sizes and data pointers, and their state tensors' pointers, with one
+call for full-precision state and, under a compact ``state_dtype``, one for bfloat16 state and
+one for 8-bit state (codes and scales). On the
 next step it re-reads only what can change behind the optimizer's back, and declines (so the
 full, validating path runs) if anything differs:
 
@@ -20,9 +22,11 @@ torch's gradient setter already checks a gradient's shape, dtype and device, but
 ``grad.data = ...`` and ``grad_dtype`` get around it, so dtype and size are checked here too.
 """
 
-from adamkit.kernels import native
+from adamkit.compact_state import rounding_seed
+from adamkit.kernels import native, quantized
 from adamkit.torch import _backend as backend
 from adamkit.torch import _kahan as kahan
+from adamkit.torch import _quantized as compact
 from adamkit.torch._local import is_distributed, local
 
 
@@ -30,7 +34,9 @@ class CachedGroup:
     """What a cached step keeps of a group and re-checks on every step (the module docstring's
     list, but for what the gradients must be, which each plan checks itself)."""
 
-    def __init__(self, spec, group, stepped, states, state_container, tensor_keys):
+    def __init__(self, spec, group, stepped, states, state_container, watched):
+        """``watched``: ``(indices, keys)`` pairs, the state tensors under ``keys`` of the
+        parameters at ``indices`` of ``stepped`` that must stay the very same objects."""
         self._spec = spec
         self._group_params = list(group["params"])
         self._has_grad = [p.grad is not None for p in self._group_params]
@@ -40,7 +46,10 @@ class CachedGroup:
         self._dtype = stepped[0].dtype
         self._distributed = is_distributed(stepped[0])
         self._slot_keys = active_keys(spec, group)
-        self._slot_tensors = {key: [state[key] for state in states] for key in tensor_keys}
+        self._slot_tensors = []
+        for indices, keys in watched:
+            subset = [states[i] for i in indices]
+            self._slot_tensors += [(subset, key, [state[key] for state in subset]) for key in keys]
         self._identity_hashed = native.identity_hashed(stepped)
 
     @property
@@ -75,21 +84,36 @@ class CachedGroup:
             active_keys(self._spec, group) == self._slot_keys
             and native.checked_pointers(self._local(self._params)) == param_ptrs
             and native.same_entries(state_container, self._params, self._states, self._identity_hashed)
-            and all(native.same_items(self._states, key, tensors) for key, tensors in self._slot_tensors.items())
+            and all(native.same_items(subset, key, tensors) for subset, key, tensors in self._slot_tensors)
         ):
             return [grad for grad in grads if grad is not None]
         return None
 
 
 class GroupPlan(CachedGroup):
-    """The cached kernel call of one parameter group (see the module docstring)."""
+    """The cached kernel calls of one parameter group (see the module docstring): one call for
+    the parameters with full-precision state, and under a compact ``state_dtype`` one for those
+    with bfloat16 state and one for those with 8-bit state."""
 
     def __init__(self, spec, group, stepped, states, state_container):
-        arguments = backend.native_arguments(spec, group, stepped[0].dtype, stepped, states)
-        keys = active_keys(spec, group) + ([kahan.KEY] if arguments["compensation"] else [])
-        super().__init__(spec, group, stepped, states, state_container, keys)
-        self._arguments = arguments
-        self._numels = [p.numel() for p in self._local(stepped)]
+        kinds = [_kind(param, state) for param, state in zip(stepped, states)]
+        keys = active_keys(spec, group)
+        self._calls, watched = [], []
+        for kind in (_FULL, _BFLOAT16, _INT8):
+            indices = [i for i, found in enumerate(kinds) if found == kind]
+            if not indices:
+                continue
+            params, subset = [stepped[i] for i in indices], [states[i] for i in indices]
+            if kind == _INT8:
+                arguments = _int8_arguments(spec, group, params, subset)
+                watched.append((indices, list(arguments["state_ptrs"])))
+            else:
+                arguments = backend.native_arguments(spec, group, stepped[0].dtype, params, subset)
+                watched.append((indices, keys + ([kahan.KEY] if arguments["compensation"] else [])))
+            self._calls.append((kind, indices, arguments))
+        super().__init__(spec, group, stepped, states, state_container, watched)
+        self._param_ptrs = [local(p).data_ptr() for p in stepped]
+        self._numels = [local(p).numel() for p in stepped]
 
     @classmethod
     def build(cls, spec, group, stepped, states, state_container):
@@ -102,9 +126,11 @@ class GroupPlan(CachedGroup):
         keys = active_keys(spec, group)
         for param, state in zip(stepped, states):
             grad = param.grad
+            compact = _kind(param, state) != _FULL
             if (
                 not backend.on_kernel_device(param)
                 or is_distributed(param) != is_distributed(stepped[0])
+                or (compact and is_distributed(param))
                 or param.dtype is not dtype
                 or grad.dtype is not dtype
                 or grad.is_sparse
@@ -116,7 +142,7 @@ class GroupPlan(CachedGroup):
 
     def gradient_pointers(self, group, state_container):
         """This step's gradients' data pointers if the plan still holds for ``group``, else ``None``."""
-        grads = self._current_grads(group, state_container, self._arguments["param_ptrs"])
+        grads = self._current_grads(group, state_container, self._param_ptrs)
         if grads is None:
             return None
         try:
@@ -126,7 +152,42 @@ class GroupPlan(CachedGroup):
 
     def step(self, hyperparameters, grad_ptrs, steps):
         """Run the kernels with this step's ``grad_ptrs`` (from :meth:`gradient_pointers`)."""
-        native.update_pointers(self._spec, hyperparameters, grad_ptrs=grad_ptrs, steps=steps, **self._arguments)
+        for kind, indices, arguments in self._calls:
+            grads = [grad_ptrs[i] for i in indices] if len(indices) < len(grad_ptrs) else grad_ptrs
+            counts = [steps[i] for i in indices] if len(indices) < len(steps) else steps
+            if kind == _INT8:
+                quantized.update_pointers(self._spec, hyperparameters, grad_ptrs=grads, steps=counts, **arguments)
+                continue
+            seeds = [rounding_seed(step, index) for index, step in enumerate(counts)] if kind == _BFLOAT16 else None
+            native.update_pointers(
+                self._spec, hyperparameters, grad_ptrs=grads, steps=counts, rounding_seeds=seeds, **arguments
+            )
+
+
+_FULL, _BFLOAT16, _INT8 = "full precision", "bfloat16", "int8"
+
+
+def _kind(param, state):
+    """How ``param``'s state is held: in full precision, bfloat16 (``state_dtype="bf16"``) or
+    8-bit (``"int8"``)."""
+    if compact.is_bfloat16(param, state):
+        return _BFLOAT16
+    return _INT8 if compact.is_quantized(state) else _FULL
+
+
+def _int8_arguments(spec, group, params, states):
+    """The arguments of :func:`adamkit.kernels.quantized.update_pointers` but for the gradients'
+    pointers and the step counts, for parameters (not sharded) with 8-bit state."""
+    keys = quantized.state_keys(spec, group)
+    return {
+        "numels": [p.numel() for p in params],
+        "param_ptrs": [p.data_ptr() for p in params],
+        "state_ptrs": {
+            name: [state[name].data_ptr() for state in states]
+            for key in keys
+            for name in (key, key + quantized.ABSMAX_SUFFIX)
+        },
+    }
 
 
 def active_keys(spec, group):

@@ -35,7 +35,7 @@ class SparsePlan(CachedGroup):
     """The cached lazy sparse step of one parameter group (see the module docstring)."""
 
     def __init__(self, spec, group, stepped, states, state_container):
-        super().__init__(spec, group, stepped, states, state_container, active_keys(spec, group))
+        super().__init__(spec, group, stepped, states, state_container, [(range(len(stepped)), active_keys(spec, group))])
         self._param_ptrs = native.checked_pointers(stepped)
         # Per parameter: (n_rows, row_numel, data pointer) and the state tensors' pointers.
         self._tables = [(p.shape[0], math.prod(p.shape[1:]), p.data_ptr()) for p in stepped]

@@ -305,15 +305,13 @@ class Optimizer(torch.optim.Optimizer):
         else:
             steps = [None] * len(params)
         hyperparameters = self.spec.rule_arguments(group)
-        all_plain = True
+        stepped, stepped_states = params, states
         if self.state_dtype in compact_state.COMPACT_STATE_DTYPES:
             # Only an optimizer asked for compact state ever holds it (loads convert to float32).
-            stepped = len(params)
             params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)
-            all_plain = len(params) == stepped
         fused = group.get("fused")
         sparse = [i for i, param in enumerate(params) if param.grad.layout != torch.strided]
-        plan_class = SparsePlan if len(sparse) == len(params) else GroupPlan
+        plan_class = SparsePlan if sparse and len(sparse) == len(stepped) else GroupPlan
         if not sparse:
             backend.update(self.spec, hyperparameters, params, states, steps, fused, self.state_dtype)
         else:
@@ -325,9 +323,9 @@ class Optimizer(torch.optim.Optimizer):
         for param, state in zip(params, states):
             if state and param not in self.state:
                 self.state[param] = state
-        # A group whose state is all full precision (small tensors under a compact state_dtype
-        # too) is planned; compact state always takes this full path.
-        self._plans[group_index] = plan_class.build(self.spec, group, params, states, self.state) if all_plain else None
+        # GroupPlan also plans compact state; a lazy sparse plan holds full-precision state only.
+        planned = (stepped, stepped_states) if plan_class is GroupPlan else (params, states)
+        self._plans[group_index] = plan_class.build(self.spec, group, *planned, self.state) if len(planned[0]) == len(stepped) else None
 
     def _expected_state_size(self, group):
         slots = [slot for slot in self.spec.active_slots(group) if slot.fill is not None]
