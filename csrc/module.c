@@ -446,6 +446,39 @@ static int check_numel(int64_t numel, int64_t expected, const char *what, Py_ssi
     return -1;
 }
 
+/* Loops over thousands of torch tensors (or dicts) find their objects cold: after a step's
+ * kernel has streamed the model through the cache, reading a tensor's metadata is a chain of
+ * dependent cache misses (the Python object, then the tensor implementation it points to,
+ * then that one's storage). At item i such a loop prefetches the object of item
+ * i + 2 * PREFETCH_DISTANCE, and for item i + PREFETCH_DISTANCE, whose object has arrived by
+ * then, the memory that the first PREFETCH_WORDS words after its header point to (a tensor's
+ * implementation; a dict's keys and values). The words read lie inside the object (its type's
+ * tp_basicsize covers them), and a prefetch never faults nor changes any value, whatever the
+ * words hold: this only hints the hardware, so the misses overlap instead of queueing. */
+#define PREFETCH_DISTANCE 8
+#define PREFETCH_WORDS 4
+#define PREFETCH_LINES 3
+
+static inline void prefetch_line_block(const char *address)
+{
+    for (int line = 0; line < PREFETCH_LINES; line++)
+        __builtin_prefetch(address + 64 * line);
+}
+
+static inline void prefetch_items_ahead(PyObject *list, Py_ssize_t i)
+{
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    if (i + 2 * PREFETCH_DISTANCE < n)
+        prefetch_line_block((const char *)PyList_GET_ITEM(list, i + 2 * PREFETCH_DISTANCE));
+    if (i + PREFETCH_DISTANCE < n) {
+        PyObject *item = PyList_GET_ITEM(list, i + PREFETCH_DISTANCE);
+        Py_ssize_t words = (Py_TYPE(item)->tp_basicsize - (Py_ssize_t)sizeof(PyObject)) / (Py_ssize_t)sizeof(void *);
+        const char *const *slots = (const char *const *)((const char *)item + sizeof(PyObject));
+        for (Py_ssize_t k = 0; k < words && k < PREFETCH_WORDS; k++)
+            prefetch_line_block(slots[k]);
+    }
+}
+
 /* update_arrays(rule, hyper, isa, num_threads, params, grads, slots, slot_names, steps, created)
  *
  * params, grads: lists of float32 or float64 NumPy arrays; slots: a 3-tuple of lists of
@@ -486,6 +519,11 @@ static PyObject *update_arrays(PyObject *self, PyObject *args)
         goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t numel;
+        prefetch_items_ahead(params, i);
+        prefetch_items_ahead(grads, i);
+        for (int s = 0; s < AK_MAX_SLOTS; s++)
+            if (PyTuple_GET_ITEM(slots, s) != Py_None)
+                prefetch_items_ahead(PyTuple_GET_ITEM(slots, s), i);
         if (take_view(&a, PyList_GET_ITEM(params, i), 1, dtype, &dtype, "params", i, NULL,
                       &a.params[i], &a.numels[i]) < 0)
             goto done;
@@ -1037,39 +1075,6 @@ static PyObject *arrays_fit(PyObject *self, PyObject *args)
             Py_RETURN_FALSE;
     }
     Py_RETURN_TRUE;
-}
-
-/* Loops over thousands of torch tensors (or dicts) find their objects cold: after a step's
- * kernel has streamed the model through the cache, reading a tensor's metadata is a chain of
- * dependent cache misses (the Python object, then the tensor implementation it points to,
- * then that one's storage). At item i such a loop prefetches the object of item
- * i + 2 * PREFETCH_DISTANCE, and for item i + PREFETCH_DISTANCE, whose object has arrived by
- * then, the memory that the first PREFETCH_WORDS words after its header point to (a tensor's
- * implementation; a dict's keys and values). The words read lie inside the object (its type's
- * tp_basicsize covers them), and a prefetch never faults nor changes any value, whatever the
- * words hold: this only hints the hardware, so the misses overlap instead of queueing. */
-#define PREFETCH_DISTANCE 8
-#define PREFETCH_WORDS 4
-#define PREFETCH_LINES 3
-
-static inline void prefetch_line_block(const char *address)
-{
-    for (int line = 0; line < PREFETCH_LINES; line++)
-        __builtin_prefetch(address + 64 * line);
-}
-
-static inline void prefetch_items_ahead(PyObject *list, Py_ssize_t i)
-{
-    Py_ssize_t n = PyList_GET_SIZE(list);
-    if (i + 2 * PREFETCH_DISTANCE < n)
-        prefetch_line_block((const char *)PyList_GET_ITEM(list, i + 2 * PREFETCH_DISTANCE));
-    if (i + PREFETCH_DISTANCE < n) {
-        PyObject *item = PyList_GET_ITEM(list, i + PREFETCH_DISTANCE);
-        Py_ssize_t words = (Py_TYPE(item)->tp_basicsize - (Py_ssize_t)sizeof(PyObject)) / (Py_ssize_t)sizeof(void *);
-        const char *const *slots = (const char *const *)((const char *)item + sizeof(PyObject));
-        for (Py_ssize_t k = 0; k < words && k < PREFETCH_WORDS; k++)
-            prefetch_line_block(slots[k]);
-    }
 }
 
 /* attributes(objects, name): [getattr(o, name) for o in objects], prefetching ahead. */
