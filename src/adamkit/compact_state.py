@@ -65,4 +65,3 @@ def rounding_seed(step, index):
     """The seed of the random bits that round the bfloat16 state of the ``index``-th bfloat16
     parameter stepped in a group, at step ``step``: runs are reproducible."""
     return int(step) * 100_003 + index
-

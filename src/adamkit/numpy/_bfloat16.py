@@ -10,7 +10,8 @@ rounds away the lower half:
   :math:`[0, 2^{16})` is added to the lower half before it is cut off, so a value is rounded up
   (in magnitude) with probability equal to its distance from the bfloat16 below, in units of the
   spacing. The random bits are a counter-based hash of the element's position, a seed and a
-  stream, so the C kernels (``csrc/stochastic.c``) compute the same bits in parallel.
+  stream, so the C kernels (the float32-parameter, bfloat16-state layout of
+  ``csrc/adamkit_kernels.h``) compute the same bits in parallel, in the step itself.
 
 Every NaN is stored as the quiet NaN ``0x7FC0``, as the C kernels store it (torch's own
 conversion may keep another NaN pattern; both are NaN).
@@ -61,11 +62,12 @@ def noise(n, seed, stream):
 def stochastically_rounded(values, seed, stream):
     """float32 ``values`` rounded up or down (in magnitude) to a bfloat16, as uint16 bit patterns.
 
-    The reference of ``csrc/stochastic.c``, which computes the same bits: element ``i`` (in C
-    order) adds :func:`noise` to the lower half of its float32 pattern before it is cut off, so
-    it is rounded away from zero with probability equal to its distance from the bfloat16
-    below, in units of their spacing. The bits are a hash of ``(seed, stream, i)``: counter-based,
-    so any split of the array across threads gives the same result.
+    The reference of the kernels' bfloat16-state store (``csrc/adamkit_kernels.h``), which
+    computes the same bits with ``stream`` the state slot: element ``i`` (in C order) adds
+    :func:`noise` to the lower half of its float32 pattern before it is cut off, so it is
+    rounded away from zero with probability equal to its distance from the bfloat16 below, in
+    units of their spacing. The bits are a hash of ``(seed, stream, i)``: counter-based, so any
+    split of the array across threads gives the same result.
     """
     values = np.ascontiguousarray(values, np.float32)
     bits = values.reshape(-1).view(np.uint32) + noise(values.size, seed, stream)
