@@ -367,3 +367,13 @@ def test_identity_hashed_tells_keys_hashed_by_id_from_others():
     assert native.identity_hashed([HashedById(), HashedById()])
     assert not native.identity_hashed([HashedById(), "a string"])
     assert not native.identity_hashed([object()])
+
+
+@needs_native
+def test_data_pointers_reads_each_arrays_pointer():
+    arrays = [np.zeros(3, np.float32), np.ones((2, 5)), np.zeros(0, np.float32)]
+    pointers = native.data_pointers(arrays)
+    assert pointers.dtype == np.int64
+    assert pointers.tolist() == [array.ctypes.data for array in arrays]
+    with pytest.raises(TypeError, match=r"arrays\[1\] must be a NumPy array, got list"):
+        native.data_pointers([arrays[0], [1.0, 2.0]])

@@ -28,13 +28,13 @@ def _grads(step):
     return [rng.standard_normal(shape).astype(np.float32) for shape in SHAPES]
 
 
-NAMES = ["Adam", "SGD", "Adam-int8", "Adam-bf16"]
+NAMES = ["Adam", "SGD", "Adam-int8", "Adam-bf16", "Adam-float64"]
 
 
 def _make(params, name):
     groups = [{"params": params[:2]}, {"params": params[2:], "lr": 0.05}]
     if name.startswith("Adam"):
-        state_dtype = name.partition("-")[2] or None
+        state_dtype = {"int8": "int8", "bf16": "bf16"}.get(name.partition("-")[2])
         return adamkit.numpy.Adam(
             groups, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True, maximize=True, state_dtype=state_dtype
         )
@@ -105,10 +105,11 @@ CHANGES = [
 
 
 def _run(change, name):
-    params = _params()
+    dtype = np.float64 if name.endswith("float64") else np.float32
+    params = [param.astype(dtype) for param in _params()]
     optimizer = _make(params, name)
     for step in range(STEPS):
-        grads = _grads(step)
+        grads = [grad.astype(dtype) for grad in _grads(step)]
         change(optimizer, params, grads, step)
         optimizer.step(grads)
     return params, optimizer

@@ -76,6 +76,11 @@ def same_objects(first, second):
     return len(first) == len(second) and all(a is b for a, b in zip(first, second))
 
 
+def data_pointers(arrays):
+    """The data pointers of a list of NumPy arrays, as an int64 array (from C)."""
+    return _native.data_pointers(arrays)
+
+
 def same_items(dicts, key, expected):
     """Whether ``dicts[i][key] is expected[i]`` for every ``i`` (a missing key does not match);
     from C, without building the list of items."""
@@ -146,20 +151,6 @@ def update(spec, hyperparameters, params, grads, states, steps, *, isa=None, num
         for state, buffer, is_new in zip(states, columns[index], created):
             if is_new:
                 state[names[index]] = buffer
-
-
-def update_columns(spec, hyperparameters, params, grads, columns, names, steps):
-    """:func:`update` for callers that keep the state laid out by slot across steps.
-
-    ``columns[s]`` lists the arrays of the spec's slot ``s`` (``None`` for a slot inactive
-    under these hyperparameters), one per parameter, and ``names[s]`` is its key; every active
-    slot must already exist. This skips :func:`update`'s per-array dictionary work, which is
-    most of a step over thousands of small arrays. Bad input raises before anything changes.
-    """
-    if _native is None:
-        raise RuntimeError(f"update_columns needs the native kernels, but {_UNAVAILABLE_REASON}")
-    rule, hyper = _rule_and_hyper(spec, hyperparameters)
-    _update_columns(rule, hyper, params, grads, columns, names, steps, None, None, None)
 
 
 def _update_columns(rule, hyper, params, grads, columns, names, steps, created, isa, num_threads):
@@ -308,7 +299,7 @@ def _c_hyperparameters(hyper):
 def state_columns(spec, hyper, params, states):
     """Per slot of ``spec``: the list of state arrays (``None`` if inactive), its key, and the
     per-tensor ``created`` flags of the slot the rule creates (new arrays, not yet in ``states``):
-    the layout :func:`update_columns` takes."""
+    the layout the C entry point takes."""
     columns, names, created = [None] * MAX_SLOTS, [None] * MAX_SLOTS, None
     for index, slot in enumerate(spec.slots):
         if not slot.when(hyper):

@@ -17,13 +17,12 @@ anything is updated:
 
 Otherwise the optimizer's full path runs, which names any bad input, and makes a new plan.
 
-Parameters with compact state (``state_dtype="int8"`` or ``"bf16"``) are planned too: the
-8-bit kernel's call with their data pointers (:class:`~adamkit.numpy._stepping.PlannedInt8Step`),
-and the bfloat16 step (:func:`~adamkit.numpy._stepping.update_bfloat16`). Like the full step, the
-plan makes a call per state layout and dtype.
+Each call keeps its parameters' and state arrays' data pointers
+(:class:`~adamkit.numpy._stepping.PlannedStep`) and reads only the gradients' at each step;
+parameters with compact state (``state_dtype="int8"`` or ``"bf16"``) are planned too. Like the
+full step, the plan makes a call per state layout and dtype.
 """
 
-import functools
 
 import numpy as np
 
@@ -92,7 +91,7 @@ class _Batch:
                 state["step"] = self._steps[index : index + 1].reshape(())
         self._calls = []  # (the indices of the parameters it steps, or None for all; the call)
         for (held, _), picked in _stepping.buckets(params, state_dtype).items():
-            call = _call(spec, group, held, [params[i] for i in picked], [states[i] for i in picked], self.keys)
+            call = _stepping.PlannedStep(spec, held, [params[i] for i in picked], [states[i] for i in picked], self.keys)
             self._calls.append((None if len(picked) == len(params) else picked, call))
 
     def holds(self, spec):
@@ -117,11 +116,3 @@ class _Batch:
             self._steps += 1
 
 
-def _call(spec, group, held, params, states, keys):
-    """``call(hyperparameters, grads=..., steps=...)`` stepping ``params`` whose state is held as ``held``."""
-    if held == "int8":
-        return _stepping.PlannedInt8Step(spec, params, states, keys)
-    if held == "bf16":
-        return functools.partial(_stepping.update_bfloat16, spec, params=params, states=states)
-    columns, names, _ = native.state_columns(spec, group, params, states)
-    return functools.partial(native.update_columns, spec, params=params, columns=columns, names=names)

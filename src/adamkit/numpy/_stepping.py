@@ -56,26 +56,34 @@ def update_bfloat16(spec, hyperparameters, params, grads, states, steps):
     )
 
 
-class PlannedInt8Step:
-    """The 8-bit kernel call of fixed parameters and state arrays, for :mod:`adamkit.numpy._plan`.
+class PlannedStep:
+    """The kernel call of fixed parameters and state arrays held one way (``held``: ``None``,
+    ``"bf16"`` or ``"int8"``), for :mod:`adamkit.numpy._plan`.
 
     Their data pointers are read once: NumPy never moves an array's memory, short of
-    ``ndarray.resize(refcheck=False)``, which its documentation calls unsafe. Only the
-    gradients' pointers are read at each step.
+    ``ndarray.resize(refcheck=False)``, which its documentation calls unsafe, and the plan
+    checks that the arrays are still the same objects. At each step only the gradients'
+    pointers are read, in C.
     """
 
-    def __init__(self, spec, params, states, keys):
-        self._spec = spec
-        self._numels = [param.size for param in params]
-        self._param_ptrs = np.array([param.ctypes.data for param in params], np.int64)
-        self._state_ptrs = {
-            name: np.array([state[name].ctypes.data for state in states], np.int64)
-            for key in keys
-            for name in (key, key + ABSMAX_SUFFIX)
-        }
+    def __init__(self, spec, held, params, states, keys):
+        self._spec, self._held = spec, held
+        self._dtype = params[0].dtype.name
+        self._numels = np.array([param.size for param in params], np.int64)
+        self._param_ptrs = native.data_pointers(params)
+        names = [name for key in keys for name in ((key, key + ABSMAX_SUFFIX) if held == "int8" else (key,))]
+        self._state_ptrs = {name: native.data_pointers([state[name] for state in states]) for name in names}
 
     def __call__(self, hyperparameters, grads, steps):
-        grad_ptrs = [grad.ctypes.data for grad in grads]
-        quantized.update_pointers(
-            self._spec, hyperparameters, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps
+        grad_ptrs = native.data_pointers(grads)
+        arguments = (self._spec, hyperparameters)
+        if self._held == "int8":
+            quantized.update_pointers(*arguments, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps)
+            return
+        bfloat16 = {}
+        if self._held == "bf16":
+            seeds = [rounding_seed(step, index) for index, step in enumerate(steps)]
+            bfloat16 = {"state_dtype": "bfloat16", "rounding_seeds": seeds}
+        native.update_pointers(
+            *arguments, self._dtype, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps, **bfloat16
         )
