@@ -12,6 +12,7 @@
  * as np.rint does. The driver is compiled for AVX-512, AVX2 and baseline x86-64, and the
  * call's ISA picks one; every version computes the same IEEE float32 operations.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -84,9 +85,23 @@ INLINE float unsigned_value(const uint8_t *codes, float unit, int i)
     return unit * (c2 * c2);
 }
 
+/* Whether a block's scale is finite. A block holding a NaN or an infinity has a NaN or infinite
+ * scale and decodes to NaN whatever its codes, so they are all 0; every other block has
+ * |x|/s <= 1, so every code is in range and each float-to-integer conversion defined. */
+INLINE int codes_are_zero(int n, float s, void *codes, float *absmax)
+{
+    if (s <= FLT_MAX)
+        return 0;
+    memset(codes, 0, (size_t)n);
+    *absmax = s;
+    return 1;
+}
+
 /* Encode the n values x of a block whose absolute maximum is s. */
 INLINE void encode_signed(int n, const float *x, float s, int8_t *codes, float *absmax)
 {
+    if (codes_are_zero(n, s, codes, absmax))
+        return;
     const float inverse = 1.0f / (s > 0.0f ? s : 1.0f);
     for (int i = 0; i < n; i++) {
         float u = x[i] * inverse;
@@ -100,6 +115,8 @@ INLINE void encode_signed(int n, const float *x, float s, int8_t *codes, float *
  * it, else NULL. */
 INLINE void encode_unsigned(int n, const float *x, float s, const float *root, uint8_t *codes, float *absmax)
 {
+    if (codes_are_zero(n, s, codes, absmax))
+        return;
     const float inverse_root = 1.0f / sqrtf(s > 0.0f ? s : 1.0f);
     if (root) {
         for (int i = 0; i < n; i++) {

@@ -112,6 +112,32 @@ def test_kernel_equals_decode_rule_encode_bitwise(size, case):
         assert_same_state(state, expected_state)
 
 
+@pytest.mark.parametrize("isa", native.available_isas())
+@pytest.mark.parametrize("name", SPECS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_gradient_zeroes_its_blocks_codes_on_every_isa(bad, name, isa):
+    """A NaN or infinite gradient makes its block's new state non-finite: the scale is NaN or
+    infinite, the codes 0 (the block decodes to NaN), as in the reference; other blocks step
+    as usual."""
+    hyper = RICH[name]
+    rng = np.random.default_rng(3)
+    param = rng.standard_normal(700).astype(np.float32)
+    state = initial_state(name, hyper, 700, rng)
+    grad = rng.standard_normal(700).astype(np.float32)
+    grad[300] = bad  # in the second block of 256
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 2, hyper)
+    quantized.update(SPECS[name], [param], [grad], [state], [2], isa=isa, **hyper)
+    np.testing.assert_array_equal(param, expected_param)
+    assert_same_state(state, expected_state)
+    for key in quantized.state_keys(SPECS[name], hyper):
+        scales = state[key + "_absmax"]
+        assert not np.isfinite(scales[1]) and np.isfinite(scales[[0, 2]]).all(), key
+        assert not state[key][256:512].any(), key
+        with np.errstate(invalid="ignore"):
+            assert np.isnan(decode(state[key], scales)[256:512]).all(), key
+
+
 @pytest.mark.parametrize("name", SPECS)
 # (3, 2048) and (2, 2305): rows of exactly one and of more than one span of 8 blocks (csrc/quant8.c).
 @pytest.mark.parametrize("shape", [(3, 300), (5, 17), (2, 4097), (3, 2048), (2, 2305), (0, 300), (4, 3, 100), (2, 256), (3, 257)])

@@ -22,7 +22,9 @@ power law, fine near zero and coarse near the maximum:
       c = \operatorname{rint}\!\big(255\sqrt{\sqrt{x}/\sqrt{s}}\big), \qquad
       \hat x = s \cdot (t^2)^2, \quad t = c / 255
 
-``rint`` rounds half to even. A block of zeros has :math:`s = 0` and codes 0. Every operation
+``rint`` rounds half to even. A block of zeros has :math:`s = 0` and codes 0; a block holding
+a NaN or an infinity has a NaN or infinite :math:`s`, which decodes every element to NaN, and
+codes 0. Every operation
 is float32 and is written in the order the C kernel (``csrc/quant8.c``) computes it, so the
 two agree bit for bit.
 
@@ -134,7 +136,10 @@ def _encode(x, levels, power, signed, rows):
     scales_shape = absmax_shape(np.shape(x), rows) if np.ndim(x) else (n_blocks(1),)
     blocks = _blocks(x, scales_shape)
     absmax = np.max(np.abs(blocks), axis=1)
-    scale = np.where(absmax > 0, absmax, np.float32(1))[:, None]
+    # A block holding a NaN or an infinity decodes to NaN through its scale: its codes are 0.
+    finite = np.isfinite(absmax)
+    blocks = np.where(finite[:, None], blocks, np.float32(0))
+    scale = np.where(finite & (absmax > 0), absmax, np.float32(1))[:, None]
     if power == 4:
         # sqrt(sqrt(x) / sqrt(s)): the kernel reuses the sqrt(v) of the step.
         root = _root(np.sqrt(np.abs(blocks)) * (np.float32(1) / np.sqrt(scale)), 2)
