@@ -65,3 +65,8 @@ def rounding_seed(step, index):
     """The seed of the random bits that round the bfloat16 state of the ``index``-th bfloat16
     parameter stepped in a group, at step ``step``: runs are reproducible."""
     return int(step) * 100_003 + index
+
+
+def rounding_seeds(steps):
+    """The rounding seeds of the bfloat16 parameters stepped together at ``steps``, in order."""
+    return [rounding_seed(step, index) for index, step in enumerate(steps)]

@@ -13,7 +13,7 @@ torch front end does the same, so the two store the same bits. Rounded to neares
 
 import numpy as np
 
-from adamkit.compact_state import rounding_seed
+from adamkit.compact_state import rounding_seeds
 from adamkit.kernels import native, quantized
 from adamkit.kernels.quantized import ABSMAX_SUFFIX
 from adamkit.numpy._state_layout import layout
@@ -33,27 +33,11 @@ def update(spec, hyperparameters, held, params, grads, states, steps):
     if held == "int8":
         quantized.update(spec, params, grads, states, steps, **hyperparameters)
     elif held == "bf16":
-        update_bfloat16(spec, hyperparameters, params, grads, states, steps)
+        keys = quantized.state_keys(spec, hyperparameters)
+        grads = [np.ascontiguousarray(grad, np.float32) for grad in grads]
+        PlannedStep(spec, held, params, states, keys)(hyperparameters, grads, steps)
     else:
         native.update(spec, hyperparameters, params, grads, states, steps)
-
-
-def update_bfloat16(spec, hyperparameters, params, grads, states, steps):
-    """Step float32 ``params`` whose ``states`` hold bfloat16 bit patterns, in place, with one
-    kernel call that stores them rounded stochastically, seeded as the torch front end seeds it."""
-    grads = [np.ascontiguousarray(grad, np.float32) for grad in grads]
-    native.update_pointers(
-        spec,
-        hyperparameters,
-        "float32",
-        [param.size for param in params],
-        [param.ctypes.data for param in params],
-        [grad.ctypes.data for grad in grads],
-        {key: [state[key].ctypes.data for state in states] for key in quantized.state_keys(spec, hyperparameters)},
-        steps,
-        state_dtype="bfloat16",
-        rounding_seeds=[rounding_seed(step, index) for index, step in enumerate(steps)],
-    )
 
 
 class PlannedStep:
@@ -82,8 +66,7 @@ class PlannedStep:
             return
         bfloat16 = {}
         if self._held == "bf16":
-            seeds = [rounding_seed(step, index) for index, step in enumerate(steps)]
-            bfloat16 = {"state_dtype": "bfloat16", "rounding_seeds": seeds}
+            bfloat16 = {"state_dtype": "bfloat16", "rounding_seeds": rounding_seeds(steps)}
         native.update_pointers(
             *arguments, self._dtype, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps, **bfloat16
         )

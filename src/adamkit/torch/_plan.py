@@ -22,7 +22,7 @@ torch's gradient setter already checks a gradient's shape, dtype and device, but
 ``grad.data = ...`` and ``grad_dtype`` get around it, so dtype and size are checked here too.
 """
 
-from adamkit.compact_state import rounding_seed
+from adamkit.compact_state import rounding_seeds
 from adamkit.kernels import native, quantized
 from adamkit.torch import _backend as backend
 from adamkit.torch import _kahan as kahan
@@ -105,7 +105,7 @@ class GroupPlan(CachedGroup):
                 continue
             params, subset = [stepped[i] for i in indices], [states[i] for i in indices]
             if kind == _INT8:
-                arguments = _int8_arguments(spec, group, params, subset)
+                arguments = compact.int8_arguments(spec, group, params, subset)
                 watched.append((indices, list(arguments["state_ptrs"])))
             else:
                 arguments = backend.native_arguments(spec, group, stepped[0].dtype, params, subset)
@@ -158,7 +158,7 @@ class GroupPlan(CachedGroup):
             if kind == _INT8:
                 quantized.update_pointers(self._spec, hyperparameters, grad_ptrs=grads, steps=counts, **arguments)
                 continue
-            seeds = [rounding_seed(step, index) for index, step in enumerate(counts)] if kind == _BFLOAT16 else None
+            seeds = rounding_seeds(counts) if kind == _BFLOAT16 else None
             native.update_pointers(
                 self._spec, hyperparameters, grad_ptrs=grads, steps=counts, rounding_seeds=seeds, **arguments
             )
@@ -173,21 +173,6 @@ def _kind(param, state):
     if compact.is_bfloat16(param, state):
         return _BFLOAT16
     return _INT8 if compact.is_quantized(state) else _FULL
-
-
-def _int8_arguments(spec, group, params, states):
-    """The arguments of :func:`adamkit.kernels.quantized.update_pointers` but for the gradients'
-    pointers and the step counts, for parameters (not sharded) with 8-bit state."""
-    keys = quantized.state_keys(spec, group)
-    return {
-        "numels": [p.numel() for p in params],
-        "param_ptrs": [p.data_ptr() for p in params],
-        "state_ptrs": {
-            name: [state[name].data_ptr() for state in states]
-            for key in keys
-            for name in (key, key + quantized.ABSMAX_SUFFIX)
-        },
-    }
 
 
 def active_keys(spec, group):

@@ -31,9 +31,10 @@ same bits.
 import numpy as np
 import torch
 
-from adamkit.compact_state import DECODERS, ENCODERS, keeps_compact, rounding_seed
+from adamkit.compact_state import DECODERS, ENCODERS, keeps_compact, rounding_seeds
 from adamkit.kernels import native, quantized
 from adamkit.quant.blockwise import absmax_shape
+from adamkit.torch import _backend as backend
 from adamkit.torch._local import is_distributed, like, local
 
 ABSMAX = quantized.ABSMAX_SUFFIX
@@ -118,23 +119,29 @@ def update(spec, hyperparameters, params, grads, states, steps):
     """Step contiguous float32 ``params`` whose ``states`` are quantised, with one kernel call.
 
     DTensor parameters (FSDP2) step their local rows, whose blocks restart at every row."""
-    keys = quantized.state_keys(spec, hyperparameters)
-    pointers = {
-        name: [local(state[name]).data_ptr() for state in states]
-        for key in keys
-        for name in (key, key + ABSMAX)
-    }
-    shards = [local(p) for p in params]
     quantized.update_pointers(
         spec,
         hyperparameters,
-        [shard.numel() for shard in shards],
-        [shard.data_ptr() for shard in shards],
-        [local(g).data_ptr() for g in grads],
-        pointers,
-        steps,
-        row_numels=[_row_numel(p) for p in params],
+        grad_ptrs=[local(g).data_ptr() for g in grads],
+        steps=steps,
+        **int8_arguments(spec, hyperparameters, params, states),
     )
+
+
+def int8_arguments(spec, hyperparameters, params, states):
+    """The arguments of :func:`adamkit.kernels.quantized.update_pointers` but for the gradients'
+    pointers and the step counts, for contiguous float32 ``params`` with 8-bit ``states``."""
+    shards = [local(p) for p in params]
+    return {
+        "numels": [shard.numel() for shard in shards],
+        "param_ptrs": [shard.data_ptr() for shard in shards],
+        "state_ptrs": {
+            name: [local(state[name]).data_ptr() for state in states]
+            for key in quantized.state_keys(spec, hyperparameters)
+            for name in (key, key + ABSMAX)
+        },
+        "row_numels": [_row_numel(p) for p in params],
+    }
 
 
 def _row_numel(param):
@@ -154,19 +161,14 @@ def is_bfloat16(param, state):
 def _update_bfloat16(spec, hyperparameters, params, grads, states, steps):
     """Step contiguous float32 ``params`` whose ``states`` are bfloat16 with one kernel call,
     which stores the averages rounded stochastically, seeded by each parameter's step and its
-    position among the parameters stepped here (:func:`adamkit.compact_state.rounding_seed`)."""
-    shards = [local(p) for p in params]
+    position among the parameters stepped here (:func:`adamkit.compact_state.rounding_seeds`)."""
     native.update_pointers(
         spec,
         hyperparameters,
-        "float32",
-        [shard.numel() for shard in shards],
-        [shard.data_ptr() for shard in shards],
-        [local(g).data_ptr() for g in grads],
-        {key: [local(state[key]).data_ptr() for state in states] for key in quantized.state_keys(spec, hyperparameters)},
-        steps,
-        state_dtype="bfloat16",
-        rounding_seeds=[rounding_seed(step, index) for index, step in enumerate(steps)],
+        grad_ptrs=[local(g).data_ptr() for g in grads],
+        steps=steps,
+        rounding_seeds=rounding_seeds(steps),
+        **backend.native_arguments(spec, hyperparameters, torch.float32, params, states),
     )
 
 
