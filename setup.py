@@ -23,6 +23,7 @@ SOURCES = [
     "csrc/sparse.c",
     "csrc/row_sort.c",
     "csrc/quant8.c",
+    "csrc/quant8_adam_avx512.c",
 ]
 HEADERS = [
     "csrc/adamkit_kernels.h",
@@ -30,6 +31,8 @@ HEADERS = [
     "csrc/rules.h",
     "csrc/instantiate.h",
     "csrc/quant8.h",
+    "csrc/quant8_adam_avx512.h",
+    "csrc/quant8_codec.h",
     "csrc/sparse.h",
     "csrc/row_sort.h",
 ]

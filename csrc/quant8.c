@@ -8,8 +8,9 @@
  * (LAYOUTS) and its cases in update_variant.
  *
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
- * which rounds half to even in the default rounding mode for 0 <= r < 2^23 (here r <= 255),
- * as np.rint does. The driver is compiled for AVX-512, AVX2 and baseline x86-64, and the
+ * which rounds half to even in the default rounding mode for 0 <= r < 2^23 (here r <= 127),
+ * as np.rint does. On AVX-512, Adam without AMSGrad takes quant8_adam_avx512.c instead, for
+ * the whole blocks of each span (the same bits). The driver is compiled for AVX-512, AVX2 and baseline x86-64, and the
  * call's ISA picks one; every version computes the same IEEE float32 operations.
  */
 #include <float.h>
@@ -18,14 +19,13 @@
 
 #include "kernel.h"
 #include "quant8.h"
+#include "quant8_codec.h"
+#include "quant8_adam_avx512.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#define ROUNDER 8388608.0f /* 2^23 */
-#define SIGNED_UNIT 16129.0f /* 127^2 */
-#define UNSIGNED_UNIT 4228250625.0f /* 255^4, rounded to float */
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -90,7 +90,7 @@ INLINE float unsigned_value(const uint8_t *codes, float unit, int i)
  * |x|/s <= 1, so every code is in range and each float-to-integer conversion defined. */
 INLINE int codes_are_zero(int n, float s, void *codes, float *absmax)
 {
-    if (s <= FLT_MAX)
+    if (ak_q8_finite(s))
         return 0;
     memset(codes, 0, (size_t)n);
     *absmax = s;
@@ -102,39 +102,49 @@ INLINE void encode_signed(int n, const float *x, float s, int8_t *codes, float *
 {
     if (codes_are_zero(n, s, codes, absmax))
         return;
-    const float inverse = 1.0f / (s > 0.0f ? s : 1.0f);
+    const float inverse = ak_q8_signed_factor(s);
     for (int i = 0; i < n; i++) {
         float u = x[i] * inverse;
-        float r = (sqrtf(fabsf(u)) * 127.0f + ROUNDER) - ROUNDER;
+        float r = (sqrtf(fabsf(u)) * 127.0f + AK_Q8_ROUNDER) - AK_Q8_ROUNDER;
         codes[i] = (int8_t)(int32_t)copysignf(r, u);
     }
     *absmax = s;
 }
 
-/* c = rint(255 sqrt(sqrt(x) / sqrt(s))), s = max x; root[i] = sqrt(x[i]) if the rule computed
- * it, else NULL. */
+/* The unsigned code of w = sqrt(x) * unsigned_factor(s), in [0, 255^2]: the number of thresholds
+ * (j + 1/2)^2, j < 255, at or below w (blockwise.py), from an estimate e of sqrt(w) with
+ * |e - sqrt(w)| < 1/4: c0 = floor(e + 1/4) is the count or one less, and one comparison with
+ * the threshold (c0 + 1/2)^2 (exact in float32) decides. Any such estimate gives the same code;
+ * here it is sqrtf, and the AVX-512 Adam step (quant8_avx512.c) uses a reciprocal square root
+ * estimate, which keeps the divider free. */
+INLINE uint8_t unsigned_code(float w, float estimate)
+{
+    int32_t c = (int32_t)(estimate + AK_Q8_ESTIMATE_MARGIN);
+    float t = (float)c + 0.5f;
+    return (uint8_t)(c + (w >= t * t));
+}
+
+/* Encode a block of maximum s; root[i] = sqrt(x[i]) if the rule computed it, else NULL. */
 INLINE void encode_unsigned(int n, const float *x, float s, const float *root, uint8_t *codes, float *absmax)
 {
     if (codes_are_zero(n, s, codes, absmax))
         return;
-    const float inverse_root = 1.0f / sqrtf(s > 0.0f ? s : 1.0f);
+    const float factor = ak_q8_unsigned_factor(s);
     if (root) {
         for (int i = 0; i < n; i++) {
-            float r = (sqrtf(root[i] * inverse_root) * 255.0f + ROUNDER) - ROUNDER;
-            codes[i] = (uint8_t)(int32_t)r;
+            float w = root[i] * factor;
+            codes[i] = unsigned_code(w, sqrtf(w));
         }
     } else {
         for (int i = 0; i < n; i++) {
-            float r = (sqrtf(sqrtf(fabsf(x[i])) * inverse_root) * 255.0f + ROUNDER) - ROUNDER;
-            codes[i] = (uint8_t)(int32_t)r;
+            float w = sqrtf(fabsf(x[i])) * factor;
+            codes[i] = unsigned_code(w, sqrtf(w));
         }
     }
     *absmax = s;
 }
 
 /* ---- The rules ---- */
-
-enum { PLAIN, L2, DECOUPLED };
 
 /* np.maximum(a, b): NaN in either operand propagates. */
 INLINE float maximum(float a, float b) { return (a > b || a != a) ? a : b; }
@@ -215,9 +225,9 @@ INLINE void update_block(const ak_scalars *k, q8_block *b, int rule, int maximiz
         float p = b->param[i];
         /* grad = with_l2_penalty(directed_gradient(grad, maximize), param, weight_decay) */
         float g = maximize ? -b->grad[i] : b->grad[i];
-        if (decay == L2)
+        if (decay == AK_Q8_L2)
             g = g + (float)k->weight_decay * p;
-        else if (decay == DECOUPLED)
+        else if (decay == AK_Q8_DECOUPLED)
             p = p * (float)k->decay_factor; /* param * (1 - lr * weight_decay) */
         if (rule == AK_RULE_ADAM)
             p = adam_element(k, amsgrad, p, g, old, new, root);
@@ -247,30 +257,33 @@ INLINE void update_block(const ak_scalars *k, q8_block *b, int rule, int maximiz
         update_block(k, b, rule, maximize, decay, amsgrad);                                      \
         break;
 
+/* How the rule applies weight decay: AK_Q8_PLAIN (none), AK_Q8_L2 or AK_Q8_DECOUPLED. */
+INLINE int decay_of(const ak_scalars *k) { return k->decoupled ? AK_Q8_DECOUPLED : k->l2 ? AK_Q8_L2 : AK_Q8_PLAIN; }
+
 INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
 {
-    int decay = k->decoupled ? DECOUPLED : k->l2 ? L2 : PLAIN;
+    int decay = decay_of(k);
     switch (VARIANT(rule, k->maximize != 0, decay, k->amsgrad != 0)) {
-        VARIANT_CASE(AK_RULE_ADAM, 0, PLAIN, 0)
-        VARIANT_CASE(AK_RULE_ADAM, 0, PLAIN, 1)
-        VARIANT_CASE(AK_RULE_ADAM, 0, L2, 0)
-        VARIANT_CASE(AK_RULE_ADAM, 0, L2, 1)
-        VARIANT_CASE(AK_RULE_ADAM, 0, DECOUPLED, 0)
-        VARIANT_CASE(AK_RULE_ADAM, 0, DECOUPLED, 1)
-        VARIANT_CASE(AK_RULE_ADAM, 1, PLAIN, 0)
-        VARIANT_CASE(AK_RULE_ADAM, 1, PLAIN, 1)
-        VARIANT_CASE(AK_RULE_ADAM, 1, L2, 0)
-        VARIANT_CASE(AK_RULE_ADAM, 1, L2, 1)
-        VARIANT_CASE(AK_RULE_ADAM, 1, DECOUPLED, 0)
-        VARIANT_CASE(AK_RULE_ADAM, 1, DECOUPLED, 1)
-        VARIANT_CASE(AK_RULE_ADAMAX, 0, PLAIN, 0)
-        VARIANT_CASE(AK_RULE_ADAMAX, 0, L2, 0)
-        VARIANT_CASE(AK_RULE_ADAMAX, 1, PLAIN, 0)
-        VARIANT_CASE(AK_RULE_ADAMAX, 1, L2, 0)
-        VARIANT_CASE(AK_RULE_ADADELTA, 0, PLAIN, 0)
-        VARIANT_CASE(AK_RULE_ADADELTA, 0, L2, 0)
-        VARIANT_CASE(AK_RULE_ADADELTA, 1, PLAIN, 0)
-        VARIANT_CASE(AK_RULE_ADADELTA, 1, L2, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_PLAIN, 1)
+        VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_L2, 1)
+        VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_DECOUPLED, 1)
+        VARIANT_CASE(AK_RULE_ADAM, 1, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 1, AK_Q8_PLAIN, 1)
+        VARIANT_CASE(AK_RULE_ADAM, 1, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 1, AK_Q8_L2, 1)
+        VARIANT_CASE(AK_RULE_ADAM, 1, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_ADAM, 1, AK_Q8_DECOUPLED, 1)
+        VARIANT_CASE(AK_RULE_ADAMAX, 0, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADAMAX, 0, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_ADAMAX, 1, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADAMAX, 1, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_ADADELTA, 0, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADADELTA, 0, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_ADADELTA, 1, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADADELTA, 1, AK_Q8_L2, 0)
     default:
         break;
     }
@@ -310,7 +323,7 @@ INLINE void run_block(const plan *pl, const ak_scalars *k, int64_t t, int64_t b,
         if (!c->codes[s])
             continue;
         block.codes[s] = (const char *)c->codes[s][t] + first; /* one byte per code */
-        block.units[s] = c->absmax[s][t][b] / (layout->maps[s] == SIGNED_MAP ? SIGNED_UNIT : UNSIGNED_UNIT);
+        block.units[s] = c->absmax[s][t][b] / (layout->maps[s] == SIGNED_MAP ? AK_Q8_SIGNED_UNIT : AK_Q8_UNSIGNED_UNIT);
         block.values[s] = values[s];
         block.roots[s] = roots[s];
     }
@@ -327,8 +340,9 @@ INLINE void run_block(const plan *pl, const ak_scalars *k, int64_t t, int64_t b,
     }
 }
 
-/* Step one span (numbered across all tensors), block after block. */
-INLINE void run_span(const plan *pl, int64_t global_span)
+/* Step one span (numbered across all tensors), block after block; with fused_adam, Adam without
+ * AMSGrad steps the span's whole blocks with ak_q8_adam_run_avx512. */
+INLINE void run_span(const plan *pl, int64_t global_span, int fused_adam)
 {
     const ak_q8_call *c = pl->call;
     int64_t t = ak_tensor_at(pl->span_offsets, c->n_tensors, global_span);
@@ -342,6 +356,25 @@ INLINE void run_span(const plan *pl, int64_t global_span)
     ak_scalars k = pl->scalars;
     k.step_size = pl->per_tensor[t].step_size;
     k.bias_correction2_sqrt = pl->per_tensor[t].bias_correction2_sqrt;
+#if AK_X86 && defined(__GNUC__)
+    int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
+    if (fused_adam && c->rule == AK_RULE_ADAM && !k.amsgrad && whole_blocks_end > first_block) {
+        int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;
+        const ak_q8_run run = {
+            .n_blocks = whole_blocks_end - first_block,
+            .param = c->params[t] + first,
+            .grad = c->grads[t] + first,
+            .m_codes = (int8_t *)c->codes[0][t] + first,
+            .v_codes = (uint8_t *)c->codes[1][t] + first,
+            .m_scales = c->absmax[0][t] + first_scale,
+            .v_scales = c->absmax[1][t] + first_scale,
+        };
+        ak_q8_adam_run_avx512(&k, k.maximize != 0, decay_of(&k), &run);
+        first_block = whole_blocks_end;
+    }
+#else
+    (void)fused_adam;
+#endif
     for (int64_t block = first_block; block < last_block; block++) {
         int64_t in_row = block * AK_Q8_BLOCK;
         int n = (int)(row_numel - in_row < AK_Q8_BLOCK ? row_numel - in_row : AK_Q8_BLOCK);
@@ -356,17 +389,17 @@ INLINE void run_span(const plan *pl, int64_t global_span)
  * Phi) runs the AVX2 version. */
 typedef void (*span_runner)(const plan *pl, int64_t global_span);
 
-static void run_span_baseline(const plan *pl, int64_t global_span) { run_span(pl, global_span); }
+static void run_span_baseline(const plan *pl, int64_t global_span) { run_span(pl, global_span, 0); }
 
 #if AK_X86 && defined(__GNUC__)
 __attribute__((target("avx2"))) static void run_span_avx2(const plan *pl, int64_t global_span)
 {
-    run_span(pl, global_span);
+    run_span(pl, global_span, 0);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static void run_span_avx512(const plan *pl, int64_t global_span)
 {
-    run_span(pl, global_span);
+    run_span(pl, global_span, 1);
 }
 #endif
 

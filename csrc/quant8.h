@@ -3,7 +3,8 @@
  * The state codec is adamkit/quant/blockwise.py (the NumPy reference): blocks of
  * AK_Q8_BLOCK elements, one float32 absolute maximum s per block, and two maps,
  *   signed    int8,  x = s * t|t|,   t = c/127,  c = sign(x) rint(127 sqrt(|x|/s))
- *   unsigned  uint8, x = s * (t^2)^2, t = c/255, c = rint(255 (x/s)^(1/4))
+ *   unsigned  uint8, x = s * (t^2)^2, t = c/255, c = [255 (x/s)^(1/4)] (nearest, a half up:
+ *             the count of thresholds (j + 1/2)^2 at or below sqrt(x) 255^2 / sqrt(s))
  * The slots of each rule, in the order of adamkit.specs, and their maps:
  *   Adam      exp_avg signed, exp_avg_sq unsigned, max_exp_avg_sq unsigned (amsgrad)
  *   Adamax    exp_avg signed, exp_inf unsigned
@@ -11,7 +12,8 @@
  * For each block the kernel decodes the state, applies the rule of adamkit.rules in float32
  * in the rule's order (parameters updated in place), then re-encodes with the block's new
  * maxima: every byte of state and parameters is read and written once. Blocks are
- * independent, so the result does not depend on the thread count.
+ * independent, so the result does not depend on the thread count. On AVX-512, Adam without AMSGrad
+ * updates each block in the same loop as it encodes the previous one (quant8_adam_avx512.h).
  *
  * Blocks restart at every row of row_numels[t] elements (the last block of a row may be
  * shorter); the scales of a tensor are ordered row by row. A flat tensor is one row.

@@ -89,6 +89,25 @@ def test_unsigned_codec_properties(x):
     np.testing.assert_array_equal(encode_unsigned(decoded)[0], codes)
 
 
+@pytest.mark.parametrize("encode, levels, power", [(encode_signed, SIGNED_LEVELS, SIGNED_POWER), (encode_unsigned, UNSIGNED_LEVELS, UNSIGNED_POWER)])
+def test_each_code_is_the_nearest_grid_point(encode, levels, power):
+    """In float64, independently of how the codec computes it: |c| = [L (|x|/s)^(1/p)], the
+    nearest integer, except within float32 rounding of a half. Blocks of ordinary, tiny and
+    subnormal scales."""
+    rng = np.random.default_rng(power)
+    blocks = []
+    for scale in (1.0, 3e-3, 1e-21, 1e-30):
+        values = rng.standard_normal(BLOCK) * 10.0 ** rng.uniform(-6, 0, BLOCK)
+        values = values if encode is encode_signed else np.abs(values)
+        blocks.append(values * (scale / np.abs(values).max()))
+    x = np.concatenate(blocks).astype(np.float32)
+    codes, _ = encode(x)
+    exact = levels * (np.abs(x.astype(np.float64)) / block_scales(x)) ** (1 / power)
+    clear = np.abs(exact - np.floor(exact) - 0.5) > 1e-4
+    assert clear.mean() > 0.99
+    np.testing.assert_array_equal(codes[clear], (np.sign(x) * np.floor(exact + 0.5))[clear])
+
+
 def test_a_block_of_zeros_has_scale_zero_and_decodes_to_zeros():
     x = np.zeros(2 * BLOCK + 3, np.float32)
     x[BLOCK + 5] = -2.5  # only the middle block is non-zero

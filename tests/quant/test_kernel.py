@@ -1,7 +1,8 @@
 """The fused 8-bit kernel computes exactly decode -> adamkit.rules.<rule> -> encode.
 
 Bitwise, not within a quantisation step: the kernel repeats the NumPy codec's float32
-operations in the same order (IEEE division, square root and products, round-half-even), and
+operations in the same order (IEEE division, square root and products, round-half-even, the
+same thresholds), and
 the rule's update in the rule's order without FMA, so every code, scale and parameter agrees,
 for Adam/AdamW, Adamax and Adadelta, on every instruction set and thread count.
 """
@@ -11,7 +12,8 @@ import pytest
 
 from adamkit import specs
 from adamkit.kernels import native, quantized
-from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned
+from adamkit.quant import BLOCK, decode_signed, decode_unsigned, encode_signed, encode_unsigned
+from adamkit.quant.blockwise import UNSIGNED_THRESHOLDS
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
 
@@ -23,6 +25,12 @@ HYPERS = {
         dict(lr=1e-2, betas=(0.7, 0.95), eps=1e-3, maximize=True, amsgrad=True, weight_decay=0.05, decoupled_weight_decay=True),
         dict(lr=2e-3, weight_decay=0.3, decoupled_weight_decay=True, maximize=True),
         dict(lr=5e-3, eps_hat=True, eps=1e-4, amsgrad=True),
+        # Without AMSGrad the AVX-512 version fuses each block's update with the previous
+        # block's encoding (csrc/quant8_adam_avx512.c): each of its six variants.
+        dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+        dict(lr=2e-3, maximize=True),
+        dict(lr=1e-3, weight_decay=0.01, decoupled_weight_decay=True),
+        dict(lr=5e-3, weight_decay=0.05, maximize=True, eps_hat=True, eps=1e-4),
     ),
     "Adamax": (
         dict(),
@@ -112,14 +120,64 @@ def test_kernel_equals_decode_rule_encode_bitwise(size, case):
         assert_same_state(state, expected_state)
 
 
+# The richest hyperparameters of each rule, and Adam's fused step (without AMSGrad).
+NON_FINITE_CASES = [(name, RICH[name]) for name in SPECS] + [("Adam", HYPERS["Adam"][3])]
+
+
+def gradients_at_the_unsigned_thresholds(largest):
+    """Blocks of gradients whose exp_avg_sq after one Adam step from zero state lies at or next
+    to each threshold of the unsigned code, w = sqrt(v) (255^2 / sqrt(s)) = (j + 1/2)^2 (see
+    adamkit.quant.blockwise): each block starts with ``largest``, which sets its scale s."""
+    one_minus_beta2 = np.float32(1 - 0.999)
+
+    def scaled(g, factor):
+        return np.sqrt((one_minus_beta2 * g) * g) * factor
+
+    top = np.float32(largest)
+    factor = np.float32(255 * 255) / np.sqrt((one_minus_beta2 * top) * top)
+    thresholds = UNSIGNED_THRESHOLDS
+    lo, hi = np.zeros_like(thresholds), np.full_like(thresholds, top)
+    for _ in range(60):  # bisect for the smallest gradient at or above each threshold
+        mid = (lo + hi) / np.float32(2)
+        below = scaled(mid, factor) < thresholds
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    near = [hi, np.nextafter(hi, np.float32(0)), np.nextafter(hi, np.float32(np.inf))]
+    candidates = np.concatenate(near)
+    chunks = [candidates[i : i + BLOCK - 1] for i in range(0, candidates.size, BLOCK - 1)]
+    grads = np.concatenate([np.concatenate([[top], chunk]) for chunk in chunks]).astype(np.float32)
+    at_a_threshold = np.isin(scaled(grads, factor), thresholds)
+    return grads, at_a_threshold
+
+
 @pytest.mark.parametrize("isa", native.available_isas())
-@pytest.mark.parametrize("name", SPECS)
+@pytest.mark.parametrize("hyper", [HYPERS["Adam"][0], HYPERS["Adam"][1]], ids=["fused", "amsgrad"])
+def test_second_moments_at_the_code_thresholds_encode_as_the_reference_on_every_isa(hyper, isa):
+    """Gradients that put exp_avg_sq exactly on, and next to, every boundary between two unsigned
+    codes: the kernel's estimate and threshold comparison give the reference's count."""
+    hyper = {**hyper, "betas": (0.9, 0.999)}
+    grad, at_a_threshold = gradients_at_the_unsigned_thresholds(3.0)
+    assert at_a_threshold.sum() > 100  # many land exactly on a boundary, where >= decides
+    grad[1::2] *= -1
+    param = np.zeros_like(grad)
+    state = initial_state("Adam", hyper, grad.size, np.random.default_rng(0))
+    for key in quantized.state_keys(specs.ADAM, hyper):
+        state[key][:] = 0
+        state[key + "_absmax"][:] = 0
+    expected_param, expected_state = reference_step("Adam", param.copy(), grad, copied(state), 1, hyper)
+    quantized.update(specs.ADAM, [param], [grad], [state], [1], isa=isa, **hyper)
+    np.testing.assert_array_equal(param, expected_param)
+    assert_same_state(state, expected_state)
+    assert len(np.unique(state["exp_avg_sq"])) == 256
+
+
+@pytest.mark.parametrize("isa", native.available_isas())
+@pytest.mark.parametrize("case", NON_FINITE_CASES, ids=case_id)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_a_non_finite_gradient_zeroes_its_blocks_codes_on_every_isa(bad, name, isa):
+def test_a_non_finite_gradient_zeroes_its_blocks_codes_on_every_isa(bad, case, isa):
     """A NaN or infinite gradient makes its block's new state non-finite: the scale is NaN or
     infinite, the codes 0 (the block decodes to NaN), as in the reference; other blocks step
     as usual."""
-    hyper = RICH[name]
+    name, hyper = case
     rng = np.random.default_rng(3)
     param = rng.standard_normal(700).astype(np.float32)
     state = initial_state(name, hyper, 700, rng)

@@ -19,10 +19,16 @@ power law, fine near zero and coarse near the maximum:
   Adadelta's ``square_avg`` and ``acc_delta``; uint8 codes :math:`c \in [0, 255]`):
 
   .. math::
-      c = \operatorname{rint}\!\big(255\sqrt{\sqrt{x}/\sqrt{s}}\big), \qquad
+      c = \big[255\sqrt{\sqrt{x}/\sqrt{s}}\big], \qquad
       \hat x = s \cdot (t^2)^2, \quad t = c / 255
 
-``rint`` rounds half to even. A block of zeros has :math:`s = 0` and codes 0; a block holding
+``rint`` rounds half to even; :math:`[\cdot]` rounds to the nearest integer, a half up, and is
+computed without a root of its own: with :math:`w = \sqrt{x} \cdot (255^2/\sqrt{s})` (the square
+root of :math:`x` is the one Adam's step computes anyway), :math:`c` is the number of thresholds
+:math:`(j + \tfrac12)^2`, :math:`j = 0 \dots 254`, at or below :math:`w`. The C kernel counts
+them from an estimate of :math:`\sqrt{w}` (a hardware reciprocal square root, which does not
+occupy the divider that Adam's own square root and divisions need) corrected by one comparison
+with a threshold, and agrees with this count bit for bit. A block of zeros has :math:`s = 0` and codes 0; a block holding
 a NaN or an infinity has a NaN or infinite :math:`s`, which decodes every element to NaN, and
 codes 0. Every operation
 is float32 and is written in the order the C kernel (``csrc/quant8.c``) computes it, so the
@@ -125,6 +131,11 @@ def _root(u, power):
     return u
 
 
+UNSIGNED_THRESHOLDS = (np.arange(UNSIGNED_LEVELS, dtype=np.float32) + np.float32(0.5)) ** 2
+r"""The unsigned codes' boundaries in :math:`w = \sqrt{x}\,(255^2/\sqrt{s})`: :math:`(j + 1/2)^2`
+(exact in float32)."""
+
+
 def _power(t, power):
     """:math:`t^p` for p in (1, 2, 4), by squaring (as the kernel computes it)."""
     for _ in range({1: 0, 2: 1, 4: 2}[power]):
@@ -141,11 +152,11 @@ def _encode(x, levels, power, signed, rows):
     blocks = np.where(finite[:, None], blocks, np.float32(0))
     scale = np.where(finite & (absmax > 0), absmax, np.float32(1))[:, None]
     if power == 4:
-        # sqrt(sqrt(x) / sqrt(s)): the kernel reuses the sqrt(v) of the step.
-        root = _root(np.sqrt(np.abs(blocks)) * (np.float32(1) / np.sqrt(scale)), 2)
+        # sqrt(x) (255^2 / sqrt(s)) against the thresholds: the kernel reuses the sqrt(v) of the step.
+        scaled = np.sqrt(np.abs(blocks)) * (np.float32(levels * levels) / np.sqrt(scale))
+        magnitude = np.searchsorted(UNSIGNED_THRESHOLDS, scaled, side="right").astype(np.float32)
     else:
-        root = _root(np.abs(blocks * (np.float32(1) / scale)), power)
-    magnitude = np.rint(root * np.float32(levels))
+        magnitude = np.rint(_root(np.abs(blocks * (np.float32(1) / scale)), power) * np.float32(levels))
     codes = np.copysign(magnitude, blocks) if signed else magnitude
     dtype = np.int8 if signed else np.uint8
     n_rows, row_length = _rows(x, scales_shape).shape
@@ -199,7 +210,7 @@ def encode_unsigned(x, rows=False):
     r"""Return ``(codes, absmax)`` of non-negative ``x``: uint8 codes and one scale per block
     (per block of each row with ``rows``).
 
-    :math:`c = \operatorname{rint}(255\sqrt{\sqrt{x}/\sqrt{s}})` (that is :math:`255\,(x/s)^{1/4}`),
+    :math:`c = [255\sqrt{\sqrt{x}/\sqrt{s}}]` (that is :math:`255\,(x/s)^{1/4}`, a half rounded up),
     :math:`s` the block's maximum. Negative
     values raise ``ValueError``.
     """

@@ -1,0 +1,37 @@
+/* ak_q8_adam_run_avx512: Adam/AdamW (without AMSGrad) on 8-bit state, with AVX-512, for a run of
+ * whole blocks, each block's update fused with the previous block's encoding.
+ *
+ * quant8.c updates a block into float32 buffers and then encodes them with the block's new
+ * maxima, in two loops: the update's square root and two divisions, and the signed code's square
+ * root, queue on the one divider while the other units wait, and the encoding's work does not
+ * overlap the update's. Here one loop updates block b and encodes block b - 1 (whose maxima are
+ * known by then), and the unsigned code's estimate is a reciprocal square root, not a division.
+ * It computes the same float32 operations as quant8.c's portable loops, in the same order: the
+ * same bits (tests/quant/test_kernel.py, on every ISA).
+ */
+#ifndef ADAMKIT_QUANT8_ADAM_AVX512_H
+#define ADAMKIT_QUANT8_ADAM_AVX512_H
+
+#include <stdint.h>
+
+#include "kernel.h"
+
+enum { AK_Q8_PLAIN, AK_Q8_L2, AK_Q8_DECOUPLED };
+
+/* n_blocks consecutive whole blocks of AK_Q8_BLOCK elements of one row: their parameters and
+ * gradients, the codes of exp_avg (int8) and exp_avg_sq (uint8), and one scale per block each. */
+typedef struct {
+    int64_t n_blocks;
+    float *param;
+    const float *grad;
+    int8_t *m_codes;
+    uint8_t *v_codes;
+    float *m_scales;
+    float *v_scales;
+} ak_q8_run;
+
+/* Step the run in place. k: the tensor's scalars; decay: AK_Q8_PLAIN, AK_Q8_L2 or
+ * AK_Q8_DECOUPLED. Only on CPUs with AVX512F, BW, VL and DQ. */
+void ak_q8_adam_run_avx512(const ak_scalars *k, int maximize, int decay, const ak_q8_run *run);
+
+#endif

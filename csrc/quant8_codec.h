@@ -1,0 +1,30 @@
+/* The 8-bit codec's constants and per-block factors, shared by quant8.c and
+ * quant8_adam_avx512.c (adamkit/quant/blockwise.py is the reference). */
+#ifndef ADAMKIT_QUANT8_CODEC_H
+#define ADAMKIT_QUANT8_CODEC_H
+
+#include <float.h>
+#include <math.h>
+
+#define AK_Q8_ROUNDER 8388608.0f /* 2^23: (r + 2^23) - 2^23 is rint(r) for 0 <= r < 2^23 */
+#define AK_Q8_SIGNED_UNIT 16129.0f /* 127^2 */
+#define AK_Q8_UNSIGNED_UNIT 4228250625.0f /* 255^4, rounded to float */
+#define AK_Q8_UNSIGNED_SQUARE_LEVELS 65025.0f /* 255^2 */
+/* The unsigned code is floor(e + margin) or one more, from any estimate e of its square root
+ * within the margin (quant8.c, unsigned_code). */
+#define AK_Q8_ESTIMATE_MARGIN 0.25f
+
+/* Whether a block's scale is finite: a block holding a NaN or an infinity has a NaN or infinite
+ * scale, decodes to NaN whatever its codes, and gets codes 0. */
+static inline int ak_q8_finite(float s) { return s <= FLT_MAX; }
+
+/* The signed map's factor for a block of absolute maximum s: 1/s (s = 1 for zeros). */
+static inline float ak_q8_signed_factor(float s) { return 1.0f / (s > 0.0f ? s : 1.0f); }
+
+/* The unsigned map's factor for a block of maximum s: 255^2 / sqrt(s) (s = 1 for zeros). */
+static inline float ak_q8_unsigned_factor(float s)
+{
+    return AK_Q8_UNSIGNED_SQUARE_LEVELS / sqrtf(s > 0.0f ? s : 1.0f);
+}
+
+#endif
