@@ -293,12 +293,13 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
 
 /* Blocks are stepped in spans of up to Q8_SPAN consecutive blocks of one row: finding a
  * span's tensor and its scalars cost a few hundred cycles, which over one block of 256
- * elements was a fifth of the kernel's arithmetic. Threads take Q8_CHUNK_SPANS consecutive
- * spans at a time (2^16 elements) as they become free: taking 2 at a time broke each thread's
- * stream through memory every 4,096 elements, and a step of 20M parameters on 2 cores took
- * 12.2 ms instead of 9.6 (workload A, Adam). */
-#define Q8_SPAN 8
-#define Q8_CHUNK_SPANS 32
+ * elements was a fifth of the kernel's arithmetic, and the fused AVX-512 Adam step encodes the
+ * last block of each span on its own. Threads take Q8_CHUNK_SPANS consecutive spans at a time
+ * (2^16 elements) as they become free: taking 4,096 elements at a time broke each thread's
+ * stream through memory that often, and a step of 20M parameters on 2 cores took 12.2 ms
+ * instead of 9.6 (workload A, Adam, before the fused step). */
+#define Q8_SPAN 32
+#define Q8_CHUNK_SPANS 8
 
 typedef struct {
     const ak_q8_call *call;

@@ -47,6 +47,8 @@ CASES = [(name, hyper) for name, hypers in HYPERS.items() for hyper in hypers]
 SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA}
 # The richest hyperparameters of each rule: maximize, weight decay, AMSGrad.
 RICH = {"Adam": HYPERS["Adam"][2], "Adamax": HYPERS["Adamax"][2], "Adadelta": HYPERS["Adadelta"][2]}
+# Those, and Adam's fused AVX-512 step (without AMSGrad, with decoupled decay and maximize).
+EDGE_CASES = [(name, RICH[name]) for name in RICH] + [("Adam", HYPERS["Adam"][3])]
 
 
 def case_id(case):
@@ -120,10 +122,6 @@ def test_kernel_equals_decode_rule_encode_bitwise(size, case):
         assert_same_state(state, expected_state)
 
 
-# The richest hyperparameters of each rule, and Adam's fused step (without AMSGrad).
-NON_FINITE_CASES = [(name, RICH[name]) for name in SPECS] + [("Adam", HYPERS["Adam"][3])]
-
-
 def gradients_at_the_unsigned_thresholds(largest):
     """Blocks of gradients whose exp_avg_sq after one Adam step from zero state lies at or next
     to each threshold of the unsigned code, w = sqrt(v) (255^2 / sqrt(s)) = (j + 1/2)^2 (see
@@ -171,7 +169,7 @@ def test_second_moments_at_the_code_thresholds_encode_as_the_reference_on_every_
 
 
 @pytest.mark.parametrize("isa", native.available_isas())
-@pytest.mark.parametrize("case", NON_FINITE_CASES, ids=case_id)
+@pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_a_non_finite_gradient_zeroes_its_blocks_codes_on_every_isa(bad, case, isa):
     """A NaN or infinite gradient makes its block's new state non-finite: the scale is NaN or
@@ -196,11 +194,11 @@ def test_a_non_finite_gradient_zeroes_its_blocks_codes_on_every_isa(bad, case, i
             assert np.isnan(decode(state[key], scales)[256:512]).all(), key
 
 
-@pytest.mark.parametrize("name", SPECS)
-# (3, 2048) and (2, 2305): rows of exactly one and of more than one span of 8 blocks (csrc/quant8.c).
-@pytest.mark.parametrize("shape", [(3, 300), (5, 17), (2, 4097), (3, 2048), (2, 2305), (0, 300), (4, 3, 100), (2, 256), (3, 257)])
-def test_the_row_layout_equals_decode_rule_encode_bitwise(shape, name):
-    hyper = RICH[name]
+@pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
+# (3, 8192) and (2, 8449): rows of exactly one and of more than one span of 32 blocks (csrc/quant8.c).
+@pytest.mark.parametrize("shape", [(3, 300), (5, 17), (2, 4097), (3, 8192), (2, 8449), (0, 300), (4, 3, 100), (2, 256), (3, 257)])
+def test_the_row_layout_equals_decode_rule_encode_bitwise(shape, case):
+    name, hyper = case
     rng = np.random.default_rng(sum(shape))
     param = rng.standard_normal(shape).astype(np.float32)
     state = initial_state(name, hyper, shape, rng, rows=True)
@@ -216,9 +214,9 @@ def test_the_row_layout_equals_decode_rule_encode_bitwise(shape, name):
 
 
 @pytest.mark.parametrize("isa", native.available_isas())
-@pytest.mark.parametrize("name", SPECS)
-def test_one_call_for_many_tensors_equals_the_reference_on_every_isa_and_thread_count(name, isa):
-    hyper = RICH[name]
+@pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
+def test_one_call_for_many_tensors_equals_the_reference_on_every_isa_and_thread_count(case, isa):
+    name, hyper = case
     rng = np.random.default_rng(7)
     sizes = (4097, 1, 255, 0, 17, 257, 70000)
     params = [rng.standard_normal(n).astype(np.float32) for n in sizes]
