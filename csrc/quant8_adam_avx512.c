@@ -43,25 +43,28 @@ INLINE __m512 bits_and(__m512 a, uint32_t mask)
     return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)mask)));
 }
 
-/* encode_signed's code of 16 values x with factor 1/s. */
+/* encode_signed's code of 16 values x with factor 1/s. Its rint, (r + 2^23) - 2^23 for
+ * 0 <= r < 2^23, is r converted to an integer in the current rounding mode (both round to
+ * nearest even by default, both follow the caller's mode otherwise); the sign comes after. */
 INLINE __m128i signed_codes(__m512 x, __m512 factor)
 {
     __m512 u = _mm512_mul_ps(x, factor);
     __m512 r = _mm512_mul_ps(_mm512_sqrt_ps(bits_and(u, ABS_MASK)), _mm512_set1_ps(127.0f));
-    r = _mm512_sub_ps(_mm512_add_ps(r, _mm512_set1_ps(AK_Q8_ROUNDER)), _mm512_set1_ps(AK_Q8_ROUNDER));
-    __m512i sign = _mm512_and_si512(_mm512_castps_si512(u), _mm512_set1_epi32((int)SIGN_MASK));
-    __m512 signed_r = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), sign)); /* copysignf(r, u), r >= 0 */
-    return _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(signed_r));
+    __m512i magnitude = _mm512_cvtps_epi32(r);
+    __mmask16 negative = _mm512_cmp_ps_mask(u, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_cvtepi32_epi8(_mm512_mask_sub_epi32(magnitude, negative, _mm512_setzero_si512(), magnitude));
 }
 
 /* unsigned_code of 16 roots sqrt(v) with factor 255^2/sqrt(s): the estimate of sqrt(w) is
- * w * rsqrt14(w), within 255 * 2^-14 (plus rounding) of it, far inside the margin; for w below
- * FLT_MIN the reciprocal is rsqrt14(FLT_MIN), so that w = 0 gives 0, not 0 * inf. */
+ * w * rsqrt14(w), within 255 * 2^-14 (plus rounding) of it, far inside the margin, and is
+ * added to the margin in one fused multiply-add (any estimate within the margin gives the same
+ * code); for w below FLT_MIN the reciprocal is rsqrt14(FLT_MIN), so that w = 0 gives 0, not
+ * 0 * inf. */
 INLINE __m128i unsigned_codes(__m512 root, __m512 factor)
 {
     __m512 w = _mm512_mul_ps(root, factor);
-    __m512 estimate = _mm512_mul_ps(w, _mm512_rsqrt14_ps(_mm512_max_ps(w, _mm512_set1_ps(FLT_MIN))));
-    __m512i c = _mm512_cvttps_epi32(_mm512_add_ps(estimate, _mm512_set1_ps(AK_Q8_ESTIMATE_MARGIN)));
+    __m512 reciprocal = _mm512_rsqrt14_ps(_mm512_max_ps(w, _mm512_set1_ps(FLT_MIN)));
+    __m512i c = _mm512_cvttps_epi32(_mm512_fmadd_ps(w, reciprocal, _mm512_set1_ps(AK_Q8_ESTIMATE_MARGIN)));
     __m512 t = _mm512_add_ps(_mm512_cvtepi32_ps(c), _mm512_set1_ps(0.5f));
     __mmask16 above = _mm512_cmp_ps_mask(w, _mm512_mul_ps(t, t), _CMP_GE_OQ);
     c = _mm512_mask_add_epi32(c, above, c, _mm512_set1_epi32(1));
