@@ -9,8 +9,8 @@
  *
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
  * which rounds half to even in the default rounding mode for 0 <= r < 2^23 (here r <= 127),
- * as np.rint does. On AVX-512, Adam without AMSGrad takes quant8_adam_avx512.c instead, for
- * the whole blocks of each span (the same bits). The driver is compiled for AVX-512, AVX2 and baseline x86-64, and the
+ * as np.rint does. On AVX-512, Adam takes quant8_adam_avx512.c instead, for the whole blocks
+ * of each span (the same bits). The driver is compiled for AVX-512, AVX2 and baseline x86-64, and the
  * call's ISA picks one; every version computes the same IEEE float32 operations.
  */
 #include <float.h>
@@ -341,8 +341,8 @@ INLINE void run_block(const plan *pl, const ak_scalars *k, int64_t t, int64_t b,
     }
 }
 
-/* Step one span (numbered across all tensors), block after block; with fused_adam, Adam without
- * AMSGrad steps the span's whole blocks with ak_q8_adam_run_avx512. */
+/* Step one span (numbered across all tensors), block after block; with fused_adam, Adam steps
+ * the span's whole blocks with ak_q8_adam_run_avx512. */
 INLINE void run_span(const plan *pl, int64_t global_span, int fused_adam)
 {
     const ak_q8_call *c = pl->call;
@@ -359,17 +359,14 @@ INLINE void run_span(const plan *pl, int64_t global_span, int fused_adam)
     k.bias_correction2_sqrt = pl->per_tensor[t].bias_correction2_sqrt;
 #if AK_X86 && defined(__GNUC__)
     int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
-    if (fused_adam && c->rule == AK_RULE_ADAM && !k.amsgrad && whole_blocks_end > first_block) {
+    if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
         int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;
-        const ak_q8_run run = {
-            .n_blocks = whole_blocks_end - first_block,
-            .param = c->params[t] + first,
-            .grad = c->grads[t] + first,
-            .m_codes = (int8_t *)c->codes[0][t] + first,
-            .v_codes = (uint8_t *)c->codes[1][t] + first,
-            .m_scales = c->absmax[0][t] + first_scale,
-            .v_scales = c->absmax[1][t] + first_scale,
-        };
+        ak_q8_run run = {
+            .n_blocks = whole_blocks_end - first_block, .param = c->params[t] + first, .grad = c->grads[t] + first};
+        for (int s = 0; s < ak_q8_slots(c->rule, &c->hyper); s++) {
+            run.codes[s] = (char *)c->codes[s][t] + first;
+            run.scales[s] = c->absmax[s][t] + first_scale;
+        }
         ak_q8_adam_run_avx512(&k, k.maximize != 0, decay_of(&k), &run);
         first_block = whole_blocks_end;
     }

@@ -25,15 +25,15 @@ typedef struct {
     __m512 weight_decay, decay_factor;
 } adam_constants;
 
-/* A block updated but not yet encoded: its new exp_avg and sqrt(exp_avg_sq), and where its
- * codes go. */
+/* A block updated but not yet encoded: per slot the values its code is computed from (slot 0
+ * the new exp_avg, slots 1 and 2 the square roots of the new exp_avg_sq and max_exp_avg_sq),
+ * where the codes go, the new scale and its factor. */
 typedef struct {
-    float m[AK_Q8_BLOCK] __attribute__((aligned(64)));
-    float root[AK_Q8_BLOCK] __attribute__((aligned(64)));
-    int8_t *m_codes;
-    uint8_t *v_codes;
-    float m_factor, v_factor; /* ak_q8_signed_factor, ak_q8_unsigned_factor of its new scales */
-    int finite;               /* both scales finite */
+    float values[AK_MAX_SLOTS][AK_Q8_BLOCK] __attribute__((aligned(64)));
+    void *codes[AK_MAX_SLOTS];
+    float scales[AK_MAX_SLOTS];
+    float factors[AK_MAX_SLOTS]; /* ak_q8_signed_factor (slot 0), ak_q8_unsigned_factor */
+    int finite;                  /* every scale finite */
 } pending_block;
 
 static const uint32_t ABS_MASK = 0x7fffffffu, SIGN_MASK = 0x80000000u;
@@ -71,57 +71,79 @@ INLINE __m128i unsigned_codes(__m512 root, __m512 factor)
     return _mm512_cvtepi32_epi8(c);
 }
 
-/* Lanes i..i+15 of a pending block, encoded. */
-INLINE void encode_lanes(const pending_block *e, int i)
+/* Lanes i..i+15 of slot s of a pending block, encoded. */
+INLINE void encode_slot_lanes(const pending_block *e, int s, int i)
 {
-    __m128i m = signed_codes(_mm512_load_ps(e->m + i), _mm512_set1_ps(e->m_factor));
-    __m128i v = unsigned_codes(_mm512_load_ps(e->root + i), _mm512_set1_ps(e->v_factor));
-    _mm_storeu_si128((__m128i *)(e->m_codes + i), m);
-    _mm_storeu_si128((__m128i *)(e->v_codes + i), v);
+    __m512 values = _mm512_load_ps(e->values[s] + i), factor = _mm512_set1_ps(e->factors[s]);
+    __m128i codes = s == 0 ? signed_codes(values, factor) : unsigned_codes(values, factor);
+    _mm_storeu_si128((__m128i *)((char *)e->codes[s] + i), codes);
 }
 
-/* Encode a pending block on its own (codes 0 for a slot whose scale is not finite). */
-static void encode_alone(const pending_block *e, float m_scale, float v_scale)
+/* Encode a pending block of `slots` slots on its own (codes 0 for a slot whose scale is not
+ * finite). */
+static void encode_alone(const pending_block *e, int slots)
 {
-    if (e->finite) {
+    for (int s = 0; s < slots; s++) {
+        if (!ak_q8_finite(e->scales[s])) {
+            memset(e->codes[s], 0, AK_Q8_BLOCK);
+            continue;
+        }
         for (int i = 0; i < AK_Q8_BLOCK; i += LANES)
-            encode_lanes(e, i);
-        return;
+            encode_slot_lanes(e, s, i);
     }
-    for (int i = 0; i < AK_Q8_BLOCK; i += LANES) {
-        if (ak_q8_finite(m_scale))
-            _mm_storeu_si128((__m128i *)(e->m_codes + i), signed_codes(_mm512_load_ps(e->m + i), _mm512_set1_ps(e->m_factor)));
-        if (ak_q8_finite(v_scale))
-            _mm_storeu_si128((__m128i *)(e->v_codes + i),
-                             unsigned_codes(_mm512_load_ps(e->root + i), _mm512_set1_ps(e->v_factor)));
-    }
-    if (!ak_q8_finite(m_scale))
-        memset(e->m_codes, 0, AK_Q8_BLOCK);
-    if (!ak_q8_finite(v_scale))
-        memset(e->v_codes, 0, AK_Q8_BLOCK);
+}
+
+/* The decoded state of 16 lanes: unit * (c * |c|) for the signed codes, unit * (c^2)^2 for the
+ * unsigned ones. */
+INLINE __m512 signed_decoded(const int8_t *codes, __m512 unit)
+{
+    __m512 c = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)codes)));
+    return _mm512_mul_ps(unit, _mm512_mul_ps(c, bits_and(c, ABS_MASK)));
+}
+
+INLINE __m512 unsigned_decoded(const uint8_t *codes, __m512 unit)
+{
+    __m512 c = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)codes)));
+    __m512 c2 = _mm512_mul_ps(c, c);
+    return _mm512_mul_ps(unit, _mm512_mul_ps(c2, c2));
+}
+
+/* np.maximum(a, b), NaN in either propagating: b where a is a number (vmaxps gives b when b is
+ * NaN), a where it is NaN. */
+INLINE __m512 maximum(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, _mm512_cmp_ps_mask(a, a, _CMP_ORD_Q), a, b); }
+
+/* The running maximum of |x| on bit patterns, as quant8.c's running_absmax. */
+INLINE __m512i running_absmax(__m512i m, __m512 x)
+{
+    return _mm512_max_epu32(m, _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)ABS_MASK)));
+}
+
+INLINE float as_float(uint32_t bits)
+{
+    float result;
+    memcpy(&result, &bits, sizeof result);
+    return result;
 }
 
 /* Update block b of the run into `out` (and encode `previous` in the same loop if it is not
  * NULL); the flags are constants at each call site. */
 INLINE void update_block(const adam_constants *a, const ak_q8_run *run, int64_t b, pending_block *out,
-                         const pending_block *previous, int maximize, int decay)
+                         const pending_block *previous, int maximize, int decay, int amsgrad)
 {
+    const int slots = amsgrad ? 3 : 2;
     const int64_t first = b * AK_Q8_BLOCK;
     float *param = run->param + first;
     const float *grad = run->grad + first;
-    const int8_t *m_codes = run->m_codes + first;
-    const uint8_t *v_codes = run->v_codes + first;
-    const __m512 m_unit = _mm512_set1_ps(run->m_scales[b] / AK_Q8_SIGNED_UNIT);
-    const __m512 v_unit = _mm512_set1_ps(run->v_scales[b] / AK_Q8_UNSIGNED_UNIT);
-    const __m512i abs_mask = _mm512_set1_epi32((int)ABS_MASK);
-    __m512i m_max = _mm512_setzero_si512(), v_max = _mm512_setzero_si512();
-#pragma GCC unroll 2
+    const int8_t *m_codes = (const int8_t *)run->codes[0] + first;
+    const uint8_t *v_codes = (const uint8_t *)run->codes[1] + first;
+    const uint8_t *max_codes = amsgrad ? (const uint8_t *)run->codes[2] + first : NULL;
+    const __m512 m_unit = _mm512_set1_ps(run->scales[0][b] / AK_Q8_SIGNED_UNIT);
+    const __m512 v_unit = _mm512_set1_ps(run->scales[1][b] / AK_Q8_UNSIGNED_UNIT);
+    const __m512 max_unit = _mm512_set1_ps(amsgrad ? run->scales[2][b] / AK_Q8_UNSIGNED_UNIT : 0.0f);
+    __m512i absmax[AK_MAX_SLOTS] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
     for (int i = 0; i < AK_Q8_BLOCK; i += LANES) {
-        __m512 mc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(m_codes + i))));
-        __m512 vc = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(v_codes + i))));
-        __m512 old_m = _mm512_mul_ps(m_unit, _mm512_mul_ps(mc, bits_and(mc, ABS_MASK)));
-        __m512 vc2 = _mm512_mul_ps(vc, vc);
-        __m512 old_v = _mm512_mul_ps(v_unit, _mm512_mul_ps(vc2, vc2));
+        __m512 old_m = signed_decoded(m_codes + i, m_unit);
+        __m512 old_v = unsigned_decoded(v_codes + i, v_unit);
         __m512 p = _mm512_loadu_ps(param + i);
         __m512 g = _mm512_loadu_ps(grad + i);
         if (maximize)
@@ -132,49 +154,54 @@ INLINE void update_block(const adam_constants *a, const ak_q8_run *run, int64_t 
             p = _mm512_mul_ps(p, a->decay_factor);
         __m512 m = _mm512_add_ps(old_m, _mm512_mul_ps(a->one_minus_beta1, _mm512_sub_ps(g, old_m)));
         __m512 v = _mm512_add_ps(_mm512_mul_ps(a->beta2, old_v), _mm512_mul_ps(_mm512_mul_ps(a->one_minus_beta2, g), g));
-        __m512 root = _mm512_sqrt_ps(v);
-        __m512 denom = _mm512_add_ps(_mm512_div_ps(root, a->bias_correction2_sqrt), a->eps);
+        __m512 second_moment = amsgrad ? maximum(unsigned_decoded(max_codes + i, max_unit), v) : v;
+        __m512 second_root = _mm512_sqrt_ps(second_moment);
+        __m512 denom = _mm512_add_ps(_mm512_div_ps(second_root, a->bias_correction2_sqrt), a->eps);
         p = _mm512_sub_ps(p, _mm512_mul_ps(a->step_size, _mm512_div_ps(m, denom)));
         _mm512_storeu_ps(param + i, p);
-        _mm512_store_ps(out->m + i, m);
-        _mm512_store_ps(out->root + i, root);
-        m_max = _mm512_max_epu32(m_max, _mm512_and_si512(_mm512_castps_si512(m), abs_mask));
-        v_max = _mm512_max_epu32(v_max, _mm512_and_si512(_mm512_castps_si512(v), abs_mask));
+        _mm512_store_ps(out->values[0] + i, m);
+        _mm512_store_ps(out->values[1] + i, amsgrad ? _mm512_sqrt_ps(v) : second_root);
+        absmax[0] = running_absmax(absmax[0], m);
+        absmax[1] = running_absmax(absmax[1], v);
+        if (amsgrad) {
+            _mm512_store_ps(out->values[2] + i, second_root);
+            absmax[2] = running_absmax(absmax[2], second_moment);
+        }
         if (previous)
-            encode_lanes(previous, i);
+            for (int s = 0; s < slots; s++)
+                encode_slot_lanes(previous, s, i);
     }
-    uint32_t m_bits = _mm512_reduce_max_epu32(m_max), v_bits = _mm512_reduce_max_epu32(v_max);
-    float m_scale, v_scale;
-    memcpy(&m_scale, &m_bits, sizeof m_scale);
-    memcpy(&v_scale, &v_bits, sizeof v_scale);
-    run->m_scales[b] = m_scale;
-    run->v_scales[b] = v_scale;
-    out->m_codes = run->m_codes + first;
-    out->v_codes = run->v_codes + first;
-    out->m_factor = ak_q8_signed_factor(m_scale);
-    out->v_factor = ak_q8_unsigned_factor(v_scale);
-    out->finite = ak_q8_finite(m_scale) && ak_q8_finite(v_scale);
+    out->finite = 1;
+    for (int s = 0; s < slots; s++) {
+        float scale = as_float(_mm512_reduce_max_epu32(absmax[s]));
+        run->scales[s][b] = scale;
+        out->scales[s] = scale;
+        out->codes[s] = (char *)run->codes[s] + first;
+        out->factors[s] = s == 0 ? ak_q8_signed_factor(scale) : ak_q8_unsigned_factor(scale);
+        out->finite &= ak_q8_finite(scale);
+    }
 }
 
 /* The run with constant flags: block b is updated while block b - 1 is encoded. */
-INLINE void run_blocks(const adam_constants *a, const ak_q8_run *run, int maximize, int decay)
+INLINE void run_blocks(const adam_constants *a, const ak_q8_run *run, int maximize, int decay, int amsgrad)
 {
     pending_block pending[2];
     for (int64_t b = 0; b < run->n_blocks; b++) {
         pending_block *previous = b > 0 ? &pending[(b - 1) & 1] : NULL;
-        if (previous && previous->finite) {
-            update_block(a, run, b, &pending[b & 1], previous, maximize, decay);
-            continue;
+        if (previous && !previous->finite) {
+            encode_alone(previous, amsgrad ? 3 : 2);
+            previous = NULL;
         }
-        if (previous)
-            encode_alone(previous, run->m_scales[b - 1], run->v_scales[b - 1]);
-        update_block(a, run, b, &pending[b & 1], NULL, maximize, decay);
+        update_block(a, run, b, &pending[b & 1], previous, maximize, decay, amsgrad);
     }
-    if (run->n_blocks > 0) {
-        int64_t last = run->n_blocks - 1;
-        encode_alone(&pending[last & 1], run->m_scales[last], run->v_scales[last]);
-    }
+    if (run->n_blocks > 0)
+        encode_alone(&pending[(run->n_blocks - 1) & 1], amsgrad ? 3 : 2);
 }
+
+#define RUN_CASE(maximize, decay, amsgrad)                                                       \
+    case ((maximize) * 3 + (decay)) * 2 + (amsgrad):                                             \
+        run_blocks(&a, run, maximize, decay, amsgrad);                                           \
+        break;
 
 void ak_q8_adam_run_avx512(const ak_scalars *k, int maximize, int decay, const ak_q8_run *run)
 {
@@ -188,13 +215,21 @@ void ak_q8_adam_run_avx512(const ak_scalars *k, int maximize, int decay, const a
         .weight_decay = _mm512_set1_ps((float)k->weight_decay),
         .decay_factor = _mm512_set1_ps((float)k->decay_factor),
     };
-    switch (maximize * 3 + decay) {
-    case 0 * 3 + AK_Q8_PLAIN: run_blocks(&a, run, 0, AK_Q8_PLAIN); break;
-    case 0 * 3 + AK_Q8_L2: run_blocks(&a, run, 0, AK_Q8_L2); break;
-    case 0 * 3 + AK_Q8_DECOUPLED: run_blocks(&a, run, 0, AK_Q8_DECOUPLED); break;
-    case 1 * 3 + AK_Q8_PLAIN: run_blocks(&a, run, 1, AK_Q8_PLAIN); break;
-    case 1 * 3 + AK_Q8_L2: run_blocks(&a, run, 1, AK_Q8_L2); break;
-    default: run_blocks(&a, run, 1, AK_Q8_DECOUPLED); break;
+    switch ((maximize * 3 + decay) * 2 + (k->amsgrad != 0)) {
+        RUN_CASE(0, AK_Q8_PLAIN, 0)
+        RUN_CASE(0, AK_Q8_PLAIN, 1)
+        RUN_CASE(0, AK_Q8_L2, 0)
+        RUN_CASE(0, AK_Q8_L2, 1)
+        RUN_CASE(0, AK_Q8_DECOUPLED, 0)
+        RUN_CASE(0, AK_Q8_DECOUPLED, 1)
+        RUN_CASE(1, AK_Q8_PLAIN, 0)
+        RUN_CASE(1, AK_Q8_PLAIN, 1)
+        RUN_CASE(1, AK_Q8_L2, 0)
+        RUN_CASE(1, AK_Q8_L2, 1)
+        RUN_CASE(1, AK_Q8_DECOUPLED, 0)
+    default:
+        run_blocks(&a, run, 1, AK_Q8_DECOUPLED, 1);
+        break;
     }
 }
 

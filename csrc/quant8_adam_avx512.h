@@ -1,5 +1,5 @@
-/* ak_q8_adam_run_avx512: Adam/AdamW (without AMSGrad) on 8-bit state, with AVX-512, for a run of
- * whole blocks, each block's update fused with the previous block's encoding.
+/* ak_q8_adam_run_avx512: Adam/AdamW/AMSGrad on 8-bit state, with AVX-512, for a run of whole
+ * blocks, each block's update fused with the previous block's encoding.
  *
  * quant8.c updates a block into float32 buffers and then encodes them with the block's new
  * maxima, in two loops: the update's square root and two divisions, and the signed code's square
@@ -19,19 +19,18 @@
 enum { AK_Q8_PLAIN, AK_Q8_L2, AK_Q8_DECOUPLED };
 
 /* n_blocks consecutive whole blocks of AK_Q8_BLOCK elements of one row: their parameters and
- * gradients, the codes of exp_avg (int8) and exp_avg_sq (uint8), and one scale per block each. */
+ * gradients, and per slot of Adam's state (exp_avg int8, exp_avg_sq uint8 and, with AMSGrad,
+ * max_exp_avg_sq uint8) the codes and one scale per block. */
 typedef struct {
     int64_t n_blocks;
     float *param;
     const float *grad;
-    int8_t *m_codes;
-    uint8_t *v_codes;
-    float *m_scales;
-    float *v_scales;
+    void *codes[AK_MAX_SLOTS];
+    float *scales[AK_MAX_SLOTS];
 } ak_q8_run;
 
-/* Step the run in place. k: the tensor's scalars; decay: AK_Q8_PLAIN, AK_Q8_L2 or
- * AK_Q8_DECOUPLED. Only on CPUs with AVX512F, BW, VL and DQ. */
+/* Step the run in place. k: the tensor's scalars (k->amsgrad: three slots, else two); decay:
+ * AK_Q8_PLAIN, AK_Q8_L2 or AK_Q8_DECOUPLED. Only on CPUs with AVX512F, BW and VL. */
 void ak_q8_adam_run_avx512(const ak_scalars *k, int maximize, int decay, const ak_q8_run *run);
 
 #endif
