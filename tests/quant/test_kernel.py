@@ -7,6 +7,10 @@ the rule's update in the rule's order without FMA, so every code, scale and para
 for Adam/AdamW, Adamax and Adadelta, on every instruction set and thread count.
 """
 
+import ctypes
+import ctypes.util
+import platform
+
 import numpy as np
 import pytest
 
@@ -25,12 +29,15 @@ HYPERS = {
         dict(lr=1e-2, betas=(0.7, 0.95), eps=1e-3, maximize=True, amsgrad=True, weight_decay=0.05, decoupled_weight_decay=True),
         dict(lr=2e-3, weight_decay=0.3, decoupled_weight_decay=True, maximize=True),
         dict(lr=5e-3, eps_hat=True, eps=1e-4, amsgrad=True),
-        # Without AMSGrad the AVX-512 version fuses each block's update with the previous
-        # block's encoding (csrc/quant8_adam_avx512.c): each of its six variants.
+        # With those above, each of the twelve variants (maximize x decay x AMSGrad) that the
+        # fused AVX-512 step (csrc/quant8_adam_avx512.c) compiles to a loop of its own.
         dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
         dict(lr=2e-3, maximize=True),
         dict(lr=1e-3, weight_decay=0.01, decoupled_weight_decay=True),
         dict(lr=5e-3, weight_decay=0.05, maximize=True, eps_hat=True, eps=1e-4),
+        dict(lr=2e-3, weight_decay=0.02, decoupled_weight_decay=True, amsgrad=True),
+        dict(lr=3e-3, betas=(0.85, 0.98), maximize=True, amsgrad=True),
+        dict(lr=4e-3, weight_decay=0.2, maximize=True, amsgrad=True),
     ),
     "Adamax": (
         dict(),
@@ -47,7 +54,7 @@ CASES = [(name, hyper) for name, hypers in HYPERS.items() for hyper in hypers]
 SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA}
 # The richest hyperparameters of each rule: maximize, weight decay, AMSGrad.
 RICH = {"Adam": HYPERS["Adam"][2], "Adamax": HYPERS["Adamax"][2], "Adadelta": HYPERS["Adadelta"][2]}
-# Those, and Adam's fused AVX-512 step (without AMSGrad, with decoupled decay and maximize).
+# Those, and Adam without AMSGrad (with decoupled decay and maximize).
 EDGE_CASES = [(name, RICH[name]) for name in RICH] + [("Adam", HYPERS["Adam"][3])]
 
 
@@ -148,7 +155,7 @@ def gradients_at_the_unsigned_thresholds(largest):
 
 
 @pytest.mark.parametrize("isa", native.available_isas())
-@pytest.mark.parametrize("hyper", [HYPERS["Adam"][0], HYPERS["Adam"][1]], ids=["fused", "amsgrad"])
+@pytest.mark.parametrize("hyper", [HYPERS["Adam"][0], HYPERS["Adam"][1]], ids=["adam", "amsgrad"])
 def test_second_moments_at_the_code_thresholds_encode_as_the_reference_on_every_isa(hyper, isa):
     """Gradients that put exp_avg_sq exactly on, and next to, every boundary between two unsigned
     codes: the kernel's estimate and threshold comparison give the reference's count."""
@@ -168,6 +175,20 @@ def test_second_moments_at_the_code_thresholds_encode_as_the_reference_on_every_
     assert len(np.unique(state["exp_avg_sq"])) == 256
 
 
+def test_the_adam_cases_cover_its_twelve_variants():
+    variants = {
+        (h.get("maximize", False), h.get("decoupled_weight_decay", False) if h.get("weight_decay") else None, h.get("amsgrad", False))
+        for h in HYPERS["Adam"]
+    }
+    assert len(variants) == 12
+
+
+# Blocks 1 and 2 (in the middle of a run of whole blocks), 5 (the last whole one) and 6 (the
+# partial one) of 6 * 256 + 188 elements: the fused AVX-512 step encodes each of them its own way.
+NON_FINITE_BLOCKS = (1, 2, 5, 6)
+N_BLOCKS = 7
+
+
 @pytest.mark.parametrize("isa", native.available_isas())
 @pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -177,21 +198,95 @@ def test_a_non_finite_gradient_zeroes_its_blocks_codes_on_every_isa(bad, case, i
     as usual."""
     name, hyper = case
     rng = np.random.default_rng(3)
-    param = rng.standard_normal(700).astype(np.float32)
-    state = initial_state(name, hyper, 700, rng)
-    grad = rng.standard_normal(700).astype(np.float32)
-    grad[300] = bad  # in the second block of 256
+    size = (N_BLOCKS - 1) * BLOCK + 188
+    param = rng.standard_normal(size).astype(np.float32)
+    state = initial_state(name, hyper, size, rng)
+    grad = rng.standard_normal(size).astype(np.float32)
+    for block in NON_FINITE_BLOCKS:
+        grad[block * BLOCK + 44] = bad
     with np.errstate(invalid="ignore", over="ignore"):
         expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 2, hyper)
     quantized.update(SPECS[name], [param], [grad], [state], [2], isa=isa, **hyper)
     np.testing.assert_array_equal(param, expected_param)
     assert_same_state(state, expected_state)
+    finite_blocks = [block for block in range(N_BLOCKS) if block not in NON_FINITE_BLOCKS]
     for key in quantized.state_keys(SPECS[name], hyper):
         scales = state[key + "_absmax"]
-        assert not np.isfinite(scales[1]) and np.isfinite(scales[[0, 2]]).all(), key
-        assert not state[key][256:512].any(), key
+        assert not np.isfinite(scales[list(NON_FINITE_BLOCKS)]).any() and np.isfinite(scales[finite_blocks]).all(), key
         with np.errstate(invalid="ignore"):
-            assert np.isnan(decode(state[key], scales)[256:512]).all(), key
+            decoded = decode(state[key], scales)
+        for block in NON_FINITE_BLOCKS:
+            assert not state[key][block * BLOCK : (block + 1) * BLOCK].any(), key
+            assert np.isnan(decoded[block * BLOCK : (block + 1) * BLOCK]).all(), key
+
+
+@pytest.mark.parametrize("isa", native.available_isas())
+@pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
+def test_a_non_finite_scale_in_one_slot_propagates_as_in_the_reference_on_every_isa(case, isa):
+    """State that decodes to NaN in one slot only (as a checkpoint may hold): np.maximum and the
+    rule propagate the NaN, e.g. AMSGrad's maximum of a NaN max_exp_avg_sq and a finite
+    exp_avg_sq is NaN. The block is in the middle of a run of whole blocks."""
+    name, hyper = case
+    rng = np.random.default_rng(5)
+    size = 4 * BLOCK + 9
+    for key in quantized.state_keys(SPECS[name], hyper):
+        param = rng.standard_normal(size).astype(np.float32)
+        grad = rng.standard_normal(size).astype(np.float32)
+        state = initial_state(name, hyper, size, rng)
+        state[key + "_absmax"][1] = np.nan
+        with np.errstate(invalid="ignore"):
+            expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 3, hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [3], isa=isa, **hyper)
+        np.testing.assert_array_equal(param, expected_param, err_msg=key)
+        assert_same_state(state, expected_state)
+        assert np.isnan(state[key + "_absmax"][1]), key
+
+
+def _set_rounding_mode(mode):
+    """Set the calling thread's floating-point rounding mode (fesetround), as a caller of the
+    kernel may; return the previous one."""
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    previous = libm.fegetround()
+    if libm.fesetround(mode) != 0:
+        pytest.skip(f"fesetround({mode:#x}) failed")
+    return previous
+
+
+# <fenv.h> on x86: FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO.
+ROUNDING_MODES = {"down": 0x400, "up": 0x800, "toward-zero": 0xC00}
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or not ctypes.util.find_library("m"), reason="x86 fenv")
+@pytest.mark.parametrize("mode", ROUNDING_MODES)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_every_isa_gives_the_same_bits_in_the_callers_rounding_mode(case, mode):
+    """The kernel adopts the caller's rounding mode; the AVX-512 Adam step rounds the signed
+    code with one conversion in that mode, the portable loops with (r + 2^23) - 2^23: the same
+    bits in every mode (and not those of rounding to nearest)."""
+    name, hyper = case
+    rng = np.random.default_rng(11)
+    size = 5 * BLOCK + 17
+    param = rng.standard_normal(size).astype(np.float32)
+    state = initial_state(name, hyper, size, rng)
+    grads = [(rng.standard_normal(size) * 10.0 ** rng.uniform(-4, 0, size)).astype(np.float32) for _ in range(3)]
+
+    def stepped(isa, rounding_mode):
+        p, s = param.copy(), copied(state)
+        previous = _set_rounding_mode(rounding_mode)
+        try:
+            for step, grad in enumerate(grads, 1):
+                quantized.update(SPECS[name], [p], [grad], [s], [step], isa=isa, num_threads=2, **hyper)
+        finally:
+            _set_rounding_mode(previous)
+        return p, s
+
+    expected_param, expected_state = stepped("scalar", ROUNDING_MODES[mode])
+    for isa in native.available_isas():
+        actual_param, actual_state = stepped(isa, ROUNDING_MODES[mode])
+        np.testing.assert_array_equal(actual_param, expected_param, err_msg=isa)
+        assert_same_state(actual_state, expected_state)
+    nearest_param, _ = stepped("scalar", 0)
+    assert not np.array_equal(nearest_param, expected_param)
 
 
 @pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
