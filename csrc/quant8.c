@@ -26,7 +26,6 @@
 #include <omp.h>
 #endif
 
-
 #define INLINE static inline __attribute__((always_inline))
 
 enum { SIGNED_MAP, UNSIGNED_MAP };
@@ -115,8 +114,8 @@ INLINE void encode_signed(int n, const float *x, float s, int8_t *codes, float *
  * (j + 1/2)^2, j < 255, at or below w (blockwise.py), from an estimate e of sqrt(w) with
  * |e - sqrt(w)| < 1/4: c0 = floor(e + 1/4) is the count or one less, and one comparison with
  * the threshold (c0 + 1/2)^2 (exact in float32) decides. Any such estimate gives the same code;
- * here it is sqrtf, and the AVX-512 Adam step (quant8_avx512.c) uses a reciprocal square root
- * estimate, which keeps the divider free. */
+ * here it is sqrtf, and the AVX-512 Adam step (quant8_adam_avx512.c) uses a reciprocal square
+ * root estimate, which keeps the divider free. */
 INLINE uint8_t unsigned_code(float w, float estimate)
 {
     int32_t c = (int32_t)(estimate + AK_Q8_ESTIMATE_MARGIN);

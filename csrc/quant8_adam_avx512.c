@@ -1,6 +1,7 @@
 /* ak_q8_adam_run_avx512 (quant8_adam_avx512.h): each operation below is the one quant8.c's
  * portable loops compute (adam_element, signed_value, unsigned_value, encode_signed,
- * unsigned_code), 16 lanes at a time, in the same order and without FMA. */
+ * unsigned_code), 16 lanes at a time, in the same order and without FMA (but for the unsigned
+ * code's estimate, where any value within the margin gives the same code). */
 #include <string.h>
 
 #include "quant8.h"
@@ -227,8 +228,8 @@ void ak_q8_adam_run_avx512(const ak_scalars *k, int maximize, int decay, const a
         RUN_CASE(1, AK_Q8_L2, 0)
         RUN_CASE(1, AK_Q8_L2, 1)
         RUN_CASE(1, AK_Q8_DECOUPLED, 0)
+        RUN_CASE(1, AK_Q8_DECOUPLED, 1)
     default:
-        run_blocks(&a, run, 1, AK_Q8_DECOUPLED, 1);
         break;
     }
 }
