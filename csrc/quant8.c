@@ -63,13 +63,6 @@ INLINE uint32_t running_absmax(uint32_t m, float x)
     return bits > m ? bits : m;
 }
 
-INLINE float as_float(uint32_t bits)
-{
-    float result;
-    memcpy(&result, &bits, sizeof result);
-    return result;
-}
-
 /* The value of a code: unit = s / 127^2 (signed) or s / 255^4 (unsigned). */
 INLINE float signed_value(const int8_t *codes, float unit, int i)
 {
@@ -86,7 +79,8 @@ INLINE float unsigned_value(const uint8_t *codes, float unit, int i)
 
 /* Whether a block's scale is finite. A block holding a NaN or an infinity has a NaN or infinite
  * scale and decodes to NaN whatever its codes, so they are all 0; every other block has
- * |x|/s <= 1, so every code is in range and each float-to-integer conversion defined. */
+ * |x|/s <= 1 (also for a subnormal s: see ak_q8_signed_boost), so every code is in range and
+ * each float-to-integer conversion defined. */
 INLINE int codes_are_zero(int n, float s, void *codes, float *absmax)
 {
     if (ak_q8_finite(s))
@@ -101,9 +95,9 @@ INLINE void encode_signed(int n, const float *x, float s, int8_t *codes, float *
 {
     if (codes_are_zero(n, s, codes, absmax))
         return;
-    const float inverse = ak_q8_signed_factor(s);
+    const float boost = ak_q8_signed_boost(s), inverse = ak_q8_signed_factor(s);
     for (int i = 0; i < n; i++) {
-        float u = x[i] * inverse;
+        float u = (x[i] * boost) * inverse;
         float r = (sqrtf(fabsf(u)) * 127.0f + AK_Q8_ROUNDER) - AK_Q8_ROUNDER;
         codes[i] = (int8_t)(int32_t)copysignf(r, u);
     }
@@ -245,9 +239,9 @@ INLINE void update_block(const ak_scalars *k, q8_block *b, int rule, int maximiz
         if (slots > 2)
             absmax2 = running_absmax(absmax2, new[2]);
     }
-    b->absmax[0] = as_float(absmax0);
-    b->absmax[1] = as_float(absmax1);
-    b->absmax[2] = as_float(absmax2);
+    b->absmax[0] = ak_q8_as_float(absmax0);
+    b->absmax[1] = ak_q8_as_float(absmax1);
+    b->absmax[2] = ak_q8_as_float(absmax2);
 }
 
 #define VARIANT(rule, maximize, decay, amsgrad) ((((rule) * 2 + (maximize)) * 3 + (decay)) * 2 + (amsgrad))

@@ -27,6 +27,9 @@
 
 #define AK_Q8_BLOCK 256
 
+/* How a rule applies weight decay: not at all, as an L2 term in the gradient, or decoupled. */
+enum { AK_Q8_PLAIN, AK_Q8_L2, AK_Q8_DECOUPLED };
+
 typedef struct {
     ak_rule rule;                   /* AK_RULE_ADAM, AK_RULE_ADAMAX or AK_RULE_ADADELTA */
     ak_isa isa;                     /* supported by this CPU: the instruction set it runs */

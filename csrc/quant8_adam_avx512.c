@@ -34,7 +34,8 @@ typedef struct {
     void *codes[AK_MAX_SLOTS];
     float scales[AK_MAX_SLOTS];
     float factors[AK_MAX_SLOTS]; /* ak_q8_signed_factor (slot 0), ak_q8_unsigned_factor */
-    int finite;                  /* every scale finite */
+    float boost;                 /* ak_q8_signed_boost of slot 0 */
+    int usual;                   /* every scale finite and no boost: the fused loop encodes it */
 } pending_block;
 
 static const uint32_t ABS_MASK = 0x7fffffffu, SIGN_MASK = 0x80000000u;
@@ -72,10 +73,14 @@ INLINE __m128i unsigned_codes(__m512 root, __m512 factor)
     return _mm512_cvtepi32_epi8(c);
 }
 
-/* Lanes i..i+15 of slot s of a pending block, encoded. */
-INLINE void encode_slot_lanes(const pending_block *e, int s, int i)
+/* Lanes i..i+15 of slot s of a pending block, encoded; with `boosted`, the signed values are
+ * first multiplied by the block's boost (x * 1 is x: the fused loop, which only encodes blocks
+ * without a boost, leaves the product out). */
+INLINE void encode_slot_lanes(const pending_block *e, int s, int i, int boosted)
 {
     __m512 values = _mm512_load_ps(e->values[s] + i), factor = _mm512_set1_ps(e->factors[s]);
+    if (s == 0 && boosted)
+        values = _mm512_mul_ps(values, _mm512_set1_ps(e->boost));
     __m128i codes = s == 0 ? signed_codes(values, factor) : unsigned_codes(values, factor);
     _mm_storeu_si128((__m128i *)((char *)e->codes[s] + i), codes);
 }
@@ -90,7 +95,7 @@ static void encode_alone(const pending_block *e, int slots)
             continue;
         }
         for (int i = 0; i < AK_Q8_BLOCK; i += LANES)
-            encode_slot_lanes(e, s, i);
+            encode_slot_lanes(e, s, i, 1);
     }
 }
 
@@ -117,13 +122,6 @@ INLINE __m512 maximum(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, _mm512_
 INLINE __m512i running_absmax(__m512i m, __m512 x)
 {
     return _mm512_max_epu32(m, _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)ABS_MASK)));
-}
-
-INLINE float as_float(uint32_t bits)
-{
-    float result;
-    memcpy(&result, &bits, sizeof result);
-    return result;
 }
 
 /* Update block b of the run into `out` (and encode `previous` in the same loop if it is not
@@ -170,17 +168,19 @@ INLINE void update_block(const adam_constants *a, const ak_q8_run *run, int64_t 
         }
         if (previous)
             for (int s = 0; s < slots; s++)
-                encode_slot_lanes(previous, s, i);
+                encode_slot_lanes(previous, s, i, 0);
     }
-    out->finite = 1;
+    out->usual = 1;
     for (int s = 0; s < slots; s++) {
-        float scale = as_float(_mm512_reduce_max_epu32(absmax[s]));
+        float scale = ak_q8_as_float(_mm512_reduce_max_epu32(absmax[s]));
         run->scales[s][b] = scale;
         out->scales[s] = scale;
         out->codes[s] = (char *)run->codes[s] + first;
         out->factors[s] = s == 0 ? ak_q8_signed_factor(scale) : ak_q8_unsigned_factor(scale);
-        out->finite &= ak_q8_finite(scale);
+        out->usual &= ak_q8_finite(scale);
     }
+    out->boost = ak_q8_signed_boost(out->scales[0]);
+    out->usual &= out->boost == 1.0f;
 }
 
 /* The run with constant flags: block b is updated while block b - 1 is encoded. */
@@ -189,7 +189,7 @@ INLINE void run_blocks(const adam_constants *a, const ak_q8_run *run, int maximi
     pending_block pending[2];
     for (int64_t b = 0; b < run->n_blocks; b++) {
         pending_block *previous = b > 0 ? &pending[(b - 1) & 1] : NULL;
-        if (previous && !previous->finite) {
+        if (previous && !previous->usual) {
             encode_alone(previous, amsgrad ? 3 : 2);
             previous = NULL;
         }

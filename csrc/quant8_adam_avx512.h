@@ -16,8 +16,6 @@
 
 #include "kernel.h"
 
-enum { AK_Q8_PLAIN, AK_Q8_L2, AK_Q8_DECOUPLED };
-
 /* n_blocks consecutive whole blocks of AK_Q8_BLOCK elements of one row: their parameters and
  * gradients, and per slot of Adam's state (exp_avg int8, exp_avg_sq uint8 and, with AMSGrad,
  * max_exp_avg_sq uint8) the codes and one scale per block. */

@@ -5,6 +5,8 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #define AK_Q8_ROUNDER 8388608.0f /* 2^23: (r + 2^23) - 2^23 is rint(r) for 0 <= r < 2^23 */
 #define AK_Q8_SIGNED_UNIT 16129.0f /* 127^2 */
@@ -18,8 +20,22 @@
  * scale, decodes to NaN whatever its codes, and gets codes 0. */
 static inline int ak_q8_finite(float s) { return s <= FLT_MAX; }
 
-/* The signed map's factor for a block of absolute maximum s: 1/s (s = 1 for zeros). */
-static inline float ak_q8_signed_factor(float s) { return 1.0f / (s > 0.0f ? s : 1.0f); }
+/* The signed map computes u = (x b) (1 / (s b)) = x/s, with b = 2^64 for a scale below 2^-64
+ * and 1 otherwise (s = 1 for zeros): for a subnormal scale 1/s would overflow, and x b and s b
+ * are exact. ak_q8_signed_boost is b, ak_q8_signed_factor 1 / (s b). */
+#define AK_Q8_SMALL_SCALE 0x1p-64f
+#define AK_Q8_SCALE_BOOST 0x1p64f
+
+static inline float ak_q8_signed_boost(float s) { return s > 0.0f && s < AK_Q8_SMALL_SCALE ? AK_Q8_SCALE_BOOST : 1.0f; }
+
+static inline float ak_q8_signed_factor(float s) { return 1.0f / ((s > 0.0f ? s : 1.0f) * ak_q8_signed_boost(s)); }
+
+static inline float ak_q8_as_float(uint32_t bits)
+{
+    float result;
+    memcpy(&result, &bits, sizeof result);
+    return result;
+}
 
 /* The unsigned map's factor for a block of maximum s: 255^2 / sqrt(s) (s = 1 for zeros). */
 static inline float ak_q8_unsigned_factor(float s)

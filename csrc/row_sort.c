@@ -99,7 +99,7 @@ void ak_sort_rows(const int64_t *indices, int64_t n_entries, int64_t n_rows, int
         sort_packed(indices, n_entries, row_bits, order_bits, rows, order, scratch);
         return;
     }
-    int passes = (significant_bits(n_rows - 1) + AK_SORT_DIGIT_BITS - 1) / AK_SORT_DIGIT_BITS;
+    int passes = (row_bits + AK_SORT_DIGIT_BITS - 1) / AK_SORT_DIGIT_BITS;
     /* The passes alternate between (rows, order) and the scratch pair, ending in (rows, order). */
     int64_t *rows_of[2] = {rows, scratch}, *order_of[2] = {order, scratch + n_entries};
     int first = passes % 2; /* where the unsorted entries start */

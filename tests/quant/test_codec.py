@@ -92,11 +92,11 @@ def test_unsigned_codec_properties(x):
 @pytest.mark.parametrize("encode, levels, power", [(encode_signed, SIGNED_LEVELS, SIGNED_POWER), (encode_unsigned, UNSIGNED_LEVELS, UNSIGNED_POWER)])
 def test_each_code_is_the_nearest_grid_point(encode, levels, power):
     """In float64, independently of how the codec computes it: |c| = [L (|x|/s)^(1/p)], the
-    nearest integer, except within float32 rounding of a half. Blocks of ordinary and tiny
-    (normal) scales."""
+    nearest integer, except within float32 rounding of a half. Blocks of ordinary, tiny and
+    subnormal scales."""
     rng = np.random.default_rng(power)
     blocks = []
-    for scale in (1.0, 3e-3, 1e-21, 1e-30):
+    for scale in (1.0, 3e-3, 1e-21, 1e-30, 1e-39, 1e-43):
         values = rng.standard_normal(BLOCK) * 10.0 ** rng.uniform(-6, 0, BLOCK)
         values = values if encode is encode_signed else np.abs(values)
         blocks.append(values * (scale / np.abs(values).max()))

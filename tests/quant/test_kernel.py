@@ -190,6 +190,30 @@ N_BLOCKS = 7
 
 
 @pytest.mark.parametrize("isa", native.available_isas())
+@pytest.mark.parametrize("case", [("Adam", HYPERS["Adam"][0]), ("Adam", HYPERS["Adam"][1]), ("Adamax", HYPERS["Adamax"][0])], ids=case_id)
+def test_subnormal_first_moments_encode_as_the_reference_on_every_isa(case, isa):
+    """Blocks whose exp_avg is all subnormal (its reciprocal scale would overflow float32)
+    between ordinary blocks, from zero state: the signed codes are still the nearest ones, the
+    same on every ISA and in the fused step's loop and outside it."""
+    name, hyper = case
+    rng = np.random.default_rng(5)
+    magnitudes = np.repeat([1e-2, 1e-38, 1e-2, 3e-42, 1e-2], BLOCK)[: 4 * BLOCK + 100]
+    grad = (rng.standard_normal(magnitudes.size) * magnitudes).astype(np.float32)
+    param = np.zeros_like(grad)
+    state = initial_state(name, hyper, grad.size, rng)
+    for key in quantized.state_keys(SPECS[name], hyper):
+        state[key][:] = 0
+        state[key + "_absmax"][:] = 0
+    expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 1, hyper)
+    quantized.update(SPECS[name], [param], [grad], [state], [1], isa=isa, **hyper)
+    np.testing.assert_array_equal(param, expected_param)
+    assert_same_state(state, expected_state)
+    scales, codes = state["exp_avg_absmax"], state["exp_avg"]
+    assert 0 < scales[1] < np.finfo(np.float32).tiny and 0 < scales[3] < np.finfo(np.float32).tiny
+    assert np.abs(codes[BLOCK : 2 * BLOCK]).max() == 127 and np.abs(codes[3 * BLOCK : 4 * BLOCK]).max() == 127
+
+
+@pytest.mark.parametrize("isa", native.available_isas())
 @pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_a_non_finite_gradient_zeroes_its_blocks_codes_on_every_isa(bad, case, isa):

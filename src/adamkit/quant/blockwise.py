@@ -22,7 +22,9 @@ power law, fine near zero and coarse near the maximum:
       c = \big[255\sqrt{\sqrt{x}/\sqrt{s}}\big], \qquad
       \hat x = s \cdot (t^2)^2, \quad t = c / 255
 
-``rint`` rounds half to even; :math:`[\cdot]` rounds to the nearest integer, a half up, and is
+``rint`` rounds half to even (for a scale below :math:`2^{-64}` the signed map computes
+:math:`|x|/s` as :math:`(|x|\,2^{64}) \cdot (1/(s\,2^{64}))`, both products exact, so that
+:math:`1/s` of a subnormal :math:`s` cannot overflow); :math:`[\cdot]` rounds to the nearest integer, a half up, and is
 computed without a root of its own: with :math:`w = \sqrt{x} \cdot (255^2/\sqrt{s})` (the square
 root of :math:`x` is the one Adam's step computes anyway), :math:`c` is the number of thresholds
 :math:`(j + \tfrac12)^2`, :math:`j = 0 \dots 254`, at or below :math:`w`. The C kernel counts
@@ -131,6 +133,11 @@ def _root(u, power):
     return u
 
 
+SMALL_SCALE = np.float32(2.0**-64)
+"""Below this block scale the signed map multiplies values and scale by :data:`SCALE_BOOST`
+(exactly) before dividing, so that the reciprocal of a subnormal scale cannot overflow."""
+SCALE_BOOST = np.float32(2.0**64)
+
 UNSIGNED_THRESHOLDS = (np.arange(UNSIGNED_LEVELS, dtype=np.float32) + np.float32(0.5)) ** 2
 r"""The unsigned codes' boundaries in :math:`w = \sqrt{x}\,(255^2/\sqrt{s})`: :math:`(j + 1/2)^2`
 (exact in float32)."""
@@ -156,7 +163,10 @@ def _encode(x, levels, power, signed, rows):
         scaled = np.sqrt(np.abs(blocks)) * (np.float32(levels * levels) / np.sqrt(scale))
         magnitude = np.searchsorted(UNSIGNED_THRESHOLDS, scaled, side="right").astype(np.float32)
     else:
-        magnitude = np.rint(_root(np.abs(blocks * (np.float32(1) / scale)), power) * np.float32(levels))
+        # (x b) (1 / (s b)), b = 2^64 below a scale of 2^-64: 1/s of a subnormal s would overflow.
+        boost = np.where(scale < SMALL_SCALE, SCALE_BOOST, np.float32(1))
+        u = (blocks * boost) * (np.float32(1) / (scale * boost))
+        magnitude = np.rint(_root(np.abs(u), power) * np.float32(levels))
     codes = np.copysign(magnitude, blocks) if signed else magnitude
     dtype = np.int8 if signed else np.uint8
     n_rows, row_length = _rows(x, scales_shape).shape
