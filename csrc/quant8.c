@@ -9,9 +9,9 @@
  *
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
  * which rounds half to even in the default rounding mode for 0 <= r < 2^23 (here r <= 127),
- * as np.rint does. On AVX-512, Adam takes quant8_adam_avx512.c instead, for the whole blocks
- * of each span (the same bits). The driver is compiled for AVX-512, AVX2 and baseline x86-64, and the
- * call's ISA picks one; every version computes the same IEEE float32 operations.
+ * as np.rint does. The driver is compiled for AVX-512, AVX2 and baseline x86-64, and the
+ * call's ISA picks one; every version computes the same IEEE float32 operations. On AVX-512,
+ * Adam steps the whole blocks of each span with quant8_adam_avx512.c instead (the same bits).
  */
 #include <float.h>
 #include <math.h>
