@@ -103,17 +103,23 @@ def test_repeated_unsorted_indices_are_summed_in_their_order(case, dtype, width)
 
 
 def _entries(n_rows, arrangement, rng):
-    """600 row indices below ``n_rows``, the first and last rows among them, arranged."""
+    """600 row indices below ``n_rows``, the first and last rows among them, arranged (601 for
+    ``in-order-but-the-last``)."""
     indices = np.concatenate([[0, n_rows - 1], rng.integers(0, n_rows, 598)]).astype(np.int64)
     if arrangement == "sorted-with-repeats":
         return np.sort(indices)
     if arrangement == "strictly-increasing":
         return np.unique(indices)
+    if arrangement == "in-order-but-the-last":
+        # Row 0 again after the last: one descent, at the very end, and row 0 split in two runs.
+        return np.append(np.sort(indices), 0)
     return indices
 
 
 @needs_native
-@pytest.mark.parametrize("arrangement", ["shuffled", "sorted-with-repeats", "strictly-increasing"])
+@pytest.mark.parametrize(
+    "arrangement", ["shuffled", "sorted-with-repeats", "strictly-increasing", "in-order-but-the-last"]
+)
 # Row counts for 0, 1, 2 and 3 passes of the radix sort (11 bits each), and either side of 2^11.
 @pytest.mark.parametrize("n_rows", [1, 2048, 2049, 5000, (1 << 22) + 3])
 def test_the_kernels_row_order_gives_the_reference_bits(n_rows, arrangement):
@@ -285,12 +291,27 @@ def test_the_result_does_not_depend_on_the_thread_count():
 
 @needs_native
 @pytest.mark.parametrize(
-    ("indices", "expected"),
-    [([], -1), ([0, 16, 3], -1), ([0, 17, 3], 1), ([-1, 2], 0), ([4, 5, 16, -3], 3), ([2**62], 0)],
+    ("indices", "n_rows", "expected"),
+    [
+        ([], 17, -1),
+        ([0, 16, 3], 17, -1),
+        ([0, 17, 3], 17, 1),
+        ([-1, 2], 17, 0),
+        ([4, 5, 16, -3], 17, 3),
+        ([2**62], 17, 0),
+        ([3, 2**63 - 1], 17, 1),
+        ([3, -(2**63)], 17, 1),
+        ([3, -(2**63) + 16], 17, 1),
+        ([0], 0, 0),
+        ([2**63 - 2, 0], 2**63 - 1, -1),
+        ([0, 2**63 - 1], 2**63 - 1, 1),
+        # The first bad index far into the entries, after good ones and before more bad ones.
+        ([*range(16)] * 300 + [17, 5, -1], 17, 4800),
+    ],
 )
-def test_first_row_out_of_range_reads_the_indices_in_place(indices, expected):
+def test_first_row_out_of_range_reads_the_indices_in_place(indices, n_rows, expected):
     array = np.array(indices, dtype=np.int64)
-    assert sparse.first_row_out_of_range(array.ctypes.data, len(array), 17) == expected
+    assert sparse.first_row_out_of_range(array.ctypes.data, len(array), n_rows) == expected
 
 
 @needs_native
