@@ -296,6 +296,7 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
 
 typedef struct {
     const ak_q8_call *call;
+    int slots; /* ak_q8_slots of the call */
     ak_scalars scalars;
     const ak_tensor_scalars *per_tensor;
     const int64_t *span_offsets; /* spans of the tensors before t; [n_tensors + 1] */
@@ -356,7 +357,7 @@ INLINE void run_span(const plan *pl, int64_t global_span, int fused_adam)
         int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;
         ak_q8_run run = {
             .n_blocks = whole_blocks_end - first_block, .param = c->params[t] + first, .grad = c->grads[t] + first};
-        for (int s = 0; s < ak_q8_slots(c->rule, &c->hyper); s++) {
+        for (int s = 0; s < pl->slots; s++) {
             run.codes[s] = (char *)c->codes[s][t] + first;
             run.scales[s] = c->absmax[s][t] + first_scale;
         }
@@ -420,7 +421,7 @@ int ak_q8_update(const ak_q8_call *call)
         free(per_tensor);
         return -1;
     }
-    plan pl = {.call = call, .per_tensor = per_tensor, .span_offsets = offsets};
+    plan pl = {.call = call, .slots = ak_q8_slots(call->rule, &call->hyper), .per_tensor = per_tensor, .span_offsets = offsets};
     ak_call_scalars(call->rule, &call->hyper, &pl.scalars);
     offsets[0] = 0;
     for (int64_t t = 0; t < n; t++) {
