@@ -32,11 +32,11 @@ class Optimizer:
     the parameter, and ``skipped_steps`` counts it. The default ``"propagate"`` steps anyway.
 
     ``state_dtype`` follows the torch front end's rules (:mod:`adamkit.compact_state`):
-    ``"int8"`` (Adam and AdamW) keeps the state of float32 arrays of at least
+    ``"int8"`` (Adam, AdamW, Adamax and Adadelta) keeps the state of float32 arrays of at least
     :data:`~adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements 8-bit block-wise, about 2 bytes per
-    parameter instead of 8 (:mod:`adamkit.quant`); ``"bf16"`` keeps it in bfloat16 with
-    stochastic rounding, as uint16 arrays of bfloat16 bit patterns (NumPy has no bfloat16
-    dtype). Other arrays keep state in their own dtype, as with the default ``None``.
+    parameter instead of 8 (:mod:`adamkit.quant`); ``"bf16"`` (the same optimizers) keeps it in
+    bfloat16 with stochastic rounding, as uint16 arrays of bfloat16 bit patterns (NumPy has no
+    bfloat16 dtype). Other arrays keep state in their own dtype, as with the default ``None``.
     :mod:`adamkit.numpy._state_layout` gives the layout; :meth:`export_state_dict` gives the state
     as float32 arrays.
     """

@@ -5,8 +5,8 @@ Each takes torch's hyperparameters with torch's defaults (from :mod:`adamkit.spe
 torch's positional order (``help`` and ``inspect.signature`` show them), without torch's
 device flags (``foreach``, ``fused``, ``capturable``, ``differentiable``). The math of each
 class is the rule of the same name in :mod:`adamkit.rules`. Every class takes the keyword-only
-options ``nonfinite_grads`` and ``state_dtype`` (``None``; Adam and AdamW also take ``"int8"``
-and ``"bf16"``), see :class:`adamkit.numpy.optimizer.Optimizer`.
+options ``nonfinite_grads`` and ``state_dtype`` (``None``; Adam, AdamW, Adamax and Adadelta
+also take ``"int8"`` and ``"bf16"``), see :class:`adamkit.numpy.optimizer.Optimizer`.
 """
 
 from adamkit import specs
