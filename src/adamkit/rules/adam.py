@@ -64,7 +64,8 @@ def adam(
         \theta &\leftarrow \theta(1 - \gamma\lambda) \quad\text{(decoupled decay, AdamW)} \\
         m &\leftarrow \beta_1 m + (1-\beta_1) g \\
         v &\leftarrow \beta_2 v + (1-\beta_2) g^2 \\
-        \hat v_{max} &\leftarrow \max(\hat v_{max}, v) \quad\text{(AMSGrad)} \\
+        v_{max} &\leftarrow \max(v_{max}, v) \quad\text{(AMSGrad, which then uses } v_{max}
+            \text{ for } v \text{ below)} \\
         \theta &\leftarrow \theta - \frac{\gamma}{1-\beta_1^t}\,
             \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}
 

@@ -1,4 +1,4 @@
-"""Compact state of Adam, AdamW, Adamax and Adadelta: ``state_dtype="int8"`` (8-bit
+r"""Compact state of Adam, AdamW, Adamax and Adadelta: ``state_dtype="int8"`` (8-bit
 block-wise, see :mod:`adamkit.kernels.quantized`) and ``state_dtype="bf16"`` (bfloat16 with
 stochastic rounding).
 
