@@ -1,9 +1,12 @@
 """Time every rule against torch.optim's paths, alternating them, next to memory bandwidth.
 
 Workloads: A (20M params in 50 tensors), B (GPT-2 small, 124M params in 148 tensors) and
-C (10,000 tensors × 1,000 params). For each workload and rule, adamkit is timed against
-torch.optim's for-loop, foreach and fused paths in the same run, one step of each per round;
-a STREAM-style bandwidth probe runs in the same rounds. Writes bench.json and bench.md.
+C (10,000 tensors × 1,000 params). For each workload and rule, adamkit.torch and adamkit.numpy
+are timed against torch.optim's for-loop, foreach and fused paths in the same run, one step of
+each per round; so are a plain NumPy Adam (for Adam), adamkit.torch with state_dtype="int8"
+(for the rules that take it) and, for AdamW, bitsandbytes' and torchao's AdamW8bit when they
+are installed. A STREAM-style bandwidth probe runs in the same rounds. Writes bench.json and
+bench.md.
 
 With --sparse: lazy sparse Adam on a 1,000,000 × 64 embedding table with 1 % of its rows
 touched per step (coalesced, and as an embedding's backward makes it), against adamkit's
