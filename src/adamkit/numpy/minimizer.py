@@ -152,6 +152,7 @@ def _split_options(optimizer_class, options, tol):
     """Return ``(stopping, hyperparameters)`` from ``options`` and ``tol``, all checked."""
     options = dict(options or {})
     if tol is not None:
+        check_nonnegative("tol", tol)
         options.setdefault("gtol", tol)
         options.setdefault("ftol", tol)
     unknown = sorted(set(options) - set(STOPPING_DEFAULTS) - set(optimizer_class.hyperparameters), key=str)
