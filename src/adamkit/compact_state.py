@@ -5,8 +5,10 @@ bfloat16 parameters (a torch dtype). The compact values, :data:`COMPACT_STATE_DT
 ``"int8"`` (8-bit block-wise codes and scales, :mod:`adamkit.kernels.quantized`) and ``"bf16"``
 (bfloat16, stored with stochastic rounding). This module says which optimizers take them
 (:func:`takes_compact_state`), which parameters get them (:func:`keeps_compact`: float32, at
-least :data:`MIN_QUANTIZED_NUMEL` elements, the kernel built) and how each state key is coded,
-so that both front ends follow the same rules.
+least :data:`MIN_QUANTIZED_NUMEL` elements) and how each state key is coded, so that both front
+ends follow the same rules. A compact ``state_dtype`` needs the C kernels: without them the
+optimizer raises when it is made (:func:`check_compact_state`) rather than keep full-precision
+state behind the user's back.
 """
 
 import numpy as np
@@ -38,27 +40,36 @@ def takes_compact_state(spec, state_dtype):
     return spec.rule in COMPACT_RULES[state_dtype]
 
 
-def check_compact_rule(spec, state_dtype, optimizer_name, alternatives):
-    """Raise ``ValueError`` if ``state_dtype`` is compact and ``spec``'s optimizers do not take it;
-    ``alternatives`` says what ``optimizer_name`` takes instead."""
-    if state_dtype in COMPACT_STATE_DTYPES and not takes_compact_state(spec, state_dtype):
+def kernels_built(state_dtype):
+    """Whether the C kernel that steps the compact ``state_dtype`` was built."""
+    return quantized.available() if state_dtype == "int8" else native.available()
+
+
+def check_compact_state(spec, state_dtype, optimizer_name, alternatives):
+    """Raise ``ValueError`` if ``state_dtype`` is compact and ``spec``'s optimizers do not take it
+    (``alternatives`` says what ``optimizer_name`` takes instead), and ``RuntimeError`` if its
+    kernel was not built."""
+    if state_dtype not in COMPACT_STATE_DTYPES:
+        return
+    if not takes_compact_state(spec, state_dtype):
         names = [other.name for other in specs.ALL if takes_compact_state(other, state_dtype)]
         listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
         raise ValueError(
             f"Invalid state_dtype: {state_dtype!r} (compact state is for {listed}; "
             f"{optimizer_name} takes {alternatives})"
         )
+    if not kernels_built(state_dtype):
+        reason = native.unavailable_reason() or "the C extension adamkit.kernels._native was built without it"
+        raise RuntimeError(
+            f"state_dtype={state_dtype!r} needs adamkit's C kernels, but {reason}; "
+            "reinstall adamkit with a C compiler available, or leave state_dtype unset"
+        )
 
 
 def keeps_compact(state_dtype, is_float32, numel):
     """Whether a parameter (float32 or not, of ``numel`` elements) keeps compact state under
-    ``state_dtype``, stepped by a kernel that was built; otherwise its state is full precision."""
-    return (
-        state_dtype in COMPACT_STATE_DTYPES
-        and is_float32
-        and numel >= MIN_QUANTIZED_NUMEL
-        and (quantized.available() if state_dtype == "int8" else native.available())
-    )
+    ``state_dtype``; otherwise its state is full precision."""
+    return state_dtype in COMPACT_STATE_DTYPES and is_float32 and numel >= MIN_QUANTIZED_NUMEL
 
 
 def rounding_seed(step, index):

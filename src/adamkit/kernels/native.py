@@ -61,6 +61,11 @@ def available():
     return _native is not None
 
 
+def unavailable_reason():
+    """Why the C kernels cannot be loaded, or ``None`` if they can."""
+    return _UNAVAILABLE_REASON
+
+
 def available_isas():
     """The instruction sets the kernels can use on this CPU, best first (empty if not built).
 
@@ -84,7 +89,10 @@ def data_pointers(arrays):
 def same_items(dicts, key, expected):
     """Whether ``dicts[i][key] is expected[i]`` for every ``i`` (a missing key does not match);
     from C, without building the list of items."""
-    return _native.same_items(dicts, key, expected)
+    if _native is not None:
+        return _native.same_items(dicts, key, expected)
+    missing = object()
+    return len(dicts) == len(expected) and all(d.get(key, missing) is e for d, e in zip(dicts, expected))
 
 
 def identity_hashed(objects):

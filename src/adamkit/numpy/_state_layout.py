@@ -20,7 +20,7 @@ layout        each slot (Adam's ``exp_avg``, ``exp_avg_sq`` and, with amsgrad, `
 
 import numpy as np
 
-from adamkit.compact_state import COMPACT_STATE_DTYPES, DECODERS, ENCODERS, check_compact_rule, keeps_compact
+from adamkit.compact_state import COMPACT_STATE_DTYPES, DECODERS, ENCODERS, check_compact_state, keeps_compact
 from adamkit.kernels.quantized import ABSMAX_SUFFIX, CODE_DTYPES
 from adamkit.numpy import _bfloat16
 from adamkit.quant.blockwise import absmax_shape
@@ -42,7 +42,7 @@ def check_state_dtype(spec, state_dtype, optimizer_name):
             "does not have; float32 and float64 arrays keep state in their own dtype, as with None)"
         )
     check_choice("state_dtype", state_dtype, STATE_DTYPES)
-    check_compact_rule(spec, state_dtype, optimizer_name, "None")
+    check_compact_state(spec, state_dtype, optimizer_name, "None")
 
 
 def layout(param, state_dtype):

@@ -64,7 +64,7 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError(f"{flag}={defaults[flag]!r} is not supported: {reason}")
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
         check_choice("state_dtype", state_dtype, compact_state.STATE_DTYPES)
-        compact_state.check_compact_rule(self.spec, state_dtype, type(self).__name__, "None or 'fp32'")
+        compact_state.check_compact_state(self.spec, state_dtype, type(self).__name__, "None or 'fp32'")
         if state_dtype is not None and defaults.get("fused") is False:
             raise ValueError(f"state_dtype={state_dtype!r} needs the fused kernels; it cannot be used with fused=False")
         kahan.check_setting(kahan_summation, defaults.get("fused"))
