@@ -317,6 +317,9 @@ def test_bad_arguments_raise_before_fun_is_called(kwargs, error, message):
         (lambda x: (float(x @ x), 2 * x[:1]), True, r"gradient has shape \(1,\)"),
         (lambda x: float(x @ x), True, r"pair \(value, gradient\)"),
         (lambda x: float(x @ x), lambda x: np.ones((2, 1)), r"shape \(2, 1\)"),
+        (lambda x: (float(x @ x), 2 * x), None, r"fun returned a pair, but jac=None: pass jac=True"),
+        (lambda x: [float(x @ x), 2 * x], False, r"fun returned a pair, but jac=False: pass jac=True"),
+        (lambda x: (float(x @ x), 2 * x), lambda x: 2 * x, r"fun returned a pair, but jac=<function"),
     ],
 )
 def test_bad_objectives_raise_value_error(fun, jac, message):

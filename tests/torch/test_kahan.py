@@ -291,3 +291,22 @@ def test_kahan_tracks_float32_where_plain_bfloat16_stalls():
     compensated_distance = (compensated - reference).abs().mean()
     plain_distance = (plain - reference).abs().mean()
     assert compensated_distance < 0.1 * plain_distance  # measured: 0.0016 against 0.039
+
+
+@pytest.mark.parametrize("name", ["Adam", "SGD"])
+def test_bfloat16_off_the_cpu_gets_no_buffer_and_true_is_refused(name):
+    """The kernels compensate, on the CPU only: elsewhere (the meta device stands in for a GPU)
+    torch's operations step bfloat16 parameters plainly, so no buffer is made, and asking for
+    Kahan summation there raises before any group is added."""
+    param = torch.nn.Parameter(torch.ones(5, dtype=torch.bfloat16, device="meta"))
+    param.grad = torch.ones_like(param)
+    optimizer = getattr(adamkit.torch, name)([param], lr=0.1)
+    optimizer.step()
+    assert KEY not in optimizer.state[param]
+    on_cpu = torch.nn.Parameter(torch.ones(3, dtype=torch.bfloat16))
+    with pytest.raises(ValueError, match=r"kahan_summation=True: params\[1\] is bfloat16 on meta"):
+        getattr(adamkit.torch, name)([on_cpu, param], kahan_summation=True)
+    compensated = getattr(adamkit.torch, name)([on_cpu], kahan_summation=True)
+    with pytest.raises(ValueError, match=r"kahan_summation=True: params\[0\] is bfloat16 on meta"):
+        compensated.add_param_group({"params": [param]})
+    assert len(compensated.param_groups) == 1

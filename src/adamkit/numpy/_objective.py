@@ -48,7 +48,12 @@ class Objective:
 
     def _value(self, x):
         self.nfev += 1
-        return _scalar(self.fun(x.copy(), *self.args))
+        returned = self.fun(x.copy(), *self.args)
+        if isinstance(returned, (tuple, list)) and len(returned) == 2:
+            raise ValueError(
+                f"fun returned a pair, but jac={self.jac!r}: pass jac=True if fun returns (value, gradient)"
+            )
+        return _scalar(returned)
 
     def _central_differences(self, x):
         grad = np.empty_like(x)

@@ -95,6 +95,7 @@ class Optimizer(torch.optim.Optimizer):
                 listed = param_group["params"]
                 if len({id(p) for p in listed}) != len(listed):
                     raise ValueError("params: a parameter is listed twice in one parameter group")
+            kahan.check_params(self.kahan_summation, [params] if isinstance(params, torch.Tensor) else param_group["params"] or [])
         super().add_param_group(param_group)
 
     def __setstate__(self, state):
