@@ -23,17 +23,17 @@ static const size_t STATE_SIZE[AK_N_LAYOUTS] = {4, 8, 4, 2, 2};
  * segment (which depend on the index's upper 32 bits) hold for all of it. */
 #define AK_KEY_SPAN ((int64_t)1 << 32)
 
-static const ak_segment_table *segment_table(ak_isa isa)
+ak_segment_fn ak_segment_for(ak_isa isa, ak_layout layout, ak_rule rule)
 {
     switch (isa) {
 #if AK_X86
     case AK_ISA_AVX512:
-        return &ak_segments_avx512;
+        return ak_segments_avx512[layout][rule];
     case AK_ISA_AVX2:
-        return &ak_segments_avx2;
+        return ak_segments_avx2[layout][rule];
 #endif
     default:
-        return &ak_segments_scalar;
+        return ak_segments_scalar[layout][rule];
     }
 }
 
@@ -147,7 +147,7 @@ int ak_update(const ak_call *call)
     }
     ak_plan plan = {
         .call = call,
-        .segment = (*segment_table(call->isa))[call->layout][call->rule],
+        .segment = ak_segment_for(call->isa, call->layout, call->rule),
         .per_tensor = per_tensor,
         .offsets = offsets,
         .param_size = PARAM_SIZE[call->layout],

@@ -112,4 +112,7 @@ extern const ak_segment_table ak_segments_avx2;
 extern const ak_segment_table ak_segments_avx512;
 #endif
 
+/* The segment function of `rule` on `layout` in instruction set `isa` (dispatch.c). */
+ak_segment_fn ak_segment_for(ak_isa isa, ak_layout layout, ak_rule rule);
+
 #endif

@@ -52,20 +52,6 @@
 #define AK_SPARSE_PREFETCH_ENTRIES 16
 #define AK_SPARSE_PREFETCH_BYTES 1024
 
-static ak_segment_fn segment_of(ak_isa isa, ak_layout layout, ak_rule rule)
-{
-    switch (isa) {
-#if AK_X86
-    case AK_ISA_AVX512:
-        return ak_segments_avx512[layout][rule];
-    case AK_ISA_AVX2:
-        return ak_segments_avx2[layout][rule];
-#endif
-    default:
-        return ak_segments_scalar[layout][rule];
-    }
-}
-
 static size_t element_size(ak_layout layout) { return layout == AK_LAYOUT_F64 ? 8 : 4; }
 
 static void *at(void *base, int64_t elements, size_t size)
@@ -245,7 +231,7 @@ ak_sparse_status ak_sparse_update(const ak_sparse_call *call, int64_t *bad_entry
     ak_sparse_plan plan = {
         .call = call,
         .entries = {.rows = call->indices, .order = NULL},
-        .segment = segment_of(call->isa, call->layout, call->rule),
+        .segment = ak_segment_for(call->isa, call->layout, call->rule),
         .uses_step = ak_rule_uses_step(call->rule),
         .size = element_size(call->layout),
     };
