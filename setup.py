@@ -24,6 +24,7 @@ SOURCES = [
     "csrc/row_sort.c",
     "csrc/quant8.c",
     "csrc/quant8_adam_avx512.c",
+    "csrc/quant8_adam_avx2.c",
 ]
 HEADERS = [
     "csrc/adamkit_kernels.h",
@@ -31,7 +32,8 @@ HEADERS = [
     "csrc/rules.h",
     "csrc/instantiate.h",
     "csrc/quant8.h",
-    "csrc/quant8_adam_avx512.h",
+    "csrc/quant8_adam_fused.h",
+    "csrc/quant8_adam_fused_loop.h",
     "csrc/quant8_codec.h",
     "csrc/sparse.h",
     "csrc/row_sort.h",

@@ -10,8 +10,9 @@
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
  * which rounds half to even in the default rounding mode for 0 <= r < 2^23 (here r <= 127),
  * as np.rint does. The driver is compiled for AVX-512, AVX2 and baseline x86-64, and the
- * call's ISA picks one; every version computes the same IEEE float32 operations. On AVX-512,
- * Adam steps the whole blocks of each span with quant8_adam_avx512.c instead (the same bits).
+ * call's ISA picks one; every version computes the same IEEE float32 operations. On AVX-512 and
+ * AVX2, Adam steps the whole blocks of each span with the fused loop of quant8_adam_fused.h
+ * instead (the same bits).
  */
 #include <float.h>
 #include <math.h>
@@ -20,7 +21,7 @@
 #include "kernel.h"
 #include "quant8.h"
 #include "quant8_codec.h"
-#include "quant8_adam_avx512.h"
+#include "quant8_adam_fused.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -108,7 +109,7 @@ INLINE void encode_signed(int n, const float *x, float s, int8_t *codes, float *
  * (j + 1/2)^2, j < 255, at or below w (blockwise.py), from an estimate e of sqrt(w) with
  * |e - sqrt(w)| < 1/4: c0 = floor(e + 1/4) is the count or one less, and one comparison with
  * the threshold (c0 + 1/2)^2 (exact in float32) decides. Any such estimate gives the same code;
- * here it is sqrtf, and the AVX-512 Adam step (quant8_adam_avx512.c) uses a reciprocal square
+ * here it is sqrtf, and the fused Adam step (quant8_adam_fused_loop.h) uses a reciprocal square
  * root estimate, which keeps the divider free. */
 INLINE uint8_t unsigned_code(float w, float estimate)
 {
@@ -286,7 +287,7 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
 
 /* Blocks are stepped in spans of up to Q8_SPAN consecutive blocks of one row: finding a
  * span's tensor and its scalars cost a few hundred cycles, which over one block of 256
- * elements was a fifth of the kernel's arithmetic, and the fused AVX-512 Adam step encodes the
+ * elements was a fifth of the kernel's arithmetic, and the fused Adam step encodes the
  * last block of each span on its own. Threads take Q8_CHUNK_SPANS consecutive spans at a time
  * (2^16 elements) as they become free: taking 4,096 elements at a time broke each thread's
  * stream through memory that often, and a step of 20M parameters on 2 cores took 12.2 ms
@@ -335,9 +336,9 @@ INLINE void run_block(const plan *pl, const ak_scalars *k, int64_t t, int64_t b,
     }
 }
 
-/* Step one span (numbered across all tensors), block after block; with fused_adam, Adam steps
- * the span's whole blocks with ak_q8_adam_run_avx512. */
-INLINE void run_span(const plan *pl, int64_t global_span, int fused_adam)
+/* Step one span (numbered across all tensors), block after block; with a fused runner
+ * (quant8_adam_fused.h), Adam steps the span's whole blocks with it. */
+INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fused_adam)
 {
     const ak_q8_call *c = pl->call;
     int64_t t = ak_tensor_at(pl->span_offsets, c->n_tensors, global_span);
@@ -351,7 +352,6 @@ INLINE void run_span(const plan *pl, int64_t global_span, int fused_adam)
     ak_scalars k = pl->scalars;
     k.step_size = pl->per_tensor[t].step_size;
     k.bias_correction2_sqrt = pl->per_tensor[t].bias_correction2_sqrt;
-#if AK_X86 && defined(__GNUC__)
     int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
     if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
         int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;
@@ -361,12 +361,9 @@ INLINE void run_span(const plan *pl, int64_t global_span, int fused_adam)
             run.codes[s] = (char *)c->codes[s][t] + first;
             run.scales[s] = c->absmax[s][t] + first_scale;
         }
-        ak_q8_adam_run_avx512(&k, k.maximize != 0, decay_of(&k), &run);
+        fused_adam(&k, k.maximize != 0, decay_of(&k), &run);
         first_block = whole_blocks_end;
     }
-#else
-    (void)fused_adam;
-#endif
     for (int64_t block = first_block; block < last_block; block++) {
         int64_t in_row = block * AK_Q8_BLOCK;
         int n = (int)(row_numel - in_row < AK_Q8_BLOCK ? row_numel - in_row : AK_Q8_BLOCK);
@@ -375,23 +372,24 @@ INLINE void run_span(const plan *pl, int64_t global_span, int fused_adam)
 }
 
 /* run_span compiled for each instruction set (the code is the same; the compiler vectorises
- * it with the ISA's registers). The AVX-512 version also takes AVX512BW and VL, whose byte
- * operations widen and narrow the codes: without them it ran 20 % slower (1.14 against 0.95
- * ns per parameter, benchmarks/quant_compute_floor.py); a processor with AVX512F alone (Xeon
- * Phi) runs the AVX2 version. */
+ * it with the ISA's registers), Adam's whole blocks stepped by the ISA's fused loop. The
+ * AVX-512 version also takes AVX512BW and VL, whose byte operations widen and narrow the codes:
+ * without them it ran 20 % slower (1.14 against 0.95 ns per parameter,
+ * benchmarks/quant_compute_floor.py); a processor with AVX512F alone (Xeon Phi) runs the AVX2
+ * version. */
 typedef void (*span_runner)(const plan *pl, int64_t global_span);
 
-static void run_span_baseline(const plan *pl, int64_t global_span) { run_span(pl, global_span, 0); }
+static void run_span_baseline(const plan *pl, int64_t global_span) { run_span(pl, global_span, NULL); }
 
 #if AK_X86 && defined(__GNUC__)
 __attribute__((target("avx2"))) static void run_span_avx2(const plan *pl, int64_t global_span)
 {
-    run_span(pl, global_span, 0);
+    run_span(pl, global_span, ak_q8_adam_run_avx2);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static void run_span_avx512(const plan *pl, int64_t global_span)
 {
-    run_span(pl, global_span, 1);
+    run_span(pl, global_span, ak_q8_adam_run_avx512);
 }
 #endif
 

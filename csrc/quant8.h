@@ -12,8 +12,8 @@
  * For each block the kernel decodes the state, applies the rule of adamkit.rules in float32
  * in the rule's order (parameters updated in place), then re-encodes with the block's new
  * maxima: every byte of state and parameters is read and written once. Blocks are
- * independent, so the result does not depend on the thread count. On AVX-512, Adam updates each
- * block in the same loop as it encodes the previous one (quant8_adam_avx512.h).
+ * independent, so the result does not depend on the thread count. On AVX-512 and AVX2, Adam
+ * updates each block in the same loop as it encodes the previous one (quant8_adam_fused.h).
  *
  * Blocks restart at every row of row_numels[t] elements (the last block of a row may be
  * shorter); the scales of a tensor are ordered row by row. A flat tensor is one row.

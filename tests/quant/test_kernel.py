@@ -30,7 +30,7 @@ HYPERS = {
         dict(lr=2e-3, weight_decay=0.3, decoupled_weight_decay=True, maximize=True),
         dict(lr=5e-3, eps_hat=True, eps=1e-4, amsgrad=True),
         # With those above, each of the twelve variants (maximize x decay x AMSGrad) that the
-        # fused AVX-512 step (csrc/quant8_adam_avx512.c) compiles to a loop of its own.
+        # fused step (csrc/quant8_adam_fused_loop.h, AVX-512 and AVX2) compiles to a loop of its own.
         dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
         dict(lr=2e-3, maximize=True),
         dict(lr=1e-3, weight_decay=0.01, decoupled_weight_decay=True),
@@ -113,9 +113,10 @@ def copied(state):
     return {key: value.copy() for key, value in state.items()}
 
 
+@pytest.mark.parametrize("isa", native.available_isas())
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 @pytest.mark.parametrize("size", SIZES)
-def test_kernel_equals_decode_rule_encode_bitwise(size, case):
+def test_kernel_equals_decode_rule_encode_bitwise(size, case, isa):
     name, hyper = case
     rng = np.random.default_rng(size)
     param = rng.standard_normal(size).astype(np.float32)
@@ -123,7 +124,7 @@ def test_kernel_equals_decode_rule_encode_bitwise(size, case):
     expected_param, expected_state = param.copy(), copied(state)
     for step in (1, 2, 3, 10):
         grad = (rng.standard_normal(size) * 10.0 ** rng.uniform(-4, 0, size)).astype(np.float32)
-        quantized.update(SPECS[name], [param], [grad], [state], [step], **hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [step], isa=isa, **hyper)
         expected_param, expected_state = reference_step(name, expected_param, grad, expected_state, step, hyper)
         np.testing.assert_array_equal(param, expected_param)
         assert_same_state(state, expected_state)
@@ -184,7 +185,7 @@ def test_the_adam_cases_cover_its_twelve_variants():
 
 
 # Blocks 1 and 2 (in the middle of a run of whole blocks), 5 (the last whole one) and 6 (the
-# partial one) of 6 * 256 + 188 elements: the fused AVX-512 step encodes each of them its own way.
+# partial one) of 6 * 256 + 188 elements: the fused step encodes each of them its own way.
 NON_FINITE_BLOCKS = (1, 2, 5, 6)
 N_BLOCKS = 7
 
@@ -284,7 +285,7 @@ ROUNDING_MODES = {"down": 0x400, "up": 0x800, "toward-zero": 0xC00}
 @pytest.mark.parametrize("mode", ROUNDING_MODES)
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_every_isa_gives_the_same_bits_in_the_callers_rounding_mode(case, mode):
-    """The kernel adopts the caller's rounding mode; the AVX-512 Adam step rounds the signed
+    """The kernel adopts the caller's rounding mode; the fused Adam step rounds the signed
     code with one conversion in that mode, the portable loops with (r + 2^23) - 2^23: the same
     bits in every mode (and not those of rounding to nearest)."""
     name, hyper = case

@@ -1,5 +1,5 @@
-/* ak_q8_adam_run_avx512: Adam/AdamW/AMSGrad on 8-bit state, with AVX-512, for a run of whole
- * blocks, each block's update fused with the previous block's encoding.
+/* ak_q8_adam_run_<ISA>: Adam/AdamW/AMSGrad on 8-bit state, for a run of whole blocks, each
+ * block's update fused with the previous block's encoding; for AVX-512 (BW, VL) and AVX2.
  *
  * quant8.c updates a block into float32 buffers and then encodes them with the block's new
  * maxima, in two loops: the update's square root and two divisions, and the signed code's square
@@ -7,10 +7,12 @@
  * overlap the update's. Here one loop updates block b and encodes block b - 1 (whose maxima are
  * known by then), and the unsigned code's estimate is a reciprocal square root, not a division.
  * It computes the same float32 operations as quant8.c's portable loops, in the same order: the
- * same bits (tests/quant/test_kernel.py, on every ISA).
+ * same bits (tests/quant/test_kernel.py, on every ISA). The loop is written once
+ * (quant8_adam_fused_loop.h) over the vector operations each ISA's file defines
+ * (quant8_adam_avx512.c, quant8_adam_avx2.c).
  */
-#ifndef ADAMKIT_QUANT8_ADAM_AVX512_H
-#define ADAMKIT_QUANT8_ADAM_AVX512_H
+#ifndef ADAMKIT_QUANT8_ADAM_FUSED_H
+#define ADAMKIT_QUANT8_ADAM_FUSED_H
 
 #include <stdint.h>
 
@@ -28,7 +30,10 @@ typedef struct {
 } ak_q8_run;
 
 /* Step the run in place. k: the tensor's scalars (k->amsgrad: three slots, else two); decay:
- * AK_Q8_PLAIN, AK_Q8_L2 or AK_Q8_DECOUPLED. Only on CPUs with AVX512F, BW and VL. */
+ * AK_Q8_PLAIN, AK_Q8_L2 or AK_Q8_DECOUPLED. Each only on CPUs with its instruction set:
+ * AVX512F, BW and VL, or AVX2. */
+typedef void (*ak_q8_adam_runner)(const ak_scalars *k, int maximize, int decay, const ak_q8_run *run);
 void ak_q8_adam_run_avx512(const ak_scalars *k, int maximize, int decay, const ak_q8_run *run);
+void ak_q8_adam_run_avx2(const ak_scalars *k, int maximize, int decay, const ak_q8_run *run);
 
 #endif
