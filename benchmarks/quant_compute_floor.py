@@ -8,7 +8,9 @@ parameters) on the machine's cores, assuming perfect scaling, and set next to th
 time of an fp32 step (28 bytes per parameter at the bandwidth ``adamkit bench`` measures).
 The results of aliased calls are meaningless; only their time is used.
 
-    .venv/bin/python benchmarks/quant_compute_floor.py [--elements 16384] [--tensors 1024]
+    .venv/bin/python benchmarks/quant_compute_floor.py [--elements 16384] [--tensors 1024] [--isa ISA ...]
+
+``--isa`` times the kernels of each instruction set given (default: the best this CPU has).
 """
 
 import argparse
@@ -38,6 +40,7 @@ def main():
     parser.add_argument("--elements", type=int, default=16384)
     parser.add_argument("--tensors", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--isa", nargs="+", choices=native.available_isas(), default=native.available_isas()[:1])
     args = parser.parse_args()
     n, count = args.elements, args.tensors
     rng = np.random.default_rng(0)
@@ -50,24 +53,25 @@ def main():
     numels, params, grads = [n] * count, [param.ctypes.data] * count, [grad.ctypes.data] * count
     steps = [10] * count
 
-    def fp32_step():
+    def fp32_step(isa):
         state = {"exp_avg": [m.ctypes.data] * count, "exp_avg_sq": [v.ctypes.data] * count}
-        native.update_pointers(specs.ADAMW, HYPER, "float32", numels, params, grads, state, steps, num_threads=1)
+        native.update_pointers(specs.ADAMW, HYPER, "float32", numels, params, grads, state, steps, isa=isa, num_threads=1)
 
-    def int8_step():
+    def int8_step(isa):
         state = {key: [array.ctypes.data] * count for key, array in codes.items()}
         quantized.adam_pointers(
-            {**HYPER, "decoupled_weight_decay": True}, numels, params, grads, state, steps, num_threads=1
+            {**HYPER, "decoupled_weight_decay": True}, numels, params, grads, state, steps, isa=isa, num_threads=1
         )
 
     cores = os.cpu_count()
     print(f"{n} elements × {count} aliased tensors per call, 1 thread, best of {args.repeats}; {cores} cores")
-    print("| step | ns per parameter (1 core) | projected ms for 20M params on all cores |")
-    print("|---|---|---|")
-    for label, call in (("fp32 AdamW kernel", fp32_step), ("int8 AdamW kernel", int8_step)):
-        seconds = best_cpu_seconds(call, args.repeats)
-        per_param = seconds / (n * count)
-        print(f"| {label} | {per_param * 1e9:.3f} | {per_param * WORKLOAD_A / cores * 1e3:.1f} |")
+    print("| step | ISA | ns per parameter (1 core) | projected ms for 20M params on all cores |")
+    print("|---|---|---|---|")
+    for isa in args.isa:
+        for label, step in (("fp32 AdamW kernel", fp32_step), ("int8 AdamW kernel", int8_step)):
+            seconds = best_cpu_seconds(lambda: step(isa), args.repeats)
+            per_param = seconds / (n * count)
+            print(f"| {label} | {isa} | {per_param * 1e9:.3f} | {per_param * WORKLOAD_A / cores * 1e3:.1f} |")
 
 
 if __name__ == "__main__":
