@@ -91,7 +91,8 @@ INLINE int codes_are_zero(int n, float s, void *codes, float *absmax)
     return 1;
 }
 
-/* Encode the n values x of a block whose absolute maximum is s. */
+/* Encode the n values x of a block whose absolute maximum is s. The magnitude is at most 127
+ * (AK_Q8_SIGNED_MAX: rounding upward it can come out 128). */
 INLINE void encode_signed(int n, const float *x, float s, int8_t *codes, float *absmax)
 {
     if (codes_are_zero(n, s, codes, absmax))
@@ -100,6 +101,7 @@ INLINE void encode_signed(int n, const float *x, float s, int8_t *codes, float *
     for (int i = 0; i < n; i++) {
         float u = (x[i] * boost) * inverse;
         float r = (sqrtf(fabsf(u)) * 127.0f + AK_Q8_ROUNDER) - AK_Q8_ROUNDER;
+        r = r < AK_Q8_SIGNED_MAX ? r : AK_Q8_SIGNED_MAX;
         codes[i] = (int8_t)(int32_t)copysignf(r, u);
     }
     *absmax = s;

@@ -91,13 +91,14 @@ INLINE void store_low_bytes(char *codes, __m256i c)
 }
 
 /* encode_signed's codes of x with factor 1/s: the magnitude converted in the current rounding
- * mode (as the add-and-subtract of 2^23 rounds), then negated where u's sign bit is set
- * (vpsignd; a magnitude of 0 stays 0). */
+ * mode (as the add-and-subtract of 2^23 rounds), at most AK_Q8_SIGNED_MAX, then negated where
+ * u's sign bit is set (vpsignd; a magnitude of 0 stays 0). */
 INLINE void store_signed_codes(char *codes, __m256 x, __m256 factor)
 {
     __m256 u = _mm256_mul_ps(x, factor);
     __m256 r = _mm256_mul_ps(_mm256_sqrt_ps(bits_and(u, ABS_MASK)), _mm256_set1_ps(127.0f));
-    store_low_bytes(codes, _mm256_sign_epi32(_mm256_cvtps_epi32(r), _mm256_castps_si256(u)));
+    __m256i magnitude = _mm256_min_epi32(_mm256_cvtps_epi32(r), _mm256_set1_epi32((int)AK_Q8_SIGNED_MAX));
+    store_low_bytes(codes, _mm256_sign_epi32(magnitude, _mm256_castps_si256(u)));
 }
 
 /* unsigned_code of the roots sqrt(v) with factor 255^2/sqrt(s), from the estimate

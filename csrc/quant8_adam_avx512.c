@@ -72,12 +72,13 @@ INLINE uint32_t i_reduce_max(__m512i m) { return _mm512_reduce_max_epu32(m); }
 
 /* encode_signed's codes of x with factor 1/s. Its rint, (r + 2^23) - 2^23 for 0 <= r < 2^23,
  * is r converted to an integer in the current rounding mode (both round to nearest even by
- * default, both follow the caller's mode otherwise); the sign comes after. */
+ * default, both follow the caller's mode otherwise), at most AK_Q8_SIGNED_MAX; the sign comes
+ * after. */
 INLINE void store_signed_codes(char *codes, __m512 x, __m512 factor)
 {
     __m512 u = _mm512_mul_ps(x, factor);
     __m512 r = _mm512_mul_ps(_mm512_sqrt_ps(bits_and(u, ABS_MASK)), _mm512_set1_ps(127.0f));
-    __m512i magnitude = _mm512_cvtps_epi32(r);
+    __m512i magnitude = _mm512_min_epi32(_mm512_cvtps_epi32(r), _mm512_set1_epi32((int)AK_Q8_SIGNED_MAX));
     __mmask16 negative = _mm512_cmp_ps_mask(u, _mm512_setzero_ps(), _CMP_LT_OQ);
     __m512i c = _mm512_mask_sub_epi32(magnitude, negative, _mm512_setzero_si512(), magnitude);
     _mm_storeu_si128((__m128i *)codes, _mm512_cvtepi32_epi8(c));

@@ -10,6 +10,11 @@
 
 #define AK_Q8_ROUNDER 8388608.0f /* 2^23: (r + 2^23) - 2^23 is rint(r) for 0 <= r < 2^23 */
 #define AK_Q8_SIGNED_UNIT 16129.0f /* 127^2 */
+/* The largest signed code. |x| (1/s) of a block's largest |x| is at most 1 rounding to nearest,
+ * down or toward zero, but rounding upward it can be 1 + 2^-23, and 127 sqrt(|x|/s) then rounds
+ * to 128, which as int8 is -128 (the value would decode with the opposite sign): every encoder
+ * takes the smaller of its rounded magnitude and this. */
+#define AK_Q8_SIGNED_MAX 127.0f
 #define AK_Q8_UNSIGNED_UNIT 4228250625.0f /* 255^4, rounded to float */
 #define AK_Q8_UNSIGNED_SQUARE_LEVELS 65025.0f /* 255^2 */
 /* The unsigned code is floor(e + margin) or one more, from any estimate e of its square root

@@ -314,6 +314,35 @@ def test_every_isa_gives_the_same_bits_in_the_callers_rounding_mode(case, mode):
     assert not np.array_equal(nearest_param, expected_param)
 
 
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or not ctypes.util.find_library("m"), reason="x86 fenv")
+@pytest.mark.parametrize("isa", native.available_isas())
+@pytest.mark.parametrize("name", ["Adam", "Adamax"])
+def test_signed_codes_stay_within_127_when_the_caller_rounds_upward(name, isa):
+    """Rounding upward, |x| * (1/s) of a block's largest |x| comes out one ulp above 1 and
+    127 sqrt(|x|/s) above 127, which rounds to 128: as int8 that is -128, and the block's largest
+    exp_avg would decode with the opposite sign. Codes stay in [-127, 127], each keeps the sign
+    of its non-zero code rounding to nearest, and each block's largest is still +-127 (whole
+    blocks, fused on AVX2 and AVX-512, and a partial one)."""
+    hyper = HYPERS[name][0]
+    rng = np.random.default_rng(0)
+    size = 64 * BLOCK + 100
+    param = rng.standard_normal(size).astype(np.float32)
+    grad = rng.standard_normal(size).astype(np.float32)
+    state = initial_state(name, hyper, size, rng)
+    _, nearest = reference_step(name, param.copy(), grad, copied(state), 1, hyper)
+    previous = _set_rounding_mode(ROUNDING_MODES["up"])
+    try:
+        quantized.update(SPECS[name], [param], [grad], [state], [1], isa=isa, **hyper)
+    finally:
+        _set_rounding_mode(previous)
+    codes, expected = state["exp_avg"].astype(np.int32), nearest["exp_avg"].astype(np.int32)
+    assert codes.min() >= -127
+    nonzero = expected != 0
+    np.testing.assert_array_equal(np.sign(codes[nonzero]), np.sign(expected[nonzero]))
+    largest = np.abs(expected).reshape(-1)[: 64 * BLOCK].reshape(64, BLOCK).argmax(axis=1) + np.arange(64) * BLOCK
+    np.testing.assert_array_equal(codes[largest], expected[largest])
+
+
 @pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
 # (3, 8192) and (2, 8449): rows of exactly one and of more than one span of 32 blocks (csrc/quant8.c).
 @pytest.mark.parametrize("shape", [(3, 300), (5, 17), (2, 4097), (3, 8192), (2, 8449), (0, 300), (4, 3, 100), (2, 256), (3, 257)])
