@@ -2,9 +2,14 @@
 the trajectory, and a state_dict that does not fit is refused without touching anything."""
 
 import copy
+import pickle
 
 import pytest
 import torch
+
+import adamkit.torch
+from adamkit.kernels import quantized
+from adamkit.nonfinite import NonFiniteGradientWarning
 
 from tests.cases import gradients, initial_params
 from tests.torch._compare import (
@@ -204,3 +209,38 @@ def test_a_state_dict_that_does_not_fit_is_refused_and_changes_nothing(
         assert word in str(raised.value), f"{word!r} not in {str(raised.value)!r}"
     assert_unchanged(optimizer, before)
     optimizer.step()  # still usable: the gradients of the last step are in place
+
+
+@pytest.mark.skipif(not quantized.available(), reason="state_dtype='int8' needs the C kernels")
+@pytest.mark.parametrize("copy_of", [copy.deepcopy, lambda o: pickle.loads(pickle.dumps(o))], ids=["deepcopy", "pickle"])
+def test_a_copied_optimizer_keeps_its_settings_and_steps_as_the_original(copy_of):
+    """copy.deepcopy and pickling keep what torch's __getstate__ leaves out: state_dtype (a copy
+    without it stepped the int8 codes as float32 state, out of their bounds), kahan_summation,
+    nonfinite_grads and skipped_steps."""
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(4097)), torch.nn.Parameter(torch.randn(7).to(torch.bfloat16))]
+    original = adamkit.torch.AdamW(
+        params, lr=1e-2, weight_decay=0.1, amsgrad=True, state_dtype="int8", kahan_summation=False, nonfinite_grads="skip"
+    )
+    set_grads(params, [torch.randn_like(p) for p in params])
+    original.step()
+    params[0].grad[3] = float("nan")
+    with pytest.warns(NonFiniteGradientWarning):
+        original.step()
+    copied = copy_of(original)
+    assert (copied.state_dtype, copied.kahan_summation, copied.nonfinite_grads, copied.skipped_steps) == ("int8", False, "skip", 1)
+    copied_params = copied.param_groups[0]["params"]
+    for _ in range(3):
+        grads = [torch.randn_like(p) for p in params]
+        set_grads(params, grads)
+        set_grads(copied_params, [g.clone() for g in grads])
+        original.step()
+        copied.step()
+    for param, copied_param in zip(params, copied_params):
+        assert torch.equal(copied_param, param)
+        state, copied_state = original.state[param], copied.state[copied_param]
+        assert state.keys() == copied_state.keys()
+        for key in state:
+            assert copied_state[key].dtype is state[key].dtype and torch.equal(copied_state[key], state[key]), key
+    assert copied.state[copied_params[0]]["exp_avg"].dtype is torch.int8
+    assert "kahan_compensation" not in copied.state[copied_params[1]]

@@ -98,6 +98,18 @@ class Optimizer(torch.optim.Optimizer):
             kahan.check_params(self.kahan_summation, [params] if isinstance(params, torch.Tensor) else param_group["params"] or [])
         super().add_param_group(param_group)
 
+    def __getstate__(self):
+        """torch's (defaults, state, param_groups) and adamkit's settings, so that a copy
+        (``copy.deepcopy``, pickling) steps as the original: without its ``state_dtype`` a copy
+        stepped 8-bit codes as float32 state, out of their bounds."""
+        return {
+            **super().__getstate__(),
+            "state_dtype": self.state_dtype,
+            "kahan_summation": self.kahan_summation,
+            "nonfinite_grads": self.nonfinite_grads,
+            "skipped_steps": self.skipped_steps,
+        }
+
     def __setstate__(self, state):
         super().__setstate__(state)
         self.__dict__.setdefault("nonfinite_grads", "propagate")
