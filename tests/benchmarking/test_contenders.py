@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from adamkit.benchmarking import contenders, rule_cases
+from adamkit.kernels import native
 
 SIZES = (1, 7, 17, 4097)
 HAS_FUSED = {"Adam", "AdamW", "AMSGrad", "Adagrad", "SGD-momentum"}
@@ -65,6 +66,18 @@ def test_adamkit_numpy_is_timed_when_the_front_end_exists():
     entrants, notes = contenders.build(rule_cases.BY_NAME["Adam"], init, grads)
     if not any(e.label == contenders.ADAMKIT_NUMPY for e in entrants):
         pytest.fail(f"adamkit.numpy exists but was not timed: {notes}")
+
+
+def test_without_the_kernels_the_int8_contender_is_left_out_with_a_note(monkeypatch):
+    """state_dtype='int8' raises RuntimeError without the C kernels: adamkit bench notes it and
+    times the others, instead of stopping."""
+    monkeypatch.setattr(native, "_native", None)
+    monkeypatch.setattr(native, "_UNAVAILABLE_REASON", "no compiler (simulated)")
+    init, grads = _tensors()
+    entrants, notes = contenders.build(rule_cases.BY_NAME["AdamW"], init, grads)
+    labels = [entrant.label for entrant in entrants]
+    assert contenders.ADAMKIT_INT8 not in labels and contenders.ADAMKIT_TORCH in labels
+    assert any(note.startswith("adamkit.torch int8 not timed: state_dtype='int8' needs adamkit's C kernels") for note in notes), notes
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "AMSGrad"])

@@ -85,7 +85,7 @@ def _adamkit_int8(case, init, grads, notes):
     params = _parameters(init, grads)
     try:
         optimizer = getattr(adamkit.torch, case.optimizer)(params, **case.hyperparameters, state_dtype="int8")
-    except ValueError as error:
+    except (RuntimeError, ValueError) as error:  # RuntimeError: the C kernels were not built
         notes.append(f"{ADAMKIT_INT8} not timed: {error}")
         return None
     return Contender(ADAMKIT_INT8, optimizer.step, optional=True, params=params)
