@@ -13,6 +13,11 @@
  * call's ISA picks one; every version computes the same IEEE float32 operations. On AVX-512 and
  * AVX2, Adam steps the whole blocks of each span with the fused loop of quant8_adam_fused.h
  * instead (the same bits).
+ *
+ * The same bits in the caller's rounding mode hold as GCC compiles this file. clang folds the
+ * negated gradient's product ((1 - beta2) (-g)) (-g) into ((1 - beta2) g) g. That is the same
+ * rounding to nearest or toward zero, but not rounding up or down: there a clang build's
+ * portable loops can differ from the fused loop in the last bit, with maximize.
  */
 #include <float.h>
 #include <math.h>
