@@ -77,6 +77,20 @@ class Optimizer:
         for group in as_group_list(params):
             self.add_param_group(group)
 
+    def __getstate__(self):
+        """What ``copy.deepcopy`` and ``pickle`` keep: everything but the cached step plan, which
+        holds the arrays' data pointers, and with each parameter's state in the order of the
+        parameters (the live table is keyed by the arrays' ids, which a copy does not keep)."""
+        kept = dict(self.__dict__)
+        kept["_plan"] = None
+        kept["_states"] = [self._held_state(param) for param in self._params()]
+        return kept
+
+    def __setstate__(self, kept):
+        states = kept.pop("_states")
+        self.__dict__.update(kept)
+        self._states = {id(param): (param, state) for param, state in zip(self._params(), states) if state is not None}
+
     def __repr__(self):
         groups = ", ".join(f"{len(group['params'])} params" for group in self.param_groups)
         return f"{type(self).__name__}(groups=[{groups}], defaults={self.defaults})"
@@ -195,9 +209,14 @@ class Optimizer:
     def _params(self):
         return [param for group in self.param_groups for param in group["params"]]
 
-    def _state_of(self, param):
+    def _held_state(self, param):
+        """``param``'s state dict, or ``None`` if it has none yet."""
         held, state = self._states.get(id(param), (None, None))
-        if held is not param:
+        return state if held is param else None
+
+    def _state_of(self, param):
+        state = self._held_state(param)
+        if state is None:
             state = State(self._state_changes)
             self._states[id(param)] = (param, state)
         return state
