@@ -1,15 +1,13 @@
 /* For every float32 w in [0, 65100] (the unsigned code's w = sqrt(v) 255^2 / sqrt(s) is at
- * most 255^2, plus rounding), the code the fused Adam step counts from its reciprocal square
- * root estimate (csrc/quant8_adam_avx2.c: w * rsqrtps(w) + 1/4; csrc/quant8_adam_avx512.c:
- * w * rsqrt14(w) + 1/4, fused) equals the one quant8.c counts from sqrtf (unsigned_code), on
- * this processor. Prints the values checked, the mismatches and the estimates' largest error
- * (the margin is 1/4); exits 1 on a mismatch. Run by tests/quant/test_unsigned_estimate.py. */
-#include <float.h>
-#include <immintrin.h>
-#include <math.h>
-#include <stdint.h>
+ * most 255^2, plus rounding), the code that the fused Adam step's store_unsigned_codes counts
+ * from its reciprocal square root estimate equals the one quant8.c counts from sqrtf
+ * (unsigned_code), on this processor. Built once per fused file, which it includes (so it
+ * checks the kernel's own code): -DFUSED_FILE='"quant8_adam_avx2.c"' or the AVX-512 one, with
+ * -Icsrc. Prints the values checked and the mismatches; exits 1 on a mismatch, 2 if this CPU
+ * lacks the file's instruction set. Run by tests/quant/test_unsigned_estimate.py. */
+#include FUSED_FILE
+
 #include <stdio.h>
-#include <string.h>
 
 static int32_t reference(float w)
 {
@@ -18,64 +16,36 @@ static int32_t reference(float w)
     return c + (w >= t * t);
 }
 
-__attribute__((target("avx2"))) static void avx2_codes(const float *in, int32_t *codes, float *estimates)
+static int supported(void)
 {
-    __m256 w = _mm256_loadu_ps(in);
-    __m256 e = _mm256_mul_ps(w, _mm256_rsqrt_ps(_mm256_max_ps(w, _mm256_set1_ps(FLT_MIN))));
-    __m256i c = _mm256_cvttps_epi32(_mm256_add_ps(e, _mm256_set1_ps(0.25f)));
-    __m256 t = _mm256_add_ps(_mm256_cvtepi32_ps(c), _mm256_set1_ps(0.5f));
-    __m256 above = _mm256_cmp_ps(w, _mm256_mul_ps(t, t), _CMP_GE_OQ);
-    _mm256_storeu_si256((__m256i *)codes, _mm256_sub_epi32(c, _mm256_castps_si256(above)));
-    _mm256_storeu_ps(estimates, e);
-}
-
-__attribute__((target("avx512f"))) static void avx512_codes(const float *in, int32_t *codes, float *estimates)
-{
-    __m512 w = _mm512_loadu_ps(in);
-    __m512 r = _mm512_rsqrt14_ps(_mm512_max_ps(w, _mm512_set1_ps(FLT_MIN)));
-    __m512i c = _mm512_cvttps_epi32(_mm512_fmadd_ps(w, r, _mm512_set1_ps(0.25f)));
-    __m512 t = _mm512_add_ps(_mm512_cvtepi32_ps(c), _mm512_set1_ps(0.5f));
-    __mmask16 above = _mm512_cmp_ps_mask(w, _mm512_mul_ps(t, t), _CMP_GE_OQ);
-    _mm512_storeu_si512(codes, _mm512_mask_add_epi32(c, above, c, _mm512_set1_epi32(1)));
-    _mm512_storeu_ps(estimates, _mm512_mul_ps(w, r));
-}
-
-typedef void (*codes_fn)(const float *in, int32_t *codes, float *estimates);
-
-static int check(const char *name, codes_fn codes_of, int lanes)
-{
-    const float top = 65100.0f;
-    uint32_t last;
-    memcpy(&last, &top, sizeof last);
-    uint64_t checked = 0, mismatches = 0;
-    double worst = 0.0;
-    float in[16], estimates[16];
-    int32_t codes[16];
-    for (uint64_t first = 0; first <= last; first += (uint64_t)lanes) {
-        for (int j = 0; j < lanes; j++) {
-            uint32_t bits = (uint32_t)(first + (uint64_t)j <= last ? first + (uint64_t)j : last);
-            memcpy(&in[j], &bits, sizeof bits);
-        }
-        codes_of(in, codes, estimates);
-        for (int j = 0; j < lanes && first + (uint64_t)j <= last; j++) {
-            checked++;
-            mismatches += codes[j] != reference(in[j]);
-            double error = fabs((double)estimates[j] - sqrt((double)in[j]));
-            worst = error > worst ? error : worst;
-        }
-    }
-    printf("%s: %llu values, %llu mismatches, largest estimate error %.4f\n", name,
-           (unsigned long long)checked, (unsigned long long)mismatches, worst);
-    return mismatches != 0;
+    __builtin_cpu_init();
+    return LANES == 8 ? __builtin_cpu_supports("avx2")
+                      : __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vl");
 }
 
 int main(void)
 {
-    __builtin_cpu_init();
-    int failed = 0;
-    if (__builtin_cpu_supports("avx2"))
-        failed |= check("avx2", avx2_codes, 8);
-    if (__builtin_cpu_supports("avx512f"))
-        failed |= check("avx512", avx512_codes, 16);
-    return failed;
+    if (!supported())
+        return 2;
+    const float top = 65100.0f;
+    uint32_t last;
+    memcpy(&last, &top, sizeof last);
+    uint64_t checked = 0, mismatches = 0;
+    float w[LANES] __attribute__((aligned(64)));
+    unsigned char codes[LANES];
+    for (uint64_t first = 0; first <= last; first += LANES) {
+        for (int j = 0; j < LANES; j++) {
+            uint32_t bits = (uint32_t)(first + (uint64_t)j <= last ? first + (uint64_t)j : last);
+            memcpy(&w[j], &bits, sizeof bits);
+        }
+        store_unsigned_codes((char *)codes, v_load(w), v_set1(1.0f));
+        for (int j = 0; j < LANES && first + (uint64_t)j <= last; j++) {
+            checked++;
+            mismatches += codes[j] != reference(w[j]);
+        }
+    }
+    printf("%s: %llu values, %llu mismatches\n", FUSED_FILE, (unsigned long long)checked,
+           (unsigned long long)mismatches);
+    return mismatches != 0;
 }
