@@ -85,17 +85,18 @@ class Optimizer(torch.optim.Optimizer):
                     self._init_state(param, group)
 
     def add_param_group(self, param_group):
-        """Add a group, as torch does, but reject bad hyperparameters and repeated tensors."""
+        """Add a group, as torch does, but reject bad hyperparameters, repeated tensors and
+        Kahan summation that cannot be honoured."""
         if isinstance(param_group, dict):
             self.spec.validate(param_group)
             _sparse.check_mode(self.spec, param_group)
             params = param_group.get("params")
-            if not isinstance(params, (torch.Tensor, set)) and params is not None:
-                param_group = {**param_group, "params": list(params)}
-                listed = param_group["params"]
+            if not isinstance(params, set) and params is not None:
+                listed = [params] if isinstance(params, torch.Tensor) else list(params)
                 if len({id(p) for p in listed}) != len(listed):
                     raise ValueError("params: a parameter is listed twice in one parameter group")
-            kahan.check_params(self.kahan_summation, [params] if isinstance(params, torch.Tensor) else param_group["params"] or [])
+                kahan.check_params(self.kahan_summation, listed)
+                param_group = {**param_group, "params": listed}
         super().add_param_group(param_group)
 
     def __getstate__(self):
