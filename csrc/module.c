@@ -1127,23 +1127,24 @@ static PyObject *attributes(PyObject *self, PyObject *args)
     return values;
 }
 
-/* checked_pointers(tensors, dtype, numels): each tensor's data_ptr(), as a list, if every
- * tensor has the dtype object `dtype` (None: any), is_contiguous() and numel() == numels[i]
- * (numels None: any); else None. It is torch's own methods, called from C: one pass that reads
- * each tensor's metadata once while it is in cache, for the torch front end's cached step. */
+/* checked_pointers(tensors, dtype, shapes): each tensor's data_ptr(), as a list, if every
+ * tensor has the dtype object `dtype` (None: any), is_contiguous() and shape == shapes[i]
+ * (shapes None: any); else None. It is torch's own methods, called from C: one pass that reads
+ * each tensor's metadata once while it is in cache, for the torch front end's cached step,
+ * which compares the pointers with those it was planned with. */
 static PyObject *checked_pointers(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *tensors, *dtype, *numels;
-    if (!PyArg_ParseTuple(args, "O!OO:checked_pointers", &PyList_Type, &tensors, &dtype, &numels))
+    PyObject *tensors, *dtype, *shapes;
+    if (!PyArg_ParseTuple(args, "O!OO:checked_pointers", &PyList_Type, &tensors, &dtype, &shapes))
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(tensors);
-    if (numels != Py_None && (!PyList_Check(numels) || PyList_GET_SIZE(numels) != n))
+    if (shapes != Py_None && (!PyList_Check(shapes) || PyList_GET_SIZE(shapes) != n))
         Py_RETURN_NONE;
-    static PyObject *name_dtype, *name_contiguous, *name_numel, *name_data_ptr;
+    static PyObject *name_dtype, *name_contiguous, *name_shape, *name_data_ptr;
     if (!name_dtype && (!(name_dtype = PyUnicode_InternFromString("dtype")) ||
                         !(name_contiguous = PyUnicode_InternFromString("is_contiguous")) ||
-                        !(name_numel = PyUnicode_InternFromString("numel")) ||
+                        !(name_shape = PyUnicode_InternFromString("shape")) ||
                         !(name_data_ptr = PyUnicode_InternFromString("data_ptr"))))
         return NULL;
     PyObject *pointers = PyList_New(n);
@@ -1165,10 +1166,10 @@ static PyObject *checked_pointers(PyObject *self, PyObject *args)
             fits = value == Py_True;
             Py_DECREF(value);
         }
-        if (fits && numels != Py_None) {
-            if (!(value = PyObject_CallMethodNoArgs(tensor, name_numel)))
+        if (fits && shapes != Py_None) {
+            if (!(value = PyObject_GetAttr(tensor, name_shape)))
                 goto error;
-            fits = PyObject_RichCompareBool(value, PyList_GET_ITEM(numels, i), Py_EQ);
+            fits = PyObject_RichCompareBool(value, PyList_GET_ITEM(shapes, i), Py_EQ);
             Py_DECREF(value);
             if (fits < 0)
                 goto error;

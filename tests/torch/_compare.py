@@ -3,6 +3,7 @@ and comparing tensors, optimizer states and trajectories."""
 
 import copy
 
+import pytest
 import torch
 
 import adamkit.torch
@@ -51,11 +52,14 @@ def bits(tensor):
     tensor = tensor.detach()
     if tensor.is_complex():
         tensor = torch.view_as_real(tensor)
-    integer = {2: torch.int16, 4: torch.int32, 8: torch.int64}[tensor.element_size()]
+    integer = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[tensor.element_size()]
     return tensor.contiguous().view(integer)
 
 
 def assert_bitwise_equal(actual, expected, what=""):
+    if not torch.is_tensor(expected):
+        assert type(actual) is type(expected) and actual == expected, f"{what}: {actual!r} != {expected!r}"
+        return
     assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
     assert torch.equal(bits(actual), bits(expected)), f"{what}: not bitwise equal"
@@ -76,6 +80,18 @@ def snapshot(optimizer):
         "param_ids": [[id(p) for p in group["params"]] for group in optimizer.param_groups],
         "params": [p.detach().clone() for g in optimizer.param_groups for p in g["params"]],
     }
+
+
+def assert_step_refused(optimizer, error, words):
+    """Assert that ``optimizer.step()`` raises ``error`` with each of ``words`` in its message
+    and changes nothing; return the exception."""
+    before = snapshot(optimizer)
+    with pytest.raises(error) as raised:
+        optimizer.step()
+    for word in words:
+        assert word in str(raised.value), f"{word!r} not in {str(raised.value)!r}"
+    assert_unchanged(optimizer, before)
+    return raised.value
 
 
 def assert_unchanged(optimizer, before):

@@ -74,7 +74,9 @@ def _delete_a_state_dict(optimizer, params, step):
 def _delete_a_state_key(optimizer, params, step):
     if step == 3:
         state = optimizer.state[params[1]]
-        del state[next(k for k in state if k != "step")]
+        key = next(k for k in state if k != "step").removesuffix("_absmax")
+        del state[key]
+        state.pop(key + "_absmax", None)  # 8-bit codes go with their scales (one alone is refused)
 
 
 def _replace_a_step_counter(optimizer, params, step):

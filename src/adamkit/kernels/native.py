@@ -114,10 +114,10 @@ def attributes(objects, name):
     return _native.attributes(objects, name)
 
 
-def checked_pointers(tensors, dtype=None, numels=None):
+def checked_pointers(tensors, dtype=None, shapes=None):
     """``[t.data_ptr() for t in tensors]`` if every tensor has ``dtype`` (if given), is
-    contiguous and has ``numels[i]`` elements (if given), else ``None``; in one pass from C."""
-    return _native.checked_pointers(tensors, dtype, numels)
+    contiguous and has the shape ``shapes[i]`` (if given), else ``None``; in one pass from C."""
+    return _native.checked_pointers(tensors, dtype, shapes)
 
 
 def warn_unavailable_once():

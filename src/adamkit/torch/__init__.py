@@ -9,7 +9,8 @@
 [0.9, 0.9, 0.9]
 """
 
+from adamkit.torch._checks import MismatchError
 from adamkit.torch.optimizer import Optimizer
 from adamkit.torch.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, RMSprop
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Optimizer", "RMSprop"]
+__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "MismatchError", "Optimizer", "RMSprop"]

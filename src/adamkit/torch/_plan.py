@@ -1,32 +1,40 @@
-"""A parameter group's kernel call, gathered once and re-checked cheaply on every step.
+"""A parameter group's kernel call, gathered once and re-checked on every step.
 
 Looking up state and reading pointers costs microseconds per tensor in Python, and over
 thousands of small tensors that costs more than the kernel itself. After a group has been
-stepped through the kernels, a :class:`GroupPlan` keeps what the calls need: the parameters
-that had gradients, their sizes and data pointers, and their state tensors' pointers, with one
+stepped through the kernels (the full path, which checks every tensor it touches first:
+:mod:`adamkit.torch._checks`), a :class:`GroupPlan` keeps what the calls need: the parameters
+that had gradients, their shapes and data pointers, and their state tensors' pointers, with one
 call for full-precision state and, under a compact ``state_dtype``, one for bfloat16 state and
-one for 8-bit state (codes and scales). On the
-next step it re-reads only what can change behind the optimizer's back, and declines (so the
+one for 8-bit state (codes and scales).
+
+A plan is a cache, not a contract. On the next step it re-reads, in one pass from C per list of
+tensors, everything Python can have changed behind the optimizer's back, and declines (so the
 full, validating path runs) if anything differs:
 
-- which parameters of the group have a gradient, and each gradient's dtype, size, layout,
-  contiguity and data pointer (backward allocates new gradients);
-- each parameter's data pointer (``param.data = ...`` replaces it). Its size is not read
-  again: a gradient must have its parameter's current size (torch's setter checks it), and
-  each gradient's size is compared with the size the plan steps;
+- which parameters of the group have a gradient, and each gradient's dtype, shape, layout,
+  contiguity and data pointer (backward allocates new gradients), and that no gradient shares
+  memory with a tensor the step writes;
+- each parameter's data pointer, dtype, shape and contiguity (``param.data = ...`` replaces
+  them);
 - that the group's parameter list, the optimizer's state, each parameter's state dict, every
-  state tensor (Kahan compensation buffers included) and the rule's active state slots are the
-  very objects the plan was made from.
+  state tensor (Kahan compensation buffers and 8-bit scales included) and the rule's active
+  state slots are the very objects the plan was made from, and that each state tensor still
+  has the data pointer, dtype, shape and contiguity it was planned with
+  (``exp_avg.data = ...`` keeps the object and replaces its memory).
 
-torch's gradient setter already checks a gradient's shape, dtype and device, but
-``grad.data = ...`` and ``grad_dtype`` get around it, so dtype and size are checked here too.
+A pointer the kernels write through is therefore always one that the tensor holding it has
+just reported, for the size the kernel steps.
 """
+
+import numpy as np
 
 from adamkit.compact_state import rounding_seeds
 from adamkit.kernels import native, quantized
 from adamkit.torch import _backend as backend
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _quantized as compact
+from adamkit.torch._checks import BFLOAT16, FULL, INT8, MismatchError, WrittenMemory, byte_range, state_layout
 from adamkit.torch._local import is_distributed, local
 
 
@@ -36,7 +44,8 @@ class CachedGroup:
 
     def __init__(self, spec, group, stepped, states, state_container, watched):
         """``watched``: ``(indices, keys)`` pairs, the state tensors under ``keys`` of the
-        parameters at ``indices`` of ``stepped`` that must stay the very same objects."""
+        parameters at ``indices`` of ``stepped`` that must stay the very same objects, with the
+        same memory, dtype and shape."""
         self._spec = spec
         self._group_params = list(group["params"])
         self._has_grad = [p.grad is not None for p in self._group_params]
@@ -46,11 +55,34 @@ class CachedGroup:
         self._dtype = stepped[0].dtype
         self._distributed = is_distributed(stepped[0])
         self._slot_keys = active_keys(spec, group)
+        shards = self._local(stepped)
+        self._param_shapes = [shard.shape for shard in shards]
+        self._param_ptrs = [shard.data_ptr() for shard in shards]
+        written = [(f"parameter {i}", byte_range(shard)) for i, shard in enumerate(shards)]
         self._slot_tensors = []
         for indices, keys in watched:
             subset = [states[i] for i in indices]
-            self._slot_tensors += [(subset, key, [state[key] for state in subset]) for key in keys]
+            for key in keys:
+                tensors = [state[key] for state in subset]
+                slot_shards = self._local(tensors)
+                pointers = [shard.data_ptr() for shard in slot_shards]
+                shapes = [shard.shape for shard in slot_shards]
+                self._slot_tensors.append((subset, key, tensors, slot_shards[0].dtype, shapes, pointers))
+                written += [(f"state {key!r} {i}", byte_range(shard)) for i, shard in zip(indices, slot_shards)]
+        self._written = WrittenMemory(written)
         self._identity_hashed = native.identity_hashed(stepped)
+
+    @classmethod
+    def made(cls, spec, group, stepped, states, state_container):
+        """The plan, or ``None`` where the kernels' one pass cannot take the group as it is: a
+        parameter listed twice (the full path steps it twice, as torch does), or tensors that
+        share memory (the full path raises)."""
+        if len({id(p) for p in stepped}) != len(stepped):
+            return None
+        try:
+            return cls(spec, group, stepped, states, state_container)
+        except MismatchError:
+            return None
 
     @property
     def params(self):
@@ -66,12 +98,12 @@ class CachedGroup:
         """The local shards of FSDP2's DTensors; plain tensors as they are."""
         return list(map(local, tensors)) if self._distributed else tensors
 
-    def _current_grads(self, group, state_container, param_ptrs):
-        """The gradients of the parameters stepped, if nothing the plan keeps has changed (the
-        parameters' data pointers must still be ``param_ptrs``), else ``None``.
+    def _current_grads(self, group, state_container):
+        """The gradients of the parameters stepped, if nothing the plan keeps has changed,
+        else ``None``.
 
         The objects these checks touch are cold after the previous step's kernel has streamed
-        the whole model through the cache, so each tensor is read in one pass from C
+        the whole model through the cache, so each list of tensors is read in one pass from C
         (:func:`adamkit.kernels.native.checked_pointers`) and lists are compared by identity.
         """
         params = group["params"]
@@ -82,12 +114,19 @@ class CachedGroup:
             return None
         if (
             active_keys(self._spec, group) == self._slot_keys
-            and native.checked_pointers(self._local(self._params)) == param_ptrs
+            and native.checked_pointers(self._local(self._params), self._dtype, self._param_shapes) == self._param_ptrs
             and native.same_entries(state_container, self._params, self._states, self._identity_hashed)
-            and all(native.same_items(subset, key, tensors) for subset, key, tensors in self._slot_tensors)
+            and all(self._slot_holds(*watched) for watched in self._slot_tensors)
         ):
             return [grad for grad in grads if grad is not None]
         return None
+
+    def _slot_holds(self, states, key, tensors, dtype, shapes, pointers):
+        """Whether ``states[i][key]`` is still ``tensors[i]``, with its planned memory."""
+        return (
+            native.same_items(states, key, tensors)
+            and native.checked_pointers(self._local(tensors), dtype, shapes) == pointers
+        )
 
 
 class GroupPlan(CachedGroup):
@@ -96,15 +135,15 @@ class GroupPlan(CachedGroup):
     with bfloat16 state and one for those with 8-bit state."""
 
     def __init__(self, spec, group, stepped, states, state_container):
-        kinds = [_kind(param, state) for param, state in zip(stepped, states)]
+        kinds = [state_layout(param, state) for param, state in zip(stepped, states)]
         keys = active_keys(spec, group)
         self._calls, watched = [], []
-        for kind in (_FULL, _BFLOAT16, _INT8):
+        for kind in (FULL, BFLOAT16, INT8):
             indices = [i for i, found in enumerate(kinds) if found == kind]
             if not indices:
                 continue
             params, subset = [stepped[i] for i in indices], [states[i] for i in indices]
-            if kind == _INT8:
+            if kind == INT8:
                 arguments = compact.int8_arguments(spec, group, params, subset)
                 watched.append((indices, list(arguments["state_ptrs"])))
             else:
@@ -112,8 +151,7 @@ class GroupPlan(CachedGroup):
                 watched.append((indices, keys + ([kahan.KEY] if arguments["compensation"] else [])))
             self._calls.append((kind, indices, arguments))
         super().__init__(spec, group, stepped, states, state_container, watched)
-        self._param_ptrs = [local(p).data_ptr() for p in stepped]
-        self._numels = [local(p).numel() for p in stepped]
+        self._grad_bytes = np.array([byte_range(shard)[1] - byte_range(shard)[0] for shard in self._local(stepped)])
 
     @classmethod
     def build(cls, spec, group, stepped, states, state_container):
@@ -126,7 +164,7 @@ class GroupPlan(CachedGroup):
         keys = active_keys(spec, group)
         for param, state in zip(stepped, states):
             grad = param.grad
-            compact = _kind(param, state) != _FULL
+            compact = state_layout(param, state) != FULL
             if (
                 not backend.on_kernel_device(param)
                 or is_distributed(param) != is_distributed(stepped[0])
@@ -138,41 +176,36 @@ class GroupPlan(CachedGroup):
                 or any(key not in state for key in keys)
             ):
                 return None
-        return cls(spec, group, stepped, states, state_container)
+        return cls.made(spec, group, stepped, states, state_container)
 
     def gradient_pointers(self, group, state_container):
         """This step's gradients' data pointers if the plan still holds for ``group``, else ``None``."""
-        grads = self._current_grads(group, state_container, self._param_ptrs)
+        grads = self._current_grads(group, state_container)
         if grads is None:
             return None
         try:
-            return native.checked_pointers(self._local(grads), self._dtype, self._numels)
+            pointers = native.checked_pointers(self._local(grads), self._dtype, self._param_shapes)
         except RuntimeError:  # a gradient has no strides (sparse CSR)
             return None
+        if pointers is None:
+            return None
+        starts = np.array(pointers, dtype=np.int64)
+        if self._written.first_overlap(starts, starts + self._grad_bytes) is not None:
+            return None
+        return pointers
 
     def step(self, hyperparameters, grad_ptrs, steps):
         """Run the kernels with this step's ``grad_ptrs`` (from :meth:`gradient_pointers`)."""
         for kind, indices, arguments in self._calls:
             grads = [grad_ptrs[i] for i in indices] if len(indices) < len(grad_ptrs) else grad_ptrs
             counts = [steps[i] for i in indices] if len(indices) < len(steps) else steps
-            if kind == _INT8:
+            if kind == INT8:
                 quantized.update_pointers(self._spec, hyperparameters, grad_ptrs=grads, steps=counts, **arguments)
                 continue
-            seeds = rounding_seeds(counts) if kind == _BFLOAT16 else None
+            seeds = rounding_seeds(counts) if kind == BFLOAT16 else None
             native.update_pointers(
                 self._spec, hyperparameters, grad_ptrs=grads, steps=counts, rounding_seeds=seeds, **arguments
             )
-
-
-_FULL, _BFLOAT16, _INT8 = "full precision", "bfloat16", "int8"
-
-
-def _kind(param, state):
-    """How ``param``'s state is held: in full precision, bfloat16 (``state_dtype="bf16"``) or
-    8-bit (``"int8"``)."""
-    if compact.is_bfloat16(param, state):
-        return _BFLOAT16
-    return _INT8 if compact.is_quantized(state) else _FULL
 
 
 def active_keys(spec, group):

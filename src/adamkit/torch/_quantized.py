@@ -154,7 +154,7 @@ def _row_numel(param):
 def is_bfloat16(param, state):
     """Whether a float32 parameter has bfloat16 state (``state_dtype="bf16"``)."""
     return param.dtype == torch.float32 and any(
-        key in DECODERS and value.dtype == torch.bfloat16 for key, value in state.items()
+        key in DECODERS and torch.is_tensor(value) and value.dtype == torch.bfloat16 for key, value in state.items()
     )
 
 

@@ -36,7 +36,6 @@ class SparsePlan(CachedGroup):
 
     def __init__(self, spec, group, stepped, states, state_container):
         super().__init__(spec, group, stepped, states, state_container, [(range(len(stepped)), active_keys(spec, group))])
-        self._param_ptrs = native.checked_pointers(stepped)
         # Per parameter: (n_rows, row_numel, data pointer) and the state tensors' pointers.
         self._tables = [(p.shape[0], math.prod(p.shape[1:]), p.data_ptr()) for p in stepped]
         self._slot_ptrs = [{key: state[key].data_ptr() for key in self._slot_keys} for state in states]
@@ -71,12 +70,12 @@ class SparsePlan(CachedGroup):
                 or any(not _fits(state.get(key), param) for key in keys)
             ):
                 return None
-        return cls(spec, group, stepped, states, state_container)
+        return cls.made(spec, group, stepped, states, state_container)
 
     def gradient_pointers(self, group, state_container):
         """``(indices_ptr, n_entries, values_ptr)`` of each gradient if the plan still holds for
         ``group``, else ``None``."""
-        grads = self._current_grads(group, state_container, self._param_ptrs)
+        grads = self._current_grads(group, state_container)
         if grads is None or group.get("sparse_mode") != "lazy":
             return None
         entries = []

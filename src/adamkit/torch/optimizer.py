@@ -10,10 +10,13 @@ from adamkit import compact_state
 from adamkit.kernels import native
 from adamkit.nonfinite import POLICIES, warn_skipped
 from adamkit.torch import _backend as backend
+from adamkit.torch import _checks as checks
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _quantized as quantized
 from adamkit.torch import _huge_pages, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
+from adamkit.torch._checks import OVERLAP, MismatchError, overlaps_itself
+from adamkit.torch._local import local
 from adamkit.torch._plan import GroupPlan
 from adamkit.torch._sparse_plan import SparsePlan
 from adamkit.torch._steps import PackedSteps
@@ -85,16 +88,15 @@ class Optimizer(torch.optim.Optimizer):
                     self._init_state(param, group)
 
     def add_param_group(self, param_group):
-        """Add a group, as torch does, but reject bad hyperparameters, repeated tensors and
-        Kahan summation that cannot be honoured."""
+        """Add a group, as torch does, but reject bad hyperparameters and Kahan summation that
+        cannot be honoured. A parameter listed twice in a group gets torch's warning, and each
+        step steps it twice, as torch's does."""
         if isinstance(param_group, dict):
             self.spec.validate(param_group)
             _sparse.check_mode(self.spec, param_group)
             params = param_group.get("params")
             if not isinstance(params, set) and params is not None:
                 listed = [params] if isinstance(params, torch.Tensor) else list(params)
-                if len({id(p) for p in listed}) != len(listed):
-                    raise ValueError("params: a parameter is listed twice in one parameter group")
                 kahan.check_params(self.kahan_summation, listed)
                 param_group = {**param_group, "params": listed}
         super().add_param_group(param_group)
@@ -186,9 +188,11 @@ class Optimizer(torch.optim.Optimizer):
         new = {}
         if self.spec.counts_steps:
             new["step"] = torch.tensor(0.0, dtype=_step_dtype())
-        if quantized.quantizes(param, self.state_dtype) and not self.state.get(param):
-            keys = [slot.key for slot in self.spec.active_slots(group)]
-            self.state[param].update({**new, **quantized.new_state(param, keys, self.state_dtype)})
+        state = self.state.get(param, {})
+        if quantized.quantizes(param, self.state_dtype) and (not state or checks.state_layout(param, state) != checks.FULL):
+            # A slot that becomes active later (amsgrad switched on) joins the compact layout.
+            keys = [slot.key for slot in self.spec.active_slots(group) if slot.key not in state]
+            self.state[param].update({**{k: v for k, v in new.items() if k not in state}, **quantized.new_state(param, keys, self.state_dtype)})
             return
         for slot in self.spec.active_slots(group):
             fill = slot.initial_value(group)
@@ -225,7 +229,34 @@ class Optimizer(torch.optim.Optimizer):
                 or dtype is torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused"))
             ):
                 self._reject(group_index, param, group)
+        self._check_tensors(group_index, group, stepped)
         return stepped
+
+    def _check_tensors(self, group_index, group, stepped):
+        """Check every state tensor the step of ``stepped`` will touch, and that nothing it
+        writes shares memory with anything else it touches (:mod:`adamkit.torch._checks`)."""
+        names = {id(param): index for index, param in enumerate(group["params"])}
+        unique = list({id(param): param for param in stepped}.values())
+        written, read = [], []
+        for param in unique:
+            where = f"param_groups[{group_index}]['params'][{names[id(param)]}]"
+            shard = local(param)
+            if overlaps_itself(shard):
+                raise MismatchError(f"{where} has elements that share one memory location (a stride of 0): {OVERLAP}")
+            checks.check_storage(where, shard)
+            if param.grad.layout == torch.strided:
+                checks.check_storage(f"the gradient of {where}", local(param.grad))
+            state = self.state.get(param, {})
+            expected = checks.expected_slots(self.spec, group, param, state)
+            checks.check_state(where, param, state, expected)
+            if not (backend.on_kernel_device(param) and shard.is_contiguous()):
+                continue  # stepped by torch's operations or through NumPy views, not by pointer
+            written.append((where, checks.byte_range(shard)))
+            written += [(f"{where}'s state[{key!r}]", checks.byte_range(local(state[key]))) for key in expected if key in state]
+            grad = param.grad
+            if grad.layout == torch.strided and local(grad).is_contiguous():
+                read.append((f"the gradient of {where}", checks.byte_range(local(grad))))
+        checks.WrittenMemory(written).check_reads(read)
 
     def _reject(self, group_index, param, group):
         """Raise the precise error for a parameter that ``_stepped_params`` refused."""
@@ -234,7 +265,7 @@ class Optimizer(torch.optim.Optimizer):
         if grad.layout != torch.strided:
             raise TypeError(_sparse.rejection(self.spec, where))
         if param.device != grad.device:
-            raise ValueError(f"the gradient of {where} is on {grad.device}, but the parameter is on {param.device}")
+            raise MismatchError(f"the gradient of {where} is on {grad.device}, but the parameter is on {param.device}")
         if not backend.on_kernel_device(param):
             option = "fused=True" if group.get("fused") else f"state_dtype={self.state_dtype!r}"
             raise TypeError(f"{where} is on {param.device}: {option} needs CPU tensors (adamkit's C kernels)")
@@ -245,7 +276,7 @@ class Optimizer(torch.optim.Optimizer):
                 f"{where} is bfloat16, which needs adamkit's C kernels (built, not disabled by "
                 "fused=False) and contiguous parameter and gradient"
             )
-        raise ValueError(
+        raise MismatchError(
             f"the gradient of {where} is {grad.dtype} {tuple(grad.shape)}, "
             f"but the parameter is {param.dtype} {tuple(param.shape)}"
         )
@@ -307,10 +338,19 @@ class Optimizer(torch.optim.Optimizer):
         plan.step(self.spec.rule_arguments(group), grad_ptrs, steps)
 
     def _update_group(self, group_index, group, params):
-        expected = self._expected_state_size(group)
+        """Step ``params``; a parameter listed ``k`` times is stepped ``k`` times, as torch's
+        for-loop does: in ``k`` rounds, since the kernels step a round's tensors in parallel."""
+        rounds = _rounds(params)
+        for round_params in rounds:
+            self._update_round(group_index, group, round_params)
+        if len(rounds) > 1:
+            self._plans[group_index] = None
+
+    def _update_round(self, group_index, group, params):
+        expected = self._initial_keys(group)
         for param in params:
             state = self.state.get(param, {})
-            if len(state) - (kahan.KEY in state) < expected:
+            if any(key not in state for key in expected):
                 self._init_state(param, group)
         states = [self.state[param] if param in self.state else {} for param in params]
         kahan.add_buffers(params, states, self.kahan_summation)
@@ -341,9 +381,11 @@ class Optimizer(torch.optim.Optimizer):
         planned = (stepped, stepped_states) if plan_class is GroupPlan else (params, states)
         self._plans[group_index] = plan_class.build(self.spec, group, *planned, self.state) if len(planned[0]) == len(stepped) else None
 
-    def _expected_state_size(self, group):
-        slots = [slot for slot in self.spec.active_slots(group) if slot.fill is not None]
-        return len(slots) + self.spec.counts_steps
+    def _initial_keys(self, group):
+        """The state keys every parameter of ``group`` has before its step: the step count and
+        the slots that start filled (a slot the rule creates, SGD's momentum, comes later)."""
+        keys = [slot.key for slot in self.spec.active_slots(group) if slot.fill is not None]
+        return keys + ["step"] if self.spec.counts_steps else keys
 
 
 def _has_sparse_grad(param):
@@ -356,6 +398,19 @@ def _state_like(param, value, dtype=None):
     if _has_sparse_grad(param) and dtype is None:
         return _huge_pages.full_like(param, value)
     return torch.full_like(param, value, dtype=dtype, memory_format=torch.preserve_format)
+
+
+def _rounds(params):
+    """``params`` split into rounds in which each parameter appears once: the first listing of
+    each, then the second listing of those listed twice, and so on."""
+    rounds, seen = [], {}
+    for param in params:
+        count = seen.get(id(param), 0)
+        seen[id(param)] = count + 1
+        if count == len(rounds):
+            rounds.append([])
+        rounds[count].append(param)
+    return rounds
 
 
 def _pick(indices, *lists):
