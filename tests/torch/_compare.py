@@ -3,6 +3,7 @@ and comparing tensors, optimizer states and trajectories."""
 
 import copy
 
+import pytest
 import torch
 
 import adamkit.torch
@@ -51,7 +52,7 @@ def bits(tensor):
     tensor = tensor.detach()
     if tensor.is_complex():
         tensor = torch.view_as_real(tensor)
-    integer = {2: torch.int16, 4: torch.int32, 8: torch.int64}[tensor.element_size()]
+    integer = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[tensor.element_size()]
     return tensor.contiguous().view(integer)
 
 
@@ -97,6 +98,17 @@ def assert_unchanged(optimizer, before):
             assert_bitwise_equal(after["state"][index][key], value, f"state[{index}][{key!r}]")
     for index, (now, then) in enumerate(zip(after["params"], before["params"], strict=True)):
         assert_bitwise_equal(now, then, f"parameter {index}")
+
+
+def assert_load_refused(optimizer, state_dict, error, words):
+    """Assert that ``optimizer.load_state_dict(state_dict)`` raises ``error``, whose message
+    holds each of ``words``, and leaves the optimizer exactly as it was."""
+    before = snapshot(optimizer)
+    with pytest.raises(error) as raised:
+        optimizer.load_state_dict(state_dict)
+    for word in words:
+        assert word in str(raised.value), f"{word!r} not in {str(raised.value)!r}"
+    assert_unchanged(optimizer, before)
 
 
 class Agreement:
