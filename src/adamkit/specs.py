@@ -37,13 +37,21 @@ class StateSlot:
 
 @dataclass(frozen=True)
 class Spec:
-    """An optimizer: ``rule`` updates one array given ``hyperparameters`` from the group."""
+    """An optimizer: ``rule`` updates one array given ``hyperparameters`` from the group.
+
+    ``checkpoint_keys`` are the hyperparameters that every saved parameter group holds: those
+    that ``torch.optim``'s optimizer of the same name reads at its step without a default. A
+    checkpoint without one is refused (torch raises ``KeyError`` at its step); a checkpoint may
+    lack the others (older torch releases did not write them), which then take the loading
+    optimizer's values.
+    """
 
     name: str
     rule: Callable
     defaults: dict
     checks: dict
     slots: tuple[StateSlot, ...]
+    checkpoint_keys: tuple[str, ...]
     counts_steps: bool = True
     eager_state: bool = False
 
@@ -101,6 +109,8 @@ _ADAM_CHECKS = {
     "eps_hat": _flag,
 }
 
+_ADAM_CHECKPOINT_KEYS = ("lr", "betas", "eps", "weight_decay")
+
 _ADAM_SLOTS = (
     StateSlot("exp_avg"),
     StateSlot("exp_avg_sq"),
@@ -122,6 +132,7 @@ ADAM = Spec(
     ),
     checks=_ADAM_CHECKS,
     slots=_ADAM_SLOTS,
+    checkpoint_keys=_ADAM_CHECKPOINT_KEYS,
 )
 
 ADAMW = Spec(
@@ -130,6 +141,7 @@ ADAMW = Spec(
     defaults={**ADAM.defaults, "weight_decay": 1e-2, "decoupled_weight_decay": True},
     checks=_ADAM_CHECKS,
     slots=_ADAM_SLOTS,
+    checkpoint_keys=_ADAM_CHECKPOINT_KEYS,
 )
 
 ADAMAX = Spec(
@@ -138,6 +150,7 @@ ADAMAX = Spec(
     defaults=dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False),
     checks=_ADAM_CHECKS,
     slots=(StateSlot("exp_avg"), StateSlot("exp_inf")),
+    checkpoint_keys=_ADAM_CHECKPOINT_KEYS,
 )
 
 ADADELTA = Spec(
@@ -152,6 +165,7 @@ ADADELTA = Spec(
         "maximize": _flag,
     },
     slots=(StateSlot("square_avg"), StateSlot("acc_delta")),
+    checkpoint_keys=("lr", "rho", "eps", "weight_decay"),
 )
 
 SGD = Spec(
@@ -169,6 +183,7 @@ SGD = Spec(
         "maximize": _flag,
     },
     slots=(StateSlot("momentum_buffer", fill=None, when=lambda group: group["momentum"] != 0),),
+    checkpoint_keys=("lr", "momentum", "dampening", "weight_decay"),
     counts_steps=False,
 )
 
@@ -192,6 +207,7 @@ ADAGRAD = Spec(
         "maximize": _flag,
     },
     slots=(StateSlot("sum", fill=lambda group: group["initial_accumulator_value"]),),
+    checkpoint_keys=("lr", "lr_decay", "eps", "weight_decay"),
     eager_state=True,
 )
 
@@ -221,6 +237,7 @@ RMSPROP = Spec(
         StateSlot("momentum_buffer", when=lambda group: group["momentum"] > 0),
         StateSlot("grad_avg", when=lambda group: group["centered"]),
     ),
+    checkpoint_keys=("lr", "alpha", "eps", "weight_decay"),
 )
 
 ALL = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP)

@@ -62,3 +62,15 @@ def check_choice(name, value, choices):
     """``value`` must be one of ``choices``."""
     if value not in choices:
         raise ValueError(f"Invalid {name}: {value!r} (must be one of {', '.join(map(repr, choices))})")
+
+
+class MissingKeyError(KeyError, ValueError):
+    """A ``state_dict`` lacks a key that loading needs.
+
+    It is a ``KeyError``, which ``torch.optim`` raises for such a checkpoint (at its step, or
+    while loading), and a ``ValueError``, which adamkit raises for every ``state_dict`` that
+    does not fit. Its message reads as written (``KeyError`` would quote it).
+    """
+
+    def __str__(self):
+        return Exception.__str__(self)

@@ -403,6 +403,10 @@ def test_state_dtype_is_keyword_only_and_fixed():
         ("state.2.exp_avg_sq_absmax", lambda v: np.ones(17, np.float32), "state_dict['state.2.exp_avg_sq'] has 8-bit scales, so it must hold uint8 codes, got float32"),
         ("state.2.exp_avg_sq", lambda v: -np.ones(4097, np.float32), "state_dict['state.2.exp_avg_sq'] cannot be held with state_dtype='int8'"),
         ("state.1.momentum_buffer_absmax", lambda v: np.zeros(1, np.float32), "unknown key 'state.1.momentum_buffer_absmax'"),
+        ("state.4.exp_avg_absmax", lambda v: None, "state_dict['state.4.exp_avg'] holds int8 codes without their scales, 'state.4.exp_avg_absmax'"),
+        ("state.5.exp_avg_sq_absmax", lambda v: np.where(np.arange(v.size) == 3, np.nan, v).astype(np.float32), "state_dict['state.5.exp_avg_sq_absmax'] must hold finite scales >= 0"),
+        ("state.4.max_exp_avg_sq_absmax", lambda v: np.full_like(v, np.inf), "state_dict['state.4.max_exp_avg_sq_absmax'] must hold finite scales >= 0"),
+        ("state.4.exp_avg_absmax", lambda v: -v, "state_dict['state.4.exp_avg_absmax'] must hold finite scales >= 0"),
     ],
 )
 def test_a_state_dict_that_does_not_fit_raises_and_changes_nothing(key, spoil, words):
@@ -417,6 +421,34 @@ def test_a_state_dict_that_does_not_fit_raises_and_changes_nothing(key, spoil, w
     with pytest.raises(ValueError, match=re.escape(words)):
         opt.load_state_dict(saved)
     assert_unchanged(params, opt, before)
+    assert_steps_as_its_twin(params, opt, "int8", 3)
+
+
+def assert_steps_as_its_twin(params, opt, state_dtype, steps):
+    """The next step of ``opt`` is that of an optimizer trained alike that never tried a load."""
+    twin_params, twin = trained(state_dtype, steps)
+    opt.step(grads_at(steps))
+    twin.step(grads_at(steps))
+    assert_unchanged(params, opt, snapshot(twin_params, twin))
+
+
+@pytest.mark.parametrize(
+    ("key", "spoil", "words"),
+    [
+        ("state.4.exp_avg", lambda v: v.view(np.int16), "state_dict['state.4.exp_avg'] must hold floating-point numbers or bfloat16 bit patterns (uint16), got dtype int16"),
+        ("state.5.exp_avg_sq", lambda v: v[:-1], "state_dict['state.5.exp_avg_sq'] has shape (69, 80)"),
+        ("state.2.max_exp_avg_sq", lambda v: v.astype(np.uint32), "got dtype uint32"),
+    ],
+)
+def test_bfloat16_state_of_the_wrong_dtype_or_shape_is_refused_and_changes_nothing(key, spoil, words):
+    params, opt = trained("bf16", 3)
+    saved = opt.state_dict()
+    saved[key] = spoil(saved[key])
+    before = snapshot(params, opt)
+    with pytest.raises(ValueError, match=re.escape(words)):
+        opt.load_state_dict(saved)
+    assert_unchanged(params, opt, before)
+    assert_steps_as_its_twin(params, opt, "bf16", 3)
 
 
 @pytest.mark.parametrize(

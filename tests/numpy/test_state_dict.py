@@ -1,11 +1,13 @@
 """state_dict: a flat dict of arrays that survives np.savez, resumes exactly, and fails safely."""
 
+import itertools
 import re
 
 import numpy as np
 import pytest
 
 import adamkit.numpy
+from adamkit import specs
 from tests.cases import CASES, DTYPES, Case, gradients, group_order, initial_params, param_groups
 
 SPLIT = 20
@@ -160,6 +162,11 @@ def _corruptions():
         ("text lr", setter("param_groups.0.lr", np.array("fast")), "real array"),
         ("step not 0-d", setter("state.0.step", np.array([3.0])), "0-d count"),
         ("negative step", setter("state.0.step", np.array(-1.0)), "0-d count"),
+        ("nan step", setter("state.0.step", np.array(np.nan, np.float32)), "state_dict['state.0.step'] must be a finite 0-d count"),
+        ("infinite step", setter("state.3.step", np.array(np.inf)), "state_dict['state.3.step'] must be a finite 0-d count"),
+        ("missing step", dropper("state.1.step"), "lacks 'state.1.step'"),
+        ("integer state", setter("state.1.exp_avg", np.zeros(17, np.int32)), "'state.1.exp_avg'] must hold floating-point numbers or bfloat16 bit patterns (uint16), got dtype int32"),
+        ("codes without scales", setter("state.1.exp_avg_sq", np.zeros(17, np.uint8)), "holds uint8 codes without their scales, 'state.1.exp_avg_sq_absmax'"),
         ("complex state", setter("state.2.exp_avg", np.zeros(17, np.complex64)), "real numbers"),
         ("not a mapping", lambda saved: None, "mapping"),
     ]
@@ -183,6 +190,45 @@ def test_a_failed_load_raises_and_changes_nothing(name, corrupt, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         opt.load_state_dict(saved)
     _assert_snapshot_equal(before, _snapshot(params, opt))
+    # The next step is the one the optimizer would have taken had it never seen the state dict.
+    twin_params, twin = _optimizer(case, "float64")
+    _run(twin, gradients("float64", 4))
+    _run(opt, gradients("float64", 1, seed=9))
+    _run(twin, gradients("float64", 1, seed=9))
+    for param, twin_param in zip(params, twin_params):
+        np.testing.assert_array_equal(param, twin_param, strict=True)
+    saved, twin_saved = opt.state_dict(), twin.state_dict()
+    assert saved.keys() == twin_saved.keys()
+    for key in saved:
+        np.testing.assert_array_equal(saved[key], twin_saved[key], strict=True, err_msg=key)
+
+
+def test_a_missing_key_is_a_key_error_as_in_torch_and_a_value_error():
+    _, opt = _optimizer(AMSGRAD_CASE, "float64")
+    saved = opt.state_dict()
+    del saved["param_groups.1.betas"]
+    for error in (KeyError, ValueError):
+        with pytest.raises(error, match=re.escape("state_dict lacks 'param_groups.1.betas'")):
+            opt.load_state_dict(saved)
+
+
+def _pairs():
+    """(saving optimizer, loading optimizer): every two of different rules."""
+    names = [spec.name for spec in specs.ALL]
+    return [pair for pair in itertools.permutations(names, 2) if set(pair) != {"Adam", "AdamW"}]
+
+
+@pytest.mark.parametrize(("source", "target"), _pairs(), ids=lambda name: name)
+def test_another_optimizers_state_dict_is_refused(source, target):
+    saving = getattr(adamkit.numpy, source)([np.ones(3)])
+    saving.step([np.ones(3)])
+    params = [np.ones(3)]
+    loading = getattr(adamkit.numpy, target)(params)
+    loading.step([np.full(3, 0.5)])
+    before = _snapshot(params, loading)
+    with pytest.raises(ValueError, match="unknown key|lacks"):
+        loading.load_state_dict(saving.state_dict())
+    _assert_snapshot_equal(before, _snapshot(params, loading))
 
 
 def test_sgd_without_momentum_saves_no_state_and_rejects_a_step_key():

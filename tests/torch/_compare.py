@@ -82,16 +82,21 @@ def snapshot(optimizer):
     }
 
 
-def assert_step_refused(optimizer, error, words):
-    """Assert that ``optimizer.step()`` raises ``error`` with each of ``words`` in its message
-    and changes nothing; return the exception."""
+def assert_refused(optimizer, action, error, words):
+    """Assert that ``action()`` raises ``error`` with each of ``words`` in its message and
+    leaves ``optimizer`` exactly as it was; return the exception."""
     before = snapshot(optimizer)
     with pytest.raises(error) as raised:
-        optimizer.step()
+        action()
     for word in words:
         assert word in str(raised.value), f"{word!r} not in {str(raised.value)!r}"
     assert_unchanged(optimizer, before)
     return raised.value
+
+
+def assert_step_refused(optimizer, error, words):
+    """:func:`assert_refused` for ``optimizer.step()``."""
+    return assert_refused(optimizer, optimizer.step, error, words)
 
 
 def assert_unchanged(optimizer, before):
@@ -113,6 +118,11 @@ def assert_unchanged(optimizer, before):
             assert_bitwise_equal(after["state"][index][key], value, f"state[{index}][{key!r}]")
     for index, (now, then) in enumerate(zip(after["params"], before["params"], strict=True)):
         assert_bitwise_equal(now, then, f"parameter {index}")
+
+
+def assert_load_refused(optimizer, state_dict, error, words):
+    """:func:`assert_refused` for ``optimizer.load_state_dict(state_dict)``."""
+    assert_refused(optimizer, lambda: optimizer.load_state_dict(state_dict), error, words)
 
 
 class Agreement:

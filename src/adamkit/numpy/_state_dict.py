@@ -23,6 +23,7 @@ from adamkit.compact_state import DECODERS
 from adamkit.kernels.quantized import ABSMAX_SUFFIX, CODE_DTYPES
 from adamkit.numpy import _bfloat16, _state_layout
 from adamkit.quant.blockwise import absmax_shape
+from adamkit.validation import MissingKeyError
 
 _REAL_KINDS = "fiu"
 
@@ -49,7 +50,8 @@ def parse(optimizer, saved):
 
     ``group_hyperparameters[g]`` holds group ``g``'s checked hyperparameters and ``states[i]``
     the state of the ``i``-th parameter in flat order, cast to its dtype. Raises
-    ``ValueError`` naming the offending key; nothing is changed.
+    ``ValueError`` naming the offending key (:class:`~adamkit.validation.MissingKeyError`, also
+    a ``KeyError``, for a missing one); nothing is changed.
     """
     if not isinstance(saved, Mapping):
         raise ValueError(f"state_dict must be a mapping of names to arrays, got {type(saved).__name__}")
@@ -101,7 +103,7 @@ def _is_index(text):
 def _group_ids(saved_group, g, size):
     key = f"param_groups.{g}.params"
     if "params" not in saved_group:
-        raise ValueError(f"state_dict lacks {key!r}")
+        raise MissingKeyError(f"state_dict lacks {key!r}")
     ids = np.asarray(saved_group["params"])
     if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
         raise ValueError(
@@ -123,7 +125,7 @@ def _group_hyperparameters(optimizer, saved_group, g):
         )
     missing = [name for name in optimizer.hyperparameters if name not in saved_group]
     if missing:
-        raise ValueError(f"state_dict lacks 'param_groups.{g}.{missing[0]}'")
+        raise MissingKeyError(f"state_dict lacks 'param_groups.{g}.{missing[0]}'")
     values = {
         name: _hyperparameter(f"param_groups.{g}.{name}", optimizer.defaults[name], saved_group[name])
         for name in optimizer.hyperparameters
@@ -151,6 +153,8 @@ def _hyperparameter(key, default, value):
 def _param_state(optimizer, saved_id, entries, param):
     """The saved ``entries`` of one parameter, checked and in the layout ``optimizer`` holds."""
     held = _state_layout.layout(param, optimizer.state_dtype)
+    if optimizer.spec.counts_steps and "step" not in entries:
+        raise MissingKeyError(f"state_dict has state for parameter id {saved_id} but lacks 'state.{saved_id}.step'")
     state = {}
     for name, value in entries.items():
         key = f"state.{saved_id}.{name}"
@@ -206,6 +210,12 @@ def _slot(key, name, array, scales, param, held):
         if held == "bf16":
             return {name: np.array(array, order="C", copy=True)}
         array = _bfloat16.to_float32(array)
+    elif array.dtype.kind != "f":
+        if name in CODE_DTYPES and array.dtype in (np.int8, np.uint8):
+            raise ValueError(f"state_dict[{key!r}] holds {array.dtype} codes without their scales, {key + ABSMAX_SUFFIX!r}")
+        raise ValueError(
+            f"state_dict[{key!r}] must hold floating-point numbers or bfloat16 bit patterns (uint16), got dtype {array.dtype}"
+        )
     try:
         return _state_layout.stored(name, array, param, held)
     except ValueError as error:
@@ -214,7 +224,7 @@ def _slot(key, name, array, scales, param, held):
 
 def _checked_scales(key, name, codes, scales, param):
     """``scales`` as an array, after checking that ``codes`` are 8-bit codes of ``name`` and
-    ``scales`` hold one float32 per block (flat, or by rows as FSDP2 shards them)."""
+    ``scales`` hold one finite float32 >= 0 per block (flat, or by rows as FSDP2 shards them)."""
     scales = np.asarray(scales)
     code_dtype = np.dtype(CODE_DTYPES[name])
     if codes.dtype != code_dtype:
@@ -225,4 +235,6 @@ def _checked_scales(key, name, codes, scales, param):
             f"state_dict[{key + ABSMAX_SUFFIX!r}] must be a float32 array of shape "
             f"{shapes[0]}, one scale per block of its codes, got {scales.dtype} {scales.shape}"
         )
+    if not (np.isfinite(scales).all() and (scales >= 0).all()):
+        raise ValueError(f"state_dict[{key + ABSMAX_SUFFIX!r}] must hold finite scales >= 0")
     return scales

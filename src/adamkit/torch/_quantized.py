@@ -53,6 +53,11 @@ def is_quantized(state):
     return any(key.endswith(ABSMAX) for key in state)
 
 
+def code_dtype(key):
+    """The torch dtype of the 8-bit codes of state ``key``: int8 or uint8."""
+    return _CODE_DTYPES[np.dtype(quantized.CODE_DTYPES[key])]
+
+
 def quantize_state(state, keys, state_dtype):
     """Replace the float tensors ``state[key]`` (``key`` in ``keys``) by codes and scales, or by
     bfloat16 tensors, in place."""
@@ -76,8 +81,7 @@ def new_state(param, keys, state_dtype):
     shard = local(param)
     state = {}
     for key in keys:
-        code_dtype = _CODE_DTYPES[np.dtype(quantized.CODE_DTYPES[key])]
-        state[key] = torch.zeros_like(param, dtype=code_dtype, memory_format=torch.contiguous_format)
+        state[key] = torch.zeros_like(param, dtype=code_dtype(key), memory_format=torch.contiguous_format)
         scales = torch.zeros(absmax_shape(shard.shape, rows), dtype=torch.float32)
         state[key + ABSMAX] = like(scales, param, absmax_shape(param.shape, rows))
     return state

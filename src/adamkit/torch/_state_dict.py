@@ -1,18 +1,76 @@
-"""Checks that a ``state_dict`` fits an optimizer before anything is loaded."""
+"""Checks that a ``state_dict`` fits an optimizer before anything is loaded, and the form in
+which torch's loading then takes it.
 
+torch.optim checks the number and sizes of the parameter groups and loads the rest as it is:
+a checkpoint of another optimizer fails at the next step (``KeyError: 'betas'``), and a
+negative ``step``, a state tensor of the wrong shape or 8-bit codes without their scales
+train on garbage. Here the whole ``state_dict`` is checked first, so that one that does not
+fit raises and changes nothing:
+
+* the groups: their number and sizes, each parameter id listed once, the hyperparameters the
+  rule needs (:attr:`adamkit.specs.Spec.checkpoint_keys`) and the values of those present;
+* each parameter's state: only the rule's keys (``step``, its slots, a Kahan compensation
+  buffer, the scales of 8-bit codes); ``step`` a finite count >= 0, as a number or a 0-d
+  real tensor; every slot of its parameter's shape, and floating point (complex of the
+  parameter's dtype for a complex parameter), or 8-bit codes of the slot's code dtype
+  (:mod:`adamkit.torch._quantized`) with their float32 scales, one per block, finite and
+  >= 0; the compensation buffer bfloat16 of the parameter's shape.
+
+A missing key raises :class:`~adamkit.validation.MissingKeyError` (a ``KeyError``, as torch
+raises, and a ``ValueError``); anything else ``ValueError``.
+"""
+
+import math
+import numbers
+
+import numpy as np
 import torch
+
+from adamkit.kernels.quantized import ABSMAX_SUFFIX, CODE_DTYPES
+from adamkit.quant.blockwise import absmax_shape
+from adamkit.torch import _kahan as kahan
+from adamkit.torch import _quantized as quantized
+from adamkit.torch import _sparse
+from adamkit.torch._local import local
+from adamkit.validation import MissingKeyError
+
+
+def loadable_state_dict(optimizer, state_dict):
+    """``state_dict`` as torch's ``load_state_dict`` takes it, once :func:`check_state_dict_fits`
+    has passed: compact state decoded to float32, and without the ``None`` that torch's SGD
+    saved for a momentum buffer it had not made yet (older torch releases)."""
+    check_state_dict_fits(optimizer, state_dict)
+    converted = quantized.to_float32_state_dict(state_dict)
+    return {
+        **converted,
+        "state": {
+            param_id: {key: value for key, value in state.items() if value is not None}
+            for param_id, state in converted["state"].items()
+        },
+    }
 
 
 def check_state_dict_fits(optimizer, state_dict):
-    """Raise ``ValueError`` if ``state_dict`` cannot be loaded into ``optimizer`` as it is.
+    """Raise ``ValueError`` (:class:`~adamkit.validation.MissingKeyError` for a missing key)
+    unless ``state_dict`` can be loaded into ``optimizer`` as the module docstring says."""
+    if not isinstance(state_dict, dict):
+        raise ValueError(f"state_dict must be a dict with 'state' and 'param_groups', got {type(state_dict).__name__}")
+    for key in ("state", "param_groups"):
+        if key not in state_dict:
+            raise MissingKeyError(f"state_dict has no {key!r}")
+    params_by_id = _check_groups(optimizer, state_dict["param_groups"])
+    if not isinstance(state_dict["state"], dict):
+        raise ValueError(f"state_dict['state'] must be a dict, got {type(state_dict['state']).__name__}")
+    for param_id, param_state in state_dict["state"].items():
+        if param_id not in params_by_id:
+            raise ValueError(f"state_dict has state for parameter id {param_id!r}, which no group lists")
+        _check_param_state(optimizer, f"state_dict['state'][{param_id!r}]", param_state, params_by_id[param_id])
 
-    torch.optim checks the number and sizes of groups but loads a state tensor of the wrong
-    shape silently; here every state tensor must have its parameter's shape (or be a scalar
-    such as ``step``), and every saved parameter id must exist.
-    """
-    if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
-        raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
-    saved_groups = state_dict["param_groups"]
+
+def _check_groups(optimizer, saved_groups):
+    """Check the saved parameter groups; return ``{saved id: the parameter it stands for}``."""
+    if not isinstance(saved_groups, (list, tuple)):
+        raise ValueError(f"state_dict['param_groups'] must be a list, got {type(saved_groups).__name__}")
     if len(saved_groups) != len(optimizer.param_groups):
         raise ValueError(
             f"state_dict has {len(saved_groups)} parameter groups, the optimizer has "
@@ -20,21 +78,126 @@ def check_state_dict_fits(optimizer, state_dict):
         )
     params_by_id = {}
     for index, (saved, group) in enumerate(zip(saved_groups, optimizer.param_groups)):
+        where = f"state_dict['param_groups'][{index}]"
+        if not isinstance(saved, dict):
+            raise ValueError(f"{where} must be a dict, got {type(saved).__name__}")
+        if "params" not in saved:
+            raise MissingKeyError(f"{where} has no 'params'")
         if len(saved["params"]) != len(group["params"]):
             raise ValueError(
                 f"state_dict parameter group {index} has {len(saved['params'])} parameters, "
                 f"the optimizer's has {len(group['params'])}"
             )
-        params_by_id.update(zip(saved["params"], group["params"]))
-    for param_id, param_state in state_dict["state"].items():
-        if param_id not in params_by_id:
-            raise ValueError(f"state_dict has state for parameter id {param_id!r}, which no group lists")
-        param = params_by_id[param_id]
-        for key, value in param_state.items():
-            if not torch.is_tensor(value) or value.dim() == 0 and key == "step":
-                continue
-            if value.shape != param.shape:
-                raise ValueError(
-                    f"state_dict['state'][{param_id!r}][{key!r}] has shape {tuple(value.shape)}, "
-                    f"but its parameter has shape {tuple(param.shape)}"
-                )
+        _check_hyperparameters(optimizer.spec, saved, where)
+        for param_id, param in zip(saved["params"], group["params"]):
+            if param_id in params_by_id:
+                raise ValueError(f"state_dict lists parameter id {param_id!r} in more than one place")
+            params_by_id[param_id] = param
+    return params_by_id
+
+
+def _check_hyperparameters(spec, saved, where):
+    missing = [key for key in spec.checkpoint_keys if key not in saved]
+    if missing:
+        raise MissingKeyError(
+            f"{where} has no {missing[0]!r}, a hyperparameter of {spec.name} (is it a checkpoint "
+            "of another optimizer?)"
+        )
+    try:
+        spec.validate(saved)
+        _sparse.check_mode(spec, saved)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def _check_param_state(optimizer, where, state, param):
+    """Check one parameter's saved state (``where`` names it) against ``param``."""
+    if not isinstance(state, dict):
+        raise ValueError(f"{where} must be a dict, got {type(state).__name__}")
+    spec = optimizer.spec
+    slots = {slot.key: slot for slot in spec.slots}
+    keys = ("step",) * spec.counts_steps + tuple(slots)
+    scale_keys = {key + ABSMAX_SUFFIX for key in slots if key in CODE_DTYPES}
+    for key in state:
+        if key not in keys and key not in scale_keys and key != kahan.KEY:
+            raise ValueError(f"{where} has {key!r}, which is not state of {spec.name} (it keeps {', '.join(keys)})")
+        if key in scale_keys and key.removesuffix(ABSMAX_SUFFIX) not in state:
+            raise ValueError(f"{where} has {key!r} without the codes it scales, {key.removesuffix(ABSMAX_SUFFIX)!r}")
+    if spec.counts_steps and state and "step" not in state:
+        raise MissingKeyError(f"{where} has no 'step'")
+    if "step" in state:
+        _check_step(f"{where}['step']", state["step"])
+    for key, slot in slots.items():
+        value = state.get(key)
+        if value is None and (key not in state or slot.fill is None):
+            continue  # not made yet: torch's SGD saved None for a momentum buffer it had not made
+        _check_shape(f"{where}[{key!r}]", value, param)
+        if key + ABSMAX_SUFFIX in state:
+            _check_codes(where, key, value, state[key + ABSMAX_SUFFIX], param)
+        else:
+            _check_values(where, key, value, param, optimizer.state_dtype)
+    if kahan.KEY in state:
+        buffer = state[kahan.KEY]
+        _check_shape(f"{where}[{kahan.KEY!r}]", buffer, param)
+        if buffer.dtype != torch.bfloat16:
+            raise ValueError(f"{where}[{kahan.KEY!r}] must be a bfloat16 tensor, got {buffer.dtype}")
+
+
+def _check_step(where, step):
+    """``step`` must be a finite count >= 0: a real number, or a 0-d real tensor."""
+    if torch.is_tensor(step):
+        step = local(step)
+        if step.dim() != 0 or step.is_complex() or step.dtype is torch.bool:
+            raise ValueError(f"{where} must be a number or a 0-d real tensor, got {step.dtype} {tuple(step.shape)}")
+        value = step.item()
+    elif isinstance(step, numbers.Real) and not isinstance(step, bool):
+        value = float(step)
+    else:
+        raise ValueError(f"{where} must be a number or a 0-d real tensor, got {type(step).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{where} must be a finite count >= 0, got {value!r}")
+
+
+def _check_shape(where, value, param):
+    if not torch.is_tensor(value):
+        raise ValueError(f"{where} must be a tensor, got {type(value).__name__}")
+    if value.shape != param.shape:
+        raise ValueError(f"{where} has shape {tuple(value.shape)}, but its parameter has shape {tuple(param.shape)}")
+
+
+def _check_values(where, key, value, param, state_dtype):
+    """Slot ``key`` of the state ``where`` names, held in full: floating point (complex of the
+    parameter's dtype for a complex parameter), and >= 0 where the optimizer will encode it
+    with an unsigned 8-bit map."""
+    scales_key, where = key + ABSMAX_SUFFIX, f"{where}[{key!r}]"
+    if value.dtype in (torch.int8, torch.uint8) and key in CODE_DTYPES:
+        raise ValueError(f"{where} holds {value.dtype} codes without their scales, {scales_key!r}")
+    if param.is_complex() and value.dtype != param.dtype:
+        raise ValueError(f"{where} must be a {param.dtype} tensor, as its complex parameter, got {value.dtype}")
+    if not param.is_complex() and not value.is_floating_point():
+        raise ValueError(f"{where} must be a floating-point tensor, got {value.dtype}")
+    unsigned = CODE_DTYPES.get(key) is np.uint8
+    if unsigned and state_dtype == "int8" and quantized.quantizes(param, state_dtype) and bool((local(value) < 0).any()):
+        raise ValueError(
+            f"{where} has negative values, which state_dtype='int8' cannot hold: the 8-bit map of "
+            f"{key} holds values >= 0"
+        )
+
+
+def _check_codes(where, key, codes, scales, param):
+    """8-bit ``codes`` of slot ``key`` of the state ``where`` names, with their ``scales``: one
+    finite float32 scale >= 0 per block, flat or by rows (as FSDP2 shards them)."""
+    code_dtype = quantized.code_dtype(key)
+    if codes.dtype != code_dtype:
+        raise ValueError(f"{where}[{key!r}] has 8-bit scales, so it must hold {code_dtype} codes, got {codes.dtype}")
+    shapes = [absmax_shape(param.shape)] + ([absmax_shape(param.shape, rows=True)] if param.dim() else [])
+    scales_where = f"{where}[{key + ABSMAX_SUFFIX!r}]"
+    if not torch.is_tensor(scales) or scales.dtype != torch.float32 or tuple(scales.shape) not in shapes:
+        found = f"{scales.dtype} {tuple(scales.shape)}" if torch.is_tensor(scales) else type(scales).__name__
+        raise ValueError(
+            f"{scales_where} must be a float32 tensor of shape {shapes[0]}, one scale per block of "
+            f"its codes, got {found}"
+        )
+    values = local(scales)
+    if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
+        raise ValueError(f"{scales_where} must hold finite scales >= 0")

@@ -20,7 +20,7 @@ from adamkit.torch._local import local
 from adamkit.torch._plan import GroupPlan
 from adamkit.torch._sparse_plan import SparsePlan
 from adamkit.torch._steps import PackedSteps
-from adamkit.torch._state_dict import check_state_dict_fits
+from adamkit.torch._state_dict import loadable_state_dict
 from adamkit.torch._step_wrapper import profile_hook_step, without_grad
 from adamkit.validation import check_choice
 
@@ -138,10 +138,7 @@ class Optimizer(torch.optim.Optimizer):
         for the parameters that use them and are dropped for the others; a parameter whose
         checkpoint has none starts from zero compensation.
         """
-        state_dict = quantized.to_float32_state_dict(state_dict)
-        check_state_dict_fits(self, state_dict)
-        for group in state_dict["param_groups"]:
-            _sparse.check_mode(self.spec, group)
+        state_dict = loadable_state_dict(self, state_dict)
         widened = self._widened_state(state_dict)
         super().load_state_dict(state_dict)
         for param, values in widened.items():
