@@ -72,10 +72,15 @@ static void *advance(void *base, int64_t elements, size_t size)
     return base ? (char *)base + elements * (int64_t)size : NULL;
 }
 
-static void run_chunk(const ak_plan *plan, int64_t begin, int64_t end)
+/* Chunk `chunk` of the concatenated elements, as the pieces of the tensors it covers. */
+static void run_chunk(const void *context, int64_t chunk, int thread)
 {
+    (void)thread;
+    const ak_plan *plan = context;
     const ak_call *call = plan->call;
     ak_scalars scalars = plan->scalars;
+    int64_t begin = chunk * AK_CHUNK, total = plan->offsets[call->n_tensors];
+    int64_t end = begin + AK_CHUNK < total ? begin + AK_CHUNK : total;
     for (int64_t t = ak_tensor_at(plan->offsets, call->n_tensors, begin); begin < end;) {
         int64_t stop = plan->offsets[t + 1] < end ? plan->offsets[t + 1] : end;
         if (stop <= begin) {
@@ -107,28 +112,31 @@ static void run_chunk(const ak_plan *plan, int64_t begin, int64_t end)
     }
 }
 
-static void run_chunks(const ak_plan *plan, int threads)
+void ak_parallel_for(int64_t n_tasks, int threads, int grain, ak_task_fn task, const void *context)
 {
-    int64_t total = plan->offsets[plan->call->n_tensors];
-    int64_t n_chunks = (total + AK_CHUNK - 1) / AK_CHUNK;
-    if (threads > n_chunks)
-        threads = n_chunks > 0 ? (int)n_chunks : 1;
-    ak_fp_control caller_csr = ak_fp_control_get();
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads) if (threads > 1)
+#ifndef _OPENMP
+    threads = 1;
 #endif
+    if (threads > n_tasks)
+        threads = (int)n_tasks;
+    if (threads <= 1) {
+        for (int64_t i = 0; i < n_tasks; i++)
+            task(context, i, 0);
+        return;
+    }
+#ifdef _OPENMP
+    ak_fp_control caller_csr = ak_fp_control_get();
+#pragma omp parallel num_threads(threads)
     {
         ak_fp_control own_csr = ak_fp_control_get();
         ak_fp_control_set(caller_csr);
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic)
-#endif
-        for (int64_t c = 0; c < n_chunks; c++) {
-            int64_t begin = c * AK_CHUNK;
-            run_chunk(plan, begin, begin + AK_CHUNK < total ? begin + AK_CHUNK : total);
-        }
+        int thread = omp_get_thread_num();
+#pragma omp for schedule(dynamic, grain)
+        for (int64_t i = 0; i < n_tasks; i++)
+            task(context, i, thread);
         ak_fp_control_set(own_csr);
     }
+#endif
 }
 
 int ak_update(const ak_call *call)
@@ -168,7 +176,7 @@ int ak_update(const ak_call *call)
         per_tensor[t].created = call->created ? call->created[t] : 0;
     }
 
-    run_chunks(&plan, call->num_threads > 0 ? call->num_threads : 1);
+    ak_parallel_for((offsets[n] + AK_CHUNK - 1) / AK_CHUNK, call->num_threads, 1, run_chunk, &plan);
     free(offsets);
     free(per_tensor);
     return 0;

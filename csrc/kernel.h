@@ -115,4 +115,16 @@ extern const ak_segment_table ak_segments_avx512;
 /* The segment function of `rule` on `layout` in instruction set `isa` (dispatch.c). */
 ak_segment_fn ak_segment_for(ak_isa isa, ak_layout layout, ak_rule rule);
 
+/* Task `task` of a parallel loop, run by thread `thread` (0 to threads - 1). A thread runs one
+ * task at a time, so it may use scratch memory of its own. */
+typedef void (*ak_task_fn)(const void *context, int64_t task, int thread);
+
+/* Run tasks 0 to n_tasks - 1 on `threads` OpenMP threads (at most one a task), which take
+ * `grain` consecutive tasks at a time as they become free, in the caller's floating-point
+ * control (dispatch.c). On one thread the caller runs them in order and never enters OpenMP:
+ * in a process forked after a parallel region, libgomp's pool lists the parent's worker
+ * threads, which the child does not have, and a parallel region of two or more threads waits
+ * for them forever. */
+void ak_parallel_for(int64_t n_tasks, int threads, int grain, ak_task_fn task, const void *context);
+
 #endif

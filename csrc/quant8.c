@@ -28,10 +28,6 @@
 #include "quant8_codec.h"
 #include "quant8_adam_fused.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #define INLINE static inline __attribute__((always_inline))
 
 enum { SIGNED_MAP, UNSIGNED_MAP };
@@ -384,23 +380,28 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
  * without them it ran 20 % slower (1.14 against 0.95 ns per parameter,
  * benchmarks/quant_compute_floor.py); a processor with AVX512F alone (Xeon Phi) runs the AVX2
  * version. */
-typedef void (*span_runner)(const plan *pl, int64_t global_span);
-
-static void run_span_baseline(const plan *pl, int64_t global_span) { run_span(pl, global_span, NULL); }
+static void run_span_baseline(const void *pl, int64_t global_span, int thread)
+{
+    (void)thread;
+    run_span(pl, global_span, NULL);
+}
 
 #if AK_X86 && defined(__GNUC__)
-__attribute__((target("avx2"))) static void run_span_avx2(const plan *pl, int64_t global_span)
+__attribute__((target("avx2"))) static void run_span_avx2(const void *pl, int64_t global_span, int thread)
 {
+    (void)thread;
     run_span(pl, global_span, ak_q8_adam_run_avx2);
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl"))) static void run_span_avx512(const plan *pl, int64_t global_span)
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void run_span_avx512(const void *pl, int64_t global_span,
+                                                                                 int thread)
 {
+    (void)thread;
     run_span(pl, global_span, ak_q8_adam_run_avx512);
 }
 #endif
 
-static span_runner runner_for(ak_isa isa)
+static ak_task_fn runner_for(ak_isa isa)
 {
 #if AK_X86 && defined(__GNUC__)
     if (isa == AK_ISA_AVX512 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
@@ -434,25 +435,7 @@ int ak_q8_update(const ak_q8_call *call)
         offsets[t + 1] = offsets[t] + rows * ((blocks_per_row(call, t) + Q8_SPAN - 1) / Q8_SPAN);
         ak_tensor_scalars_at(call->rule, &call->hyper, call->steps[t], &per_tensor[t]);
     }
-    int64_t total = offsets[n];
-    span_runner runner = runner_for(call->isa);
-    int threads = call->num_threads > 0 ? call->num_threads : 1;
-    if (threads > total)
-        threads = total > 0 ? (int)total : 1;
-    ak_fp_control caller_csr = ak_fp_control_get();
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads) if (threads > 1)
-#endif
-    {
-        ak_fp_control own_csr = ak_fp_control_get();
-        ak_fp_control_set(caller_csr);
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, Q8_CHUNK_SPANS)
-#endif
-        for (int64_t span = 0; span < total; span++)
-            runner(&pl, span);
-        ak_fp_control_set(own_csr);
-    }
+    ak_parallel_for(offsets[n], call->num_threads, Q8_CHUNK_SPANS, runner_for(call->isa), &pl);
     free(offsets);
     free(per_tensor);
     return 0;

@@ -31,10 +31,6 @@
 #include "row_sort.h"
 #include "sparse.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 /* Below this many gradient elements (about 0.25 ms of work on one core), one thread steps them.
  * The step waits on memory, and a second core keeps as many misses again in flight: on the idle
  * machine 10,000 cold rows of 64 take 0.90 ms on two threads against 1.54 on one (an
@@ -72,6 +68,11 @@ typedef struct {
     ak_scalars base; /* with the per-tensor fields of `call->step` */
     int uses_step;
     size_t size; /* bytes per element */
+    /* Each thread's rows summed before stepping: `batch_rows` rows of `sum_bytes` from
+     * sums + thread * thread_bytes. */
+    char *sums;
+    size_t sum_bytes, thread_bytes;
+    int64_t batch_rows;
 } ak_sparse_plan;
 
 static int64_t value_row(const ak_sparse_plan *plan, int64_t j)
@@ -164,16 +165,21 @@ static void apply_tensor_scalars(ak_scalars *scalars, const ak_tensor_scalars *t
     scalars->created = 0;
 }
 
-/* Step the rows whose first entry lies in [begin, end), a batch at a time: first the gradient
- * of each row of the batch (a repeated row's summed into `sums`, which holds `batch_rows`
- * rows of `sum_bytes`), then the rows back to back, so that the processor overlaps their cache
- * misses instead of waiting on each row's between summations. */
-static void run_chunk(const ak_sparse_plan *plan, int64_t begin, int64_t end, char *sums,
-                      int64_t batch_rows, size_t sum_bytes, ak_scalars *scalars, double *scalars_step)
+/* Step the rows whose first entry lies in chunk `chunk` of the entries, a batch at a time: first
+ * the gradient of each row of the batch (a repeated row's summed into the thread's sums), then
+ * the rows back to back, so that the processor overlaps their cache misses instead of waiting
+ * on each row's between summations. */
+static void run_chunk(const void *context, int64_t chunk, int thread)
 {
+    const ak_sparse_plan *plan = context;
     const ak_sparse_call *call = plan->call;
     const int64_t *rows = plan->entries.rows;
     size_t size = plan->size;
+    int64_t begin = chunk * AK_SPARSE_CHUNK_ENTRIES;
+    int64_t end = begin + AK_SPARSE_CHUNK_ENTRIES < call->n_entries ? begin + AK_SPARSE_CHUNK_ENTRIES : call->n_entries;
+    char *sums = plan->sums + (size_t)thread * plan->thread_bytes;
+    ak_scalars scalars = plan->base;
+    double scalars_step = call->step;
     while (begin < end && begin > 0 && rows[begin] == rows[begin - 1])
         begin++;
     int64_t batch[AK_SPARSE_CHUNK_ENTRIES];
@@ -184,9 +190,9 @@ static void run_chunk(const ak_sparse_plan *plan, int64_t begin, int64_t end, ch
         while (j < end) {
             int64_t stop = run_end(plan, j);
             prefetch_values(plan, &ahead, stop + AK_SPARSE_PREFETCH_ENTRIES);
-            if (stop - j > 1 && summed == batch_rows)
+            if (stop - j > 1 && summed == plan->batch_rows)
                 break;
-            void *sum = sums + (size_t)summed * sum_bytes;
+            void *sum = sums + (size_t)summed * plan->sum_bytes;
             summed += stop - j > 1;
             batch[n] = rows[j];
             gradients[n++] = run_gradient(plan, j, stop, sum);
@@ -201,15 +207,15 @@ static void run_chunk(const ak_sparse_plan *plan, int64_t begin, int64_t end, ch
             if (call->row_steps) {
                 /* Rows at the same step as the previous row reuse its scalars. */
                 double step = (double)(++call->row_steps[row]);
-                if (plan->uses_step && step != *scalars_step) {
+                if (plan->uses_step && step != scalars_step) {
                     ak_tensor_scalars own;
                     ak_tensor_scalars_at(call->rule, &call->hyper, step, &own);
-                    apply_tensor_scalars(scalars, &own);
-                    *scalars_step = step;
+                    apply_tensor_scalars(&scalars, &own);
+                    scalars_step = step;
                 }
             }
             int64_t first = row * call->row_numel;
-            plan->segment(scalars, call->row_numel, at(call->param, first, size), gradients[k],
+            plan->segment(&scalars, call->row_numel, at(call->param, first, size), gradients[k],
                           NULL, at(call->slots[0], first, size), at(call->slots[1], first, size),
                           at(call->slots[2], first, size));
         }
@@ -243,21 +249,22 @@ ak_sparse_status ak_sparse_update(const ak_sparse_call *call, int64_t *bad_entry
         threads = (int)n_chunks;
     /* Each summed row on cache lines of its own (which also keeps the entries aligned); each
      * thread sums up to a batch of rows, AK_SPARSE_BATCH_BYTES or one row. */
-    size_t sum_bytes = ((size_t)call->row_numel * plan.size + AK_CACHE_LINE - 1) / AK_CACHE_LINE * AK_CACHE_LINE;
-    int64_t batch_rows = AK_SPARSE_BATCH_BYTES / (int64_t)sum_bytes;
-    if (batch_rows < 1)
-        batch_rows = 1;
-    if (batch_rows > AK_SPARSE_CHUNK_ENTRIES)
-        batch_rows = AK_SPARSE_CHUNK_ENTRIES;
-    size_t thread_bytes = (size_t)batch_rows * sum_bytes;
+    plan.sum_bytes = ((size_t)call->row_numel * plan.size + AK_CACHE_LINE - 1) / AK_CACHE_LINE * AK_CACHE_LINE;
+    plan.batch_rows = AK_SPARSE_BATCH_BYTES / (int64_t)plan.sum_bytes;
+    if (plan.batch_rows < 1)
+        plan.batch_rows = 1;
+    if (plan.batch_rows > AK_SPARSE_CHUNK_ENTRIES)
+        plan.batch_rows = AK_SPARSE_CHUNK_ENTRIES;
+    plan.thread_bytes = (size_t)plan.batch_rows * plan.sum_bytes;
     /* One allocation: the per-thread sums, then, unless already in order, the sorted entries
      * (rows, order) and the sort's scratch space. */
     size_t entry_bytes = sorted ? 0 : (size_t)call->n_entries * sizeof(int64_t);
-    char *memory = malloc((size_t)threads * thread_bytes + 4 * entry_bytes);
+    char *memory = malloc((size_t)threads * plan.thread_bytes + 4 * entry_bytes);
     if (!memory)
         return AK_SPARSE_NO_MEMORY;
+    plan.sums = memory;
     if (!sorted) {
-        int64_t *rows = (int64_t *)(memory + (size_t)threads * thread_bytes);
+        int64_t *rows = (int64_t *)(memory + (size_t)threads * plan.thread_bytes);
         int64_t *order = rows + call->n_entries;
         ak_sort_rows(call->indices, call->n_entries, call->n_rows, rows, order, order + call->n_entries);
         plan.entries.rows = rows;
@@ -267,32 +274,7 @@ ak_sparse_status ak_sparse_update(const ak_sparse_call *call, int64_t *bad_entry
     ak_tensor_scalars shared;
     ak_tensor_scalars_at(call->rule, &call->hyper, call->step, &shared);
     apply_tensor_scalars(&plan.base, &shared);
-    ak_fp_control caller_csr = ak_fp_control_get();
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads) if (threads > 1)
-#endif
-    {
-        ak_fp_control own_csr = ak_fp_control_get();
-        ak_fp_control_set(caller_csr);
-        int thread = 0;
-#ifdef _OPENMP
-        thread = omp_get_thread_num();
-#endif
-        ak_scalars scalars = plan.base;
-        double scalars_step = call->step;
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic)
-#endif
-        for (int64_t c = 0; c < n_chunks; c++) {
-            int64_t begin = c * AK_SPARSE_CHUNK_ENTRIES;
-            int64_t end = begin + AK_SPARSE_CHUNK_ENTRIES < call->n_entries
-                              ? begin + AK_SPARSE_CHUNK_ENTRIES
-                              : call->n_entries;
-            run_chunk(&plan, begin, end, memory + (size_t)thread * thread_bytes, batch_rows,
-                      sum_bytes, &scalars, &scalars_step);
-        }
-        ak_fp_control_set(own_csr);
-    }
+    ak_parallel_for(n_chunks, threads, 1, run_chunk, &plan);
     free(memory);
     return AK_SPARSE_OK;
 }

@@ -173,6 +173,13 @@ def test_skip_policy_changes_nothing_on_a_nonfinite_gradient():
             np.testing.assert_array_equal(state[key], saved[key])
 
 
+def test_the_skip_warning_points_at_the_caller():
+    opt = adamkit.numpy.Adam([np.ones(3)], nonfinite_grads="skip")
+    with pytest.warns(NonFiniteGradientWarning) as record:
+        opt.step([np.array([1.0, np.nan, 0.0])])
+    assert record[0].filename == __file__
+
+
 def test_propagate_policy_lets_nan_through_without_warning():
     w = np.ones(3)
     opt = adamkit.numpy.SGD([w], lr=0.1)

@@ -19,6 +19,7 @@ warns once (:class:`NativeKernelsUnavailableWarning`) and runs the reference bac
 """
 
 import inspect
+import os
 import warnings
 
 import numpy as np
@@ -357,12 +358,15 @@ def _isa(isa):
 
 
 _default_threads = None
+_in_forked_child = False
 
 
 def set_num_threads(num_threads):
     """Set how many threads the kernels use when a call does not say (``None``: OpenMP's default).
 
-    The thread count never changes results, only speed.
+    The thread count never changes results, only speed. In a process forked after this module
+    was imported the kernels run on one thread, since OpenMP's worker threads do not survive
+    ``fork``, and asking for more raises ``RuntimeError``.
     """
     global _default_threads
     if num_threads is not None:
@@ -370,13 +374,40 @@ def set_num_threads(num_threads):
     _default_threads = num_threads
 
 
+def _after_fork_in_child():
+    """Run the kernels on one thread in a forked child, whatever the parent had set.
+
+    libgomp keeps one pool of worker threads per thread that opened a parallel region, and
+    ``fork`` copies the pool's record of them into the child but not the threads: a parallel
+    region of two or more threads then waits for them forever (GCC's libgomp has no handler
+    for fork). torch's operators run on the same libgomp, so the pool may be there even if the
+    kernels never ran. On one thread the kernels never enter OpenMP (``ak_parallel_for`` in
+    ``csrc/dispatch.c``), so the child steps, with the same bits. A child that needs the
+    threads is started with multiprocessing's 'spawn' or 'forkserver' method instead.
+    """
+    global _default_threads, _in_forked_child
+    _default_threads = None
+    _in_forked_child = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _threads(num_threads):
-    if num_threads is None:
-        return _default_threads if _default_threads is not None else _native.default_threads()
-    _check_threads(num_threads)
-    return num_threads
+    if num_threads is not None:
+        _check_threads(num_threads)
+        return num_threads
+    if _default_threads is not None:
+        return _default_threads
+    return 1 if _in_forked_child else _native.default_threads()
 
 
 def _check_threads(num_threads):
     if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(f"Invalid num_threads: {num_threads!r} (must be an integer >= 1)")
+    if num_threads > 1 and _in_forked_child:
+        raise RuntimeError(
+            f"num_threads={num_threads}: in a forked process the kernels run on one thread, since "
+            "OpenMP's worker threads do not survive fork; start the process with multiprocessing's "
+            "'spawn' or 'forkserver' method to use more"
+        )

@@ -16,6 +16,7 @@ from adamkit.numpy._arrays import check_grad, check_param
 from adamkit.numpy._groups import as_group_list, canonical, group_params
 from adamkit.numpy._plan import StepPlan
 from adamkit.numpy._state import State
+from adamkit.step_lock import ATTRIBUTE as STEP_LOCK, one_at_a_time
 from adamkit.validation import check_choice
 
 
@@ -79,9 +80,11 @@ class Optimizer:
 
     def __getstate__(self):
         """What ``copy.deepcopy`` and ``pickle`` keep: everything but the cached step plan, which
-        holds the arrays' data pointers, and with each parameter's state in the order of the
-        parameters (the live table is keyed by the arrays' ids, which a copy does not keep)."""
+        holds the arrays' data pointers, and the step lock, and with each parameter's state in the
+        order of the parameters (the live table is keyed by the arrays' ids, which a copy does
+        not keep)."""
         kept = dict(self.__dict__)
+        kept.pop(STEP_LOCK, None)
         kept["_plan"] = None
         kept["_states"] = [self._held_state(param) for param in self._params()]
         return kept
@@ -146,12 +149,14 @@ class Optimizer:
     def check_group(self, group):
         """Checks that involve several hyperparameters of one group; none by default."""
 
+    @one_at_a_time
     def step(self, grads):
         """Update every parameter in place with its gradient.
 
         ``grads`` lists one array per parameter, in order across groups; a ``None`` entry
         leaves its parameter (and its step count) alone. Everything is checked before
-        anything changes; the gradients are never modified.
+        anything changes; the gradients are never modified. Steps from several threads run
+        one at a time.
         """
         if isinstance(grads, (np.ndarray, set, frozenset, dict)) or not hasattr(grads, "__iter__"):
             raise TypeError(f"grads must be a list with one array per parameter, got {type(grads).__name__}")
@@ -163,7 +168,7 @@ class Optimizer:
             culprit = first_nonfinite((where, grad) for _, entries in batches for where, _, grad in entries)
             if culprit is not None:
                 self.skipped_steps += 1
-                warn_skipped(culprit, stacklevel=2)
+                warn_skipped(culprit, stacklevel=3)  # step is wrapped by one_at_a_time
                 return
         for group, entries in batches:
             if entries:

@@ -1,4 +1,5 @@
-"""What wraps ``step``: torch's hook wrapper only when something needs it, and no autograd.
+"""What wraps ``step``: the optimizer's lock, torch's hook wrapper only when something needs
+it, and no autograd.
 
 torch.optim.Optimizer wraps the ``step`` of every subclass to run the step pre- and post-hooks
 and to open the profiler's ``Optimizer.step#<class>.step`` range. Opening the range enters
@@ -7,13 +8,17 @@ torch's operator dispatch, which costs 0.1-0.2 ms when a step finds that code co
 optimizers take torch's wrapper while a profiler runs or a step hook is registered, and
 otherwise call ``step`` directly, then the profiler's hook point ``_optimizer_step_code`` as
 torch's wrapper does. Likewise ``step`` runs with autograd off through one switch of the grad
-mode, not through ``torch.no_grad``'s context-manager objects.
+mode, not through ``torch.no_grad``'s context-manager objects. The whole step, hooks included,
+holds the optimizer's lock (:mod:`adamkit.step_lock`), so two threads cannot step one
+optimizer at once.
 """
 
 import functools
 
 import torch
 from torch.optim import optimizer as torch_optimizer
+
+from adamkit.step_lock import lock_of
 
 # torch's registries of global step hooks; if a torch release renames them, every step takes
 # torch's wrapper.
@@ -24,24 +29,25 @@ _HOOKS_KNOWN = all(hooks is not None for hooks in _GLOBAL_HOOKS)
 
 
 def profile_hook_step(func):
-    """``func`` (an optimizer's ``step``) wrapped as torch wraps it when hooks or a profiler
-    are active, else called as it is."""
+    """``func`` (an optimizer's ``step``) under the optimizer's lock, wrapped as torch wraps it
+    when hooks or a profiler are active, else called as it is."""
     hooked = torch.optim.Optimizer.profile_hook_step(func)
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         self = args[0]
-        if (
-            not _HOOKS_KNOWN
-            or torch._C._autograd._profiler_enabled()
-            or self._optimizer_step_pre_hooks
-            or self._optimizer_step_post_hooks
-            or any(_GLOBAL_HOOKS)
-        ):
-            return hooked(*args, **kwargs)
-        result = func(*args, **kwargs)
-        self._optimizer_step_code()
-        return result
+        with lock_of(self):
+            if (
+                not _HOOKS_KNOWN
+                or torch._C._autograd._profiler_enabled()
+                or self._optimizer_step_pre_hooks
+                or self._optimizer_step_post_hooks
+                or any(_GLOBAL_HOOKS)
+            ):
+                return hooked(*args, **kwargs)
+            result = func(*args, **kwargs)
+            self._optimizer_step_code()
+            return result
 
     return wrapper
 
