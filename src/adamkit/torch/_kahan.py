@@ -88,7 +88,7 @@ def without_buffers(state_dict):
     return {
         **state_dict,
         "state": {
-            pid: {key: value for key, value in state.items() if key != KEY}
+            pid: {key: value for key, value in state.items() if key != KEY} if isinstance(state, dict) else state
             for pid, state in state_dict["state"].items()
         },
     }

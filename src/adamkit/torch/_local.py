@@ -6,15 +6,23 @@ shards; the state stays a DTensor with its parameter's placements, so that
 ``torch.distributed.checkpoint`` can reshard it. Anything else is its own local part.
 """
 
-try:
-    from torch.distributed.tensor import DTensor
-except ImportError:  # torch built without torch.distributed
-    DTensor = None
+import sys
+
+# torch.distributed.tensor costs most of a second to import; a DTensor exists only once it has
+# been imported, so it is looked up where it is, never imported here.
+_DTENSOR_MODULE = "torch.distributed.tensor"
+
+
+def _dtensor_class():
+    """``torch.distributed.tensor.DTensor`` if that module has been imported, else ``None``."""
+    module = sys.modules.get(_DTENSOR_MODULE)
+    return getattr(module, "DTensor", None)
 
 
 def is_distributed(tensor):
     """Whether ``tensor`` is a DTensor."""
-    return DTensor is not None and isinstance(tensor, DTensor)
+    dtensor = _dtensor_class()
+    return dtensor is not None and isinstance(tensor, dtensor)
 
 
 def local(tensor):
@@ -34,6 +42,6 @@ def like(local_tensor, param, shape=None):
     stride = [1] * len(shape)
     for dim in range(len(shape) - 2, -1, -1):
         stride[dim] = stride[dim + 1] * max(shape[dim + 1], 1)
-    return DTensor.from_local(
+    return _dtensor_class().from_local(
         local_tensor, param.device_mesh, param.placements, run_check=False, shape=shape, stride=tuple(stride)
     )

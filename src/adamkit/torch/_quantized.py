@@ -115,7 +115,9 @@ def to_float32_state_dict(state_dict):
         return state_dict
     return {
         **state_dict,
-        "state": {pid: dequantized(state) for pid, state in state_dict["state"].items()},
+        "state": {
+            pid: dequantized(state) if isinstance(state, dict) else state for pid, state in state_dict["state"].items()
+        },
     }
 
 

@@ -44,7 +44,7 @@ def loadable_state_dict(optimizer, state_dict):
     return {
         **converted,
         "state": {
-            param_id: {key: value for key, value in state.items() if value is not None}
+            param_id: {key: value for key, value in state.items() if value is not None} if isinstance(state, dict) else state
             for param_id, state in converted["state"].items()
         },
     }
@@ -62,6 +62,8 @@ def check_state_dict_fits(optimizer, state_dict):
     if not isinstance(state_dict["state"], dict):
         raise ValueError(f"state_dict['state'] must be a dict, got {type(state_dict['state']).__name__}")
     for param_id, param_state in state_dict["state"].items():
+        if isinstance(param_id, str):
+            continue  # not a parameter's state: an entry a hook stored, which torch loads as it is
         if param_id not in params_by_id:
             raise ValueError(f"state_dict has state for parameter id {param_id!r}, which no group lists")
         _check_param_state(optimizer, f"state_dict['state'][{param_id!r}]", param_state, params_by_id[param_id])

@@ -145,6 +145,8 @@ class Optimizer(torch.optim.Optimizer):
             self.state[param].update(values)
         # The kernels read state by data pointer: keep every state tensor contiguous.
         for state in self.state.values():
+            if not isinstance(state, dict):
+                continue  # an entry a hook stored (torch's own tests store a flag)
             for key, value in state.items():
                 if torch.is_tensor(value) and not value.is_contiguous():
                     state[key] = value.contiguous()
