@@ -1127,24 +1127,26 @@ static PyObject *attributes(PyObject *self, PyObject *args)
     return values;
 }
 
-/* checked_pointers(tensors, dtype, shapes): each tensor's data_ptr(), as a list, if every
- * tensor has the dtype object `dtype` (None: any), is_contiguous() and shape == shapes[i]
- * (shapes None: any); else None. It is torch's own methods, called from C: one pass that reads
- * each tensor's metadata once while it is in cache, for the torch front end's cached step,
- * which compares the pointers with those it was planned with. */
+/* checked_pointers(tensors, dtype, sizes): each tensor's data_ptr(), as a list, if every
+ * tensor has the dtype object `dtype` (None: any), is_contiguous() and the size sizes[i]
+ * (sizes None: any): its shape if sizes[i] is a tuple (torch.Size), its numel() if an int;
+ * else None. It is torch's own methods, called from C: one pass that reads each tensor's
+ * metadata once while it is in cache, for the torch front end's cached step, which compares
+ * the pointers with those it was planned with. */
 static PyObject *checked_pointers(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *tensors, *dtype, *shapes;
-    if (!PyArg_ParseTuple(args, "O!OO:checked_pointers", &PyList_Type, &tensors, &dtype, &shapes))
+    PyObject *tensors, *dtype, *sizes;
+    if (!PyArg_ParseTuple(args, "O!OO:checked_pointers", &PyList_Type, &tensors, &dtype, &sizes))
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(tensors);
-    if (shapes != Py_None && (!PyList_Check(shapes) || PyList_GET_SIZE(shapes) != n))
+    if (sizes != Py_None && (!PyList_Check(sizes) || PyList_GET_SIZE(sizes) != n))
         Py_RETURN_NONE;
-    static PyObject *name_dtype, *name_contiguous, *name_shape, *name_data_ptr;
+    static PyObject *name_dtype, *name_contiguous, *name_shape, *name_numel, *name_data_ptr;
     if (!name_dtype && (!(name_dtype = PyUnicode_InternFromString("dtype")) ||
                         !(name_contiguous = PyUnicode_InternFromString("is_contiguous")) ||
                         !(name_shape = PyUnicode_InternFromString("shape")) ||
+                        !(name_numel = PyUnicode_InternFromString("numel")) ||
                         !(name_data_ptr = PyUnicode_InternFromString("data_ptr"))))
         return NULL;
     PyObject *pointers = PyList_New(n);
@@ -1166,10 +1168,13 @@ static PyObject *checked_pointers(PyObject *self, PyObject *args)
             fits = value == Py_True;
             Py_DECREF(value);
         }
-        if (fits && shapes != Py_None) {
-            if (!(value = PyObject_GetAttr(tensor, name_shape)))
+        if (fits && sizes != Py_None) {
+            PyObject *size = PyList_GET_ITEM(sizes, i);
+            value = PyLong_Check(size) ? PyObject_CallMethodNoArgs(tensor, name_numel)
+                                       : PyObject_GetAttr(tensor, name_shape);
+            if (!value)
                 goto error;
-            fits = PyObject_RichCompareBool(value, PyList_GET_ITEM(shapes, i), Py_EQ);
+            fits = PyObject_RichCompareBool(value, size, Py_EQ);
             Py_DECREF(value);
             if (fits < 0)
                 goto error;
@@ -1188,6 +1193,50 @@ error:
     return NULL;
 }
 
+/* first_overlap(starts, ends, pointers, lengths): the first i whose byte range
+ * [pointers[i], pointers[i] + lengths[i]) overlaps one of the ranges [starts[k], ends[k]),
+ * which are sorted and disjoint (int64 arrays), or -1; empty ranges overlap nothing. The torch
+ * front end's cached step checks its new gradients against the memory it writes this way, by
+ * binary search. */
+static PyObject *first_overlap(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyArrayObject *starts, *ends, *lengths;
+    PyObject *pointers;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!:first_overlap", &PyArray_Type, &starts, &PyArray_Type, &ends,
+                          &PyList_Type, &pointers, &PyArray_Type, &lengths))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(pointers), m = PyArray_SIZE(starts);
+    if (PyArray_TYPE(starts) != NPY_INT64 || PyArray_TYPE(ends) != NPY_INT64 || PyArray_TYPE(lengths) != NPY_INT64 ||
+        !PyArray_IS_C_CONTIGUOUS(starts) || !PyArray_IS_C_CONTIGUOUS(ends) || !PyArray_IS_C_CONTIGUOUS(lengths) ||
+        PyArray_SIZE(ends) != m || PyArray_SIZE(lengths) != n) {
+        PyErr_SetString(PyExc_ValueError, "first_overlap: starts, ends and lengths must be contiguous int64 "
+                                          "arrays, starts and ends of one size and lengths of the pointers' size");
+        return NULL;
+    }
+    const int64_t *s = PyArray_DATA(starts), *e = PyArray_DATA(ends), *len = PyArray_DATA(lengths);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t begin = PyLong_AsLongLong(PyList_GET_ITEM(pointers, i));
+        if (begin == -1 && PyErr_Occurred())
+            return NULL;
+        int64_t end = begin + len[i];
+        if (end <= begin)
+            continue;
+        /* The last range that starts before `end`: the only one that can overlap. */
+        Py_ssize_t lo = 0, hi = m;
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (s[mid] < end)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo > 0 && e[lo - 1] > begin)
+            return PyLong_FromSsize_t(i);
+    }
+    return PyLong_FromLong(-1);
+}
+
 static PyMethodDef methods[] = {
     {"update_arrays", update_arrays, METH_VARARGS, "Apply a rule in place to lists of NumPy arrays."},
     {"update_pointers", update_pointers, METH_VARARGS, "Apply a rule in place given data pointers."},
@@ -1199,6 +1248,7 @@ static PyMethodDef methods[] = {
     {"same_entries", same_entries, METH_VARARGS, "Whether container[keys[i]] is expected[i] for every i."},
     {"attributes", attributes, METH_VARARGS, "An attribute of each object of a list, prefetching ahead."},
     {"checked_pointers", checked_pointers, METH_VARARGS, "Tensors' data pointers, if their dtype, layout and sizes fit."},
+    {"first_overlap", first_overlap, METH_VARARGS, "The first byte range that overlaps sorted disjoint ranges, or -1."},
     {"arrays_fit", arrays_fit, METH_VARARGS, "Whether NumPy parameters and gradients fit the kernels as they are."},
     {"quant8_update", quant8_update, METH_VARARGS, "A rule in place on 8-bit block-wise state."},
     {"sparse_update", sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},

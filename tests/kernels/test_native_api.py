@@ -377,3 +377,34 @@ def test_data_pointers_reads_each_arrays_pointer():
     assert pointers.tolist() == [array.ctypes.data for array in arrays]
     with pytest.raises(TypeError, match=r"arrays\[1\] must be a NumPy array, got list"):
         native.data_pointers([arrays[0], [1.0, 2.0]])
+
+
+@needs_native
+def test_checked_pointers_reads_pointers_only_of_tensors_that_fit():
+    torch = pytest.importorskip("torch")
+    a, b = torch.zeros(6), torch.zeros(2, 3)
+    pointers = [a.data_ptr(), b.data_ptr()]
+    assert native.checked_pointers([a, b]) == pointers
+    assert native.checked_pointers([a, b], torch.float32, [a.shape, b.shape]) == pointers
+    assert native.checked_pointers([a, b], torch.float32, [6, 6]) == pointers  # numbers of elements
+    assert native.checked_pointers([a, b], torch.float32, [a.shape, (3, 2)]) is None  # another shape
+    assert native.checked_pointers([a, b], torch.float32, [6, 5]) is None
+    assert native.checked_pointers([a, b], torch.float64) is None
+    assert native.checked_pointers([a, b.t()]) is None  # not contiguous
+    assert native.checked_pointers([a, b], None, [6]) is None  # sizes of another length
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("pointers", "lengths", "expected"),
+    [
+        ([0, 20, 40], [10, 10, 10], -1),  # touching is not overlapping
+        ([5, 60], [10, 4], 0),
+        ([60, 35], [4, 1], 1),
+        ([99, 15], [1, 0], -1),  # an empty range overlaps nothing
+        ([200, 25], [10, 100], 1),  # a range that covers another
+    ],
+)
+def test_first_overlap_finds_the_first_range_that_meets_sorted_disjoint_ranges(pointers, lengths, expected):
+    starts, ends = np.array([10, 30, 100], np.int64), np.array([20, 40, 150], np.int64)
+    assert native.first_overlap(starts, ends, pointers, np.array(lengths, np.int64)) == expected

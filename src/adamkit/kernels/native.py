@@ -115,10 +115,17 @@ def attributes(objects, name):
     return _native.attributes(objects, name)
 
 
-def checked_pointers(tensors, dtype=None, shapes=None):
+def checked_pointers(tensors, dtype=None, sizes=None):
     """``[t.data_ptr() for t in tensors]`` if every tensor has ``dtype`` (if given), is
-    contiguous and has the shape ``shapes[i]`` (if given), else ``None``; in one pass from C."""
-    return _native.checked_pointers(tensors, dtype, shapes)
+    contiguous and has the size ``sizes[i]`` (if given: a shape, or an ``int`` number of
+    elements), else ``None``; in one pass from C."""
+    return _native.checked_pointers(tensors, dtype, sizes)
+
+
+def first_overlap(starts, ends, pointers, lengths):
+    """The first ``i`` whose byte range ``[pointers[i], pointers[i] + lengths[i])`` overlaps one
+    of the sorted, disjoint ranges ``[starts[k], ends[k])`` (int64 arrays), or ``-1``; from C."""
+    return _native.first_overlap(starts, ends, pointers, lengths)
 
 
 def warn_unavailable_once():

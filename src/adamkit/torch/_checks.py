@@ -152,8 +152,8 @@ class WrittenMemory:
         ends = np.array([span[1] for _, span in named], dtype=np.int64)
         order = np.argsort(starts, kind="stable")
         self._names = [named[i][0] for i in order]
-        self._starts, self._ends = starts[order], ends[order]
-        clash = np.flatnonzero(self._starts[1:] < self._ends[:-1])
+        self.starts, self.ends = starts[order], ends[order]  # sorted and, once checked, disjoint
+        clash = np.flatnonzero(self.starts[1:] < self.ends[:-1])
         if clash.size:
             first, second = self._names[clash[0]], self._names[clash[0] + 1]
             raise MismatchError(f"{first} and {second} share memory: {OVERLAP}")
@@ -163,8 +163,8 @@ class WrittenMemory:
         (empty ranges never do), or ``None``."""
         starts = np.asarray(starts, dtype=np.int64)
         ends = np.asarray(ends, dtype=np.int64)
-        below = np.searchsorted(self._starts, ends, side="left") - 1
-        hits = (ends > starts) & (below >= 0) & (self._ends[np.maximum(below, 0)] > starts)
+        below = np.searchsorted(self.starts, ends, side="left") - 1
+        hits = (ends > starts) & (below >= 0) & (self.ends[np.maximum(below, 0)] > starts)
         found = np.flatnonzero(hits)
         return int(found[0]) if found.size else None
 

@@ -66,8 +66,10 @@ class CachedGroup:
                 tensors = [state[key] for state in subset]
                 slot_shards = self._local(tensors)
                 pointers = [shard.data_ptr() for shard in slot_shards]
-                shapes = [shard.shape for shard in slot_shards]
-                self._slot_tensors.append((subset, key, tensors, slot_shards[0].dtype, shapes, pointers))
+                # The number of elements, cheaper to read than the shape: the full path checked
+                # the shapes, and the kernels need the memory.
+                numels = [shard.numel() for shard in slot_shards]
+                self._slot_tensors.append((subset, key, tensors, slot_shards[0].dtype, numels, pointers))
                 written += [(f"state {key!r} {i}", byte_range(shard)) for i, shard in zip(indices, slot_shards)]
         self._written = WrittenMemory(written)
         self._identity_hashed = native.identity_hashed(stepped)
@@ -121,11 +123,11 @@ class CachedGroup:
             return [grad for grad in grads if grad is not None]
         return None
 
-    def _slot_holds(self, states, key, tensors, dtype, shapes, pointers):
+    def _slot_holds(self, states, key, tensors, dtype, numels, pointers):
         """Whether ``states[i][key]`` is still ``tensors[i]``, with its planned memory."""
         return (
             native.same_items(states, key, tensors)
-            and native.checked_pointers(self._local(tensors), dtype, shapes) == pointers
+            and native.checked_pointers(self._local(tensors), dtype, numels) == pointers
         )
 
 
@@ -151,7 +153,7 @@ class GroupPlan(CachedGroup):
                 watched.append((indices, keys + ([kahan.KEY] if arguments["compensation"] else [])))
             self._calls.append((kind, indices, arguments))
         super().__init__(spec, group, stepped, states, state_container, watched)
-        self._grad_bytes = np.array([byte_range(shard)[1] - byte_range(shard)[0] for shard in self._local(stepped)])
+        self._grad_bytes = np.array([shard.numel() * shard.element_size() for shard in self._local(stepped)], dtype=np.int64)
 
     @classmethod
     def build(cls, spec, group, stepped, states, state_container):
@@ -189,8 +191,7 @@ class GroupPlan(CachedGroup):
             return None
         if pointers is None:
             return None
-        starts = np.array(pointers, dtype=np.int64)
-        if self._written.first_overlap(starts, starts + self._grad_bytes) is not None:
+        if native.first_overlap(self._written.starts, self._written.ends, pointers, self._grad_bytes) >= 0:
             return None
         return pointers
 
