@@ -80,7 +80,10 @@ typedef struct {
  * distance from the bfloat16 below it (in magnitude), in units of their spacing: the stored
  * value is unbiased, and increments below half a bfloat16 spacing accumulate in expectation
  * instead of being rounded away at every step. The bits depend only on (seed, s, i), not on
- * the thread count or on how tensors are split; a NaN is stored as 0x7FC0.
+ * the thread count or on how tensors are split; a NaN is stored as 0x7FC0. A finite x above
+ * the largest bfloat16 (3.39e38: the upper half of bits(x) is 0x7F7F or 0xFF7F) is stored as
+ * that bfloat16, r not added: rounded up it would be an infinity, which float32 state does not
+ * hold there (for exp_avg, the next step's inf - inf would make the parameter NaN).
  * adamkit/numpy/_bfloat16.py (stochastically_rounded) is the NumPy reference. */
 
 /* Kahan summation for bfloat16 parameters: with call->compensation, each tensor has a buffer of

@@ -81,12 +81,16 @@ static inline __m256i mix32_lanes(__m256i x)
     return _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
 }
 
-/* Stochastic rounding (adamkit_kernels.h): lane j is element index + j, with its slot's key. */
+/* Stochastic rounding (adamkit_kernels.h): lane j is element index + j, with its slot's key; no
+ * noise where the upper half is the largest bfloat16's (not rounded up to an infinity). */
 static inline void f32v_store_bf16_stochastic(uint16_t *p, f32v v, uint32_t key, int64_t index)
 {
     __m256i lanes = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)index), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256i noise = _mm256_srli_epi32(mix32_lanes(_mm256_xor_si256(lanes, _mm256_set1_epi32((int)key))), 16);
-    __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_castps_si256(v), noise), 16);
+    __m256i bits = _mm256_castps_si256(v);
+    __m256i largest = _mm256_cmpeq_epi32(_mm256_and_si256(bits, _mm256_set1_epi32((int)AK_BF16_MAGNITUDE)),
+                                         _mm256_set1_epi32((int)AK_BF16_LARGEST));
+    __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_andnot_si256(largest, noise)), 16);
     __m256i is_nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
     rounded = _mm256_blendv_epi8(rounded, _mm256_set1_epi32(0x7FC0), is_nan);
     __m128i halves = _mm_packus_epi32(_mm256_castsi256_si128(rounded), _mm256_extracti128_si256(rounded, 1));

@@ -89,13 +89,17 @@ static inline __m512i mix32_lanes(__m512i x)
     return _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
 }
 
-/* Stochastic rounding (adamkit_kernels.h): lane j is element index + j, with its slot's key. */
+/* Stochastic rounding (adamkit_kernels.h): lane j is element index + j, with its slot's key; no
+ * noise where the upper half is the largest bfloat16's (not rounded up to an infinity). */
 static inline void f32v_store_bf16_stochastic(uint16_t *p, f32v v, uint32_t key, int64_t index)
 {
     __m512i lanes = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)index),
                                      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     __m512i noise = _mm512_srli_epi32(mix32_lanes(_mm512_xor_si512(lanes, _mm512_set1_epi32((int)key))), 16);
-    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_castps_si512(v), noise), 16);
+    __m512i bits = _mm512_castps_si512(v);
+    __mmask16 may_round_up = _mm512_cmpneq_epi32_mask(_mm512_and_si512(bits, _mm512_set1_epi32((int)AK_BF16_MAGNITUDE)),
+                                                      _mm512_set1_epi32((int)AK_BF16_LARGEST));
+    __m512i rounded = _mm512_srli_epi32(_mm512_mask_add_epi32(bits, may_round_up, bits, noise), 16);
     __mmask16 is_nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
     rounded = _mm512_mask_mov_epi32(rounded, is_nan, _mm512_set1_epi32(0x7FC0));
     _mm256_storeu_si256((__m256i *)p, _mm512_cvtepi32_epi16(rounded));

@@ -63,7 +63,8 @@ static inline void f32v_store_bf16_stochastic(uint16_t *p, f32v v, uint32_t key,
         *p = 0x7FC0;
         return;
     }
-    bits += ak_mix32((uint32_t)index ^ key) >> 16;
+    if ((bits & AK_BF16_MAGNITUDE) != AK_BF16_LARGEST) /* not rounded up to an infinity */
+        bits += ak_mix32((uint32_t)index ^ key) >> 16;
     *p = (uint16_t)(bits >> 16);
 }
 

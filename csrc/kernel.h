@@ -39,6 +39,12 @@ typedef struct {
     uint32_t rounding_keys[AK_MAX_SLOTS];
 } ak_scalars;
 
+/* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
+ * the mask AK_BF16_MAGNITUDE: stochastic rounding does not round it up to an infinity
+ * (adamkit_kernels.h). */
+#define AK_BF16_MAGNITUDE 0x7FFF0000u
+#define AK_BF16_LARGEST 0x7F7F0000u
+
 /* The "lowbias32" integer hash of stochastic rounding (adamkit_kernels.h). */
 static inline uint32_t ak_mix32(uint32_t x)
 {

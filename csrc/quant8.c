@@ -79,10 +79,11 @@ INLINE float unsigned_value(const uint8_t *codes, float unit, int i)
     return unit * (c2 * c2);
 }
 
-/* Whether a block's scale is finite. A block holding a NaN or an infinity has a NaN or infinite
- * scale and decodes to NaN whatever its codes, so they are all 0; every other block has
- * |x|/s <= 1 (also for a subnormal s: see ak_q8_signed_boost), so every code is in range and
- * each float-to-integer conversion defined. */
+/* Whether a block's scale is NaN. A block holding a NaN has the scale NaN and decodes to NaN
+ * whatever its codes, so they are all 0; every other block has |x|/s <= 1 (also for a subnormal
+ * s: see ak_q8_signed_boost) but for an infinity (s = FLT_MAX, ak_q8_scale), and the encoders
+ * take at most the largest code, so every code is in range and each float-to-integer
+ * conversion defined. */
 INLINE int codes_are_zero(int n, float s, void *codes, float *absmax)
 {
     if (ak_q8_finite(s))
@@ -92,8 +93,8 @@ INLINE int codes_are_zero(int n, float s, void *codes, float *absmax)
     return 1;
 }
 
-/* Encode the n values x of a block whose absolute maximum is s. The magnitude is at most 127
- * (AK_Q8_SIGNED_MAX: rounding upward it can come out 128). */
+/* Encode the n values x of a block of scale s. The magnitude is at most 127 (AK_Q8_SIGNED_MAX:
+ * rounding upward it can come out 128, and an infinity's is inf). */
 INLINE void encode_signed(int n, const float *x, float s, int8_t *codes, float *absmax)
 {
     if (codes_are_zero(n, s, codes, absmax))
@@ -108,12 +109,12 @@ INLINE void encode_signed(int n, const float *x, float s, int8_t *codes, float *
     *absmax = s;
 }
 
-/* The unsigned code of w = sqrt(x) * unsigned_factor(s), in [0, 255^2]: the number of thresholds
- * (j + 1/2)^2, j < 255, at or below w (blockwise.py), from an estimate e of sqrt(w) with
- * |e - sqrt(w)| < 1/4: c0 = floor(e + 1/4) is the count or one less, and one comparison with
- * the threshold (c0 + 1/2)^2 (exact in float32) decides. Any such estimate gives the same code;
- * here it is sqrtf, and the fused Adam step (quant8_adam_fused_loop.h) uses a reciprocal square
- * root estimate, which keeps the divider free. */
+/* The unsigned code of w = ak_q8_unsigned_w(sqrt(x), factor), in [0, 255^2]: the number of
+ * thresholds (j + 1/2)^2, j < 255, at or below w (blockwise.py), from an estimate e of sqrt(w)
+ * with |e - sqrt(w)| < 1/4: c0 = floor(e + 1/4) is the count or one less, and one comparison
+ * with the threshold (c0 + 1/2)^2 (exact in float32) decides. Any such estimate gives the same
+ * code; here it is sqrtf, and the fused Adam step (quant8_adam_fused_loop.h) uses a reciprocal
+ * square root estimate, which keeps the divider free. */
 INLINE uint8_t unsigned_code(float w, float estimate)
 {
     int32_t c = (int32_t)(estimate + AK_Q8_ESTIMATE_MARGIN);
@@ -121,7 +122,7 @@ INLINE uint8_t unsigned_code(float w, float estimate)
     return (uint8_t)(c + (w >= t * t));
 }
 
-/* Encode a block of maximum s; root[i] = sqrt(x[i]) if the rule computed it, else NULL. */
+/* Encode a block of scale s; root[i] = sqrt(x[i]) if the rule computed it, else NULL. */
 INLINE void encode_unsigned(int n, const float *x, float s, const float *root, uint8_t *codes, float *absmax)
 {
     if (codes_are_zero(n, s, codes, absmax))
@@ -129,12 +130,12 @@ INLINE void encode_unsigned(int n, const float *x, float s, const float *root, u
     const float factor = ak_q8_unsigned_factor(s);
     if (root) {
         for (int i = 0; i < n; i++) {
-            float w = root[i] * factor;
+            float w = ak_q8_unsigned_w(root[i], factor);
             codes[i] = unsigned_code(w, sqrtf(w));
         }
     } else {
         for (int i = 0; i < n; i++) {
-            float w = sqrtf(fabsf(x[i])) * factor;
+            float w = ak_q8_unsigned_w(sqrtf(fabsf(x[i])), factor);
             codes[i] = unsigned_code(w, sqrtf(w));
         }
     }
@@ -203,7 +204,7 @@ typedef struct {
     float units[AK_MAX_SLOTS];
     float *values[AK_MAX_SLOTS];
     float *roots[AK_MAX_SLOTS];
-    float absmax[AK_MAX_SLOTS]; /* out: each slot's new absolute maximum */
+    float absmax[AK_MAX_SLOTS]; /* out: each slot's new scale (ak_q8_scale) */
 } q8_block;
 
 /* Decode, apply `rule`, keep the new state: the rule and the flags are constants at each call
@@ -243,9 +244,9 @@ INLINE void update_block(const ak_scalars *k, q8_block *b, int rule, int maximiz
         if (slots > 2)
             absmax2 = running_absmax(absmax2, new[2]);
     }
-    b->absmax[0] = ak_q8_as_float(absmax0);
-    b->absmax[1] = ak_q8_as_float(absmax1);
-    b->absmax[2] = ak_q8_as_float(absmax2);
+    b->absmax[0] = ak_q8_scale(ak_q8_as_float(absmax0));
+    b->absmax[1] = ak_q8_scale(ak_q8_as_float(absmax1));
+    b->absmax[2] = ak_q8_scale(ak_q8_as_float(absmax2));
 }
 
 #define VARIANT(rule, maximize, decay, amsgrad) ((((rule) * 2 + (maximize)) * 3 + (decay)) * 2 + (amsgrad))

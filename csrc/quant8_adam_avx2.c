@@ -90,23 +90,26 @@ INLINE void store_low_bytes(char *codes, __m256i c)
     _mm_storel_epi64((__m128i *)codes, bytes);
 }
 
-/* encode_signed's codes of x with factor 1/s: the magnitude converted in the current rounding
- * mode (as the add-and-subtract of 2^23 rounds), at most AK_Q8_SIGNED_MAX, then negated where
- * u's sign bit is set (vpsignd; a magnitude of 0 stays 0). */
+/* encode_signed's codes of x with factor 1/s: the magnitude taken at most AK_Q8_SIGNED_MAX (so
+ * that an infinite x converts to 127, not to the integer indefinite; the same code as
+ * encode_signed's minimum after rounding) and converted in the current rounding mode (as the
+ * add-and-subtract of 2^23 rounds), then negated where u's sign bit is set (vpsignd; a
+ * magnitude of 0 stays 0). */
 INLINE void store_signed_codes(char *codes, __m256 x, __m256 factor)
 {
     __m256 u = _mm256_mul_ps(x, factor);
     __m256 r = _mm256_mul_ps(_mm256_sqrt_ps(bits_and(u, ABS_MASK)), _mm256_set1_ps(127.0f));
-    __m256i magnitude = _mm256_min_epi32(_mm256_cvtps_epi32(r), _mm256_set1_epi32((int)AK_Q8_SIGNED_MAX));
+    __m256i magnitude = _mm256_cvtps_epi32(_mm256_min_ps(r, _mm256_set1_ps(AK_Q8_SIGNED_MAX)));
     store_low_bytes(codes, _mm256_sign_epi32(magnitude, _mm256_castps_si256(u)));
 }
 
-/* unsigned_code of the roots sqrt(v) with factor 255^2/sqrt(s), from the estimate
+/* unsigned_code of the roots sqrt(v) with factor 255^2/sqrt(s): w = ak_q8_unsigned_w (at most
+ * 255^2, so that an infinite root gives 255, not inf * 0), from the estimate
  * w * rsqrtps(max(w, FLT_MIN)) (so that w = 0 gives 0, not 0 * inf); one is added where w is
  * at or above the next threshold (the comparison's all-ones is -1). */
 INLINE void store_unsigned_codes(char *codes, __m256 root, __m256 factor)
 {
-    __m256 w = _mm256_mul_ps(root, factor);
+    __m256 w = _mm256_min_ps(_mm256_mul_ps(root, factor), _mm256_set1_ps(AK_Q8_UNSIGNED_SQUARE_LEVELS));
     __m256 reciprocal = _mm256_rsqrt_ps(_mm256_max_ps(w, _mm256_set1_ps(FLT_MIN)));
     __m256 estimate = _mm256_add_ps(_mm256_mul_ps(w, reciprocal), _mm256_set1_ps(AK_Q8_ESTIMATE_MARGIN));
     __m256i c = _mm256_cvttps_epi32(estimate);

@@ -72,26 +72,28 @@ INLINE uint32_t i_reduce_max(__m512i m) { return _mm512_reduce_max_epu32(m); }
 
 /* encode_signed's codes of x with factor 1/s. Its rint, (r + 2^23) - 2^23 for 0 <= r < 2^23,
  * is r converted to an integer in the current rounding mode (both round to nearest even by
- * default, both follow the caller's mode otherwise), at most AK_Q8_SIGNED_MAX; the sign comes
- * after. */
+ * default, both follow the caller's mode otherwise); r is first taken at most AK_Q8_SIGNED_MAX
+ * (as encode_signed does after rounding: the same code), so that an infinite x converts to 127,
+ * not to the integer indefinite; the sign comes after. */
 INLINE void store_signed_codes(char *codes, __m512 x, __m512 factor)
 {
     __m512 u = _mm512_mul_ps(x, factor);
     __m512 r = _mm512_mul_ps(_mm512_sqrt_ps(bits_and(u, ABS_MASK)), _mm512_set1_ps(127.0f));
-    __m512i magnitude = _mm512_min_epi32(_mm512_cvtps_epi32(r), _mm512_set1_epi32((int)AK_Q8_SIGNED_MAX));
+    __m512i magnitude = _mm512_cvtps_epi32(_mm512_min_ps(r, _mm512_set1_ps(AK_Q8_SIGNED_MAX)));
     __mmask16 negative = _mm512_cmp_ps_mask(u, _mm512_setzero_ps(), _CMP_LT_OQ);
     __m512i c = _mm512_mask_sub_epi32(magnitude, negative, _mm512_setzero_si512(), magnitude);
     _mm_storeu_si128((__m128i *)codes, _mm512_cvtepi32_epi8(c));
 }
 
-/* unsigned_code of the roots sqrt(v) with factor 255^2/sqrt(s): the estimate of sqrt(w) is
+/* unsigned_code of the roots sqrt(v) with factor 255^2/sqrt(s): w = ak_q8_unsigned_w (at most
+ * 255^2, so that an infinite root gives 255, not inf * 0); the estimate of sqrt(w) is
  * w * rsqrt14(w), within 255 * 2^-14 (plus rounding) of it, far inside the margin, and is
  * added to the margin in one fused multiply-add (any estimate within the margin gives the same
  * code); for w below FLT_MIN the reciprocal is rsqrt14(FLT_MIN), so that w = 0 gives 0, not
  * 0 * inf. */
 INLINE void store_unsigned_codes(char *codes, __m512 root, __m512 factor)
 {
-    __m512 w = _mm512_mul_ps(root, factor);
+    __m512 w = _mm512_min_ps(_mm512_mul_ps(root, factor), _mm512_set1_ps(AK_Q8_UNSIGNED_SQUARE_LEVELS));
     __m512 reciprocal = _mm512_rsqrt14_ps(_mm512_max_ps(w, _mm512_set1_ps(FLT_MIN)));
     __m512i c = _mm512_cvttps_epi32(_mm512_fmadd_ps(w, reciprocal, _mm512_set1_ps(AK_Q8_ESTIMATE_MARGIN)));
     __m512 t = _mm512_add_ps(_mm512_cvtepi32_ps(c), _mm512_set1_ps(0.5f));

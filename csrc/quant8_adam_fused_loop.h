@@ -13,9 +13,10 @@
  *   i_zero(), i_running_absmax(m, x)  the running maximum of |x| on bit patterns (as
  *                            quant8.c's running_absmax), i_reduce_max(m) its largest lane
  *   store_signed_codes(dst, x, f)     encode_signed's LANES codes of x with factor f = 1/s
+ *                            (at most 127 in magnitude, also for an infinite x)
  *   store_unsigned_codes(dst, r, f)   unsigned_code's LANES codes of the roots r = sqrt(v)
- *                            with factor f = 255^2/sqrt(s), from a reciprocal square root
- *                            estimate within the margin
+ *                            with factor f = 255^2/sqrt(s) (w = ak_q8_unsigned_w(r, f)), from
+ *                            a reciprocal square root estimate within the margin
  */
 
 typedef struct {
@@ -29,10 +30,10 @@ typedef struct {
 typedef struct {
     float values[AK_MAX_SLOTS][AK_Q8_BLOCK] __attribute__((aligned(64)));
     void *codes[AK_MAX_SLOTS];
-    float scales[AK_MAX_SLOTS];
+    float scales[AK_MAX_SLOTS];  /* ak_q8_scale */
     float factors[AK_MAX_SLOTS]; /* ak_q8_signed_factor (slot 0), ak_q8_unsigned_factor */
     float boost;                 /* ak_q8_signed_boost of slot 0 */
-    int usual;                   /* every scale finite and no boost: the fused loop encodes it */
+    int usual;                   /* no scale NaN and no boost: the fused loop encodes it */
 } pending_block;
 
 /* Lanes i.. of slot s of a pending block, encoded; with `boosted`, the signed values are first
@@ -51,8 +52,8 @@ INLINE void encode_slot_lanes(const pending_block *e, int s, int i, int boosted)
     }
 }
 
-/* Encode a pending block of `slots` slots on its own (codes 0 for a slot whose scale is not
- * finite). */
+/* Encode a pending block of `slots` slots on its own (codes 0 for a slot whose scale is
+ * NaN). */
 static void encode_alone(const pending_block *e, int slots)
 {
     for (int s = 0; s < slots; s++) {
@@ -113,7 +114,7 @@ INLINE void update_block(const adam_constants *a, const ak_q8_run *run, int64_t 
     }
     out->usual = 1;
     for (int s = 0; s < slots; s++) {
-        float scale = ak_q8_as_float(i_reduce_max(absmax[s]));
+        float scale = ak_q8_scale(ak_q8_as_float(i_reduce_max(absmax[s])));
         run->scales[s][b] = scale;
         out->scales[s] = scale;
         out->codes[s] = (char *)run->codes[s] + first;

@@ -124,6 +124,54 @@ def test_each_value_is_one_of_its_two_neighbours_and_nan_is_the_quiet_nan():
     np.testing.assert_array_equal(_bfloat16.to_float32(_bfloat16.stochastically_rounded(exact, 1, 0)), exact)
 
 
+def test_a_finite_value_beyond_the_largest_bfloat16_is_never_rounded_to_an_infinity():
+    """Every float32 whose upper half is the largest finite bfloat16's (0x7F7F: from 3.39e38 to
+    FLT_MAX), of either sign, is stored as that bfloat16; rounded up it would be an infinity.
+    Infinities stay infinite, and the value just below still rounds either way."""
+    low = np.arange(1 << 16, dtype=np.uint32)
+    beyond = np.concatenate([0x7F7F0000 | low, 0xFF7F0000 | low]).view(np.float32)
+    np.testing.assert_array_equal(_bfloat16.stochastically_rounded(beyond, 5, 1), np.repeat([0x7F7F, 0xFF7F], 1 << 16))
+    infinities = np.array([np.inf, -np.inf], np.float32)
+    np.testing.assert_array_equal(_bfloat16.stochastically_rounded(infinities, 5, 1), [0x7F80, 0xFF80])
+    below = (0x7F7E0000 | low).view(np.float32)
+    assert set(_bfloat16.stochastically_rounded(below, 5, 1).tolist()) == {0x7F7E, 0x7F7F}
+
+
+@pytest.mark.parametrize("case", ["adam-amsgrad-l2-maximize", "adamw", "adamax", "adadelta"])
+@pytest.mark.parametrize("isa", native.available_isas())
+def test_state_beyond_the_largest_bfloat16_is_stored_finite_as_in_the_reference(isa, case):
+    """Every third gradient huge (3.4e38; its square root, 1.84e19, for Adadelta, whose
+    state holds squares) and the state there at the largest bfloat16 (as after many such steps):
+    new state values lie beyond the largest bfloat16 (exp_avg; Adamax's exp_inf; Adadelta's
+    square_avg and acc_delta), and the kernel stores them as it, as the reference does, on every
+    ISA. Every new state value that is finite in float32 is stored finite (rounded up, exp_avg
+    would be infinite, and the next step's parameter NaN)."""
+    spec, hyper = CASES[case]
+    sizes, step, seeds = (4097, 70001), 5.0, [7, 8]
+    params, grads, states = start(spec, hyper, sizes, seed=9)
+    largest = _bfloat16.to_float32(np.array([_bfloat16.LARGEST], np.uint16))[0]
+    huge = np.sqrt(np.float32(3.4e38)) if spec is specs.ADADELTA else np.float32(3.4e38)
+    for grad, state in zip(grads, states):
+        grad[::3] = np.copysign(huge, grad[::3])
+        directed = -grad[::3] if hyper.get("maximize") else grad[::3]
+        for key in state:  # exp_avg of the sign of the (directed) gradients
+            state[key][::3] = _bfloat16.rounded(np.copysign(largest, directed) if key == "exp_avg" else np.full(directed.shape, largest))
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = [reference_step(spec, hyper, *columns) for columns in zip(params, grads, states, [step] * 2, seeds)]
+        floats = [spec.rule(param, grad, *(_bfloat16.to_float32(state[slot.key]) if slot.key in state else None for slot in spec.slots), step=step, **hyper)
+                  for param, grad, state in zip(params, grads, states)]
+    kernel_step(spec, hyper, params, grads, states, [step] * 2, seeds, isa=isa)
+    at_the_largest = 0
+    for param, state, (expected_param, expected_state), new in zip(params, states, expected, floats):
+        np.testing.assert_array_equal(param, expected_param, strict=True)
+        for key, value in expected_state.items():
+            np.testing.assert_array_equal(state[key], value, strict=True, err_msg=key)
+            finite = np.isfinite(getattr(new, key))
+            assert np.isfinite(_bfloat16.to_float32(state[key])[finite]).all(), key
+            at_the_largest += np.count_nonzero((state[key] & 0x7FFF) == _bfloat16.LARGEST)
+    assert at_the_largest > 70001 // 3
+
+
 @pytest.mark.parametrize("stream", [0, 1])
 def test_rounding_is_unbiased_at_every_position_and_streams_differ(stream):
     # 3/4 of the way from 1 to the next bfloat16: rounded up with probability 3/4 in every part.

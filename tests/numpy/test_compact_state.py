@@ -184,6 +184,35 @@ def test_int8_steps_equal_decode_rule_encode_bitwise(entry):
                 np.testing.assert_array_equal(state[key], value, strict=True, err_msg=key)
 
 
+@pytest.mark.parametrize("nonfinite_grads", ["propagate", "skip"])
+@pytest.mark.parametrize("name, hyper", [("Adam", {}), ("AdamW", {}), ("Adam", {"amsgrad": True}), ("Adamax", {}), ("Adadelta", {})], ids=str)
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+def test_a_huge_finite_gradient_leaves_every_parameter_finite_as_float32_state_does(state_dtype, name, hyper, nonfinite_grads):
+    """Issue case 16 through adamkit.numpy: one gradient element of 1e38 (its square overflows,
+    so float32 state holds an infinite second moment there and steps that element by 0) made
+    the 256 parameters of its int8 block NaN. Every parameter stays finite, as with float32
+    state, after that step and after four ordinary ones."""
+    def trajectory(state_dtype):
+        param = start_params(shapes=[(70, 80)])[0]
+        opt = getattr(adamkit.numpy, name)([param], **hyper, state_dtype=state_dtype, nonfinite_grads=nonfinite_grads)
+        params = []
+        for step in range(5):
+            grad = grads_at(step, shapes=[(70, 80)])[0]
+            if step == 0:
+                grad[17, 34] = 1e38
+            opt.step([grad])
+            params.append(param.copy())
+        return params, opt.state[0]
+
+    full, _ = trajectory(None)
+    compact, state = trajectory(state_dtype)
+    first = getattr(specs, name.upper()).slots[0].key
+    assert state[first].dtype == (np.uint16 if state_dtype == "bf16" else quantized.CODE_DTYPES[first])
+    for step, (expected, actual) in enumerate(zip(full, compact)):
+        assert np.isfinite(expected).all(), step  # what float32 state gives
+        assert np.isfinite(actual).all(), step
+
+
 def test_bf16_steps_equal_widen_rule_round_stochastically():
     """The step of bfloat16 state, written out: widen, the rule in float32, round stochastically
     with the seed of the parameter's step and position among its group's bfloat16 ones, one

@@ -92,11 +92,11 @@ def test_unsigned_codec_properties(x):
 @pytest.mark.parametrize("encode, levels, power", [(encode_signed, SIGNED_LEVELS, SIGNED_POWER), (encode_unsigned, UNSIGNED_LEVELS, UNSIGNED_POWER)])
 def test_each_code_is_the_nearest_grid_point(encode, levels, power):
     """In float64, independently of how the codec computes it: |c| = [L (|x|/s)^(1/p)], the
-    nearest integer, except within float32 rounding of a half. Blocks of ordinary, tiny and
-    subnormal scales."""
+    nearest integer, except within float32 rounding of a half. Blocks of ordinary, tiny,
+    subnormal and huge scales (above 2^126 the reciprocal of the scale would be subnormal)."""
     rng = np.random.default_rng(power)
     blocks = []
-    for scale in (1.0, 3e-3, 1e-21, 1e-30, 1e-39, 1e-43):
+    for scale in (1.0, 3e-3, 1e-21, 1e-30, 1e-39, 1e-43, 1e30, 1e38, 3e38):
         values = rng.standard_normal(BLOCK) * 10.0 ** rng.uniform(-6, 0, BLOCK)
         values = values if encode is encode_signed else np.abs(values)
         blocks.append(values * (scale / np.abs(values).max()))
@@ -115,6 +115,38 @@ def test_a_block_of_zeros_has_scale_zero_and_decodes_to_zeros():
     np.testing.assert_array_equal(absmax, [0, 2.5, 0])
     decoded = decode_signed(codes, absmax)
     np.testing.assert_array_equal(decoded, x)  # the block maximum is exact
+
+
+@pytest.mark.parametrize("encode, decode, largest", [(encode_signed, decode_signed, 127), (encode_unsigned, decode_unsigned, 255)])
+def test_an_infinity_stays_in_its_own_element_and_a_nan_makes_its_block_nan(encode, decode, largest):
+    """A block holding an infinity (a moment that overflowed) has the scale FLT_MAX: the infinity
+    gets the largest code and decodes to itself, and every other element gets the code it has
+    with FLT_MAX in the infinity's place, and decodes to a finite value. A NaN still makes its
+    block's scale NaN, its codes 0 and every element NaN."""
+    flt_max = np.finfo(np.float32).max
+    x = signed_data(4 * BLOCK + 10, seed=4) * np.float32(1e30)
+    x[[9, BLOCK + 3]] = [3e38, -1e38]  # huge finite values beside the infinities
+    x[[5, 2 * BLOCK + 8]] = [np.inf, -np.inf]
+    x[3 * BLOCK + 1] = np.nan
+    if encode is encode_unsigned:
+        x = np.abs(x)
+    codes, absmax = encode(x)
+    stand_in = np.where(np.isinf(x), np.copysign(flt_max, x), x)
+    stand_in_codes, stand_in_absmax = encode(stand_in)
+    np.testing.assert_array_equal(absmax, [flt_max, np.abs(x[BLOCK:2 * BLOCK]).max(), flt_max, np.nan, np.abs(x[4 * BLOCK:]).max()])
+    np.testing.assert_array_equal(stand_in_absmax, absmax)
+    np.testing.assert_array_equal(codes, stand_in_codes)
+    infinite = np.isinf(x)
+    np.testing.assert_array_equal(codes[infinite], largest * np.sign(x[infinite]))
+    assert not codes[3 * BLOCK : 4 * BLOCK].any()
+    with np.errstate(invalid="ignore"):
+        decoded = decode(codes, absmax)
+    np.testing.assert_array_equal(decoded[infinite], x[infinite])
+    assert np.isnan(decoded[3 * BLOCK : 4 * BLOCK]).all()
+    others = np.ones(x.size, bool)
+    others[infinite] = False
+    others[3 * BLOCK : 4 * BLOCK] = False
+    assert np.isfinite(decoded[others]).all()
 
 
 def test_the_unsigned_map_keeps_small_second_moments_that_a_linear_map_loses():

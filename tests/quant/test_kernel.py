@@ -214,13 +214,42 @@ def test_subnormal_first_moments_encode_as_the_reference_on_every_isa(case, isa)
     assert np.abs(codes[BLOCK : 2 * BLOCK]).max() == 127 and np.abs(codes[3 * BLOCK : 4 * BLOCK]).max() == 127
 
 
+def float32_new_state(name, param, grad, state, step, hyper):
+    """The rule's new parameter and state in float32, from the decoded state (before encoding)."""
+    decoded = [decode(state[key], state[key + "_absmax"]) for key in quantized.state_keys(SPECS[name], hyper)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        return SPECS[name].rule(param.copy(), grad, *decoded, step=step, **hyper)
+
+
+def assert_non_finite_where_float32_state_is(name, hyper, state, new):
+    """Each slot's decoded state against the rule's float32 result ``new``: a block holding a NaN
+    has the scale NaN and codes 0 and decodes to NaN (the NaN propagates); in every other block
+    an infinity decodes to itself, under the scale FLT_MAX, and every finite value to a finite
+    one."""
+    for key in quantized.state_keys(SPECS[name], hyper):
+        values, scales = getattr(new, key), state[key + "_absmax"]
+        with np.errstate(invalid="ignore", over="ignore"):
+            decoded = decode(state[key], scales)
+        for block in range(scales.size):
+            part = slice(block * BLOCK, (block + 1) * BLOCK)
+            if np.isnan(values[part]).any():
+                assert np.isnan(scales[block]) and not state[key][part].any(), (key, block)
+                assert np.isnan(decoded[part]).all(), (key, block)
+                continue
+            infinite = np.isinf(values[part])
+            assert scales[block] == (np.finfo(np.float32).max if infinite.any() else np.abs(values[part]).max()), (key, block)
+            np.testing.assert_array_equal(np.isfinite(decoded[part]), ~infinite, err_msg=f"{key} block {block}")
+            np.testing.assert_array_equal(decoded[part][infinite], values[part][infinite], err_msg=key)
+
+
 @pytest.mark.parametrize("isa", native.available_isas())
 @pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_a_non_finite_gradient_zeroes_its_blocks_codes_on_every_isa(bad, case, isa):
-    """A NaN or infinite gradient makes its block's new state non-finite: the scale is NaN or
-    infinite, the codes 0 (the block decodes to NaN), as in the reference; other blocks step
-    as usual."""
+def test_a_non_finite_gradient_leaves_non_finite_state_where_float32_state_has_it_on_every_isa(bad, case, isa):
+    """A NaN or infinite gradient, as in the reference: a new state value that is NaN makes its
+    block's scale NaN and codes 0 (the block decodes to NaN); one that is infinite (a moment of
+    an infinite gradient) keeps its own infinity and leaves the rest of its block finite, as
+    float32 state does. Other blocks step as usual."""
     name, hyper = case
     rng = np.random.default_rng(3)
     size = (N_BLOCKS - 1) * BLOCK + 188
@@ -229,20 +258,84 @@ def test_a_non_finite_gradient_zeroes_its_blocks_codes_on_every_isa(bad, case, i
     grad = rng.standard_normal(size).astype(np.float32)
     for block in NON_FINITE_BLOCKS:
         grad[block * BLOCK + 44] = bad
+    new = float32_new_state(name, param, grad, state, 2, hyper)
     with np.errstate(invalid="ignore", over="ignore"):
         expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 2, hyper)
     quantized.update(SPECS[name], [param], [grad], [state], [2], isa=isa, **hyper)
     np.testing.assert_array_equal(param, expected_param)
     assert_same_state(state, expected_state)
+    assert_non_finite_where_float32_state_is(name, hyper, state, new)
     finite_blocks = [block for block in range(N_BLOCKS) if block not in NON_FINITE_BLOCKS]
+    scales = np.array([state[key + "_absmax"] for key in quantized.state_keys(SPECS[name], hyper)])
+    assert np.isfinite(scales[:, finite_blocks]).all()
+    if np.isnan(bad):
+        assert np.isnan(scales[:, NON_FINITE_BLOCKS]).all()
+    else:  # in each block, some slot holds an infinity
+        assert (scales[:, NON_FINITE_BLOCKS] == np.finfo(np.float32).max).any(axis=0).all()
+
+
+# At one element of a few blocks: a gradient whose square overflows (Adam's exp_avg_sq and
+# max_exp_avg_sq and Adadelta's square_avg become infinite, as in float32 state), two ordinary
+# steps, and one that makes g - exp_avg overflow (exp_avg becomes infinite, the parameter NaN,
+# as in float32 state; a NaN in the state would then make its block NaN, as a NaN gradient
+# does).
+HUGE_GRADIENTS = (np.float32(1e38), None, None, np.float32(-3.4e38))
+
+
+def huge_gradients_from_zero_state(name, hyper):
+    """A parameter, zero state and HUGE_GRADIENTS at element 44 of NON_FINITE_BLOCKS (ordinary
+    gradients elsewhere)."""
+    rng = np.random.default_rng(8)
+    size = (N_BLOCKS - 1) * BLOCK + 188
+    param = rng.standard_normal(size).astype(np.float32)
+    state = initial_state(name, hyper, size, rng)
     for key in quantized.state_keys(SPECS[name], hyper):
-        scales = state[key + "_absmax"]
-        assert not np.isfinite(scales[list(NON_FINITE_BLOCKS)]).any() and np.isfinite(scales[finite_blocks]).all(), key
-        with np.errstate(invalid="ignore"):
-            decoded = decode(state[key], scales)
-        for block in NON_FINITE_BLOCKS:
-            assert not state[key][block * BLOCK : (block + 1) * BLOCK].any(), key
-            assert np.isnan(decoded[block * BLOCK : (block + 1) * BLOCK]).all(), key
+        state[key][:] = 0
+        state[key + "_absmax"][:] = 0
+    grads = []
+    for huge in HUGE_GRADIENTS:
+        grad = rng.standard_normal(size).astype(np.float32)
+        if huge is not None:
+            grad[[block * BLOCK + 44 for block in NON_FINITE_BLOCKS]] = huge
+        grads.append(grad)
+    return param, state, grads
+
+
+def float32_trajectory(name, param, grads, hyper):
+    """The parameters of the rule's steps with float32 state from zero."""
+    spec, params = SPECS[name], []
+    state = [np.zeros_like(param) for _ in quantized.state_keys(spec, hyper)]
+    for step, grad in enumerate(grads, 1):
+        with np.errstate(invalid="ignore", over="ignore"):
+            new = spec.rule(param, grad, *state, step=step, **hyper)
+        param, state = new.param, [getattr(new, key) for key in quantized.state_keys(spec, hyper)]
+        params.append(param)
+    return params
+
+
+@pytest.mark.parametrize("isa", native.available_isas())
+@pytest.mark.parametrize("case", EDGE_CASES + [("Adam", HYPERS["Adam"][0]), ("Adamax", HYPERS["Adamax"][0])], ids=case_id)
+def test_huge_finite_gradients_leave_the_rest_of_their_blocks_finite_on_every_isa(case, isa):
+    """Issue case 16: a finite gradient of 1e38 made its block's exp_avg_sq scale infinite, and
+    every parameter of the block NaN. In blocks in the middle of a run of whole blocks, the last
+    whole one and the partial one (the fused step encodes each its own way), the gradients of
+    HUGE_GRADIENTS, from zero state: every step equals decode -> rule -> encode bitwise, each
+    parameter is finite wherever float32 state keeps it finite, and each decoded state value
+    wherever the rule's float32 result from the decoded state is."""
+    name, hyper = case
+    param, state, grads = huge_gradients_from_zero_state(name, hyper)
+    expected_param, expected_state = param.copy(), copied(state)
+    for step, (grad, float32_param) in enumerate(zip(grads, float32_trajectory(name, param, grads, hyper)), 1):
+        new = float32_new_state(name, param, grad, state, step, hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [step], isa=isa, **hyper)
+        with np.errstate(invalid="ignore", over="ignore"):
+            expected_param, expected_state = reference_step(name, expected_param, grad, expected_state, step, hyper)
+        np.testing.assert_array_equal(param, expected_param)
+        assert_same_state(state, expected_state)
+        assert np.isfinite(param[np.isfinite(float32_param)]).all(), step
+        assert_non_finite_where_float32_state_is(name, hyper, state, new)
+    scales = np.array([state[key + "_absmax"] for key in quantized.state_keys(SPECS[name], hyper)])
+    assert (scales[:, NON_FINITE_BLOCKS] == np.finfo(np.float32).max).any(axis=0).all()
 
 
 @pytest.mark.parametrize("isa", native.available_isas())
@@ -281,6 +374,19 @@ def _set_rounding_mode(mode):
 ROUNDING_MODES = {"down": 0x400, "up": 0x800, "toward-zero": 0xC00}
 
 
+def stepped_in_rounding_mode(name, hyper, param, state, grads, isa, rounding_mode):
+    """Copies of ``param`` and ``state`` after the kernel's steps 1, 2, ... on ``grads``, the
+    caller rounding in ``rounding_mode``."""
+    p, s = param.copy(), copied(state)
+    previous = _set_rounding_mode(rounding_mode)
+    try:
+        for step, grad in enumerate(grads, 1):
+            quantized.update(SPECS[name], [p], [grad], [s], [step], isa=isa, num_threads=2, **hyper)
+    finally:
+        _set_rounding_mode(previous)
+    return p, s
+
+
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or not ctypes.util.find_library("m"), reason="x86 fenv")
 @pytest.mark.parametrize("mode", ROUNDING_MODES)
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -296,14 +402,7 @@ def test_every_isa_gives_the_same_bits_in_the_callers_rounding_mode(case, mode):
     grads = [(rng.standard_normal(size) * 10.0 ** rng.uniform(-4, 0, size)).astype(np.float32) for _ in range(3)]
 
     def stepped(isa, rounding_mode):
-        p, s = param.copy(), copied(state)
-        previous = _set_rounding_mode(rounding_mode)
-        try:
-            for step, grad in enumerate(grads, 1):
-                quantized.update(SPECS[name], [p], [grad], [s], [step], isa=isa, num_threads=2, **hyper)
-        finally:
-            _set_rounding_mode(previous)
-        return p, s
+        return stepped_in_rounding_mode(name, hyper, param, state, grads, isa, rounding_mode)
 
     expected_param, expected_state = stepped("scalar", ROUNDING_MODES[mode])
     for isa in native.available_isas():
@@ -312,6 +411,78 @@ def test_every_isa_gives_the_same_bits_in_the_callers_rounding_mode(case, mode):
         assert_same_state(actual_state, expected_state)
     nearest_param, _ = stepped("scalar", 0)
     assert not np.array_equal(nearest_param, expected_param)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or not ctypes.util.find_library("m"), reason="x86 fenv")
+@pytest.mark.parametrize("mode", ROUNDING_MODES)
+@pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
+def test_huge_finite_gradients_give_the_same_bits_on_every_isa_in_the_callers_rounding_mode(case, mode):
+    """HUGE_GRADIENTS rounding down, up and toward zero: every ISA gives the scalar loops' bits,
+    each parameter is finite wherever float32 state keeps it finite, and the state of the rest
+    of each block holding an infinity is finite. (Not rounding to nearest, the infinity's own
+    largest code may decode to about FLT_MAX instead of an infinity.)"""
+    name, hyper = case
+    param, state, grads = huge_gradients_from_zero_state(name, hyper)
+
+    def stepped(isa):
+        return stepped_in_rounding_mode(name, hyper, param, state, grads, isa, ROUNDING_MODES[mode])
+
+    expected_param, expected_state = stepped("scalar")
+    for isa in native.available_isas():
+        actual_param, actual_state = stepped(isa)
+        np.testing.assert_array_equal(actual_param, expected_param, err_msg=isa)
+        assert_same_state(actual_state, expected_state)
+    float32_param = float32_trajectory(name, param, grads, hyper)[-1]
+    assert np.isfinite(expected_param[np.isfinite(float32_param)]).all()
+    rest = np.ones(param.size, bool)
+    rest[[block * BLOCK + 44 for block in NON_FINITE_BLOCKS]] = False
+    for key in quantized.state_keys(SPECS[name], hyper):
+        with np.errstate(over="ignore"):
+            assert np.isfinite(decode(expected_state[key], expected_state[key + "_absmax"])[rest]).all(), key
+
+
+@pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
+def test_huge_finite_gradients_equal_the_reference_under_flush_to_zero_on_every_isa(case):
+    """HUGE_GRADIENTS with the caller flushing subnormals to zero: each ISA equals decode -> rule
+    -> encode computed under flush-to-zero too, and an infinite exp_avg gets the code of its
+    sign. (Its block's scale is FLT_MAX, whose reciprocal is subnormal: flushed to 0, it made
+    the infinity's u = inf * 0 NaN, of whichever sign each ISA gives a NaN; the signed map
+    divides by s 2^-64 instead above 2^126.)"""
+    torch = pytest.importorskip("torch")
+    name, hyper = case
+    param, state, grads = huge_gradients_from_zero_state(name, hyper)
+
+    def stepped(step_once):
+        p, s = param.copy(), copied(state)
+        for step, grad in enumerate(grads, 1):
+            p, s = step_once(p, grad, s, step)
+        return p, s
+
+    def kernel(isa):
+        def step_once(p, grad, s, step):
+            quantized.update(SPECS[name], [p], [grad], [s], [step], isa=isa, num_threads=2, **hyper)
+            return p, s
+
+        return step_once
+
+    def reference(p, grad, s, step):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return reference_step(name, p, grad, s, step, hyper)
+
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush denormals")
+    try:
+        expected_param, expected_state = stepped(reference)
+        for isa in native.available_isas():
+            actual_param, actual_state = stepped(kernel(isa))
+            np.testing.assert_array_equal(actual_param, expected_param, err_msg=isa)
+            assert_same_state(actual_state, expected_state)
+    finally:
+        torch.set_flush_denormal(False)
+    if "exp_avg" in expected_state:
+        huge = [block * BLOCK + 44 for block in NON_FINITE_BLOCKS]
+        sign = np.sign(HUGE_GRADIENTS[-1]) * (-1 if hyper.get("maximize") else 1)
+        np.testing.assert_array_equal(expected_state["exp_avg"][huge], 127 * sign)
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or not ctypes.util.find_library("m"), reason="x86 fenv")

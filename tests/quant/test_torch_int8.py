@@ -120,6 +120,64 @@ def state_keys(optimizer):
     return [slot.key for slot in getattr(akt, optimizer).spec.slots[:2]]
 
 
+OVERFLOWING = [("Adam", {}), ("AdamW", {}), ("Adam", {"amsgrad": True}), ("Adamax", {}), ("Adadelta", {})]
+
+
+@pytest.mark.parametrize("nonfinite_grads", ["propagate", "skip"])
+@pytest.mark.parametrize("optimizer, hyper", OVERFLOWING, ids=lambda v: str(v))
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+def test_a_huge_finite_gradient_leaves_every_parameter_finite_as_float32_state_does(state_dtype, optimizer, hyper, nonfinite_grads):
+    """Issue case 16: one gradient element of 1e38 in a parameter of 5000 elements. Its square
+    overflows: with float32 state that element's exp_avg_sq (square_avg) is infinite and its
+    step 0. With int8 state the block's scale became infinite and all 256 parameters of the
+    block NaN, also with nonfinite_grads="skip" (the gradient is finite). Now every parameter is
+    finite, as with float32 state, after that step and after four ordinary ones. (Adamax's
+    exp_inf is a maximum of |g|, which does not overflow; tests/quant/test_kernel.py makes its
+    exp_avg overflow.)"""
+    def trajectory(state_dtype):
+        (p,) = params_of_sizes(5000)
+        opt = getattr(akt, optimizer)([p], **hyper, state_dtype=state_dtype, nonfinite_grads=nonfinite_grads)
+        params = []
+        for step in range(5):
+            set_grads([p], seed=step + 1)
+            if step == 0:
+                p.grad[1234] = 1e38
+            opt.step()
+            params.append(p.detach().clone())
+        return params, opt.state[p]
+
+    full, _ = trajectory(None)
+    compact, state = trajectory(state_dtype)
+    if state_dtype == "int8":
+        assert state[state_keys(optimizer)[0]].dtype in (torch.int8, torch.uint8)
+    for step, (expected, actual) in enumerate(zip(full, compact)):
+        assert torch.isfinite(expected).all(), step  # what float32 state gives
+        assert torch.isfinite(actual).all(), step
+
+
+@pytest.mark.parametrize("optimizer, hyper", OVERFLOWING, ids=lambda v: str(v))
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+def test_gradients_near_the_largest_float_keep_every_parameter_finite_as_float32_state_does(state_dtype, optimizer, hyper):
+    """64 of 4096 gradients at 3.4e38 for 60 steps: exp_avg climbs beyond the largest bfloat16
+    (3.39e38), where stochastic rounding rounded it up to an infinity now and then, and the next
+    step's inf - inf made the parameter NaN (from step 46 on with Adam), while float32 state
+    keeps every parameter finite. Compact state does too."""
+    def trajectory(state_dtype):
+        (p,) = params_of_sizes(4096)
+        opt = getattr(akt, optimizer)([p], **hyper, state_dtype=state_dtype)
+        params = []
+        for step in range(60):
+            p.grad = torch.full((4096,), 1e-3)
+            p.grad[:64] = 3.4e38
+            opt.step()
+            params.append(p.detach().clone())
+        return params
+
+    for step, (expected, actual) in enumerate(zip(trajectory(None), trajectory(state_dtype))):
+        assert torch.isfinite(expected).all(), step  # what float32 state gives
+        assert torch.isfinite(actual).all(), step
+
+
 @pytest.mark.parametrize("optimizer", TRAINED)
 def test_state_dict_is_compact_and_round_trips_bitwise(optimizer):
     _, model, opt = trained("int8", steps=20, optimizer=optimizer)

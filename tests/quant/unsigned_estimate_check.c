@@ -1,7 +1,8 @@
-/* For every float32 w in [0, 65100] (the unsigned code's w = sqrt(v) 255^2 / sqrt(s) is at
- * most 255^2, plus rounding), the code that the fused Adam step's store_unsigned_codes counts
- * from its reciprocal square root estimate equals the one quant8.c counts from sqrtf
- * (unsigned_code), on this processor. Built once per fused file, which it includes (so it
+/* For every float32 w from 0 to infinity (the unsigned code's w = sqrt(v) 255^2 / sqrt(s) is at
+ * most 255^2, plus rounding, for a finite v, and infinite for an infinite one), the code that
+ * the fused Adam step's store_unsigned_codes counts from its reciprocal square root estimate
+ * equals the one quant8.c counts from sqrtf (ak_q8_unsigned_w, unsigned_code), on this
+ * processor. Built once per fused file, which it includes (so it
  * checks the kernel's own code): -DFUSED_FILE='"quant8_adam_avx2.c"' or the AVX-512 one, with
  * -Icsrc. Prints the values checked and the mismatches; exits 1 on a mismatch, 2 if this CPU
  * lacks the file's instruction set. Run by tests/quant/test_unsigned_estimate.py. */
@@ -9,8 +10,9 @@
 
 #include <stdio.h>
 
-static int32_t reference(float w)
+static int32_t reference(float root)
 {
+    float w = ak_q8_unsigned_w(root, 1.0f);
     int32_t c = (int32_t)(sqrtf(w) + 0.25f);
     float t = (float)c + 0.5f;
     return c + (w >= t * t);
@@ -28,7 +30,7 @@ int main(void)
 {
     if (!supported())
         return 2;
-    const float top = 65100.0f;
+    const float top = INFINITY;
     uint32_t last;
     memcpy(&last, &top, sizeof last);
     uint64_t checked = 0, mismatches = 0;

@@ -11,7 +11,10 @@ rounds away the lower half:
   (in magnitude) with probability equal to its distance from the bfloat16 below, in units of the
   spacing. The random bits are a counter-based hash of the element's position, a seed and a
   stream, so the C kernels (the float32-parameter, bfloat16-state layout of
-  ``csrc/adamkit_kernels.h``) compute the same bits in parallel, in the step itself.
+  ``csrc/adamkit_kernels.h``) compute the same bits in parallel, in the step itself. A finite
+  value above the largest bfloat16 (:math:`3.39\cdot10^{38}`, upper half ``0x7F7F``) is stored as
+  that bfloat16, not rounded up to an infinity: float32 state holds no infinity there, and an
+  infinite ``exp_avg`` would make the next step's parameter NaN (:math:`\infty - \infty`).
 
 Every NaN is stored as the quiet NaN ``0x7FC0``, as the C kernels store it (torch's own
 conversion may keep another NaN pattern; both are NaN).
@@ -20,6 +23,8 @@ conversion may keep another NaN pattern; both are NaN).
 import numpy as np
 
 QUIET_NAN = 0x7FC0
+LARGEST = 0x7F7F
+"""The upper half of the largest finite bfloat16 (in magnitude)."""
 
 
 def to_float32(bits):
@@ -67,10 +72,13 @@ def stochastically_rounded(values, seed, stream):
     :func:`noise` to the lower half of its float32 pattern before it is cut off, so it is
     rounded away from zero with probability equal to its distance from the bfloat16 below, in
     units of their spacing. The bits are a hash of ``(seed, stream, i)``: counter-based, so any
-    split of the array across threads gives the same result.
+    split of the array across threads gives the same result. A finite value whose upper half is
+    the largest bfloat16's gets no noise (it is not rounded up to an infinity).
     """
     values = np.ascontiguousarray(values, np.float32)
-    bits = values.reshape(-1).view(np.uint32) + noise(values.size, seed, stream)
+    bits = values.reshape(-1).view(np.uint32)
+    at_the_largest = ((bits >> 16) & np.uint32(0x7FFF)) == LARGEST
+    bits = bits + np.where(at_the_largest, np.uint32(0), noise(values.size, seed, stream))
     return _upper_halves(bits.reshape(values.shape), values)
 
 

@@ -24,15 +24,27 @@ power law, fine near zero and coarse near the maximum:
 
 ``rint`` rounds half to even (for a scale below :math:`2^{-64}` the signed map computes
 :math:`|x|/s` as :math:`(|x|\,2^{64}) \cdot (1/(s\,2^{64}))`, both products exact, so that
-:math:`1/s` of a subnormal :math:`s` cannot overflow); :math:`[\cdot]` rounds to the nearest integer, a half up, and is
+:math:`1/s` of a subnormal :math:`s` cannot overflow, and above :math:`2^{126}` as
+:math:`(|x|\,2^{-64}) \cdot (1/(s\,2^{-64}))`, so that :math:`1/s` is not subnormal, which
+flush-to-zero would make 0); :math:`[\cdot]` rounds to the nearest integer, a half up, and is
 computed without a root of its own: with :math:`w = \sqrt{x} \cdot (255^2/\sqrt{s})` (the square
 root of :math:`x` is the one Adam's step computes anyway), :math:`c` is the number of thresholds
 :math:`(j + \tfrac12)^2`, :math:`j = 0 \dots 254`, at or below :math:`w`. The C kernel counts
 them from an estimate of :math:`\sqrt{w}` (a hardware reciprocal square root, which does not
 occupy the divider that Adam's own square root and divisions need) corrected by one comparison
 with a threshold, and agrees with this count bit for bit. A block of zeros has :math:`s = 0` and codes 0; a block holding
-a NaN or an infinity has a NaN or infinite :math:`s`, which decodes every element to NaN, and
-codes 0. Every operation
+a NaN has :math:`s` NaN, which decodes every element to NaN, and codes 0.
+
+**Infinities and overflow.** An infinity in a block (a moment that overflowed, as Adam's
+:math:`v` does for a gradient of :math:`10^{38}`) stays in its own element: the scale
+is the block's largest :math:`|x|` clamped at the largest float32, :math:`F = 3.4\cdot10^{38}`
+(a NaN stays NaN), the infinity gets the largest code (:math:`\pm127`, :math:`255`: the signed
+magnitude is at most 127, the unsigned :math:`w` at most :math:`255^2`) and decodes to an
+infinity again rounding to nearest (:math:`(F/127^2)\cdot127^2` overflows), as float32 state
+would hold it, while the block's other elements get codes against :math:`s = F`, finite ones.
+A finite element within :math:`0.8\,\%` of :math:`F` in a block of scale :math:`F` (one holding an
+infinity, or whose largest :math:`|x|` is :math:`F` itself) also gets the largest code and
+decodes to an infinity. Every operation
 is float32 and is written in the order the C kernel (``csrc/quant8.c``) computes it, so the
 two agree bit for bit.
 
@@ -137,6 +149,14 @@ SMALL_SCALE = np.float32(2.0**-64)
 """Below this block scale the signed map multiplies values and scale by :data:`SCALE_BOOST`
 (exactly) before dividing, so that the reciprocal of a subnormal scale cannot overflow."""
 SCALE_BOOST = np.float32(2.0**64)
+LARGE_SCALE = np.float32(2.0**126)
+"""Above this block scale the signed map multiplies values and scale by
+:data:`LARGE_SCALE_BOOST` before dividing, so that the reciprocal of the scale is not subnormal
+(flush-to-zero would make it 0, and an infinity times 0 NaN). The scale's product is exact, and
+so is every value's that could get a code other than 0."""
+LARGE_SCALE_BOOST = np.float32(2.0**-64)
+LARGEST = np.finfo(np.float32).max
+"""The largest block scale: an infinity in a block leaves the scale at this value, not infinite."""
 
 UNSIGNED_THRESHOLDS = (np.arange(UNSIGNED_LEVELS, dtype=np.float32) + np.float32(0.5)) ** 2
 r"""The unsigned codes' boundaries in :math:`w = \sqrt{x}\,(255^2/\sqrt{s})`: :math:`(j + 1/2)^2`
@@ -153,20 +173,25 @@ def _power(t, power):
 def _encode(x, levels, power, signed, rows):
     scales_shape = absmax_shape(np.shape(x), rows) if np.ndim(x) else (n_blocks(1),)
     blocks = _blocks(x, scales_shape)
-    absmax = np.max(np.abs(blocks), axis=1)
-    # A block holding a NaN or an infinity decodes to NaN through its scale: its codes are 0.
+    # An infinity leaves the scale at LARGEST (np.minimum keeps a NaN).
+    absmax = np.minimum(np.max(np.abs(blocks), axis=1), LARGEST)
+    # A block holding a NaN decodes to NaN through its scale: its codes are 0.
     finite = np.isfinite(absmax)
     blocks = np.where(finite[:, None], blocks, np.float32(0))
     scale = np.where(finite & (absmax > 0), absmax, np.float32(1))[:, None]
     if power == 4:
         # sqrt(x) (255^2 / sqrt(s)) against the thresholds: the kernel reuses the sqrt(v) of the step.
-        scaled = np.sqrt(np.abs(blocks)) * (np.float32(levels * levels) / np.sqrt(scale))
+        # At most 255^2: the largest code, also for an infinity.
+        square_levels = np.float32(levels * levels)
+        scaled = np.minimum(np.sqrt(np.abs(blocks)) * (square_levels / np.sqrt(scale)), square_levels)
         magnitude = np.searchsorted(UNSIGNED_THRESHOLDS, scaled, side="right").astype(np.float32)
     else:
-        # (x b) (1 / (s b)), b = 2^64 below a scale of 2^-64: 1/s of a subnormal s would overflow.
-        boost = np.where(scale < SMALL_SCALE, SCALE_BOOST, np.float32(1))
+        # (x b) (1 / (s b)), b = 2^64 below a scale of 2^-64 (1/s of a subnormal s would
+        # overflow) and 2^-64 above 2^126 (1/s would be subnormal).
+        boost = np.where(scale < SMALL_SCALE, SCALE_BOOST, np.where(scale > LARGE_SCALE, LARGE_SCALE_BOOST, np.float32(1)))
         u = (blocks * boost) * (np.float32(1) / (scale * boost))
-        magnitude = np.rint(_root(np.abs(u), power) * np.float32(levels))
+        # At most 127: rounding upward the block's largest can come out 128, an infinity inf.
+        magnitude = np.minimum(np.rint(_root(np.abs(u), power) * np.float32(levels)), np.float32(levels))
     codes = np.copysign(magnitude, blocks) if signed else magnitude
     dtype = np.int8 if signed else np.uint8
     n_rows, row_length = _rows(x, scales_shape).shape
@@ -181,7 +206,8 @@ def _decode(codes, absmax, levels, power, signed):
     if signed and power != 2:
         shape = np.copysign(np.abs(shape), c)
     units = absmax.reshape(c.shape[0], n_blocks(c.shape[1])) / np.float32(float(levels) ** power)
-    return (np.repeat(units, BLOCK, axis=1)[:, : c.shape[1]] * shape).reshape(np.shape(codes))
+    with np.errstate(over="ignore"):  # the largest code of the largest scale: an infinity
+        return (np.repeat(units, BLOCK, axis=1)[:, : c.shape[1]] * shape).reshape(np.shape(codes))
 
 
 def _check_absmax(codes, absmax):
