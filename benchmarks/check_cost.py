@@ -6,7 +6,10 @@ the contenders step by step, and prints the medians and each one's ratio to torc
 Run it once with ``PYTHONPATH`` pointing at a build of the code before a change and once after:
 torch's fused step, timed in the same run, is the yardstick between the two runs.
 
-    .venv/bin/python benchmarks/check_cost.py [--tensors 100] [--numel 100] [--steps 301]
+    .venv/bin/python benchmarks/check_cost.py [--tensors 100] [--numel 100] [--steps 301] [--threads 1]
+
+On a shared, busy machine give ``--threads 1``: with more, torch's intra-op threads wait on
+scheduler time slices and its fused step's time says more about the load than about the step.
 """
 
 import argparse
@@ -16,6 +19,7 @@ import time
 import numpy as np
 import torch
 
+import adamkit.kernels
 import adamkit.numpy
 import adamkit.torch
 
@@ -43,7 +47,11 @@ def main():
     parser.add_argument("--tensors", type=int, default=100)
     parser.add_argument("--numel", type=int, default=100)
     parser.add_argument("--steps", type=int, default=301)
+    parser.add_argument("--threads", type=int, default=None, help="torch's and adamkit's threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        adamkit.kernels.set_num_threads(args.threads)
     contenders = {
         "adamkit.torch.Adam": _torch_contender(adamkit.torch.Adam, args.tensors, args.numel),
         "adamkit.numpy.Adam": _numpy_contender(args.tensors, args.numel),
@@ -61,7 +69,10 @@ def main():
                 times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(values) for name, values in times.items()}
     fused = medians["torch.optim.Adam fused"]
-    print(f"{args.tensors} tensors of {args.numel} float32 elements, median of {args.steps} alternating steps")
+    print(
+        f"{args.tensors} tensors of {args.numel} float32 elements, median of {args.steps} alternating steps, "
+        f"{torch.get_num_threads()} thread(s)"
+    )
     print("| contender | step | / torch fused |")
     print("|---|---|---|")
     for name, median in medians.items():
