@@ -1193,24 +1193,24 @@ error:
     return NULL;
 }
 
-/* first_overlap(starts, ends, pointers, lengths): the first i whose byte range
+/* first_in_ranges(starts, ends, pointers, lengths): the first i whose byte range
  * [pointers[i], pointers[i] + lengths[i]) overlaps one of the ranges [starts[k], ends[k]),
  * which are sorted and disjoint (int64 arrays), or -1; empty ranges overlap nothing. The torch
  * front end's cached step checks its new gradients against the memory it writes this way, by
  * binary search. */
-static PyObject *first_overlap(PyObject *self, PyObject *args)
+static PyObject *first_in_ranges(PyObject *self, PyObject *args)
 {
     (void)self;
     PyArrayObject *starts, *ends, *lengths;
     PyObject *pointers;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!:first_overlap", &PyArray_Type, &starts, &PyArray_Type, &ends,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!:first_in_ranges", &PyArray_Type, &starts, &PyArray_Type, &ends,
                           &PyList_Type, &pointers, &PyArray_Type, &lengths))
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(pointers), m = PyArray_SIZE(starts);
     if (PyArray_TYPE(starts) != NPY_INT64 || PyArray_TYPE(ends) != NPY_INT64 || PyArray_TYPE(lengths) != NPY_INT64 ||
         !PyArray_IS_C_CONTIGUOUS(starts) || !PyArray_IS_C_CONTIGUOUS(ends) || !PyArray_IS_C_CONTIGUOUS(lengths) ||
         PyArray_SIZE(ends) != m || PyArray_SIZE(lengths) != n) {
-        PyErr_SetString(PyExc_ValueError, "first_overlap: starts, ends and lengths must be contiguous int64 "
+        PyErr_SetString(PyExc_ValueError, "first_in_ranges: starts, ends and lengths must be contiguous int64 "
                                           "arrays, starts and ends of one size and lengths of the pointers' size");
         return NULL;
     }
@@ -1248,7 +1248,7 @@ static PyMethodDef methods[] = {
     {"same_entries", same_entries, METH_VARARGS, "Whether container[keys[i]] is expected[i] for every i."},
     {"attributes", attributes, METH_VARARGS, "An attribute of each object of a list, prefetching ahead."},
     {"checked_pointers", checked_pointers, METH_VARARGS, "Tensors' data pointers, if their dtype, layout and sizes fit."},
-    {"first_overlap", first_overlap, METH_VARARGS, "The first byte range that overlaps sorted disjoint ranges, or -1."},
+    {"first_in_ranges", first_in_ranges, METH_VARARGS, "The first byte range that overlaps sorted disjoint ranges, or -1."},
     {"arrays_fit", arrays_fit, METH_VARARGS, "Whether NumPy parameters and gradients fit the kernels as they are."},
     {"quant8_update", quant8_update, METH_VARARGS, "A rule in place on 8-bit block-wise state."},
     {"sparse_update", sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},

@@ -407,4 +407,4 @@ def test_checked_pointers_reads_pointers_only_of_tensors_that_fit():
 )
 def test_first_overlap_finds_the_first_range_that_meets_sorted_disjoint_ranges(pointers, lengths, expected):
     starts, ends = np.array([10, 30, 100], np.int64), np.array([20, 40, 150], np.int64)
-    assert native.first_overlap(starts, ends, pointers, np.array(lengths, np.int64)) == expected
+    assert native.first_in_ranges(starts, ends, pointers, np.array(lengths, np.int64)) == expected

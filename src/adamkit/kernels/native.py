@@ -122,10 +122,10 @@ def checked_pointers(tensors, dtype=None, sizes=None):
     return _native.checked_pointers(tensors, dtype, sizes)
 
 
-def first_overlap(starts, ends, pointers, lengths):
+def first_in_ranges(starts, ends, pointers, lengths):
     """The first ``i`` whose byte range ``[pointers[i], pointers[i] + lengths[i])`` overlaps one
     of the sorted, disjoint ranges ``[starts[k], ends[k])`` (int64 arrays), or ``-1``; from C."""
-    return _native.first_overlap(starts, ends, pointers, lengths)
+    return _native.first_in_ranges(starts, ends, pointers, lengths)
 
 
 def warn_unavailable_once():

@@ -191,7 +191,7 @@ class GroupPlan(CachedGroup):
             return None
         if pointers is None:
             return None
-        if native.first_overlap(self._written.starts, self._written.ends, pointers, self._grad_bytes) >= 0:
+        if native.first_in_ranges(self._written.starts, self._written.ends, pointers, self._grad_bytes) >= 0:
             return None
         return pointers
 
