@@ -1235,7 +1235,8 @@ static PyObject *arrays_as_planned(PyObject *self, PyObject *args)
     Py_RETURN_TRUE;
 }
 
-/* One array's bytes for first_overlap: from its lowest to past its highest element. */
+
+/* An array's bytes, from its lowest to past its highest element (plan_tables, first_overlap). */
 typedef struct {
     intptr_t start, end;
     Py_ssize_t index;
@@ -1245,6 +1246,92 @@ static int by_start(const void *a, const void *b)
 {
     const byte_span *x = a, *y = b;
     return x->start < y->start ? -1 : x->start > y->start ? 1 : (x->index > y->index) - (x->index < y->index);
+}
+
+/* A new int64 NumPy array of shape (rows, columns), or of `rows` elements if columns is 0. */
+static PyArrayObject *new_int64_table(npy_intp rows, npy_intp columns)
+{
+    npy_intp shape[2] = {rows, columns};
+    return (PyArrayObject *)PyArray_SimpleNew(columns ? 2 : 1, shape, NPY_INT64);
+}
+
+/* plan_tables(states, arrays): the tables arrays_as_planned checks a plan against, taken now,
+ * as (items, held, records, dims, ranges): `items`, for each dict of `states`, its number of
+ * entries and the addresses of each key and value; `held`, a list of these keys and values,
+ * for the plan to keep so that no address is reused; `records`, a row of data pointer, type
+ * number and number of dimensions for each NumPy array of `arrays`; `dims`, their sizes one
+ * after another; `ranges`, the bytes (start, end) of the non-empty ones, sorted by start. */
+static PyObject *plan_tables(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *states, *arrays;
+    if (!PyArg_ParseTuple(args, "O!O!:plan_tables", &PyList_Type, &states, &PyList_Type, &arrays))
+        return NULL;
+    Py_ssize_t n_states = PyList_GET_SIZE(states), n = PyList_GET_SIZE(arrays), n_entries = 0, n_dims = 0;
+    for (Py_ssize_t i = 0; i < n_states; i++) {
+        PyObject *state = PyList_GET_ITEM(states, i);
+        if (!PyDict_Check(state))
+            return PyErr_Format(PyExc_TypeError, "states[%zd] must be a dict, got %s", i, Py_TYPE(state)->tp_name);
+        n_entries += PyDict_GET_SIZE(state);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *array = PyList_GET_ITEM(arrays, i);
+        if (!PyArray_Check(array))
+            return PyErr_Format(PyExc_TypeError, "arrays[%zd] must be a NumPy array, got %s", i, Py_TYPE(array)->tp_name);
+        n_dims += PyArray_NDIM((PyArrayObject *)array);
+    }
+    PyArrayObject *items = new_int64_table(n_states + 2 * n_entries, 0), *records = new_int64_table(n, 3),
+                  *dims = new_int64_table(n_dims, 0), *ranges = NULL;
+    PyObject *held = PyList_New(2 * n_entries), *result = NULL;
+    byte_span *spans = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof *spans);
+    if (!items || !records || !dims || !held || !spans) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *item = PyArray_DATA(items), *record = PyArray_DATA(records), *size = PyArray_DATA(dims);
+    Py_ssize_t h = 0, m = 0;
+    for (Py_ssize_t i = 0; i < n_states; i++) {
+        PyObject *state = PyList_GET_ITEM(states, i), *key, *value;
+        Py_ssize_t position = 0;
+        *item++ = PyDict_GET_SIZE(state);
+        while (PyDict_Next(state, &position, &key, &value)) {
+            *item++ = (int64_t)(intptr_t)key;
+            *item++ = (int64_t)(intptr_t)value;
+            Py_INCREF(key);
+            Py_INCREF(value);
+            PyList_SET_ITEM(held, h++, key);
+            PyList_SET_ITEM(held, h++, value);
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++, record += 3) {
+        PyArrayObject *array = (PyArrayObject *)PyList_GET_ITEM(arrays, i);
+        record[0] = (int64_t)(intptr_t)PyArray_DATA(array);
+        record[1] = PyArray_TYPE(array);
+        record[2] = PyArray_NDIM(array);
+        for (int d = 0; d < PyArray_NDIM(array); d++)
+            *size++ = PyArray_DIM(array, d);
+        intptr_t start = (intptr_t)PyArray_DATA(array), bytes = (intptr_t)PyArray_NBYTES(array);
+        if (bytes > 0)
+            spans[m++] = (byte_span){start, start + bytes, i};
+    }
+    qsort(spans, (size_t)m, sizeof *spans, by_start);
+    if (!(ranges = new_int64_table(m, 2)))
+        goto done;
+    int64_t *range = PyArray_DATA(ranges);
+    for (Py_ssize_t k = 0; k < m; k++) {
+        range[2 * k] = (int64_t)spans[k].start;
+        range[2 * k + 1] = (int64_t)spans[k].end;
+    }
+    result = Py_BuildValue("(OOOOO)", (PyObject *)items, held, (PyObject *)records, (PyObject *)dims, (PyObject *)ranges);
+done:
+    PyMem_Free(spans);
+    Py_XDECREF(items);
+    Py_XDECREF(held);
+    Py_XDECREF(records);
+    Py_XDECREF(dims);
+    Py_XDECREF(ranges);
+    return result;
 }
 
 /* first_overlap(arrays, n_written): (i, j), i < j, for two NumPy arrays whose memory overlaps
@@ -1403,6 +1490,7 @@ static PyMethodDef methods[] = {
     {"checked_pointers", checked_pointers, METH_VARARGS, "Tensors' data pointers, if their dtype, layout and sizes fit."},
     {"arrays_fit", arrays_fit, METH_VARARGS, "Whether NumPy parameters and gradients fit the kernels as they are."},
     {"arrays_as_planned", arrays_as_planned, METH_VARARGS, "Whether a NumPy plan's arrays are as planned and its gradients fit."},
+    {"plan_tables", plan_tables, METH_VARARGS, "The tables arrays_as_planned checks a plan against, taken now."},
     {"first_overlap", first_overlap, METH_VARARGS, "Two NumPy arrays whose memory overlaps, one of them written, or None."},
     {"quant8_update", quant8_update, METH_VARARGS, "A rule in place on 8-bit block-wise state."},
     {"sparse_update", sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},

@@ -470,3 +470,19 @@ def test_arrays_as_planned_sees_every_change_python_can_make():
         native.arrays_as_planned([grad], *tables[:3], tables[3].astype(np.int32), *tables[4:])
     with pytest.raises(TypeError, match="tables of a plan"):
         native.arrays_as_planned([grad], *tables[:-1], np.zeros(0, np.int64))
+
+
+@needs_native
+def test_plan_tables_takes_what_arrays_as_planned_compares():
+    states = [{"step": np.zeros(()), "exp_avg": np.zeros((3, 4), np.float32), "note": "kept"}, {}]
+    arrays = [np.zeros(5), states[0]["step"], states[0]["exp_avg"], np.zeros(0, np.float32), np.zeros((2, 1), np.int8)]
+    items, held, *tables = native.plan_tables(states, arrays)
+    expected = _plan_tables(states, arrays)
+    np.testing.assert_array_equal(items, expected[1], strict=True)
+    assert held == [part for state in states for item in state.items() for part in item]
+    for found, wanted in zip(tables, expected[3:6]):
+        np.testing.assert_array_equal(found, wanted, strict=True)
+    with pytest.raises(TypeError, match=r"arrays\[1\] must be a NumPy array, got list"):
+        native.plan_tables([], [arrays[0], [1.0]])
+    with pytest.raises(TypeError, match=r"states\[0\] must be a dict, got list"):
+        native.plan_tables([[]], [])

@@ -164,7 +164,7 @@ def _one_array_for_two_slots(params, opt, grads):
 
 def _state_in_another_parameter(params, opt, grads):
     opt.state[0]["exp_avg"] = params[1][:7]
-    return f"{WHERE[1]} shares memory with the state 'exp_avg' of {WHERE[0]}, which the step writes"
+    return f"the state 'exp_avg' of {WHERE[0]} shares memory with {WHERE[1]}, which the step writes"
 
 
 def _steps_in_one_array(params, opt, grads):

@@ -198,6 +198,13 @@ def arrays_as_planned(grads, states, items, arrays, records, dims, ranges, seen)
     return _native.arrays_as_planned(grads, states, items, arrays, records, dims, ranges, seen)
 
 
+def plan_tables(states, arrays):
+    """The tables :func:`arrays_as_planned` checks a plan against, taken now, from C:
+    ``(items, held, records, dims, ranges)``, where ``held`` lists the keys and values of the
+    dicts ``states`` whose addresses ``items`` holds, for the caller to keep."""
+    return _native.plan_tables(states, arrays)
+
+
 def first_overlap(arrays, n_written):
     """``(i, j)``, ``i < j``, for two NumPy arrays whose memory overlaps where at least one of
     them is among the first ``n_written`` (those a step writes; the others it only reads), or

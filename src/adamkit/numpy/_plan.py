@@ -47,7 +47,7 @@ import numpy as np
 
 from adamkit.kernels import native
 from adamkit.numpy import _stepping
-from adamkit.numpy._state_layout import layout, slot_names
+from adamkit.numpy._state_layout import slot_names
 
 
 class StepPlan:
@@ -68,11 +68,12 @@ class StepPlan:
             self._batches.append(_Batch(spec, group, stepped, states, optimizer.state_dtype))
         self._stepped = [param for batch in self._batches for param in batch.params]
         states = [state for batch in self._batches for state in batch.states]
-        self._entries = [list(state.items()) for state in states]  # kept, so that no address in the table is reused
         arrays = self._stepped + [
             state[name] for batch in self._batches for state, in_state in zip(batch.states, batch.names) for name in in_state
         ]
-        self._table = (states, _entry_table(self._entries), arrays, *_layout(arrays), np.zeros(len(self._stepped), np.int64))
+        # self._held: the keys and values whose addresses `items` holds, kept so that none is reused.
+        items, self._held, records, dims, ranges = native.plan_tables(states, arrays)
+        self._table = (states, items, arrays, records, dims, ranges, np.zeros(len(self._stepped), np.int64))
 
     @classmethod
     def build(cls, optimizer, grads):
@@ -119,9 +120,6 @@ class _Batch:
     def __init__(self, spec, group, params, states, state_dtype):
         self.group, self.params, self.states = group, params, states
         self.keys = [slot.key for slot in spec.active_slots(group)]  # every slot exists
-        self.names = [
-            ["step"] * spec.counts_steps + slot_names(self.keys, layout(param, state_dtype)) for param in params
-        ]
         self._steps = None
         self.steps_packed = not spec.counts_steps or len({state["step"].dtype for state in states}) <= 1
         if spec.counts_steps and params and self.steps_packed:
@@ -129,9 +127,13 @@ class _Batch:
             for index, state in enumerate(states):
                 state["step"] = self._steps[index : index + 1].reshape(())
         self._calls = []  # (the indices of the parameters it steps, or None for all; the call)
+        self.names = [None] * len(params)  # of each parameter's step count and state arrays
         for (held, _), picked in _stepping.buckets(params, state_dtype).items():
             call = _stepping.PlannedStep(spec, held, [params[i] for i in picked], [states[i] for i in picked], self.keys)
             self._calls.append((None if len(picked) == len(params) else picked, call))
+            names = ["step"] * spec.counts_steps + slot_names(self.keys, held)
+            for index in picked:
+                self.names[index] = names
 
     def holds(self, spec):
         """Whether the group's hyperparameters pass the spec and select the plan's state slots."""
@@ -152,26 +154,3 @@ class _Batch:
                 call(hyperparameters, grads=[grads[i] for i in picked], steps=[steps[i] for i in picked])
         if self._steps is not None:
             self._steps += 1
-
-
-def _entry_table(entries):
-    """For each state dict's entries, one after another: their number, then the address of each
-    key and value, as :func:`adamkit.kernels.native.arrays_as_planned` compares them."""
-    table = []
-    for items in entries:
-        table += [len(items), *(id(part) for item in items for part in item)]
-    return np.array(table, np.int64)
-
-
-def _layout(arrays):
-    """The tables :func:`adamkit.kernels.native.arrays_as_planned` checks ``arrays`` against:
-    a row of data pointer, type number and number of dimensions for each array, their sizes
-    one after another, and the byte ranges (start, end) they span, sorted by start."""
-    pointers = native.data_pointers(arrays)
-    records = np.array([(0, array.dtype.num, array.ndim) for array in arrays], np.int64).reshape(-1, 3)
-    records[:, 0] = pointers
-    dims = np.array([size for array in arrays for size in array.shape], np.int64)
-    sizes = np.array([array.nbytes for array in arrays], np.int64)
-    order = np.argsort(pointers, kind="stable")
-    order = order[sizes[order] > 0]  # an empty array spans no bytes
-    return records, dims, np.stack([pointers[order], pointers[order] + sizes[order]], axis=1)

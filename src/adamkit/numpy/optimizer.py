@@ -10,6 +10,7 @@ import inspect
 import numpy as np
 
 from adamkit.kernels import native
+from adamkit.kernels.quantized import ABSMAX_SUFFIX
 from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
 from adamkit.numpy import _state_dict, _state_layout, _stepping
 from adamkit.numpy._arrays import check_grad, check_param, ready
@@ -231,7 +232,7 @@ class Optimizer:
             raise ValueError(f"step() got {len(grads)} gradients for {count} parameters")
         grads = iter(grads)
         seen = set()
-        batches, written = [], []
+        batches, states = [], []
         for g, group in enumerate(self.param_groups):
             try:
                 self.spec.validate(group)  # a hyperparameter may have been set directly
@@ -248,15 +249,17 @@ class Optimizer:
                 if grad is not None:
                     check_grad(grad, param, where)
                     entries.append((where, param, grad))
-            written += self._check_states(group, entries)
+            states += self._check_states(group, entries)
             batches.append((group, entries))
-        _check_apart(written, [(where, grad) for _, entries in batches for where, _, grad in entries])
+        stepped = [entry for _, entries in batches for entry in entries]
+        _check_apart(stepped, states)
         return batches
 
     def _check_states(self, group, entries):
         """Raise ``ValueError`` unless the state of each stepped parameter holds a step count it
         can count up and the group's slots as its layout does (:mod:`adamkit.numpy._state_layout`);
-        return each of their arrays as ``(where, name, array)``: the step writes them.
+        return ``(where, state, names)`` for each of these states, with the names of the arrays in
+        it that the step writes.
 
         The slots kept in the parameters' dtypes are checked together in C first; one by one,
         in Python, only if that fails, and always for compact state.
@@ -275,12 +278,15 @@ class Optimizer:
                 plain_params += [param] * len(present)
             held_states.append((where, param, state, layout))
         plain_fit = native.arrays_fit(plain_arrays, plain_params)
-        written = [(where, None, param) for where, param, _ in entries]
+        names = {layout: ["step", *_state_layout.slot_names(keys, layout)] for layout in _state_layout.STATE_DTYPES}
+        written = []
         for where, param, state, layout in held_states:
             if layout is not None or not plain_fit:
                 _state_layout.check_slots(state, param, keys, layout, where)
-            names = ["step"] * ("step" in state) + _state_layout.slot_names([k for k in keys if k in state], layout)
-            written += [(where, name, state[name]) for name in names]
+            held = [name for name in names[layout] if name in state]
+            if len(held) < len(names[layout]):  # the scales of missing codes are replaced, not written
+                held = [name for name in held if name.removesuffix(ABSMAX_SUFFIX) in state]
+            written.append((where, state, held))
         return written
 
     def _init_state(self, param, group):
@@ -296,8 +302,11 @@ class Optimizer:
 
     def _update_group(self, group, params, grads):
         keys = [slot.key for slot in self.spec.active_slots(group)]
+        names = {layout: _state_layout.slot_names(keys, layout) for layout in _state_layout.STATE_DTYPES}
+        buckets = _stepping.buckets(params, self._state_dtype)
+        layouts = {index: held for (held, _), picked in buckets.items() for index in picked}
         states, steps, slots = [], [], []
-        for param in params:
+        for index, param in enumerate(params):
             state = self._init_state(param, group)
             if self.spec.counts_steps:
                 state["step"] += 1
@@ -308,13 +317,13 @@ class Optimizer:
             arrays = {key: value for key, value in state.items() if key != "step"}
             # A state array the kernels cannot take as it is (strided, unaligned) is stepped
             # through a copy, written back below.
-            names = _state_layout.slot_names(keys, _state_layout.layout(param, self._state_dtype))
-            arrays.update({name: arrays[name].copy() for name in names if name in arrays and not ready(arrays[name])})
+            odd = [name for name in names[layouts[index]] if name in arrays and not ready(arrays[name])]
+            arrays.update({name: arrays[name].copy() for name in odd})
             slots.append(arrays)
         # The kernels read contiguous memory; a strided gradient is copied once.
         grads = [np.ascontiguousarray(grad) for grad in grads]
         hyperparameters = self.spec.rule_arguments(group)
-        for (held, _), picked in _stepping.buckets(params, self._state_dtype).items():
+        for (held, _), picked in buckets.items():
             columns = ([column[i] for i in picked] for column in (params, grads, slots, steps))
             _stepping.update(self.spec, hyperparameters, held, *columns)
         for state, arrays in zip(states, slots):
@@ -324,20 +333,21 @@ class Optimizer:
                     held[...] = array
 
 
-def _check_apart(written, read):
+def _check_apart(stepped, states):
     """Raise ``ValueError`` naming two arrays of a step whose memory overlaps where the step
-    writes one of them (:func:`adamkit.kernels.native.first_overlap`). Each entry of ``written``
-    is ``(where, name, array)``: a parameter (``name`` ``None``) or one of its state arrays;
-    each of ``read``, ``(where, array)``: a gradient."""
-    pair = native.first_overlap([array for _, _, array in written] + [array for _, array in read], len(written))
+    writes one of them (:func:`adamkit.kernels.native.first_overlap`): it writes each parameter
+    of ``stepped`` (``(where, param, grad)``) and each array ``state[name]`` of ``states``
+    (``(where, state, names)``), and reads each gradient."""
+    written = [param for _, param, _ in stepped] + [state[name] for _, state, names in states for name in names]
+    pair = native.first_overlap(written + [grad for _, _, grad in stepped], len(written))
     if pair is not None:
-        names = [_name(where, name) for where, name, _ in written] + [f"the gradient of {where}" for where, _ in read]
+        described = (
+            [where for where, _, _ in stepped]
+            + [f"the state {name!r} of {where}" for where, _, names in states for name in names]
+            + [f"the gradient of {where}" for where, _, _ in stepped]
+        )
         first, second = pair
-        raise ValueError(f"{names[second]} shares memory with {names[first]}, which the step writes")
-
-
-def _name(where, name):
-    return where if name is None else f"the state {name!r} of {where}"
+        raise ValueError(f"{described[second]} shares memory with {described[first]}, which the step writes")
 
 
 def _constructor_signature(cls):
