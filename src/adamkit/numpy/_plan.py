@@ -78,8 +78,9 @@ class StepPlan:
     @classmethod
     def build(cls, optimizer, grads):
         """A plan after a full step with ``grads``, or ``None`` if the kernels are not built, the
-        arrays cannot be stepped as they are (a state array stepped through a copy), or a
-        group's step counts differ in dtype (they could not share one array)."""
+        arrays cannot be stepped as they are (a state array stepped through a copy) or overlap
+        (which the full path refuses), or a group's step counts differ in dtype (they could not
+        share one array)."""
         if not native.available():
             return None
         plan = cls(optimizer, grads)
@@ -101,6 +102,7 @@ class StepPlan:
             and all(batch.holds(self._spec) for batch in self._batches)
         ):
             return False
+        # Read before the arrays are checked: converting a hyperparameter may run Python code.
         hyperparameters = [self._spec.rule_arguments(batch.group) for batch in self._batches]
         grads = [grad for grad in grads if grad is not None]
         if not native.arrays_as_planned(grads, *self._table):
