@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adamkit import specs
 from adamkit.kernels import native, reference
@@ -408,3 +410,110 @@ def test_checked_pointers_reads_pointers_only_of_tensors_that_fit():
 def test_first_overlap_finds_the_first_range_that_meets_sorted_disjoint_ranges(pointers, lengths, expected):
     starts, ends = np.array([10, 30, 100], np.int64), np.array([20, 40, 150], np.int64)
     assert native.first_in_ranges(starts, ends, pointers, np.array(lengths, np.int64)) == expected
+
+
+def _spans_overlap(a, b):
+    """Whether the bytes from the lowest to past the highest element of a and b meet."""
+    return bool(a.size and b.size and np.may_share_memory(a, b))
+
+
+@st.composite
+def _views_of_one_buffer(draw):
+    """Arrays over one buffer (slices with steps of either sign, 2-d views, empty ones) and
+    apart from it, and how many of them are written."""
+    buffer = np.zeros(64, np.float32)
+    arrays = []
+    for _ in range(draw(st.integers(1, 6))):
+        if draw(st.booleans()):
+            arrays.append(np.zeros(draw(st.integers(0, 5)), np.float32))
+            continue
+        start, stop = sorted(draw(st.lists(st.integers(0, 64), min_size=2, max_size=2)))
+        step = draw(st.sampled_from([1, 2, 3, -1, -2]))
+        view = buffer[start:stop:step] if step > 0 else buffer[stop - 1 : start - 1 if start else None : step]
+        if view.size % 2 == 0 and view.size and draw(st.booleans()):
+            view = view.reshape(2, -1)
+        arrays.append(view)
+    return arrays, draw(st.integers(0, len(arrays)))
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(case=_views_of_one_buffer())
+def test_first_overlap_names_a_written_array_and_one_it_overlaps(case):
+    arrays, n_written = case
+    expected = any(
+        _spans_overlap(arrays[i], arrays[j]) for i in range(len(arrays)) for j in range(i + 1, len(arrays)) if i < n_written
+    )
+    found = native.first_overlap(arrays, n_written)
+    assert (found is not None) == expected
+    if found is not None:
+        i, j = found
+        assert i < j and i < n_written and _spans_overlap(arrays[i], arrays[j])
+    extension = native._native
+    try:
+        native._native = None  # the fallback, for builds without the extension
+        assert native.first_overlap(arrays, n_written) == found
+    finally:
+        native._native = extension
+
+
+@needs_native
+def test_first_overlap_rejects_what_is_not_an_array():
+    with pytest.raises(TypeError, match=r"arrays\[1\] must be a NumPy array, got list"):
+        native.first_overlap([np.zeros(2), [1.0]], 1)
+
+
+def _plan_tables(states, arrays):
+    """The tables arrays_as_planned takes, for ``states`` and ``arrays`` as they are now."""
+    items = np.array([n for state in states for n in (len(state), *(id(o) for kv in state.items() for o in kv))], np.int64)
+    records = np.array([(a.ctypes.data, a.dtype.num, a.ndim) for a in arrays], np.int64).reshape(-1, 3)
+    dims = np.array([d for a in arrays for d in a.shape], np.int64)
+    ranges = np.array(sorted((a.ctypes.data, a.ctypes.data + a.nbytes) for a in arrays if a.nbytes), np.int64)
+    return states, items, arrays, records, dims, ranges.reshape(-1, 2), np.zeros(len(arrays), np.int64)
+
+
+@needs_native
+def test_arrays_as_planned_sees_every_change_python_can_make():
+    param, other = np.zeros((3, 4), np.float32), np.zeros(12, np.float32)
+    state = {"step": np.zeros((), np.float32), "exp_avg": np.zeros((3, 4), np.float32)}
+    tables = _plan_tables([state], [param, state["step"], state["exp_avg"]])
+    assert native.arrays_as_planned([np.ones((3, 4), np.float32)], *tables)
+    grad = np.ones((3, 4), np.float32)
+    for bad_grad in (grad.T.copy(), grad.astype(np.float64), np.asfortranarray(grad), other, [1.0],
+                     state["exp_avg"], param[::-1]):
+        assert not native.arrays_as_planned([bad_grad], *tables)
+    assert native.arrays_as_planned([grad], *tables)
+
+    def spoiled(spoil):
+        held = {"step": state["step"], "exp_avg": state["exp_avg"].copy()}
+        tables = _plan_tables([held], [param, held["step"], held["exp_avg"]])
+        spoil(held)
+        return not native.arrays_as_planned([grad], *tables)
+
+    assert spoiled(lambda held: dict.__setitem__(held, "exp_avg", held["exp_avg"].copy()))
+    assert spoiled(lambda held: held.pop("exp_avg"))
+    assert spoiled(lambda held: held.__setitem__("extra", 1))
+    assert spoiled(lambda held: setattr(held["exp_avg"].flags, "writeable", False))
+    assert spoiled(lambda held: setattr(held["exp_avg"], "shape", (4, 3)))
+    assert spoiled(lambda held: setattr(held["exp_avg"], "dtype", np.int32))
+    assert spoiled(lambda held: held["exp_avg"].resize((2, 4), refcheck=False))
+    with pytest.raises(TypeError, match="tables of a plan"):
+        native.arrays_as_planned([grad], *tables[:3], tables[3].astype(np.int32), *tables[4:])
+    with pytest.raises(TypeError, match="tables of a plan"):
+        native.arrays_as_planned([grad], *tables[:-1], np.zeros(0, np.int64))
+
+
+@needs_native
+def test_plan_tables_takes_what_arrays_as_planned_compares():
+    states = [{"step": np.zeros(()), "exp_avg": np.zeros((3, 4), np.float32), "note": "kept"}, {}]
+    arrays = [np.zeros(5), states[0]["step"], states[0]["exp_avg"], np.zeros(0, np.float32), np.zeros((2, 1), np.int8)]
+    items, held, *tables = native.plan_tables(states, arrays)
+    expected = _plan_tables(states, arrays)
+    np.testing.assert_array_equal(items, expected[1], strict=True)
+    assert held == [part for state in states for item in state.items() for part in item]
+    for found, wanted in zip(tables, expected[3:6]):
+        np.testing.assert_array_equal(found, wanted, strict=True)
+    with pytest.raises(TypeError, match=r"arrays\[1\] must be a NumPy array, got list"):
+        native.plan_tables([], [arrays[0], [1.0]])
+    with pytest.raises(TypeError, match=r"states\[0\] must be a dict, got list"):
+        native.plan_tables([[]], [])

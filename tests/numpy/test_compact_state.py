@@ -483,12 +483,12 @@ def test_bfloat16_state_of_the_wrong_dtype_or_shape_is_refused_and_changes_nothi
 @pytest.mark.parametrize(
     ("index", "key", "spoil", "words"),
     [
-        (4, "exp_avg", lambda v, p: v.astype(np.float32), "has 'exp_avg' float32 (70000,), where the optimizer keeps a writeable, C-contiguous int8 array"),
+        (4, "exp_avg", lambda v, p: v.astype(np.float32), "has 'exp_avg' float32 (70000,), where the optimizer keeps int8 (70000,)"),
         (5, "exp_avg_sq_absmax", lambda v, p: v[:-1], "has 'exp_avg_sq_absmax' float32 (21,)"),
         (2, "exp_avg_sq_absmax", lambda v, p: None, "has 'exp_avg_sq_absmax' NoneType"),
-        (1, "exp_avg", lambda v, p: v.astype(np.float64), "has 'exp_avg' float64 (7,), where the optimizer keeps a writeable, C-contiguous float32 array of shape (7,)"),
+        (1, "exp_avg", lambda v, p: v.astype(np.float64), "has 'exp_avg' float64 (7,), where the optimizer keeps float32 (7,)"),
         (1, "exp_avg_sq", lambda v, p: p, "has 'exp_avg_sq' sharing memory with the parameter"),
-        (3, "exp_avg", lambda v, p: np.zeros(34, np.float32)[::2], "has 'exp_avg' float32 (17,), where the optimizer keeps a writeable, C-contiguous"),
+        (3, "exp_avg", lambda v, p: np.frombuffer(v.tobytes(), v.dtype), "has 'exp_avg' read-only"),
     ],
 )
 def test_state_replaced_by_the_wrong_arrays_raises_before_any_group_steps(index, key, spoil, words):

@@ -57,6 +57,15 @@ def _replace_a_state_array(optimizer, params, grads, step):
         state[key] = state[key].copy()
 
 
+def _replace_a_state_array_by_a_strided_one(optimizer, params, grads, step):
+    if step == 3:
+        state = optimizer.state[4]
+        key = next(k for k in state if k != "step")
+        spread = np.zeros(state[key].shape + (2,), state[key].dtype)
+        spread[..., 0] = state[key]
+        dict.__setitem__(state, key, spread[..., 0])
+
+
 def _replace_a_step_counter(optimizer, params, grads, step):
     if step == 3 and "step" in optimizer.state[2]:
         optimizer.state[2]["step"] = np.array(10.0, dtype=np.float32)
@@ -95,6 +104,7 @@ CHANGES = [
     _nothing,
     _drop_a_grad,
     _replace_a_state_array,
+    _replace_a_state_array_by_a_strided_one,
     _replace_a_step_counter,
     _toggle_amsgrad,
     _reload_state,

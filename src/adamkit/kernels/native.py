@@ -191,6 +191,56 @@ def arrays_fit(params, grads):
     return _native is not None and _native.arrays_fit(params, grads)
 
 
+def arrays_as_planned(grads, states, items, arrays, records, dims, ranges, seen):
+    """Whether the NumPy front end's cached step may run as planned (``csrc/module.c``), in one
+    call to C: each dict ``states[i]`` holds exactly the entries it held, in order, by
+    identity (``items``: int64, for each dict the number of entries, then the addresses of each
+    key and value); each of the NumPy ``arrays`` is still as ``records`` (int64 rows of data
+    pointer, type number, number of dimensions) and ``dims`` (their sizes, one after another)
+    describe it, and writable, C-contiguous, aligned and of native byte order; and each
+    ``grads[i]`` fits ``arrays[i]`` as its gradient (the same dtype and shape, C-contiguous,
+    aligned, native byte order) and misses the byte ranges ``ranges`` (int64 rows of start and
+    end, disjoint, sorted by start) that the step writes. ``seen`` (int64, one per gradient,
+    updated) keeps the address of each gradient last found apart, which is not looked up
+    again. The caller keeps every object of ``items`` alive."""
+    return _native.arrays_as_planned(grads, states, items, arrays, records, dims, ranges, seen)
+
+
+def plan_tables(states, arrays):
+    """The tables :func:`arrays_as_planned` checks a plan against, taken now, from C:
+    ``(items, held, records, dims, ranges)``, where ``held`` lists the keys and values of the
+    dicts ``states`` whose addresses ``items`` holds, for the caller to keep."""
+    return _native.plan_tables(states, arrays)
+
+
+def first_overlap(arrays, n_written):
+    """``(i, j)``, ``i < j``, for two NumPy arrays whose memory overlaps where at least one of
+    them is among the first ``n_written`` (those a step writes; the others it only reads), or
+    ``None``. Each array spans the bytes from its lowest element to past its highest, as
+    ``np.may_share_memory`` judges; empty arrays span nothing."""
+    if _native is not None:
+        return _native.first_overlap(arrays, n_written)
+    spans = []
+    for index, array in enumerate(arrays):
+        if array.size:
+            start = end = array.__array_interface__["data"][0]
+            for size, stride in zip(array.shape, array.strides):
+                reach = stride * (size - 1)
+                start, end = (start + reach, end) if reach < 0 else (start, end + reach)
+            spans.append((start, index, end + array.itemsize))
+    last_any = last_written = None  # (end, index) of the earlier span that ends last
+    for start, index, end in sorted(spans):
+        writes = index < n_written
+        earlier = last_any if writes else last_written
+        if earlier is not None and earlier[0] > start:
+            return tuple(sorted((earlier[1], index)))
+        if last_any is None or end > last_any[0]:
+            last_any = (end, index)
+        if writes and (last_written is None or end > last_written[0]):
+            last_written = (end, index)
+    return None
+
+
 def update_pointers(
     spec,
     hyperparameters,

@@ -1,4 +1,5 @@
-"""Checks that a parameter can be updated in place and that a gradient fits its parameter."""
+"""Checks that a parameter can be updated in place and that a gradient fits its parameter,
+and how an array's elements lie in memory."""
 
 import numpy as np
 
@@ -37,3 +38,25 @@ def check_grad(grad, param, where):
         raise ValueError(
             f"the gradient of {where} shares memory with its parameter, which the step overwrites"
         )
+
+
+def ready(array):
+    """Whether the kernels can take ``array`` as it is: C-contiguous and aligned."""
+    return array.flags.c_contiguous and array.flags.aligned
+
+
+def may_overlap_itself(array):
+    """Whether two elements of ``array`` may share memory, as in a stride-0 broadcast view.
+
+    Taken by increasing stride, each axis of an array NumPy makes by slicing or transposing
+    steps past everything the smaller axes span; an array where one does not is judged
+    overlapping (``np.lib.stride_tricks.as_strided`` can make one that is not, interleaved).
+    """
+    if array.size == 0:
+        return False
+    span = array.itemsize
+    for stride, size in sorted((abs(stride), size) for stride, size in zip(array.strides, array.shape) if size > 1):
+        if stride < span:
+            return True
+        span += stride * (size - 1)
+    return False

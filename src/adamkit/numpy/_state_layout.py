@@ -23,6 +23,7 @@ import numpy as np
 from adamkit.compact_state import COMPACT_STATE_DTYPES, DECODERS, ENCODERS, check_compact_state, keeps_compact
 from adamkit.kernels.quantized import ABSMAX_SUFFIX, CODE_DTYPES
 from adamkit.numpy import _bfloat16
+from adamkit.numpy._arrays import may_overlap_itself
 from adamkit.quant.blockwise import absmax_shape
 from adamkit.validation import check_choice
 
@@ -64,29 +65,59 @@ def slot_arrays(param, key, layout):
     }
 
 
+def slot_names(keys, layout):
+    """The names of the arrays that hold the slots ``keys`` in ``layout``, in order: each key,
+    and under ``"int8"`` its scales after it."""
+    return [name for key in keys for name in ((key, key + ABSMAX_SUFFIX) if layout == "int8" else (key,))]
+
+
 def check_slots(state, param, keys, layout, where):
     """Raise ``ValueError`` unless each slot of ``keys`` that ``state`` holds is held as ``layout``
-    holds it: C-contiguous, writeable arrays of the dtypes and shapes of :func:`slot_arrays`,
-    apart from the parameter."""
+    holds it: writeable arrays of the dtypes and shapes of :func:`slot_arrays`, none of whose
+    elements share memory, apart from the parameter.
+
+    An array that is not C-contiguous or not aligned holds the right values all the same; the
+    step updates it through a copy (:func:`adamkit.numpy._arrays.ready`).
+    """
     for key in keys:
         if key not in state:
             continue
         for name, (dtype, shape) in slot_arrays(param, key, layout).items():
             array = state.get(name)
-            if not (
-                isinstance(array, np.ndarray)
-                and array.dtype == dtype
-                and array.shape == shape
-                and array.flags.c_contiguous
-                and array.flags.writeable
-            ):
+            if not (isinstance(array, np.ndarray) and array.dtype == dtype and array.shape == shape):
                 found = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
+                raise ValueError(f"the state of {where} has {name!r} {found}, where the optimizer keeps {dtype} {shape}")
+            _check_writeable(array, name, where)
+            if may_overlap_itself(array):
                 raise ValueError(
-                    f"the state of {where} has {name!r} {found}, where the optimizer keeps a "
-                    f"writeable, C-contiguous {dtype} array of shape {shape}"
+                    f"the state of {where} has {name!r} with elements that share memory (a stride-0 "
+                    "view), which the step would write as if apart"
                 )
             if np.may_share_memory(array, param):
                 raise ValueError(f"the state of {where} has {name!r} sharing memory with the parameter")
+
+
+def check_step(state, where):
+    """Raise ``ValueError`` unless the ``step`` of ``state``, if it has one, is a writeable 0-d
+    array of real numbers, which the step counts up in place."""
+    if "step" not in state:
+        return
+    step = state["step"]
+    if not (isinstance(step, np.ndarray) and step.shape == () and step.dtype.kind in "fiu"):
+        found = f"{step.dtype} {step.shape}" if isinstance(step, np.ndarray) else type(step).__name__
+        raise ValueError(
+            f"the state of {where} has 'step' {found}, where the optimizer keeps a 0-d array "
+            "(np.array(0.0, np.float32))"
+        )
+    _check_writeable(step, "step", where)
+
+
+def _check_writeable(array, name, where):
+    if not array.flags.writeable:
+        raise ValueError(
+            f"the state of {where} has {name!r} read-only, and the step writes it in place "
+            "(assignment destination is read-only)"
+        )
 
 
 def stored(key, values, param, layout):

@@ -15,8 +15,7 @@ import numpy as np
 
 from adamkit.compact_state import rounding_seeds
 from adamkit.kernels import native, quantized
-from adamkit.kernels.quantized import ABSMAX_SUFFIX
-from adamkit.numpy._state_layout import layout
+from adamkit.numpy._state_layout import layout, slot_names
 
 
 def buckets(params, state_dtype):
@@ -44,10 +43,9 @@ class PlannedStep:
     """The kernel call of fixed parameters and state arrays held one way (``held``: ``None``,
     ``"bf16"`` or ``"int8"``), for :mod:`adamkit.numpy._plan`.
 
-    Their data pointers are read once: NumPy never moves an array's memory, short of
-    ``ndarray.resize(refcheck=False)``, which its documentation calls unsafe, and the plan
-    checks that the arrays are still the same objects. At each step only the gradients'
-    pointers are read, in C.
+    Their data pointers are read once; :mod:`adamkit.numpy._plan` checks at each step, before
+    the call, that the arrays are still the same objects at the same pointers. At each step
+    only the gradients' pointers are read, in C.
     """
 
     def __init__(self, spec, held, params, states, keys):
@@ -55,8 +53,9 @@ class PlannedStep:
         self._dtype = params[0].dtype.name
         self._numels = np.array([param.size for param in params], np.int64)
         self._param_ptrs = native.data_pointers(params)
-        names = [name for key in keys for name in ((key, key + ABSMAX_SUFFIX) if held == "int8" else (key,))]
-        self._state_ptrs = {name: native.data_pointers([state[name] for state in states]) for name in names}
+        self._state_ptrs = {
+            name: native.data_pointers([state[name] for state in states]) for name in slot_names(keys, held)
+        }
 
     def __call__(self, hyperparameters, grads, steps):
         grad_ptrs = native.data_pointers(grads)

@@ -10,12 +10,12 @@ import inspect
 import numpy as np
 
 from adamkit.kernels import native
+from adamkit.kernels.quantized import ABSMAX_SUFFIX
 from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
 from adamkit.numpy import _state_dict, _state_layout, _stepping
-from adamkit.numpy._arrays import check_grad, check_param
+from adamkit.numpy._arrays import check_grad, check_param, ready
 from adamkit.numpy._groups import as_group_list, canonical, group_params
 from adamkit.numpy._plan import StepPlan
-from adamkit.numpy._state import State
 from adamkit.step_lock import ATTRIBUTE as STEP_LOCK, one_at_a_time
 from adamkit.validation import check_choice
 
@@ -40,6 +40,13 @@ class Optimizer:
     bfloat16 dtype). Other arrays keep state in their own dtype, as with the default ``None``.
     :mod:`adamkit.numpy._state_layout` gives the layout; :meth:`export_state_dict` gives the state
     as float32 arrays.
+
+    The state arrays may be changed or replaced between steps (``opt.state[i]["exp_avg"] = ...``):
+    each step uses what the state dicts hold then, checked first. A replacement of the dtype and
+    shape the layout keeps, writeable and apart from every other array of the step, is used; one
+    that is strided or unaligned is updated in place through a contiguous copy, as torch updates
+    non-contiguous state. Anything else raises ``ValueError`` naming the parameter and the key,
+    before anything changes.
     """
 
     spec = None
@@ -73,7 +80,6 @@ class Optimizer:
         self.skipped_steps = 0
         self.param_groups = []
         self._states = {}
-        self._state_changes = [0]  # advanced by any change to an entry of a state dict
         self._plan = None
         for group in as_group_list(params):
             self.add_param_group(group)
@@ -207,9 +213,7 @@ class Optimizer:
         hyperparameters, states = _state_dict.parse(self, state_dict)
         for group, values in zip(self.param_groups, hyperparameters):
             group.update(values)
-        self._states = {
-            id(param): (param, State(self._state_changes, state)) for param, state in zip(self._params(), states)
-        }
+        self._states = {id(param): (param, state) for param, state in zip(self._params(), states)}
 
     def _params(self):
         return [param for group in self.param_groups for param in group["params"]]
@@ -222,7 +226,7 @@ class Optimizer:
     def _state_of(self, param):
         state = self._held_state(param)
         if state is None:
-            state = State(self._state_changes)
+            state = {}
             self._states[id(param)] = (param, state)
         return state
 
@@ -233,7 +237,7 @@ class Optimizer:
             raise ValueError(f"step() got {len(grads)} gradients for {count} parameters")
         grads = iter(grads)
         seen = set()
-        batches = []
+        batches, states = [], []
         for g, group in enumerate(self.param_groups):
             try:
                 self.spec.validate(group)  # a hyperparameter may have been set directly
@@ -250,13 +254,17 @@ class Optimizer:
                 if grad is not None:
                     check_grad(grad, param, where)
                     entries.append((where, param, grad))
-            self._check_states(group, entries)
+            states += self._check_states(group, entries)
             batches.append((group, entries))
+        stepped = [entry for _, entries in batches for entry in entries]
+        _check_apart(stepped, states)
         return batches
 
     def _check_states(self, group, entries):
-        """Raise ``ValueError`` unless the state of each stepped parameter holds the group's
-        slots as its layout does (:func:`adamkit.numpy._state_layout.check_slots`).
+        """Raise ``ValueError`` unless the state of each stepped parameter holds a step count it
+        can count up and the group's slots as its layout does (:mod:`adamkit.numpy._state_layout`);
+        return ``(where, state, names)`` for each of these states, with the names of the arrays in
+        it that the step writes.
 
         The slots kept in the parameters' dtypes are checked together in C first; one by one,
         in Python, only if that fails, and always for compact state.
@@ -264,19 +272,27 @@ class Optimizer:
         keys = [slot.key for slot in self.spec.active_slots(group)]
         plain_arrays, plain_params, held_states = [], [], []
         for where, param, _ in entries:
-            held = self._states.get(id(param))
-            if held is None or held[0] is not param:
+            state = self._held_state(param)
+            if state is None:
                 continue
+            _state_layout.check_step(state, where)
             layout = _state_layout.layout(param, self._state_dtype)
             if layout is None:
-                present = [held[1][key] for key in keys if key in held[1]]
+                present = [state[key] for key in keys if key in state]
                 plain_arrays += present
                 plain_params += [param] * len(present)
-            held_states.append((where, param, held[1], layout))
+            held_states.append((where, param, state, layout))
         plain_fit = native.arrays_fit(plain_arrays, plain_params)
+        names = {layout: ["step", *_state_layout.slot_names(keys, layout)] for layout in _state_layout.STATE_DTYPES}
+        written = []
         for where, param, state, layout in held_states:
             if layout is not None or not plain_fit:
                 _state_layout.check_slots(state, param, keys, layout, where)
+            held = [name for name in names[layout] if name in state]
+            if len(held) < len(names[layout]):  # the scales of missing codes are replaced, not written
+                held = [name for name in held if name.removesuffix(ABSMAX_SUFFIX) in state]
+            written.append((where, state, held))
+        return written
 
     def _init_state(self, param, group):
         state = self._state_of(param)
@@ -290,8 +306,12 @@ class Optimizer:
         return state
 
     def _update_group(self, group, params, grads):
+        keys = [slot.key for slot in self.spec.active_slots(group)]
+        names = {layout: _state_layout.slot_names(keys, layout) for layout in _state_layout.STATE_DTYPES}
+        buckets = _stepping.buckets(params, self._state_dtype)
+        layouts = {index: held for (held, _), picked in buckets.items() for index in picked}
         states, steps, slots = [], [], []
-        for param in params:
+        for index, param in enumerate(params):
             state = self._init_state(param, group)
             if self.spec.counts_steps:
                 state["step"] += 1
@@ -299,16 +319,40 @@ class Optimizer:
             else:
                 steps.append(None)
             states.append(state)
-            slots.append({key: value for key, value in state.items() if key != "step"})
+            arrays = {key: value for key, value in state.items() if key != "step"}
+            # A state array the kernels cannot take as it is (strided, unaligned) is stepped
+            # through a copy, written back below.
+            odd = [name for name in names[layouts[index]] if name in arrays and not ready(arrays[name])]
+            arrays.update({name: arrays[name].copy() for name in odd})
+            slots.append(arrays)
         # The kernels read contiguous memory; a strided gradient is copied once.
         grads = [np.ascontiguousarray(grad) for grad in grads]
         hyperparameters = self.spec.rule_arguments(group)
-        for (held, _), picked in _stepping.buckets(params, self._state_dtype).items():
+        for (held, _), picked in buckets.items():
             columns = ([column[i] for i in picked] for column in (params, grads, slots, steps))
             _stepping.update(self.spec, hyperparameters, held, *columns)
         for state, arrays in zip(states, slots):
             for key, array in arrays.items():
-                state.setdefault(key, array)
+                held = state.setdefault(key, array)
+                if held is not array:
+                    held[...] = array
+
+
+def _check_apart(stepped, states):
+    """Raise ``ValueError`` naming two arrays of a step whose memory overlaps where the step
+    writes one of them (:func:`adamkit.kernels.native.first_overlap`): it writes each parameter
+    of ``stepped`` (``(where, param, grad)``) and each array ``state[name]`` of ``states``
+    (``(where, state, names)``), and reads each gradient."""
+    written = [param for _, param, _ in stepped] + [state[name] for _, state, names in states for name in names]
+    pair = native.first_overlap(written + [grad for _, _, grad in stepped], len(written))
+    if pair is not None:
+        described = (
+            [where for where, _, _ in stepped]
+            + [f"the state {name!r} of {where}" for where, _, names in states for name in names]
+            + [f"the gradient of {where}" for where, _, _ in stepped]
+        )
+        first, second = pair
+        raise ValueError(f"{described[second]} shares memory with {described[first]}, which the step writes")
 
 
 def _constructor_signature(cls):
