@@ -32,7 +32,9 @@ STARTUP_SECONDS = 300  # importing torch: seconds, minutes on a loaded machine o
 SEQUENCE_SECONDS = 120  # one sequence steps a few small tensors: milliseconds, but the machine may be loaded
 
 
-def _worker(front, seeds, mirror):
+def _worker(front, seeds, mirror, sequences_file):
+    """Run the sequences of ``seeds``, or those listed in the JSON file ``sequences_file``
+    (then ``BEGIN`` names each by its position in the list)."""
     from tests.fuzz.execute import run_sequence
     from tests.fuzz.sequences import draw_sequence
 
@@ -40,15 +42,23 @@ def _worker(front, seeds, mirror):
         import torch
 
         torch.set_num_threads(1)
-    for seed in seeds:
-        print(f"BEGIN {seed}", flush=True)
-        outcome = run_sequence(draw_sequence(seed, front), mirror=mirror)
+    if sequences_file is not None:
+        with open(sequences_file) as file:
+            jobs = list(enumerate(json.load(file)))
+    else:
+        jobs = [(seed, draw_sequence(seed, front)) for seed in seeds]
+    for name, sequence in jobs:
+        print(f"BEGIN {name}", flush=True)
+        outcome = run_sequence(sequence, mirror=mirror)
         print("RESULT " + json.dumps(outcome), flush=True)
 
 
-def _command(front, seeds, mirror):
-    command = [sys.executable, "-m", "tests.fuzz.harness", "--worker", "--front", front,
-               "--seeds", ",".join(map(str, seeds))]
+def _command(front, seeds, mirror, sequences_file):
+    command = [sys.executable, "-m", "tests.fuzz.harness", "--worker", "--front", front]
+    if sequences_file is not None:
+        command += ["--sequences", sequences_file]
+    else:
+        command += ["--seeds", ",".join(map(str, seeds))]
     return command + ([] if mirror else ["--no-mirror"])
 
 
@@ -80,12 +90,18 @@ def _lines(pipe, deadline):
         pending += chunk
 
 
-def _run_once(front, seeds, mirror, timeout):
-    """Run ``seeds`` in one subprocess until it ends or fails: ``(outcomes, failure)``, where
-    ``failure`` is ``None`` or the outcome (``crash`` or ``timeout``) of the sequence it had begun."""
+def _run_once(front, seeds, mirror, timeout, sequences=None):
+    """Run ``seeds`` (or the given ``sequences``) in one subprocess until it ends or fails:
+    ``(outcomes, failure)``, where ``failure`` is ``None`` or the outcome (``crash`` or
+    ``timeout``) of the sequence it had begun (whose ``seed`` is then its position in
+    ``sequences``, if given)."""
     outcomes = []
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(_command(front, seeds, mirror), cwd=ROOT, env=_environment(),
+    with tempfile.TemporaryFile() as stderr, tempfile.NamedTemporaryFile("w", suffix=".json") as listed:
+        if sequences is not None:
+            json.dump(sequences, listed)
+            listed.flush()
+        command = _command(front, seeds, mirror, listed.name if sequences is not None else None)
+        process = subprocess.Popen(command, cwd=ROOT, env=_environment(),
                                    stdout=subprocess.PIPE, stderr=stderr, bufsize=0)
         running, deadline = None, time.monotonic() + STARTUP_SECONDS
         failure = None
@@ -106,7 +122,7 @@ def _run_once(front, seeds, mirror, timeout):
             signal = f"signal {-code}" if code < 0 else f"exit code {code}"
             failure = {"status": "crash", "seed": running, "detail": signal}
         if failure is not None:
-            failure.update(front=front, at=None, stderr=errors[-4000:])
+            failure.update(front=front, at=None, stderr="\n".join(_excerpt(errors)))
     return outcomes, failure
 
 
@@ -181,7 +197,73 @@ def report(outcome):
         lines += [f"  {i:3d} {json.dumps(op)}" for i, op in enumerate(sequence["ops"])]
         lines.append(f"  re-run: python -m tests.fuzz.harness --front {outcome['front']} --seeds {outcome['seed']}")
     if outcome.get("stderr"):
-        lines += ["  stderr (end):"] + ["    " + line for line in outcome["stderr"].strip().splitlines()[-25:]]
+        lines += ["  stderr:"] + ["    " + line for line in outcome["stderr"].splitlines()]
+    return "\n".join(lines)
+
+
+_REPORT_STARTS = ("ERROR: AddressSanitizer", "runtime error:", "Fatal Python error")
+
+
+def _excerpt(errors):
+    """The lines of a crash's stderr worth reading: a sanitizer's report (its first frames and
+    summary) or Python's fatal error, else the last lines."""
+    lines = errors.strip().splitlines()
+    start = next((i for i, line in enumerate(lines) if any(mark in line for mark in _REPORT_STARTS)), None)
+    if start is None:
+        return lines[-25:]
+    summary = [line for line in lines[start + 12 :] if line.startswith("SUMMARY:")]
+    return lines[start : start + 12] + summary
+
+
+def minimize(outcome, mirror=True, timeout=SEQUENCE_SECONDS):
+    """The failing sequence of ``outcome`` with as many operations removed as keep the failure
+    (the same status), and that failure's outcome: chunks of operations are dropped, halving
+    the chunk size whenever no chunk can go, and the first candidate that fails the same way is
+    kept. The candidates of a round run in one subprocess, and the result is checked alone;
+    heap corruption crashes reliably only under ``scripts/sanitize``."""
+    from tests.fuzz.sequences import draw_sequence
+
+    front, status = outcome["front"], outcome["status"]
+    sequence = draw_sequence(outcome["seed"], front)
+    best, ops = outcome, sequence["ops"]
+    chunk = len(ops) // 2
+    while chunk >= 1:
+        candidates = [{**sequence, "ops": ops[:i] + ops[i + chunk :]} for i in range(0, len(ops), chunk)]
+        found = _first_failing(front, candidates, status, mirror, timeout)
+        if found is None:
+            chunk //= 2
+            continue
+        index, failing = found
+        best, ops = failing, candidates[index]["ops"]
+        chunk = min(chunk, len(ops) // 2)
+    alone = _first_failing(front, [{**sequence, "ops": ops}], status, mirror, timeout)
+    if alone is None:
+        return sequence, outcome
+    return {**sequence, "ops": ops}, alone[1]
+
+
+def _first_failing(front, candidates, status, mirror, timeout):
+    """``(index, outcome)`` of the first of ``candidates`` that fails with ``status``, or
+    ``None``. They run in a subprocess: a sequence that writes out of bounds may corrupt the
+    process it runs in long before anything crashes."""
+    outcomes, failure = _run_once(front, None, mirror, timeout, sequences=candidates)
+    for index, candidate_outcome in enumerate(outcomes):
+        if candidate_outcome["status"] == status:
+            return index, candidate_outcome
+    if failure is not None and failure["status"] == status and failure["seed"] is not None:
+        return failure["seed"], failure
+    return None
+
+
+def minimized_report(outcome, mirror=True, timeout=SEQUENCE_SECONDS):
+    """The shortest failing form :func:`minimize` finds of ``outcome``'s sequence, as text."""
+    sequence, failing = minimize(outcome, mirror, timeout)
+    lines = [f"  minimized ({len(sequence['ops'])} operations): {failing['status']} {failing['detail']}"]
+    if failing.get("at") is not None:
+        lines[0] += f" at operation {failing['at']}"
+    lines += [f"    {i:3d} {json.dumps(op)}" for i, op in enumerate(sequence["ops"])]
+    if failing.get("stderr"):
+        lines += ["    stderr: " + line for line in failing["stderr"].splitlines()]
     return "\n".join(lines)
 
 
@@ -200,11 +282,13 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=SEQUENCE_SECONDS, help="seconds per sequence")
     parser.add_argument("--no-mirror", dest="mirror", action="store_false", help="leave torch.optim out")
     parser.add_argument("--show", action="store_true", help="print every sequence run, not only failures")
+    parser.add_argument("--minimize", action="store_true", help="shorten each failing sequence and print it")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sequences", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     seeds = args.seeds if args.seeds is not None else list(range(args.seed, args.seed + args.count))
     if args.worker:
-        _worker(args.front, seeds, args.mirror)
+        _worker(args.front, seeds, args.mirror, args.sequences)
         return 0
     fronts = ("torch", "numpy") if args.front == "both" else (args.front,)
     failed = 0
@@ -216,6 +300,8 @@ def main(argv=None):
             counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
             if args.show or outcome["status"] not in ("ok", "raised"):
                 print(report(outcome), flush=True)
+            if args.minimize and outcome["status"] not in ("ok", "raised") and outcome["seed"] is not None:
+                print(minimized_report(outcome, args.mirror, args.timeout), flush=True)
         failed += sum(count for status, count in counts.items() if status not in ("ok", "raised"))
         print(f"{front}: {len(outcomes)} sequences in {time.monotonic() - started:.0f} s: {json.dumps(counts)}")
     return 1 if failed else 0
