@@ -38,20 +38,27 @@ _BFLOAT16_OPTIONS = ({}, {"kahan_summation": False}, {"state_dtype": "fp32"})
 COMPACT_SHAPES = ((4100,), (65, 64))  # at least 4096 float32 elements: compact state
 
 
-def draw_config(rng, front):
-    """An optimizer, its hyperparameters, options and parameter groups."""
-    name = rng.choice(OPTIMIZERS)
+def draw_config(rng, front, seed):
+    """An optimizer, its hyperparameters, options and parameter groups.
+
+    The optimizer and how its state is kept go round with the seed, so that a few hundred
+    consecutive seeds cover them all: seed % 7 picks the optimizer, and (seed // 7) % 5 full
+    precision (twice), 8-bit state, bfloat16 state (rules that have them) or, for torch,
+    bfloat16 parameters, with each option of :data:`_BFLOAT16_OPTIONS` in turn.
+    """
+    name = OPTIMIZERS[seed % len(OPTIMIZERS)]
+    variant = seed // len(OPTIMIZERS) % 5
     hyper = {key: rng.choice(values) for key, values in _HYPER[name].items()}
     if name == "SGD" and hyper["momentum"] and rng.random() < 0.5:
         hyper["nesterov"] = True
     options = {}
     dtype = rng.choice(("float32", "float32", "float64"))
-    if name in COMPACT_RULES and rng.random() < 0.4:
-        options["state_dtype"] = rng.choice(("int8", "bf16"))
+    if name in COMPACT_RULES and variant in (2, 3):
+        options["state_dtype"] = ("int8", "bf16")[variant - 2]
         dtype = "float32"
-    elif front == "torch" and rng.random() < 0.2:
+    elif front == "torch" and variant == 4:
         dtype = "bfloat16"
-        options.update(rng.choice(_BFLOAT16_OPTIONS))
+        options.update(_BFLOAT16_OPTIONS[seed // (5 * len(OPTIMIZERS)) % len(_BFLOAT16_OPTIONS)])
     if rng.random() < 0.1:
         options["nonfinite_grads"] = "skip"
     groups = []
@@ -84,7 +91,7 @@ def draw_op(rng, config):
 def draw_sequence(seed, front):
     """The sequence of ``seed`` for ``front`` ("torch" or "numpy"): ``{"seed", "config", "ops"}``."""
     rng = random.Random(f"{front}:{seed}")
-    config = draw_config(rng, front)
+    config = draw_config(rng, front, seed)
     ops = [{"op": "grads"}, {"op": "step"}]
     for _ in range(rng.randint(3, 6)):
         ops.append({"op": "grads"})

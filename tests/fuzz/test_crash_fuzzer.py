@@ -16,7 +16,7 @@ from tests.fuzz import harness
 from tests.fuzz.execute import PASSING
 from tests.fuzz.sequences import FRONTS, all_features, draw_sequence, features
 
-COUNT = int(os.environ.get("ADAMKIT_FUZZ_COUNT", "160"))
+COUNT = int(os.environ.get("ADAMKIT_FUZZ_COUNT", "260"))  # the seeds from 0 that cover every feature
 FIRST = int(os.environ.get("ADAMKIT_FUZZ_SEED", "0"))
 PARTS = 2  # tests per front end, for pytest -n 2
 
