@@ -87,11 +87,11 @@ class TorchWorld(World):
     def __init__(self, config, seed, adamkit):
         import torch
 
-        import adamkit.torch
+        from adamkit import torch as adamkit_torch
 
         self.torch = torch
         self.adamkit = adamkit
-        self.module = adamkit.torch if adamkit else torch.optim
+        self.module = adamkit_torch if adamkit else torch.optim
         super().__init__(config, seed)
 
     def _optimizer(self, name, groups, hyper, options):
