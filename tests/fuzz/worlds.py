@@ -183,6 +183,35 @@ class TorchWorld(World):
         for param, grad in zip(self.params(), grads):
             param.grad = None if grad is None else grad.clone()
 
+    def saved(self):
+        """Copies of the parameters' values and of their state, for :meth:`restore`."""
+        return [(param, param.detach().clone(), dict(self.opt.state.get(param, {})),
+                 {key: value.clone() for key, value in self.opt.state.get(param, {}).items() if self.is_array(value)})
+                for param in self.params()]
+
+    def restore(self, saved):
+        """Put back the values :meth:`saved` copied, in the same tensors."""
+        for param, values, state, copies in saved:
+            param.data.copy_(values)
+            for key, value in copies.items():
+                state[key].data.copy_(value)
+            if param in self.opt.state:
+                self.opt.state[param].clear()
+                self.opt.state[param].update(state)
+
+    def fill_missing(self, key):
+        """Give every parameter whose state lacks ``key`` (a slot, or ``step``) the value
+        torch.optim starts it from, as if it had just been created; ``True`` if any lacked it."""
+        filled = False
+        for group in self.opt.param_groups:
+            for param in group["params"]:
+                state = self.opt.state.get(param)
+                if state and key not in state:
+                    fill = group.get("initial_accumulator_value", 0.0) if key == "sum" else 0.0
+                    state[key] = self.torch.tensor(0.0) if key == "step" else self.torch.full_like(param, fill)
+                    filled = True
+        return filled
+
     def other_rule_state_dict(self, values):
         """The state dict of another rule's optimizer stepped once on parameters like these."""
         name = OTHER_RULE[self.config["optimizer"]]
