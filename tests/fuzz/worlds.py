@@ -192,9 +192,9 @@ class TorchWorld(World):
     def restore(self, saved):
         """Put back the values :meth:`saved` copied, in the same tensors."""
         for param, values, state, copies in saved:
-            param.data.copy_(values)
+            _put_back(param, values)
             for key, value in copies.items():
-                state[key].data.copy_(value)
+                _put_back(state[key], value)
             if param in self.opt.state:
                 self.opt.state[param].clear()
                 self.opt.state[param].update(state)
@@ -357,3 +357,12 @@ def make_world(config, seed, adamkit=True):
     if config["front"] == "numpy" and adamkit:
         return NumpyWorld(config, seed)
     return TorchWorld(config, seed, adamkit)
+
+
+def _put_back(tensor, values):
+    """Copy ``values`` into ``tensor``, or, where its elements share memory (``expand``), which
+    no copy can write, give it ``values`` as its data."""
+    try:
+        tensor.data.copy_(values)
+    except RuntimeError:
+        tensor.data = values.clone()

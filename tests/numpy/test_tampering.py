@@ -512,3 +512,18 @@ def test_random_tampering_raises_or_steps_as_the_reference(data, layout, amsgrad
             reference.step(grads)
         _assert_same(_arrays(subject), _arrays(reference))
     event("stepped six times")
+
+
+@pytest.mark.parametrize("value", [-5.0, float("nan"), float("inf")])
+def test_a_step_count_made_invalid_between_steps_is_refused(value):
+    params = [np.linspace(-1, 1, 7), np.linspace(0, 2, 5)]
+    optimizer = adamkit.numpy.Adam(params, lr=1e-2)
+    grads = [np.ones(7), np.ones(5)]
+    for _ in range(3):
+        optimizer.step(grads)
+    optimizer.state[1]["step"][...] = value
+    before = [param.copy() for param in params]
+    with pytest.raises(ValueError, match="'step'"):
+        optimizer.step(grads)
+    for param, was in zip(params, before):
+        np.testing.assert_array_equal(param, was)

@@ -258,3 +258,18 @@ def test_a_storage_resized_underneath_its_tensor_is_refused(which):
     tensor.untyped_storage().resize_(0)
     with pytest.raises(RuntimeError, match="storage"):
         optimizer.step()
+
+
+# --- a step count made negative between steps: torch raises (its bias correction's root is complex)
+
+
+@pytest.mark.parametrize("value", [-5.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("in_place", [True, False])
+def test_a_step_count_made_invalid_between_steps_is_refused(value, in_place):
+    params, optimizer, _ = _stepped(adamkit.torch.Adam, 7, steps=3)
+    state = optimizer.state[params[2]]
+    if in_place:
+        state["step"].fill_(value)
+    else:
+        state["step"] = torch.tensor(value)
+    _assert_refused(optimizer, "param_groups[1]['params'][0]", "state['step']", error=ValueError)

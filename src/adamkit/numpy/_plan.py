@@ -105,7 +105,7 @@ class StepPlan:
         # Read before the arrays are checked: converting a hyperparameter may run Python code.
         hyperparameters = [self._spec.rule_arguments(batch.group) for batch in self._batches]
         grads = [grad for grad in grads if grad is not None]
-        if not native.arrays_as_planned(grads, *self._table):
+        if not native.arrays_as_planned(grads, *self._table) or not all(batch.counts_valid() for batch in self._batches):
             return False
         start = 0
         for batch, arguments in zip(self._batches, hyperparameters):
@@ -144,6 +144,11 @@ class _Batch:
         except (TypeError, ValueError):
             return False
         return [slot.key for slot in spec.active_slots(self.group)] == self.keys
+
+    def counts_valid(self):
+        """Whether every packed step count is finite and at least 0 (else the full path names
+        the parameter whose count is not)."""
+        return self._steps is None or bool(np.isfinite(self._steps).all() and (self._steps >= 0).all())
 
     def step(self, hyperparameters, grads):
         if not self.params:

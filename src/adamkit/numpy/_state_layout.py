@@ -110,6 +110,8 @@ def check_step(state, where):
             "(np.array(0.0, np.float32))"
         )
     _check_writeable(step, "step", where)
+    if not (np.isfinite(step) and step >= 0):
+        raise ValueError(f"the state of {where} has 'step' {step.item()!r}, not a finite count of at least 0")
 
 
 def _check_writeable(array, name, where):

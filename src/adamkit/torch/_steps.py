@@ -10,6 +10,9 @@ state are replaced (``load_state_dict``) or a different set of parameters is ste
 counters are packed again from their current values.
 """
 
+import math
+
+import numpy as np
 import torch
 
 from adamkit.kernels.native import same_items
@@ -28,6 +31,27 @@ class PackedSteps:
             self._pack(states, [state["step"] for state in states])
         self._counts += 1
         return self._counts.tolist()
+
+    def check(self, group_index, group, params, state_container):
+        """Raise ``ValueError`` unless the step count of each of ``params`` that has one is a
+        finite number of at least 0 (torch's bias correction of a negative count raises: its
+        square root is complex); one vectorised test while the counters stay packed."""
+        states = [state_container.get(param, {}) for param in params] if params else []
+        if states and same_items(states, "step", self._views):
+            counts = self._counts if isinstance(self._counts, np.ndarray) else self._counts.float().numpy()
+            if np.isfinite(counts).all() and (counts >= 0).all():
+                return
+        for param, state in zip(params, states):
+            step = state.get("step")
+            if step is None:
+                continue
+            value = float(step) if not torch.is_tensor(step) or step.numel() == 1 else math.nan
+            if not (math.isfinite(value) and value >= 0):
+                index = next(i for i, p in enumerate(group["params"]) if p is param)
+                raise ValueError(
+                    f"param_groups[{group_index}]['params'][{index}]: state['step'] is {step!r}, "
+                    "not a finite count of at least 0"
+                )
 
     def _pack(self, states, current):
         dtype = current[0].dtype if current else torch.float32

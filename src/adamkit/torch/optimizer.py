@@ -298,6 +298,9 @@ class Optimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         batches = [self._prepare(group_index, group) for group_index, group in enumerate(self.param_groups)]
+        if self.spec.counts_steps:
+            for group_index, (group, stepped, _) in enumerate(batches):
+                self._steps.setdefault(group_index, PackedSteps()).check(group_index, group, stepped, self.state)
         if self.nonfinite_grads == "skip":
             culprit = self._first_nonfinite(batches)
             if culprit is not None:
