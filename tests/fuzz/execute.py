@@ -13,9 +13,13 @@ Three worlds run the sequence side by side:
   operation other than a step (its ``state_dict()`` fails once a group's parameter has been
   replaced, for one), the mirror is left out from there on.
 
+When torch raises ``KeyError`` at a step for a slot it would have created, the mirror is given
+the slot and steps again (see :func:`_refilled`).
+
 Parameters are compared after every step that neither world raised at: to the mirror within
-the max-norm relative tolerance of the torch tests (1e-6 in float32, 1e-12 in float64), to the
-twin bit for bit (NaN equal to NaN). Once a world raises, the comparison with it ends; once
+the max-norm tolerance of the torch tests (1e-6 in float32, 1e-12 in float64; relative to the
+largest value or 1, and float32's once a cast happened), to the twin bit for bit (NaN equal
+to NaN). Once a world raises, the comparison with it ends; once
 adamkit raises, every comparison ends, and the fuzzed world runs the rest of the sequence
 alone, for crashes. Without a mirror, parameters must stay finite as long as every operation so
 far was benign. An array made read-only (NumPy) must keep its bytes.

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tests.fuzz.tables import HYPER_EDITS, SLOTS
+from tests.fuzz.tables import HYPER_EDITS, SLOTS, SMALL_SHAPES
 
 BOTH = ("torch", "numpy")
 TORCH = ("torch",)
 NUMPY = ("numpy",)
-SMALL_SHAPES = ((7,), (3, 5), (17,), (1,))
 
 
 def values_for(seed, index):

@@ -14,6 +14,7 @@ import json
 import random
 
 from tests.fuzz.ops import CATALOGUE
+from tests.fuzz.tables import SMALL_SHAPES
 
 FRONTS = ("torch", "numpy")
 OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop")
@@ -33,7 +34,6 @@ _HYPER = {
 }
 _HYPER["AdamW"] = {**_HYPER["Adam"], "weight_decay": (0.01, 0.1)}
 
-SMALL_SHAPES = ((7,), (3, 5), (17,), (1,))
 _BFLOAT16_OPTIONS = ({}, {"kahan_summation": False}, {"state_dtype": "fp32"})
 COMPACT_SHAPES = ((4100,), (65, 64))  # at least 4096 float32 elements: compact state
 

@@ -1,4 +1,9 @@
-"""The rules' state slots and the hyperparameter edits the fuzzer draws from."""
+"""The rules' state slots, the hyperparameter edits and the shapes the fuzzer draws from."""
+
+# Small parameters, one of them (300 float32 or float64 elements) over the 1 KiB under which
+# NumPy keeps freed data in a cache of its own: freed, its memory goes back to malloc, where
+# AddressSanitizer sees a use after free.
+SMALL_SHAPES = ((7,), (3, 5), (17,), (1,), (300,))
 
 # The state slots of each rule (torch's keys), whichever hyperparameters make them active.
 SLOTS = {
