@@ -22,7 +22,6 @@ NONNEGATIVE = ("lr", "eps", "weight_decay", "momentum", "dampening", "lr_decay",
 UNIT_CLOSED = ("rho", "alpha")
 FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat", "nesterov", "centered")
 PAIRS = ("betas",)
-UNSUPPORTED = ("foreach", "capturable", "differentiable")
 
 SPECS = {spec.name: spec for spec in specs.ALL}
 CONSTRUCTORS = {name: getattr(adamkit.torch, name) for name in SPECS}
@@ -246,21 +245,6 @@ def test_constructor_rejects_any_bad_lr_or_eps(where, value):
     name, key = where
     with pytest.raises(ValueError, match=names_value(key, value)):
         CONSTRUCTORS[name](weights(), **{key: value})
-
-
-@pytest.mark.parametrize(
-    "name, flag",
-    [
-        (name, flag)
-        for name in CONSTRUCTORS
-        for flag in UNSUPPORTED
-        if flag in inspect.signature(CONSTRUCTORS[name]).parameters
-    ],
-)
-def test_unsupported_flags_are_rejected_not_ignored(name, flag):
-    with pytest.raises(ValueError, match=rf"{flag}=True"):
-        CONSTRUCTORS[name](weights(), **{flag: True})
-    CONSTRUCTORS[name](weights(), **{flag: False})
 
 
 @pytest.mark.parametrize("name", CONSTRUCTORS)

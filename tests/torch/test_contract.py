@@ -514,13 +514,3 @@ def test_defaults_equal_torchs(name):
         assert key in ours and ours[key] == value and type(ours[key]) is type(value), key
     assert set(ours) - set(theirs) <= {"eps_hat", "sparse_mode"}
     assert ours.get("sparse_mode") == ("lazy" if name in SPARSE_MODE_OPTIMIZERS else None)
-
-
-@pytest.mark.parametrize(
-    ("name", "flag"),
-    [("Adam", "foreach"), ("AdamW", "capturable"), ("SGD", "differentiable"), ("Adamax", "capturable")],
-)
-def test_a_torch_flag_adamkit_does_not_implement_is_refused(name, flag):
-    _, adamkit_class = both(name)
-    with pytest.raises(ValueError, match=re.escape(f"{flag}=True")):
-        adamkit_class([torch.nn.Parameter(torch.ones(1))], **{flag: True})

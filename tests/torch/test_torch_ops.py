@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import adamkit.torch
-from adamkit.torch import _backend
+from adamkit.torch import _backend, _torch_step
 from tests.cases import CASES, DTYPES, gradients, initial_params, param_groups
 from tests.torch._compare import OPTIMIZERS, RICH, TOLERANCE, Agreement
 
@@ -30,8 +30,11 @@ def _run(case, dtype, fused):
 
 @pytest.fixture
 def torch_ops_on_cpu(monkeypatch):
-    """Route CPU tensors as if they were on another device, and count the calls of that path."""
+    """Route CPU tensors as if they were on another device, to adamkit's device path even
+    where torch's own implementation would step them (tests/torch/test_torch_flags.py), and
+    count the calls of that path."""
     calls = []
+    monkeypatch.setattr(_torch_step, "serves_device", lambda optimizer, group, params: False)
     original = _backend._update_torch_ops
 
     def counting(spec, *args):
@@ -112,12 +115,22 @@ def test_tensors_on_another_device_are_stepped_there(name):
 
 
 @pytest.mark.parametrize(
-    ("options", "words"), [(dict(fused=True), "fused=True"), (dict(state_dtype="int8"), "state_dtype='int8'")]
+    ("options", "words"),
+    [(dict(state_dtype="int8"), "state_dtype='int8'"), (dict(fused=True, eps_hat=True), "fused=True with eps_hat=True")],
 )
 def test_kernel_only_options_on_another_device_raise_and_change_nothing(options, words):
     param = torch.nn.Parameter(torch.empty(4097, device="meta"))
     param.grad = torch.empty_like(param)
     optimizer = adamkit.torch.Adam([param], **options)
     with pytest.raises(TypeError, match=rf"param_groups\[0\]\['params'\]\[0\] is on meta: {words}"):
+        optimizer.step()
+    assert not optimizer.state
+
+
+def test_fused_on_a_device_torch_has_no_fused_kernel_for_raises_torchs_error_and_changes_nothing():
+    param = torch.nn.Parameter(torch.empty(4097, device="meta"))
+    param.grad = torch.empty_like(param)
+    optimizer = adamkit.torch.Adam([param], fused=True)
+    with pytest.raises(RuntimeError, match=r"`fused=True` requires all the params to be floating point Tensors of supported devices"):
         optimizer.step()
     assert not optimizer.state

@@ -53,12 +53,13 @@ def profile_hook_step(func):
 
 
 def without_grad(func):
-    """``func`` run with autograd off, as under ``torch.no_grad()``."""
+    """``func`` run with autograd off, as under ``torch.no_grad()``; on, if the optimizer's
+    defaults say ``differentiable=True``, as torch's ``_use_grad_for_differentiable`` does."""
 
     @functools.wraps(func)
     def run(*args, **kwargs):
         enabled = torch.is_grad_enabled()
-        torch._C._set_grad_enabled(False)
+        torch._C._set_grad_enabled(bool(args[0].defaults.get("differentiable")))
         try:
             return func(*args, **kwargs)
         finally:

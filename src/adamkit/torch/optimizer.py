@@ -5,6 +5,7 @@ and hands NumPy views of the tensors to a backend that applies the rule.
 """
 
 import torch
+from torch.optim.optimizer import _device_dtype_check_for_fused
 
 from adamkit import compact_state
 from adamkit.kernels import native
@@ -13,6 +14,7 @@ from adamkit.torch import _backend as backend
 from adamkit.torch import _checks as checks
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _quantized as quantized
+from adamkit.torch import _torch_step as torch_step
 from adamkit.torch import _huge_pages, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
 from adamkit.torch._checks import OVERLAP, MismatchError, overlaps_itself
@@ -24,11 +26,8 @@ from adamkit.torch._state_dict import loadable_state_dict
 from adamkit.torch._step_wrapper import profile_hook_step, without_grad
 from adamkit.validation import check_choice
 
-_UNSUPPORTED_FLAGS = {
-    "foreach": "adamkit has no foreach path; its fused multi-tensor kernels are the default",
-    "capturable": "adamkit has no CUDA-graph capture path",
-    "differentiable": "adamkit does not differentiate through the optimizer step",
-}
+# Marks a group that torch's own implementation steps (:mod:`adamkit.torch._torch_step`).
+_TORCH = object()
 
 
 def _step_dtype():
@@ -62,9 +61,6 @@ class Optimizer(torch.optim.Optimizer):
     def __init__(
         self, params, defaults, *, nonfinite_grads="propagate", state_dtype=None, kahan_summation=None
     ):
-        for flag, reason in _UNSUPPORTED_FLAGS.items():
-            if defaults.get(flag):
-                raise ValueError(f"{flag}={defaults[flag]!r} is not supported: {reason}")
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
         check_choice("state_dtype", state_dtype, compact_state.STATE_DTYPES)
         compact_state.check_compact_state(self.spec, state_dtype, type(self).__name__, "None or 'fp32'")
@@ -74,6 +70,7 @@ class Optimizer(torch.optim.Optimizer):
         self.state_dtype = state_dtype
         self.kahan_summation = kahan_summation
         self.spec.validate(defaults)
+        torch_step.check_group(self, defaults)
         _sparse.check_mode(self.spec, defaults)
         if defaults.get("fused") and not native.available():
             raise ValueError("fused=True needs adamkit's C kernels, which were not built")
@@ -82,6 +79,12 @@ class Optimizer(torch.optim.Optimizer):
         self._steps = {}
         self._plans = {}
         super().__init__(params, defaults)
+        if defaults.get("fused"):
+            # torch's checks, after its checks of the groups.
+            if defaults.get("differentiable"):
+                raise RuntimeError("`fused` does not support `differentiable`")
+            if defaults.get("foreach"):
+                raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
         if self.spec.eager_state:
             for group in self.param_groups:
                 for param in group["params"]:
@@ -93,6 +96,7 @@ class Optimizer(torch.optim.Optimizer):
         step steps it twice, as torch's does."""
         if isinstance(param_group, dict):
             self.spec.validate(param_group)
+            torch_step.check_group(self, {**self.defaults, **param_group})
             _sparse.check_mode(self.spec, param_group)
             params = param_group.get("params")
             if not isinstance(params, set) and params is not None:
@@ -216,6 +220,8 @@ class Optimizer(torch.optim.Optimizer):
                 if quantized.quantizes(param, self.state_dtype):
                     raise TypeError(f"{where} has a sparse gradient, which state_dtype={self.state_dtype!r} does not take")
                 continue
+            if group.get("fused") and backend.on_kernel_device(param):
+                _device_dtype_check_for_fused(param)  # torch's fused=True takes floating point only
             dtype = param.dtype
             if (
                 grad.dtype is not dtype
@@ -266,7 +272,8 @@ class Optimizer(torch.optim.Optimizer):
         if param.device != grad.device:
             raise MismatchError(f"the gradient of {where} is on {grad.device}, but the parameter is on {param.device}")
         if not backend.on_kernel_device(param):
-            option = "fused=True" if group.get("fused") else f"state_dtype={self.state_dtype!r}"
+            own = torch_step.own_option(self, group)
+            option = f"fused=True with {own}" if group.get("fused") and own else own or "fused=True"
             raise TypeError(f"{where} is on {param.device}: {option} needs CPU tensors (adamkit's C kernels)")
         if param.dtype not in SUPPORTED_DTYPES:
             raise TypeError(f"{where} has unsupported dtype {param.dtype}")
@@ -308,27 +315,43 @@ class Optimizer(torch.optim.Optimizer):
                 # step is wrapped by without_grad and the hook wrapper: 4 frames to the caller.
                 warn_skipped(culprit, stacklevel=4)
                 return loss
+        grad_enabled = torch.is_grad_enabled()  # differentiable=True: torch's steps are differentiated
         for group_index, (group, stepped, grad_ptrs) in enumerate(batches):
-            if grad_ptrs is not None:
-                self._step_planned(group_index, group, grad_ptrs)
-            elif stepped:
-                self._update_group(group_index, group, stepped)
+            if grad_ptrs is _TORCH:
+                self._plans[group_index] = None
+                torch_step.step_group(self, group)
+                continue
+            torch._C._set_grad_enabled(False)
+            try:
+                if grad_ptrs is not None:
+                    self._step_planned(group_index, group, grad_ptrs)
+                elif stepped:
+                    self._update_group(group_index, group, stepped)
+            finally:
+                torch._C._set_grad_enabled(grad_enabled)
         return loss
 
     def _prepare(self, group_index, group):
-        """``(group, params with gradients, their gradients' pointers if the group's plan holds, else None)``.
+        """``(group, params with gradients, their gradients' pointers if the group's plan holds,
+        else None; or _TORCH if torch's own implementation steps the group)``.
 
         The group's hyperparameters are checked, and without a plan that holds every parameter
         too, so that bad input raises before any group is stepped.
         """
         try:
-            self.spec.validate(group)  # a hyperparameter may have been set directly
+            self.spec.validate(group)  # a hyperparameter or flag may have been set directly
+            torch_step.check_group(self, group)
         except (TypeError, ValueError) as error:
             raise type(error)(f"param_groups[{group_index}]: {error}") from None
-        plan = self._plans.get(group_index)
+        if torch_step.asks_for_torch(group):
+            return group, [param for param in group["params"] if param.grad is not None], _TORCH
+        plan = self._plans.get(group_index)  # a plan holds kernel-device tensors only
         grad_ptrs = plan.gradient_pointers(group, self.state) if plan is not None else None
         if grad_ptrs is not None:
             return group, plan.params, grad_ptrs
+        with_grads = [param for param in group["params"] if param.grad is not None]
+        if torch_step.serves_device(self, group, with_grads):
+            return group, with_grads, _TORCH
         return group, self._stepped_params(group, group_index), None
 
     def _step_planned(self, group_index, group, grad_ptrs):

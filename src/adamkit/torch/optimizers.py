@@ -12,6 +12,8 @@ default, steps only the rows it holds (weight decay included), ``"dense"`` takes
 on the densified gradient. See :mod:`adamkit.torch._sparse`.
 """
 
+import torch
+
 from adamkit import specs
 from adamkit.torch.optimizer import Optimizer
 from adamkit.validation import check_bool
@@ -50,6 +52,7 @@ class Adam(Optimizer):
         state_dtype=None,
         kahan_summation=None,
     ):
+        _check_tensor_hyperparameters(lr, betas, foreach, capturable)
         super().__init__(
             params,
             dict(
@@ -349,9 +352,26 @@ class RMSprop(Optimizer):
         )
 
 
-def _pair(betas):
-    """torch stores betas as a tuple of floats; tensors are turned into floats as torch does."""
+def _check_tensor_hyperparameters(lr, betas, foreach, capturable):
+    """torch's Adam checks of tensor ``lr`` and ``betas``: its foreach implementation takes
+    them only with ``capturable=True``, and betas are both floats or both tensors."""
+    if torch.is_tensor(lr) and foreach and not capturable:
+        raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
     try:
-        return tuple(float(beta) if hasattr(beta, "item") else beta for beta in betas)
+        are_tensors = [torch.is_tensor(beta) for beta in betas]
+    except TypeError:
+        return  # not a pair: the spec's check names it
+    if len(are_tensors) == 2 and are_tensors[0] != are_tensors[1]:
+        raise ValueError("betas must be either both floats or both Tensors")
+    for index, is_tensor in enumerate(are_tensors):
+        if is_tensor and foreach and not capturable:
+            raise ValueError(f"betas[{index}] as a Tensor is not supported for capturable=False and foreach=True")
+
+
+def _pair(betas):
+    """betas as torch stores them: a tuple, a 1-element tensor as a 0-d tensor (so that
+    ``differentiable=True`` differentiates through it); the kernels take them as floats."""
+    try:
+        return tuple(beta.reshape(()) if torch.is_tensor(beta) and beta.numel() == 1 else beta for beta in betas)
     except TypeError:
         return betas
