@@ -205,8 +205,8 @@ def test_checkpoint_keys_are_the_hyperparameters_torch_optim_needs_at_its_step(s
 
 
 # torch.optim constructor arguments whose checkpoints must load into the adamkit class of the
-# same name (adamkit refuses foreach=True as a constructor argument only; torch steps
-# capturable=True on accelerators only).
+# same name, and step there on adamkit's kernels (foreach and fused are left out: with them the
+# step would be torch's own; torch steps capturable=True on accelerators only).
 TORCH_CHECKPOINTS = (
     ("Adam", {}),
     ("Adam", dict(amsgrad=True, weight_decay=0.1)),

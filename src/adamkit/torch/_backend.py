@@ -4,7 +4,9 @@ The native kernels take data pointers, so CPU tensors are stepped without any Nu
 the Python side only gathers pointers. CPU tensors the kernels do not take (float16, or memory
 that is not contiguous) go to the reference backend through NumPy views, which computes the
 same rule. ``fused=False`` forces the reference backend; ``fused=True`` requires the kernels.
-Tensors on other devices (GPUs, ...) run the same rules with torch operations on their device.
+Tensors on other devices (GPUs, ...) in groups that use adamkit's own options run the same
+rules with torch operations on their device; other groups there take torch's own implementation
+(:mod:`adamkit.torch._torch_step`).
 """
 
 import torch

@@ -5,7 +5,7 @@ and hands NumPy views of the tensors to a backend that applies the rule.
 """
 
 import torch
-from torch.optim.optimizer import _device_dtype_check_for_fused
+from torch.optim.optimizer import _device_dtype_check_for_fused, _get_scalar_dtype
 
 from adamkit import compact_state
 from adamkit.kernels import native
@@ -54,6 +54,15 @@ class Optimizer(torch.optim.Optimizer):
     bfloat16 buffer per parameter, ``state["kahan_compensation"]``, keeps what rounding loses of
     each update (:mod:`adamkit.torch._kahan`), so that training without a float32 copy of the
     weights follows float32 training; it costs 2 bytes per parameter.
+
+    torch's implementation flags mean what they mean in torch. On the CPU the default,
+    ``foreach=False`` and ``fused=True`` run adamkit's kernels (``fused=False`` its reference
+    backend). ``foreach=True``, ``capturable=True``, ``differentiable=True``, ``fused=True`` off
+    the CPU, and tensors off the CPU in groups that use none of adamkit's own options run
+    torch.optim's implementation with the same flags (:mod:`adamkit.torch._torch_step`), bit for
+    bit. adamkit's own options (``eps_hat``, ``state_dtype``, ``kahan_summation=True``,
+    ``sparse_mode="dense"``) with ``foreach``, ``capturable`` or ``differentiable`` raise
+    ``ValueError``.
     """
 
     spec = None
@@ -190,7 +199,7 @@ class Optimizer(torch.optim.Optimizer):
     def _init_state(self, param, group):
         new = {}
         if self.spec.counts_steps:
-            new["step"] = torch.tensor(0.0, dtype=_step_dtype())
+            new["step"] = _initial_step(param, group)
         state = self.state.get(param, {})
         if quantized.quantizes(param, self.state_dtype) and (not state or checks.state_layout(param, state) != checks.FULL):
             # A slot that becomes active later (amsgrad switched on) joins the compact layout.
@@ -411,6 +420,14 @@ class Optimizer(torch.optim.Optimizer):
         the slots that start filled (a slot the rule creates, SGD's momentum, comes later)."""
         keys = [slot.key for slot in self.spec.active_slots(group) if slot.fill is not None]
         return keys + ["step"] if self.spec.counts_steps else keys
+
+
+def _initial_step(param, group):
+    """A zero ``step`` where torch puts it: on the parameter's device, float32 if fused, for
+    torch's fused and capturable implementations off the kernel device; else on the CPU."""
+    if not backend.on_kernel_device(param) and (group.get("fused") or group.get("capturable")):
+        return torch.zeros((), dtype=_get_scalar_dtype(is_fused=group.get("fused")), device=param.device)
+    return torch.tensor(0.0, dtype=_step_dtype())
 
 
 def _has_sparse_grad(param):

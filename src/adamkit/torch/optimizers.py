@@ -10,6 +10,10 @@ Adadelta also take ``"int8"`` and ``"bf16"``) and ``kahan_summation`` (:class:`a
 sparse COO gradient, as ``nn.Embedding(sparse=True)`` makes, is stepped: ``"lazy"``, the
 default, steps only the rows it holds (weight decay included), ``"dense"`` takes the dense step
 on the densified gradient. See :mod:`adamkit.torch._sparse`.
+
+``foreach``, ``fused``, ``capturable`` and ``differentiable`` are torch's: where adamkit's
+kernels do not serve, the step is torch.optim's own implementation with the same flags (see
+:class:`adamkit.torch.optimizer.Optimizer`).
 """
 
 import torch
