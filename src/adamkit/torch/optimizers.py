@@ -12,6 +12,8 @@ default, steps only the rows it holds (weight decay included), ``"dense"`` takes
 on the densified gradient. See :mod:`adamkit.torch._sparse`.
 """
 
+import torch
+
 from adamkit import specs
 from adamkit.torch.optimizer import Optimizer
 from adamkit.validation import check_bool
@@ -54,7 +56,7 @@ class Adam(Optimizer):
             params,
             dict(
                 lr=lr,
-                betas=_pair(betas),
+                betas=_pair(_both_floats_or_both_tensors(betas)),
                 eps=eps,
                 weight_decay=weight_decay,
                 amsgrad=amsgrad,
@@ -347,6 +349,20 @@ class RMSprop(Optimizer):
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
         )
+
+
+def _both_floats_or_both_tensors(betas):
+    """Adam's ``betas`` as torch checks them: both floats or both tensors (``(0, 0.99)``, with
+    an int, is refused as torch refuses it)."""
+    try:
+        pair = tuple(betas)
+    except TypeError:
+        return betas  # the rule's own check names what is wrong
+    floats = all(isinstance(beta, float) for beta in pair)
+    tensors = all(isinstance(beta, torch.Tensor) for beta in pair)
+    if len(pair) == 2 and not (floats or tensors):
+        raise ValueError(f"betas must be either both floats or both Tensors, got {betas!r}")
+    return betas
 
 
 def _pair(betas):
