@@ -16,6 +16,7 @@ from adamkit.torch import _quantized as quantized
 from adamkit.torch import _huge_pages, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
 from adamkit.torch._checks import OVERLAP, MismatchError, overlaps_itself
+from adamkit.torch._finite import first_nonfinite
 from adamkit.torch._local import local
 from adamkit.torch._plan import GroupPlan
 from adamkit.torch._sparse_plan import SparsePlan
@@ -281,12 +282,14 @@ class Optimizer(torch.optim.Optimizer):
         )
 
     def _first_nonfinite(self, batches):
-        for group_index, (group, stepped, _) in enumerate(batches):
-            for param in stepped:
-                if not torch.isfinite(_sparse.values_of(param.grad)).all():
-                    index = _index_of(param, group["params"])
-                    return f"param_groups[{group_index}]['params'][{index}]"
-        return None
+        """Where the first gradient holding NaN or infinity is, or ``None``: one reduction over
+        all gradients (:mod:`adamkit.torch._finite`)."""
+        stepped = [(group_index, group, param) for group_index, (group, params, _) in enumerate(batches) for param in params]
+        first = first_nonfinite([_sparse.values_of(param.grad) for _, _, param in stepped])
+        if first is None:
+            return None
+        group_index, group, param = stepped[first]
+        return f"param_groups[{group_index}]['params'][{_index_of(param, group['params'])}]"
 
     profile_hook_step = staticmethod(profile_hook_step)
 
