@@ -98,7 +98,6 @@ class Optimizer(torch.optim.Optimizer):
             params = param_group.get("params")
             if not isinstance(params, set) and params is not None:
                 listed = [params] if isinstance(params, torch.Tensor) else list(params)
-                kahan.check_params(self.kahan_summation, listed)
                 param_group = {**param_group, "params": listed}
         super().add_param_group(param_group)
 
@@ -224,7 +223,7 @@ class Optimizer(torch.optim.Optimizer):
                 or grad.layout is not torch.strided
                 or param.device != grad.device
                 or group.get("fused") and not backend.on_kernel_device(param)
-                or self.state_dtype is not None and not backend.on_kernel_device(param)
+                or self.state_dtype in compact_state.COMPACT_STATE_DTYPES and not backend.on_kernel_device(param)
                 or grad.shape != param.shape
                 or dtype is torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused"))
             ):
