@@ -142,7 +142,9 @@ def test_bfloat16_with_kahan_or_float32_state_is_the_float32_rule_rounded_once(c
         {key: value.to(state_dtype) for key, value in _initial_state(spec, group, param).items()} for param in params
     ]
     # Kahan summation for all but the first two (plain rounding, with float32 state only).
-    compensations = [None] * 2 + [torch.zeros_like(param) for param in params[2:]] if float32_state else [torch.zeros_like(p) for p in params]
+    compensations = [torch.zeros_like(param) for param in params]
+    if float32_state:
+        compensations[:2] = [None, None]
     expected = _copy(params), _copy_states(states), [None if c is None else c.clone() for c in compensations]
     for step in range(1, STEPS + 1):
         grads = _tensors(torch.bfloat16, seed=step, scale=1e-3)  # small updates: the compensation matters

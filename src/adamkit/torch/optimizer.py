@@ -283,7 +283,7 @@ class Optimizer(torch.optim.Optimizer):
     def _first_nonfinite(self, batches):
         """Where the first gradient holding NaN or infinity is, or ``None``: one reduction over
         all gradients (:mod:`adamkit.torch._finite`)."""
-        stepped = [(group_index, group, param) for group_index, (group, params, _) in enumerate(batches) for param in params]
+        stepped = [(index, group, param) for index, (group, params, _) in enumerate(batches) for param in params]
         first = first_nonfinite([_sparse.values_of(param.grad) for _, _, param in stepped])
         if first is None:
             return None
