@@ -324,3 +324,53 @@ def test_the_operations_of_a_step_do_not_grow_with_the_number_of_tensors(name, d
     # gradient, each slot), metadata only, which launches no kernel. Nothing else may grow.
     views = {"aten::view_as_real": 90 * (2 + len(optimizer.state[params[0]]) - 1)} if dtype.is_complex else {}
     assert {name: n for name, n in grown.items() if n} == views
+
+
+def _sparse_run(name, dtype, options, on_device):
+    """Two embedding tables and a dense parameter, stepped with sparse gradients (repeated rows,
+    an empty one) by ``name``, on the device path or on the CPU's."""
+    generator = torch.Generator().manual_seed(5)
+    tables = [torch.nn.Parameter(torch.randn(rows, 3, generator=generator, dtype=dtype)) for rows in (40, 9)]
+    dense = torch.nn.Parameter(torch.randn(17, generator=generator, dtype=dtype))
+    optimizer = getattr(adamkit.torch, name)([{"params": tables}, {"params": [dense], "lr": 3e-3}], **options)
+    start = [table.detach().clone() for table in tables]
+    touched = [set(), set()]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_backend, "on_kernel_device", lambda tensor: not on_device)
+        for step in range(4):
+            for index, table in enumerate(tables):
+                rows = torch.tensor([[3, 7, 3, 1 + step]] if index == 0 else [[]], dtype=torch.int64).reshape(1, -1)
+                touched[index].update(rows[0].tolist())
+                values = torch.randn(rows.shape[1], 3, generator=generator, dtype=dtype)
+                table.grad = torch.sparse_coo_tensor(rows, values, table.shape)
+            dense.grad = torch.randn(17, generator=generator, dtype=dtype)
+            optimizer.step()
+    return tables + [dense], optimizer, start, touched
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("Adam", dict(lr=1e-2, weight_decay=0.1, amsgrad=True, eps_hat=True)),
+        ("AdamW", dict(lr=1e-2, maximize=True)),
+        ("Adamax", dict(lr=1e-2, weight_decay=0.1)),
+        ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
+        ("Adadelta", dict(rho=0.8)),
+    ],
+    ids=lambda v: str(v),
+)
+def test_lazy_sparse_steps_on_the_device_path_step_only_the_touched_rows(name, options, dtype, device_path):
+    got, got_optimizer, start, touched = _sparse_run(name, dtype, options, on_device=True)
+    assert device_path, "the device path was not taken"
+    want, want_optimizer, _, _ = _sparse_run(name, dtype, options, on_device=False)
+    agreement = Agreement(TOLERANCE[dtype])
+    for index, (param, reference_param) in enumerate(zip(got, want)):
+        agreement.check(f"param {index}", param.detach(), reference_param.detach())
+        for key, value in want_optimizer.state[reference_param].items():
+            agreement.check(f"state[{index}][{key!r}]", got_optimizer.state[param][key], value)
+    for table, before, rows in zip(got, start, touched):
+        untouched = [row for row in range(table.shape[0]) if row not in rows]
+        assert_bitwise_equal(table.detach()[untouched], before[untouched], "untouched rows")
+    assert touched[0] and not touched[1]
+    assert (got[0].detach()[sorted(touched[0])] != start[0][sorted(touched[0])]).all()
