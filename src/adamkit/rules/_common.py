@@ -1,10 +1,12 @@
 """Small pieces every rule shares: the sign of the gradient, L2 weight decay, and the four
 operations whose spelling differs between NumPy and torch.
 
-A rule takes NumPy arrays; it also takes torch tensors on any device, which is how the torch
-front end steps tensors the C kernels cannot reach (GPUs and other devices). Arithmetic
-operators are the same in both; :func:`sqrt`, :func:`maximum`, :func:`absolute` and :func:`copy`
-call torch's own operation on tensors, so that nothing is moved to NumPy.
+A rule takes NumPy arrays; it also takes torch tensors on any device, and lists of tensors
+(:class:`adamkit.torch._multi_tensor.TensorList`, each operation one ``torch._foreach_*``
+operation over the list), which is how the torch front end steps tensors the C kernels cannot
+reach (GPUs and other devices). Arithmetic operators are the same in all three; :func:`sqrt`,
+:func:`maximum`, :func:`absolute` and :func:`copy` call the value's own method when it spells
+them as torch does, so that nothing is moved to NumPy.
 """
 
 import numpy as np
@@ -25,21 +27,27 @@ def is_tensor(value):
     return type(value).__module__.startswith("torch")
 
 
+def _torch_style(value):
+    """Whether ``value`` has torch's methods (a tensor, or a list of tensors that acts as one)
+    rather than being a NumPy array or scalar: it has ``clone``, which NumPy has not."""
+    return hasattr(value, "clone")
+
+
 def sqrt(x):
     """The elementwise square root."""
-    return x.sqrt() if is_tensor(x) else np.sqrt(x)
+    return x.sqrt() if _torch_style(x) else np.sqrt(x)
 
 
 def maximum(a, b):
     """The elementwise maximum; NaN in either operand propagates."""
-    return a.maximum(b) if is_tensor(a) else np.maximum(a, b)
+    return a.maximum(b) if _torch_style(a) else np.maximum(a, b)
 
 
 def absolute(x):
     """The elementwise absolute value."""
-    return x.abs() if is_tensor(x) else np.abs(x)
+    return x.abs() if _torch_style(x) else np.abs(x)
 
 
 def copy(x):
     """A new array (or tensor) holding the values of ``x``."""
-    return x.clone() if is_tensor(x) else np.array(x, copy=True)
+    return x.clone() if _torch_style(x) else np.array(x, copy=True)

@@ -5,14 +5,15 @@ the Python side only gathers pointers. CPU tensors the kernels do not take (floa
 that is not contiguous) go to the reference backend through NumPy views, which computes the
 same rule. ``fused=False`` forces the reference backend; ``fused=True`` requires the kernels.
 Tensors on other devices (GPUs, ...) in groups that use adamkit's own options run the same
-rules with torch operations on their device; other groups there take torch's own implementation
-(:mod:`adamkit.torch._torch_step`).
+rules as multi-tensor torch operations on their device (:mod:`adamkit.torch._multi_tensor`);
+other groups there take torch's own implementation (:mod:`adamkit.torch._torch_step`).
 """
 
 import torch
 
 from adamkit.kernels import native, reference
 from adamkit.torch import _kahan as kahan
+from adamkit.torch import _multi_tensor as multi_tensor
 from adamkit.torch._arrays import as_array, as_tensor
 from adamkit.torch._local import like, local
 
@@ -41,7 +42,7 @@ def update(spec, hyperparameters, params, states, steps, fused, state_dtype=None
     for (on_cpu, dtype), indices in buckets.items():
         bucket = [params[i] for i in indices], [states[i] for i in indices], [steps[i] for i in indices]
         if not on_cpu:
-            _update_torch_ops(spec, hyperparameters, *bucket)
+            _update_torch_ops(spec, hyperparameters, *bucket, state_dtype)
         elif fused is not False and native.available() and _native_ready(dtype, *bucket[:2]):
             _update_native(spec, hyperparameters, dtype, *bucket, state_dtype)
         else:
@@ -140,29 +141,35 @@ def _create_slots(spec, hyperparameters, params, states, state_dtype):
 
 
 def _update_reference(spec, hyperparameters, params, states, steps):
-    _update_views(spec, hyperparameters, params, states, steps, as_array, as_tensor)
+    """Run the reference backend on NumPy views of the local tensors, which it updates in place."""
+    views = [{key: as_array(local(value)) for key, value in slots(state)} for state in states]
+    grads = [as_array(local(p.grad)) for p in params]
+    reference.update(spec, hyperparameters, [as_array(local(p)) for p in params], grads, views, steps)
+    _store_created(params, states, views, as_tensor)
 
 
-def _update_torch_ops(spec, hyperparameters, params, states, steps):
-    """The rules run with torch operations, on the tensors' own device."""
-    _update_views(spec, hyperparameters, params, states, steps, _real, _complex_like)
-
-
-def _update_views(spec, hyperparameters, params, states, steps, view, unview):
-    """Run the reference backend on ``view``s of the local tensors, which it updates in place.
-
-    A slot the rule creates (SGD's momentum buffer) is stored as ``unview(value, like=param)``,
-    laid out like its parameter.
-    """
-    views = [{key: view(local(value)) for key, value in slots(state)} for state in states]
-    reference.update(
+def _update_torch_ops(spec, hyperparameters, params, states, steps, state_dtype=None):
+    """The rules run as multi-tensor torch operations on the tensors' own device
+    (:mod:`adamkit.torch._multi_tensor`): the number of operations per step does not grow with
+    the number of tensors. A bfloat16 parameter with a Kahan buffer, or with float32 state
+    under ``state_dtype="fp32"``, is stepped in float32 as the kernels step it."""
+    views = [{key: _real(local(value)) for key, value in slots(state)} for state in states]
+    multi_tensor.update(
         spec,
         hyperparameters,
-        [view(local(p)) for p in params],
-        [view(local(p.grad)) for p in params],
+        [_real(local(p)) for p in params],
+        [_real(local(p.grad)) for p in params],
         views,
         steps,
+        [local(state[kahan.KEY]) if kahan.KEY in state else None for state in states],
+        float32_state=state_dtype == "fp32",
     )
+    _store_created(params, states, views, _complex_like)
+
+
+def _store_created(params, states, views, unview):
+    """Store the slot the rule created (SGD's momentum buffer) in ``views`` into ``states`` as
+    ``unview(value, like=param)``, laid out like its parameter."""
     for param, state, created in zip(params, states, views):
         for key, value in created.items():
             if key not in state:

@@ -14,13 +14,14 @@ where :math:`t` is the rule's float32 result. :math:`\theta + c` then follows th
 trajectory to within the rounding of :math:`c` (see :func:`adamkit.kernels.native.update_pointers`).
 The cost is 2 bytes per parameter.
 
-``kahan_summation=None`` (the default) and ``True`` compensate every bfloat16 parameter on the
-CPU and no other (no other dtype is rounded after the float32 arithmetic); ``False`` turns it
-off. The kernels do the compensation, so it is CPU only: on other devices bfloat16 parameters are
-stepped by torch's operations, without a buffer, and ``True`` with such a parameter raises. The
-buffer is created, zero, on a parameter's first step; ``state_dict()`` saves it,
-:meth:`~adamkit.torch.optimizer.Optimizer.export_torch_state_dict` leaves it out, and a
-checkpoint without it starts from zero compensation.
+``kahan_summation=None`` (the default) compensates every bfloat16 parameter on the CPU, where
+the kernels do the compensation in the same pass; on other devices bfloat16 parameters are
+stepped plainly, without a buffer, as torch steps them. ``True`` compensates every bfloat16
+parameter, on other devices too, where the multi-tensor torch operations of
+:mod:`adamkit.torch._multi_tensor` compute the same formula; ``False`` turns it off (no other
+dtype is rounded after the float32 arithmetic). The buffer is created, zero, on a parameter's
+first step; ``state_dict()`` saves it,
+:meth:`~adamkit.torch.optimizer.Optimizer.export_torch_state_dict` leaves it out, and a checkpoint without it starts from zero compensation.
 """
 
 import torch
@@ -40,22 +41,11 @@ def check_setting(kahan_summation, fused):
         )
 
 
-def check_params(kahan_summation, params):
-    """Raise ``ValueError`` if ``kahan_summation=True`` cannot be honoured for ``params``: a
-    bfloat16 parameter off the CPU."""
-    if kahan_summation is not True:
-        return
-    for index, param in enumerate(params):
-        if isinstance(param, torch.Tensor) and param.dtype is torch.bfloat16 and not param.is_cpu:
-            raise ValueError(
-                f"kahan_summation=True: params[{index}] is bfloat16 on {param.device}, and Kahan "
-                "summation is done by the C kernels, on the CPU only"
-            )
-
-
 def applies(param, kahan_summation):
     """Whether ``param`` is stepped with a compensation buffer under ``kahan_summation``."""
-    return kahan_summation is not False and param.dtype is torch.bfloat16 and param.is_cpu
+    if param.dtype is not torch.bfloat16:
+        return False
+    return kahan_summation is True or kahan_summation is None and param.is_cpu
 
 
 def add_buffers(params, states, kahan_summation):

@@ -15,7 +15,9 @@ set by their keyword-only argument ``sparse_mode``, also a parameter-group key:
     counts, where a row's bias correction counts only the steps that touched it, exist in the
     kernel (:func:`adamkit.kernels.sparse.update_rows` with ``row_steps``) but are not kept by
     the optimizers: their state stays torch's. The cost is proportional to the number of
-    gradient entries, not to the number of rows.
+    gradient entries, not to the number of rows. On other devices the touched rows are
+    gathered, stepped by the multi-tensor rule (:mod:`adamkit.torch._multi_tensor`) and
+    written back.
 
 ``"dense"``
     The gradient is densified and the parameter takes the ordinary dense step: the result is
@@ -34,6 +36,7 @@ import torch
 
 from adamkit.kernels import sparse
 from adamkit.torch import _backend as backend
+from adamkit.torch import _multi_tensor as multi_tensor
 from adamkit.torch._arrays import as_array
 from adamkit.validation import check_choice
 
@@ -78,8 +81,8 @@ def check_grad(spec, param, group, where):
     grad = param.grad
     if grad.layout != torch.sparse_coo:
         raise TypeError(f"the gradient of {where} has layout {grad.layout}; adamkit takes sparse COO")
-    if not (param.is_cpu and grad.is_cpu):
-        raise TypeError(f"{where} is on {param.device}: adamkit.torch supports CPU tensors")
+    if grad.device != param.device:
+        raise TypeError(f"the sparse gradient of {where} is on {grad.device}, but the parameter is on {param.device}")
     if grad.dtype != param.dtype or grad.shape != param.shape:
         raise ValueError(
             f"the sparse gradient of {where} is {grad.dtype} {tuple(grad.shape)}, "
@@ -120,6 +123,11 @@ def update(spec, hyperparameters, mode, params, states, steps, fused):
     if mode == "dense":
         _update_dense(spec, hyperparameters, params, states, steps, fused)
         return
+    elsewhere = {i for i, param in enumerate(params) if not backend.on_kernel_device(param)}
+    if elsewhere:
+        batches = (params, states, steps)
+        _update_lazy_elsewhere(spec, hyperparameters, *([v for i, v in enumerate(b) if i in elsewhere] for b in batches))
+        params, states, steps = ([v for i, v in enumerate(b) if i not in elsewhere] for b in batches)
     for param, state, step in zip(params, states, steps, strict=True):
         grad = param.grad
         slots = {slot.key: as_array(state[slot.key]) for slot in spec.active_slots(hyperparameters)}
@@ -133,6 +141,25 @@ def update(spec, hyperparameters, mode, params, states, steps, fused):
             step,
             fused=fused,
         )
+
+
+def _update_lazy_elsewhere(spec, hyperparameters, params, states, steps):
+    """The lazy step of parameters off the CPU: the rows each gradient touches (coalesced, its
+    duplicates summed) are gathered from the parameter and its state, stepped together by the
+    multi-tensor rule (:mod:`adamkit.torch._multi_tensor`), and written back, the other rows
+    untouched. Gathering and writing back take a few operations per parameter, the rule a
+    number that does not grow with the parameters."""
+    keys = [slot.key for slot in spec.active_slots(hyperparameters)]
+    grads = [param.grad.coalesce() for param in params]
+    rows = [grad._indices()[0] for grad in grads]
+    gathered = [param.index_select(0, touched) for param, touched in zip(params, rows)]
+    gathered_states = [{key: state[key].index_select(0, touched) for key in keys} for state, touched in zip(states, rows)]
+    values = [grad._values() for grad in grads]
+    multi_tensor.update(spec, hyperparameters, gathered, values, gathered_states, steps, [None] * len(params))
+    for param, state, touched, new, new_state in zip(params, states, rows, gathered, gathered_states):
+        param.index_copy_(0, touched, new)
+        for key in keys:
+            state[key].index_copy_(0, touched, new_state[key])
 
 
 def _update_dense(spec, hyperparameters, params, states, steps, fused):

@@ -18,6 +18,7 @@ from adamkit.torch import _torch_step as torch_step
 from adamkit.torch import _huge_pages, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
 from adamkit.torch._checks import OVERLAP, MismatchError, overlaps_itself
+from adamkit.torch._finite import first_nonfinite
 from adamkit.torch._local import local
 from adamkit.torch._plan import GroupPlan
 from adamkit.torch._sparse_plan import SparsePlan
@@ -110,7 +111,6 @@ class Optimizer(torch.optim.Optimizer):
             params = param_group.get("params")
             if not isinstance(params, set) and params is not None:
                 listed = [params] if isinstance(params, torch.Tensor) else list(params)
-                kahan.check_params(self.kahan_summation, listed)
                 param_group = {**param_group, "params": listed}
         super().add_param_group(param_group)
 
@@ -238,7 +238,7 @@ class Optimizer(torch.optim.Optimizer):
                 or grad.layout is not torch.strided
                 or param.device != grad.device
                 or group.get("fused") and not backend.on_kernel_device(param)
-                or self.state_dtype is not None and not backend.on_kernel_device(param)
+                or self.state_dtype in compact_state.COMPACT_STATE_DTYPES and not backend.on_kernel_device(param)
                 or grad.shape != param.shape
                 or dtype is torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused"))
             ):
@@ -297,12 +297,14 @@ class Optimizer(torch.optim.Optimizer):
         )
 
     def _first_nonfinite(self, batches):
-        for group_index, (group, stepped, _) in enumerate(batches):
-            for param in stepped:
-                if not torch.isfinite(_sparse.values_of(param.grad)).all():
-                    index = _index_of(param, group["params"])
-                    return f"param_groups[{group_index}]['params'][{index}]"
-        return None
+        """Where the first gradient holding NaN or infinity is, or ``None``: one reduction over
+        all gradients (:mod:`adamkit.torch._finite`)."""
+        stepped = [(index, group, param) for index, (group, params, _) in enumerate(batches) for param in params]
+        first = first_nonfinite([_sparse.values_of(param.grad) for _, _, param in stepped])
+        if first is None:
+            return None
+        group_index, group, param = stepped[first]
+        return f"param_groups[{group_index}]['params'][{_index_of(param, group['params'])}]"
 
     profile_hook_step = staticmethod(profile_hook_step)
 
