@@ -189,7 +189,7 @@ def _train(name, dtype, options, steps=6, grads=None):
 
 ADAMKIT_OPTIONS = [
     ("Adam", dict(lr=1e-2, eps_hat=True, weight_decay=0.1, amsgrad=True)),
-    ("AdamW", dict(lr=1e-2, betas=(0.8, 0.99), nonfinite_grads="skip")),
+    ("AdamW", dict(lr=1e-2, betas=(0.8, 0.99), nonfinite_grads="skip", eps_hat=True)),
     ("Adam", dict(lr=1e-2, state_dtype="fp32", kahan_summation=False, maximize=True)),
     ("AdamW", dict(lr=1e-2, state_dtype="fp32", amsgrad=True)),
     ("AdamW", dict(lr=1e-2, eps_hat=True, kahan_summation=True)),
