@@ -13,7 +13,8 @@ step too, and Dynamo would count two graph breaks: one where ``step`` is called 
 ``step``'s own frame, which it compiles next. So the function is also marked the way ``disable``
 marks a function, with plain attributes and the C evaluator's per-code setting: Dynamo does not
 inline it (the one graph break) and does not compile its frame; run while Dynamo's evaluator is
-active, it hands over to the disabled function, and otherwise it costs one check.
+active (or while torch says it is compiling, as ``torch.export``'s non-strict tracing does), it
+hands over to the disabled function, and otherwise it costs one check.
 """
 
 import functools
