@@ -17,7 +17,7 @@ from torch._dynamo.utils import counters
 import adamkit.torch
 from adamkit.torch import MismatchError
 from adamkit.torch._untraced import REASON
-from tests.torch._compare import OPTIMIZERS, RICH, assert_bitwise_equal, snapshot, assert_unchanged
+from tests.torch._compare import OPTIMIZERS, RICH, assert_bitwise_equal, assert_unchanged, snapshot
 
 SIZES = ((1, 7), (17, 4097))
 
