@@ -10,7 +10,8 @@ otherwise call ``step`` directly, then the profiler's hook point ``_optimizer_st
 torch's wrapper does. Likewise ``step`` runs with autograd off through one switch of the grad
 mode, not through ``torch.no_grad``'s context-manager objects. The whole step, hooks included,
 holds the optimizer's lock (:mod:`adamkit.step_lock`), so two threads cannot step one
-optimizer at once.
+optimizer at once. Under ``torch.compile`` all of it runs eagerly, behind one graph break
+(:mod:`adamkit.torch._untraced`).
 """
 
 import functools
@@ -19,6 +20,7 @@ import torch
 from torch.optim import optimizer as torch_optimizer
 
 from adamkit.step_lock import lock_of
+from adamkit.torch._untraced import untraced
 
 # torch's registries of global step hooks; if a torch release renames them, every step takes
 # torch's wrapper.
@@ -33,6 +35,7 @@ def profile_hook_step(func):
     when hooks or a profiler are active, else called as it is."""
     hooked = torch.optim.Optimizer.profile_hook_step(func)
 
+    @untraced
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         self = args[0]

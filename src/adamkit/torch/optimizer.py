@@ -323,8 +323,8 @@ class Optimizer(torch.optim.Optimizer):
             culprit = self._first_nonfinite(batches)
             if culprit is not None:
                 self.skipped_steps += 1
-                # step is wrapped by without_grad and the hook wrapper: 4 frames to the caller.
-                warn_skipped(culprit, stacklevel=4)
+                # step is wrapped by without_grad, the hook wrapper and _untraced: 5 frames to the caller.
+                warn_skipped(culprit, stacklevel=5)
                 return loss
         grad_enabled = torch.is_grad_enabled()  # differentiable=True: torch's steps are differentiated
         for group_index, (group, stepped, grad_ptrs) in enumerate(batches):
