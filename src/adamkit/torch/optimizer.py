@@ -190,7 +190,7 @@ class Optimizer(torch.optim.Optimizer):
         state = self.state.get(param, {})
         if quantized.quantizes(param, self.state_dtype) and (not state or checks.state_layout(param, state) != checks.FULL):
             # A slot that becomes active later (amsgrad switched on) joins the compact layout.
-            keys = [slot.key for slot in self.spec.active_slots(group) if slot.key not in state]
+            keys = [slot.key for slot in self.spec.active_slots(group) if not quantized.holds(state, slot.key)]
             self.state[param].update({**{k: v for k, v in new.items() if k not in state}, **quantized.new_state(param, keys, self.state_dtype)})
             return
         for slot in self.spec.active_slots(group):
@@ -352,7 +352,7 @@ class Optimizer(torch.optim.Optimizer):
         expected = self._initial_keys(group)
         for param in params:
             state = self.state.get(param, {})
-            if any(key not in state for key in expected):
+            if not all(quantized.holds(state, key) for key in expected):
                 self._init_state(param, group)
         states = [self.state[param] if param in self.state else {} for param in params]
         kahan.add_buffers(params, states, self.kahan_summation)
