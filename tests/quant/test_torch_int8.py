@@ -240,19 +240,26 @@ def test_bad_state_dtype_raises_and_fused_false_is_refused():
         akt.Adam([p], 1e-3, (0.9, 0.999), 1e-8, 0, False, "int8")  # keyword-only
 
 
-def test_a_non_contiguous_parameter_steps_as_its_contiguous_copy():
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+def test_a_non_contiguous_parameter_steps_as_its_contiguous_copy(state_dtype):
+    """Its state holds the elements in the parameter's logical order: bfloat16 state made like
+    the transposed parameter (transposed too) was paired with its contiguous copy's elements
+    out of order."""
     (base,) = params_of_sizes((80, 64))
     transposed = torch.nn.Parameter(base.detach().t())  # 64x80, not contiguous
     contiguous = torch.nn.Parameter(transposed.detach().contiguous())
     assert not transposed.is_contiguous()
-    opts = [akt.Adam([p], **HYPER, state_dtype="int8") for p in (transposed, contiguous)]
+    opts = [akt.Adam([p], **HYPER, state_dtype=state_dtype) for p in (transposed, contiguous)]
     for step in range(3):
         grad = torch.randn(64, 80, generator=torch.Generator().manual_seed(step))
         for p, opt in zip((transposed, contiguous), opts):
             p.grad = grad.clone()
             opt.step()
     assert torch.equal(transposed, contiguous)
-    assert torch.equal(opts[0].state[transposed]["exp_avg_codes"], opts[1].state[contiguous]["exp_avg_codes"])
+    state, other = opts[0].state[transposed], opts[1].state[contiguous]
+    assert state.keys() == other.keys()
+    for key in state:
+        assert torch.equal(state[key], other[key]), key
 
 
 # Non-default hyperparameters in two groups: maximize, weight decay, rho/eps/betas.

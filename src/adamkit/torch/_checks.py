@@ -176,7 +176,7 @@ class WrittenMemory:
 
     def check_reads(self, named_ranges):
         """Raise :class:`MismatchError` if a tensor read overlaps written memory."""
-        if not named_ranges:
+        if not named_ranges or not self.starts.size:
             return
         index = self.first_overlap([span[0] for _, span in named_ranges], [span[1] for _, span in named_ranges])
         if index is not None:

@@ -205,16 +205,6 @@ def _update_bfloat16(spec, hyperparameters, params, grads, states, steps):
     )
 
 
-def _step_contiguous(step, spec, hyperparameters, params, states, steps):
-    """``step(spec, hyperparameters, params, grads, states, steps)`` on contiguous parameters
-    and gradients (copies where they are not, copied back after)."""
-    contiguous = [p if p.is_contiguous() else p.contiguous() for p in params]
-    step(spec, hyperparameters, contiguous, [p.grad.contiguous() for p in params], states, steps)
-    for param, stepped in zip(params, contiguous):
-        if stepped is not param:
-            param.copy_(stepped)
-
-
 def update_quantized(spec, hyperparameters, params, states, steps):
     """Step the parameters whose state is quantised or bfloat16; return the others'
     ``(params, states, steps)``."""
@@ -225,6 +215,6 @@ def update_quantized(spec, hyperparameters, params, states, steps):
     for step in (_update_bfloat16, update):
         picked = [i for i, kind in enumerate(kinds) if kind is step]
         if picked:
-            _step_contiguous(step, spec, hyperparameters, *([column[i] for i in picked] for column in (params, states, steps)))
+            backend.step_contiguous(step, spec, hyperparameters, *([column[i] for i in picked] for column in (params, states, steps)))
     rest = [i for i, kind in enumerate(kinds) if kind is None]
     return [params[i] for i in rest], [states[i] for i in rest], [steps[i] for i in rest]
