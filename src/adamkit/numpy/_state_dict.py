@@ -168,10 +168,10 @@ def _param_state(optimizer, saved_id, entries, param):
             continue
         codes, scales = compact_keys(slot)
         array = _state_array(optimizer, prefix + name, slot, value, param) if name == codes else None
-        for present, absent in ((codes, scales), (scales, codes)):
-            if name == present and absent not in entries:
-                what = "the codes it scales" if absent == codes else "its scales"
-                raise ValueError(f"state_dict has {prefix + name!r} without {what}, {prefix + absent!r}")
+        if codes not in entries:
+            raise ValueError(f"state_dict has {prefix + scales!r} without the codes it scales, {prefix + codes!r}")
+        if scales not in entries:
+            raise ValueError(f"state_dict has {prefix + codes!r} without its scales, {prefix + scales!r}")
         if slot in entries:
             raise ValueError(f"state_dict has both {prefix + slot!r} and its 8-bit codes {prefix + codes!r}")
         if name == codes:
