@@ -47,9 +47,10 @@ def main():
     param = rng.standard_normal(n).astype(np.float32)
     grad = rng.standard_normal(n).astype(np.float32)
     m, v = np.zeros(n, np.float32), np.full(n, 1e-4, np.float32)
-    codes = {}
-    codes["exp_avg"], codes["exp_avg_absmax"] = quant.encode_signed(m)
-    codes["exp_avg_sq"], codes["exp_avg_sq_absmax"] = quant.encode_unsigned(v)
+    codes = {
+        **dict(zip(quantized.compact_keys("exp_avg"), quant.encode_signed(m))),
+        **dict(zip(quantized.compact_keys("exp_avg_sq"), quant.encode_unsigned(v))),
+    }
     numels, params, grads = [n] * count, [param.ctypes.data] * count, [grad.ctypes.data] * count
     steps = [10] * count
 

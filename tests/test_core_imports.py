@@ -32,7 +32,7 @@ def test_core_imports_with_only_numpy():
         "if quantized.available():\n"
         "    coded = adamkit.numpy.Adam([big], lr=0.1, state_dtype='int8')\n"
         "    coded.step([np.ones(5000, np.float32)])\n"
-        "    assert coded.state[0]['exp_avg'].dtype == np.int8\n"
+        "    assert coded.state[0]['exp_avg_codes'].dtype == np.int8\n"
         "r = adamkit.minimize(lambda x: float((x ** 2).sum()), [1.0, 2.0], options={'maxiter': 5})\n"
         "assert r.nit == 5, r\n"
         "print('ok')\n"

@@ -6,7 +6,9 @@ bfloat16 parameters (a torch dtype). The compact values, :data:`COMPACT_STATE_DT
 (bfloat16, stored with stochastic rounding). This module says which optimizers take them
 (:func:`takes_compact_state`), which parameters get them (:func:`keeps_compact`: float32, at
 least :data:`MIN_QUANTIZED_NUMEL` elements) and how each state key is coded, so that both front
-ends follow the same rules. A compact ``state_dtype`` needs the C kernels: without them the
+ends follow the same rules. 8-bit codes are kept under keys torch.optim does not use
+(:func:`adamkit.kernels.quantized.compact_keys`); :func:`with_current_keys` reads the layout
+adamkit 0.1.0 saved, codes under torch's keys. A compact ``state_dtype`` needs the C kernels: without them the
 optimizer raises when it is made (:func:`check_compact_state`) rather than keep full-precision
 state behind the user's back.
 """
@@ -15,6 +17,7 @@ import numpy as np
 
 from adamkit import specs
 from adamkit.kernels import native, quantized
+from adamkit.kernels.quantized import CODE_DTYPES, codes_key, scales_key
 from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned
 
 COMPACT_STATE_DTYPES = ("bf16", "int8")
@@ -81,3 +84,23 @@ def rounding_seed(step, index):
 def rounding_seeds(steps):
     """The rounding seeds of the bfloat16 parameters stepped together at ``steps``, in order."""
     return [rounding_seed(step, index) for index, step in enumerate(steps)]
+
+
+def with_current_keys(state, holds_codes):
+    """One parameter's saved ``state`` (a mapping of keys to arrays or tensors) with the 8-bit
+    codes of adamkit 0.1.0's layout moved to their current key.
+
+    adamkit 0.1.0 kept a slot's codes under torch's own key (``exp_avg``, beside
+    ``exp_avg_absmax``), where torch.optim read them as moments. Such codes (a value under a
+    slot's key for which ``holds_codes`` is true, with the slot's scales and without codes under
+    :func:`~adamkit.kernels.quantized.codes_key`) are moved there; anything else is kept as
+    it is, for the loading optimizer's checks.
+    """
+    moved = [
+        key
+        for key in CODE_DTYPES
+        if key in state and scales_key(key) in state and codes_key(key) not in state and holds_codes(state[key])
+    ]
+    if not moved:
+        return state
+    return {codes_key(key) if key in moved else key: value for key, value in state.items()}

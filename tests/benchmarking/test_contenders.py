@@ -91,7 +91,7 @@ def test_the_int8_contender_keeps_8_bit_state_and_tracks_fp32(name):
         reference.step()
     optimizer = int8.step.__self__
     big = next(p for p in int8.params if p.numel() == 4097)
-    assert optimizer.state[big]["exp_avg"].dtype == torch.int8
+    assert optimizer.state[big]["exp_avg_codes"].dtype == torch.int8
     got, want = (_values(entrant.params)[3] for entrant in (int8, reference))
     assert not np.array_equal(got, init[3].numpy())
     # Four steps move each parameter by about 4 lr = 4e-3; 8-bit moments shift that a little.

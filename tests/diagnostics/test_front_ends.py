@@ -164,7 +164,7 @@ def test_numpy_compact_state_is_read_as_its_float32_values(state_dtype):
     compact = adamkit.numpy.AdamW(params, lr=1e-3, amsgrad=True, state_dtype=state_dtype)
     for _ in range(STEPS):
         compact.step([rng.standard_normal(p.shape).astype(np.float32) for p in params])
-    if compact.state[0]["exp_avg"].dtype == np.float32:
+    if compact.state[0].get("exp_avg", np.zeros(0, np.uint16)).dtype == np.float32:
         pytest.skip("the kernels were not built, so the state stayed float32")
     plain = adamkit.numpy.AdamW([p.copy() for p in params], lr=1e-3, amsgrad=True)
     plain.load_state_dict(compact.export_state_dict())

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from adamkit.kernels.quantized import compact_keys
 from tests.fuzz.tables import HYPER_EDITS, SLOTS, SMALL_SHAPES
 
 BOTH = ("torch", "numpy")
@@ -80,7 +81,7 @@ def state_keys(config):
     """The state keys an operation on a slot may name under ``config``."""
     keys = list(SLOTS[config["optimizer"]])
     if config["options"].get("state_dtype") == "int8":
-        keys += [key + "_absmax" for key in keys]
+        keys += [name for key in keys for name in compact_keys(key)]
     if config["dtype"] == "bfloat16" and config["options"].get("kahan_summation") is not False:
         keys.append("kahan_compensation")
     return keys

@@ -136,4 +136,6 @@ def all_features(front):
 
 
 def _key_kind(key):
+    """``"absmax"`` for the scales of 8-bit codes, ``"kahan"`` for a compensation buffer, else
+    ``"slot"`` (a slot's values or its 8-bit codes)."""
     return "absmax" if key.endswith("_absmax") else "kahan" if key == "kahan_compensation" else "slot"

@@ -14,6 +14,7 @@ import adamkit.numpy
 from adamkit import rules, specs
 from adamkit.compact_state import MIN_QUANTIZED_NUMEL, rounding_seed, takes_compact_state
 from adamkit.kernels import quantized
+from adamkit.kernels.quantized import codes_key, scales_key
 from adamkit.numpy import _bfloat16
 from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned
 
@@ -101,7 +102,7 @@ def test_every_rule_that_takes_int8_state_steps_it_in_the_numpy_front_end():
             optimizer = getattr(adamkit.numpy, spec.name)([param], state_dtype="int8")
             optimizer.step([np.ones_like(param)])
             assert not np.array_equal(param, start), spec.name
-            codes = [value for key, value in optimizer.state[0].items() if key != "step" and not key.endswith("_absmax")]
+            codes = [value for key, value in optimizer.state[0].items() if key.endswith("_codes")]
             assert codes and all(value.dtype in (np.int8, np.uint8) for value in codes), spec.name
 
 
@@ -120,16 +121,17 @@ def test_large_float32_arrays_get_compact_state_and_the_others_keep_their_dtype(
     for state, param in ((exact, params[1]), (wide, params[2])):
         if state_dtype == "int8":
             assert {key: value.dtype for key, value in state.items() if key != "step"} == {
-                "exp_avg": np.int8, "exp_avg_absmax": np.float32,
-                "exp_avg_sq": np.uint8, "exp_avg_sq_absmax": np.float32,
-                "max_exp_avg_sq": np.uint8, "max_exp_avg_sq_absmax": np.float32,
+                "exp_avg_codes": np.int8, "exp_avg_absmax": np.float32,
+                "exp_avg_sq_codes": np.uint8, "exp_avg_sq_absmax": np.float32,
+                "max_exp_avg_sq_codes": np.uint8, "max_exp_avg_sq_absmax": np.float32,
             }
             assert state["exp_avg_absmax"].shape == (-(-param.size // 256),)
+            assert state["exp_avg_codes"].shape == param.shape
         else:
             assert {key: value.dtype for key, value in state.items() if key != "step"} == dict.fromkeys(
                 ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), np.uint16
             )
-        assert state["exp_avg"].shape == param.shape
+            assert state["exp_avg"].shape == param.shape
     assert opt.state_dtype == state_dtype
 
 
@@ -155,7 +157,7 @@ def reference_int8_run(name, hyper, steps):
             if states[index] is None:
                 values = dict.fromkeys(keys, np.zeros(param.shape, np.float32))
             elif coded:
-                values = {key: DECODERS[key](*states[index][key]) for key in keys}
+                values = {key: DECODERS[key](*states[index][key]) for key in keys}  # (codes, scales)
             else:
                 values = states[index]
             new = rules.adam(param, grad, values["exp_avg"], values["exp_avg_sq"], values.get("max_exp_avg_sq"),
@@ -178,8 +180,8 @@ def test_int8_steps_equal_decode_rule_encode_bitwise(entry):
         for key, value in reference.items():
             if param.size >= MIN_QUANTIZED_NUMEL:
                 codes, absmax = value
-                np.testing.assert_array_equal(state[key], codes, strict=True, err_msg=key)
-                np.testing.assert_array_equal(state[key + "_absmax"], absmax, strict=True, err_msg=key)
+                np.testing.assert_array_equal(state[codes_key(key)], codes, strict=True, err_msg=key)
+                np.testing.assert_array_equal(state[scales_key(key)], absmax, strict=True, err_msg=key)
             else:
                 np.testing.assert_array_equal(state[key], value, strict=True, err_msg=key)
 
@@ -207,7 +209,10 @@ def test_a_huge_finite_gradient_leaves_every_parameter_finite_as_float32_state_d
     full, _ = trajectory(None)
     compact, state = trajectory(state_dtype)
     first = getattr(specs, name.upper()).slots[0].key
-    assert state[first].dtype == (np.uint16 if state_dtype == "bf16" else quantized.CODE_DTYPES[first])
+    if state_dtype == "bf16":
+        assert state[first].dtype == np.uint16
+    else:
+        assert state[codes_key(first)].dtype == quantized.CODE_DTYPES[first] and first not in state
     for step, (expected, actual) in enumerate(zip(full, compact)):
         assert np.isfinite(expected).all(), step  # what float32 state gives
         assert np.isfinite(actual).all(), step
@@ -276,7 +281,10 @@ def test_state_dict_saves_compactly_and_resumes_bitwise(state_dtype, tmp_path):
     params, opt = trained(state_dtype, 4)
     saved = opt.state_dict()
     exported = opt.export_state_dict()
-    assert saved["state.4.exp_avg"].dtype == (np.int8 if state_dtype == "int8" else np.uint16)
+    if state_dtype == "int8":
+        assert saved["state.4.exp_avg_codes"].dtype == np.int8 and "state.4.exp_avg" not in saved
+    else:
+        assert saved["state.4.exp_avg"].dtype == np.uint16
     state_bytes = sum(value.nbytes for key, value in saved.items() if key.startswith("state."))
     plain_bytes = sum(value.nbytes for key, value in exported.items() if key.startswith("state."))
     assert state_bytes < (0.3 if state_dtype == "int8" else 0.55) * plain_bytes
@@ -296,6 +304,32 @@ def test_state_dict_saves_compactly_and_resumes_bitwise(state_dtype, tmp_path):
         assert_same_state(state, other)
 
 
+def test_an_int8_state_dict_of_adamkit_0_1_0_loads_bit_for_bit_and_resumes_as_the_current_one():
+    """adamkit 0.1.0 saved the codes under torch's keys (``state.4.exp_avg`` int8 beside
+    ``state.4.exp_avg_absmax``): its ``state_dict()`` differs from today's in those names only."""
+    params, opt = trained("int8", 3)
+    saved = opt.state_dict()
+    old = {key.removesuffix("_codes"): value for key, value in saved.items()}
+    assert old["state.4.exp_avg"].dtype == np.int8 and "state.4.exp_avg_codes" not in old
+    runs = []
+    for state_dict in (saved, old):
+        resumed_params = [p.copy() for p in params]
+        resumed = make(*HYPERS[0], resumed_params, "int8")
+        resumed.load_state_dict(state_dict)
+        for state, other in zip(opt.state, resumed.state):
+            assert_same_state(state, other)
+        for step in range(3, 5):
+            resumed.step(grads_at(step))
+        runs.append(snapshot(resumed_params, resumed))
+    for current, legacy in zip(*(run[0] for run in runs)):
+        np.testing.assert_array_equal(current, legacy, strict=True)
+    for current, legacy in zip(*(run[1] for run in runs)):
+        assert_same_state(current, legacy)
+    plain = make(*HYPERS[0], [p.copy() for p in params], None)
+    plain.load_state_dict(old)
+    np.testing.assert_array_equal(plain.state[4]["exp_avg"], opt.export_state_dict()["state.4.exp_avg"], strict=True)
+
+
 def test_float32_state_loads_into_int8_as_the_codec_encodes_it():
     params, plain = trained(None, 4)
     opt = make(*HYPERS[0], [p.copy() for p in params], "int8")
@@ -304,8 +338,8 @@ def test_float32_state_loads_into_int8_as_the_codec_encodes_it():
         for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
             if param.size >= MIN_QUANTIZED_NUMEL:
                 codes, absmax = ENCODERS[key](source[key])
-                np.testing.assert_array_equal(state[key], codes, strict=True, err_msg=key)
-                np.testing.assert_array_equal(state[key + "_absmax"], absmax, strict=True, err_msg=key)
+                np.testing.assert_array_equal(state[codes_key(key)], codes, strict=True, err_msg=key)
+                np.testing.assert_array_equal(state[scales_key(key)], absmax, strict=True, err_msg=key)
             else:
                 np.testing.assert_array_equal(state[key], source[key], strict=True, err_msg=key)
         assert state["step"] == source["step"]
@@ -322,12 +356,12 @@ def test_float32_state_loads_into_bf16_rounded_to_nearest():
 
 def test_compact_state_loads_into_other_layouts_decoded():
     params, coded = trained("int8", 4)
-    values = {key: DECODERS[key](coded.state[4][key], coded.state[4][key + "_absmax"]) for key in ENCODERS}
+    values = {key: DECODERS[key](coded.state[4][codes_key(key)], coded.state[4][scales_key(key)]) for key in ENCODERS}
     plain = make(*HYPERS[0], [p.copy() for p in params], None)
     plain.load_state_dict(coded.state_dict())
     bf16 = make(*HYPERS[0], [p.copy() for p in params], "bf16")
     bf16.load_state_dict(coded.state_dict())
-    assert "exp_avg_absmax" not in plain.state[4]
+    assert "exp_avg_absmax" not in plain.state[4] and "exp_avg_codes" not in plain.state[4]
     for key, value in values.items():
         np.testing.assert_array_equal(plain.state[4][key], value, strict=True)
         np.testing.assert_array_equal(bf16.state[4][key], _bfloat16.rounded(value), strict=True)
@@ -335,7 +369,7 @@ def test_compact_state_loads_into_other_layouts_decoded():
     again = make(*HYPERS[0], [p.copy() for p in params], "int8")
     again.load_state_dict(rounded.state_dict())
     widened = _bfloat16.to_float32(rounded.state[4]["exp_avg_sq"])
-    np.testing.assert_array_equal(again.state[4]["exp_avg_sq"], encode_unsigned(widened)[0], strict=True)
+    np.testing.assert_array_equal(again.state[4]["exp_avg_sq_codes"], encode_unsigned(widened)[0], strict=True)
 
 
 def test_codes_with_scales_by_rows_load_decoded_and_encoded_by_blocks():
@@ -343,13 +377,13 @@ def test_codes_with_scales_by_rows_load_decoded_and_encoded_by_blocks():
     params, coded = trained("int8", 2)
     saved = coded.state_dict()
     values = coded.export_state_dict()["state.5.exp_avg"]  # the 70x80 array
-    saved["state.5.exp_avg"], saved["state.5.exp_avg_absmax"] = encode_signed(values, rows=True)
+    saved["state.5.exp_avg_codes"], saved["state.5.exp_avg_absmax"] = encode_signed(values, rows=True)
     assert saved["state.5.exp_avg_absmax"].shape == (70, 1)
     opt = make(*HYPERS[0], [p.copy() for p in params], "int8")
     opt.load_state_dict(saved)
-    by_rows = decode_signed(saved["state.5.exp_avg"], saved["state.5.exp_avg_absmax"])
+    by_rows = decode_signed(saved["state.5.exp_avg_codes"], saved["state.5.exp_avg_absmax"])
     codes, absmax = encode_signed(by_rows)
-    np.testing.assert_array_equal(opt.state[5]["exp_avg"], codes, strict=True)
+    np.testing.assert_array_equal(opt.state[5]["exp_avg_codes"], codes, strict=True)
     np.testing.assert_array_equal(opt.state[5]["exp_avg_absmax"], absmax, strict=True)
 
 
@@ -358,7 +392,7 @@ def test_float64_arrays_load_compact_state_decoded_to_their_dtype():
     wide = [p.astype(np.float64) for p in params]
     opt = make(*HYPERS[0], wide, "int8")
     opt.load_state_dict(coded.state_dict())
-    expected = decode_signed(coded.state[4]["exp_avg"], coded.state[4]["exp_avg_absmax"]).astype(np.float64)
+    expected = decode_signed(coded.state[4]["exp_avg_codes"], coded.state[4]["exp_avg_absmax"]).astype(np.float64)
     np.testing.assert_array_equal(opt.state[4]["exp_avg"], expected, strict=True)
 
 
@@ -366,12 +400,12 @@ def test_float64_arrays_load_compact_state_decoded_to_their_dtype():
 def test_export_is_float32_and_loads_into_plain_and_compact_optimizers(state_dtype):
     params, opt = trained(state_dtype, 4)
     exported = opt.export_state_dict()
-    assert not any(key.endswith("_absmax") for key in exported)
+    assert not any(key.endswith(("_absmax", "_codes")) for key in exported)
     for key in ENCODERS:
         value = exported[f"state.4.{key}"]
         state = opt.state[4]
         if state_dtype == "int8":
-            expected = DECODERS[key](state[key], state[key + "_absmax"])
+            expected = DECODERS[key](state[codes_key(key)], state[scales_key(key)])
         else:
             expected = _bfloat16.to_float32(state[key])
         np.testing.assert_array_equal(value, expected, strict=True)
@@ -381,7 +415,7 @@ def test_export_is_float32_and_loads_into_plain_and_compact_optimizers(state_dty
     np.testing.assert_array_equal(plain.state[4]["exp_avg"], exported["state.4.exp_avg"], strict=True)
     coded = make(*HYPERS[0], [p.copy() for p in params], "int8")
     coded.load_state_dict(exported)
-    np.testing.assert_array_equal(coded.state[4]["exp_avg"], encode_signed(exported["state.4.exp_avg"])[0], strict=True)
+    np.testing.assert_array_equal(coded.state[4]["exp_avg_codes"], encode_signed(exported["state.4.exp_avg"])[0], strict=True)
 
 
 def test_amsgrad_turned_on_later_gets_compact_state():
@@ -392,7 +426,7 @@ def test_amsgrad_turned_on_later_gets_compact_state():
     for group in opt.param_groups:
         group["amsgrad"] = True
     opt.step(grads_at(1))
-    assert opt.state[4]["max_exp_avg_sq"].dtype == np.uint8
+    assert opt.state[4]["max_exp_avg_sq_codes"].dtype == np.uint8
     assert opt.state[4]["max_exp_avg_sq_absmax"].shape == (-(-70000 // 256),)
     assert opt.state[1]["max_exp_avg_sq"].dtype == np.float32
 
@@ -426,13 +460,15 @@ def test_state_dtype_is_keyword_only_and_fixed():
     [
         ("state.4.exp_avg_absmax", lambda v: v[:-1], "state_dict['state.4.exp_avg_absmax'] must be a float32 array of shape (274,)"),
         ("state.4.exp_avg_absmax", lambda v: v.astype(np.float64), "must be a float32 array"),
-        ("state.4.exp_avg_sq", lambda v: v.view(np.int8), "state_dict['state.4.exp_avg_sq'] has 8-bit scales, so it must hold uint8 codes, got int8"),
-        ("state.4.exp_avg", lambda v: None, "state.4.exp_avg_absmax' without the codes it scales"),
-        ("state.4.exp_avg", lambda v: v[:-1], "state_dict['state.4.exp_avg'] has shape (69999,)"),
-        ("state.2.exp_avg_sq_absmax", lambda v: np.ones(17, np.float32), "state_dict['state.2.exp_avg_sq'] has 8-bit scales, so it must hold uint8 codes, got float32"),
+        ("state.4.exp_avg_sq_codes", lambda v: v.view(np.int8), "state_dict['state.4.exp_avg_sq_codes'] must hold uint8 codes, got int8"),
+        ("state.4.exp_avg_codes", lambda v: None, "state_dict has 'state.4.exp_avg_absmax' without the codes it scales, 'state.4.exp_avg_codes'"),
+        ("state.4.exp_avg_codes", lambda v: v[:-1], "state_dict['state.4.exp_avg_codes'] has shape (69999,)"),
+        ("state.2.exp_avg_sq_absmax", lambda v: np.ones(17, np.float32), "state_dict has 'state.2.exp_avg_sq_absmax' without the codes it scales, 'state.2.exp_avg_sq_codes'"),
+        ("state.4.exp_avg", lambda v: np.zeros(70000, np.float32), "state_dict has both 'state.4.exp_avg' and its 8-bit codes 'state.4.exp_avg_codes'"),
+        ("state.2.exp_avg_sq_codes", lambda v: np.ones(4097, np.uint8), "state_dict has 'state.2.exp_avg_sq_codes' without its scales, 'state.2.exp_avg_sq_absmax'"),
         ("state.2.exp_avg_sq", lambda v: -np.ones(4097, np.float32), "state_dict['state.2.exp_avg_sq'] cannot be held with state_dtype='int8'"),
         ("state.1.momentum_buffer_absmax", lambda v: np.zeros(1, np.float32), "unknown key 'state.1.momentum_buffer_absmax'"),
-        ("state.4.exp_avg_absmax", lambda v: None, "state_dict['state.4.exp_avg'] holds int8 codes without their scales, 'state.4.exp_avg_absmax'"),
+        ("state.4.exp_avg_absmax", lambda v: None, "state_dict has 'state.4.exp_avg_codes' without its scales, 'state.4.exp_avg_absmax'"),
         ("state.5.exp_avg_sq_absmax", lambda v: np.where(np.arange(v.size) == 3, np.nan, v).astype(np.float32), "state_dict['state.5.exp_avg_sq_absmax'] must hold finite scales >= 0"),
         ("state.4.max_exp_avg_sq_absmax", lambda v: np.full_like(v, np.inf), "state_dict['state.4.max_exp_avg_sq_absmax'] must hold finite scales >= 0"),
         ("state.4.exp_avg_absmax", lambda v: -v, "state_dict['state.4.exp_avg_absmax'] must hold finite scales >= 0"),
@@ -442,7 +478,7 @@ def test_a_state_dict_that_does_not_fit_raises_and_changes_nothing(key, spoil, w
     params, opt = trained("int8", 3)
     saved = opt.state_dict()
     saved["state.2.exp_avg_sq"] = np.abs(opt.export_state_dict()["state.2.exp_avg_sq"])  # a float32 checkpoint's
-    del saved["state.2.exp_avg_sq_absmax"]
+    del saved["state.2.exp_avg_sq_codes"], saved["state.2.exp_avg_sq_absmax"]
     spoiled = spoil(saved.pop(key, None))
     if spoiled is not None:
         saved[key] = spoiled
@@ -483,7 +519,7 @@ def test_bfloat16_state_of_the_wrong_dtype_or_shape_is_refused_and_changes_nothi
 @pytest.mark.parametrize(
     ("index", "key", "spoil", "words"),
     [
-        (4, "exp_avg", lambda v, p: v.astype(np.float32), "has 'exp_avg' float32 (70000,), where the optimizer keeps int8 (70000,)"),
+        (4, "exp_avg_codes", lambda v, p: v.astype(np.float32), "has 'exp_avg_codes' float32 (70000,), where the optimizer keeps int8 (70000,)"),
         (5, "exp_avg_sq_absmax", lambda v, p: v[:-1], "has 'exp_avg_sq_absmax' float32 (21,)"),
         (2, "exp_avg_sq_absmax", lambda v, p: None, "has 'exp_avg_sq_absmax' NoneType"),
         (1, "exp_avg", lambda v, p: v.astype(np.float64), "has 'exp_avg' float64 (7,), where the optimizer keeps float32 (7,)"),

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import adamkit.numpy
 from adamkit.kernels import quantized
+from adamkit.kernels.quantized import codes_key
 from adamkit.numpy._plan import StepPlan
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
@@ -89,6 +90,12 @@ def _retyped(array):
         array.dtype = np.uint8 if array.dtype == np.int8 else other
 
 
+def _held(state, key):
+    """The name of the array that holds slot ``key`` in ``state``: its 8-bit codes' if it has
+    them, else the slot's own."""
+    return codes_key(key) if codes_key(key) in state else key
+
+
 def _stride_0(shape, dtype):
     """A writable array of ``shape`` whose elements all lie at one address (stride 0)."""
     return np.lib.stride_tricks.as_strided(np.zeros(1, dtype), shape=shape, strides=(0,) * len(shape))
@@ -110,8 +117,9 @@ def _misaligned(array):
 
 # Each spoils a trained optimizer before its next step and returns the words of the error.
 def _read_only_state(params, opt, grads):  # the adversarial tester's case 18
-    opt.state[2]["exp_avg"].flags.writeable = False
-    return f"the state of {WHERE[2]} has 'exp_avg' read-only"
+    name = _held(opt.state[2], "exp_avg")
+    opt.state[2][name].flags.writeable = False
+    return f"the state of {WHERE[2]} has {name!r} read-only"
 
 
 def _read_only_step(params, opt, grads):
@@ -126,8 +134,9 @@ def _step_not_an_array(params, opt, grads):
 
 def _smaller_state_behind_the_dicts_back(params, opt, grads):  # case 19, with a smaller array
     state = opt.state[2]
-    dict.__setitem__(state, "exp_avg_sq", np.zeros(3, state["exp_avg_sq"].dtype))
-    return f"the state of {WHERE[2]} has 'exp_avg_sq' {state['exp_avg_sq'].dtype} (3,)"
+    name = _held(state, "exp_avg_sq")
+    dict.__setitem__(state, name, np.zeros(3, state[name].dtype))
+    return f"the state of {WHERE[2]} has {name!r} {state[name].dtype} (3,)"
 
 
 def _float16_state(params, opt, grads):
@@ -137,18 +146,21 @@ def _float16_state(params, opt, grads):
 
 def _flattened_state(params, opt, grads):
     state = opt.state[2]
-    state["exp_avg"] = state["exp_avg"].reshape(-1)
-    return f"the state of {WHERE[2]} has 'exp_avg' {state['exp_avg'].dtype} (5600,)"
+    name = _held(state, "exp_avg")
+    state[name] = state[name].reshape(-1)
+    return f"the state of {WHERE[2]} has {name!r} {state[name].dtype} (5600,)"
 
 
 def _state_reshaped_in_place(params, opt, grads):
-    opt.state[2]["exp_avg_sq"].shape = (80, 70)
-    return f"the state of {WHERE[2]} has 'exp_avg_sq' {opt.state[2]['exp_avg_sq'].dtype} (80, 70)"
+    name = _held(opt.state[2], "exp_avg_sq")
+    opt.state[2][name].shape = (80, 70)
+    return f"the state of {WHERE[2]} has {name!r} {opt.state[2][name].dtype} (80, 70)"
 
 
 def _state_retyped_in_place(params, opt, grads):
-    _retyped(opt.state[1]["exp_avg_sq"])
-    return f"the state of {WHERE[1]} has 'exp_avg_sq' {opt.state[1]['exp_avg_sq'].dtype} (4097,)"
+    name = _held(opt.state[1], "exp_avg_sq")
+    _retyped(opt.state[1][name])
+    return f"the state of {WHERE[1]} has {name!r} {opt.state[1][name].dtype} (4097,)"
 
 
 def _stride_0_state(params, opt, grads):
@@ -276,7 +288,7 @@ def test_a_spoiled_array_raises_naming_it_and_changes_nothing(spoil, layout):
 @pytest.mark.parametrize(
     ("layout", "key", "words"),
     [
-        ("int8", "exp_avg", "has 'exp_avg' float32 (70, 80), where the optimizer keeps int8 (70, 80)"),
+        ("int8", "exp_avg_codes", "has 'exp_avg_codes' float32 (70, 80), where the optimizer keeps int8 (70, 80)"),
         ("int8", "exp_avg_absmax", "has 'exp_avg_absmax' float32 (3,), where the optimizer keeps float32 (22,)"),
         ("int8", "exp_avg_sq_absmax", "has 'exp_avg_sq_absmax' float32 (3,), where the optimizer keeps float32 (22,)"),
         ("bf16", "exp_avg", "has 'exp_avg' float32 (70, 80), where the optimizer keeps uint16 (70, 80)"),
@@ -285,7 +297,8 @@ def test_a_spoiled_array_raises_naming_it_and_changes_nothing(spoil, layout):
 )
 def test_compact_state_replaced_by_arrays_of_another_size_or_dtype_raises(layout, key, words):
     params, opt = _trained(layout)
-    replacements = {"exp_avg": np.zeros((70, 80), np.float32), "exp_avg_sq": np.zeros(10, np.uint16)}
+    replacements = {name: np.zeros((70, 80), np.float32) for name in ("exp_avg", "exp_avg_codes")}
+    replacements["exp_avg_sq"] = np.zeros(10, np.uint16)
     opt.state[2][key] = replacements.get(key, np.ones(3, np.float32))
     before = _arrays(opt)
     with pytest.raises(ValueError, match=re.escape(f"the state of {WHERE[2]} {words}")):
@@ -307,7 +320,7 @@ def test_float32_state_of_a_float64_parameter_raises():
 
 
 @pytest.mark.parametrize(
-    ("layout", "key"), [(None, "exp_avg"), ("int8", "exp_avg"), ("int8", "exp_avg_sq_absmax"), ("bf16", "exp_avg_sq")]
+    ("layout", "key"), [(None, "exp_avg"), ("int8", "exp_avg_codes"), ("int8", "exp_avg_sq_absmax"), ("bf16", "exp_avg_sq")]
 )
 def test_a_state_array_resized_in_place_raises(layout, key):
     params = _params()
@@ -351,8 +364,9 @@ def test_a_state_array_replaced_behind_the_dicts_back_is_the_one_stepped(layout)
     def replace(params, opt, grads, step):
         if step == 3:
             for state in opt.state:
-                detached.append((state["exp_avg"], state["exp_avg"].copy()))
-                dict.__setitem__(state, "exp_avg", state["exp_avg"].copy())
+                name = _held(state, "exp_avg")
+                detached.append((state[name], state[name].copy()))
+                dict.__setitem__(state, name, state[name].copy())
 
     _assert_steps_as_the_reference(replace, layout)
     for array, values in detached:
@@ -367,7 +381,7 @@ def test_a_state_array_the_kernels_cannot_take_is_stepped_through_a_copy(layout,
     def replace(params, opt, grads, step):
         if step == 3:
             for index, state in enumerate(opt.state):
-                for key in ("exp_avg", "exp_avg_sq"):
+                for key in (_held(state, "exp_avg"), _held(state, "exp_avg_sq")):
                     held[index, key] = state[key] = odd(state[key])
         if step > 3:
             for (index, key), array in held.items():
@@ -408,7 +422,8 @@ def test_amsgrad_switched_on_mid_run_keeps_its_maximum_in_the_compact_layout(lay
     _assert_steps_as_the_reference(switch_on, layout)
     found = _run(switch_on, layout)
     for index in (1, 2):
-        assert found[f"state {index} max_exp_avg_sq"].dtype == (np.uint8 if layout == "int8" else np.uint16)
+        name = "max_exp_avg_sq_codes" if layout == "int8" else "max_exp_avg_sq"
+        assert found[f"state {index} {name}"].dtype == (np.uint8 if layout == "int8" else np.uint16)
         assert (f"state {index} max_exp_avg_sq_absmax" in found) == (layout == "int8")
     assert found["state 0 max_exp_avg_sq"].dtype == np.float32
 

@@ -16,6 +16,7 @@ import pytest
 
 from adamkit import specs
 from adamkit.kernels import native, quantized
+from adamkit.kernels.quantized import codes_key, scales_key
 from adamkit.quant import BLOCK, decode_signed, decode_unsigned, encode_signed, encode_unsigned
 from adamkit.quant.blockwise import UNSIGNED_THRESHOLDS
 
@@ -85,20 +86,20 @@ def initial_state(name, hyper, shape, rng, rows=False):
             values = magnitude.astype(np.float32)
         else:
             values = (magnitude**2 * rng.uniform(0.5, 2, shape)).astype(np.float32)
-        state[key], state[key + "_absmax"] = encode(key, values, rows)
+        state[codes_key(key)], state[scales_key(key)] = encode(key, values, rows)
     return state
 
 
 def reference_step(name, param, grad, state, step, hyper):
     """decode -> the rule in float32 -> encode."""
     keys = quantized.state_keys(SPECS[name], hyper)
-    decoded = [decode(state[key], state[key + "_absmax"]) for key in keys]
+    decoded = [decode(state[codes_key(key)], state[scales_key(key)]) for key in keys]
     new = SPECS[name].rule(param, grad, *decoded, step=step, **hyper)
     assert new.param.dtype == np.float32
-    rows = state[keys[0] + "_absmax"].ndim == 2
+    rows = state[scales_key(keys[0])].ndim == 2
     encoded = {}
     for key in keys:
-        encoded[key], encoded[key + "_absmax"] = encode(key, getattr(new, key), rows)
+        encoded[codes_key(key)], encoded[scales_key(key)] = encode(key, getattr(new, key), rows)
     return new.param, encoded
 
 
@@ -167,13 +168,13 @@ def test_second_moments_at_the_code_thresholds_encode_as_the_reference_on_every_
     param = np.zeros_like(grad)
     state = initial_state("Adam", hyper, grad.size, np.random.default_rng(0))
     for key in quantized.state_keys(specs.ADAM, hyper):
-        state[key][:] = 0
-        state[key + "_absmax"][:] = 0
+        state[codes_key(key)][:] = 0
+        state[scales_key(key)][:] = 0
     expected_param, expected_state = reference_step("Adam", param.copy(), grad, copied(state), 1, hyper)
     quantized.update(specs.ADAM, [param], [grad], [state], [1], isa=isa, **hyper)
     np.testing.assert_array_equal(param, expected_param)
     assert_same_state(state, expected_state)
-    assert len(np.unique(state["exp_avg_sq"])) == 256
+    assert len(np.unique(state["exp_avg_sq_codes"])) == 256
 
 
 def test_the_adam_cases_cover_its_twelve_variants():
@@ -203,20 +204,20 @@ def test_subnormal_first_moments_encode_as_the_reference_on_every_isa(case, isa)
     param = np.zeros_like(grad)
     state = initial_state(name, hyper, grad.size, rng)
     for key in quantized.state_keys(SPECS[name], hyper):
-        state[key][:] = 0
-        state[key + "_absmax"][:] = 0
+        state[codes_key(key)][:] = 0
+        state[scales_key(key)][:] = 0
     expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 1, hyper)
     quantized.update(SPECS[name], [param], [grad], [state], [1], isa=isa, **hyper)
     np.testing.assert_array_equal(param, expected_param)
     assert_same_state(state, expected_state)
-    scales, codes = state["exp_avg_absmax"], state["exp_avg"]
+    scales, codes = state["exp_avg_absmax"], state["exp_avg_codes"]
     assert 0 < scales[1] < np.finfo(np.float32).tiny and 0 < scales[3] < np.finfo(np.float32).tiny
     assert np.abs(codes[BLOCK : 2 * BLOCK]).max() == 127 and np.abs(codes[3 * BLOCK : 4 * BLOCK]).max() == 127
 
 
 def float32_new_state(name, param, grad, state, step, hyper):
     """The rule's new parameter and state in float32, from the decoded state (before encoding)."""
-    decoded = [decode(state[key], state[key + "_absmax"]) for key in quantized.state_keys(SPECS[name], hyper)]
+    decoded = [decode(state[codes_key(key)], state[scales_key(key)]) for key in quantized.state_keys(SPECS[name], hyper)]
     with np.errstate(invalid="ignore", over="ignore"):
         return SPECS[name].rule(param.copy(), grad, *decoded, step=step, **hyper)
 
@@ -227,13 +228,13 @@ def assert_non_finite_where_float32_state_is(name, hyper, state, new):
     an infinity decodes to itself, under the scale FLT_MAX, and every finite value to a finite
     one."""
     for key in quantized.state_keys(SPECS[name], hyper):
-        values, scales = getattr(new, key), state[key + "_absmax"]
+        values, scales = getattr(new, key), state[scales_key(key)]
         with np.errstate(invalid="ignore", over="ignore"):
-            decoded = decode(state[key], scales)
+            decoded = decode(state[codes_key(key)], scales)
         for block in range(scales.size):
             part = slice(block * BLOCK, (block + 1) * BLOCK)
             if np.isnan(values[part]).any():
-                assert np.isnan(scales[block]) and not state[key][part].any(), (key, block)
+                assert np.isnan(scales[block]) and not state[codes_key(key)][part].any(), (key, block)
                 assert np.isnan(decoded[part]).all(), (key, block)
                 continue
             infinite = np.isinf(values[part])
@@ -266,7 +267,7 @@ def test_a_non_finite_gradient_leaves_non_finite_state_where_float32_state_has_i
     assert_same_state(state, expected_state)
     assert_non_finite_where_float32_state_is(name, hyper, state, new)
     finite_blocks = [block for block in range(N_BLOCKS) if block not in NON_FINITE_BLOCKS]
-    scales = np.array([state[key + "_absmax"] for key in quantized.state_keys(SPECS[name], hyper)])
+    scales = np.array([state[scales_key(key)] for key in quantized.state_keys(SPECS[name], hyper)])
     assert np.isfinite(scales[:, finite_blocks]).all()
     if np.isnan(bad):
         assert np.isnan(scales[:, NON_FINITE_BLOCKS]).all()
@@ -290,8 +291,8 @@ def huge_gradients_from_zero_state(name, hyper):
     param = rng.standard_normal(size).astype(np.float32)
     state = initial_state(name, hyper, size, rng)
     for key in quantized.state_keys(SPECS[name], hyper):
-        state[key][:] = 0
-        state[key + "_absmax"][:] = 0
+        state[codes_key(key)][:] = 0
+        state[scales_key(key)][:] = 0
     grads = []
     for huge in HUGE_GRADIENTS:
         grad = rng.standard_normal(size).astype(np.float32)
@@ -334,7 +335,7 @@ def test_huge_finite_gradients_leave_the_rest_of_their_blocks_finite_on_every_is
         assert_same_state(state, expected_state)
         assert np.isfinite(param[np.isfinite(float32_param)]).all(), step
         assert_non_finite_where_float32_state_is(name, hyper, state, new)
-    scales = np.array([state[key + "_absmax"] for key in quantized.state_keys(SPECS[name], hyper)])
+    scales = np.array([state[scales_key(key)] for key in quantized.state_keys(SPECS[name], hyper)])
     assert (scales[:, NON_FINITE_BLOCKS] == np.finfo(np.float32).max).any(axis=0).all()
 
 
@@ -351,13 +352,13 @@ def test_a_non_finite_scale_in_one_slot_propagates_as_in_the_reference_on_every_
         param = rng.standard_normal(size).astype(np.float32)
         grad = rng.standard_normal(size).astype(np.float32)
         state = initial_state(name, hyper, size, rng)
-        state[key + "_absmax"][1] = np.nan
+        state[scales_key(key)][1] = np.nan
         with np.errstate(invalid="ignore"):
             expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 3, hyper)
         quantized.update(SPECS[name], [param], [grad], [state], [3], isa=isa, **hyper)
         np.testing.assert_array_equal(param, expected_param, err_msg=key)
         assert_same_state(state, expected_state)
-        assert np.isnan(state[key + "_absmax"][1]), key
+        assert np.isnan(state[scales_key(key)][1]), key
 
 
 def _set_rounding_mode(mode):
@@ -438,7 +439,7 @@ def test_huge_finite_gradients_give_the_same_bits_on_every_isa_in_the_callers_ro
     rest[[block * BLOCK + 44 for block in NON_FINITE_BLOCKS]] = False
     for key in quantized.state_keys(SPECS[name], hyper):
         with np.errstate(over="ignore"):
-            assert np.isfinite(decode(expected_state[key], expected_state[key + "_absmax"])[rest]).all(), key
+            assert np.isfinite(decode(expected_state[codes_key(key)], expected_state[scales_key(key)])[rest]).all(), key
 
 
 @pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
@@ -479,10 +480,10 @@ def test_huge_finite_gradients_equal_the_reference_under_flush_to_zero_on_every_
             assert_same_state(actual_state, expected_state)
     finally:
         torch.set_flush_denormal(False)
-    if "exp_avg" in expected_state:
+    if "exp_avg_codes" in expected_state:
         huge = [block * BLOCK + 44 for block in NON_FINITE_BLOCKS]
         sign = np.sign(HUGE_GRADIENTS[-1]) * (-1 if hyper.get("maximize") else 1)
-        np.testing.assert_array_equal(expected_state["exp_avg"][huge], 127 * sign)
+        np.testing.assert_array_equal(expected_state["exp_avg_codes"][huge], 127 * sign)
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or not ctypes.util.find_library("m"), reason="x86 fenv")
@@ -506,7 +507,7 @@ def test_signed_codes_stay_within_127_when_the_caller_rounds_upward(name, isa):
         quantized.update(SPECS[name], [param], [grad], [state], [1], isa=isa, **hyper)
     finally:
         _set_rounding_mode(previous)
-    codes, expected = state["exp_avg"].astype(np.int32), nearest["exp_avg"].astype(np.int32)
+    codes, expected = state["exp_avg_codes"].astype(np.int32), nearest["exp_avg_codes"].astype(np.int32)
     assert codes.min() >= -127
     nonzero = expected != 0
     np.testing.assert_array_equal(np.sign(codes[nonzero]), np.sign(expected[nonzero]))
@@ -532,7 +533,7 @@ def test_the_row_layout_equals_decode_rule_encode_bitwise_on_every_isa(shape, ca
         np.testing.assert_array_equal(param, expected_param)
         assert_same_state(state, expected_state)
     first = quantized.state_keys(SPECS[name], hyper)[0]
-    assert state[first + "_absmax"].shape == (shape[0], -(-int(np.prod(shape[1:])) // 256))
+    assert state[scales_key(first)].shape == (shape[0], -(-int(np.prod(shape[1:])) // 256))
 
 
 @pytest.mark.parametrize("isa", native.available_isas())
@@ -586,14 +587,14 @@ def test_bad_input_raises_and_changes_nothing(name):
     grad = np.ones(300, np.float32)
     first, second = quantized.state_keys(spec, hyper)[:2]
     bad_states = {
-        first: state[first].view(np.uint8 if state[first].dtype == np.int8 else np.int8),
-        second + "_absmax": state[second + "_absmax"][:1],
+        codes_key(first): state[codes_key(first)].view(np.uint8 if state[codes_key(first)].dtype == np.int8 else np.int8),
+        scales_key(second): state[scales_key(second)][:1],
     }
     for key, value in bad_states.items():
         with pytest.raises(ValueError, match=rf"states\[0\]\['{key}'\]"):
             quantized.update(spec, [param], [grad], [{**state, key: value}], [1], **hyper)
-    with pytest.raises(TypeError, match=rf"states\[0\]\['{second}'\] must be a NumPy array"):
-        quantized.update(spec, [param], [grad], [{k: v for k, v in state.items() if k != second}], [1], **hyper)
+    with pytest.raises(TypeError, match=rf"states\[0\]\['{codes_key(second)}'\] must be a NumPy array"):
+        quantized.update(spec, [param], [grad], [{k: v for k, v in state.items() if k != codes_key(second)}], [1], **hyper)
     with pytest.raises(ValueError, match=r"grads\[0\] is float64"):
         quantized.update(spec, [param], [grad.astype(np.float64)], [state], [1], **hyper)
     with pytest.raises(ValueError, match="lr"):
@@ -611,7 +612,7 @@ def test_amsgrad_needs_its_quantised_maximum():
     param = rng.standard_normal(300).astype(np.float32)
     state = initial_state("Adam", {}, 300, rng)
     before = param.copy(), copied(state)
-    with pytest.raises(TypeError, match=r"states\[0\]\['max_exp_avg_sq'\] must be a NumPy array"):
+    with pytest.raises(TypeError, match=r"states\[0\]\['max_exp_avg_sq_codes'\] must be a NumPy array"):
         quantized.adam([param], [np.ones(300, np.float32)], [state], [1], lr=0.1, amsgrad=True)
     np.testing.assert_array_equal(param, before[0])
     assert_same_state(state, before[1])

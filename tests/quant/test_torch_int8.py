@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 import adamkit.torch as akt  # noqa: E402
 from adamkit import rules  # noqa: E402
 from adamkit.kernels import quantized  # noqa: E402
+from adamkit.kernels.quantized import codes_key, compact_keys, scales_key  # noqa: E402
 from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned  # noqa: E402
 from adamkit.compact_state import MIN_QUANTIZED_NUMEL  # noqa: E402
 from tests.quant.test_kernel import assert_same_state, copied, reference_step  # noqa: E402
@@ -37,9 +38,10 @@ def test_large_float32_parameters_get_codes_and_small_ones_stay_float32():
     opt.step()
     for p in (big, wide):
         state = opt.state[p]
-        assert state["exp_avg"].dtype == torch.int8 and state["exp_avg"].shape == p.shape
-        assert state["exp_avg_sq"].dtype == torch.uint8 and state["max_exp_avg_sq"].dtype == torch.uint8
+        assert state["exp_avg_codes"].dtype == torch.int8 and state["exp_avg_codes"].shape == p.shape
+        assert state["exp_avg_sq_codes"].dtype == torch.uint8 and state["max_exp_avg_sq_codes"].dtype == torch.uint8
         assert state["exp_avg_absmax"].shape == (-(-p.numel() // 256),)
+        assert not {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"} & state.keys()
         state_bytes = sum(v.numel() * v.element_size() for k, v in state.items() if k != "step")
         assert state_bytes / p.numel() <= 3.1  # three 8-bit states with amsgrad
     assert opt.state[small]["exp_avg"].dtype == torch.float32
@@ -77,8 +79,8 @@ def test_a_step_equals_decode_rule_encode(optimizer):
     np.testing.assert_array_equal(p.detach().numpy(), expected_param)
     state = opt.state[p]
     for key, (codes, absmax) in zip(("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), expected):
-        np.testing.assert_array_equal(state[key].numpy(), codes)
-        np.testing.assert_array_equal(state[key + "_absmax"].numpy(), absmax)
+        np.testing.assert_array_equal(state[codes_key(key)].numpy(), codes)
+        np.testing.assert_array_equal(state[scales_key(key)].numpy(), absmax)
     assert float(state["step"]) == 3.0
 
 
@@ -109,7 +111,7 @@ def test_compact_training_tracks_float32_training(state_dtype, optimizer):
     first = state_keys(optimizer)[0]
     state = opt.state[model[0].weight]
     if state_dtype == "int8":
-        assert state[first].numpy().dtype == quantized.CODE_DTYPES[first] and first + "_absmax" in state
+        assert state[codes_key(first)].numpy().dtype == quantized.CODE_DTYPES[first] and scales_key(first) in state
     else:
         assert state[first].dtype == torch.bfloat16
     assert fp32 < 0.5 * start  # the task is learned...
@@ -149,7 +151,7 @@ def test_a_huge_finite_gradient_leaves_every_parameter_finite_as_float32_state_d
     full, _ = trajectory(None)
     compact, state = trajectory(state_dtype)
     if state_dtype == "int8":
-        assert state[state_keys(optimizer)[0]].dtype in (torch.int8, torch.uint8)
+        assert state[codes_key(state_keys(optimizer)[0])].dtype in (torch.int8, torch.uint8)
     for step, (expected, actual) in enumerate(zip(full, compact)):
         assert torch.isfinite(expected).all(), step  # what float32 state gives
         assert torch.isfinite(actual).all(), step
@@ -188,7 +190,7 @@ def test_state_dict_is_compact_and_round_trips_bitwise(optimizer):
     torch.save(opt.export_torch_state_dict(), exported)
     assert buffer.tell() < 0.5 * exported.tell()
     first = saved["state"][0]  # the 32x128 weight: codes and scales only
-    assert set(first) == {"step", *(k + suffix for k in state_keys(optimizer) for suffix in ("", "_absmax"))}
+    assert set(first) == {"step", *(name for key in state_keys(optimizer) for name in compact_keys(key))}
     assert sum(v.numel() * v.element_size() for k, v in first.items() if k != "step") <= 2.1 * 32 * 128
     buffer.seek(0)
     other = getattr(akt, optimizer)(model.parameters(), lr=TRAINED[optimizer], state_dtype="int8")
@@ -200,7 +202,7 @@ def test_state_dict_is_compact_and_round_trips_bitwise(optimizer):
 
 
 def decoded(state, key):
-    codes, absmax = state[key].numpy(), state[key + "_absmax"].numpy()
+    codes, absmax = state[codes_key(key)].numpy(), state[scales_key(key)].numpy()
     return (decode_signed if codes.dtype == np.int8 else decode_unsigned)(codes, absmax)
 
 
@@ -220,12 +222,12 @@ def test_export_loads_into_torch_and_a_torch_checkpoint_loads_quantised(optimize
     fresh = getattr(akt, optimizer)(model.parameters(), lr=TRAINED[optimizer], state_dtype="int8")
     fresh.load_state_dict(reference.state_dict())
     codes, absmax = encode_unsigned(reference.state[weight][second].numpy())
-    np.testing.assert_array_equal(fresh.state[weight][second].numpy(), codes)
-    np.testing.assert_array_equal(fresh.state[weight][second + "_absmax"].numpy(), absmax)
+    np.testing.assert_array_equal(fresh.state[weight][codes_key(second)].numpy(), codes)
+    np.testing.assert_array_equal(fresh.state[weight][scales_key(second)].numpy(), absmax)
     # and an int8 checkpoint into a float32 adamkit optimizer is decoded.
     plain = getattr(akt, optimizer)(model.parameters(), lr=TRAINED[optimizer])
     plain.load_state_dict(opt.state_dict())
-    assert plain.state[weight][first].dtype == torch.float32 and first + "_absmax" not in plain.state[weight]
+    assert plain.state[weight][first].dtype == torch.float32 and scales_key(first) not in plain.state[weight]
 
 
 def test_bad_state_dtype_raises_and_fused_false_is_refused():
@@ -238,19 +240,26 @@ def test_bad_state_dtype_raises_and_fused_false_is_refused():
         akt.Adam([p], 1e-3, (0.9, 0.999), 1e-8, 0, False, "int8")  # keyword-only
 
 
-def test_a_non_contiguous_parameter_steps_as_its_contiguous_copy():
+@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
+def test_a_non_contiguous_parameter_steps_as_its_contiguous_copy(state_dtype):
+    """Its state holds the elements in the parameter's logical order: bfloat16 state made like
+    the transposed parameter (transposed too) was paired with its contiguous copy's elements
+    out of order."""
     (base,) = params_of_sizes((80, 64))
     transposed = torch.nn.Parameter(base.detach().t())  # 64x80, not contiguous
     contiguous = torch.nn.Parameter(transposed.detach().contiguous())
     assert not transposed.is_contiguous()
-    opts = [akt.Adam([p], **HYPER, state_dtype="int8") for p in (transposed, contiguous)]
+    opts = [akt.Adam([p], **HYPER, state_dtype=state_dtype) for p in (transposed, contiguous)]
     for step in range(3):
         grad = torch.randn(64, 80, generator=torch.Generator().manual_seed(step))
         for p, opt in zip((transposed, contiguous), opts):
             p.grad = grad.clone()
             opt.step()
     assert torch.equal(transposed, contiguous)
-    assert torch.equal(opts[0].state[transposed]["exp_avg"], opts[1].state[contiguous]["exp_avg"])
+    state, other = opts[0].state[transposed], opts[1].state[contiguous]
+    assert state.keys() == other.keys()
+    for key in state:
+        assert torch.equal(state[key], other[key]), key
 
 
 # Non-default hyperparameters in two groups: maximize, weight decay, rho/eps/betas.
@@ -270,7 +279,7 @@ def test_a_step_equals_the_numpy_kernel_and_decode_rule_encode(optimizer):
     arrays = [p.detach().numpy().reshape(-1).copy() for p in params]
     kernel_states = [
         {k: np.zeros(n, dtype) for key in keys for k, n, dtype in
-         ((key, p.numel(), quantized.CODE_DTYPES[key]), (key + "_absmax", -(-p.numel() // 256), np.float32))}
+         ((codes_key(key), p.numel(), quantized.CODE_DTYPES[key]), (scales_key(key), -(-p.numel() // 256), np.float32))}
         for p in params
     ]  # fmt: skip
     reference, reference_states = [a.copy() for a in arrays], [copied(state) for state in kernel_states]
@@ -289,7 +298,7 @@ def test_a_step_equals_the_numpy_kernel_and_decode_rule_encode(optimizer):
         state = opt.state[p]
         assert float(state["step"]) == 3.0
         if index not in quantised:
-            assert state[keys[0]].dtype == torch.float32 and keys[0] + "_absmax" not in state
+            assert state[keys[0]].dtype == torch.float32 and scales_key(keys[0]) not in state
             continue
         np.testing.assert_array_equal(p.detach().numpy().reshape(-1), arrays[index])
         np.testing.assert_array_equal(arrays[index], reference[index])
@@ -311,7 +320,7 @@ def test_bad_input_raises_and_changes_nothing(optimizer):
     opt.param_groups[0]["lr"] = 1e-3
     broken = opt.state_dict()
     first = quantized.state_keys(opt.spec, {})[0]
-    broken["state"][0] = {**broken["state"][0], first + "_absmax": broken["state"][0][first + "_absmax"][:3]}
+    broken["state"][0] = {**broken["state"][0], scales_key(first): broken["state"][0][scales_key(first)][:3]}
     with pytest.raises(ValueError):
         opt.load_state_dict(broken)
     for p, param_before, state_before in zip(params, *before):

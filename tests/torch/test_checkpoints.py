@@ -235,5 +235,5 @@ def test_a_copied_optimizer_keeps_its_settings_and_steps_as_the_original(copy_of
         assert state.keys() == copied_state.keys()
         for key in state:
             assert copied_state[key].dtype is state[key].dtype and torch.equal(copied_state[key], state[key]), key
-    assert copied.state[copied_params[0]]["exp_avg"].dtype is torch.int8
+    assert copied.state[copied_params[0]]["exp_avg_codes"].dtype is torch.int8
     assert "kahan_compensation" not in copied.state[copied_params[1]]

@@ -227,7 +227,7 @@ def _check_int8(tmp_path):
 
     saved = torch.load(tmp_path / "int8-zero.pt")
     state = saved["state"]["state"]
-    assert state[0]["exp_avg"].dtype == torch.int8 and state[0]["exp_avg_sq"].dtype == torch.uint8
+    assert state[0]["exp_avg_codes"].dtype == torch.int8 and state[0]["exp_avg_sq_codes"].dtype == torch.uint8
     assert state[0]["exp_avg_absmax"].dtype == torch.float32 and state[2]["exp_avg"].dtype == torch.float32
     plain = _wide_model()
     with torch.no_grad():
@@ -235,10 +235,10 @@ def _check_int8(tmp_path):
             param.copy_(value)
     optimizer = adamkit.torch.Adam(plain.parameters(), **INT8)
     optimizer.load_state_dict(copy.deepcopy(saved["state"]))
-    for key in ("exp_avg", "exp_avg_sq", "exp_avg_absmax"):
+    for key in ("exp_avg_codes", "exp_avg_sq_codes", "exp_avg_absmax"):
         assert torch.equal(optimizer.state[plain[0].weight][key], state[0][key]), key
     _train(plain, optimizer, ZERO_MORE_STEPS)
-    assert optimizer.state[plain[0].weight]["exp_avg"].dtype == torch.int8
+    assert optimizer.state[plain[0].weight]["exp_avg_codes"].dtype == torch.int8
 
 
 def test_ddp_and_zero_redundancy_optimizer_on_two_processes(tmp_path):

@@ -299,8 +299,8 @@ def _int8_on_whole_tensors(name):
             entry: np.zeros(shape, dtype)
             for key in keys
             for entry, shape, dtype in (
-                (key, param.shape, quantized.CODE_DTYPES[key]),
-                (key + "_absmax", absmax_shape(param.shape, rows=True), np.float32),
+                (quantized.codes_key(key), param.shape, quantized.CODE_DTYPES[key]),
+                (quantized.scales_key(key), absmax_shape(param.shape, rows=True), np.float32),
             )
         }
         for param in picked
@@ -322,7 +322,7 @@ def test_int8_state_gives_the_same_bits_on_one_two_and_four_processes_and_resume
     results = {w: torch.load(tmp_path / f"int8-Adam-{w}-fresh.pt") for w in (1, 2, 4)}
     kinds = results[2]["kinds"]
     for kind in kinds[:3]:  # 2-d: codes and scales, all DTensors
-        assert kind["exp_avg"] == (torch.int8, "DTensor") and kind["exp_avg_absmax"] == (torch.float32, "DTensor")
+        assert kind["exp_avg_codes"] == (torch.int8, "DTensor") and kind["exp_avg_absmax"] == (torch.float32, "DTensor")
     assert kinds[3]["exp_avg"] == (torch.float32, "DTensor")  # a sharded 1-d parameter keeps float32
     for world_size in (2, 4):
         _assert_bitwise(f"parameters on {world_size}", results[world_size]["params"], results[1]["params"])
@@ -347,7 +347,7 @@ def test_adamax_and_adadelta_int8_state_give_the_same_bits_on_one_and_two_proces
     results = {w: torch.load(tmp_path / f"int8-{name}-{w}-fresh.pt") for w in (1, 2)}
     first = getattr(adamkit.torch, name).spec.slots[0].key
     for kind in results[2]["kinds"][:3]:  # 2-d: codes and scales, all DTensors
-        assert kind[first][1] == "DTensor" and kind[first + "_absmax"] == (torch.float32, "DTensor")
+        assert kind[first + "_codes"][1] == "DTensor" and kind[first + "_absmax"] == (torch.float32, "DTensor")
     _assert_bitwise("parameters on 2", results[2]["params"], results[1]["params"])
     for got, want in zip(results[2]["state"], results[1]["state"]):
         _assert_bitwise("state on 2", list(got.values()), list(want.values()))

@@ -93,7 +93,16 @@ def _delete(param_id, key):
 def _negative_float32_second_moment(state_dict):
     state = state_dict["state"][0]
     state["exp_avg_sq"] = -torch.ones(64, 80)
-    del state["exp_avg_sq_absmax"]
+    del state["exp_avg_sq_codes"], state["exp_avg_sq_absmax"]
+
+
+def _legacy(corrupt):
+    """``corrupt`` applied to the state dict in adamkit 0.1.0's layout: codes under torch's keys."""
+    def corrupt_legacy(state_dict):
+        for param_id, state in state_dict["state"].items():
+            state_dict["state"][param_id] = {key.removesuffix("_codes"): value for key, value in state.items()}
+        corrupt(state_dict)
+    return corrupt_legacy
 
 
 # (setup, change to a state dict that fits, error, words of the message)
@@ -116,15 +125,20 @@ CORRUPTIONS = {
     "bad lr": (PLAIN, lambda sd: sd["param_groups"][1].update(lr=-1.0), ValueError, ["state_dict['param_groups'][1]: Invalid lr: -1.0"]),
     "flag not a bool": (PLAIN, lambda sd: sd["param_groups"][0].update(amsgrad="no"), ValueError, ["state_dict['param_groups'][0]: amsgrad must be True or False"]),
     "an id twice": (PLAIN, lambda sd: sd["param_groups"][1]["params"].__setitem__(0, 0), ValueError, ["parameter id 0 in more than one place"]),
-    "codes without scales": (INT8, _delete(0, "exp_avg_absmax"), ValueError, ["state_dict['state'][0]['exp_avg'] holds torch.int8 codes without their scales, 'exp_avg_absmax'"]),
-    "scales without codes": (INT8, _delete(0, "exp_avg_sq"), ValueError, ["state_dict['state'][0] has 'exp_avg_sq_absmax' without the codes it scales"]),
+    "codes without scales": (INT8, _delete(0, "exp_avg_absmax"), ValueError, ["state_dict['state'][0]['exp_avg_codes'] holds codes without their scales, 'exp_avg_absmax'"]),
+    "0.1.0 codes without scales": (INT8, _legacy(_delete(0, "exp_avg_absmax")), ValueError, ["state_dict['state'][0]['exp_avg'] holds torch.int8 codes without their scales, 'exp_avg_absmax'"]),
+    "scales without codes": (INT8, _delete(0, "exp_avg_sq_codes"), ValueError, ["state_dict['state'][0] has 'exp_avg_sq_absmax' without the codes it scales, 'exp_avg_sq_codes'"]),
+    "0.1.0 scales without codes": (INT8, _legacy(_delete(0, "exp_avg_sq")), ValueError, ["state_dict['state'][0] has 'exp_avg_sq_absmax' without the codes it scales"]),
+    "codes and values of one slot": (INT8, _set(0, "exp_avg", lambda v: torch.zeros(64, 80)), ValueError, ["state_dict['state'][0] has both 'exp_avg' and its 8-bit codes 'exp_avg_codes'"]),
+    "0.1.0 scales of the wrong shape": (INT8, _legacy(_set(0, "exp_avg_absmax", lambda v: v[:-1])), ValueError, ["['exp_avg_absmax'] must be a float32 tensor of shape (20,)"]),
     "scales of the wrong shape": (INT8, _set(0, "exp_avg_absmax", lambda v: v[:-1]), ValueError, ["['exp_avg_absmax'] must be a float32 tensor of shape (20,)", "got torch.float32 (19,)"]),
     "scales of the wrong dtype": (INT8, _set(0, "exp_avg_absmax", lambda v: v.double()), ValueError, ["got torch.float64 (20,)"]),
     "a NaN scale": (INT8, _set(0, "exp_avg_absmax", lambda v: v.index_fill(0, torch.tensor([3]), float("nan"))), ValueError, ["['exp_avg_absmax'] must hold finite scales >= 0"]),
     "an infinite scale": (INT8, _set(0, "max_exp_avg_sq_absmax", lambda v: v.index_fill(0, torch.tensor([0]), float("inf"))), ValueError, ["['max_exp_avg_sq_absmax'] must hold finite scales >= 0"]),
     "a negative scale": (INT8, _set(0, "exp_avg_sq_absmax", lambda v: -v), ValueError, ["['exp_avg_sq_absmax'] must hold finite scales >= 0"]),
-    "codes of the wrong dtype": (INT8, _set(0, "exp_avg_sq", lambda v: v.view(torch.int8)), ValueError, ["['exp_avg_sq'] has 8-bit scales, so it must hold torch.uint8 codes, got torch.int8"]),
-    "codes of the wrong shape": (INT8, _set(0, "exp_avg", lambda v: v.reshape(-1)), ValueError, ["['exp_avg'] has shape (5120,), but its parameter has shape (64, 80)"]),
+    "codes of the wrong dtype": (INT8, _set(0, "exp_avg_sq_codes", lambda v: v.view(torch.int8)), ValueError, ["['exp_avg_sq_codes'] must hold torch.uint8 codes, got torch.int8"]),
+    "codes of the wrong shape": (INT8, _set(0, "exp_avg_codes", lambda v: v.reshape(-1)), ValueError, ["['exp_avg_codes'] has shape (5120,), but its parameter has shape (64, 80)"]),
+    "0.1.0 codes of the wrong shape": (INT8, _legacy(_set(0, "exp_avg", lambda v: v.reshape(-1))), ValueError, ["['exp_avg_codes'] has shape (5120,), but its parameter has shape (64, 80)"]),
     "negative second moment": (INT8, _negative_float32_second_moment, ValueError, ["['exp_avg_sq'] has negative values, which state_dtype='int8' cannot hold"]),
     "bfloat16 state of the wrong shape": (BF16, _set(0, "exp_avg", lambda v: v[:3]), ValueError, ["['exp_avg'] has shape (3, 80)"]),
     "bfloat16 bit patterns as int16": (BF16, _set(0, "exp_avg_sq", lambda v: v.view(torch.int16)), ValueError, ["['exp_avg_sq'] must be a floating-point tensor, got torch.int16"]),

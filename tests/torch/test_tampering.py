@@ -124,8 +124,8 @@ def test_a_reshaped_parameter_with_state_of_the_old_shape_is_refused():
         ({}, "exp_avg", lambda old: old.resize_(0)),
         ({}, "exp_avg", lambda old: 0.0),
         ({"state_dtype": "int8"}, "exp_avg_absmax", lambda old: torch.zeros(3)),
-        ({"state_dtype": "int8"}, "exp_avg", lambda old: torch.zeros(old.shape)),
-        ({"state_dtype": "int8"}, "exp_avg_sq", lambda old: old.to(torch.int8)),
+        ({"state_dtype": "int8"}, "exp_avg_codes", lambda old: torch.zeros(old.shape)),
+        ({"state_dtype": "int8"}, "exp_avg_sq_codes", lambda old: old.to(torch.int8)),
         ({"state_dtype": "bf16"}, "exp_avg", lambda old: torch.zeros(10, dtype=torch.bfloat16)),
         ({"state_dtype": "bf16"}, "exp_avg_sq", lambda old: old.float()),
     ],
@@ -141,7 +141,7 @@ def test_a_state_slot_that_does_not_fit_is_refused(options, key, replacement):
     _assert_refused(optimizer, "param_groups[0]['params'][0]", repr(key))
 
 
-@pytest.mark.parametrize(("removed", "kept"), [("exp_avg_absmax", "exp_avg"), ("exp_avg", "exp_avg_absmax")])
+@pytest.mark.parametrize(("removed", "kept"), [("exp_avg_absmax", "exp_avg_codes"), ("exp_avg_codes", "exp_avg_absmax")])
 def test_8_bit_codes_and_scales_must_come_together(removed, kept):
     params, optimizer, _ = _stepped(adamkit.torch.Adam, 8192, state_dtype="int8")
     del optimizer.state[params[1]][removed]
@@ -202,7 +202,7 @@ def test_amsgrad_switched_on_mid_run_keeps_the_compact_layout(state_dtype, dtype
         theirs.grad = mine.grad.clone()
     optimizer.step()
     state = optimizer.state[params[0]]
-    assert state["max_exp_avg_sq"].dtype is dtype
+    assert state["max_exp_avg_sq_codes" if state_dtype == "int8" else "max_exp_avg_sq"].dtype is dtype
     # Its first maximum is max(0, v) = v, so the step equals one without amsgrad.
     reference_optimizer.step()
     for mine, theirs in zip(params, reference):

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adamkit.kernels.quantized import ABSMAX_SUFFIX
+from adamkit.kernels.quantized import codes_key, coded_slot, scales_key
 from adamkit.numpy._bfloat16 import to_float32
 from adamkit.quant import decode_signed, decode_unsigned
 
@@ -52,23 +52,21 @@ def read_groups(optimizer):
 
 
 def decoded(state):
-    """``state`` with each 8-bit code array and its ``*_absmax`` scales replaced by the values,
-    and each uint16 array of bfloat16 bit patterns by float32 values.
+    """``state`` with each slot's 8-bit codes and scales (:func:`~adamkit.kernels.quantized.compact_keys`)
+    replaced by its values under the slot's key, and each uint16 array of bfloat16 bit patterns
+    by float32 values.
 
     int8 codes are signed (``exp_avg``), uint8 codes unsigned (the second moments).
     """
     values = {}
     for key, value in state.items():
-        if key.endswith(ABSMAX_SUFFIX):
-            continue
-        scales = state.get(key + ABSMAX_SUFFIX)
-        if scales is not None:
+        slot = coded_slot(key)
+        if slot is None:
+            values[key] = to_float32(value) if isinstance(value, np.ndarray) and value.dtype == np.uint16 else value
+        elif key == codes_key(slot) and scales_key(slot) in state:
             codes = as_numpy(value)
             decode = decode_signed if codes.dtype == np.int8 else decode_unsigned
-            value = decode(codes, as_numpy(scales))
-        elif isinstance(value, np.ndarray) and value.dtype == np.uint16:
-            value = to_float32(value)
-        values[key] = value
+            values[slot] = decode(codes, as_numpy(state[scales_key(slot)]))
     return values
 
 

@@ -1,9 +1,12 @@
 """The fused C kernel for 8-bit block-wise state (``csrc/quant8.c``): Adam and AdamW (AMSGrad's
 maximum quantised too), Adamax and Adadelta.
 
-The state of one parameter is kept under torch's keys, as codes, with a float32 companion
-``<key>_absmax`` holding one scale per block of :data:`adamkit.quant.BLOCK` elements. int8
-codes hold the signed map (:func:`adamkit.quant.encode_signed`), uint8 codes the unsigned one
+The state slot ``<key>`` (torch's name: ``exp_avg``...) of one parameter is kept as codes under
+:func:`codes_key` (``<key>_codes``), with float32 scales under :func:`scales_key`
+(``<key>_absmax``), one per block of :data:`adamkit.quant.BLOCK` elements. Neither is a key
+torch.optim uses, so torch.optim never takes codes for moments: loaded into torch.optim, such
+state fails at its first step (``KeyError: 'exp_avg'``) instead of stepping codes as values.
+int8 codes hold the signed map (:func:`adamkit.quant.encode_signed`), uint8 codes the unsigned one
 (:func:`adamkit.quant.encode_unsigned`):
 
 ========  ==========================================  ===========================
@@ -32,7 +35,8 @@ from adamkit import rules, specs
 from adamkit.kernels import native
 from adamkit.quant.blockwise import absmax_shape
 
-ABSMAX_SUFFIX = "_absmax"
+CODES_SUFFIX = "_codes"
+SCALES_SUFFIX = "_absmax"
 CODE_DTYPES = {
     "exp_avg": np.int8,
     "exp_avg_sq": np.uint8,
@@ -42,6 +46,30 @@ CODE_DTYPES = {
     "acc_delta": np.uint8,
 }
 """The dtype of each key's codes: int8 for the signed map, uint8 for the unsigned."""
+
+
+def codes_key(key):
+    """The state key of slot ``key``'s 8-bit codes (``exp_avg`` -> ``exp_avg_codes``)."""
+    return key + CODES_SUFFIX
+
+
+def scales_key(key):
+    """The state key of the float32 scales of slot ``key``'s codes (``exp_avg`` -> ``exp_avg_absmax``)."""
+    return key + SCALES_SUFFIX
+
+
+def compact_keys(key):
+    """``(codes_key(key), scales_key(key))``: the state keys that hold slot ``key`` in 8 bits."""
+    return codes_key(key), scales_key(key)
+
+
+def coded_slot(name):
+    """The slot whose codes or scales the state key ``name`` holds, or ``None``."""
+    for suffix in (CODES_SUFFIX, SCALES_SUFFIX):
+        key = name.removesuffix(suffix) if isinstance(name, str) else None
+        if key != name and key in CODE_DTYPES:
+            return key
+    return None
 RULES = (rules.adam, rules.adamax, rules.adadelta)
 """The rules this kernel steps."""
 
@@ -73,7 +101,7 @@ def update_pointers(
     """Step float32 tensors in place given data pointers (the entry point for torch tensors).
 
     Blocks restart at every row of ``row_numels[i]`` elements (default: one row, the flat
-    layout). ``state_ptrs`` maps each key of :func:`state_keys` and its ``*_absmax`` companion
+    layout). ``state_ptrs`` maps the :func:`compact_keys` of each key of :func:`state_keys`
     to a sequence of pointers, one per tensor; ``steps[i]`` counts this step.
     ``hyperparameters`` are the rule's keyword arguments (``betas``, ``decoupled_weight_decay``...).
     ``isa`` forces an instruction set of :func:`adamkit.kernels.native.available_isas`; neither
@@ -82,7 +110,7 @@ def update_pointers(
     """
     rule, hyper = _rule_and_hyper(spec, hyperparameters)
     keys = state_keys(spec, hyper)
-    expected = {name for key in keys for name in (key, key + ABSMAX_SUFFIX)}
+    expected = {name for key in keys for name in compact_keys(key)}
     if set(state_ptrs) != expected:
         raise ValueError(f"state_ptrs has keys {sorted(state_ptrs)}, expected {sorted(expected)}")
     padding = (None,) * (native.MAX_SLOTS - len(keys))
@@ -95,15 +123,15 @@ def update_pointers(
         numels if row_numels is None else row_numels,
         param_ptrs,
         grad_ptrs,
-        tuple(state_ptrs[key] for key in keys) + padding,
-        tuple(state_ptrs[key + ABSMAX_SUFFIX] for key in keys) + padding,
+        tuple(state_ptrs[codes_key(key)] for key in keys) + padding,
+        tuple(state_ptrs[scales_key(key)] for key in keys) + padding,
         [float(step) for step in steps],
     )
 
 
 def update(spec, params, grads, states, steps, *, isa=None, num_threads=None, **hyperparameters):
     """Step float32 NumPy arrays in place; ``states[i]`` holds the codes and scales of
-    ``params[i]`` under the keys of this module's table, in the flat or the row layout (read
+    ``params[i]`` under the :func:`compact_keys` of this module's table, in the flat or the row layout (read
     from the scales' shape). Bad input raises before anything changes."""
     _rule_and_hyper(spec, hyperparameters)
     params, grads, states, steps = list(params), list(grads), list(states), list(steps)
@@ -111,20 +139,20 @@ def update(spec, params, grads, states, steps, *, isa=None, num_threads=None, **
         if len(values) != len(params):
             raise ValueError(f"{name} has {len(values)} entries but there are {len(params)} params")
     keys = state_keys(spec, hyperparameters)
-    pointers = {name: [] for key in keys for name in (key, key + ABSMAX_SUFFIX)}
+    pointers = {name: [] for key in keys for name in compact_keys(key)}
     row_numels = []
     for index, (param, grad, state) in enumerate(zip(params, grads, states)):
         _check_array(f"params[{index}]", param, np.float32, param.size, writable=True)
         _check_array(f"grads[{index}]", grad, np.float32, param.size, writable=False)
-        scales = state.get(keys[0] + ABSMAX_SUFFIX)
+        scales = state.get(scales_key(keys[0]))
         rows = isinstance(scales, np.ndarray) and scales.ndim == 2 and param.ndim >= 1
         row_numels.append(param.size // param.shape[0] if rows and param.shape[0] else param.size)
         for key in keys:
-            _check_array(f"states[{index}][{key!r}]", state.get(key), CODE_DTYPES[key], param.size, True)
-            name = key + ABSMAX_SUFFIX
+            codes, name = compact_keys(key)
+            _check_array(f"states[{index}][{codes!r}]", state.get(codes), CODE_DTYPES[key], param.size, True)
             expected = absmax_shape(param.shape, rows) if param.ndim else (1,)
             _check_array(f"states[{index}][{name!r}]", state.get(name), np.float32, int(np.prod(expected)), True)
-            pointers[key].append(state[key].ctypes.data)
+            pointers[codes].append(state[codes].ctypes.data)
             pointers[name].append(state[name].ctypes.data)
     update_pointers(
         spec,

@@ -11,16 +11,18 @@ key                               value
 
 As in torch, a saved id refers to the parameter at the same position in the loading
 optimizer's groups. Compact state (``state_dtype``) is saved as it is held
-(:mod:`adamkit.numpy._state_layout`): 8-bit codes with their ``<key>_absmax`` scales, and
-bfloat16 bit patterns as uint16 arrays. Loading reads every uint16 state array as bfloat16.
+(:mod:`adamkit.numpy._state_layout`): 8-bit codes under ``<key>_codes`` with their
+``<key>_absmax`` scales, and bfloat16 bit patterns as uint16 arrays. Loading reads every uint16
+state array as bfloat16, and the codes of adamkit 0.1.0, saved under torch's keys, as codes
+(:func:`adamkit.compact_state.with_current_keys`).
 """
 
 from collections.abc import Mapping
 
 import numpy as np
 
-from adamkit.compact_state import DECODERS
-from adamkit.kernels.quantized import ABSMAX_SUFFIX, CODE_DTYPES
+from adamkit.compact_state import DECODERS, with_current_keys
+from adamkit.kernels.quantized import CODE_DTYPES, coded_slot, compact_keys, scales_key
 from adamkit.numpy import _bfloat16, _state_layout
 from adamkit.quant.blockwise import absmax_shape
 from adamkit.validation import MissingKeyError
@@ -155,21 +157,30 @@ def _param_state(optimizer, saved_id, entries, param):
     held = _state_layout.layout(param, optimizer.state_dtype)
     if optimizer.spec.counts_steps and "step" not in entries:
         raise MissingKeyError(f"state_dict has state for parameter id {saved_id} but lacks 'state.{saved_id}.step'")
+    entries = with_current_keys(entries, _holds_codes)
+    prefix = f"state.{saved_id}."
     state = {}
     for name, value in entries.items():
-        key = f"state.{saved_id}.{name}"
-        coded = name.removesuffix(ABSMAX_SUFFIX)
-        if coded != name and coded in CODE_DTYPES:
-            if coded not in entries:
-                raise ValueError(f"state_dict has {key!r} without the codes it scales, 'state.{saved_id}.{coded}'")
-            continue  # read with its codes
-        array = _state_array(optimizer, key, name, value, param)
-        if name == "step":
-            state[name] = array
-        else:
-            scales = entries.get(name + ABSMAX_SUFFIX) if name in CODE_DTYPES else None
-            state.update(_slot(key, name, array, scales, param, held))
+        slot = coded_slot(name)
+        if slot is None:
+            array = _state_array(optimizer, prefix + name, name, value, param)
+            state.update({name: array} if name == "step" else _slot(prefix, name, array, None, param, held))
+            continue
+        codes, scales = compact_keys(slot)
+        array = _state_array(optimizer, prefix + name, slot, value, param) if name == codes else None
+        if codes not in entries:
+            raise ValueError(f"state_dict has {prefix + scales!r} without the codes it scales, {prefix + codes!r}")
+        if scales not in entries:
+            raise ValueError(f"state_dict has {prefix + codes!r} without its scales, {prefix + scales!r}")
+        if slot in entries:
+            raise ValueError(f"state_dict has both {prefix + slot!r} and its 8-bit codes {prefix + codes!r}")
+        if name == codes:
+            state.update(_slot(prefix, slot, array, entries[scales], param, held))
     return state
+
+
+def _holds_codes(value):
+    return np.asarray(value).dtype in (np.int8, np.uint8)
 
 
 def _state_array(optimizer, key, name, value, param):
@@ -194,17 +205,18 @@ def _state_array(optimizer, key, name, value, param):
     return array
 
 
-def _slot(key, name, array, scales, param, held):
-    """``{name: array}`` (and the scales of 8-bit codes): the saved ``array`` of slot ``name``,
-    with its 8-bit ``scales`` if it holds codes, as ``held`` holds it.
+def _slot(prefix, name, array, scales, param, held):
+    """``{key: array}``: the saved ``array`` of slot ``name`` (its codes if ``scales`` are given)
+    of the parameter whose keys start with ``prefix``, as ``held`` holds it.
 
     Codes or bfloat16 patterns of that very layout are copied; others are decoded to float32
     first, then converted by :func:`adamkit.numpy._state_layout.stored`.
     """
+    key = prefix + name
     if scales is not None:
-        scales = _checked_scales(key, name, array, scales, param)
+        scales = _checked_scales(prefix, name, array, scales, param)
         if held == "int8" and scales.shape == absmax_shape(param.shape):
-            return {name: np.array(array, order="C", copy=True), name + ABSMAX_SUFFIX: np.array(scales, copy=True)}
+            return dict(zip(compact_keys(name), (np.array(array, order="C", copy=True), np.array(scales, copy=True))))
         array = DECODERS[name](array, scales)
     elif array.dtype == _state_layout.BFLOAT16_BITS:
         if held == "bf16":
@@ -212,7 +224,7 @@ def _slot(key, name, array, scales, param, held):
         array = _bfloat16.to_float32(array)
     elif array.dtype.kind != "f":
         if name in CODE_DTYPES and array.dtype in (np.int8, np.uint8):
-            raise ValueError(f"state_dict[{key!r}] holds {array.dtype} codes without their scales, {key + ABSMAX_SUFFIX!r}")
+            raise ValueError(f"state_dict[{key!r}] holds {array.dtype} codes without their scales, {prefix + scales_key(name)!r}")
         raise ValueError(
             f"state_dict[{key!r}] must hold floating-point numbers or bfloat16 bit patterns (uint16), got dtype {array.dtype}"
         )
@@ -222,19 +234,20 @@ def _slot(key, name, array, scales, param, held):
         raise ValueError(f"state_dict[{key!r}] cannot be held with state_dtype={held!r}: {error}") from None
 
 
-def _checked_scales(key, name, codes, scales, param):
-    """``scales`` as an array, after checking that ``codes`` are 8-bit codes of ``name`` and
+def _checked_scales(prefix, name, codes, scales, param):
+    """``scales`` as an array, after checking that ``codes`` are 8-bit codes of slot ``name`` and
     ``scales`` hold one finite float32 >= 0 per block (flat, or by rows as FSDP2 shards them)."""
+    codes_name, scales_name = (prefix + part for part in compact_keys(name))
     scales = np.asarray(scales)
     code_dtype = np.dtype(CODE_DTYPES[name])
     if codes.dtype != code_dtype:
-        raise ValueError(f"state_dict[{key!r}] has 8-bit scales, so it must hold {code_dtype} codes, got {codes.dtype}")
+        raise ValueError(f"state_dict[{codes_name!r}] must hold {code_dtype} codes, got {codes.dtype}")
     shapes = [absmax_shape(param.shape)] + ([absmax_shape(param.shape, rows=True)] if param.ndim else [])
     if scales.dtype != np.float32 or scales.shape not in shapes:
         raise ValueError(
-            f"state_dict[{key + ABSMAX_SUFFIX!r}] must be a float32 array of shape "
+            f"state_dict[{scales_name!r}] must be a float32 array of shape "
             f"{shapes[0]}, one scale per block of its codes, got {scales.dtype} {scales.shape}"
         )
     if not (np.isfinite(scales).all() and (scales >= 0).all()):
-        raise ValueError(f"state_dict[{key + ABSMAX_SUFFIX!r}] must hold finite scales >= 0")
+        raise ValueError(f"state_dict[{scales_name!r}] must hold finite scales >= 0")
     return scales

@@ -3,16 +3,18 @@
 The rules are the torch front end's (:mod:`adamkit.compact_state`): with ``state_dtype="int8"``
 or ``"bf16"`` (Adam and AdamW), a float32 array of at least
 :data:`~adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements keeps compact state; every other
-array, and every array under ``state_dtype=None``, keeps state in its own dtype. The state keeps
-torch's keys in every layout:
+array, and every array under ``state_dtype=None``, keeps state in its own dtype. The keys are
+the torch front end's in every layout (8-bit codes under keys torch.optim does not use,
+:func:`adamkit.kernels.quantized.compact_keys`):
 
 ============  ==============================================================================
 layout        each slot (Adam's ``exp_avg``, ``exp_avg_sq`` and, with amsgrad, ``max_exp_avg_sq``)
 ============  ==============================================================================
 ``None``      an array of the parameter's dtype and shape
-``"int8"``    codes of the parameter's shape (int8 for ``exp_avg``, uint8 for the second
-              moments) and, under ``<key>_absmax``, a float32 array with one scale per block
-              of :data:`adamkit.quant.BLOCK` elements (:mod:`adamkit.kernels.quantized`)
+``"int8"``    under ``<key>_codes``, codes of the parameter's shape (int8 for ``exp_avg``, uint8
+              for the second moments) and, under ``<key>_absmax``, a float32 array with one
+              scale per block of :data:`adamkit.quant.BLOCK` elements
+              (:mod:`adamkit.kernels.quantized`)
 ``"bf16"``    a uint16 array of the parameter's shape holding bfloat16 bit patterns
               (:mod:`adamkit.numpy._bfloat16`)
 ============  ==============================================================================
@@ -21,7 +23,7 @@ layout        each slot (Adam's ``exp_avg``, ``exp_avg_sq`` and, with amsgrad, `
 import numpy as np
 
 from adamkit.compact_state import COMPACT_STATE_DTYPES, DECODERS, ENCODERS, check_compact_state, keeps_compact
-from adamkit.kernels.quantized import ABSMAX_SUFFIX, CODE_DTYPES
+from adamkit.kernels.quantized import CODE_DTYPES, coded_slot, compact_keys
 from adamkit.numpy import _bfloat16
 from adamkit.numpy._arrays import may_overlap_itself
 from adamkit.quant.blockwise import absmax_shape
@@ -59,16 +61,22 @@ def slot_arrays(param, key, layout):
         return {key: (param.dtype, param.shape)}
     if layout == "bf16":
         return {key: (BFLOAT16_BITS, param.shape)}
+    codes, scales = compact_keys(key)
     return {
-        key: (np.dtype(CODE_DTYPES[key]), param.shape),
-        key + ABSMAX_SUFFIX: (np.dtype(np.float32), absmax_shape(param.shape)),
+        codes: (np.dtype(CODE_DTYPES[key]), param.shape),
+        scales: (np.dtype(np.float32), absmax_shape(param.shape)),
     }
 
 
 def slot_names(keys, layout):
     """The names of the arrays that hold the slots ``keys`` in ``layout``, in order: each key,
-    and under ``"int8"`` its scales after it."""
-    return [name for key in keys for name in ((key, key + ABSMAX_SUFFIX) if layout == "int8" else (key,))]
+    or under ``"int8"`` its codes and its scales."""
+    return [name for key in keys for name in (compact_keys(key) if layout == "int8" else (key,))]
+
+
+def holds(state, key, layout):
+    """Whether ``state`` holds slot ``key`` in ``layout``: its values, or its codes."""
+    return slot_names([key], layout)[0] in state
 
 
 def check_slots(state, param, keys, layout, where):
@@ -80,7 +88,7 @@ def check_slots(state, param, keys, layout, where):
     step updates it through a copy (:func:`adamkit.numpy._arrays.ready`).
     """
     for key in keys:
-        if key not in state:
+        if not holds(state, key, layout):
             continue
         for name, (dtype, shape) in slot_arrays(param, key, layout).items():
             array = state.get(name)
@@ -132,8 +140,7 @@ def stored(key, values, param, layout):
     values = np.asarray(values, np.float32)
     if layout == "bf16":
         return {key: _bfloat16.rounded(values)}
-    codes, absmax = ENCODERS[key](values)
-    return {key: codes, key + ABSMAX_SUFFIX: absmax}
+    return dict(zip(compact_keys(key), ENCODERS[key](values)))
 
 
 def new_slot(param, key, fill, layout):
@@ -144,14 +151,16 @@ def new_slot(param, key, fill, layout):
 
 
 def exported(state):
-    """One parameter's state dict with its compact slots as new float32 arrays (decoded codes,
-    bfloat16 values) and without their scales; the other entries are its own arrays."""
+    """One parameter's state dict with its compact slots as new float32 arrays under torch's
+    keys (decoded codes, bfloat16 values); the other entries are its own arrays."""
     plain = {}
     for key, value in state.items():
-        if key.endswith(ABSMAX_SUFFIX) and key.removesuffix(ABSMAX_SUFFIX) in state:
+        slot = coded_slot(key)
+        codes, scales = compact_keys(slot) if slot is not None else (None, None)
+        if key == codes and scales in state:
+            plain[slot] = DECODERS[slot](value, state[scales])
+        elif key == scales and codes in state:
             continue
-        if key + ABSMAX_SUFFIX in state:
-            plain[key] = DECODERS[key](value, state[key + ABSMAX_SUFFIX])
         elif isinstance(value, np.ndarray) and value.dtype == BFLOAT16_BITS:
             plain[key] = _bfloat16.to_float32(value)
         else:

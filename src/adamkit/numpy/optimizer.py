@@ -10,7 +10,7 @@ import inspect
 import numpy as np
 
 from adamkit.kernels import native
-from adamkit.kernels.quantized import ABSMAX_SUFFIX
+from adamkit.kernels.quantized import codes_key, coded_slot
 from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
 from adamkit.numpy import _state_dict, _state_layout, _stepping
 from adamkit.numpy._arrays import check_grad, check_param, ready
@@ -290,7 +290,7 @@ class Optimizer:
                 _state_layout.check_slots(state, param, keys, layout, where)
             held = [name for name in names[layout] if name in state]
             if len(held) < len(names[layout]):  # the scales of missing codes are replaced, not written
-                held = [name for name in held if name.removesuffix(ABSMAX_SUFFIX) in state]
+                held = [name for name in held if coded_slot(name) is None or codes_key(coded_slot(name)) in state]
             written.append((where, state, held))
         return written
 
@@ -298,10 +298,10 @@ class Optimizer:
         state = self._state_of(param)
         if self.spec.counts_steps and "step" not in state:
             state["step"] = np.zeros((), dtype=np.float32)
+        held = _state_layout.layout(param, self._state_dtype)
         for slot in self.spec.active_slots(group):
             fill = slot.initial_value(group)
-            if slot.key not in state and fill is not None:
-                held = _state_layout.layout(param, self._state_dtype)
+            if not _state_layout.holds(state, slot.key, held) and fill is not None:
                 state.update(_state_layout.new_slot(param, slot.key, fill, held))
         return state
 

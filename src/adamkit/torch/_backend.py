@@ -3,10 +3,12 @@
 The native kernels take data pointers, so CPU tensors are stepped without any NumPy views:
 the Python side only gathers pointers. CPU tensors the kernels do not take (float16, or memory
 that is not contiguous) go to the reference backend through NumPy views, which computes the
-same rule. ``fused=False`` forces the reference backend; ``fused=True`` requires the kernels.
-Tensors on other devices (GPUs, ...) in groups that use adamkit's own options run the same
-rules as multi-tensor torch operations on their device (:mod:`adamkit.torch._multi_tensor`);
-other groups there take torch's own implementation (:mod:`adamkit.torch._torch_step`).
+same rule; bfloat16, which NumPy lacks, is stepped by the kernels through contiguous copies
+where it is not contiguous (:func:`step_contiguous`). ``fused=False`` forces the reference
+backend; ``fused=True`` on the CPU requires the kernels. Tensors on other devices (GPUs, ...) in
+groups that use adamkit's own options run the same rules as multi-tensor torch operations on
+their device (:mod:`adamkit.torch._multi_tensor`); other groups there take torch's own
+implementation (:mod:`adamkit.torch._torch_step`).
 """
 
 import torch
@@ -65,28 +67,22 @@ def on_kernel_device(tensor):
 
 
 def takes_bfloat16(param, fused):
-    """bfloat16 has no NumPy dtype: on the CPU only the kernels step it, on contiguous memory
-    (a sparse gradient is made dense, and contiguous, before the kernels see it)."""
-    if not on_kernel_device(param):
-        return True
-    grad = param.grad
-    return (
-        fused is not False
-        and native.available()
-        and local(param).is_contiguous()
-        and (grad.layout != torch.strided or local(grad).is_contiguous())
-    )
+    """bfloat16 has no NumPy dtype: on the CPU only the kernels step it (a parameter or gradient
+    that is not contiguous through a contiguous copy, :func:`step_contiguous`)."""
+    return not on_kernel_device(param) or (fused is not False and native.available())
 
 
 def _native_ready(dtype, params, states):
-    """Whether the kernels can step this bucket: their dtype, contiguous memory.
+    """Whether the kernels can step this bucket: their dtype, contiguous memory, or bfloat16,
+    which the reference backend cannot step (NumPy has no bfloat16) and the kernels step
+    through contiguous copies.
 
     Only parameters and gradients are checked on every step: the optimizer creates state
     contiguous and of the parameter's dtype, and ``load_state_dict`` keeps it so.
     """
     if dtype not in NATIVE_DTYPES:
         return False
-    return all(local(p).is_contiguous() and local(p.grad).is_contiguous() for p in params)
+    return dtype is torch.bfloat16 or all(local(p).is_contiguous() and local(p.grad).is_contiguous() for p in params)
 
 
 def slots(state):
@@ -97,14 +93,42 @@ def slots(state):
 
 def _update_native(spec, hyperparameters, dtype, params, states, steps, state_dtype):
     created = _create_slots(spec, hyperparameters, params, states, state_dtype)
-    native.update_pointers(
-        spec,
-        hyperparameters,
-        grad_ptrs=[local(p.grad).data_ptr() for p in params],
-        steps=steps,
-        created=created,
-        **native_arguments(spec, hyperparameters, dtype, params, states),
-    )
+
+    def step(spec, hyperparameters, params, grads, states, steps):
+        native.update_pointers(
+            spec,
+            hyperparameters,
+            grad_ptrs=[local(g).data_ptr() for g in grads],
+            steps=steps,
+            created=created,
+            **native_arguments(spec, hyperparameters, dtype, params, states),
+        )
+
+    step_contiguous(step, spec, hyperparameters, params, states, steps)
+
+
+def step_contiguous(step, spec, hyperparameters, params, states, steps):
+    """``step(spec, hyperparameters, params, grads, states, steps)`` on contiguous parameters
+    and gradients: those that are not are stepped through contiguous copies, and the stepped
+    copies are written back into the parameters. A copy holds the parameter's elements in
+    their logical (row-major) order, as its state tensors do (:func:`_make_state_contiguous`)."""
+    _make_state_contiguous(params, states)
+    contiguous = [p if p.is_contiguous() else p.contiguous() for p in params]
+    step(spec, hyperparameters, contiguous, [p.grad if p.grad.is_contiguous() else p.grad.contiguous() for p in params], states, steps)
+    for param, stepped in zip(params, contiguous):
+        if stepped is not param:
+            param.copy_(stepped)
+
+
+def _make_state_contiguous(params, states):
+    """Make the state tensors of the parameters that are not contiguous contiguous: made like a
+    transposed parameter (``torch.full_like`` keeps its strides), a slot is transposed too, and
+    the kernels, which step the parameter's contiguous copy, would pair its elements wrongly."""
+    for param, state in zip(params, states):
+        if not param.is_contiguous():
+            for key, value in state.items():
+                if key != "step" and torch.is_tensor(value) and not value.is_contiguous():
+                    state[key] = value.contiguous()
 
 
 def native_arguments(spec, hyperparameters, dtype, params, states):

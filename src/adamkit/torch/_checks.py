@@ -6,7 +6,8 @@ full (uncached) step of a group changes anything, every tensor it is about to to
 here against what the rule needs of it:
 
 - each state slot the rule will use, for the layout its parameter's state is kept in (full
-  precision, bfloat16 or 8-bit codes with their ``<key>_absmax`` scales; :func:`expected_slots`),
+  precision, bfloat16 or 8-bit codes under ``<key>_codes`` with their ``<key>_absmax`` scales;
+  :func:`expected_slots`),
   and the Kahan compensation buffer: a tensor of the expected dtype and shape, on the
   parameter's device, without internal overlap (stride 0). A state tensor that is merely not
   contiguous is replaced by a contiguous copy of the same values, so the step's result is
@@ -70,8 +71,9 @@ def expected_slots(spec, group, param, state):
         rows = is_distributed(param)
         expected = {}
         for key in keys:
-            expected[key] = (_CODE_DTYPES[key], param.shape)
-            expected[key + quantized.ABSMAX_SUFFIX] = (torch.float32, torch.Size(absmax_shape(param.shape, rows)))
+            codes, scales = quantized.compact_keys(key)
+            expected[codes] = (_CODE_DTYPES[key], param.shape)
+            expected[scales] = (torch.float32, torch.Size(absmax_shape(param.shape, rows)))
         return expected
     dtype = torch.bfloat16 if kind == BFLOAT16 else _full_precision_dtype(param, state, keys)
     expected = {key: (dtype, param.shape) for key in keys}
@@ -130,9 +132,13 @@ def check_storage(what, tensor):
 
 
 def _partner(key):
-    """The other half of an 8-bit slot: the ``_absmax`` scales of codes, or the codes of scales."""
-    suffix = quantized.ABSMAX_SUFFIX
-    return key[: -len(suffix)] if key.endswith(suffix) else key + suffix
+    """The other half of an 8-bit slot: the scales of codes, or the codes of scales (``None``
+    for a key that is neither)."""
+    slot = quantized.coded_slot(key)
+    if slot is None:
+        return None
+    codes, scales = quantized.compact_keys(slot)
+    return scales if key == codes else codes
 
 
 def byte_range(tensor):
@@ -170,7 +176,7 @@ class WrittenMemory:
 
     def check_reads(self, named_ranges):
         """Raise :class:`MismatchError` if a tensor read overlaps written memory."""
-        if not named_ranges:
+        if not named_ranges or not self.starts.size:
             return
         index = self.first_overlap([span[0] for _, span in named_ranges], [span[1] for _, span in named_ranges])
         if index is not None:

@@ -166,16 +166,16 @@ class GroupPlan(CachedGroup):
         keys = active_keys(spec, group)
         for param, state in zip(stepped, states):
             grad = param.grad
-            compact = state_layout(param, state) != FULL
+            held_compact = state_layout(param, state) != FULL
             if (
                 not backend.on_kernel_device(param)
                 or is_distributed(param) != is_distributed(stepped[0])
-                or (compact and is_distributed(param))
+                or (held_compact and is_distributed(param))
                 or param.dtype is not dtype
                 or grad.dtype is not dtype
                 or grad.is_sparse
                 or not (param.is_contiguous() and grad.is_contiguous())
-                or any(key not in state for key in keys)
+                or not all(compact.holds(state, key) for key in keys)
             ):
                 return None
         return cls.made(spec, group, stepped, states, state_container)

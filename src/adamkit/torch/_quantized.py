@@ -5,10 +5,14 @@ stochastic rounding).
 A parameter's state is quantised when the parameter is a float32 CPU tensor of at least
 :data:`adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements (decided on its shape, so every
 process of a job makes the same choice); smaller tensors, and other dtypes, keep torch's full-precision state, which
-costs little. Quantised state keeps torch's keys (``exp_avg``, ``exp_avg_sq``,
-``max_exp_avg_sq``; ``exp_inf``; ``square_avg``, ``acc_delta``) holding int8/uint8 codes of the
-parameter's shape, plus a float32 ``<key>_absmax`` companion with one scale per block; this is
-what ``state_dict()`` saves.
+costs little. Quantised state holds each of torch's slots (``exp_avg``, ``exp_avg_sq``,
+``max_exp_avg_sq``; ``exp_inf``; ``square_avg``, ``acc_delta``) as int8/uint8 codes of the
+parameter's shape under ``<key>_codes``, and a float32 ``<key>_absmax`` with one scale per block
+(:func:`adamkit.kernels.quantized.compact_keys`); this is what ``state_dict()`` saves. These
+are not torch's keys on purpose: torch.optim casts whatever it finds under ``exp_avg`` to
+float32, so codes there would be stepped as moments; without them its first step raises
+``KeyError``. A checkpoint of adamkit 0.1.0, which kept the codes under torch's keys, still
+loads (:func:`current_state_dict`).
 
 Under FSDP2 a parameter is a DTensor sharded by rows, so its blocks follow rows (the row
 layout of :mod:`adamkit.quant.blockwise`): codes and scales are DTensors sharded like the
@@ -16,7 +20,8 @@ parameter, each process steps its own rows, and ``torch.distributed.checkpoint``
 them to any number of processes. A sharded 1-d parameter cannot have whole blocks on every
 process and keeps float32 state.
 
-bfloat16 state keeps torch's keys with bfloat16 tensors. Rounded to nearest, a bfloat16
+bfloat16 state keeps torch's keys with bfloat16 tensors: torch.optim's loading casts them to
+the parameter's float32, which is exact, so they load there as the float32 state they stand for. Rounded to nearest, a bfloat16
 ``exp_avg_sq`` stalls: an increment :math:`(1-\beta_2)(g^2 - v)` below half its resolution
 (:math:`2^{-9}v`, i.e. whenever :math:`|g^2 - v| < 2v` with :math:`\beta_2 = 0.999`) is
 rounded away at every step. Here the fused kernel loads the bfloat16 averages, runs the rule in
@@ -31,13 +36,13 @@ same bits.
 import numpy as np
 import torch
 
-from adamkit.compact_state import DECODERS, ENCODERS, keeps_compact, rounding_seeds
+from adamkit.compact_state import DECODERS, ENCODERS, keeps_compact, rounding_seeds, with_current_keys
 from adamkit.kernels import native, quantized
+from adamkit.kernels.quantized import codes_key, coded_slot, compact_keys, scales_key
 from adamkit.quant.blockwise import absmax_shape
 from adamkit.torch import _backend as backend
 from adamkit.torch._local import is_distributed, like, local
 
-ABSMAX = quantized.ABSMAX_SUFFIX
 _CODE_DTYPES = {np.dtype(np.int8): torch.int8, np.dtype(np.uint8): torch.uint8}
 
 
@@ -49,8 +54,32 @@ def quantizes(param, state_dtype):
 
 
 def is_quantized(state):
-    """Whether a parameter's state dict holds codes (it has a ``<key>_absmax``)."""
-    return any(key.endswith(ABSMAX) for key in state)
+    """Whether a parameter's state dict holds 8-bit codes or their scales."""
+    return any(coded_slot(key) is not None for key in state)
+
+
+def holds(state, key):
+    """Whether ``state`` holds slot (or count) ``key``, in full precision or as 8-bit codes."""
+    return key in state or codes_key(key) in state
+
+
+def _holds_codes(value):
+    return torch.is_tensor(value) and value.dtype in (torch.int8, torch.uint8)
+
+
+def current_state_dict(state_dict):
+    """``state_dict`` with the 8-bit codes of adamkit 0.1.0 checkpoints moved to their current
+    keys (:func:`adamkit.compact_state.with_current_keys`). Anything that is not a state dict is
+    returned as it is, for the caller's checks to reject."""
+    if not isinstance(state_dict, dict) or not isinstance(state_dict.get("state"), dict):
+        return state_dict
+    return {
+        **state_dict,
+        "state": {
+            pid: with_current_keys(state, _holds_codes) if isinstance(state, dict) else state
+            for pid, state in state_dict["state"].items()
+        },
+    }
 
 
 def code_dtype(key):
@@ -65,12 +94,12 @@ def quantize_state(state, keys, state_dtype):
         if state_dtype == "bf16":
             state[key] = state[key].to(torch.bfloat16)
             continue
-        value = state[key]
+        value = state.pop(key)
         rows = is_distributed(value)
         values = local(value).detach().to(torch.float32).numpy(force=True)
         codes, absmax = ENCODERS[key](values, rows=rows)
-        state[key] = like(torch.from_numpy(codes), value)
-        state[key + ABSMAX] = like(torch.from_numpy(absmax), value, absmax_shape(value.shape, rows))
+        state[codes_key(key)] = like(torch.from_numpy(codes), value)
+        state[scales_key(key)] = like(torch.from_numpy(absmax), value, absmax_shape(value.shape, rows))
 
 
 def new_state(param, keys, state_dtype):
@@ -81,27 +110,25 @@ def new_state(param, keys, state_dtype):
     shard = local(param)
     state = {}
     for key in keys:
-        state[key] = torch.zeros_like(param, dtype=code_dtype(key), memory_format=torch.contiguous_format)
+        state[codes_key(key)] = torch.zeros_like(param, dtype=code_dtype(key), memory_format=torch.contiguous_format)
         scales = torch.zeros(absmax_shape(shard.shape, rows), dtype=torch.float32)
-        state[key + ABSMAX] = like(scales, param, absmax_shape(param.shape, rows))
+        state[scales_key(key)] = like(scales, param, absmax_shape(param.shape, rows))
     return state
 
 
 def dequantized(state):
-    """A copy of one parameter's state dict with every quantised entry decoded to float32."""
-    if not is_quantized(state):
-        return {
-            key: value.float() if key in DECODERS and value.dtype == torch.bfloat16 else value
-            for key, value in state.items()
-        }
+    """A copy of one parameter's state dict with every compact slot decoded to float32 under
+    torch's key: 8-bit codes with their scales, and bfloat16 values."""
     plain = {}
     for key, value in state.items():
-        if key.endswith(ABSMAX):
-            continue
-        if key in DECODERS and key + ABSMAX in state:
-            values = DECODERS[key](local(value).numpy(), local(state[key + ABSMAX]).numpy())
-            plain[key] = like(torch.from_numpy(np.ascontiguousarray(values)), value)
-        else:
+        slot = coded_slot(key)
+        codes, scales = compact_keys(slot) if slot is not None else (None, None)
+        if slot is None:
+            plain[key] = value.float() if key in DECODERS and torch.is_tensor(value) and value.dtype == torch.bfloat16 else value
+        elif key == codes and scales in state:
+            values = DECODERS[slot](local(value).numpy(), local(state[scales]).numpy())
+            plain[slot] = like(torch.from_numpy(np.ascontiguousarray(values)), value)
+        elif not (key == scales and codes in state):
             plain[key] = value
     return plain
 
@@ -144,7 +171,7 @@ def int8_arguments(spec, hyperparameters, params, states):
         "state_ptrs": {
             name: [local(state[name]).data_ptr() for state in states]
             for key in quantized.state_keys(spec, hyperparameters)
-            for name in (key, key + ABSMAX)
+            for name in compact_keys(key)
         },
         "row_numels": [_row_numel(p) for p in params],
     }
@@ -178,16 +205,6 @@ def _update_bfloat16(spec, hyperparameters, params, grads, states, steps):
     )
 
 
-def _step_contiguous(step, spec, hyperparameters, params, states, steps):
-    """``step(spec, hyperparameters, params, grads, states, steps)`` on contiguous parameters
-    and gradients (copies where they are not, copied back after)."""
-    contiguous = [p if p.is_contiguous() else p.contiguous() for p in params]
-    step(spec, hyperparameters, contiguous, [p.grad.contiguous() for p in params], states, steps)
-    for param, stepped in zip(params, contiguous):
-        if stepped is not param:
-            param.copy_(stepped)
-
-
 def update_quantized(spec, hyperparameters, params, states, steps):
     """Step the parameters whose state is quantised or bfloat16; return the others'
     ``(params, states, steps)``."""
@@ -198,6 +215,6 @@ def update_quantized(spec, hyperparameters, params, states, steps):
     for step in (_update_bfloat16, update):
         picked = [i for i, kind in enumerate(kinds) if kind is step]
         if picked:
-            _step_contiguous(step, spec, hyperparameters, *([column[i] for i in picked] for column in (params, states, steps)))
+            backend.step_contiguous(step, spec, hyperparameters, *([column[i] for i in picked] for column in (params, states, steps)))
     rest = [i for i, kind in enumerate(kinds) if kind is None]
     return [params[i] for i in rest], [states[i] for i in rest], [steps[i] for i in rest]

@@ -10,11 +10,14 @@ fit raises and changes nothing:
 * the groups: their number and sizes, each parameter id listed once, the hyperparameters the
   rule needs (:attr:`adamkit.specs.Spec.checkpoint_keys`) and the values of those present;
 * each parameter's state: only the rule's keys (``step``, its slots, a Kahan compensation
-  buffer, the scales of 8-bit codes); ``step`` a finite count >= 0, as a number or a 0-d
-  real tensor; every slot of its parameter's shape, and floating point (complex of the
+  buffer, the codes and scales of 8-bit slots); ``step`` a finite count >= 0, as a number or
+  a 0-d real tensor; every slot of its parameter's shape, and floating point (complex of the
   parameter's dtype for a complex parameter), or 8-bit codes of the slot's code dtype
   (:mod:`adamkit.torch._quantized`) with their float32 scales, one per block, finite and
-  >= 0; the compensation buffer bfloat16 of the parameter's shape.
+  >= 0, and not both; the compensation buffer bfloat16 of the parameter's shape.
+
+A checkpoint of adamkit 0.1.0, whose codes are under torch's keys, is read with the codes moved
+to their current keys first (:func:`adamkit.torch._quantized.current_state_dict`).
 
 A missing key raises :class:`~adamkit.validation.MissingKeyError` (a ``KeyError``, as torch
 raises, and a ``ValueError``); anything else ``ValueError``.
@@ -26,7 +29,7 @@ import numbers
 import numpy as np
 import torch
 
-from adamkit.kernels.quantized import ABSMAX_SUFFIX, CODE_DTYPES
+from adamkit.kernels.quantized import CODE_DTYPES, compact_keys, scales_key
 from adamkit.quant.blockwise import absmax_shape
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _quantized as quantized
@@ -39,6 +42,7 @@ def loadable_state_dict(optimizer, state_dict):
     """``state_dict`` as torch's ``load_state_dict`` takes it, once :func:`check_state_dict_fits`
     has passed: compact state decoded to float32, and without the ``None`` that torch's SGD
     saved for a momentum buffer it had not made yet (older torch releases)."""
+    state_dict = quantized.current_state_dict(state_dict)
     check_state_dict_fits(optimizer, state_dict)
     converted = quantized.to_float32_state_dict(state_dict)
     return {
@@ -119,25 +123,33 @@ def _check_param_state(optimizer, where, state, param):
     spec = optimizer.spec
     slots = {slot.key: slot for slot in spec.slots}
     keys = ("step",) * spec.counts_steps + tuple(slots)
-    scale_keys = {key + ABSMAX_SUFFIX for key in slots if key in CODE_DTYPES}
+    coded = {key: compact_keys(key) for key in slots if key in CODE_DTYPES}
+    compact = {name for names in coded.values() for name in names}
     for key in state:
-        if key not in keys and key not in scale_keys and key != kahan.KEY:
+        if key not in keys and key not in compact and key != kahan.KEY:
             raise ValueError(f"{where} has {key!r}, which is not state of {spec.name} (it keeps {', '.join(keys)})")
-        if key in scale_keys and key.removesuffix(ABSMAX_SUFFIX) not in state:
-            raise ValueError(f"{where} has {key!r} without the codes it scales, {key.removesuffix(ABSMAX_SUFFIX)!r}")
+    for key, (codes, scales) in coded.items():
+        if scales in state and codes not in state:
+            raise ValueError(f"{where} has {scales!r} without the codes it scales, {codes!r}")
+        if codes in state and scales not in state:
+            raise ValueError(f"{where}[{codes!r}] holds codes without their scales, {scales!r}")
+        if codes in state and key in state:
+            raise ValueError(f"{where} has both {key!r} and its 8-bit codes {codes!r}")
     if spec.counts_steps and state and "step" not in state:
         raise MissingKeyError(f"{where} has no 'step'")
     if "step" in state:
         _check_step(f"{where}['step']", state["step"])
     for key, slot in slots.items():
+        if key in coded and coded[key][0] in state:
+            codes, scales = coded[key]
+            _check_shape(f"{where}[{codes!r}]", state[codes], param)
+            _check_codes(where, key, state[codes], state[scales], param)
+            continue
         value = state.get(key)
         if value is None and (key not in state or slot.fill is None):
             continue  # not made yet: torch's SGD saved None for a momentum buffer it had not made
         _check_shape(f"{where}[{key!r}]", value, param)
-        if key + ABSMAX_SUFFIX in state:
-            _check_codes(where, key, value, state[key + ABSMAX_SUFFIX], param)
-        else:
-            _check_values(where, key, value, param, optimizer.state_dtype)
+        _check_values(where, key, value, param, optimizer.state_dtype)
     if kahan.KEY in state:
         buffer = state[kahan.KEY]
         _check_shape(f"{where}[{kahan.KEY!r}]", buffer, param)
@@ -171,9 +183,9 @@ def _check_values(where, key, value, param, state_dtype):
     """Slot ``key`` of the state ``where`` names, held in full: floating point (complex of the
     parameter's dtype for a complex parameter), and >= 0 where the optimizer will encode it
     with an unsigned 8-bit map."""
-    scales_key, where = key + ABSMAX_SUFFIX, f"{where}[{key!r}]"
+    where = f"{where}[{key!r}]"
     if value.dtype in (torch.int8, torch.uint8) and key in CODE_DTYPES:
-        raise ValueError(f"{where} holds {value.dtype} codes without their scales, {scales_key!r}")
+        raise ValueError(f"{where} holds {value.dtype} codes without their scales, {scales_key(key)!r}")
     if param.is_complex() and value.dtype != param.dtype:
         raise ValueError(f"{where} must be a {param.dtype} tensor, as its complex parameter, got {value.dtype}")
     if not param.is_complex() and not value.is_floating_point():
@@ -189,11 +201,12 @@ def _check_values(where, key, value, param, state_dtype):
 def _check_codes(where, key, codes, scales, param):
     """8-bit ``codes`` of slot ``key`` of the state ``where`` names, with their ``scales``: one
     finite float32 scale >= 0 per block, flat or by rows (as FSDP2 shards them)."""
+    codes_name, scales_name = compact_keys(key)
     code_dtype = quantized.code_dtype(key)
     if codes.dtype != code_dtype:
-        raise ValueError(f"{where}[{key!r}] has 8-bit scales, so it must hold {code_dtype} codes, got {codes.dtype}")
+        raise ValueError(f"{where}[{codes_name!r}] must hold {code_dtype} codes, got {codes.dtype}")
     shapes = [absmax_shape(param.shape)] + ([absmax_shape(param.shape, rows=True)] if param.dim() else [])
-    scales_where = f"{where}[{key + ABSMAX_SUFFIX!r}]"
+    scales_where = f"{where}[{scales_name!r}]"
     if not torch.is_tensor(scales) or scales.dtype != torch.float32 or tuple(scales.shape) not in shapes:
         found = f"{scales.dtype} {tuple(scales.shape)}" if torch.is_tensor(scales) else type(scales).__name__
         raise ValueError(

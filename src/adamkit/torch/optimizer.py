@@ -203,7 +203,7 @@ class Optimizer(torch.optim.Optimizer):
         state = self.state.get(param, {})
         if quantized.quantizes(param, self.state_dtype) and (not state or checks.state_layout(param, state) != checks.FULL):
             # A slot that becomes active later (amsgrad switched on) joins the compact layout.
-            keys = [slot.key for slot in self.spec.active_slots(group) if slot.key not in state]
+            keys = [slot.key for slot in self.spec.active_slots(group) if not quantized.holds(state, slot.key)]
             self.state[param].update({**{k: v for k, v in new.items() if k not in state}, **quantized.new_state(param, keys, self.state_dtype)})
             return
         for slot in self.spec.active_slots(group):
@@ -263,9 +263,12 @@ class Optimizer(torch.optim.Optimizer):
             state = self.state.get(param, {})
             expected = checks.expected_slots(self.spec, group, param, state)
             checks.check_state(where, param, state, expected)
-            if not (backend.on_kernel_device(param) and shard.is_contiguous()):
-                continue  # stepped by torch's operations or through NumPy views, not by pointer
-            written.append((where, checks.byte_range(shard)))
+            if not backend.on_kernel_device(param):
+                continue  # stepped by torch's operations, not by pointer
+            if shard.is_contiguous():
+                written.append((where, checks.byte_range(shard)))
+            elif not (param.dtype is torch.bfloat16 or quantized.quantizes(param, self.state_dtype)):
+                continue  # stepped through NumPy views; else through a contiguous copy, its state by pointer
             written += [(f"{where}'s state[{key!r}]", checks.byte_range(local(state[key]))) for key in expected if key in state]
             grad = param.grad
             if grad.layout == torch.strided and local(grad).is_contiguous():
@@ -289,7 +292,7 @@ class Optimizer(torch.optim.Optimizer):
         if grad.dtype == param.dtype == torch.bfloat16 and grad.shape == param.shape:
             raise TypeError(
                 f"{where} is bfloat16, which needs adamkit's C kernels (built, not disabled by "
-                "fused=False) and contiguous parameter and gradient"
+                "fused=False)"
             )
         raise MismatchError(
             f"the gradient of {where} is {grad.dtype} {tuple(grad.shape)}, "
@@ -386,7 +389,7 @@ class Optimizer(torch.optim.Optimizer):
         expected = self._initial_keys(group)
         for param in params:
             state = self.state.get(param, {})
-            if any(key not in state for key in expected):
+            if not all(quantized.holds(state, key) for key in expected):
                 self._init_state(param, group)
         states = [self.state[param] if param in self.state else {} for param in params]
         kahan.add_buffers(params, states, self.kahan_summation)
