@@ -15,8 +15,10 @@ path, for the process that imports timm only::
 
 Every name under ``torchvision`` then imports, compares and hashes (timm builds tables of them
 at import time), but calling or instantiating one raises ``ModuleNotFoundError``: timm's
-optimizers and its models that do not use torchvision work; its data pipeline, datasets and
-frozen batch norm do not. Nothing is computed by the stand-in.
+optimizers and its models that do not call into torchvision work; its data pipeline, datasets
+and frozen batch norm do not. Nothing is computed by the stand-in. transformers takes any
+importable ``torchvision`` for a real one, so keep the stand-in out of processes that use its
+image processors.
 """
 
 import importlib.abc
