@@ -44,7 +44,6 @@ def training_arguments(output_dir, **overrides):
         use_cpu=True,
         max_steps=STEPS,
         per_device_train_batch_size=8,
-        learning_rate=3e-3,  # what the scheduler of Trainer's own optimizer starts from
         logging_steps=STEPS,
         save_strategy="no",
         report_to="none",
