@@ -22,7 +22,7 @@ import torch
 import adamkit.torch
 from adamkit.kernels import native, reference
 from adamkit.nonfinite import NonFiniteGradientWarning
-from adamkit.torch import _backend, _finite
+from adamkit.torch import _backend, _finite, _torch_step
 from adamkit.torch import _multi_tensor as multi_tensor
 from adamkit.torch._kahan import KEY
 from tests.cases import CASES
@@ -306,7 +306,25 @@ PROFILED = [
 
 
 @pytest.mark.parametrize(("name", "dtype", "options"), PROFILED, ids=lambda v: str(v))
-def test_the_operations_of_a_step_do_not_grow_with_the_number_of_tensors(name, dtype, options, device_path):
+def test_the_operations_of_a_step_do_not_grow_with_the_number_of_tensors(name, dtype, options, device_path, monkeypatch):
+    # Plain configurations of rules torch has take torch's implementation on other devices
+    # (tests/torch/test_torch_flags.py); here adamkit's path steps them, as it steps every
+    # configuration of a rule torch lacks.
+    monkeypatch.setattr(_torch_step, "serves_device", lambda optimizer, group, params: False)
+    counts, entries = _operations_for_10_and_100_tensors(name, dtype, options)
+    assert device_path, "the device path was not taken"
+    assert any("_foreach_" in name for name in counts[10])
+    grown = Counter(counts[100])
+    grown.subtract(counts[10])
+    # A complex tensor is stepped as its (real, imag) pairs: one view per tensor (parameter,
+    # gradient, each slot), metadata only, which launches no kernel. Nothing else may grow.
+    views = {"aten::view_as_real": 90 * (2 + entries - 1)} if dtype.is_complex else {}
+    assert {name: n for name, n in grown.items() if n} == views
+
+
+def _operations_for_10_and_100_tensors(name, dtype, options):
+    """The top-level operations of ``name``'s second step, for 10 and for 100 tensors, and the
+    number of state entries of a parameter."""
     counts = {}
     for count in (10, 100):
         generator = torch.Generator().manual_seed(count)
@@ -316,14 +334,20 @@ def test_the_operations_of_a_step_do_not_grow_with_the_number_of_tensors(name, d
             for param in params:
                 param.grad = torch.randn(param.shape, generator=generator).to(dtype)
             counts[count] = _top_level_operations(optimizer.step)
-    assert device_path, "the device path was not taken"
-    assert any("_foreach_" in name for name in counts[10])
+    return counts, len(optimizer.state[params[0]])
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "SGD", "RMSprop"])
+def test_torchs_foreach_implementation_on_the_device_path_is_flat_too(name, monkeypatch):
+    monkeypatch.setattr(_backend, "on_kernel_device", lambda tensor: False)
+    options = {"lr": 1e-2, "foreach": True, **({"momentum": 0.9} if name in ("SGD", "RMSprop") else {})}
+    counts, _ = _operations_for_10_and_100_tensors(name, torch.float32, options)
+    assert any("_foreach_" in operation for operation in counts[10])
     grown = Counter(counts[100])
     grown.subtract(counts[10])
-    # A complex tensor is stepped as its (real, imag) pairs: one view per tensor (parameter,
-    # gradient, each slot), metadata only, which launches no kernel. Nothing else may grow.
-    views = {"aten::view_as_real": 90 * (2 + len(optimizer.state[params[0]]) - 1)} if dtype.is_complex else {}
-    assert {name: n for name, n in grown.items() if n} == views
+    # torch's foreach step reads each parameter's step count (a CPU tensor unless capturable)
+    # with .item() to compute its bias corrections: host reads, not kernels on the device.
+    assert {operation for operation, n in grown.items() if n} <= {"aten::item"}
 
 
 def _sparse_run(name, dtype, options, on_device):
