@@ -25,7 +25,7 @@ from adamkit.playground.functions import contours, test_function
 from adamkit.playground.paths import inside_step, paths
 from adamkit.playground.settings import (
     MAX_OPTIMIZER_STEPS, MAX_OPTIMIZERS, MAX_STEPS, QUADRATIC, BadSetting, default_lr,
-    default_optimizers, default_steps, integer, read_settings,
+    default_noise, default_optimizers, default_steps, integer, read_settings,
 )
 from adamkit.trajectories import FUNCTIONS, OPTIMIZERS
 
@@ -38,6 +38,7 @@ def create_app(lang="en"):
     static = resources.files("adamkit.playground") / "static"
     app = Flask(__name__, static_folder=str(static), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # the page lists optimizers and state keys in the server's order
 
     @app.get("/")
     def page():
@@ -100,7 +101,8 @@ def catalogue_of(lang):
     return {
         "lang": lang,
         "functions": {
-            name: {**about, "steps": default_steps(name), "optimizers": list(default_optimizers(name)),
+            name: {**about, "steps": default_steps(name), "noise": default_noise(name),
+                   "optimizers": list(default_optimizers(name)),
                    "lrs": {optimizer: default_lr(name, optimizer) for optimizer in OPTIMIZERS}}
             for name, about in functions.items()
         },
