@@ -19,6 +19,7 @@ const page = {
   t: 1,                // the step looked inside
   contours: null,
   results: [],         // the /api/paths answer of the latest settings
+  pairs: [],           // the side-by-side panels: [element id, title key, title suffix, result]
   generation: 0,
   controller: null,
   timer: null,
@@ -350,14 +351,19 @@ async function refreshPairs(generation, signal) {
   const one = [{ name: "adam", lr: adam }];
   const decay = base.weight_decay > 0 ? base.weight_decay : DECAY_PAIR_DEFAULT;
   const requests = [
-    ["pair-bias-on", say("with_bc"), { ...base, optimizers: one, steps: BIAS_PAIR_STEPS, bias_correction: true }],
-    ["pair-bias-off", say("without_bc"), { ...base, optimizers: one, steps: BIAS_PAIR_STEPS, bias_correction: false }],
-    ["pair-decay-l2", `${say("adam_l2")}, λ = ${decay}`, { ...base, optimizers: one, weight_decay: decay, decay: "l2" }],
-    ["pair-decay-decoupled", `${say("adamw")}, λ = ${decay}`, { ...base, optimizers: one, weight_decay: decay, decay: "decoupled" }],
+    ["pair-bias-on", "with_bc", "", { ...base, optimizers: one, steps: BIAS_PAIR_STEPS, bias_correction: true }],
+    ["pair-bias-off", "without_bc", "", { ...base, optimizers: one, steps: BIAS_PAIR_STEPS, bias_correction: false }],
+    ["pair-decay-l2", "adam_l2", `, λ = ${decay}`, { ...base, optimizers: one, weight_decay: decay, decay: "l2" }],
+    ["pair-decay-decoupled", "adamw", `, λ = ${decay}`, { ...base, optimizers: one, weight_decay: decay, decay: "decoupled" }],
   ];
-  const results = await Promise.all(requests.map(([, , body]) => post("/api/paths", body, signal)));
+  const results = await Promise.all(requests.map(([, , , body]) => post("/api/paths", body, signal)));
   if (generation !== page.generation) return;
-  requests.forEach(([id, title], index) => drawPair(id, results[index], title));
+  page.pairs = requests.map(([id, title, suffix], index) => [id, title, suffix, results[index]]);
+  drawPairs();
+}
+
+function drawPairs() {
+  for (const [id, title, suffix, result] of page.pairs) drawPair(id, result, say(title) + suffix);
 }
 
 // --- the whole page, after a change ------------------------------------------------------
@@ -485,6 +491,7 @@ function setLanguage(lang) {
   if (page.results.length) {
     drawOverTime();
     if (page.lastStep) drawInside(page.lastStep);
+    drawPairs();
   }
 }
 
