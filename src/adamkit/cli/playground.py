@@ -35,12 +35,8 @@ def run(args):
         print(f"adamkit playground: needs {error.name!r}, which is not installed; run: {INSTALL_HINT}",
               file=sys.stderr)
         return 2
-    try:
-        serve(args.host, args.port, args.lang, not args.no_browser,
-              announce=lambda url: print(f"adamkit playground: {url}  (Ctrl-C stops it)", flush=True))
-    except OSError as error:
-        print(f"adamkit playground: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
-              file=sys.stderr)
-        return 1
+    # An address that cannot be listened on is reported by werkzeug, which exits with status 1.
+    serve(args.host, args.port, args.lang, not args.no_browser,
+          announce=lambda url: print(f"adamkit playground: {url}  (Ctrl-C stops it)", flush=True))
     print("adamkit playground: stopped", flush=True)
     return 0

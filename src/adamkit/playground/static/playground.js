@@ -6,6 +6,7 @@
 
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
 const DEBOUNCE_MS = 60;
+const REVEAL_FRAMES = 12;  // a path arriving from the server is drawn point by point over this many frames
 const BIAS_PAIR_STEPS = 40;
 const DECAY_PAIR_DEFAULT = 0.1;
 const PLOT_CONFIG = { displayModeBar: false, responsive: true };
@@ -18,7 +19,8 @@ const page = {
   focus: "adam",       // the optimizer looked inside
   t: 1,                // the step looked inside
   contours: null,
-  results: [],         // the /api/paths answer of the latest settings
+  results: [],         // the /api/paths answer of the latest settings, each with how much is drawn
+  animation: null,     // the promise of the paths' drawing, while they are being drawn
   pairs: [],           // the side-by-side panels: [element id, title key, title suffix, result]
   generation: 0,
   controller: null,
@@ -167,9 +169,10 @@ function contourTraces(grid) {
 }
 
 function pathTrace(result, name = result.label, color = colorOf(result.name)) {
+  const path = result.path.slice(0, result.shown ?? result.path.length);
   return {
     type: "scatter", mode: "lines+markers", name, meta: result.name,
-    x: result.path.map((point) => point[0]), y: result.path.map((point) => point[1]),
+    x: path.map((point) => point[0]), y: path.map((point) => point[1]),
     line: { color, width: 2 }, marker: { size: 3, color },
   };
 }
@@ -195,6 +198,29 @@ function drawPaths() {
     title: { text: `${page.contours.title}: ${page.contours.formula}`, font: { size: 13 } },
     legend: { orientation: "h", y: -0.15 }, meta: legends,
   }, PLOT_CONFIG);
+}
+
+// Draw the paths that arrived a little further each frame; resolves when all are drawn whole.
+function animatePaths() {
+  page.animation ??= new Promise((resolve) => {
+    const frame = () => {
+      let more = false;
+      for (const result of page.results) {
+        const length = result.path.length;
+        result.shown = Math.min(length, (result.shown ?? 1) + Math.ceil(length / REVEAL_FRAMES));
+        more ||= result.shown < length;
+      }
+      drawPaths();
+      if (more) {
+        requestAnimationFrame(frame);
+      } else {
+        page.animation = null;
+        resolve();
+      }
+    };
+    requestAnimationFrame(frame);
+  });
+  return page.animation;
 }
 
 function smallPlot(id, result, key, title, logarithmic) {
@@ -382,9 +408,11 @@ async function refresh(withContours) {
     page.results = [];
     await stream("/api/paths", body, controller.signal, (result) => {
       if (generation !== page.generation) return;
-      page.results.push(result);
-      drawPaths();
+      page.results.push({ ...result, shown: 1 });
+      animatePaths();
     });
+    await animatePaths();
+    if (generation !== page.generation) return;
     page.t = Math.min(page.t, body.steps);
     $("step-slider").max = body.steps;
     $("step-slider").value = page.t;
