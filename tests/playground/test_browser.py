@@ -21,6 +21,7 @@ pytest.importorskip("flask")
 webdriver = pytest.importorskip("selenium.webdriver")
 
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -112,6 +113,27 @@ def numpy_adam(steps, t=None, **arguments):
     return np.array(path), states
 
 
+def pixels(browser, points):
+    """Where ``points`` (data coordinates) are on the contour plot, in pixels from its corner."""
+    size, x_range, y_range = browser.execute_script(
+        "const l = document.getElementById('contour-plot')._fullLayout;"
+        "return [l._size, l.xaxis.range, l.yaxis.range];"
+    )
+    return np.stack([
+        size["l"] + (points[:, 0] - x_range[0]) / (x_range[1] - x_range[0]) * size["w"],
+        size["t"] + (y_range[1] - points[:, 1]) / (y_range[1] - y_range[0]) * size["h"],
+    ], axis=1)
+
+
+def click_path_point(browser, name, index):
+    """Click with the mouse on point ``index`` of the path of optimizer ``name``."""
+    plot = browser.find_element(By.ID, "contour-plot")
+    [(x, y)] = pixels(browser, drawn_paths(browser)[name][[index]])
+    ActionChains(browser).move_to_element_with_offset(
+        plot, round(x - plot.size["width"] / 2), round(y - plot.size["height"] / 2)
+    ).click().perform()
+
+
 def press(browser, element_id, key, times):
     element = browser.find_element(By.ID, element_id)
     element.send_keys(key * times)
@@ -167,6 +189,27 @@ def test_the_playground_in_a_real_browser(server, browser):
         for coordinate in (0, 1):
             assert shown(browser, key, coordinate) == pytest.approx(values[coordinate], rel=1e-5), key
 
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(FIGURES / "playground-en.png"))
+
+    # With Adam alone, a mouse click on a point of its path looks inside that step: the
+    # point clicked, or one less than 3 pixels from it on the screen.
+    for name in FUNCTIONS["rosenbrock"].lrs:
+        if name != "adam":
+            browser.find_element(By.ID, f"optimizer-{name}").click()
+    settled(browser)
+    assert list(drawn_paths(browser)) == ["adam"]
+    click_path_point(browser, "adam", 100)
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda driver: driver.find_element(By.ID, "step-t").text != "5")
+    settled(browser)
+    chosen = int(browser.find_element(By.ID, "step-t").text)
+    on_screen = pixels(browser, path[[100, chosen]])
+    assert np.hypot(*(on_screen[0] - on_screen[1])) < 3
+    state = states[chosen - 1]
+    for coordinate in (0, 1):
+        assert shown(browser, "theta", coordinate) == pytest.approx(path[chosen][coordinate], rel=1e-5)
+        assert shown(browser, "exp_avg", coordinate) == pytest.approx(state["exp_avg"][coordinate], rel=1e-5)
+
     # The live task: Adam alone, its loss curve that of adamkit compare's NumPy backend.
     for name in ("sgd", "adagrad", "rmsprop"):
         browser.find_element(By.ID, f"logreg-{name}").click()
@@ -177,8 +220,6 @@ def test_the_playground_in_a_real_browser(server, browser):
     _, run = numpy_training.train(TASKS["logreg"], "adam", LEARNING_RATES["adam"]["logreg"], digits_split(0),
                                   seed=0, epochs=TASKS["logreg"].epochs)
     np.testing.assert_allclose(losses, run.train_loss, rtol=1e-12)
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(FIGURES / "playground-en.png"))
 
     # 中文: every label switches, the numbers stay.
     browser.find_element(By.ID, "lang-zh").click()
