@@ -53,7 +53,7 @@ def test_a_subcommand_whose_module_needs_torch_is_replaced_by_one_that_says_so(m
         return real_import(name, package)
 
     monkeypatch.setattr(importlib, "import_module", import_module)
-    assert set(cli.load_subcommands()) == {"compare", "trajectories", "bench"}
+    assert set(cli.load_subcommands()) == {"compare", "trajectories", "bench", "playground"}
     assert cli.main(["bench", "--quick", "--rules", "adam"]) == 2
     error = capsys.readouterr().err
     assert error == "adamkit bench: needs 'torch', which is not installed; run: pip install 'adamkit[cli]'\n"
@@ -78,7 +78,7 @@ def test_compare_and_trajectories_are_registered_and_bench_only_if_its_module_ex
 
 def test_an_absent_bench_module_is_skipped(monkeypatch):
     monkeypatch.setitem(sys.modules, "adamkit.cli.bench", None)
-    assert set(cli.load_subcommands()) == {"compare", "trajectories"}
+    assert set(cli.load_subcommands()) == {"compare", "trajectories", "playground"}
 
 
 def test_a_missing_import_inside_bench_is_not_hidden(monkeypatch):

@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "compare": ("adamkit.cli.compare", False),
     "trajectories": ("adamkit.cli.trajectories", False),
     "bench": ("adamkit.cli.bench", True),
+    "playground": ("adamkit.cli.playground", False),
 }
 
 
