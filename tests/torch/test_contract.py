@@ -3,7 +3,6 @@ without gradients, per-parameter step counts, parameter groups, hooks, tensor le
 signatures and defaults, and the refusal of gradients it cannot use."""
 
 import inspect
-import re
 
 import numpy as np
 import pytest

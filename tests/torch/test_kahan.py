@@ -255,7 +255,6 @@ def test_a_bad_checkpoint_buffer_is_refused_and_changes_nothing():
     assert_unchanged(optimizer, before)
 
 
-
 def _least_squares_fit(dtype, kahan_summation, steps=400, lr=1e-4):
     """AdamW on the loss 0.5 * mean((X W^T - Y)^2) from fixed bfloat16-exact weights; the
     gradient (W X^T X - Y^T X) / Y.numel() is computed in float32 from the current weights and

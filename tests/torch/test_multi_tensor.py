@@ -15,7 +15,6 @@ bfloat16 parameters with float32 state or Kahan summation, with the C kernels.
 import math
 from collections import Counter
 
-import numpy as np
 import pytest
 import torch
 

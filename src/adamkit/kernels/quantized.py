@@ -70,6 +70,8 @@ def coded_slot(name):
         if key != name and key in CODE_DTYPES:
             return key
     return None
+
+
 RULES = (rules.adam, rules.adamax, rules.adadelta)
 """The rules this kernel steps."""
 

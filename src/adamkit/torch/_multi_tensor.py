@@ -21,8 +21,6 @@ parameter, its gradient and its state, and every stored value is rounded once; w
 
 import torch
 
-from adamkit.torch import _kahan as kahan
-
 
 class TensorList:
     """A list of tensors that the rules take as one array: every operation is one
