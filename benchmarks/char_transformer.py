@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import adamkit.torch
-from adamkit.cli.precision import FLOAT32, as_float32
+from adamkit.compare.precision import FLOAT32, as_float32
 
 WIDTH = 64
 HEADS = 4

@@ -6,7 +6,7 @@ within 1 % with bfloat16 state and with bfloat16 parameters (Kahan summation) ag
 parameters, over 3 seeds.
 
 Tasks (--tasks):
-- mlp, cnn: `adamkit compare`'s own tasks, trained by its own code (`adamkit.cli.torch_training`):
+- mlp, cnn: `adamkit compare`'s own tasks, trained by its own code (`adamkit.compare.torch_training`):
   the same digits split, models, initial weights, dropout masks, minibatches, epochs and constant
   learning rate (compare's for Adam); the final train loss is compare's, on the whole train set
   with dropout off;
@@ -53,9 +53,9 @@ import torch
 
 import adamkit
 import adamkit.kernels
-from adamkit.cli import torch_training
-from adamkit.cli.precision import FLOAT32, Precision
-from adamkit.cli.tasks import BATCH_SIZE, LEARNING_RATES, TASKS, digits_split
+from adamkit.compare import torch_training
+from adamkit.compare.precision import FLOAT32, Precision
+from adamkit.compare.tasks import BATCH_SIZE, LEARNING_RATES, TASKS, digits_split
 
 BFLOAT16 = Precision(torch.bfloat16)
 

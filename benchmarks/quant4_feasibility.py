@@ -6,7 +6,7 @@ over 3 seeds, on `quality.py`'s tasks). A kernel that decodes, updates in float3
 computes exactly what float32 Adam computes when its state is replaced, after every step, by
 ``decode(encode(state))``. So this script trains `quality.py`'s tasks with `adamkit.torch.Adam`
 on float32 state and rounds the state of every tensor of at least
-``adamkit.compact_state.MIN_QUANTIZED_NUMEL`` elements through a simulated codec after each
+``adamkit.compact.policy.MIN_QUANTIZED_NUMEL`` elements through a simulated codec after each
 step (float64 NumPy, blocks of 256 elements of the flattened tensor, one scale per block, the
 block's absolute maximum ``s``). Blocks of 256 with a float32 scale hold 4-bit state in
 2 x (0.5 + 4/256) = 1.03 bytes per parameter.
@@ -49,7 +49,7 @@ import quality
 import torch
 
 import adamkit.torch
-from adamkit.compact_state import MIN_QUANTIZED_NUMEL
+from adamkit.compact.policy import MIN_QUANTIZED_NUMEL
 
 BLOCK = 256
 ROUNDINGS = ("nearest", "stochastic", "stochastic-rsqrt")

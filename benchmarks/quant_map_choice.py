@@ -1,4 +1,4 @@
-"""Measure the choice of 8-bit maps for a rule's state (quoted in src/adamkit/quant/blockwise.py).
+"""Measure the choice of 8-bit maps for a rule's state (quoted in src/adamkit/compact/int8.py).
 
 For each candidate set of maps (one per state, all block-wise with BLOCK elements per scale,
 t = c / levels):
@@ -22,7 +22,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from adamkit import rules
-from adamkit.quant.blockwise import _decode, _encode
+from adamkit.compact.int8 import _decode, _encode
 
 SIGNED = {"linear": (127, 1), "sqrt": (127, 2), "adamkit": (127, 2)}
 UNSIGNED = {"linear": (255, 1), "sqrt": (255, 2), "adamkit": (255, 4)}

@@ -29,7 +29,7 @@ import torch
 
 import adamkit.torch
 from adamkit.kernels import native
-from adamkit.torch import _sparse_plan, _steps
+from adamkit.torch import _cached_sparse_plan, _step_counters
 
 ROWS, DIM, TOUCHED = 1_000_000, 64, 10_000
 FLUSH_BYTES = 64 << 20
@@ -103,8 +103,8 @@ def run(kind, steps):
     grads = gradients(kind, steps + 2, generator)
     flush = np.ones(FLUSH_BYTES, dtype=np.uint8)
     timer = PhaseTimer()
-    timer.wrap(_sparse_plan.SparsePlan, "gradient_pointers", "plan checks")
-    timer.wrap(_steps.PackedSteps, "advance", "step counters")
+    timer.wrap(_cached_sparse_plan.SparsePlan, "gradient_pointers", "plan checks")
+    timer.wrap(_step_counters.PackedSteps, "advance", "step counters")
     module = native._native
     native._native = TimedKernel(module, timer)
     setting, totals, walls = [], [], []

@@ -17,10 +17,11 @@ import torch
 from rich.console import Console
 from sklearn.datasets import load_digits
 
-from adamkit.cli import compare, plot, tasks
+from adamkit.cli import compare
 from adamkit.cli.main import build_parser, load_subcommands, main
-from adamkit.cli.optimizers import OPTIMIZERS
-from adamkit.cli.records import diagnostic_steps
+from adamkit.compare import plot, tasks
+from adamkit.compare.choices import OPTIMIZERS
+from adamkit.compare.records import diagnostic_steps
 
 TINY = ["--task", "logreg", "--epochs", "2", "--optimizers", "adam,sgd", "--seed", "3", "--seeds", "2"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -236,7 +237,7 @@ def test_the_networks_train_and_their_state_is_counted(task, optimizers, tmp_pat
                  "--out", str(tmp_path), "--quiet"]) == 0
     data = results(tmp_path, task)
     assert data["config"]["model"] == tasks.TASKS[task].model
-    from adamkit.cli.models import build
+    from adamkit.compare.models import build
 
     model = build(task, FEATURES, CLASSES, seed=0)
     parameters = sum(p.numel() for p in model.parameters())

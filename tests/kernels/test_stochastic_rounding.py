@@ -1,6 +1,6 @@
 """float32 parameters with bfloat16 state (the kernels' stochastic-rounding layout) against the
 reference: widen the state, the rule of adamkit.rules in float32, then
-adamkit.numpy._bfloat16.stochastically_rounded with the tensor's seed, the slot as stream and the
+adamkit.compact.bfloat16.stochastically_rounded with the tensor's seed, the slot as stream and the
 element's position; bit for bit on every ISA and thread count, one tensor or many per call. And
 the rounding itself: unbiased everywhere in an array, NaN as the quiet NaN."""
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from adamkit import specs
+from adamkit.compact import bfloat16
 from adamkit.kernels import native
-from adamkit.numpy import _bfloat16
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernels were not built")
 
@@ -35,7 +35,7 @@ def start(spec, hyper, sizes, seed):
             values = np.abs(rng.standard_normal(n)).astype(np.float32) * 1e-3
             if slot.key == "grad_avg":  # centered RMSprop's variance v - a^2 stays >= 0 from a = 0
                 values[:] = 0.0
-            state[slot.key] = _bfloat16.rounded(values)
+            state[slot.key] = bfloat16.rounded(values)
         states.append(state)
     return params, grads, states
 
@@ -59,9 +59,9 @@ def kernel_step(spec, hyper, params, grads, states, steps, seeds, isa=None, num_
 
 def reference_step(spec, hyper, param, grad, state, step, seed):
     keys = [slot.key for slot in spec.slots]
-    values = {key: _bfloat16.to_float32(state[key]) for key in state}
+    values = {key: bfloat16.to_float32(state[key]) for key in state}
     new = spec.rule(param, grad, *(values.get(key) for key in keys), step=step, **hyper)
-    rounded = {key: _bfloat16.stochastically_rounded(getattr(new, key), seed, keys.index(key)) for key in state}
+    rounded = {key: bfloat16.stochastically_rounded(getattr(new, key), seed, keys.index(key)) for key in state}
     return new.param, rounded
 
 
@@ -115,13 +115,13 @@ def test_rounding_seeds_are_required_for_bfloat16_state_and_only_there():
 def test_each_value_is_one_of_its_two_neighbours_and_nan_is_the_quiet_nan():
     values = np.random.default_rng(1).standard_normal(100_000).astype(np.float32)
     values[7] = np.nan
-    bits = _bfloat16.stochastically_rounded(values, 3, 0).astype(np.uint32)
+    bits = bfloat16.stochastically_rounded(values, 3, 0).astype(np.uint32)
     truncated = values.view(np.uint32) >> 16
     finite = ~np.isnan(values)
     assert np.all((bits[finite] == truncated[finite]) | (bits[finite] == truncated[finite] + 1))
-    assert bits[7] == _bfloat16.QUIET_NAN
+    assert bits[7] == bfloat16.QUIET_NAN
     exact = np.array([0.5, -2.0, np.inf, -np.inf, 0.0], np.float32)
-    np.testing.assert_array_equal(_bfloat16.to_float32(_bfloat16.stochastically_rounded(exact, 1, 0)), exact)
+    np.testing.assert_array_equal(bfloat16.to_float32(bfloat16.stochastically_rounded(exact, 1, 0)), exact)
 
 
 def test_a_finite_value_beyond_the_largest_bfloat16_is_never_rounded_to_an_infinity():
@@ -130,11 +130,11 @@ def test_a_finite_value_beyond_the_largest_bfloat16_is_never_rounded_to_an_infin
     Infinities stay infinite, and the value just below still rounds either way."""
     low = np.arange(1 << 16, dtype=np.uint32)
     beyond = np.concatenate([0x7F7F0000 | low, 0xFF7F0000 | low]).view(np.float32)
-    np.testing.assert_array_equal(_bfloat16.stochastically_rounded(beyond, 5, 1), np.repeat([0x7F7F, 0xFF7F], 1 << 16))
+    np.testing.assert_array_equal(bfloat16.stochastically_rounded(beyond, 5, 1), np.repeat([0x7F7F, 0xFF7F], 1 << 16))
     infinities = np.array([np.inf, -np.inf], np.float32)
-    np.testing.assert_array_equal(_bfloat16.stochastically_rounded(infinities, 5, 1), [0x7F80, 0xFF80])
+    np.testing.assert_array_equal(bfloat16.stochastically_rounded(infinities, 5, 1), [0x7F80, 0xFF80])
     below = (0x7F7E0000 | low).view(np.float32)
-    assert set(_bfloat16.stochastically_rounded(below, 5, 1).tolist()) == {0x7F7E, 0x7F7F}
+    assert set(bfloat16.stochastically_rounded(below, 5, 1).tolist()) == {0x7F7E, 0x7F7F}
 
 
 @pytest.mark.parametrize("case", ["adam-amsgrad-l2-maximize", "adamw", "adamax", "adadelta"])
@@ -149,16 +149,16 @@ def test_state_beyond_the_largest_bfloat16_is_stored_finite_as_in_the_reference(
     spec, hyper = CASES[case]
     sizes, step, seeds = (4097, 70001), 5.0, [7, 8]
     params, grads, states = start(spec, hyper, sizes, seed=9)
-    largest = _bfloat16.to_float32(np.array([_bfloat16.LARGEST], np.uint16))[0]
+    largest = bfloat16.to_float32(np.array([bfloat16.LARGEST], np.uint16))[0]
     huge = np.sqrt(np.float32(3.4e38)) if spec is specs.ADADELTA else np.float32(3.4e38)
     for grad, state in zip(grads, states):
         grad[::3] = np.copysign(huge, grad[::3])
         directed = -grad[::3] if hyper.get("maximize") else grad[::3]
         for key in state:  # exp_avg of the sign of the (directed) gradients
-            state[key][::3] = _bfloat16.rounded(np.copysign(largest, directed) if key == "exp_avg" else np.full(directed.shape, largest))
+            state[key][::3] = bfloat16.rounded(np.copysign(largest, directed) if key == "exp_avg" else np.full(directed.shape, largest))
     with np.errstate(over="ignore", invalid="ignore"):
         expected = [reference_step(spec, hyper, *columns) for columns in zip(params, grads, states, [step] * 2, seeds)]
-        floats = [spec.rule(param, grad, *(_bfloat16.to_float32(state[slot.key]) if slot.key in state else None for slot in spec.slots), step=step, **hyper)
+        floats = [spec.rule(param, grad, *(bfloat16.to_float32(state[slot.key]) if slot.key in state else None for slot in spec.slots), step=step, **hyper)
                   for param, grad, state in zip(params, grads, states)]
     kernel_step(spec, hyper, params, grads, states, [step] * 2, seeds, isa=isa)
     at_the_largest = 0
@@ -167,8 +167,8 @@ def test_state_beyond_the_largest_bfloat16_is_stored_finite_as_in_the_reference(
         for key, value in expected_state.items():
             np.testing.assert_array_equal(state[key], value, strict=True, err_msg=key)
             finite = np.isfinite(getattr(new, key))
-            assert np.isfinite(_bfloat16.to_float32(state[key])[finite]).all(), key
-            at_the_largest += np.count_nonzero((state[key] & 0x7FFF) == _bfloat16.LARGEST)
+            assert np.isfinite(bfloat16.to_float32(state[key])[finite]).all(), key
+            at_the_largest += np.count_nonzero((state[key] & 0x7FFF) == bfloat16.LARGEST)
     assert at_the_largest > 70001 // 3
 
 
@@ -176,9 +176,9 @@ def test_state_beyond_the_largest_bfloat16_is_stored_finite_as_in_the_reference(
 def test_rounding_is_unbiased_at_every_position_and_streams_differ(stream):
     # 3/4 of the way from 1 to the next bfloat16: rounded up with probability 3/4 in every part.
     values = np.full(1 << 18, 1.0 + 3 * 2**-9, np.float32)
-    rounded = _bfloat16.to_float32(_bfloat16.stochastically_rounded(values, 11, stream))
+    rounded = bfloat16.to_float32(bfloat16.stochastically_rounded(values, 11, stream))
     assert set(np.unique(rounded).tolist()) == {1.0, 1.0 + 2**-7}
     for part in np.split(rounded, 8):
         assert part.mean() == pytest.approx(1.0 + 3 * 2**-9, abs=2**-7 * 0.01)
-    other = _bfloat16.to_float32(_bfloat16.stochastically_rounded(values, 11, stream + 1))
+    other = bfloat16.to_float32(bfloat16.stochastically_rounded(values, 11, stream + 1))
     assert 0.3 < np.mean(rounded != other) < 0.45  # independent draws differ with probability 3/8

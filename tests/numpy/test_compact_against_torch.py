@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from adamkit.kernels import quantized
-from adamkit.numpy._plan import StepPlan
+from adamkit.numpy._cached_plan import StepPlan
 from tests.numpy.test_compact_state import GROUP_SIZES, HYPERS, SECOND_GROUP, grads_at, hyper_id, make, start_params
 
 torch = pytest.importorskip("torch")

@@ -1,7 +1,7 @@
 """adamkit.numpy with state_dtype="int8" and "bf16": the layout, the step against the codec and
 the rule, checkpoints and conversions between layouts, export, and bad input.
 
-Every expected code comes from the codec functions (adamkit.quant), never from numbers written
+Every expected code comes from the codec functions (adamkit.compact.int8), never from numbers written
 here, so the tests hold whatever map the codec uses.
 """
 
@@ -12,11 +12,11 @@ import pytest
 
 import adamkit.numpy
 from adamkit import rules, specs
-from adamkit.compact_state import MIN_QUANTIZED_NUMEL, rounding_seed, takes_compact_state
+from adamkit.compact import bfloat16
+from adamkit.compact.int8 import decode_signed, decode_unsigned, encode_signed, encode_unsigned
+from adamkit.compact.policy import MIN_QUANTIZED_NUMEL, rounding_seed, takes_compact_state
 from adamkit.kernels import quantized
 from adamkit.kernels.quantized import codes_key, scales_key
-from adamkit.numpy import _bfloat16
-from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
 
@@ -231,31 +231,31 @@ def test_bf16_steps_equal_widen_rule_round_stochastically():
     for index in (2, 5):
         arguments = group_hyper(name, hyper, index >= GROUP_SIZES[0])
         state = before[1][index]
-        values = {key: _bfloat16.to_float32(state[key]) for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")}
+        values = {key: bfloat16.to_float32(state[key]) for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")}
         new = rules.adam(before[0][index], grads[index], *values.values(), step=4, **arguments)
         np.testing.assert_array_equal(params[index], new.param, strict=True)
         for stream, key in enumerate(values):
-            expected = _bfloat16.stochastically_rounded(getattr(new, key), rounding_seed(4, 0), stream)
+            expected = bfloat16.stochastically_rounded(getattr(new, key), rounding_seed(4, 0), stream)
             np.testing.assert_array_equal(opt.state[index][key], expected, strict=True, err_msg=key)
     np.testing.assert_array_equal(params[4], before[0][4])
 
 
 def test_stochastic_rounding_is_unbiased_and_brackets_the_value():
     values = np.full(200_000, 1.0 + 2**-10, np.float32)  # a quarter of the way from 1 to the next bfloat16
-    rounded = _bfloat16.to_float32(_bfloat16.stochastically_rounded(values, 0, 0))
+    rounded = bfloat16.to_float32(bfloat16.stochastically_rounded(values, 0, 0))
     assert set(np.unique(rounded).tolist()) == {1.0, 1.0 + 2**-7}
     assert rounded.mean() == pytest.approx(1.0 + 2**-10, abs=2e-5)
     exact = np.array([0.5, -2.0, np.inf, -np.inf, 0.0], np.float32)
-    np.testing.assert_array_equal(_bfloat16.to_float32(_bfloat16.stochastically_rounded(exact, 1, 0)), exact)
-    assert _bfloat16.stochastically_rounded(np.array([np.nan], np.float32), 2, 0)[0] == 0x7FC0
+    np.testing.assert_array_equal(bfloat16.to_float32(bfloat16.stochastically_rounded(exact, 1, 0)), exact)
+    assert bfloat16.stochastically_rounded(np.array([np.nan], np.float32), 2, 0)[0] == 0x7FC0
 
 
 def test_rounding_to_nearest_bfloat16_ties_to_even():
     spacing = 2.0**-7  # of bfloat16 numbers in [1, 2)
     values = np.array([1 + spacing / 2, 1 + 1.5 * spacing, 1 + spacing / 4, -(1 + 0.75 * spacing), np.nan], np.float32)
-    widened = _bfloat16.to_float32(_bfloat16.rounded(values))
+    widened = bfloat16.to_float32(bfloat16.rounded(values))
     np.testing.assert_array_equal(widened[:4], [1.0, 1 + 2 * spacing, 1.0, -(1 + spacing)])
-    assert _bfloat16.rounded(values)[4] == 0x7FC0
+    assert bfloat16.rounded(values)[4] == 0x7FC0
 
 
 def test_bf16_state_does_not_stall_where_rounding_to_nearest_would():
@@ -265,13 +265,13 @@ def test_bf16_state_does_not_stall_where_rounding_to_nearest_would():
     param = np.zeros(n, np.float32)
     opt = adamkit.numpy.Adam([param], lr=1e-4, state_dtype="bf16")
     opt.step([np.ones(n, np.float32)])
-    one = _bfloat16.rounded(np.ones(n, np.float32))
+    one = bfloat16.rounded(np.ones(n, np.float32))
     opt.state[0]["exp_avg_sq"][...] = one
     opt.state[0]["exp_avg"][...] = one
     for _ in range(steps):
         opt.step([np.full(n, target**0.5, np.float32)])
     expected = target - (target - 1) * 0.999**steps
-    mean = _bfloat16.to_float32(opt.state[0]["exp_avg_sq"]).mean()
+    mean = bfloat16.to_float32(opt.state[0]["exp_avg_sq"]).mean()
     assert mean == pytest.approx(expected, rel=2e-3)
     assert mean > 1 + 0.9 * (expected - 1)
 
@@ -350,7 +350,7 @@ def test_float32_state_loads_into_bf16_rounded_to_nearest():
     opt = make(*HYPERS[0], [p.copy() for p in params], "bf16")
     opt.load_state_dict(plain.state_dict())
     for key in ("exp_avg", "exp_avg_sq"):
-        np.testing.assert_array_equal(opt.state[4][key], _bfloat16.rounded(plain.state[4][key]), strict=True)
+        np.testing.assert_array_equal(opt.state[4][key], bfloat16.rounded(plain.state[4][key]), strict=True)
         np.testing.assert_array_equal(opt.state[1][key], plain.state[1][key], strict=True)
 
 
@@ -364,11 +364,11 @@ def test_compact_state_loads_into_other_layouts_decoded():
     assert "exp_avg_absmax" not in plain.state[4] and "exp_avg_codes" not in plain.state[4]
     for key, value in values.items():
         np.testing.assert_array_equal(plain.state[4][key], value, strict=True)
-        np.testing.assert_array_equal(bf16.state[4][key], _bfloat16.rounded(value), strict=True)
+        np.testing.assert_array_equal(bf16.state[4][key], bfloat16.rounded(value), strict=True)
     _, rounded = trained("bf16", 4)
     again = make(*HYPERS[0], [p.copy() for p in params], "int8")
     again.load_state_dict(rounded.state_dict())
-    widened = _bfloat16.to_float32(rounded.state[4]["exp_avg_sq"])
+    widened = bfloat16.to_float32(rounded.state[4]["exp_avg_sq"])
     np.testing.assert_array_equal(again.state[4]["exp_avg_sq_codes"], encode_unsigned(widened)[0], strict=True)
 
 
@@ -407,7 +407,7 @@ def test_export_is_float32_and_loads_into_plain_and_compact_optimizers(state_dty
         if state_dtype == "int8":
             expected = DECODERS[key](state[codes_key(key)], state[scales_key(key)])
         else:
-            expected = _bfloat16.to_float32(state[key])
+            expected = bfloat16.to_float32(state[key])
         np.testing.assert_array_equal(value, expected, strict=True)
         np.testing.assert_array_equal(exported[f"state.1.{key}"], opt.state[1][key], strict=True)
     plain = make(*HYPERS[0], [p.copy() for p in params], None)

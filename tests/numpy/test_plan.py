@@ -1,4 +1,4 @@
-"""The NumPy optimizers' cached step (adamkit.numpy._plan) is used on steady steps, and whatever
+"""The NumPy optimizers' cached step (adamkit.numpy._cached_plan) is used on steady steps, and whatever
 a user changes between steps sends the step back to the full path: the results always equal
 those of an optimizer that never uses a plan, bit for bit, and bad input still raises before
 anything changes. That holds with compact state too (state_dtype="int8" or "bf16"), which
@@ -9,8 +9,8 @@ import pytest
 
 import adamkit.numpy
 from adamkit.kernels import native
-from adamkit.numpy import _plan
-from adamkit.numpy._plan import StepPlan
+from adamkit.numpy import _cached_plan
+from adamkit.numpy._cached_plan import StepPlan
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernels were not built")
 
@@ -144,7 +144,7 @@ def planned_steps(monkeypatch):
 def test_planned_steps_equal_unplanned_steps_whatever_changes(change, name, planned_steps, monkeypatch):
     planned, planned_optimizer = _run(change, name)
     assert any(planned_steps), "no step went through a plan"
-    monkeypatch.setattr(_plan.StepPlan, "build", classmethod(lambda cls, optimizer, grads: None))
+    monkeypatch.setattr(_cached_plan.StepPlan, "build", classmethod(lambda cls, optimizer, grads: None))
     unplanned, unplanned_optimizer = _run(change, name)
     for a, b in zip(planned, unplanned, strict=True):
         np.testing.assert_array_equal(a, b)

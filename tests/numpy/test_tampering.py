@@ -2,7 +2,7 @@
 resize, reshape, retype, alias or lock any parameter, gradient or state array (8-bit codes and
 their scales, bfloat16 bits and step counts too), through the state dict or behind its back
 (``dict.__setitem__``). The next step never reads or writes outside the arrays' current memory:
-it steps exactly as an optimizer that never caches its step (adamkit.numpy._plan) does with the
+it steps exactly as an optimizer that never caches its step (adamkit.numpy._cached_plan) does with the
 same arrays, or raises a ValueError naming the parameter and the state key and changes nothing.
 
 Every case starts from planned steps. The parameters are a 7-element array, which keeps float32
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import adamkit.numpy
 from adamkit.kernels import quantized
 from adamkit.kernels.quantized import codes_key
-from adamkit.numpy._plan import StepPlan
+from adamkit.numpy._cached_plan import StepPlan
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
 

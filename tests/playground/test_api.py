@@ -237,8 +237,8 @@ def test_other_bad_requests_and_the_server_keeps_answering(client):
 
 
 def test_logreg_streams_the_loss_of_adamkit_compare(client):
-    from adamkit.cli import numpy_training
-    from adamkit.cli.tasks import LEARNING_RATES, TASKS, digits_split
+    from adamkit.compare import numpy_training
+    from adamkit.compare.tasks import LEARNING_RATES, TASKS, digits_split
 
     response = client.post("/api/logreg", json={"optimizers": ["adamw", "rmsprop"], "epochs": 2, "seed": 1})
     epochs = [json.loads(line) for line in response.data.decode().splitlines()]

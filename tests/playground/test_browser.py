@@ -27,8 +27,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 import adamkit.numpy
-from adamkit.cli import numpy_training
-from adamkit.cli.tasks import LEARNING_RATES, TASKS, digits_split
+from adamkit.compare import numpy_training
+from adamkit.compare.tasks import LEARNING_RATES, TASKS, digits_split
 from adamkit.trajectories import FUNCTIONS
 
 FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import adamkit.torch
-from adamkit.compact_state import MIN_QUANTIZED_NUMEL
+from adamkit.compact.policy import MIN_QUANTIZED_NUMEL
 from adamkit.kernels import native, quantized
 from adamkit.kernels.quantized import CODES_SUFFIX, codes_key
 

@@ -288,8 +288,8 @@ def _int8_on_whole_tensors(name):
     """The NumPy kernel on whole tensors, 2-d ones in the row layout: the expected bits."""
     import numpy as np
 
+    from adamkit.compact.int8 import absmax_shape
     from adamkit.kernels import quantized
-    from adamkit.quant.blockwise import absmax_shape
 
     spec = getattr(adamkit.torch, name).spec
     picked = [t.numpy().copy() for t in _int8_tensors() if t.dim() == 2]

@@ -10,7 +10,7 @@ import torch
 
 import adamkit.torch
 from adamkit.kernels import native
-from adamkit.torch._plan import GroupPlan
+from adamkit.torch._cached_plan import GroupPlan
 from tests.cases import CASES, GROUP_OF_SIZE, gradients, initial_params, param_groups
 from tests.kernels.bfloat16 import reference_step, round_to_bfloat16
 from tests.torch._compare import OPTIMIZERS, RICH, assert_bitwise_equal, assert_unchanged, snapshot

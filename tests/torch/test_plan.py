@@ -1,4 +1,4 @@
-"""A group's cached kernel call (adamkit.torch._plan) is used on steady steps, and whatever a
+"""A group's cached kernel call (adamkit.torch._cached_plan) is used on steady steps, and whatever a
 user changes between steps sends the step back to the full path: the results always equal the
 reference backend's bits, step for step."""
 
@@ -8,7 +8,7 @@ import torch
 import adamkit.torch
 from adamkit.kernels import native
 from adamkit.kernels.quantized import coded_slot, compact_keys
-from adamkit.torch._plan import GroupPlan
+from adamkit.torch._cached_plan import GroupPlan
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernels were not built")
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import adamkit.torch
-from adamkit.torch import _quantized
+from adamkit.torch import _compact_state as compact_state
 from tests.torch._compare import assert_bitwise_equal, assert_step_refused, assert_unchanged, snapshot
 
 SPARSE_OPTIMIZERS = {
@@ -490,7 +490,7 @@ def test_bfloat16_lazy_is_refused_with_the_dense_mode_suggested():
 
 def test_sparse_gradients_with_8_bit_state_are_refused():
     param = _table((700, 7), dtype=torch.float32, seed=19)
-    if not _quantized.quantizes(param, "int8"):
+    if not compact_state.quantizes(param, "int8"):
         pytest.skip("8-bit state is not available")
     optimizer = adamkit.torch.Adam([param], state_dtype="int8")
     param.grad = _sparse_grad((700, 7), [1], 0, dtype=torch.float32)

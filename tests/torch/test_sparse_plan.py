@@ -7,7 +7,7 @@ import torch
 
 import adamkit.torch
 from adamkit.kernels import native
-from adamkit.torch._sparse_plan import SparsePlan
+from adamkit.torch._cached_sparse_plan import SparsePlan
 from tests.torch._compare import assert_bitwise_equal
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernels are not built")

@@ -3,7 +3,7 @@ error, never a crash or a silent wrong result (the adversarial tester's cases, n
 the issue "Safe whatever the user does").
 
 Each optimizer is stepped twice before the change, so that its cached plan
-(:mod:`adamkit.torch._plan`) is in use: the change must be seen by the plan's re-checks, and the
+(:mod:`adamkit.torch._cached_plan`) is in use: the change must be seen by the plan's re-checks, and the
 full path must then check like torch. A refused step must leave every parameter and all state
 as it was.
 """

@@ -17,9 +17,9 @@ import math
 import sys
 from pathlib import Path
 
-from adamkit.cli.optimizers import OPTIMIZERS
-from adamkit.cli.records import Summary, diagnostic_steps
-from adamkit.cli.tasks import BATCH_SIZE, LEARNING_RATES, TASKS, TEST_FRACTION, digits_split
+from adamkit.compare.choices import OPTIMIZERS
+from adamkit.compare.records import Summary, diagnostic_steps
+from adamkit.compare.tasks import BATCH_SIZE, LEARNING_RATES, TASKS, TEST_FRACTION, digits_split
 
 DEFAULT_TASK = "mlp"
 DEFAULT_OUT = Path("runs/compare")
@@ -167,8 +167,8 @@ def run(args, console=None):
 
 
 def _run_task(args, task, lrs, console):
-    from adamkit.cli.plot import plot_curves, plot_diagnostics
-    from adamkit.cli.report import document, results_table, write_json
+    from adamkit.compare.plot import plot_curves, plot_diagnostics
+    from adamkit.compare.report import document, results_table, write_json
 
     epochs = args.epochs or task.epochs
     seeds = list(range(args.seed, args.seed + args.seeds))
@@ -208,9 +208,9 @@ def _train_all(args, task, lrs, epochs, seeds, console):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if args.backend == "numpy":
-        from adamkit.cli import numpy_training as training
+        from adamkit.compare import numpy_training as training
     else:
-        from adamkit.cli import torch_training as training
+        from adamkit.compare import torch_training as training
     progress = Progress(
         TextColumn(f"{task.name:<6} {{task.description:<12}}"),
         BarColumn(),

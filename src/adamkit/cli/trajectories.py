@@ -119,7 +119,7 @@ def add_arguments(parser):
 
 def run(args, console=None):
     """Trace and draw every chosen function, then print the final distances."""
-    from adamkit.cli.report import write_json
+    from adamkit.compare.report import write_json
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 The torch front end keys ``optimizer.state`` by parameter tensor; the NumPy front end lists
 one state dict per parameter in group order. Tensors are read through ``detach()``, so torch
 is never imported here. Complex values become (real, imag) pairs, as the rules see them,
-8-bit block-wise state (``state_dtype="int8"``) is decoded with :mod:`adamkit.quant`, and the
+8-bit block-wise state (``state_dtype="int8"``) is decoded with :mod:`adamkit.compact.int8`, and the
 NumPy front end's bfloat16 state (``state_dtype="bf16"``: uint16 bit patterns) is widened.
 """
 
@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from adamkit.compact.bfloat16 import to_float32
+from adamkit.compact.int8 import decode_signed, decode_unsigned
 from adamkit.kernels.quantized import codes_key, coded_slot, scales_key
-from adamkit.numpy._bfloat16 import to_float32
-from adamkit.quant import decode_signed, decode_unsigned
 
 
 class Member:

@@ -3,11 +3,11 @@ maximum quantised too), Adamax and Adadelta.
 
 The state slot ``<key>`` (torch's name: ``exp_avg``...) of one parameter is kept as codes under
 :func:`codes_key` (``<key>_codes``), with float32 scales under :func:`scales_key`
-(``<key>_absmax``), one per block of :data:`adamkit.quant.BLOCK` elements. Neither is a key
+(``<key>_absmax``), one per block of :data:`adamkit.compact.int8.BLOCK` elements. Neither is a key
 torch.optim uses, so torch.optim never takes codes for moments: loaded into torch.optim, such
 state fails at its first step (``KeyError: 'exp_avg'``) instead of stepping codes as values.
-int8 codes hold the signed map (:func:`adamkit.quant.encode_signed`), uint8 codes the unsigned one
-(:func:`adamkit.quant.encode_unsigned`):
+int8 codes hold the signed map (:func:`adamkit.compact.int8.encode_signed`), uint8 codes the unsigned one
+(:func:`adamkit.compact.int8.encode_unsigned`):
 
 ========  ==========================================  ===========================
 rule      int8 (signed)                               uint8 (unsigned)
@@ -17,7 +17,7 @@ Adamax    ``exp_avg``                                 ``exp_inf``
 Adadelta                                              ``square_avg``, ``acc_delta``
 ========  ==========================================  ===========================
 
-The scales are a 1-d array, or, in the row layout of :mod:`adamkit.quant.blockwise` (blocks
+The scales are a 1-d array, or, in the row layout of :mod:`adamkit.compact.int8` (blocks
 restart at every row; FSDP2 shards by rows), an array of shape ``(rows, blocks per row)``.
 
 One call steps a whole list of float32 parameters. For each block the kernel decodes the
@@ -32,8 +32,8 @@ import functools
 import numpy as np
 
 from adamkit import rules, specs
+from adamkit.compact.int8 import absmax_shape
 from adamkit.kernels import native
-from adamkit.quant.blockwise import absmax_shape
 
 CODES_SUFFIX = "_codes"
 SCALES_SUFFIX = "_absmax"

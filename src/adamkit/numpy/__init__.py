@@ -14,7 +14,7 @@ array([0.9, 0.9, 0.9])
 ['exp_avg', 'exp_avg_sq', 'step']
 """
 
-from adamkit.numpy.optimizer import Optimizer
-from adamkit.numpy.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, RMSprop
+from adamkit.numpy._base import Optimizer
+from adamkit.numpy._optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, RMSprop
 
 __all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Optimizer", "RMSprop"]

@@ -14,17 +14,18 @@ optimizer's groups. Compact state (``state_dtype``) is saved as it is held
 (:mod:`adamkit.numpy._state_layout`): 8-bit codes under ``<key>_codes`` with their
 ``<key>_absmax`` scales, and bfloat16 bit patterns as uint16 arrays. Loading reads every uint16
 state array as bfloat16, and the codes of adamkit 0.1.0, saved under torch's keys, as codes
-(:func:`adamkit.compact_state.with_current_keys`).
+(:func:`adamkit.compact.policy.with_current_keys`).
 """
 
 from collections.abc import Mapping
 
 import numpy as np
 
-from adamkit.compact_state import DECODERS, with_current_keys
+from adamkit.compact import bfloat16
+from adamkit.compact.int8 import absmax_shape
+from adamkit.compact.policy import DECODERS, with_current_keys
 from adamkit.kernels.quantized import CODE_DTYPES, coded_slot, compact_keys, scales_key
-from adamkit.numpy import _bfloat16, _state_layout
-from adamkit.quant.blockwise import absmax_shape
+from adamkit.numpy import _state_layout
 from adamkit.validation import MissingKeyError
 
 _REAL_KINDS = "fiu"
@@ -221,7 +222,7 @@ def _slot(prefix, name, array, scales, param, held):
     elif array.dtype == _state_layout.BFLOAT16_BITS:
         if held == "bf16":
             return {name: np.array(array, order="C", copy=True)}
-        array = _bfloat16.to_float32(array)
+        array = bfloat16.to_float32(array)
     elif array.dtype.kind != "f":
         if name in CODE_DTYPES and array.dtype in (np.int8, np.uint8):
             raise ValueError(f"state_dict[{key!r}] holds {array.dtype} codes without their scales, {prefix + scales_key(name)!r}")

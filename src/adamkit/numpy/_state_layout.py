@@ -1,8 +1,8 @@
 """How a NumPy optimizer holds each parameter's state under its ``state_dtype``.
 
-The rules are the torch front end's (:mod:`adamkit.compact_state`): with ``state_dtype="int8"``
+The rules are the torch front end's (:mod:`adamkit.compact.policy`): with ``state_dtype="int8"``
 or ``"bf16"`` (Adam and AdamW), a float32 array of at least
-:data:`~adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements keeps compact state; every other
+:data:`~adamkit.compact.policy.MIN_QUANTIZED_NUMEL` elements keeps compact state; every other
 array, and every array under ``state_dtype=None``, keeps state in its own dtype. The keys are
 the torch front end's in every layout (8-bit codes under keys torch.optim does not use,
 :func:`adamkit.kernels.quantized.compact_keys`):
@@ -13,20 +13,20 @@ layout        each slot (Adam's ``exp_avg``, ``exp_avg_sq`` and, with amsgrad, `
 ``None``      an array of the parameter's dtype and shape
 ``"int8"``    under ``<key>_codes``, codes of the parameter's shape (int8 for ``exp_avg``, uint8
               for the second moments) and, under ``<key>_absmax``, a float32 array with one
-              scale per block of :data:`adamkit.quant.BLOCK` elements
+              scale per block of :data:`adamkit.compact.int8.BLOCK` elements
               (:mod:`adamkit.kernels.quantized`)
 ``"bf16"``    a uint16 array of the parameter's shape holding bfloat16 bit patterns
-              (:mod:`adamkit.numpy._bfloat16`)
+              (:mod:`adamkit.compact.bfloat16`)
 ============  ==============================================================================
 """
 
 import numpy as np
 
-from adamkit.compact_state import COMPACT_STATE_DTYPES, DECODERS, ENCODERS, check_compact_state, keeps_compact
+from adamkit.compact import bfloat16
+from adamkit.compact.int8 import absmax_shape
+from adamkit.compact.policy import COMPACT_STATE_DTYPES, DECODERS, ENCODERS, check_compact_state, keeps_compact
 from adamkit.kernels.quantized import CODE_DTYPES, coded_slot, compact_keys
-from adamkit.numpy import _bfloat16
-from adamkit.numpy._arrays import may_overlap_itself
-from adamkit.quant.blockwise import absmax_shape
+from adamkit.numpy._array_checks import may_overlap_itself
 from adamkit.validation import check_choice
 
 STATE_DTYPES = (None, *COMPACT_STATE_DTYPES)
@@ -85,7 +85,7 @@ def check_slots(state, param, keys, layout, where):
     elements share memory, apart from the parameter.
 
     An array that is not C-contiguous or not aligned holds the right values all the same; the
-    step updates it through a copy (:func:`adamkit.numpy._arrays.ready`).
+    step updates it through a copy (:func:`adamkit.numpy._array_checks.ready`).
     """
     for key in keys:
         if not holds(state, key, layout):
@@ -139,7 +139,7 @@ def stored(key, values, param, layout):
         return {key: np.array(values, dtype=param.dtype, order="C", copy=True)}
     values = np.asarray(values, np.float32)
     if layout == "bf16":
-        return {key: _bfloat16.rounded(values)}
+        return {key: bfloat16.rounded(values)}
     return dict(zip(compact_keys(key), ENCODERS[key](values)))
 
 
@@ -162,7 +162,7 @@ def exported(state):
         elif key == scales and codes in state:
             continue
         elif isinstance(value, np.ndarray) and value.dtype == BFLOAT16_BITS:
-            plain[key] = _bfloat16.to_float32(value)
+            plain[key] = bfloat16.to_float32(value)
         else:
             plain[key] = value
     return plain

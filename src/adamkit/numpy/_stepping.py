@@ -7,13 +7,13 @@ which take one dtype per call. ``"int8"`` state is stepped by the fused 8-bit ke
 ``"bf16"`` state is stepped by the kernels' float32-parameter, bfloat16-state layout, which
 loads it exactly, runs the rule in float32 and stores it rounded stochastically in the same
 pass, with counter-based random bits seeded by each parameter's step and its position among
-the group's parameters with bfloat16 state (:func:`adamkit.compact_state.rounding_seed`): the
-torch front end does the same, so the two store the same bits. Rounded to nearest instead, ``exp_avg_sq`` would stall (see :mod:`adamkit.torch._quantized`).
+the group's parameters with bfloat16 state (:func:`adamkit.compact.policy.rounding_seed`): the
+torch front end does the same, so the two store the same bits. Rounded to nearest instead, ``exp_avg_sq`` would stall (see :mod:`adamkit.torch._compact_state`).
 """
 
 import numpy as np
 
-from adamkit.compact_state import rounding_seeds
+from adamkit.compact.policy import rounding_seeds
 from adamkit.kernels import native, quantized
 from adamkit.numpy._state_layout import layout, slot_names
 
@@ -41,9 +41,9 @@ def update(spec, hyperparameters, held, params, grads, states, steps):
 
 class PlannedStep:
     """The kernel call of fixed parameters and state arrays held one way (``held``: ``None``,
-    ``"bf16"`` or ``"int8"``), for :mod:`adamkit.numpy._plan`.
+    ``"bf16"`` or ``"int8"``), for :mod:`adamkit.numpy._cached_plan`.
 
-    Their data pointers are read once; :mod:`adamkit.numpy._plan` checks at each step, before
+    Their data pointers are read once; :mod:`adamkit.numpy._cached_plan` checks at each step, before
     the call, that the arrays are still the same objects at the same pointers. At each step
     only the gradients' pointers are read, in C.
     """

@@ -1,7 +1,7 @@
 """The playground's small real task: logistic regression on the digits, trained live.
 
 It is ``adamkit compare --task logreg --backend numpy``: the same data split, minibatches,
-γ/√t schedule, learning rates and training loop (:func:`adamkit.cli.numpy_training.train`),
+γ/√t schedule, learning rates and training loop (:func:`adamkit.compare.numpy_training.train`),
 run optimizer after optimizer, with each epoch's training loss and test accuracy sent as soon
 as that epoch ends.
 """
@@ -11,9 +11,9 @@ import queue
 import threading
 from dataclasses import dataclass
 
-from adamkit.cli import numpy_training
-from adamkit.cli.optimizers import OPTIMIZERS
-from adamkit.cli.tasks import LEARNING_RATES, TASKS, digits_split
+from adamkit.compare import numpy_training
+from adamkit.compare.choices import OPTIMIZERS
+from adamkit.compare.tasks import LEARNING_RATES, TASKS, digits_split
 from adamkit.playground.settings import BadSetting, integer
 
 TASK = TASKS["logreg"]

@@ -9,8 +9,8 @@
 [0.9, 0.9, 0.9]
 """
 
+from adamkit.torch._base import Optimizer
 from adamkit.torch._checks import MismatchError
-from adamkit.torch.optimizer import Optimizer
-from adamkit.torch.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, RMSprop
+from adamkit.torch._optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, RMSprop
 
 __all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "MismatchError", "Optimizer", "RMSprop"]

@@ -17,7 +17,7 @@ from adamkit.kernels import native, reference
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _multi_tensor as multi_tensor
 from adamkit.torch._arrays import as_array, as_tensor
-from adamkit.torch._local import like, local
+from adamkit.torch._local_shard import like, local
 
 # Parameter dtype -> (the kernels' dtype name, real elements per element).
 NATIVE_DTYPES = {

@@ -18,17 +18,17 @@ here against what the rule needs of it:
   (:func:`check_disjoint`).
 
 A tensor that does not fit raises :class:`MismatchError`, naming the parameter and the slot.
-:class:`adamkit.torch._plan.GroupPlan` re-checks the same facts at every cached step.
+:class:`adamkit.torch._cached_plan.GroupPlan` re-checks the same facts at every cached step.
 """
 
 import numpy as np
 import torch
 
+from adamkit.compact.int8 import absmax_shape
 from adamkit.kernels import quantized
-from adamkit.quant.blockwise import absmax_shape
+from adamkit.torch import _compact_state as compact_state
 from adamkit.torch import _kahan as kahan
-from adamkit.torch import _quantized as compact
-from adamkit.torch._local import is_distributed, local
+from adamkit.torch._local_shard import is_distributed, local
 
 OVERLAP = (
     "unsupported operation: some elements of the input tensor and the written-to tensor refer to "
@@ -57,9 +57,9 @@ def overlaps_itself(tensor):
 def state_layout(param, state):
     """How ``param``'s state is held: :data:`FULL` precision, :data:`BFLOAT16`
     (``state_dtype="bf16"``) or 8-bit codes and scales, :data:`INT8` (``"int8"``)."""
-    if compact.is_bfloat16(param, state):
+    if compact_state.is_bfloat16(param, state):
         return BFLOAT16
-    return INT8 if compact.is_quantized(state) else FULL
+    return INT8 if compact_state.is_quantized(state) else FULL
 
 
 def expected_slots(spec, group, param, state):

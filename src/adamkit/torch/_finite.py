@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from adamkit.torch._local import is_distributed
+from adamkit.torch._local_shard import is_distributed
 
 
 def first_nonfinite(tensors):

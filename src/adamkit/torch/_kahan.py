@@ -21,7 +21,7 @@ parameter, on other devices too, where the multi-tensor torch operations of
 :mod:`adamkit.torch._multi_tensor` compute the same formula; ``False`` turns it off (no other
 dtype is rounded after the float32 arithmetic). The buffer is created, zero, on a parameter's
 first step; ``state_dict()`` saves it,
-:meth:`~adamkit.torch.optimizer.Optimizer.export_torch_state_dict` leaves it out, and a
+:meth:`~adamkit.torch.Optimizer.export_torch_state_dict` leaves it out, and a
 checkpoint without it starts from zero compensation.
 """
 

@@ -13,11 +13,11 @@ fit raises and changes nothing:
   buffer, the codes and scales of 8-bit slots); ``step`` a finite count >= 0, as a number or
   a 0-d real tensor; every slot of its parameter's shape, and floating point (complex of the
   parameter's dtype for a complex parameter), or 8-bit codes of the slot's code dtype
-  (:mod:`adamkit.torch._quantized`) with their float32 scales, one per block, finite and
+  (:mod:`adamkit.torch._compact_state`) with their float32 scales, one per block, finite and
   >= 0, and not both; the compensation buffer bfloat16 of the parameter's shape.
 
 A checkpoint of adamkit 0.1.0, whose codes are under torch's keys, is read with the codes moved
-to their current keys first (:func:`adamkit.torch._quantized.current_state_dict`).
+to their current keys first (:func:`adamkit.torch._compact_state.current_state_dict`).
 
 A missing key raises :class:`~adamkit.validation.MissingKeyError` (a ``KeyError``, as torch
 raises, and a ``ValueError``); anything else ``ValueError``.
@@ -29,12 +29,12 @@ import numbers
 import numpy as np
 import torch
 
+from adamkit.compact.int8 import absmax_shape
 from adamkit.kernels.quantized import CODE_DTYPES, compact_keys, scales_key
-from adamkit.quant.blockwise import absmax_shape
+from adamkit.torch import _compact_state as compact_state
 from adamkit.torch import _kahan as kahan
-from adamkit.torch import _quantized as quantized
 from adamkit.torch import _sparse
-from adamkit.torch._local import local
+from adamkit.torch._local_shard import local
 from adamkit.validation import MissingKeyError
 
 
@@ -42,9 +42,9 @@ def loadable_state_dict(optimizer, state_dict):
     """``state_dict`` as torch's ``load_state_dict`` takes it, once :func:`check_state_dict_fits`
     has passed: compact state decoded to float32, and without the ``None`` that torch's SGD
     saved for a momentum buffer it had not made yet (older torch releases)."""
-    state_dict = quantized.current_state_dict(state_dict)
+    state_dict = compact_state.current_state_dict(state_dict)
     check_state_dict_fits(optimizer, state_dict)
-    converted = quantized.to_float32_state_dict(state_dict)
+    converted = compact_state.to_float32_state_dict(state_dict)
     return {
         **converted,
         "state": {
@@ -191,7 +191,7 @@ def _check_values(where, key, value, param, state_dtype):
     if not param.is_complex() and not value.is_floating_point():
         raise ValueError(f"{where} must be a floating-point tensor, got {value.dtype}")
     unsigned = CODE_DTYPES.get(key) is np.uint8
-    if unsigned and state_dtype == "int8" and quantized.quantizes(param, state_dtype) and bool((local(value) < 0).any()):
+    if unsigned and state_dtype == "int8" and compact_state.quantizes(param, state_dtype) and bool((local(value) < 0).any()):
         raise ValueError(
             f"{where} has negative values, which state_dtype='int8' cannot hold: the 8-bit map of "
             f"{key} holds values >= 0"
@@ -202,7 +202,7 @@ def _check_codes(where, key, codes, scales, param):
     """8-bit ``codes`` of slot ``key`` of the state ``where`` names, with their ``scales``: one
     finite float32 scale >= 0 per block, flat or by rows (as FSDP2 shards them)."""
     codes_name, scales_name = compact_keys(key)
-    code_dtype = quantized.code_dtype(key)
+    code_dtype = compact_state.code_dtype(key)
     if codes.dtype != code_dtype:
         raise ValueError(f"{where}[{codes_name!r}] must hold {code_dtype} codes, got {codes.dtype}")
     shapes = [absmax_shape(param.shape)] + ([absmax_shape(param.shape, rows=True)] if param.dim() else [])

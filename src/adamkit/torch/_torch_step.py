@@ -9,7 +9,7 @@ The lists are gathered by the ``_init_group`` of the ``torch.optim`` class of th
 which also creates missing state in torch's layout, and the functional call takes the group's
 flags as torch's ``step`` passes them: the bits and the speed are torch's. torch's functional
 API advances the ``step`` tensors itself, in place, so adamkit's packed counters
-(:mod:`adamkit.torch._steps`) stay current.
+(:mod:`adamkit.torch._step_counters`) stay current.
 
 adamkit's own options (``eps_hat``, ``state_dtype``, ``kahan_summation=True``,
 ``sparse_mode="dense"``) are math torch's implementation cannot do: with an explicit torch

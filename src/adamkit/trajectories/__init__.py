@@ -11,9 +11,9 @@ learning rate of each ``adamkit.numpy`` optimizer on it. :func:`trace` runs the 
 (4, 2)
 """
 
+from adamkit.trajectories.choices import OPTIMIZERS, UncorrectedAdam, make_optimizer
 from adamkit.trajectories.descent import Trajectory, descend, step_lengths, trace
 from adamkit.trajectories.functions import FUNCTIONS, SHIFTED, TestFunction, l2_minimum
-from adamkit.trajectories.optimizers import OPTIMIZERS, UncorrectedAdam, make_optimizer
 
 __all__ = [
     "FUNCTIONS",

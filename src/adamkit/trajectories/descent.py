@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adamkit.trajectories.optimizers import OPTIMIZERS, make_optimizer
+from adamkit.trajectories.choices import OPTIMIZERS, make_optimizer
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ class TestFunction:
     ``reference`` is the point distances are measured to: the global minimum, or for the
     saddle, the saddle point (``reference_name`` says which). ``noise`` is the standard
     deviation of the Gaussian noise added to each gradient component (0: exact gradients).
-    ``lrs`` maps an optimizer name of :data:`adamkit.trajectories.optimizers.OPTIMIZERS` to
+    ``lrs`` maps an optimizer name of :data:`adamkit.trajectories.choices.OPTIMIZERS` to
     its learning rate on this function; ``lr_note`` says how they were chosen. ``bounds`` is
     the plot window, ``((x_min, x_max), (y_min, y_max))``.
     """

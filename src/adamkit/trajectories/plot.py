@@ -8,8 +8,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from adamkit.trajectories.choices import OPTIMIZERS
 from adamkit.trajectories.descent import step_lengths
-from adamkit.trajectories.optimizers import OPTIMIZERS
 
 DPI = 100
 FUNCTION_INCHES = (10.0, 6.0)  # 1000 × 600 pixels

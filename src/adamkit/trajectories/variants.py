@@ -2,9 +2,9 @@
 Adam with L2 weight decay."""
 
 import adamkit.numpy
+from adamkit.trajectories.choices import UncorrectedAdam
 from adamkit.trajectories.descent import Trajectory, descend
 from adamkit.trajectories.functions import SHIFTED, l2_minimum
-from adamkit.trajectories.optimizers import UncorrectedAdam
 
 BETAS = (0.9, 0.999)
 

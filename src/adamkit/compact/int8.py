@@ -5,7 +5,7 @@ last block may be shorter), and the scales are a 1-d array, one per block. With
 ``rows=True`` each row (the elements of one index along dim 0) is cut into blocks of its own
 instead, and the scales have shape ``(rows, blocks per row)``. That layout is what FSDP2 needs:
 it shards a tensor by rows, so no block straddles two processes, and the scales shard the
-same way as the tensor (:mod:`adamkit.torch._quantized`). Each block keeps one float32 scale, its absolute maximum
+same way as the tensor (:mod:`adamkit.torch._compact_state`). Each block keeps one float32 scale, its absolute maximum
 :math:`s = \max_i |x_i|`, and one 8-bit code per element. The map from codes to values is a
 power law, fine near zero and coarse near the maximum:
 

@@ -7,23 +7,23 @@ and hands NumPy views of the tensors to a backend that applies the rule.
 import torch
 from torch.optim.optimizer import _device_dtype_check_for_fused, _get_scalar_dtype
 
-from adamkit import compact_state
+from adamkit.compact.policy import COMPACT_STATE_DTYPES, STATE_DTYPES, check_compact_state
 from adamkit.kernels import native
 from adamkit.nonfinite import POLICIES, warn_skipped
 from adamkit.torch import _backend as backend
 from adamkit.torch import _checks as checks
+from adamkit.torch import _compact_state as compact_state
 from adamkit.torch import _kahan as kahan
-from adamkit.torch import _quantized as quantized
 from adamkit.torch import _torch_step as torch_step
 from adamkit.torch import _huge_pages, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
+from adamkit.torch._cached_plan import GroupPlan
+from adamkit.torch._cached_sparse_plan import SparsePlan
 from adamkit.torch._checks import OVERLAP, MismatchError, overlaps_itself
 from adamkit.torch._finite import first_nonfinite
-from adamkit.torch._local import local
-from adamkit.torch._plan import GroupPlan
-from adamkit.torch._sparse_plan import SparsePlan
-from adamkit.torch._steps import PackedSteps
+from adamkit.torch._local_shard import local
 from adamkit.torch._state_dict import loadable_state_dict
+from adamkit.torch._step_counters import PackedSteps
 from adamkit.torch._step_wrapper import profile_hook_step, without_grad
 from adamkit.validation import check_choice
 
@@ -46,8 +46,8 @@ class Optimizer(torch.optim.Optimizer):
 
     ``state_dtype="fp32"`` (every optimizer) keeps the state of bfloat16 parameters in float32.
     ``state_dtype="int8"`` (Adam, AdamW, Adamax, Adadelta) keeps the state of float32
-    parameters of at least :data:`adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements 8-bit
-    block-wise (:mod:`adamkit.quant`), ``state_dtype="bf16"`` (the same optimizers) in bfloat16
+    parameters of at least :data:`adamkit.compact.policy.MIN_QUANTIZED_NUMEL` elements 8-bit
+    block-wise (:mod:`adamkit.compact.int8`), ``state_dtype="bf16"`` (the same optimizers) in bfloat16
     with stochastic rounding;
     :meth:`export_torch_state_dict` gives the float32 state ``torch.optim`` saves.
 
@@ -72,8 +72,8 @@ class Optimizer(torch.optim.Optimizer):
         self, params, defaults, *, nonfinite_grads="propagate", state_dtype=None, kahan_summation=None
     ):
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
-        check_choice("state_dtype", state_dtype, compact_state.STATE_DTYPES)
-        compact_state.check_compact_state(self.spec, state_dtype, type(self).__name__, "None or 'fp32'")
+        check_choice("state_dtype", state_dtype, STATE_DTYPES)
+        check_compact_state(self.spec, state_dtype, type(self).__name__, "None or 'fp32'")
         if state_dtype is not None and defaults.get("fused") is False:
             raise ValueError(f"state_dtype={state_dtype!r} needs the fused kernels; it cannot be used with fused=False")
         kahan.check_setting(kahan_summation, defaults.get("fused"))
@@ -169,8 +169,8 @@ class Optimizer(torch.optim.Optimizer):
                 keys = [slot.key for slot in self.spec.active_slots(group)]
                 for param in group["params"]:
                     state = self.state.get(param, {})
-                    if quantized.quantizes(param, self.state_dtype) and all(k in state for k in keys):
-                        quantized.quantize_state(state, keys, self.state_dtype)
+                    if compact_state.quantizes(param, self.state_dtype) and all(k in state for k in keys):
+                        compact_state.quantize_state(state, keys, self.state_dtype)
 
     def _widened_state(self, state_dict):
         """The float32 copies of the saved state of bfloat16 parameters that keep float32 state
@@ -194,17 +194,17 @@ class Optimizer(torch.optim.Optimizer):
         It loads into the ``torch.optim`` optimizer of the same name, and back into any adamkit
         optimizer (which then starts from zero compensation).
         """
-        return kahan.without_buffers(quantized.to_float32_state_dict(self.state_dict()))
+        return kahan.without_buffers(compact_state.to_float32_state_dict(self.state_dict()))
 
     def _init_state(self, param, group):
         new = {}
         if self.spec.counts_steps:
             new["step"] = _initial_step(param, group)
         state = self.state.get(param, {})
-        if quantized.quantizes(param, self.state_dtype) and (not state or checks.state_layout(param, state) != checks.FULL):
+        if compact_state.quantizes(param, self.state_dtype) and (not state or checks.state_layout(param, state) != checks.FULL):
             # A slot that becomes active later (amsgrad switched on) joins the compact layout.
-            keys = [slot.key for slot in self.spec.active_slots(group) if not quantized.holds(state, slot.key)]
-            self.state[param].update({**{k: v for k, v in new.items() if k not in state}, **quantized.new_state(param, keys, self.state_dtype)})
+            keys = [slot.key for slot in self.spec.active_slots(group) if not compact_state.holds(state, slot.key)]
+            self.state[param].update({**{k: v for k, v in new.items() if k not in state}, **compact_state.new_state(param, keys, self.state_dtype)})
             return
         for slot in self.spec.active_slots(group):
             fill = slot.initial_value(group)
@@ -226,7 +226,7 @@ class Optimizer(torch.optim.Optimizer):
             if grad.layout != torch.strided and _sparse.accepts(self.spec):
                 where = f"param_groups[{group_index}]['params'][{_index_of(param, group['params'])}]"
                 _sparse.check_grad(self.spec, param, group, where)
-                if quantized.quantizes(param, self.state_dtype):
+                if compact_state.quantizes(param, self.state_dtype):
                     raise TypeError(f"{where} has a sparse gradient, which state_dtype={self.state_dtype!r} does not take")
                 continue
             if group.get("fused") and backend.on_kernel_device(param):
@@ -238,7 +238,7 @@ class Optimizer(torch.optim.Optimizer):
                 or grad.layout is not torch.strided
                 or param.device != grad.device
                 or group.get("fused") and not backend.on_kernel_device(param)
-                or self.state_dtype in compact_state.COMPACT_STATE_DTYPES and not backend.on_kernel_device(param)
+                or self.state_dtype in COMPACT_STATE_DTYPES and not backend.on_kernel_device(param)
                 or grad.shape != param.shape
                 or dtype is torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused"))
             ):
@@ -267,7 +267,7 @@ class Optimizer(torch.optim.Optimizer):
                 continue  # stepped by torch's operations, not by pointer
             if shard.is_contiguous():
                 written.append((where, checks.byte_range(shard)))
-            elif not (param.dtype is torch.bfloat16 or quantized.quantizes(param, self.state_dtype)):
+            elif not (param.dtype is torch.bfloat16 or compact_state.quantizes(param, self.state_dtype)):
                 continue  # stepped through NumPy views; else through a contiguous copy, its state by pointer
             written += [(f"{where}'s state[{key!r}]", checks.byte_range(local(state[key]))) for key in expected if key in state]
             grad = param.grad
@@ -389,7 +389,7 @@ class Optimizer(torch.optim.Optimizer):
         expected = self._initial_keys(group)
         for param in params:
             state = self.state.get(param, {})
-            if not all(quantized.holds(state, key) for key in expected):
+            if not all(compact_state.holds(state, key) for key in expected):
                 self._init_state(param, group)
         states = [self.state[param] if param in self.state else {} for param in params]
         kahan.add_buffers(params, states, self.kahan_summation)
@@ -399,9 +399,9 @@ class Optimizer(torch.optim.Optimizer):
             steps = [None] * len(params)
         hyperparameters = self.spec.rule_arguments(group)
         stepped, stepped_states = params, states
-        if self.state_dtype in compact_state.COMPACT_STATE_DTYPES:
+        if self.state_dtype in COMPACT_STATE_DTYPES:
             # Only an optimizer asked for compact state ever holds it (loads convert to float32).
-            params, states, steps = quantized.update_quantized(self.spec, hyperparameters, params, states, steps)
+            params, states, steps = compact_state.update_quantized(self.spec, hyperparameters, params, states, steps)
         fused = group.get("fused")
         sparse = [i for i, param in enumerate(params) if param.grad.layout != torch.strided]
         plan_class = SparsePlan if sparse and len(sparse) == len(stepped) else GroupPlan

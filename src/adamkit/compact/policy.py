@@ -16,9 +16,9 @@ state behind the user's back.
 import numpy as np
 
 from adamkit import specs
+from adamkit.compact.int8 import decode_signed, decode_unsigned, encode_signed, encode_unsigned
 from adamkit.kernels import native, quantized
 from adamkit.kernels.quantized import CODE_DTYPES, codes_key, scales_key
-from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned
 
 COMPACT_STATE_DTYPES = ("bf16", "int8")
 """The ``state_dtype`` values that keep state compact."""

@@ -4,12 +4,12 @@ import time
 
 import torch
 
-from adamkit.cli.models import build, evaluate, objective
-from adamkit.cli.optimizers import hyperparameters as optimizer_hyperparameters
-from adamkit.cli.optimizers import make_optimizer
-from adamkit.cli.precision import FLOAT32, as_float32
-from adamkit.cli.records import Run, state_bytes
-from adamkit.cli.tasks import minibatches
+from adamkit.compare.choices import hyperparameters as optimizer_hyperparameters
+from adamkit.compare.choices import make_optimizer
+from adamkit.compare.models import build, evaluate, objective
+from adamkit.compare.precision import FLOAT32, as_float32
+from adamkit.compare.records import Run, state_bytes
+from adamkit.compare.tasks import minibatches
 from adamkit.diagnostics import diagnose
 
 
@@ -26,7 +26,7 @@ def train(task, name, lr, split, *, seed, epochs, diagnostic_steps=(), on_epoch=
     Every run with the same ``seed`` starts from the same weights, draws the same dropout
     masks and sees the same minibatches, so runs differ only by their optimizer.
     ``diagnose`` is read after each step listed in ``diagnostic_steps``. ``precision``
-    (:class:`~adamkit.cli.precision.Precision`) sets the parameters' dtype and autocast, and
+    (:class:`~adamkit.compare.precision.Precision`) sets the parameters' dtype and autocast, and
     ``optimizer_options`` are keyword arguments added to the optimizer's (``state_dtype``...);
     the losses and accuracies are evaluated in float32 from the weights whatever the precision.
     """

@@ -3,7 +3,7 @@ block-wise, see :mod:`adamkit.kernels.quantized`) and ``state_dtype="bf16"`` (bf
 stochastic rounding).
 
 A parameter's state is quantised when the parameter is a float32 CPU tensor of at least
-:data:`adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements (decided on its shape, so every
+:data:`adamkit.compact.policy.MIN_QUANTIZED_NUMEL` elements (decided on its shape, so every
 process of a job makes the same choice); smaller tensors, and other dtypes, keep torch's full-precision state, which
 costs little. Quantised state holds each of torch's slots (``exp_avg``, ``exp_avg_sq``,
 ``max_exp_avg_sq``; ``exp_inf``; ``square_avg``, ``acc_delta``) as int8/uint8 codes of the
@@ -15,7 +15,7 @@ float32, so codes there would be stepped as moments; without them its first step
 loads (:func:`current_state_dict`).
 
 Under FSDP2 a parameter is a DTensor sharded by rows, so its blocks follow rows (the row
-layout of :mod:`adamkit.quant.blockwise`): codes and scales are DTensors sharded like the
+layout of :mod:`adamkit.compact.int8`): codes and scales are DTensors sharded like the
 parameter, each process steps its own rows, and ``torch.distributed.checkpoint`` can reshard
 them to any number of processes. A sharded 1-d parameter cannot have whole blocks on every
 process and keeps float32 state.
@@ -36,12 +36,12 @@ same bits.
 import numpy as np
 import torch
 
-from adamkit.compact_state import DECODERS, ENCODERS, keeps_compact, rounding_seeds, with_current_keys
+from adamkit.compact.int8 import absmax_shape
+from adamkit.compact.policy import DECODERS, ENCODERS, keeps_compact, rounding_seeds, with_current_keys
 from adamkit.kernels import native, quantized
 from adamkit.kernels.quantized import codes_key, coded_slot, compact_keys, scales_key
-from adamkit.quant.blockwise import absmax_shape
 from adamkit.torch import _backend as backend
-from adamkit.torch._local import is_distributed, like, local
+from adamkit.torch._local_shard import is_distributed, like, local
 
 _CODE_DTYPES = {np.dtype(np.int8): torch.int8, np.dtype(np.uint8): torch.uint8}
 
@@ -69,7 +69,7 @@ def _holds_codes(value):
 
 def current_state_dict(state_dict):
     """``state_dict`` with the 8-bit codes of adamkit 0.1.0 checkpoints moved to their current
-    keys (:func:`adamkit.compact_state.with_current_keys`). Anything that is not a state dict is
+    keys (:func:`adamkit.compact.policy.with_current_keys`). Anything that is not a state dict is
     returned as it is, for the caller's checks to reject."""
     if not isinstance(state_dict, dict) or not isinstance(state_dict.get("state"), dict):
         return state_dict
@@ -194,7 +194,7 @@ def is_bfloat16(param, state):
 def _update_bfloat16(spec, hyperparameters, params, grads, states, steps):
     """Step contiguous float32 ``params`` whose ``states`` are bfloat16 with one kernel call,
     which stores the averages rounded stochastically, seeded by each parameter's step and its
-    position among the parameters stepped here (:func:`adamkit.compact_state.rounding_seeds`)."""
+    position among the parameters stepped here (:func:`adamkit.compact.policy.rounding_seeds`)."""
     native.update_pointers(
         spec,
         hyperparameters,

@@ -6,11 +6,11 @@ torch's positional order (``help`` and ``inspect.signature`` show them), without
 device flags (``foreach``, ``fused``, ``capturable``, ``differentiable``). The math of each
 class is the rule of the same name in :mod:`adamkit.rules`. Every class takes the keyword-only
 options ``nonfinite_grads`` and ``state_dtype`` (``None``; Adam, AdamW, Adamax and Adadelta
-also take ``"int8"`` and ``"bf16"``), see :class:`adamkit.numpy.optimizer.Optimizer`.
+also take ``"int8"`` and ``"bf16"``), see :class:`adamkit.numpy.Optimizer`.
 """
 
 from adamkit import specs
-from adamkit.numpy.optimizer import Optimizer
+from adamkit.numpy._base import Optimizer
 
 
 class Adam(Optimizer):

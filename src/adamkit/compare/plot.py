@@ -5,7 +5,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from adamkit.cli.optimizers import OPTIMIZERS
+from adamkit.compare.choices import OPTIMIZERS
 
 DPI = 100
 CURVES_INCHES = (12.0, 5.0)  # 1200 × 500 pixels

@@ -29,13 +29,13 @@ just reported, for the size the kernel steps.
 
 import numpy as np
 
-from adamkit.compact_state import rounding_seeds
+from adamkit.compact.policy import rounding_seeds
 from adamkit.kernels import native, quantized
 from adamkit.torch import _backend as backend
+from adamkit.torch import _compact_state as compact_state
 from adamkit.torch import _kahan as kahan
-from adamkit.torch import _quantized as compact
 from adamkit.torch._checks import BFLOAT16, FULL, INT8, MismatchError, WrittenMemory, byte_range, state_layout
-from adamkit.torch._local import is_distributed, local
+from adamkit.torch._local_shard import is_distributed, local
 
 
 class CachedGroup:
@@ -146,7 +146,7 @@ class GroupPlan(CachedGroup):
                 continue
             params, subset = [stepped[i] for i in indices], [states[i] for i in indices]
             if kind == INT8:
-                arguments = compact.int8_arguments(spec, group, params, subset)
+                arguments = compact_state.int8_arguments(spec, group, params, subset)
                 watched.append((indices, list(arguments["state_ptrs"])))
             else:
                 arguments = backend.native_arguments(spec, group, stepped[0].dtype, params, subset)
@@ -175,7 +175,7 @@ class GroupPlan(CachedGroup):
                 or grad.dtype is not dtype
                 or grad.is_sparse
                 or not (param.is_contiguous() and grad.is_contiguous())
-                or not all(compact.holds(state, key) for key in keys)
+                or not all(compact_state.holds(state, key) for key in keys)
             ):
                 return None
         return cls.made(spec, group, stepped, states, state_container)

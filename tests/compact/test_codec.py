@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from adamkit.quant import BLOCK, decode_signed, decode_unsigned, encode_signed, encode_unsigned, n_blocks
-from adamkit.quant.blockwise import SIGNED_LEVELS, SIGNED_POWER, UNSIGNED_LEVELS, UNSIGNED_POWER
+from adamkit.compact.int8 import BLOCK, decode_signed, decode_unsigned, encode_signed, encode_unsigned, n_blocks
+from adamkit.compact.int8 import SIGNED_LEVELS, SIGNED_POWER, UNSIGNED_LEVELS, UNSIGNED_POWER
 
 SIZES = (1, 7, 17, 300, 4097)
 FLOATS = st.floats(-1e6, 1e6, width=32, allow_subnormal=False)

@@ -1,6 +1,6 @@
 """logreg on the NumPy front end: softmax regression with a hand-written gradient, no torch.
 
-It mirrors :class:`adamkit.cli.models.SoftmaxRegression` (zero weights, penalty λ/2·‖W‖²) and
+It mirrors :class:`adamkit.compare.models.SoftmaxRegression` (zero weights, penalty λ/2·‖W‖²) and
 the torch loop: the same minibatches and the same γ/√t schedule, which torch applies with a
 ``LambdaLR`` and this loop by setting each group's ``lr`` before the step.
 """
@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 
-from adamkit.cli.optimizers import hyperparameters, make_optimizer
-from adamkit.cli.records import Run, state_bytes
-from adamkit.cli.tasks import LOGREG_L2, minibatches
+from adamkit.compare.choices import hyperparameters, make_optimizer
+from adamkit.compare.records import Run, state_bytes
+from adamkit.compare.tasks import LOGREG_L2, minibatches
 from adamkit.diagnostics import diagnose
 
 

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from adamkit.cli.tasks import CNN_DROPOUT, LOGREG_L2, MLP_DROPOUT, MLP_HIDDEN
+from adamkit.compare.tasks import CNN_DROPOUT, LOGREG_L2, MLP_DROPOUT, MLP_HIDDEN
 
 
 class SoftmaxRegression(nn.Module):

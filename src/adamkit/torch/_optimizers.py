@@ -4,7 +4,7 @@ Signatures, defaults, keyword-only markers and ``state_dict`` layout are torch 2
 adamkit's keyword-only options. The math of each class is the rule of the same name in
 :mod:`adamkit.rules`. Every class takes the keyword-only options ``nonfinite_grads``,
 ``state_dtype`` (``"fp32"``: float32 state for bfloat16 parameters; Adam, AdamW, Adamax and
-Adadelta also take ``"int8"`` and ``"bf16"``) and ``kahan_summation`` (:class:`adamkit.torch.optimizer.Optimizer`).
+Adadelta also take ``"int8"`` and ``"bf16"``) and ``kahan_summation`` (:class:`adamkit.torch.Optimizer`).
 
 ``sparse_mode`` (Adam, AdamW, Adamax, Adagrad, Adadelta; also a parameter-group key) is how a
 sparse COO gradient, as ``nn.Embedding(sparse=True)`` makes, is stepped: ``"lazy"``, the
@@ -13,13 +13,13 @@ on the densified gradient. See :mod:`adamkit.torch._sparse`.
 
 ``foreach``, ``fused``, ``capturable`` and ``differentiable`` are torch's: where adamkit's
 kernels do not serve, the step is torch.optim's own implementation with the same flags (see
-:class:`adamkit.torch.optimizer.Optimizer`).
+:class:`adamkit.torch.Optimizer`).
 """
 
 import torch
 
 from adamkit import specs
-from adamkit.torch.optimizer import Optimizer
+from adamkit.torch._base import Optimizer
 from adamkit.validation import check_bool
 
 
@@ -30,7 +30,7 @@ class Adam(Optimizer):
     sparse step (``sparse_mode="lazy"``, the default) follows ``torch.optim.SparseAdam``.
     ``state_dtype="int8"`` keeps large float32 parameters' state 8-bit block-wise (about 2 bytes
     per parameter instead of 8), ``"fp32"`` keeps bfloat16 parameters' state in float32; see
-    :class:`adamkit.torch.optimizer.Optimizer`.
+    :class:`adamkit.torch.Optimizer`.
     """
 
     spec = specs.ADAM
@@ -136,7 +136,7 @@ class Adamax(Optimizer):
 
     ``state_dtype="int8"`` keeps large float32 parameters' ``exp_avg`` and ``exp_inf`` 8-bit
     block-wise (about 2 bytes per parameter instead of 8); see
-    :class:`adamkit.torch.optimizer.Optimizer`.
+    :class:`adamkit.torch.Optimizer`.
     """
 
     spec = specs.ADAMAX
@@ -182,7 +182,7 @@ class Adadelta(Optimizer):
 
     ``state_dtype="int8"`` keeps large float32 parameters' ``square_avg`` and ``acc_delta``
     8-bit block-wise (about 2 bytes per parameter instead of 8); see
-    :class:`adamkit.torch.optimizer.Optimizer`.
+    :class:`adamkit.torch.Optimizer`.
     """
 
     spec = specs.ADADELTA

@@ -5,7 +5,7 @@
  * processor. Built once per fused file, which it includes (so it
  * checks the kernel's own code): -DFUSED_FILE='"quant8_adam_avx2.c"' or the AVX-512 one, with
  * -Icsrc. Prints the values checked and the mismatches; exits 1 on a mismatch, 2 if this CPU
- * lacks the file's instruction set. Run by tests/quant/test_unsigned_estimate.py. */
+ * lacks the file's instruction set. Run by tests/compact/test_unsigned_estimate.py. */
 #include FUSED_FILE
 
 #include <stdio.h>

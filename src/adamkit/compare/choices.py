@@ -2,7 +2,7 @@
 
 The classes are looked up by name in ``adamkit.torch`` or ``adamkit.numpy`` only when a run
 starts, so the NumPy backend never imports torch. Learning rates are per task
-(:data:`adamkit.cli.tasks.LEARNING_RATES`); everything else is fixed here.
+(:data:`adamkit.compare.tasks.LEARNING_RATES`); everything else is fixed here.
 """
 
 import importlib

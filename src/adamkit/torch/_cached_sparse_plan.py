@@ -1,6 +1,6 @@
 """A parameter group's lazy sparse step, gathered once and re-checked cheaply on every step.
 
-The counterpart of :class:`adamkit.torch._plan.GroupPlan` for a group whose parameters all have
+The counterpart of :class:`adamkit.torch._cached_plan.GroupPlan` for a group whose parameters all have
 sparse gradients stepped lazily (an embedding table's group). A lazy step of 10,000 rows takes
 about a millisecond in C, so the Python around it counts: after a full, validating step,
 :class:`SparsePlan` keeps the parameters, their state, their data pointers and the kernel's
@@ -24,8 +24,8 @@ import torch
 
 from adamkit.kernels import native, sparse
 from adamkit.torch import _kahan as kahan
-from adamkit.torch._local import is_distributed
-from adamkit.torch._plan import CachedGroup, active_keys
+from adamkit.torch._cached_plan import CachedGroup, active_keys
+from adamkit.torch._local_shard import is_distributed
 from adamkit.torch._sparse import SPARSE_OPTIMIZERS
 
 _DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}

@@ -7,10 +7,10 @@ pytest.importorskip("sklearn")
 
 import torch
 
-from adamkit.cli import torch_training
-from adamkit.cli.models import build, evaluate
-from adamkit.cli.precision import FLOAT32, Precision, as_float32
-from adamkit.cli.tasks import TASKS, digits_split
+from adamkit.compare import torch_training
+from adamkit.compare.models import build, evaluate
+from adamkit.compare.precision import FLOAT32, Precision, as_float32
+from adamkit.compare.tasks import TASKS, digits_split
 
 SEED = 2
 LR = 1e-3

@@ -10,11 +10,11 @@ torch = pytest.importorskip("torch")
 
 import adamkit.torch as akt  # noqa: E402
 from adamkit import rules  # noqa: E402
+from adamkit.compact.int8 import decode_signed, decode_unsigned, encode_signed, encode_unsigned  # noqa: E402
+from adamkit.compact.policy import MIN_QUANTIZED_NUMEL  # noqa: E402
 from adamkit.kernels import quantized  # noqa: E402
 from adamkit.kernels.quantized import codes_key, compact_keys, scales_key  # noqa: E402
-from adamkit.quant import decode_signed, decode_unsigned, encode_signed, encode_unsigned  # noqa: E402
-from adamkit.compact_state import MIN_QUANTIZED_NUMEL  # noqa: E402
-from tests.quant.test_kernel import assert_same_state, copied, reference_step  # noqa: E402
+from tests.compact.test_kernel import assert_same_state, copied, reference_step  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
 HYPER = dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True)
@@ -134,7 +134,7 @@ def test_a_huge_finite_gradient_leaves_every_parameter_finite_as_float32_state_d
     step 0. With int8 state the block's scale became infinite and all 256 parameters of the
     block NaN, also with nonfinite_grads="skip" (the gradient is finite). Now every parameter is
     finite, as with float32 state, after that step and after four ordinary ones. (Adamax's
-    exp_inf is a maximum of |g|, which does not overflow; tests/quant/test_kernel.py makes its
+    exp_inf is a maximum of |g|, which does not overflow; tests/compact/test_kernel.py makes its
     exp_avg overflow.)"""
     def trajectory(state_dtype):
         (p,) = params_of_sizes(5000)

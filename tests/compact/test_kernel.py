@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from adamkit import specs
+from adamkit.compact.int8 import BLOCK, decode_signed, decode_unsigned, encode_signed, encode_unsigned
+from adamkit.compact.int8 import UNSIGNED_THRESHOLDS
 from adamkit.kernels import native, quantized
 from adamkit.kernels.quantized import codes_key, scales_key
-from adamkit.quant import BLOCK, decode_signed, decode_unsigned, encode_signed, encode_unsigned
-from adamkit.quant.blockwise import UNSIGNED_THRESHOLDS
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
 
@@ -134,7 +134,7 @@ def test_kernel_equals_decode_rule_encode_bitwise(size, case, isa):
 def gradients_at_the_unsigned_thresholds(largest):
     """Blocks of gradients whose exp_avg_sq after one Adam step from zero state lies at or next
     to each threshold of the unsigned code, w = sqrt(v) (255^2 / sqrt(s)) = (j + 1/2)^2 (see
-    adamkit.quant.blockwise): each block starts with ``largest``, which sets its scale s."""
+    adamkit.compact.int8): each block starts with ``largest``, which sets its scale s."""
     one_minus_beta2 = np.float32(1 - 0.999)
 
     def scaled(g, factor):

@@ -13,9 +13,9 @@ from adamkit.kernels import native
 from adamkit.kernels.quantized import codes_key, coded_slot
 from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
 from adamkit.numpy import _state_dict, _state_layout, _stepping
-from adamkit.numpy._arrays import check_grad, check_param, ready
+from adamkit.numpy._array_checks import check_grad, check_param, ready
+from adamkit.numpy._cached_plan import StepPlan
 from adamkit.numpy._groups import as_group_list, canonical, group_params
-from adamkit.numpy._plan import StepPlan
 from adamkit.step_lock import ATTRIBUTE as STEP_LOCK, one_at_a_time
 from adamkit.validation import check_choice
 
@@ -32,10 +32,10 @@ class Optimizer:
     the whole step is skipped, a :class:`~adamkit.nonfinite.NonFiniteGradientWarning` names
     the parameter, and ``skipped_steps`` counts it. The default ``"propagate"`` steps anyway.
 
-    ``state_dtype`` follows the torch front end's rules (:mod:`adamkit.compact_state`):
+    ``state_dtype`` follows the torch front end's rules (:mod:`adamkit.compact.policy`):
     ``"int8"`` (Adam, AdamW, Adamax and Adadelta) keeps the state of float32 arrays of at least
-    :data:`~adamkit.compact_state.MIN_QUANTIZED_NUMEL` elements 8-bit block-wise, about 2 bytes per
-    parameter instead of 8 (:mod:`adamkit.quant`); ``"bf16"`` (the same optimizers) keeps it in
+    :data:`~adamkit.compact.policy.MIN_QUANTIZED_NUMEL` elements 8-bit block-wise, about 2 bytes per
+    parameter instead of 8 (:mod:`adamkit.compact.int8`); ``"bf16"`` (the same optimizers) keeps it in
     bfloat16 with stochastic rounding, as uint16 arrays of bfloat16 bit patterns (NumPy has no
     bfloat16 dtype). Other arrays keep state in their own dtype, as with the default ``None``.
     :mod:`adamkit.numpy._state_layout` gives the layout; :meth:`export_state_dict` gives the state
