@@ -19,7 +19,7 @@ from sklearn.datasets import load_digits
 
 from adamkit.cli import compare
 from adamkit.cli.main import build_parser, load_subcommands, main
-from adamkit.compare import plot, tasks
+from adamkit.compare import comparison, plot, tasks
 from adamkit.compare.choices import OPTIMIZERS
 from adamkit.compare.records import diagnostic_steps
 
@@ -34,7 +34,7 @@ def parse(argv):
 
 
 def results(out, task="logreg"):
-    return json.loads((out / compare.json_file(task)).read_text())
+    return json.loads((out / comparison.json_file(task)).read_text())
 
 
 def body_rows(text):
@@ -84,8 +84,8 @@ def test_exit_status_is_zero_and_torch_threads_are_restored(tiny):
 
 @pytest.mark.parametrize(
     "file, inches",
-    [(compare.plot_file("logreg"), plot.CURVES_INCHES),
-     (compare.diagnostics_file("logreg"), plot.DIAGNOSTICS_INCHES)],
+    [(comparison.plot_file("logreg"), plot.CURVES_INCHES),
+     (comparison.diagnostics_file("logreg"), plot.DIAGNOSTICS_INCHES)],
 )
 def test_pngs_are_valid_pngs_of_the_figure_size(tiny, file, inches):
     path = tiny["out"] / file
@@ -161,7 +161,7 @@ def test_printed_table_matches_the_json(tiny):
 
 def test_output_says_where_the_files_are(tiny):
     text = tiny["text"].replace("\n", "")
-    for file in (compare.plot_file("logreg"), compare.json_file("logreg"), compare.diagnostics_file("logreg")):
+    for file in (comparison.plot_file("logreg"), comparison.json_file("logreg"), comparison.diagnostics_file("logreg")):
         assert str(tiny["out"] / file) in text
 
 
@@ -247,7 +247,7 @@ def test_the_networks_train_and_their_state_is_counted(task, optimizers, tmp_pat
         assert run["train_loss"][-1] < run["train_loss"][0]
         # Two float32 moments per parameter and a float32 step per tensor.
         assert result["state_bytes"] == 2 * parameters * 4 + tensors * 4
-    assert png_size(tmp_path / compare.plot_file(task)) == (1200, 500)
+    assert png_size(tmp_path / comparison.plot_file(task)) == (1200, 500)
 
 
 def test_task_all_runs_the_three_tasks(tmp_path):
@@ -255,7 +255,7 @@ def test_task_all_runs_the_three_tasks(tmp_path):
                  "--out", str(tmp_path), "--quiet"]) == 0
     for task in tasks.TASKS:
         assert results(tmp_path, task)["config"]["task"] == task
-        assert (tmp_path / compare.plot_file(task)).read_bytes()[:8] == PNG_SIGNATURE
+        assert (tmp_path / comparison.plot_file(task)).read_bytes()[:8] == PNG_SIGNATURE
 
 
 def test_lr_option_changes_the_lr_used(tiny, tmp_path, capsys, monkeypatch):
@@ -281,7 +281,7 @@ def test_same_seed_gives_the_same_numbers_and_quiet_prints_nothing(tiny, tmp_pat
         for run, first_run in zip(again[name]["seeds"], first["seeds"]):
             for key in ("train_loss", "test_accuracy", "batch_loss"):
                 assert run[key] == first_run[key]
-    assert not (tmp_path / compare.diagnostics_file("logreg")).exists()
+    assert not (tmp_path / comparison.diagnostics_file("logreg")).exists()
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from rich.console import Console
 from adamkit.cli import trajectories as command
 from adamkit.cli.main import build_parser, load_subcommands, main
 from adamkit.trajectories import FUNCTIONS, OPTIMIZERS, trace
-from adamkit.trajectories import plot
+from adamkit.trajectories import figures, plot
 
 STEPS = 12
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -43,14 +43,14 @@ def drawn(tmp_path_factory):
     )
     status = command.run(args, console=Console(file=buffer, width=150))
     return {"status": status, "out": out, "text": buffer.getvalue(),
-            "data": json.loads((out / command.JSON_FILE).read_text())}
+            "data": json.loads((out / figures.JSON_FILE).read_text())}
 
 
 def test_every_figure_is_a_valid_png_of_its_size(drawn):
     assert drawn["status"] == 0
-    expected = {command.plot_file(name): plot.FUNCTION_INCHES for name in FUNCTIONS}
-    expected[command.BIAS_CORRECTION_FILE] = plot.PAIR_INCHES
-    expected[command.WEIGHT_DECAY_FILE] = plot.PAIR_INCHES
+    expected = {figures.plot_file(name): plot.FUNCTION_INCHES for name in FUNCTIONS}
+    expected[figures.BIAS_CORRECTION_FILE] = plot.PAIR_INCHES
+    expected[figures.WEIGHT_DECAY_FILE] = plot.PAIR_INCHES
     for file, inches in expected.items():
         path = drawn["out"] / file
         assert png_size(path) == pixels(inches), file
@@ -108,7 +108,7 @@ def test_printed_table_matches_the_json(drawn):
 def test_the_side_by_side_figures_are_recorded(drawn):
     bias = drawn["data"]["bias_correction"]
     assert list(bias["paths"]) == ["adam", "uncorrected"] and bias["betas"] == [0.9, 0.999]
-    assert bias["steps"] == command.BIAS_CORRECTION["steps"]
+    assert bias["steps"] == figures.BIAS_CORRECTION["steps"]
     decay = drawn["data"]["weight_decay"]
     assert decay["weight_decay"] == 0.5 and list(decay["paths"]) == ["adam-l2", "adamw"]
     assert list(decay["marked_points"].values())[1] == pytest.approx([4 * 0.1 / 0.6, 10 / 10.5])
@@ -117,7 +117,7 @@ def test_the_side_by_side_figures_are_recorded(drawn):
 def test_optimizers_and_functions_can_be_chosen(tmp_path):
     assert main(["trajectories", "--functions", "saddle,noisy", "--optimizers", "adam,sgd",
                  "--steps", "3", "--out", str(tmp_path), "--quiet"]) == 0
-    data = json.loads((tmp_path / command.JSON_FILE).read_text())
+    data = json.loads((tmp_path / figures.JSON_FILE).read_text())
     assert list(data["functions"]) == ["saddle", "noisy"]
     assert all(list(record["paths"]) == ["adam", "sgd"] for record in data["functions"].values())
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["noisy.png", "saddle.png"]

@@ -12,34 +12,18 @@ without torch.
 """
 
 import argparse
-import contextlib
 import math
 import sys
 from pathlib import Path
 
 from adamkit.compare.choices import OPTIMIZERS
-from adamkit.compare.records import Summary, diagnostic_steps
-from adamkit.compare.tasks import BATCH_SIZE, LEARNING_RATES, TASKS, TEST_FRACTION, digits_split
+from adamkit.compare.comparison import run_task
+from adamkit.compare.tasks import LEARNING_RATES, TASKS
 
 DEFAULT_TASK = "mlp"
 DEFAULT_OUT = Path("runs/compare")
 PROG = "adamkit compare"
 INSTALL_HINT = "pip install 'adamkit[cli]'"
-# The networks are too small to gain much from more threads, and with one the timings do not
-# depend on how busy the other cores are.
-TORCH_THREADS = 1
-
-
-def plot_file(task):
-    return f"{task}.png"
-
-
-def json_file(task):
-    return f"{task}.json"
-
-
-def diagnostics_file(task):
-    return f"{task}-diagnostics.png"
 
 
 def optimizer_names(text):
@@ -162,89 +146,8 @@ def run(args, console=None):
 
     console = console or Console()
     for task in tasks:
-        _run_task(args, TASKS[task], lrs[task], console)
+        run_task(args, TASKS[task], lrs[task], console)
     return 0
-
-
-def _run_task(args, task, lrs, console):
-    from adamkit.compare.plot import plot_curves, plot_diagnostics
-    from adamkit.compare.report import document, results_table, write_json
-
-    epochs = args.epochs or task.epochs
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    with _torch_threads(args.backend):
-        summaries, samples = _train_all(args, task, lrs, epochs, seeds, console)
-    seeds_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of seeds {seeds[0]}–{seeds[-1]}"
-    title = (f"sklearn digits, {task.name}: {task.model}\n{epochs} epochs, batch {BATCH_SIZE}, "
-             f"lr schedule {task.lr_schedule}, {seeds_text}, {args.backend} backend")
-    config = {
-        "task": task.name,
-        "model": task.model,
-        "dataset": "sklearn.datasets.load_digits",
-        "backend": args.backend,
-        "epochs": epochs,
-        "seeds": seeds,
-        "batch_size": BATCH_SIZE,
-        "lr_schedule": task.lr_schedule,
-        "test_fraction": TEST_FRACTION,
-        "train_samples": samples[0],
-        "test_samples": samples[1],
-        "torch_threads": TORCH_THREADS if args.backend == "torch" else None,
-    }
-    plot_path, json_path = args.out / plot_file(task.name), args.out / json_file(task.name)
-    plot_curves(summaries, plot_path, title)
-    written = [plot_path, json_path]
-    if args.diagnostics:
-        diagnostics_path = args.out / diagnostics_file(task.name)
-        plot_diagnostics(summaries, diagnostics_path, f"adamkit.diagnostics over training, first seed; {title}")
-        written.insert(1, diagnostics_path)
-    write_json(json_path, document(config, summaries, _versions(args.backend)))
-    if not args.quiet:
-        console.print(results_table(summaries, title))
-        console.print(f"wrote {', '.join(map(str, written))}")
-
-
-def _train_all(args, task, lrs, epochs, seeds, console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    if args.backend == "numpy":
-        from adamkit.compare import numpy_training as training
-    else:
-        from adamkit.compare import torch_training as training
-    progress = Progress(
-        TextColumn(f"{task.name:<6} {{task.description:<12}}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("train loss {task.fields[loss]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=args.quiet,
-    )
-    splits = {seed: digits_split(seed) for seed in seeds}
-    first = splits[seeds[0]]
-    steps = epochs * math.ceil(len(first.train_labels) / BATCH_SIZE)
-    read_at = diagnostic_steps(steps) if args.diagnostics else []
-    summaries = []
-    with progress:
-        bars = {name: progress.add_task(OPTIMIZERS[name].label, total=epochs * len(seeds),
-                                        start=False, loss="-")
-                for name in args.optimizers}
-        for name in args.optimizers:
-            progress.start_task(bars[name])
-
-            def advance(run, bar=bars[name]):
-                progress.update(bar, advance=1, loss=f"{run.train_loss[-1]:.4g}")
-
-            runs = []
-            for seed in seeds:
-                used, run = training.train(
-                    task, name, lrs[name], splits[seed], seed=seed, epochs=epochs,
-                    diagnostic_steps=read_at if seed == seeds[0] else (), on_epoch=advance,
-                )
-                runs.append(run)
-            choice = OPTIMIZERS[name]
-            summaries.append(Summary(name, choice.label, choice.class_name, used, runs))
-    return summaries, (len(first.train_labels), len(first.test_labels))
 
 
 def _check_combination(args, tasks):
@@ -268,33 +171,6 @@ def _lr_per_optimizer(overrides, names, task):
         given.add(name)
         lrs[name] = lr
     return lrs
-
-
-@contextlib.contextmanager
-def _torch_threads(backend):
-    """With the torch backend, run the block on TORCH_THREADS threads, then restore the setting."""
-    if backend != "torch":
-        yield
-        return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(TORCH_THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _versions(backend):
-    import adamkit
-
-    versions = {"adamkit": adamkit.__version__}
-    if backend == "torch":
-        import torch
-
-        versions["torch"] = torch.__version__
-    return versions
 
 
 def _check_known(name, text):

@@ -15,18 +15,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_OUT = Path("runs/trajectories")
-JSON_FILE = "trajectories.json"
-BIAS_CORRECTION_FILE = "bias-correction.png"
-WEIGHT_DECAY_FILE = "weight-decay.png"
 PROG = "adamkit trajectories"
-# The --bias-correction figure: its function, learning rate and number of steps.
-BIAS_CORRECTION = {"function": "ill-conditioned", "lr": 0.1, "steps": 40}
-# The --weight-decay figure: the default decay, the learning rate and the number of steps.
-WEIGHT_DECAY = {"decay": 0.3, "lr": 0.05, "steps": 20000}
-
-
-def plot_file(function):
-    return f"{function}.png"
 
 
 def names(known, what):
@@ -80,6 +69,13 @@ def seed(text):
 def add_arguments(parser):
     """Add the options of ``adamkit trajectories``; the epilog lists each function's settings."""
     from adamkit.trajectories import FUNCTIONS, OPTIMIZERS
+    from adamkit.trajectories.figures import (
+        BIAS_CORRECTION,
+        BIAS_CORRECTION_FILE,
+        JSON_FILE,
+        WEIGHT_DECAY,
+        WEIGHT_DECAY_FILE,
+    )
 
     lines = ["functions (learning rates per optimizer):"]
     for function in FUNCTIONS.values():
@@ -120,6 +116,7 @@ def add_arguments(parser):
 def run(args, console=None):
     """Trace and draw every chosen function, then print the final distances."""
     from adamkit.compare.report import write_json
+    from adamkit.trajectories import figures
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -128,100 +125,17 @@ def run(args, console=None):
         return 2
     document, written = {"seed": args.seed, "functions": {}}, []
     for name in args.functions:
-        document["functions"][name] = _draw_function(name, args, written)
+        document["functions"][name] = figures.draw_function(name, args, written)
     if args.bias_correction:
-        document["bias_correction"] = _draw_bias_correction(args, written)
+        document["bias_correction"] = figures.draw_bias_correction(args, written)
     if args.weight_decay is not None:
-        document["weight_decay"] = _draw_weight_decay(args, written)
-    json_path = args.out / JSON_FILE
+        document["weight_decay"] = figures.draw_weight_decay(args, written)
+    json_path = args.out / figures.JSON_FILE
     write_json(json_path, document, indent=None)
     if not args.quiet:
         from rich.console import Console
 
         console = console or Console()
-        console.print(_table(document))
+        console.print(figures.distance_table(document))
         console.print(f"wrote {', '.join(map(str, [*written, json_path]))}")
     return 0
-
-
-def _draw_function(name, args, written):
-    from adamkit.trajectories import FUNCTIONS, OPTIMIZERS, trace
-    from adamkit.trajectories.plot import plot_function
-
-    function = FUNCTIONS[name]
-    steps = args.steps or function.steps
-    chosen = args.optimizers or function.optimizers or list(OPTIMIZERS)
-    trajectories = trace(function, chosen, steps=steps, seed=args.seed)
-    written.append(args.out / plot_file(name))
-    plot_function(function, trajectories, written[-1], steps)
-    return _function_record(function, steps, trajectories)
-
-
-def _draw_bias_correction(args, written):
-    from adamkit.trajectories import FUNCTIONS, variants
-    from adamkit.trajectories.plot import plot_bias_correction
-
-    function, steps = FUNCTIONS[BIAS_CORRECTION["function"]], BIAS_CORRECTION["steps"]
-    trajectories = variants.bias_correction(function, lr=BIAS_CORRECTION["lr"], steps=steps)
-    written.append(args.out / BIAS_CORRECTION_FILE)
-    plot_bias_correction(function, *trajectories, variants.BETAS, written[-1])
-    return {**_function_record(function, steps, trajectories), "betas": list(variants.BETAS)}
-
-
-def _draw_weight_decay(args, written):
-    from adamkit.trajectories import variants
-    from adamkit.trajectories.plot import plot_weight_decay
-
-    trajectories, markers = variants.weight_decay(
-        decay=args.weight_decay, lr=WEIGHT_DECAY["lr"], steps=WEIGHT_DECAY["steps"]
-    )
-    written.append(args.out / WEIGHT_DECAY_FILE)
-    plot_weight_decay(variants.SHIFTED, trajectories, markers, args.weight_decay, written[-1])
-    return {
-        **_function_record(variants.SHIFTED, WEIGHT_DECAY["steps"], trajectories),
-        "weight_decay": args.weight_decay,
-        "marked_points": {label: list(point) for label, point in markers.items()},
-    }
-
-
-def _function_record(function, steps, trajectories):
-    from adamkit.trajectories.plot import legend_label
-
-    return {
-        "title": function.title,
-        "formula": function.formula,
-        "start": list(function.start),
-        "reference": list(function.reference),
-        "reference_name": function.reference_name,
-        "steps": steps,
-        "noise": function.noise,
-        "lr_note": function.lr_note,
-        "paths": {
-            t.name: {
-                "label": t.label,
-                "lr": t.lr,
-                "legend": legend_label(t),
-                "final_point": t.path[-1].tolist(),
-                "final_distance": t.final_distance,
-                "path": t.path.tolist(),
-            }
-            for t in trajectories
-        },
-    }
-
-
-def _table(document):
-    """Every path's final distance, from the JSON document, in the order they were drawn."""
-    from rich.table import Table
-
-    records = [*document["functions"].items()]
-    records += [(name.replace("_", "-"), document[name]) for name in ("bias_correction", "weight_decay")
-                if name in document]
-    table = Table(title="final distance to the minimum (saddle: to the saddle point)")
-    for column in ("function", "optimizer", "lr", "final distance"):
-        table.add_column(column, justify="left" if column in ("function", "optimizer") else "right",
-                         no_wrap=column == "function")
-    for name, record in records:
-        for path in record["paths"].values():
-            table.add_row(name, path["label"], f"{path['lr']:g}", f"{path['final_distance']:.4g}")
-    return table
