@@ -1,4 +1,4 @@
-"""Measure the choice of 8-bit maps for a rule's state (quoted in src/adamkit/compact/int8.py).
+"""Measure the choice of 8-bit maps for a rule's state (quoted in BENCHMARKS.md).
 
 For each candidate set of maps (one per state, all block-wise with BLOCK elements per scale,
 t = c / levels):

@@ -59,12 +59,10 @@ square-root map with a sign. ``benchmarks/quant_map_choice.py`` measures the cho
 
 Adadelta's ``square_avg`` and ``acc_delta`` are second moments that its step also uses through
 square roots, :math:`\sqrt{u+\epsilon}/\sqrt{v+\epsilon}`: the same case as Adam's
-:math:`v`. On the state of a digits MLP trained with Adadelta the fourth-root map leaves a
-median relative error of :math:`\sqrt v` of 0.5 % and a 90th percentile of 4.8 %, and decodes
-2.3 % of the non-zero elements to 0; the square map (linear on :math:`\sqrt v`) decodes 11 % to
-0 (``quant_map_choice.py --rule adadelta``; there :math:`g^2 \ll \epsilon`, so
-:math:`\Delta \approx g` and the two states nearly coincide, and the final losses of both maps
-match float32's).
+:math:`v`. On the state of a digits MLP trained with Adadelta the fourth-root map decodes far
+fewer non-zero elements to 0 than the square map (linear on :math:`\sqrt v`), and the final
+losses of both maps match float32's (``quant_map_choice.py --rule adadelta``; the numbers are in
+BENCHMARKS.md, "Issue 5: 8-bit state for Adamax and Adadelta").
 
 Adamax's ``exp_inf`` is :math:`u = \max(\beta_2 u, |g| + \epsilon)`, a running maximum of
 :math:`|g|`, and its step divides by it directly, :math:`\theta \leftarrow \theta -
@@ -78,12 +76,13 @@ Rounding to the nearest code bounds the relative error at code :math:`c` by :mat
 square map and :math:`2/c` for the fourth-root map: the square map is finer for
 :math:`u > s/16`, the fourth-root map below, and the square map sends every :math:`u < s/510^2
 \approx 3.8\cdot10^{-6}s` to 0 where the fourth-root map still holds :math:`u` down to
-:math:`s/510^4 \approx 1.5\cdot10^{-11}s`. Measured on the state of a digits MLP trained with
-Adamax (``quant_map_choice.py --rule adamax``, elements above :math:`2\epsilon`): median
-relative error 0.44 % (square) against 0.62 % (fourth root), 90th percentile 3.7 % against
-1.8 %, decoded to 0: 0.05 % against none; the final losses are within 3 % of each other and
-of float32. The tail matters more than the median here, so ``exp_inf`` takes the fourth-root
-map; it also keeps one map per code dtype (int8 signed, uint8 unsigned) for every key.
+:math:`s/510^4 \approx 1.5\cdot10^{-11}s`. On the state of a digits MLP trained with Adamax
+the square map has the smaller median relative error, the fourth-root map the smaller tail,
+and it decodes no element to 0; the final losses of both maps are close to each other and to
+float32's (``quant_map_choice.py --rule adamax``; the numbers are in BENCHMARKS.md, "Issue 5:
+8-bit state for Adamax and Adadelta"). The tail matters more than the median here, so
+``exp_inf`` takes the fourth-root map; it also keeps one map per code dtype (int8 signed, uint8
+unsigned) for every key.
 
 **Error bound** (tested). With :math:`t = c/L` the decoded value, the code is the nearest
 grid point in the transformed domain :math:`u = (|x|/s)^{1/p}` (:math:`p=2, L=127` signed;

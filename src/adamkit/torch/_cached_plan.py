@@ -1,7 +1,8 @@
 """A parameter group's kernel call, gathered once and re-checked on every step.
 
-Looking up state and reading pointers costs microseconds per tensor in Python, and over
-thousands of small tensors that costs more than the kernel itself. After a group has been
+Looking up state and reading pointers in Python costs time for every tensor, and over
+thousands of small tensors that costs more than the kernel itself (BENCHMARKS.md, "Where
+workload C's time goes"). After a group has been
 stepped through the kernels (the full path, which checks every tensor it touches first:
 :mod:`adamkit.torch._checks`), a :class:`GroupPlan` keeps what the calls need: the parameters
 that had gradients, their shapes and data pointers, and their state tensors' pointers, with one

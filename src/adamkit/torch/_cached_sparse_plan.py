@@ -1,8 +1,9 @@
 """A parameter group's lazy sparse step, gathered once and re-checked cheaply on every step.
 
 The counterpart of :class:`adamkit.torch._cached_plan.GroupPlan` for a group whose parameters all have
-sparse gradients stepped lazily (an embedding table's group). A lazy step of 10,000 rows takes
-about a millisecond in C, so the Python around it counts: after a full, validating step,
+sparse gradients stepped lazily (an embedding table's group). The C kernel of a lazy step
+touches only the gradient's rows, so the Python around it counts (BENCHMARKS.md, "Issue 6:
+sparse gradients"): after a full, validating step,
 :class:`SparsePlan` keeps the parameters, their state, their data pointers and the kernel's
 fixed arguments. On the next step it re-reads only what can change behind the optimizer's back,
 and declines (so the full path runs, and raises its precise error) if anything differs:

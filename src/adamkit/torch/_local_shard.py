@@ -8,8 +8,8 @@ shards; the state stays a DTensor with its parameter's placements, so that
 
 import sys
 
-# torch.distributed.tensor costs most of a second to import; a DTensor exists only once it has
-# been imported, so it is looked up where it is, never imported here.
+# torch.distributed.tensor is slow to import (BENCHMARKS.md, "Issue 15: import cost"); a DTensor
+# exists only once it has been imported, so it is looked up where it is, never imported here.
 _DTENSOR_MODULE = "torch.distributed.tensor"
 
 

@@ -1,11 +1,12 @@
 """Per-parameter ``step`` counters that advance with one tensor operation per group.
 
 torch keeps ``state["step"]`` as a separate 0-d float tensor per parameter, and adding 1 to
-each costs microseconds per tensor. Here the counters of the parameters stepped together are
+each is one torch operation per tensor. Here the counters of the parameters stepped together are
 0-d views into one shared 1-d tensor: the layout and values are torch's (each view is a 0-d
 float tensor), but one ``+= 1`` advances them all. It is NumPy's, on a view of the same
-memory: the same float addition, without a pass through torch's operator dispatch, which
-costs tens of microseconds when a step finds it cold in the cache. When the views in the
+memory: the same float addition, without a pass through torch's operator dispatch, which is
+slow when a step finds it cold in the cache (BENCHMARKS.md, "Issue 6: sparse gradients", step
+counters). When the views in the
 state are replaced (``load_state_dict``) or a different set of parameters is stepped, the
 counters are packed again from their current values.
 """
