@@ -1,4 +1,4 @@
-"""The cached lazy sparse step (adamkit/torch/_sparse_plan.py): it is taken after a first full
+"""The cached lazy sparse step (adamkit/torch/_cached_sparse_plan.py): it is taken after a first full
 step, gives the bits of the reference backend (fused=False, never planned) step after step, and
 gives way to the full path whenever something it cached changes."""
 
