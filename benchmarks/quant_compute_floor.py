@@ -19,7 +19,8 @@ import time
 
 import numpy as np
 
-from adamkit import quant, specs
+from adamkit import specs
+from adamkit.compact import int8
 from adamkit.kernels import native, quantized
 
 WORKLOAD_A = 20_000_000
@@ -48,8 +49,8 @@ def main():
     grad = rng.standard_normal(n).astype(np.float32)
     m, v = np.zeros(n, np.float32), np.full(n, 1e-4, np.float32)
     codes = {
-        **dict(zip(quantized.compact_keys("exp_avg"), quant.encode_signed(m))),
-        **dict(zip(quantized.compact_keys("exp_avg_sq"), quant.encode_unsigned(v))),
+        **dict(zip(quantized.compact_keys("exp_avg"), int8.encode_signed(m))),
+        **dict(zip(quantized.compact_keys("exp_avg_sq"), int8.encode_unsigned(v))),
     }
     numels, params, grads = [n] * count, [param.ctypes.data] * count, [grad.ctypes.data] * count
     steps = [10] * count
