@@ -27,8 +27,8 @@ SOURCES = [
     "csrc/quant8_adam_avx2.c",
 ]
 HEADERS = [
-    "csrc/adamkit_kernels.h",
-    "csrc/kernel.h",
+    "csrc/kernels_api.h",
+    "csrc/kernels_internal.h",
     "csrc/rules.h",
     "csrc/instantiate.h",
     "csrc/quant8.h",

@@ -17,7 +17,7 @@
 #define NPY_NO_DEPRECATED_API NPY_1_22_API_VERSION
 #include <numpy/arrayobject.h>
 
-#include "adamkit_kernels.h"
+#include "kernels_api.h"
 #include "quant8.h"
 #include "row_sort.h"
 #include "sparse.h"

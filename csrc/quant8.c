@@ -23,7 +23,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernel.h"
+#include "kernels_internal.h"
 #include "quant8.h"
 #include "quant8_codec.h"
 #include "quant8_adam_fused.h"
@@ -209,8 +209,8 @@ typedef struct {
 
 /* Decode, apply `rule`, keep the new state: the rule and the flags are constants at each call
  * site (update_variant), so each combination compiles to its own branch-free loop. */
-INLINE void update_block(const ak_scalars *k, q8_block *b, int rule, int maximize, int decay,
-                         int amsgrad)
+INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, int maximize,
+                                    int decay, int amsgrad)
 {
     const rule_layout *layout = &LAYOUTS[rule];
     const int slots = rule == AK_RULE_ADAM && amsgrad ? 3 : 2;
@@ -252,7 +252,7 @@ INLINE void update_block(const ak_scalars *k, q8_block *b, int rule, int maximiz
 #define VARIANT(rule, maximize, decay, amsgrad) ((((rule) * 2 + (maximize)) * 3 + (decay)) * 2 + (amsgrad))
 #define VARIANT_CASE(rule, maximize, decay, amsgrad)                                            \
     case VARIANT(rule, maximize, decay, amsgrad):                                                \
-        update_block(k, b, rule, maximize, decay, amsgrad);                                      \
+        decode_and_update_block(k, b, rule, maximize, decay, amsgrad);                          \
         break;
 
 /* How the rule applies weight decay: AK_Q8_PLAIN (none), AK_Q8_L2 or AK_Q8_DECOUPLED. */
