@@ -13,17 +13,16 @@
  * memory, not arithmetic, mostly on address translation: each row of the parameter and of each
  * state tensor lies on a page of its own. The processor overlaps the misses of rows stepped
  * back to back, so a chunk first sums the repeated rows of a batch, then steps the batch's rows
- * one after the other (an embedding's gradient, with half its entries repeats: 4.4 -> 3.7 ms).
+ * one after the other.
  * The rows to come are known, so while a row is stepped the rows AK_SPARSE_PREFETCH_ROWS
  * ahead are prefetched (parameter, state and gradient), and while a batch is gathered the
  * values of the entries AK_SPARSE_PREFETCH_ENTRIES ahead: the misses of a few rows are then
  * in flight at once, where the out-of-order window alone overlaps about one row's. Prefetches
- * read no value and change no result. With the smaller loop of rules.h's segments when no flag
- * is set, 10,000 cold rows of a 1,000,000 x 64 float32 Adam table take 1.4 ms instead of
- * 1.6 on one thread (all on 2 MiB pages; 1.9 instead of 2.5 on 4 KiB pages), and an embedding's
- * 20,000 shuffled entries 2.2 instead of 2.9 ms; touching the same rows with nothing computed
- * takes 1.1-1.2 ms (benchmarks/sparse_floor.c). Huge pages gain as much again: adamkit.torch
- * puts the state, and the parameter, on them (adamkit/torch/_huge_pages.py).
+ * read no value and change no result. The smaller loop of rules.h's segments when no flag is
+ * set shortens the step too, and huge pages as much again: adamkit.torch puts the state, and the
+ * parameter, on them (adamkit/torch/_huge_pages.py). BENCHMARKS.md (issue 6, sparse gradients)
+ * has the figures, against the floor of touching the same rows with nothing computed
+ * (benchmarks/sparse_floor.c).
  */
 #include <stdlib.h>
 
@@ -31,11 +30,10 @@
 #include "row_sort.h"
 #include "sparse.h"
 
-/* Below this many gradient elements (about 0.25 ms of work on one core), one thread steps them.
- * The step waits on memory, and a second core keeps as many misses again in flight: on the idle
- * machine 10,000 cold rows of 64 take 0.90 ms on two threads against 1.54 on one (an
- * embedding's 20,000 entries 1.34 against 2.33; benchmarks/sparse_floor.c). Smaller steps are
- * not worth a worker's wake-up. On a busy machine the wake-up can wait for a time slice. */
+/* Below this many gradient elements, one thread steps them. The step waits on memory, and a
+ * second core keeps as many misses again in flight (BENCHMARKS.md, issue 6: sparse_floor.c on
+ * one and two threads), but smaller steps are not worth a worker's wake-up, which on a busy
+ * machine can wait for a time slice. */
 #define AK_SPARSE_MIN_PARALLEL ((int64_t)1 << 17)
 /* Threads take this many entries at a time, as they become free. */
 #define AK_SPARSE_CHUNK_ENTRIES 256
