@@ -15,6 +15,13 @@ from setuptools.command.build_ext import build_ext
 
 SOURCES = [
     "csrc/module.c",
+    "csrc/arguments.c",
+    "csrc/views.c",
+    "csrc/dense_entry.c",
+    "csrc/sparse_entry.c",
+    "csrc/quant8_entry.c",
+    "csrc/plan_checks_objects.c",
+    "csrc/plan_checks_arrays.c",
     "csrc/dispatch.c",
     "csrc/scalars.c",
     "csrc/isa_scalar.c",
@@ -27,8 +34,13 @@ SOURCES = [
     "csrc/quant8_adam_avx2.c",
 ]
 HEADERS = [
-    "csrc/adamkit_kernels.h",
-    "csrc/kernel.h",
+    "csrc/binding.h",
+    "csrc/entry_points.h",
+    "csrc/arguments.h",
+    "csrc/views.h",
+    "csrc/prefetch_objects.h",
+    "csrc/kernels_api.h",
+    "csrc/kernels_internal.h",
     "csrc/rules.h",
     "csrc/instantiate.h",
     "csrc/quant8.h",

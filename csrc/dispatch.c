@@ -9,7 +9,7 @@
  */
 #include <stdlib.h>
 
-#include "kernel.h"
+#include "kernels_internal.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -67,13 +67,8 @@ typedef struct {
     size_t param_size, state_size;
 } ak_plan;
 
-static void *advance(void *base, int64_t elements, size_t size)
-{
-    return base ? (char *)base + elements * (int64_t)size : NULL;
-}
-
 /* Chunk `chunk` of the concatenated elements, as the pieces of the tensors it covers. */
-static void run_chunk(const void *context, int64_t chunk, int thread)
+static void run_element_chunk(const void *context, int64_t chunk, int thread)
 {
     (void)thread;
     const ak_plan *plan = context;
@@ -100,11 +95,11 @@ static void run_chunk(const void *context, int64_t chunk, int thread)
                 scalars.rounding_keys[s] = ak_rounding_key(call->rounding_seeds[t], (uint32_t)s, (uint32_t)(first >> 32));
         void *slot[AK_MAX_SLOTS];
         for (int s = 0; s < AK_MAX_SLOTS; s++)
-            slot[s] = call->slots[s] ? advance(call->slots[s][t], first, plan->state_size) : NULL;
+            slot[s] = call->slots[s] ? ak_element_at(call->slots[s][t], first, plan->state_size) : NULL;
         void *compensation =
-            call->compensation ? advance(call->compensation[t], first, plan->param_size) : NULL;
-        plan->segment(&scalars, stop - begin, advance(call->params[t], first, plan->param_size),
-                      advance((void *)call->grads[t], first, plan->param_size), compensation,
+            call->compensation ? ak_element_at(call->compensation[t], first, plan->param_size) : NULL;
+        plan->segment(&scalars, stop - begin, ak_element_at(call->params[t], first, plan->param_size),
+                      ak_element_at((void *)call->grads[t], first, plan->param_size), compensation,
                       slot[0], slot[1], slot[2]);
         begin = stop;
         if (begin == plan->offsets[t + 1])
@@ -176,7 +171,8 @@ int ak_update(const ak_call *call)
         per_tensor[t].created = call->created ? call->created[t] : 0;
     }
 
-    ak_parallel_for((offsets[n] + AK_CHUNK - 1) / AK_CHUNK, call->num_threads, 1, run_chunk, &plan);
+    ak_parallel_for((offsets[n] + AK_CHUNK - 1) / AK_CHUNK, call->num_threads, 1, run_element_chunk,
+                    &plan);
     free(offsets);
     free(per_tensor);
     return 0;

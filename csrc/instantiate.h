@@ -6,7 +6,7 @@
  * functions f32v_<op>/f64v_<op> (add, sub, mul, div, sqrt, max, abs, neg, set1, load, store),
  * plus f32v_load_bf16/f32v_store_bf16 (bfloat16 storage, rounded to nearest even) and
  * f32v_store_bf16_stochastic(p, v, key, index) (rounded stochastically with the bits of the
- * slot's key at element `index` and the LANES - 1 after it; adamkit_kernels.h).
+ * slot's key at element `index` and the LANES - 1 after it; kernels_api.h).
  */
 
 #define AK_CAT_(a, b) a##b

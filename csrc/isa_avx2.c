@@ -1,6 +1,6 @@
 /* The AVX2 ISA: 8 float32 or 4 float64 lanes. Only this file is compiled for AVX2 (by the
  * target pragma, which enables no FMA); dispatch.c calls it only on CPUs with AVX2. */
-#include "kernel.h"
+#include "kernels_internal.h"
 
 #if AK_X86
 
@@ -81,7 +81,7 @@ static inline __m256i mix32_lanes(__m256i x)
     return _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
 }
 
-/* Stochastic rounding (adamkit_kernels.h): lane j is element index + j, with its slot's key; no
+/* Stochastic rounding (kernels_api.h): lane j is element index + j, with its slot's key; no
  * noise where the upper half is the largest bfloat16's (not rounded up to an infinity). */
 static inline void f32v_store_bf16_stochastic(uint16_t *p, f32v v, uint32_t key, int64_t index)
 {

@@ -1,7 +1,7 @@
 /* The AVX-512 ISA: 16 float32 or 8 float64 lanes, AVX-512F instructions only. Only this file
  * is compiled for AVX-512 (by the target pragma; FMA contraction is off for the whole build);
  * dispatch.c calls it only on CPUs with AVX-512F. */
-#include "kernel.h"
+#include "kernels_internal.h"
 
 #if AK_X86
 
@@ -89,7 +89,7 @@ static inline __m512i mix32_lanes(__m512i x)
     return _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
 }
 
-/* Stochastic rounding (adamkit_kernels.h): lane j is element index + j, with its slot's key; no
+/* Stochastic rounding (kernels_api.h): lane j is element index + j, with its slot's key; no
  * noise where the upper half is the largest bfloat16's (not rounded up to an infinity). */
 static inline void f32v_store_bf16_stochastic(uint16_t *p, f32v v, uint32_t key, int64_t index)
 {

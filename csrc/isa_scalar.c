@@ -1,5 +1,5 @@
 /* The scalar ISA: one element at a time in plain C, for any CPU. */
-#include "kernel.h"
+#include "kernels_internal.h"
 
 #define ISA scalar
 #define F32_LANES 1
@@ -54,7 +54,7 @@ static inline void f32v_store_bf16(uint16_t *p, f32v v)
     *p = (uint16_t)(bits >> 16);
 }
 
-/* Stochastic rounding (adamkit_kernels.h): element `index` with its slot's key. */
+/* Stochastic rounding (kernels_api.h): element `index` with its slot's key. */
 static inline void f32v_store_bf16_stochastic(uint16_t *p, f32v v, uint32_t key, int64_t index)
 {
     uint32_t bits;

@@ -23,7 +23,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernel.h"
+#include "kernels_internal.h"
 #include "quant8.h"
 #include "quant8_codec.h"
 #include "quant8_adam_fused.h"
@@ -209,8 +209,8 @@ typedef struct {
 
 /* Decode, apply `rule`, keep the new state: the rule and the flags are constants at each call
  * site (update_variant), so each combination compiles to its own branch-free loop. */
-INLINE void update_block(const ak_scalars *k, q8_block *b, int rule, int maximize, int decay,
-                         int amsgrad)
+INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, int maximize,
+                                    int decay, int amsgrad)
 {
     const rule_layout *layout = &LAYOUTS[rule];
     const int slots = rule == AK_RULE_ADAM && amsgrad ? 3 : 2;
@@ -252,7 +252,7 @@ INLINE void update_block(const ak_scalars *k, q8_block *b, int rule, int maximiz
 #define VARIANT(rule, maximize, decay, amsgrad) ((((rule) * 2 + (maximize)) * 3 + (decay)) * 2 + (amsgrad))
 #define VARIANT_CASE(rule, maximize, decay, amsgrad)                                            \
     case VARIANT(rule, maximize, decay, amsgrad):                                                \
-        update_block(k, b, rule, maximize, decay, amsgrad);                                      \
+        decode_and_update_block(k, b, rule, maximize, decay, amsgrad);                          \
         break;
 
 /* How the rule applies weight decay: AK_Q8_PLAIN (none), AK_Q8_L2 or AK_Q8_DECOUPLED. */
@@ -290,12 +290,11 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
 /* ---- The driver ---- */
 
 /* Blocks are stepped in spans of up to Q8_SPAN consecutive blocks of one row: finding a
- * span's tensor and its scalars cost a few hundred cycles, which over one block of 256
- * elements was a fifth of the kernel's arithmetic, and the fused Adam step encodes the
- * last block of each span on its own. Threads take Q8_CHUNK_SPANS consecutive spans at a time
- * (2^16 elements) as they become free: taking 4,096 elements at a time broke each thread's
- * stream through memory that often, and a step of 20M parameters on 2 cores took 12.2 ms
- * instead of 9.6 (workload A, Adam, before the fused step). */
+ * span's tensor and its scalars is not negligible next to the arithmetic of one block of 256
+ * elements, and the fused Adam step encodes the last block of each span on its own. Threads
+ * take Q8_CHUNK_SPANS consecutive spans at a time (2^16 elements) as they become free: taking
+ * 4,096 elements at a time broke each thread's stream through memory that often, which made
+ * the step measurably slower (BENCHMARKS.md, issue 5: 8-bit state speed). */
 #define Q8_SPAN 32
 #define Q8_CHUNK_SPANS 8
 
@@ -378,9 +377,8 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
 /* run_span compiled for each instruction set (the code is the same; the compiler vectorises
  * it with the ISA's registers), Adam's whole blocks stepped by the ISA's fused loop. The
  * AVX-512 version also takes AVX512BW and VL, whose byte operations widen and narrow the codes:
- * without them it ran 20 % slower (1.14 against 0.95 ns per parameter,
- * benchmarks/quant_compute_floor.py); a processor with AVX512F alone (Xeon Phi) runs the AVX2
- * version. */
+ * without them it ran slower (BENCHMARKS.md, issue 5; benchmarks/quant_compute_floor.py); a
+ * processor with AVX512F alone (Xeon Phi) runs the AVX2 version. */
 static void run_span_baseline(const void *pl, int64_t global_span, int thread)
 {
     (void)thread;

@@ -23,7 +23,7 @@
 
 #include <stdint.h>
 
-#include "adamkit_kernels.h"
+#include "kernels_api.h"
 
 #define AK_Q8_BLOCK 256
 

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "kernel.h"
+#include "kernels_internal.h"
 
 /* n_blocks consecutive whole blocks of AK_Q8_BLOCK elements of one row: their parameters and
  * gradients, and per slot of Adam's state (exp_avg int8, exp_avg_sq uint8 and, with AMSGrad,

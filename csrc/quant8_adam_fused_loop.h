@@ -68,8 +68,9 @@ static void encode_alone(const pending_block *e, int slots)
 
 /* Update block b of the run into `out` (and encode `previous` in the same loop if it is not
  * NULL); the flags are constants at each call site. */
-INLINE void update_block(const adam_constants *a, const ak_q8_run *run, int64_t b, pending_block *out,
-                         const pending_block *previous, int maximize, int decay, int amsgrad)
+INLINE void update_block_and_encode_previous(const adam_constants *a, const ak_q8_run *run, int64_t b,
+                                             pending_block *out, const pending_block *previous,
+                                             int maximize, int decay, int amsgrad)
 {
     const int slots = amsgrad ? 3 : 2;
     const int64_t first = b * AK_Q8_BLOCK;
@@ -135,7 +136,7 @@ INLINE void run_blocks(const adam_constants *a, const ak_q8_run *run, int maximi
             encode_alone(previous, amsgrad ? 3 : 2);
             previous = NULL;
         }
-        update_block(a, run, b, &pending[b & 1], previous, maximize, decay, amsgrad);
+        update_block_and_encode_previous(a, run, b, &pending[b & 1], previous, maximize, decay, amsgrad);
     }
     if (run->n_blocks > 0)
         encode_alone(&pending[(run->n_blocks - 1) & 1], amsgrad ? 3 : 2);

@@ -5,11 +5,11 @@
 
 #define AK_SORT_BUCKETS ((int64_t)1 << AK_SORT_DIGIT_BITS)
 
-/* One pass without branches, which the compiler vectorises (20,000 entries in the cache: 13.0 ->
- * 5.5 µs); only when an index is bad are the entries searched again for the first. Row indices are taken as
- * unsigned, so a negative one is at least 2^63: an in-range index v < n_rows <= 2^63 leaves the
- * top bit of v and of n_rows - 1 - v clear, and of v - u, for the index u before it, set only if
- * v < u. */
+/* One pass without branches, which the compiler vectorises (BENCHMARKS.md, issue 6, has what it
+ * saved); only when an index is bad are the entries searched again for the first. Row indices
+ * are taken as unsigned, so a negative one is at least 2^63: an in-range index
+ * v < n_rows <= 2^63 leaves the top bit of v and of n_rows - 1 - v clear, and of v - u, for the
+ * index u before it, set only if v < u. */
 int64_t ak_check_rows(const int64_t *indices, int64_t n_entries, int64_t n_rows, int *sorted)
 {
     const uint64_t *rows = (const uint64_t *)indices, last_row = (uint64_t)n_rows - 1;

@@ -4,7 +4,7 @@
  * lines compute the very doubles the reference rules compute (compiled without FMA
  * contraction and without fast-math).
  */
-#include "kernel.h"
+#include "kernels_internal.h"
 
 void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
 {

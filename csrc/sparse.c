@@ -13,29 +13,27 @@
  * memory, not arithmetic, mostly on address translation: each row of the parameter and of each
  * state tensor lies on a page of its own. The processor overlaps the misses of rows stepped
  * back to back, so a chunk first sums the repeated rows of a batch, then steps the batch's rows
- * one after the other (an embedding's gradient, with half its entries repeats: 4.4 -> 3.7 ms).
+ * one after the other.
  * The rows to come are known, so while a row is stepped the rows AK_SPARSE_PREFETCH_ROWS
  * ahead are prefetched (parameter, state and gradient), and while a batch is gathered the
  * values of the entries AK_SPARSE_PREFETCH_ENTRIES ahead: the misses of a few rows are then
  * in flight at once, where the out-of-order window alone overlaps about one row's. Prefetches
- * read no value and change no result. With the smaller loop of rules.h's segments when no flag
- * is set, 10,000 cold rows of a 1,000,000 x 64 float32 Adam table take 1.4 ms instead of
- * 1.6 on one thread (all on 2 MiB pages; 1.9 instead of 2.5 on 4 KiB pages), and an embedding's
- * 20,000 shuffled entries 2.2 instead of 2.9 ms; touching the same rows with nothing computed
- * takes 1.1-1.2 ms (benchmarks/sparse_floor.c). Huge pages gain as much again: adamkit.torch
- * puts the state, and the parameter, on them (adamkit/torch/_huge_pages.py).
+ * read no value and change no result. The smaller loop of rules.h's segments when no flag is
+ * set shortens the step too, and huge pages as much again: adamkit.torch puts the state, and the
+ * parameter, on them (adamkit/torch/_huge_pages.py). BENCHMARKS.md (issue 6, sparse gradients)
+ * has the figures, against the floor of touching the same rows with nothing computed
+ * (benchmarks/sparse_floor.c).
  */
 #include <stdlib.h>
 
-#include "kernel.h"
+#include "kernels_internal.h"
 #include "row_sort.h"
 #include "sparse.h"
 
-/* Below this many gradient elements (about 0.25 ms of work on one core), one thread steps them.
- * The step waits on memory, and a second core keeps as many misses again in flight: on the idle
- * machine 10,000 cold rows of 64 take 0.90 ms on two threads against 1.54 on one (an
- * embedding's 20,000 entries 1.34 against 2.33; benchmarks/sparse_floor.c). Smaller steps are
- * not worth a worker's wake-up. On a busy machine the wake-up can wait for a time slice. */
+/* Below this many gradient elements, one thread steps them. The step waits on memory, and a
+ * second core keeps as many misses again in flight (BENCHMARKS.md, issue 6: sparse_floor.c on
+ * one and two threads), but smaller steps are not worth a worker's wake-up, which on a busy
+ * machine can wait for a time slice. */
 #define AK_SPARSE_MIN_PARALLEL ((int64_t)1 << 17)
 /* Threads take this many entries at a time, as they become free. */
 #define AK_SPARSE_CHUNK_ENTRIES 256
@@ -49,11 +47,6 @@
 #define AK_SPARSE_PREFETCH_BYTES 1024
 
 static size_t element_size(ak_layout layout) { return layout == AK_LAYOUT_F64 ? 8 : 4; }
-
-static void *at(void *base, int64_t elements, size_t size)
-{
-    return base ? (char *)base + elements * (int64_t)size : NULL;
-}
 
 /* The entries in row order: rows[j] is the row of values row order[j] (order NULL: j). */
 typedef struct {
@@ -95,12 +88,12 @@ static const void *run_gradient(const ak_sparse_plan *plan, int64_t begin, int64
 {
     const ak_sparse_call *call = plan->call;
     int64_t n = call->row_numel;
-    const void *first = at((void *)call->values, value_row(plan, begin) * n, plan->size);
+    const void *first = ak_element_at((void *)call->values, value_row(plan, begin) * n, plan->size);
     if (end - begin == 1)
         return first;
     memcpy(sum, first, (size_t)n * plan->size);
     for (int64_t j = begin + 1; j < end; j++) {
-        const void *next = at((void *)call->values, value_row(plan, j) * n, plan->size);
+        const void *next = ak_element_at((void *)call->values, value_row(plan, j) * n, plan->size);
         if (call->layout == AK_LAYOUT_F64) {
             double *out = sum;
             const double *in = next;
@@ -136,9 +129,9 @@ static inline void prefetch_row(const ak_sparse_plan *plan, int64_t row, const v
     const ak_sparse_call *call = plan->call;
     size_t bytes = (size_t)call->row_numel * plan->size;
     int64_t first = row * call->row_numel;
-    prefetch_lines(at(call->param, first, plan->size), bytes, 1);
+    prefetch_lines(ak_element_at(call->param, first, plan->size), bytes, 1);
     for (int s = 0; s < AK_MAX_SLOTS; s++)
-        prefetch_lines(at(call->slots[s], first, plan->size), bytes, 1);
+        prefetch_lines(ak_element_at(call->slots[s], first, plan->size), bytes, 1);
     prefetch_lines(gradient, bytes, 0);
     if (call->row_steps)
         prefetch_lines(call->row_steps + row, sizeof *call->row_steps, 1);
@@ -155,7 +148,9 @@ static void prefetch_values(const ak_sparse_plan *plan, int64_t *ahead, int64_t 
         until = call->n_entries;
     size_t bytes = (size_t)call->row_numel * plan->size;
     for (; *ahead < until; (*ahead)++)
-        prefetch_lines(at((void *)call->values, value_row(plan, *ahead) * call->row_numel, plan->size), bytes, 0);
+        prefetch_lines(ak_element_at((void *)call->values, value_row(plan, *ahead) * call->row_numel,
+                                     plan->size),
+                       bytes, 0);
 }
 
 static void apply_tensor_scalars(ak_scalars *scalars, const ak_tensor_scalars *t)
@@ -169,7 +164,7 @@ static void apply_tensor_scalars(ak_scalars *scalars, const ak_tensor_scalars *t
  * the gradient of each row of the batch (a repeated row's summed into the thread's sums), then
  * the rows back to back, so that the processor overlaps their cache misses instead of waiting
  * on each row's between summations. */
-static void run_chunk(const void *context, int64_t chunk, int thread)
+static void run_entry_chunk(const void *context, int64_t chunk, int thread)
 {
     const ak_sparse_plan *plan = context;
     const ak_sparse_call *call = plan->call;
@@ -215,9 +210,10 @@ static void run_chunk(const void *context, int64_t chunk, int thread)
                 }
             }
             int64_t first = row * call->row_numel;
-            plan->segment(&scalars, call->row_numel, at(call->param, first, size), gradients[k],
-                          NULL, at(call->slots[0], first, size), at(call->slots[1], first, size),
-                          at(call->slots[2], first, size));
+            plan->segment(&scalars, call->row_numel, ak_element_at(call->param, first, size),
+                          gradients[k], NULL, ak_element_at(call->slots[0], first, size),
+                          ak_element_at(call->slots[1], first, size),
+                          ak_element_at(call->slots[2], first, size));
         }
     }
 }
@@ -274,7 +270,7 @@ ak_sparse_status ak_sparse_update(const ak_sparse_call *call, int64_t *bad_entry
     ak_tensor_scalars shared;
     ak_tensor_scalars_at(call->rule, &call->hyper, call->step, &shared);
     apply_tensor_scalars(&plan.base, &shared);
-    ak_parallel_for(n_chunks, threads, 1, run_chunk, &plan);
+    ak_parallel_for(n_chunks, threads, 1, run_entry_chunk, &plan);
     free(memory);
     return AK_SPARSE_OK;
 }

@@ -13,7 +13,7 @@
 #ifndef ADAMKIT_SPARSE_H
 #define ADAMKIT_SPARSE_H
 
-#include "adamkit_kernels.h"
+#include "kernels_api.h"
 
 typedef struct {
     ak_rule rule;

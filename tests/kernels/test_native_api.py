@@ -304,14 +304,14 @@ def test_set_num_threads_sets_the_default_and_rejects_bad_values():
 
     try:
         kernels.set_num_threads(1)
-        assert native._threads(None) == 1
-        assert native._threads(2) == 2
+        assert native.resolved_threads(None) == 1
+        assert native.resolved_threads(2) == 2
         with pytest.raises(ValueError, match=r"num_threads: 0"):
             kernels.set_num_threads(0)
-        assert native._threads(None) == 1
+        assert native.resolved_threads(None) == 1
     finally:
         kernels.set_num_threads(None)
-    assert native._threads(None) >= 1
+    assert native.resolved_threads(None) >= 1
 
 
 class _Box:

@@ -11,7 +11,7 @@ rounds away the lower half:
   (in magnitude) with probability equal to its distance from the bfloat16 below, in units of the
   spacing. The random bits are a counter-based hash of the element's position, a seed and a
   stream, so the C kernels (the float32-parameter, bfloat16-state layout of
-  ``csrc/adamkit_kernels.h``) compute the same bits in parallel, in the step itself. A finite
+  ``csrc/kernels_api.h``) compute the same bits in parallel, in the step itself. A finite
   value above the largest bfloat16 (:math:`3.39\cdot10^{38}`, upper half ``0x7F7F``) is stored as
   that bfloat16, not rounded up to an infinity: float32 state holds no infinity there, and an
   infinite ``exp_avg`` would make the next step's parameter NaN (:math:`\infty - \infty`).
@@ -67,7 +67,7 @@ def noise(n, seed, stream):
 def stochastically_rounded(values, seed, stream):
     """float32 ``values`` rounded up or down (in magnitude) to a bfloat16, as uint16 bit patterns.
 
-    The reference of the kernels' bfloat16-state store (``csrc/adamkit_kernels.h``), which
+    The reference of the kernels' bfloat16-state store (``csrc/kernels_api.h``), which
     computes the same bits with ``stream`` the state slot: element ``i`` (in C order) adds
     :func:`noise` to the lower half of its float32 pattern before it is cut off, so it is
     rounded away from zero with probability equal to its distance from the bfloat16 below, in

@@ -13,8 +13,11 @@ tensors, and also runs bfloat16 parameters (arithmetic in float32, state in floa
 bfloat16, each stored value rounded to nearest even once), optionally with Kahan summation:
 a bfloat16 compensation buffer per parameter keeps what rounding loses of each update.
 
-The extension is optional. When it was not built, :func:`available` is false, :func:`update`
-warns once (:class:`NativeKernelsUnavailableWarning`) and runs the reference backend, and
+This module is the one binding over the C extension ``adamkit.kernels._native``: the other
+modules reach the kernels through its functions (:mod:`.sparse` and :mod:`.quantized` through
+:func:`sparse_update` and :func:`quant8_update`). The extension is optional. When it was not
+built, :func:`available` is false, :func:`update` warns once
+(:class:`NativeKernelsUnavailableWarning`) and runs the reference backend, and
 :func:`update_pointers` raises.
 """
 
@@ -111,7 +114,7 @@ def same_entries(container, keys, expected, identity_hashed=False):
 
 def attributes(objects, name):
     """``[getattr(o, name) for o in objects]``, from C, prefetching the objects ahead (they are
-    cold after a kernel pass; see ``csrc/module.c``)."""
+    cold after a kernel pass; see ``csrc/prefetch_objects.h``)."""
     return _native.attributes(objects, name)
 
 
@@ -156,10 +159,9 @@ def update(spec, hyperparameters, params, grads, states, steps, *, isa=None, num
         warn_unavailable_once()
         reference.update(spec, hyperparameters, params, grads, states, steps)
         return
-    rule, hyper = _rule_and_hyper(spec, hyperparameters)
+    rule, hyper = rule_and_hyper(spec, hyperparameters)
     params, grads, states, steps = list(params), list(grads), list(states), list(steps)
-    for name, values in (("grads", grads), ("states", states), ("steps", steps)):
-        _check_count(name, values, len(params))
+    check_per_param(params, grads=grads, states=states, steps=steps)
     columns, names, created = state_columns(spec, hyper, params, states)
     _update_columns(rule, hyper, params, grads, columns, names, steps, created, isa, num_threads)
     if created is not None:
@@ -171,10 +173,7 @@ def update(spec, hyperparameters, params, grads, states, steps, *, isa=None, num
 
 def _update_columns(rule, hyper, params, grads, columns, names, steps, created, isa, num_threads):
     _native.update_arrays(
-        _RULE_NAMES[rule],
-        _c_hyperparameters(hyper),
-        _isa(isa),
-        _threads(num_threads),
+        *_rule_arguments(rule, c_hyperparameters(hyper), isa, num_threads),
         params,
         grads,
         tuple(columns),
@@ -192,17 +191,9 @@ def arrays_fit(params, grads):
 
 
 def arrays_as_planned(grads, states, items, arrays, records, dims, ranges, seen):
-    """Whether the NumPy front end's cached step may run as planned (``csrc/module.c``), in one
-    call to C: each dict ``states[i]`` holds exactly the entries it held, in order, by
-    identity (``items``: int64, for each dict the number of entries, then the addresses of each
-    key and value); each of the NumPy ``arrays`` is still as ``records`` (int64 rows of data
-    pointer, type number, number of dimensions) and ``dims`` (their sizes, one after another)
-    describe it, and writable, C-contiguous, aligned and of native byte order; and each
-    ``grads[i]`` fits ``arrays[i]`` as its gradient (the same dtype and shape, C-contiguous,
-    aligned, native byte order) and misses the byte ranges ``ranges`` (int64 rows of start and
-    end, disjoint, sorted by start) that the step writes. ``seen`` (int64, one per gradient,
-    updated) keeps the address of each gradient last found apart, which is not looked up
-    again. The caller keeps every object of ``items`` alive."""
+    """Whether the NumPy front end's cached step may run as planned, in one call to C: the
+    state dicts, arrays and gradients against the tables of :func:`plan_tables`, as
+    ``csrc/plan_checks_arrays.c`` describes. The caller keeps every object of ``items`` alive."""
     return _native.arrays_as_planned(grads, states, items, arrays, records, dims, ranges, seen)
 
 
@@ -271,7 +262,7 @@ def update_pointers(
     state, and float32 parameters ``"bfloat16"`` state, which is stored rounded stochastically
     with the counter-based random bits of ``rounding_seeds[i]`` (a non-negative integer per
     tensor, required there and only there), the state slot and each element's position
-    (``csrc/adamkit_kernels.h``; :func:`adamkit.numpy._bfloat16.stochastically_rounded` is the
+    (``csrc/kernels_api.h``; :func:`adamkit.numpy._bfloat16.stochastically_rounded` is the
     NumPy reference). ``created[i]`` true means the slot the rule creates on its first step (SGD's
     ``momentum_buffer``) was just allocated for tensor ``i`` and is to be written, not read.
 
@@ -290,7 +281,7 @@ def update_pointers(
     """
     if _native is None:
         raise RuntimeError(f"update_pointers needs the native kernels, but {_UNAVAILABLE_REASON}")
-    rule, hyper = _rule_and_hyper(spec, hyperparameters)
+    rule, hyper = rule_and_hyper(spec, hyperparameters)
     dtype = _dtype_name("dtype", dtype)
     state_dtype = dtype if state_dtype is None else _dtype_name("state_dtype", state_dtype)
     active = [slot.key for slot in spec.active_slots(hyper)]
@@ -306,10 +297,7 @@ def update_pointers(
     if created is not None and _created_slot(spec) is None:
         raise ValueError(f"created is only for rules that create a state slot; {spec.name} has none")
     _native.update_pointers(
-        _RULE_NAMES[rule],
-        _c_hyperparameters(hyper),
-        _isa(isa),
-        _threads(num_threads),
+        *_rule_arguments(rule, c_hyperparameters(hyper), isa, num_threads),
         dtype,
         state_dtype,
         numels,
@@ -323,7 +311,41 @@ def update_pointers(
     )
 
 
-def _rule_and_hyper(spec, hyperparameters):
+def sparse_update(rule, c_hyper, isa, num_threads, *arguments):
+    """The lazy sparse step of one tensor in C, for :class:`adamkit.kernels.sparse.RowKernel`:
+    ``rule`` a function of :mod:`adamkit.rules`, ``c_hyper`` from :func:`c_hyperparameters`,
+    ``isa`` and ``num_threads`` as :func:`update` takes them, then the tensor's arguments
+    (``csrc/sparse_entry.c``)."""
+    _native.sparse_update(*_rule_arguments(rule, c_hyper, isa, num_threads), *arguments)
+
+
+def first_row_out_of_range(indices_ptr, n_entries, n_rows):
+    """:func:`adamkit.kernels.sparse.first_row_out_of_range`, in C."""
+    return _native.first_row_out_of_range(indices_ptr, n_entries, n_rows)
+
+
+def quant8_available():
+    """Whether the C extension was built with the kernel for 8-bit block-wise state."""
+    return _native is not None and hasattr(_native, "quant8_update")
+
+
+def quant8_update(rule, c_hyper, isa, num_threads, *arguments):
+    """A rule on 8-bit block-wise state in C, for :mod:`adamkit.kernels.quantized`, the leading
+    arguments as :func:`sparse_update` takes them (``csrc/quant8_entry.c``)."""
+    _native.quant8_update(*_rule_arguments(rule, c_hyper, isa, num_threads), *arguments)
+
+
+def _rule_arguments(rule, c_hyper, isa, num_threads):
+    """The arguments that every C entry point running a rule takes first (``csrc/arguments.h``)."""
+    return _RULE_NAMES[rule], c_hyper, resolved_isa(isa), resolved_threads(num_threads)
+
+
+def uses_step(rule):
+    """Whether the kernels read the step count of ``rule`` (a function of :mod:`adamkit.rules`)."""
+    return rule in _USES_STEP
+
+
+def rule_and_hyper(spec, hyperparameters):
     """The spec's rule and its full keyword arguments: the rule's defaults, then ``hyperparameters``."""
     rule = getattr(spec, "rule", None)
     if rule not in _RULE_NAMES:
@@ -349,7 +371,7 @@ def _rule_defaults(rule):
     return _DEFAULTS[rule]
 
 
-def _c_hyperparameters(hyper):
+def c_hyperparameters(hyper):
     """The hyperparameters under the C field names: plain floats, ``betas`` split in two."""
     fields = {}
     for name, value in hyper.items():
@@ -387,9 +409,11 @@ def _created_slot(spec):
     return next((i for i, slot in enumerate(spec.slots) if slot.fill is None), None)
 
 
-def _check_count(name, values, count):
-    if len(values) != count:
-        raise ValueError(f"{name} has {len(values)} entries but there are {count} params")
+def check_per_param(params, **sequences):
+    """Raise ``ValueError`` unless each of ``sequences`` has one entry per parameter."""
+    for name, values in sequences.items():
+        if len(values) != len(params):
+            raise ValueError(f"{name} has {len(values)} entries but there are {len(params)} params")
 
 
 def _dtype_name(name, dtype):
@@ -405,7 +429,8 @@ def _dtype_name(name, dtype):
     return text
 
 
-def _isa(isa):
+def resolved_isa(isa):
+    """The instruction set a call with ``isa`` runs: the best this CPU has if ``None``."""
     supported = available_isas()
     if isa is None:
         return supported[0]
@@ -450,7 +475,8 @@ def _after_fork_in_child():
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _threads(num_threads):
+def resolved_threads(num_threads):
+    """The thread count a call with ``num_threads`` runs on (see :func:`set_num_threads`)."""
     if num_threads is not None:
         _check_threads(num_threads)
         return num_threads

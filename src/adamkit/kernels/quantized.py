@@ -78,7 +78,7 @@ RULES = (rules.adam, rules.adamax, rules.adadelta)
 
 def available():
     """Whether the C extension, with this kernel, was built."""
-    return native.available() and hasattr(native._native, "quant8_update")
+    return native.quant8_available()
 
 
 def state_keys(spec, hyperparameters):
@@ -116,11 +116,11 @@ def update_pointers(
     if set(state_ptrs) != expected:
         raise ValueError(f"state_ptrs has keys {sorted(state_ptrs)}, expected {sorted(expected)}")
     padding = (None,) * (native.MAX_SLOTS - len(keys))
-    native._native.quant8_update(
-        native._RULE_NAMES[rule],
-        native._c_hyperparameters(hyper),
-        native._isa(isa),
-        native._threads(num_threads),
+    native.quant8_update(
+        rule,
+        native.c_hyperparameters(hyper),
+        isa,
+        num_threads,
         numels,
         numels if row_numels is None else row_numels,
         param_ptrs,
@@ -137,9 +137,7 @@ def update(spec, params, grads, states, steps, *, isa=None, num_threads=None, **
     from the scales' shape). Bad input raises before anything changes."""
     _rule_and_hyper(spec, hyperparameters)
     params, grads, states, steps = list(params), list(grads), list(states), list(steps)
-    for name, values in (("grads", grads), ("states", states), ("steps", steps)):
-        if len(values) != len(params):
-            raise ValueError(f"{name} has {len(values)} entries but there are {len(params)} params")
+    native.check_per_param(params, grads=grads, states=states, steps=steps)
     keys = state_keys(spec, hyperparameters)
     pointers = {name: [] for key in keys for name in compact_keys(key)}
     row_numels = []
@@ -190,7 +188,7 @@ def _rule_and_hyper(spec, hyperparameters):
     """The spec's rule and its full, checked keyword arguments; raise if the kernel cannot step it."""
     if not available():
         raise RuntimeError("the quantised kernel needs adamkit's C extension, which was not built")
-    rule, hyper = native._rule_and_hyper(spec, hyperparameters)
+    rule, hyper = native.rule_and_hyper(spec, hyperparameters)
     if rule not in RULES:
         raise ValueError(f"{spec.name} has no 8-bit state (it is for Adam, AdamW, Adamax and Adadelta)")
     return rule, hyper

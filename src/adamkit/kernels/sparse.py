@@ -17,9 +17,9 @@ the touched rows).
 
 The native kernel (``csrc/sparse.c``) checks the indices, sorts them (a radix sort,
 ``csrc/row_sort.c``, skipped when they are already in order), coalesces and steps, in time
-proportional to the number of entries, never to the number of rows. Without it, or for arrays it does not take (float16, other
-layouts), the rows are gathered, stepped by :mod:`adamkit.kernels.reference`, and scattered
-back: the same rule, the same bits.
+proportional to the number of entries, never to the number of rows. Without it, or for arrays
+it does not take (float16, other layouts), the rows are gathered, stepped by
+:mod:`adamkit.kernels.reference`, and scattered back: the same rule, the same bits.
 """
 
 import math
@@ -149,11 +149,11 @@ class RowKernel:
     """
 
     def __init__(self, spec, hyperparameters):
-        rule, hyper = native._rule_and_hyper(spec, hyperparameters)
+        rule, hyper = native.rule_and_hyper(spec, hyperparameters)
         self._spec = spec
-        self._rule_name = native._RULE_NAMES[rule]
-        self._uses_step = rule in native._USES_STEP
-        self._c_hyper = native._c_hyperparameters(hyper)
+        self._rule = rule
+        self._uses_step = native.uses_step(rule)
+        self._c_hyper = native.c_hyperparameters(hyper)
         self._slots = [(index, slot.key) for index, slot in enumerate(spec.slots) if slot.when(hyper)]
 
     def __call__(
@@ -179,11 +179,11 @@ class RowKernel:
             slots[index] = slot_ptrs[key]
         if self._uses_step and step is None and row_steps is None:
             raise TypeError(f"step is required by {self._spec.name}")
-        native._native.sparse_update(
-            self._rule_name,
+        native.sparse_update(
+            self._rule,
             self._c_hyper,
-            native._isa(isa),
-            native._threads(num_threads),
+            isa,
+            num_threads,
             dtype,
             n_rows,
             row_numel,
@@ -199,8 +199,8 @@ class RowKernel:
 
 def first_row_out_of_range(indices_ptr, n_entries, n_rows):
     """The position of the first of ``n_entries`` int64 row indices at ``indices_ptr`` outside
-    ``[0, n_rows)``, or -1 if all are in range (one pass in C)."""
-    return native._native.first_row_out_of_range(indices_ptr, n_entries, n_rows)
+    ``[0, n_rows)``, or -1 if all are in range (one pass in C; needs the native kernels)."""
+    return native.first_row_out_of_range(indices_ptr, n_entries, n_rows)
 
 
 def _coalesce(indices, values):
@@ -219,7 +219,7 @@ def _update_reference(spec, hyperparameters, param, rows, values, state, step, r
     groups = [(rows, values, step)]
     if row_steps is not None:
         row_steps[rows] += 1
-        if spec.rule in native._USES_STEP:
+        if native.uses_step(spec.rule):
             counts = row_steps[rows]
             groups = [(rows[counts == c], values[counts == c], float(c)) for c in np.unique(counts)]
     for group_rows, group_values, group_step in groups:

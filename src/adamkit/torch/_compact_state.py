@@ -29,7 +29,7 @@ float32 and stores them rounded *stochastically*, in the same pass: up with prob
 to the remainder's fraction of an ulp, so the stored value is unbiased and small increments
 accumulate in expectation. The random bits are a counter-based hash of each element's
 position, the state slot and a seed made of the step count and the tensor's position in the
-group (``csrc/adamkit_kernels.h``), so runs are reproducible and the NumPy front end stores the
+group (``csrc/kernels_api.h``), so runs are reproducible and the NumPy front end stores the
 same bits.
 """
 

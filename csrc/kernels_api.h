@@ -1,4 +1,5 @@
-/* adamkit's fused multi-tensor CPU kernels: the C interface.
+/* adamkit's fused multi-tensor CPU kernels: the C interface that the Python binding calls
+ * (kernels_internal.h is what the kernel files share behind it).
  *
  * One call of ak_update() applies one rule to a whole list of tensors in place. The kernels
  * take data pointers and element counts, so NumPy arrays and torch tensors share them; they
@@ -7,8 +8,8 @@
  * the Python rule computes them, each cast once to the arithmetic type, and each elementwise
  * operation in the rule's order, without FMA contraction.
  */
-#ifndef ADAMKIT_KERNELS_H
-#define ADAMKIT_KERNELS_H
+#ifndef ADAMKIT_KERNELS_API_H
+#define ADAMKIT_KERNELS_API_H
 
 #include <stddef.h>
 #include <stdint.h>

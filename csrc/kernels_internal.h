@@ -1,17 +1,18 @@
-/* What the kernel translation units share: the per-step scalars and the segment functions.
+/* What the kernel translation units share behind kernels_api.h: the per-step scalars, the
+ * segment functions and the parallel loop. The Python binding does not include it.
  *
  * A segment function applies one rule to n consecutive elements of one tensor. Each ISA file
  * (isa_scalar.c, isa_avx2.c, isa_avx512.c) defines a table of them, one per layout and rule;
  * dispatch.c splits a multi-tensor call into segments and runs them in parallel.
  */
-#ifndef ADAMKIT_KERNEL_H
-#define ADAMKIT_KERNEL_H
+#ifndef ADAMKIT_KERNELS_INTERNAL_H
+#define ADAMKIT_KERNELS_INTERNAL_H
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "adamkit_kernels.h"
+#include "kernels_api.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define AK_X86 1
@@ -41,11 +42,11 @@ typedef struct {
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
  * the mask AK_BF16_MAGNITUDE: stochastic rounding does not round it up to an infinity
- * (adamkit_kernels.h). */
+ * (kernels_api.h). */
 #define AK_BF16_MAGNITUDE 0x7FFF0000u
 #define AK_BF16_LARGEST 0x7F7F0000u
 
-/* The "lowbias32" integer hash of stochastic rounding (adamkit_kernels.h). */
+/* The "lowbias32" integer hash of stochastic rounding (kernels_api.h). */
 static inline uint32_t ak_mix32(uint32_t x)
 {
     x ^= x >> 16;
@@ -57,7 +58,7 @@ static inline uint32_t ak_mix32(uint32_t x)
 }
 
 /* The rounding key of slot `slot` of a tensor seeded `seed`, for elements whose index has
- * upper 32 bits `high` (adamkit_kernels.h). */
+ * upper 32 bits `high` (kernels_api.h). */
 static inline uint32_t ak_rounding_key(uint64_t seed, uint32_t slot, uint32_t high)
 {
     return ak_mix32((uint32_t)seed ^ ak_mix32((uint32_t)(seed >> 32) ^ ak_mix32(slot ^ ak_mix32(high + 0x9e3779b9u))));
@@ -93,6 +94,12 @@ typedef int ak_fp_control;
 static inline ak_fp_control ak_fp_control_get(void) { return 0; }
 static inline void ak_fp_control_set(ak_fp_control control) { (void)control; }
 #endif
+
+/* Element `elements` of an array of `size`-byte elements at `base`, or NULL if `base` is. */
+static inline void *ak_element_at(void *base, int64_t elements, size_t size)
+{
+    return base ? (char *)base + elements * (int64_t)size : NULL;
+}
 
 /* The tensor holding unit `position` (an element or a block) of the concatenation, given
  * offsets[t] = units of the tensors before t: offsets[t] <= position < offsets[t + 1].
