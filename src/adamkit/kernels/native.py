@@ -262,7 +262,7 @@ def update_pointers(
     state, and float32 parameters ``"bfloat16"`` state, which is stored rounded stochastically
     with the counter-based random bits of ``rounding_seeds[i]`` (a non-negative integer per
     tensor, required there and only there), the state slot and each element's position
-    (``csrc/kernels_api.h``; :func:`adamkit.numpy._bfloat16.stochastically_rounded` is the
+    (``csrc/kernels_api.h``; :func:`adamkit.compact.bfloat16.stochastically_rounded` is the
     NumPy reference). ``created[i]`` true means the slot the rule creates on its first step (SGD's
     ``momentum_buffer``) was just allocated for tensor ``i`` and is to be written, not read.
 
