@@ -10,7 +10,7 @@ import torch
 from adamkit.compare import torch_training
 from adamkit.compare.models import build, evaluate
 from adamkit.compare.precision import FLOAT32, Precision, as_float32
-from adamkit.compare.tasks import TASKS, digits_split
+from adamkit.compare.tasks import BATCH_SIZE, TASKS, Split, digits_split
 
 SEED = 2
 LR = 1e-3
@@ -19,6 +19,13 @@ LR = 1e-3
 @pytest.fixture(scope="module")
 def split():
     return digits_split(SEED)
+
+
+@pytest.fixture(scope="module")
+def two_batches(split):
+    """The first two minibatches of ``split``: enough for the optimizer to hold its state."""
+    head = slice(2 * BATCH_SIZE)
+    return Split(split.train_inputs[head], split.train_labels[head], split.test_inputs[head], split.test_labels[head])
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +60,15 @@ def test_bf16_parameters_train_with_bf16_state_and_kahan_and_are_evaluated_in_fl
 @pytest.mark.parametrize(
     ("options", "bytes_per_element"), [({"state_dtype": "fp32"}, 10), ({"kahan_summation": False}, 4)]
 )
-def test_bf16_parameters_get_the_optimizer_options(split, options, bytes_per_element):
-    run = train_mlp(split, Precision(torch.bfloat16), **options)
+def test_bf16_parameters_get_the_optimizer_options(split, two_batches, options, bytes_per_element):
+    run = train_mlp(two_batches, Precision(torch.bfloat16), **options)
 
     assert run.state_bytes == state_bytes_at(split, bytes_per_element)
 
 
-def test_int8_state_reaches_the_optimizer(split, float32_run):
+def test_int8_state_reaches_the_optimizer(split, two_batches, float32_run):
     assert float32_run.state_bytes == state_bytes_at(split, 8)
-    assert train_mlp(split, state_dtype="int8").state_bytes < float32_run.state_bytes / 3
+    assert train_mlp(two_batches, state_dtype="int8").state_bytes < float32_run.state_bytes / 3
 
 
 def test_autocast_covers_the_training_forward_but_not_the_evaluation(split, float32_run):

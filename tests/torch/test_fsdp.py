@@ -10,6 +10,9 @@ whole batch, in parameters and losses. Distributed checkpoints saved on 2 proces
 DTensor parameters and gradients on 1, 2 or 4 processes gives the same bits, which are those
 of the NumPy kernel on whole tensors in the row layout, and its distributed checkpoint resumes
 bit for bit on 1 and on 2 processes.
+
+Starting processes is slow: each group of processes (2, 1, 2 again to resume, and 4) starts
+once per module and runs every scenario of its size; each test checks what its scenario left.
 """
 
 import os
@@ -88,28 +91,35 @@ def _state_layout(model, optimizer):
     return layout
 
 
-def _training_worker(rank, world_size, rendezvous, out_dir):
+def _worker(rank, world_size, rendezvous, out_dir, jobs):
+    """Run each ``(job, args)`` of ``jobs`` as ``job(rank, world_size, out_dir, *args)``, all in
+    one process group (starting processes is slow)."""
     join_group(rank, world_size, rendezvous)
     completed = False
     try:
-        results = {}
-        for leg in LEGS:
-            model = _sharded_model(world_size)
-            optimizer = _optimizer(leg, model.parameters())
-            losses = _train(model, optimizer, STEPS, rank, world_size)
-            results[leg] = {"losses": losses, "params": _full(model), "layout": _state_layout(model, optimizer)}
-        model = _sharded_model(world_size, offload=True)
-        optimizer = _optimizer("AdamW", model.parameters())
-        losses = _train(model, optimizer, STEPS, rank, world_size)
-        results["AdamW-offload"] = {"losses": losses, "params": _full(model), "layout": []}
-        if rank == 0:
-            torch.save(results, os.path.join(out_dir, "results.pt"))
+        for job, args in jobs:
+            job(rank, world_size, out_dir, *args)
         completed = True
     finally:
         leave_group(completed)
 
 
-def _checkpoint_worker(rank, world_size, rendezvous, out_dir, leg, resume):
+def _training(rank, world_size, out_dir):
+    results = {}
+    for leg in LEGS:
+        model = _sharded_model(world_size)
+        optimizer = _optimizer(leg, model.parameters())
+        losses = _train(model, optimizer, STEPS, rank, world_size)
+        results[leg] = {"losses": losses, "params": _full(model), "layout": _state_layout(model, optimizer)}
+    model = _sharded_model(world_size, offload=True)
+    optimizer = _optimizer("AdamW", model.parameters())
+    losses = _train(model, optimizer, STEPS, rank, world_size)
+    results["AdamW-offload"] = {"losses": losses, "params": _full(model), "layout": []}
+    if rank == 0:
+        torch.save(results, os.path.join(out_dir, f"results-{world_size}.pt"))
+
+
+def _checkpoint(rank, world_size, out_dir, leg, resume):
     """Train half the steps and save a distributed checkpoint, or (``resume``) load it and train on."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import (
@@ -119,31 +129,62 @@ def _checkpoint_worker(rank, world_size, rendezvous, out_dir, leg, resume):
         set_optimizer_state_dict,
     )
 
-    join_group(rank, world_size, rendezvous)
-    completed = False
-    try:
-        model = _sharded_model(world_size)
-        optimizer = _optimizer(leg, model.parameters())
-        checkpoint = os.path.join(out_dir, f"checkpoint-{leg}")
-        if not resume:
-            _train(model, optimizer, STEPS // 2, rank, world_size)
-            state = {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, optimizer)}
-            dcp.save(state, checkpoint_id=checkpoint)
-        else:
-            state = {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, optimizer)}
-            dcp.load(state, checkpoint_id=checkpoint)
-            set_model_state_dict(model, state["model"])
-            set_optimizer_state_dict(model, optimizer, state["optim"])
-            losses = _train(model, optimizer, STEPS - STEPS // 2, rank, world_size)
-            params = _full(model)  # a collective: every rank takes part
-            if rank == 0:
-                torch.save({"losses": losses, "params": params}, os.path.join(out_dir, f"resumed-{leg}.pt"))
-        completed = True
-    finally:
-        leave_group(completed)
+    model = _sharded_model(world_size)
+    optimizer = _optimizer(leg, model.parameters())
+    checkpoint = os.path.join(out_dir, f"checkpoint-{leg}")
+    if not resume:
+        _train(model, optimizer, STEPS // 2, rank, world_size)
+        state = {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, optimizer)}
+        dcp.save(state, checkpoint_id=checkpoint)
+    else:
+        state = {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, optimizer)}
+        dcp.load(state, checkpoint_id=checkpoint)
+        set_model_state_dict(model, state["model"])
+        set_optimizer_state_dict(model, optimizer, state["optim"])
+        losses = _train(model, optimizer, STEPS - STEPS // 2, rank, world_size)
+        params = _full(model)  # a collective: every rank takes part
+        if rank == 0:
+            torch.save({"losses": losses, "params": params}, os.path.join(out_dir, f"resumed-{leg}.pt"))
 
 
 # --- the test side ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The directory where every process group of this module leaves its results."""
+    return tmp_path_factory.mktemp("fsdp")
+
+
+@pytest.fixture(scope="module")
+def on_two(runs):
+    """Two processes train every leg, save a distributed checkpoint of each checkpointed leg half
+    way, and step each 8-bit optimizer (saving its checkpoint)."""
+    jobs = [(_training, ()), *((_checkpoint, (leg, False)) for leg in CHECKPOINTED)]
+    spawn(_worker, 2, str(runs), jobs + [(_int8, ("", name)) for name in INT8_NAMES])
+    return runs
+
+
+@pytest.fixture(scope="module")
+def resumed_on_two(on_two):
+    """Two new processes resume the checkpoints saved on two."""
+    jobs = [*((_checkpoint, (leg, True)) for leg in CHECKPOINTED), (_int8, (SAVED_INT8, "Adam"))]
+    spawn(_worker, 2, str(on_two), jobs)
+    return on_two
+
+
+@pytest.fixture(scope="module")
+def on_one(on_two):
+    """One process steps each 8-bit optimizer, and resumes the 8-bit checkpoint saved on two."""
+    jobs = [*((_int8, ("", name)) for name in INT8_NAMES), (_int8, (SAVED_INT8, "Adam"))]
+    spawn(_worker, 1, str(on_two), jobs)
+    return on_two
+
+
+@pytest.fixture(scope="module")
+def on_four(runs):
+    """Four processes train every leg and step 8-bit Adam."""
+    spawn(_worker, 4, str(runs), [(_training, ()), (_int8, ("", "Adam"))])
+    return runs
 
 
 def _single_process(leg, steps=STEPS):
@@ -162,9 +203,9 @@ def _check_matches_one_process(what, got, leg):
 
 
 @pytest.mark.parametrize("world_size", [2, 4])
-def test_fsdp2_training_matches_one_process(tmp_path, world_size):
-    spawn(_training_worker, world_size, str(tmp_path))
-    results = torch.load(tmp_path / "results.pt")
+def test_fsdp2_training_matches_one_process(request, world_size):
+    runs = request.getfixturevalue({2: "on_two", 4: "on_four"}[world_size])
+    results = torch.load(runs / f"results-{world_size}.pt")
     for leg in LEGS:
         _check_matches_one_process(f"{leg} on {world_size} processes", results[leg], leg)
         layout = results[leg]["layout"]
@@ -174,7 +215,7 @@ def test_fsdp2_training_matches_one_process(tmp_path, world_size):
 
 @pytest.mark.filterwarnings("ignore:torch.distributed is disabled:UserWarning")
 @pytest.mark.parametrize("leg", CHECKPOINTED)
-def test_distributed_checkpoint_saved_on_two_processes_resumes_on_two_and_on_one(tmp_path, leg):
+def test_distributed_checkpoint_saved_on_two_processes_resumes_on_two_and_on_one(resumed_on_two, leg):
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import (
         get_model_state_dict,
@@ -183,10 +224,8 @@ def test_distributed_checkpoint_saved_on_two_processes_resumes_on_two_and_on_one
         set_optimizer_state_dict,
     )
 
-    spawn(_checkpoint_worker, 2, str(tmp_path), leg, False)
-    spawn(_checkpoint_worker, 2, str(tmp_path), leg, True)
     expected_losses, expected_params = _single_process(leg)
-    resumed = torch.load(tmp_path / f"resumed-{leg}.pt")
+    resumed = torch.load(resumed_on_two / f"resumed-{leg}.pt")
     agreement = Agreement(RTOL)
     agreement.check_all(f"{leg} resumed on 2 processes", resumed["params"], expected_params)
     agreement.check(f"{leg} resumed losses", torch.tensor(resumed["losses"]), torch.tensor(expected_losses[STEPS // 2 :]))
@@ -195,7 +234,7 @@ def test_distributed_checkpoint_saved_on_two_processes_resumes_on_two_and_on_one
     model = tiny_model()
     optimizer = _optimizer(leg, model.parameters())
     state = {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, optimizer)}
-    dcp.load(state, checkpoint_id=str(tmp_path / f"checkpoint-{leg}"))
+    dcp.load(state, checkpoint_id=str(resumed_on_two / f"checkpoint-{leg}"))
     set_model_state_dict(model, state["model"])
     set_optimizer_state_dict(model, optimizer, state["optim"])
     losses = _train(model, optimizer, STEPS - STEPS // 2)
@@ -226,6 +265,8 @@ INT8_HYPERS = {
     "Adadelta": dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1),
 }
 INT8_STEPS, INT8_SAVE_AT = 6, 3
+INT8_NAMES = tuple(INT8_HYPERS)
+SAVED_INT8 = "int8-Adam-checkpoint-2"  # the 8-bit checkpoint that one and two processes resume
 
 
 def _int8_tensors(step=None):
@@ -233,7 +274,7 @@ def _int8_tensors(step=None):
     return [torch.randn(shape, generator=generator) * (1 if step is None else 0.1) for shape in INT8_SHAPES]
 
 
-def _int8_worker(rank, world_size, rendezvous, out_dir, resume_from, name):
+def _int8(rank, world_size, out_dir, resume_from, name):
     """Step DTensor parameters with the 8-bit optimizer ``name``; save the full parameters and
     decoded state.
 
@@ -244,44 +285,38 @@ def _int8_worker(rank, world_size, rendezvous, out_dir, resume_from, name):
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Shard, distribute_tensor
 
-    join_group(rank, world_size, rendezvous)
-    completed = False
-    try:
-        mesh = init_device_mesh("cpu", (world_size,))
-        params = [torch.nn.Parameter(distribute_tensor(t, mesh, [Shard(0)])) for t in _int8_tensors()]
-        optimizer = getattr(adamkit.torch, name)(params, state_dtype="int8", **INT8_HYPERS[name])
-        first = 0
-        if resume_from:
-            for param, grad in zip(params, _int8_tensors(0)):
-                param.grad = distribute_tensor(grad, mesh, [Shard(0)])
-            optimizer.step()  # creates the state that the checkpoint overwrites
-            state = {"optim": optimizer.state_dict()}
-            dcp.load(state, checkpoint_id=os.path.join(out_dir, resume_from))
-            optimizer.load_state_dict(state["optim"])
-            with torch.no_grad():
-                for param, value in zip(params, torch.load(os.path.join(out_dir, resume_from + ".params.pt"))):
-                    param.copy_(distribute_tensor(value, mesh, [Shard(0)]))
-            first = INT8_SAVE_AT
-        for step in range(first, INT8_STEPS):
-            if step == INT8_SAVE_AT and not resume_from:
-                checkpoint = f"int8-checkpoint-{world_size}"
-                dcp.save({"optim": optimizer.state_dict()}, checkpoint_id=os.path.join(out_dir, checkpoint))
-                full = [p.full_tensor() for p in params]
-                if rank == 0:
-                    torch.save(full, os.path.join(out_dir, checkpoint + ".params.pt"))
-            for param, grad in zip(params, _int8_tensors(step)):
-                param.grad = distribute_tensor(grad, mesh, [Shard(0)])
-            optimizer.step()
-        exported = optimizer.export_torch_state_dict()["state"]
-        kinds = [{k: (v.dtype, type(v).__name__) for k, v in optimizer.state[p].items()} for p in params]
-        full_state = [{k: v.full_tensor() for k, v in exported[i].items() if k != "step"} for i in range(len(params))]
-        full_params = [p.full_tensor() for p in params]
-        if rank == 0:
-            result = {"params": full_params, "state": full_state, "kinds": kinds}
-            torch.save(result, os.path.join(out_dir, f"int8-{name}-{world_size}-{resume_from or 'fresh'}.pt"))
-        completed = True
-    finally:
-        leave_group(completed)
+    mesh = init_device_mesh("cpu", (world_size,))
+    params = [torch.nn.Parameter(distribute_tensor(t, mesh, [Shard(0)])) for t in _int8_tensors()]
+    optimizer = getattr(adamkit.torch, name)(params, state_dtype="int8", **INT8_HYPERS[name])
+    first = 0
+    if resume_from:
+        for param, grad in zip(params, _int8_tensors(0)):
+            param.grad = distribute_tensor(grad, mesh, [Shard(0)])
+        optimizer.step()  # creates the state that the checkpoint overwrites
+        state = {"optim": optimizer.state_dict()}
+        dcp.load(state, checkpoint_id=os.path.join(out_dir, resume_from))
+        optimizer.load_state_dict(state["optim"])
+        with torch.no_grad():
+            for param, value in zip(params, torch.load(os.path.join(out_dir, resume_from + ".params.pt"))):
+                param.copy_(distribute_tensor(value, mesh, [Shard(0)]))
+        first = INT8_SAVE_AT
+    for step in range(first, INT8_STEPS):
+        if step == INT8_SAVE_AT and not resume_from:
+            checkpoint = f"int8-{name}-checkpoint-{world_size}"
+            dcp.save({"optim": optimizer.state_dict()}, checkpoint_id=os.path.join(out_dir, checkpoint))
+            full = [p.full_tensor() for p in params]
+            if rank == 0:
+                torch.save(full, os.path.join(out_dir, checkpoint + ".params.pt"))
+        for param, grad in zip(params, _int8_tensors(step)):
+            param.grad = distribute_tensor(grad, mesh, [Shard(0)])
+        optimizer.step()
+    exported = optimizer.export_torch_state_dict()["state"]
+    kinds = [{k: (v.dtype, type(v).__name__) for k, v in optimizer.state[p].items()} for p in params]
+    full_state = [{k: v.full_tensor() for k, v in exported[i].items() if k != "step"} for i in range(len(params))]
+    full_params = [p.full_tensor() for p in params]
+    if rank == 0:
+        result = {"params": full_params, "state": full_state, "kinds": kinds}
+        torch.save(result, os.path.join(out_dir, f"int8-{name}-{world_size}-{resume_from or 'fresh'}.pt"))
 
 
 def _int8_on_whole_tensors(name):
@@ -316,10 +351,8 @@ def _assert_bitwise(what, got, want):
         assert torch.equal(a, b), f"{what}: tensor {index} differs"
 
 
-def test_int8_state_gives_the_same_bits_on_one_two_and_four_processes_and_resumes(tmp_path):
-    for world_size in (1, 2, 4):
-        spawn(_int8_worker, world_size, str(tmp_path), "", "Adam")
-    results = {w: torch.load(tmp_path / f"int8-Adam-{w}-fresh.pt") for w in (1, 2, 4)}
+def test_int8_state_gives_the_same_bits_on_one_two_and_four_processes_and_resumes(on_one, resumed_on_two, on_four):
+    results = {w: torch.load(on_one / f"int8-Adam-{w}-fresh.pt") for w in (1, 2, 4)}
     kinds = results[2]["kinds"]
     for kind in kinds[:3]:  # 2-d: codes and scales, all DTensors
         assert kind["exp_avg_codes"] == (torch.int8, "DTensor") and kind["exp_avg_absmax"] == (torch.float32, "DTensor")
@@ -333,18 +366,15 @@ def test_int8_state_gives_the_same_bits_on_one_two_and_four_processes_and_resume
 
     # A checkpoint saved on 2 processes resumes on 1 and on 2 to the same bits.
     for world_size in (1, 2):
-        spawn(_int8_worker, world_size, str(tmp_path), "int8-checkpoint-2", "Adam")
-        resumed = torch.load(tmp_path / f"int8-Adam-{world_size}-int8-checkpoint-2.pt")
+        resumed = torch.load(on_one / f"int8-Adam-{world_size}-{SAVED_INT8}.pt")
         _assert_bitwise(f"resumed on {world_size}", resumed["params"], results[2]["params"])
         for got, want in zip(resumed["state"], results[2]["state"]):
             _assert_bitwise(f"resumed state on {world_size}", list(got.values()), list(want.values()))
 
 
 @pytest.mark.parametrize("name", ["Adamax", "Adadelta"])
-def test_adamax_and_adadelta_int8_state_give_the_same_bits_on_one_and_two_processes(tmp_path, name):
-    for world_size in (1, 2):
-        spawn(_int8_worker, world_size, str(tmp_path), "", name)
-    results = {w: torch.load(tmp_path / f"int8-{name}-{w}-fresh.pt") for w in (1, 2)}
+def test_adamax_and_adadelta_int8_state_give_the_same_bits_on_one_and_two_processes(on_one, name):
+    results = {w: torch.load(on_one / f"int8-{name}-{w}-fresh.pt") for w in (1, 2)}
     first = getattr(adamkit.torch, name).spec.slots[0].key
     for kind in results[2]["kinds"][:3]:  # 2-d: codes and scales, all DTensors
         assert kind[first + "_codes"][1] == "DTensor" and kind[first + "_absmax"] == (torch.float32, "DTensor")
