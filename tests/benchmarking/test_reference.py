@@ -75,7 +75,8 @@ def test_the_page_and_bench_md_hold_the_rendered_tables(run):
     assert text == PAGE.replace("old tables\n", block)
     assert (out / "bench.md").read_text() == reference_report.markdown(record)
     assert record["command"] in block and "| Rule | adamkit.torch ms |" in block
-    assert "Quality of bfloat16 and 8-bit state" in printed and "Sparse gradients" in printed
+    words = " ".join(printed.split())
+    assert all(table.title in words for table in reference_report.tables(record))
 
 
 def test_report_from_re_renders_and_splices_without_running(run, tmp_path):
@@ -100,9 +101,9 @@ def test_splicing_twice_changes_nothing_and_keeps_the_rest(run):
 
 @pytest.mark.parametrize("text", ["no markers", f"{reference_report.END}\n{reference_report.BEGIN}\n"])
 def test_a_page_without_markers_in_order_is_refused(text):
-    with pytest.raises(ValueError, match="the text must hold the line <!-- BEGIN"):
+    with pytest.raises(ValueError, match="the text must hold the line '<!-- BEGIN"):
         reference_report.splice(text, {})
-    with pytest.raises(ValueError, match="the text must hold the line <!-- BEGIN"):
+    with pytest.raises(ValueError, match="the text must hold the line '<!-- BEGIN"):
         reference_report.generated(text)
 
 
@@ -114,8 +115,8 @@ def test_a_page_without_markers_in_order_is_refused(text):
         (["--reference", "--sparse"], "--sparse and --reference are different runs"),
         (["--update", "PAGE.md"], "--update is an option of --reference and --report-from only"),
         (["--reference", "--update", "missing.md"], "missing.md"),
-        (["--reference", "--update", "plain.md"], "plain.md: the text must hold the line <!-- BEGIN"),
-        (["--report-from", "bench.json", "--update", "plain.md"], "plain.md: the text must hold the line <!-- BEGIN"),
+        (["--reference", "--update", "plain.md"], "plain.md: the text must hold the line '<!-- BEGIN"),
+        (["--report-from", "bench.json", "--update", "plain.md"], "plain.md: the text must hold the line '<!-- BEGIN"),
         (["--report-from", "bench.json", "--steps", "3"], "--steps is not an option of --report-from"),
         (["--report-from", "bench.json", "--quick"], "--quick is not an option of --report-from"),
         (["--report-from", "sparse.json", "--update", "PAGE.md"], "--update needs the record of adamkit bench"),

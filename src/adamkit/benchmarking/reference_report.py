@@ -174,15 +174,26 @@ def _minutes(record):
 
 
 def shared_line(record):
-    """A warning when other processes loaded the machine at the start of the run, else nothing."""
-    if record["load_average_start"][0] < SHARED_LOAD:
+    """A warning when other processes loaded the machine during the run, else nothing."""
+    others = max(record["load_average_start"][0], record["load_average_end"][0] - 1)
+    if others < SHARED_LOAD:
         return []
-    return [
-        "**A run on a shared machine**: other processes were using the cores (see the load average), "
-        "so absolute times are slower and noisier than on an idle machine. Ratios of contenders "
-        "timed in the same rounds are the figures to read.",
-        "",
-    ]
+    cores = record["machine"]["logical_cores"]
+    text = (
+        f"**A run on a shared machine**: other processes brought the load average to about {others:.0f} "
+        f"beside this run's own, on {cores} cores, so absolute times are slower and noisier than on an "
+        "idle machine."
+    )
+    if others < cores:
+        text += " Ratios of contenders timed in the same rounds are the figures to read."
+    else:
+        text += (
+            " With more runnable processes than cores, a step on several threads waits for a time slice "
+            "at each parallel region, so steps that enter more regions (torch's paths run several per "
+            "step) slow down more: even the ratios are not an idle machine's. Re-run the command above "
+            "on an idle machine before quoting them."
+        )
+    return [text, ""]
 
 
 def block(record):
