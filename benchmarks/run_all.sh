@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The run BENCHMARKS.md quotes: every rule on workloads A, B and C, with torch's default
+# Every rule on workloads A, B and C (BENCHMARKS.md's tables: A only), with torch's default
 # thread count, writing bench.json and bench.md into the directory given (default
 # benchmarks/results/all). Extra arguments go to `adamkit bench`, e.g. --threads 1.
 # Takes tens of minutes and about 12 GiB of memory at peak (workload B, AMSGrad: five

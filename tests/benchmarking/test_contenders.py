@@ -80,27 +80,44 @@ def test_without_the_kernels_the_int8_contender_is_left_out_with_a_note(monkeypa
     assert any(note.startswith("adamkit.torch int8 not timed: state_dtype='int8' needs adamkit's C kernels") for note in notes), notes
 
 
-@pytest.mark.parametrize("name", ["Adam", "AdamW", "AMSGrad"])
-def test_the_int8_contender_keeps_8_bit_state_and_tracks_fp32(name):
+def _stepped_beside_torch(name, label):
+    """Contender ``label`` for rule ``name`` and torch's for-loop, four steps each: the contender,
+    and the 4097-element parameter of each (checked to have moved)."""
     init, grads = _tensors()
     entrants, _ = contenders.build(rule_cases.BY_NAME[name], init, grads)
     by_label = {entrant.label: entrant for entrant in entrants}
-    int8, reference = by_label[contenders.ADAMKIT_INT8], by_label["torch for-loop"]
+    timed, reference = by_label[label], by_label["torch for-loop"]
     for _ in range(4):
-        int8.step()
+        timed.step()
         reference.step()
-    optimizer = int8.step.__self__
-    big = next(p for p in int8.params if p.numel() == 4097)
-    assert optimizer.state[big]["exp_avg_codes"].dtype == torch.int8
-    got, want = (_values(entrant.params)[3] for entrant in (int8, reference))
+    got, want = (_values(entrant.params)[3] for entrant in (timed, reference))
     assert not np.array_equal(got, init[3].numpy())
+    return timed, got, want
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "AMSGrad"])
+def test_the_int8_contender_keeps_8_bit_state_and_tracks_fp32(name):
+    int8, got, want = _stepped_beside_torch(name, contenders.ADAMKIT_INT8)
+    big = next(p for p in int8.params if p.numel() == 4097)
+    assert int8.step.__self__.state[big]["exp_avg_codes"].dtype == torch.int8
     # Four steps move each parameter by about 4 lr = 4e-3; 8-bit moments shift that a little.
     error = np.abs(got - want)
     assert np.median(error) < 5e-5 and np.quantile(error, 0.99) < 4e-4
 
 
-def test_rules_without_8_bit_state_say_so():
+@pytest.mark.parametrize("name", ["Adam", "Adamax", "Adadelta"])
+def test_the_bf16_contender_keeps_bfloat16_state_and_tracks_fp32(name):
+    bf16, got, want = _stepped_beside_torch(name, contenders.ADAMKIT_BF16)
+    state = bf16.step.__self__.state[bf16.params[3]]
+    assert {value.dtype for key, value in state.items() if key != "step"} == {torch.bfloat16}
+    # Four steps of at most about lr (1e-3, Adamax 2e-3) each; bfloat16 moments, stochastically
+    # rounded, change such a step by a few percent at most.
+    np.testing.assert_allclose(got, want, atol=2e-4)
+
+
+def test_rules_without_compact_state_say_so():
     init, grads = _tensors()
     entrants, notes = contenders.build(rule_cases.BY_NAME["RMSprop"], init, grads)
-    assert contenders.ADAMKIT_INT8 not in [entrant.label for entrant in entrants]
-    assert any(note.startswith(f"{contenders.ADAMKIT_INT8} not timed: ") for note in notes)
+    for label in contenders.COMPACT_STATE:
+        assert label not in [entrant.label for entrant in entrants]
+        assert any(note.startswith(f"{label} not timed: ") for note in notes)

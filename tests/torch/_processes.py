@@ -24,7 +24,7 @@ MULTIPROCESS_MARKS = [
 ]
 """The marks of every test module that runs :func:`spawn`."""
 
-TIMEOUT_SECONDS = 300  # generous for a loaded CI machine; an unloaded one needs ~10 s
+TIMEOUT_SECONDS = 300  # generous, for a loaded CI machine
 
 
 def leave_group(completed):

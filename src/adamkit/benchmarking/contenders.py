@@ -9,8 +9,9 @@ which are set once and shared (no optimizer here writes to a gradient). Labels:
 - ``torch for-loop``, ``torch foreach``, ``torch fused``: ``torch.optim.<Optimizer>`` with
   ``foreach=False``, ``foreach=True`` and ``fused=True`` (fused only where torch offers it);
 - ``plain NumPy``: :class:`~adamkit.benchmarking.plain_numpy.PlainNumpyAdam`, for Adam;
-- ``adamkit.torch int8``: ``adamkit.torch.<Optimizer>(..., state_dtype="int8")``, 8-bit
-  block-wise state, for every rule whose optimizer takes it (a note says why not otherwise);
+- ``adamkit.torch int8``, ``adamkit.torch bf16``: ``adamkit.torch.<Optimizer>(...,
+  state_dtype="int8")`` (8-bit block-wise state) and ``state_dtype="bf16"`` (bfloat16 state with
+  stochastic rounding), for every rule whose optimizer takes them (a note says why not otherwise);
 - ``bitsandbytes AdamW8bit``, ``torchao AdamW8bit``: 8-bit AdamW, for AdamW, when installed.
 """
 
@@ -33,13 +34,16 @@ TORCH_PATHS = {
 }
 PLAIN_NUMPY = "plain NumPy"
 ADAMKIT_INT8 = "adamkit.torch int8"
+ADAMKIT_BF16 = "adamkit.torch bf16"
+# adamkit.torch with compact optimizer state, by the state_dtype each is built with.
+COMPACT_STATE = {ADAMKIT_INT8: "int8", ADAMKIT_BF16: "bf16"}
 EIGHT_BIT = {
     "bitsandbytes AdamW8bit": ("bitsandbytes.optim", "AdamW8bit"),
     "torchao AdamW8bit": ("torchao.optim", "AdamW8bit"),
 }
 # Contenders that keep full-precision state, so they move the bytes of the bandwidth bound.
 FULL_PRECISION = (ADAMKIT_TORCH, ADAMKIT_NUMPY, *TORCH_PATHS, PLAIN_NUMPY)
-LABELS = (*FULL_PRECISION, ADAMKIT_INT8, *EIGHT_BIT)
+LABELS = (*FULL_PRECISION, *COMPACT_STATE, *EIGHT_BIT)
 
 
 def build(case, init, grads):
@@ -57,7 +61,8 @@ def build(case, init, grads):
         optimizer = PlainNumpyAdam(params, **case.hyperparameters)
         arrays = [grad.numpy() for grad in grads]
         contenders.append(Contender(PLAIN_NUMPY, lambda: optimizer.step(arrays), params=params))
-    contenders.append(_adamkit_int8(case, init, grads, notes))
+    for label, state_dtype in COMPACT_STATE.items():
+        contenders.append(_adamkit_compact(label, state_dtype, case, init, grads, notes))
     if case.name == "AdamW":
         for label, (module_name, class_name) in EIGHT_BIT.items():
             contenders.append(_eight_bit(label, module_name, class_name, case, init, grads, notes))
@@ -81,14 +86,14 @@ def _adamkit_torch(case, init, grads):
     return Contender(ADAMKIT_TORCH, optimizer.step, params=params)
 
 
-def _adamkit_int8(case, init, grads, notes):
+def _adamkit_compact(label, state_dtype, case, init, grads, notes):
     params = _parameters(init, grads)
     try:
-        optimizer = getattr(adamkit.torch, case.optimizer)(params, **case.hyperparameters, state_dtype="int8")
+        optimizer = getattr(adamkit.torch, case.optimizer)(params, **case.hyperparameters, state_dtype=state_dtype)
     except (RuntimeError, ValueError) as error:  # RuntimeError: the C kernels were not built
-        notes.append(f"{ADAMKIT_INT8} not timed: {error}")
+        notes.append(f"{label} not timed: {error}")
         return None
-    return Contender(ADAMKIT_INT8, optimizer.step, optional=True, params=params)
+    return Contender(label, optimizer.step, optional=True, params=params)
 
 
 def _adamkit_numpy(case, init, grads, notes):

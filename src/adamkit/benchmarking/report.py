@@ -30,7 +30,8 @@ def figure(value):
     return f"{value:.3g}"
 
 
-def _cell(value, suffix=""):
+def cell(value, suffix=""):
+    """``value`` rounded by :func:`figure`, with ``suffix``; a dash for a missing value."""
     return MISSING if value is None else figure(value) + suffix
 
 
@@ -69,20 +70,20 @@ def rows(record):
     eight_bit = eight_bit_columns(record)
     table = []
     for row in record["results"]:
-        times = [_cell(row["contenders"].get(label, {}).get("median_ms")) for label in labels]
+        times = [cell(row["contenders"].get(label, {}).get("median_ms")) for label in labels]
         speedups = row.get("int8_speedup_vs", {})
         table.append(
             [
                 row["workload"],
                 row["rule"],
                 *times,
-                _cell(row["speedup_vs_torch_best"], "×"),
-                _cell(row["adamkit_pct_of_bound"], "%"),
-                _cell(row["numpy_speedup_vs_plain"], "×"),
-                _cell(row.get("int8_time_vs_torch_fused"), "×"),
-                *(_cell(speedups.get(label), "×") for label in eight_bit),
-                _cell(row["bound_ms"]),
-                _cell(row["bound_gb_per_s"]),
+                cell(row["speedup_vs_torch_best"], "×"),
+                cell(row["adamkit_pct_of_bound"], "%"),
+                cell(row["numpy_speedup_vs_plain"], "×"),
+                cell(row.get("int8_time_vs_torch_fused"), "×"),
+                *(cell(speedups.get(label), "×") for label in eight_bit),
+                cell(row["bound_ms"]),
+                cell(row["bound_gb_per_s"]),
             ]
         )
     return table

@@ -174,6 +174,10 @@ def _summarize_row(workload, case, probes, timings, notes):
         "numpy_speedup_vs_plain": _ratio(entries, contenders.PLAIN_NUMPY, contenders.ADAMKIT_NUMPY),
         # adamkit's 8-bit step as a fraction of torch's fused fp32 step (below 1: faster).
         "int8_time_vs_torch_fused": _ratio(entries, contenders.ADAMKIT_INT8, "torch fused"),
+        # Each compact-state step as a fraction of the fastest torch.optim fp32 step.
+        "compact_time_vs_torch_best": {
+            label: _ratio(entries, label, torch_best) for label in contenders.COMPACT_STATE if label in entries
+        },
         "int8_speedup_vs": {
             label: _ratio(entries, label, contenders.ADAMKIT_INT8) for label in contenders.EIGHT_BIT if label in entries
         },

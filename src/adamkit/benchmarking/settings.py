@@ -175,3 +175,61 @@ def resolve_sparse(
         quick=quick,
         out=common.out,
     )
+
+
+QUALITY_FULL = dict(tasks=("mlp", "cnn"), seeds=3, epochs=None)
+QUALITY_QUICK = dict(tasks=("mlp",), seeds=1, epochs=1)
+QUALITY_LR = 3e-4
+REFERENCE_WORKLOADS = ("A",)
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """Train ``tasks`` (of ``adamkit compare``) at learning rate ``lr`` with seeds 0 to
+    ``seeds`` − 1, for ``epochs`` epochs (``None``: each task's own)."""
+
+    tasks: tuple[str, ...]
+    lr: float
+    seeds: int
+    epochs: int | None
+
+    def epochs_of(self, task):
+        from adamkit.compare.tasks import TASKS
+
+        return TASKS[task].epochs if self.epochs is None else self.epochs
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """``adamkit bench --reference``: the run BENCHMARKS.md's table comes from. Its parts are
+    the runs their own settings describe, with this run's steps, warm-up, threads and size."""
+
+    dense: Settings
+    sparse: SparseSettings
+    quality: QualitySettings
+
+    @property
+    def out(self):
+        return self.dense.out
+
+    def command(self):
+        """The ``adamkit bench --reference`` command line that reproduces this run, every option explicit."""
+        words = ["adamkit", "bench", "--reference"]
+        words += ["--steps", str(self.dense.steps), "--warmup", str(self.dense.warmup)]
+        if self.dense.threads is not None:
+            words += ["--threads", str(self.dense.threads)]
+        if self.dense.quick:
+            words.append("--quick")
+        words += ["--out", self.out]
+        return shlex.join(words)
+
+
+def resolve_reference(*, steps=None, warmup=None, threads=None, quick=False, out=None):
+    """Check the options of ``adamkit bench --reference`` and fill in defaults (smaller with ``quick``):
+    every rule on workload A, the sparse benchmark at its default size, and the quality runs."""
+    common = dict(steps=steps, warmup=warmup, threads=threads, quick=quick, out=out)
+    return ReferenceSettings(
+        dense=resolve(workloads=REFERENCE_WORKLOADS, **common),
+        sparse=resolve_sparse(**common),
+        quality=QualitySettings(lr=QUALITY_LR, **(QUALITY_QUICK if quick else QUALITY_FULL)),
+    )

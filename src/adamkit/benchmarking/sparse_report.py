@@ -41,7 +41,8 @@ def notes(record):
     return lines
 
 
-def _method_lines(record):
+def method_lines(record):
+    """How the run was made and how to read its ratios, one sentence group per line."""
     settings = record["settings"]
     return [
         f"A {settings['rows']:,} × {settings['dim']} fp32 table; each step's gradient touches "
@@ -68,7 +69,7 @@ def markdown(record):
         "",
         report.load_line(record),
         "",
-        *_method_lines(record),
+        *method_lines(record),
         "",
         *report.markdown_table(headers(), rows(record)),
         "",

@@ -12,12 +12,22 @@ With --sparse: lazy sparse Adam on a 1,000,000 × 64 embedding table with 1 % of
 touched per step (coalesced, and as an embedding's backward makes it), against adamkit's
 dense-mode and dense Adam, torch's fused Adam and torch.optim.SparseAdam (--rows, --dim,
 --fraction, --lookups-per-row).
+
+With --reference: the run whose tables head BENCHMARKS.md, in one JSON: every rule on workload
+A (float32, bfloat16 and 8-bit state), the sparse run, and the final train loss of bfloat16 and
+8-bit state against float32 state on compare's mlp and cnn tasks. --update FILE splices the
+tables into FILE between its markers; --report-from JSON renders a record written before (any
+kind), or with --update splices a reference record's tables, without running anything:
+
+    adamkit bench --reference --out benchmarks/results/current --update BENCHMARKS.md
+    adamkit bench --report-from benchmarks/results/current/bench.json --update BENCHMARKS.md
 """
 
 # adamkit.cli.main registers this module through add_arguments and run; the work is done by
 # adamkit.benchmarking. `python -m adamkit.cli.bench` runs it on its own.
 
 import argparse
+import json
 import sys
 
 from adamkit.benchmarking import rule_cases, workloads
@@ -35,6 +45,17 @@ from adamkit.benchmarking.settings import (
 # The options of each kind of run, by argparse destination, with their spelling.
 DENSE_ONLY = {"workloads": "--workloads", "rules": "--rules", "scale": "--scale"}
 SPARSE_ONLY = {"rows": "--rows", "dim": "--dim", "fraction": "--fraction", "lookups_per_row": "--lookups-per-row"}
+RUN_OPTIONS = {
+    **DENSE_ONLY,
+    **SPARSE_ONLY,
+    "steps": "--steps",
+    "warmup": "--warmup",
+    "threads": "--threads",
+    "quick": "--quick",
+    "sparse": "--sparse",
+    "reference": "--reference",
+    "out": "--out",
+}
 
 
 def add_arguments(parser):
@@ -68,15 +89,30 @@ def add_arguments(parser):
         "--lookups-per-row", type=int,
         help=f"--sparse: embedding lookups per touched row (default {SPARSE_LOOKUPS_PER_ROW})",
     )
-    parser.add_argument("--out", default=DEFAULT_OUT, help=f"directory for bench.json and bench.md (default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--reference", action="store_true",
+        help="the run BENCHMARKS.md's tables come from: every rule on workload A, compact state, its quality, sparse",
+    )
+    parser.add_argument("--out", help=f"directory for bench.json and bench.md (default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--update", metavar="FILE",
+        help="--reference or --report-from: splice the reference tables into FILE between its markers",
+    )
+    parser.add_argument(
+        "--report-from", metavar="JSON",
+        help="render the bench.json of an earlier run (print it, or splice it with --update) instead of running",
+    )
     return parser
 
 
 def run(args):
-    """Run the benchmark described by the parsed ``args``; return the exit status."""
+    """Run the benchmark described by the parsed ``args``, or render a record with
+    ``--report-from``; return the exit status."""
     try:
+        if args.report_from is not None:
+            return _report_from(args)
         chosen = resolve_settings(args)
-    except (TypeError, ValueError) as error:
+    except (OSError, TypeError, ValueError) as error:
         print(f"adamkit bench: error: {error}", file=sys.stderr)
         return 2
     from rich.console import Console
@@ -84,6 +120,8 @@ def run(args):
     console = Console()
     if args.sparse:
         return _run_sparse(chosen, console)
+    if args.reference:
+        return _run_reference(chosen, console, args.update)
     return _run_rules(chosen, console)
 
 
@@ -92,19 +130,79 @@ def resolve_settings(args):
     run raise ``ValueError``."""
     from adamkit.benchmarking import settings
 
-    wrong = SPARSE_ONLY if not args.sparse else DENSE_ONLY
-    given = [spelling for name, spelling in wrong.items() if getattr(args, name) is not None]
-    if given and args.sparse:
-        raise ValueError(f"{given[0]} is not an option of --sparse")
-    if given:
-        raise ValueError(f"{given[0]} is an option of --sparse only")
+    if args.sparse and args.reference:
+        raise ValueError("--sparse and --reference are different runs: give one of them")
+    if args.update is not None and not args.reference:
+        raise ValueError("--update is an option of --reference and --report-from only")
+    if args.reference:
+        _refuse(args, {**DENSE_ONLY, **SPARSE_ONLY}, "is not an option of --reference")
+    elif args.sparse:
+        _refuse(args, DENSE_ONLY, "is not an option of --sparse")
+    else:
+        _refuse(args, SPARSE_ONLY, "is an option of --sparse only")
     common = dict(steps=args.steps, warmup=args.warmup, threads=args.threads, quick=args.quick, out=args.out)
+    if args.reference:
+        if args.update is not None:
+            from adamkit.benchmarking import reference_report
+
+            reference_report.read_page(args.update)  # the markers are there before the run
+        return settings.resolve_reference(**common)
     if args.sparse:
         return settings.resolve_sparse(
             rows=args.rows, dim=args.dim, fraction=args.fraction, lookups_per_row=args.lookups_per_row, **common
         )
     scale = 1.0 if args.scale is None else args.scale
     return settings.resolve(workloads=args.workloads, rules=args.rules, scale=scale, **common)
+
+
+def _refuse(args, options, reason):
+    """Raise ``ValueError`` naming the first of ``options`` given in ``args``."""
+    for name, spelling in options.items():
+        value = getattr(args, name)
+        if value is not None and value is not False:
+            raise ValueError(f"{spelling} {reason}")
+
+
+def _report_from(args):
+    """Print the Markdown report of the record in ``args.report_from``, or splice it into
+    ``args.update``; return the exit status."""
+    from adamkit.benchmarking import reference, reference_report
+
+    _refuse(args, RUN_OPTIONS, "is not an option of --report-from")
+    with open(args.report_from) as file:
+        record = json.load(file)
+    if args.update is None:
+        print(_markdown(record), end="")
+        return 0
+    if not reference.is_reference(record):
+        raise ValueError(
+            f"--update needs the record of adamkit bench --reference; {args.report_from} holds {record['command']!r}"
+        )
+    reference_report.update(args.update, record)
+    print(f"updated {args.update} from {args.report_from}")
+    return 0
+
+
+def _markdown(record):
+    """The Markdown report of ``record``, rendered for its kind of run."""
+    from adamkit.benchmarking import reference, reference_report, report, sparse_report
+
+    if reference.is_reference(record):
+        return reference_report.markdown(record)
+    if "rows" in record["settings"]:
+        return sparse_report.markdown(record)
+    return report.markdown(record)
+
+
+def _run_reference(chosen, console, update):
+    from adamkit.benchmarking import reference, reference_report
+
+    record = reference.run_reference(chosen, progress=_progress(console))
+    status = _report(record, chosen.out, console, reference_report.markdown, reference_report.print_table)
+    if update is not None:
+        reference_report.update(update, record)
+        console.print(f"updated {update}", markup=False, highlight=False)
+    return status
 
 
 def _run_sparse(chosen, console):

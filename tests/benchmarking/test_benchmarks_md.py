@@ -1,0 +1,27 @@
+"""BENCHMARKS.md's generated tables and the committed JSON they come from change together:
+``adamkit bench --report-from benchmarks/results/current/bench.json --update BENCHMARKS.md``
+re-renders the tables, and editing either alone fails here."""
+
+import json
+from pathlib import Path
+
+from adamkit.benchmarking import reference_report, rule_cases
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED_JSON = ROOT / "benchmarks" / "results" / "current" / "bench.json"
+BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+
+
+def test_the_committed_tables_are_what_the_committed_json_renders():
+    """BENCHMARKS.md's generated block and benchmarks/results/current/bench.json change together:
+    ``adamkit bench --report-from benchmarks/results/current/bench.json --update BENCHMARKS.md``."""
+    record = json.loads(COMMITTED_JSON.read_text())
+    assert reference_report.generated(BENCHMARKS_MD.read_text()) == reference_report.block(record)
+
+
+def test_the_committed_json_is_a_full_reference_run():
+    record = json.loads(COMMITTED_JSON.read_text())
+    assert record["kind"] == "reference" and record["finished"] is not None
+    assert record["command"].startswith("adamkit bench --reference ") and "--quick" not in record["command"]
+    assert [row["rule"] for row in record["results"]["dense"]["results"]] == list(rule_cases.NAMES)
+    assert [row["task"] for row in record["results"]["quality"]["results"]] == ["mlp", "cnn"]
