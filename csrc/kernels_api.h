@@ -85,7 +85,7 @@ typedef struct {
  * the largest bfloat16 (3.39e38: the upper half of bits(x) is 0x7F7F or 0xFF7F) is stored as
  * that bfloat16, r not added: rounded up it would be an infinity, which float32 state does not
  * hold there (for exp_avg, the next step's inf - inf would make the parameter NaN).
- * adamkit/numpy/_bfloat16.py (stochastically_rounded) is the NumPy reference. */
+ * adamkit/compact/bfloat16.py (stochastically_rounded) is the NumPy reference. */
 
 /* Kahan summation for bfloat16 parameters: with call->compensation, each tensor has a buffer of
  * its parameter's size and storage type (bfloat16) holding what rounding lost of the updates

@@ -1,5 +1,5 @@
 /* ak_q8_update: Adam/AdamW, Adamax and Adadelta with 8-bit block-wise state (see quant8.h and
- * adamkit/quant/blockwise.py, whose float32 operations this file repeats in the same order).
+ * adamkit/compact/int8.py, whose float32 operations this file repeats in the same order).
  *
  * One driver serves every rule: it finds a block, and in one loop over its elements decodes
  * the state, applies the rule's element update and leaves the new state in float32 buffers on

@@ -1,6 +1,6 @@
 /* Adam, AdamW, Adamax and Adadelta on 8-bit block-wise state: one fused pass per block.
  *
- * The state codec is adamkit/quant/blockwise.py (the NumPy reference): blocks of
+ * The state codec is adamkit/compact/int8.py (the NumPy reference): blocks of
  * AK_Q8_BLOCK elements, one float32 absolute maximum s per block, and two maps,
  *   signed    int8,  x = s * t|t|,   t = c/127,  c = sign(x) rint(127 sqrt(|x|/s))
  *   unsigned  uint8, x = s * (t^2)^2, t = c/255, c = [255 (x/s)^(1/4)] (nearest, a half up:

@@ -7,7 +7,7 @@
  * overlap the update's. Here one loop updates block b and encodes block b - 1 (whose maxima are
  * known by then), and the unsigned code's estimate is a reciprocal square root, not a division.
  * It computes the same float32 operations as quant8.c's portable loops, in the same order: the
- * same bits (tests/quant/test_kernel.py, on every ISA). The loop is written once
+ * same bits (tests/compact/test_kernel.py, on every ISA). The loop is written once
  * (quant8_adam_fused_loop.h) over the vector operations each ISA's file defines
  * (quant8_adam_avx512.c, quant8_adam_avx2.c).
  */

@@ -1,5 +1,5 @@
 /* The 8-bit codec's constants and per-block factors, shared by quant8.c and
- * the fused Adam step (quant8_adam_fused_loop.h; adamkit/quant/blockwise.py is the reference). */
+ * the fused Adam step (quant8_adam_fused_loop.h; adamkit/compact/int8.py is the reference). */
 #ifndef ADAMKIT_QUANT8_CODEC_H
 #define ADAMKIT_QUANT8_CODEC_H
 

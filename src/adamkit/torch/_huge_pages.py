@@ -7,8 +7,8 @@ training step has run those translations are no longer cached. On 2 MiB pages th
 cached. State memory advised before its first touch is faulted in as huge pages when the kernel
 has them. The parameter's memory, already in use, is advised and then moved onto huge pages
 at once (``MADV_COLLAPSE``, Linux 6.1 and later): the same values at the same addresses, at a
-one-time cost (0.1-0.9 s for a 256 MB table on the development machine, depending on how
-much memory the kernel must compact). Nothing else changes: ``madvise`` is a hint, and a
+one-time cost that grows with how much memory the kernel must compact (docs/benchmark-log.md).
+Nothing else changes: ``madvise`` is a hint, and a
 failure is ignored.
 """
 

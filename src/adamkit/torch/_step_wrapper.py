@@ -3,8 +3,8 @@ it, and no autograd.
 
 torch.optim.Optimizer wraps the ``step`` of every subclass to run the step pre- and post-hooks
 and to open the profiler's ``Optimizer.step#<class>.step`` range. Opening the range enters
-torch's operator dispatch, which costs 0.1-0.2 ms when a step finds that code cold in the cache
-(as it does after the rest of a training step): a tenth of a lazy sparse step. So adamkit's
+torch's operator dispatch, which is costly when a step finds that code cold in the cache (as it
+does after the rest of a training step; docs/benchmark-log.md has the figures). So adamkit's
 optimizers take torch's wrapper while a profiler runs or a step hook is registered, and
 otherwise call ``step`` directly, then the profiler's hook point ``_optimizer_step_code`` as
 torch's wrapper does. Likewise ``step`` runs with autograd off through one switch of the grad
