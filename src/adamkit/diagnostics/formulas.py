@@ -34,7 +34,7 @@ class Quantities(NamedTuple):
 
 
 def bias_corrections(step, betas):
-    r"""The factors :math:`(1-\beta_1^t,\ 1-\beta_2^t)`, from the rules' own :func:`adam_scalars`."""
+    r"""The factors :math:`(1-\beta_1^t,\ 1-\beta_2^t)`, from the rules' own :func:`~adamkit.rules.adam_scalars`."""
     unit = adam_scalars(step, 1.0, betas)
     return 1.0 / unit.step_size, unit.bias_correction2_sqrt**2
 

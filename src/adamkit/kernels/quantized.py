@@ -3,7 +3,7 @@ maximum quantised too), Adamax and Adadelta.
 
 The state slot ``<key>`` (torch's name: ``exp_avg``...) of one parameter is kept as codes under
 :func:`codes_key` (``<key>_codes``), with float32 scales under :func:`scales_key`
-(``<key>_absmax``), one per block of :data:`adamkit.quant.BLOCK` elements. Neither is a key
+(``<key>_absmax``), one per block of :data:`adamkit.quant.blockwise.BLOCK` elements. Neither is a key
 torch.optim uses, so torch.optim never takes codes for moments: loaded into torch.optim, such
 state fails at its first step (``KeyError: 'exp_avg'``) instead of stepping codes as values.
 int8 codes hold the signed map (:func:`adamkit.quant.encode_signed`), uint8 codes the unsigned one

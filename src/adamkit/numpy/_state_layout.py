@@ -13,7 +13,7 @@ layout        each slot (Adam's ``exp_avg``, ``exp_avg_sq`` and, with amsgrad, `
 ``None``      an array of the parameter's dtype and shape
 ``"int8"``    under ``<key>_codes``, codes of the parameter's shape (int8 for ``exp_avg``, uint8
               for the second moments) and, under ``<key>_absmax``, a float32 array with one
-              scale per block of :data:`adamkit.quant.BLOCK` elements
+              scale per block of :data:`adamkit.quant.blockwise.BLOCK` elements
               (:mod:`adamkit.kernels.quantized`)
 ``"bf16"``    a uint16 array of the parameter's shape holding bfloat16 bit patterns
               (:mod:`adamkit.numpy._bfloat16`)

@@ -17,6 +17,7 @@ from adamkit.playground.functions import test_function
 from adamkit.rules._common import with_l2_penalty
 from adamkit.trajectories import OPTIMIZERS
 
+#: The step count at which Adam starts when bias correction is off (see above).
 UNCORRECTED_STEP = np.float32(2.0**40)
 
 
