@@ -10,7 +10,7 @@ class Summary(NamedTuple):
     median: float
     minimum: float
     maximum: float
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count
 
 
 def summarize(samples):

@@ -1,12 +1,12 @@
 """Bytes a rule must move per parameter per step: the numerator of the bandwidth bound.
 
 A step reads the parameter, its gradient and each state buffer once, and writes back the
-parameter and each state buffer once; the gradient is only read. With ``S`` state buffers:
+parameter and each state buffer once; the gradient is only read. With ``S`` state buffers::
 
     elements moved = (1 param + 1 grad + S states) read + (1 param + S states) written = 3 + 2S
 
 Every array that is written was read in the same pass, so its cache lines are already present
-and there is no write-allocate traffic to add. For fp32 (4 bytes per element):
+and there is no write-allocate traffic to add. For fp32 (4 bytes per element)::
 
     Adam          S=2 exp_avg, exp_avg_sq                  7 elements  28 B
     AdamW         S=2 exp_avg, exp_avg_sq                  7 elements  28 B

@@ -148,12 +148,14 @@ SMALL_SCALE = np.float32(2.0**-64)
 """Below this block scale the signed map multiplies values and scale by :data:`SCALE_BOOST`
 (exactly) before dividing, so that the reciprocal of a subnormal scale cannot overflow."""
 SCALE_BOOST = np.float32(2.0**64)
+"""The exact factor on values and scale below :data:`SMALL_SCALE`."""
 LARGE_SCALE = np.float32(2.0**126)
 """Above this block scale the signed map multiplies values and scale by
 :data:`LARGE_SCALE_BOOST` before dividing, so that the reciprocal of the scale is not subnormal
 (flush-to-zero would make it 0, and an infinity times 0 NaN). The scale's product is exact, and
 so is every value's that could get a code other than 0."""
 LARGE_SCALE_BOOST = np.float32(2.0**-64)
+"""The exact factor on values and scale above :data:`LARGE_SCALE`."""
 LARGEST = np.finfo(np.float32).max
 """The largest block scale: an infinity in a block leaves the scale at this value, not infinite."""
 

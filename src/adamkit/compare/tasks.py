@@ -4,13 +4,13 @@ All three classify scikit-learn's bundled 8×8 digits, so nothing is downloaded.
 stratified and fixed by the seed; features are standardised with statistics of the training
 set only. The arrays are float32 NumPy arrays: the NumPy backend needs nothing else.
 
-==========  ====================================================  ======  =====  ===========
-task        model (the paper's experiment)                        epochs  batch  lr schedule
-==========  ====================================================  ======  =====  ===========
-``logreg``  L2-regularised logistic regression (Fig. 1)                 40    128  γ/√t
-``mlp``     two hidden layers of 1000 ReLU units, dropout (Fig. 2)    8    128  constant
-``cnn``     a small convolutional net on the 8×8 images (Fig. 3)     10    128  constant
-==========  ====================================================  ======  =====  ===========
+==========  ======================================================  ======  =====  ===========
+task        model (the paper's experiment)                          epochs  batch  lr schedule
+==========  ======================================================  ======  =====  ===========
+``logreg``  L2-regularised logistic regression (Fig. 1)             40      128    γ/√t
+``mlp``     two hidden layers of 1000 ReLU units, dropout (Fig. 2)  8       128    constant
+``cnn``     a small convolutional net on the 8×8 images (Fig. 3)    10      128    constant
+==========  ======================================================  ======  =====  ===========
 
 :data:`LEARNING_RATES` lists each optimizer's learning rate per task; ``--lr`` overrides it.
 """
@@ -64,9 +64,9 @@ TASKS = {
                 epochs=10),
 }
 
-# Each optimizer's learning rate per task: of a grid spaced by about 3×, the one with the smallest
-# area under the training-loss curve (fast and low) on seed 0 at the task's default epochs.
-# docs/compare.md lists the grids and every result of that sweep.
+#: Each optimizer's learning rate per task: of a grid spaced by about 3×, the one with the smallest
+#: area under the training-loss curve (fast and low) on seed 0 at the task's default epochs.
+#: docs/compare.md lists the grids and every result of that sweep.
 LEARNING_RATES = {
     "adam": {"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2},
     "adamw": {"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2},

@@ -16,7 +16,8 @@ hyperparameters are the group's current ones: if a scheduler has changed ``lr`` 
 step, the quantities are those of that state at the new ``lr``.
 """
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,8 +34,8 @@ class Quantities(NamedTuple):
     eps: float | None
 
 
-def bias_corrections(step, betas):
-    r"""The factors :math:`(1-\beta_1^t,\ 1-\beta_2^t)`, from the rules' own :func:`adam_scalars`."""
+def bias_corrections(step: float, betas: tuple[float, float]) -> tuple[float, float]:
+    r"""The factors :math:`(1-\beta_1^t,\ 1-\beta_2^t)`, from the rules' own :func:`~adamkit.rules.adam_scalars`."""
     unit = adam_scalars(step, 1.0, betas)
     return 1.0 / unit.step_size, unit.bias_correction2_sqrt**2
 
@@ -111,7 +112,7 @@ def sgd(state, param, lr, momentum, nesterov, **_):
 
 
 # Each rule of adamkit.rules, and its formulas.
-FORMULAS = {
+FORMULAS: dict[Callable[..., Any], Callable[..., Quantities]] = {
     rules.adam: adam,
     rules.adamax: adamax,
     rules.adadelta: adadelta,

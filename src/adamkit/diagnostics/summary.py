@@ -2,7 +2,7 @@
 
 import math
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -61,7 +61,7 @@ class GroupDiagnostics:
         return values
 
 
-def diagnose(optimizer):
+def diagnose(optimizer: Any) -> list[GroupDiagnostics]:
     """Read ``optimizer``'s groups and state and return one :class:`GroupDiagnostics` per group.
 
     ``optimizer`` is an ``adamkit.torch`` or ``adamkit.numpy`` optimizer. Nothing in it is

@@ -24,14 +24,17 @@ built, :func:`available` is false, :func:`update` warns once
 import inspect
 import os
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from adamkit import rules
 from adamkit.kernels import reference
 
+_UNAVAILABLE_REASON: str | None
 try:
-    from adamkit.kernels import _native
+    from adamkit.kernels import _native  # type: ignore[attr-defined]  # the C extension has no stubs
 except ImportError as error:  # built without a C compiler
     _native = None
     _UNAVAILABLE_REASON = f"the C extension adamkit.kernels._native could not be imported ({error})"
@@ -359,7 +362,7 @@ def rule_and_hyper(spec, hyperparameters):
     return rule, hyper
 
 
-_DEFAULTS = {}
+_DEFAULTS: dict[Callable[..., Any], dict[str, Any]] = {}
 
 
 def _rule_defaults(rule):
@@ -443,7 +446,7 @@ _default_threads = None
 _in_forked_child = False
 
 
-def set_num_threads(num_threads):
+def set_num_threads(num_threads: int | None) -> None:
     """Set how many threads the kernels use when a call does not say (``None``: OpenMP's default).
 
     The thread count never changes results, only speed. In a process forked after this module

@@ -6,6 +6,8 @@ applies the rule. Defaults, checks and state layout come from an :class:`adamkit
 """
 
 import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -16,6 +18,7 @@ from adamkit.numpy import _state_dict, _state_layout, _stepping
 from adamkit.numpy._array_checks import check_grad, check_param, ready
 from adamkit.numpy._cached_plan import StepPlan
 from adamkit.numpy._groups import as_group_list, canonical, group_params
+from adamkit.specs import Spec
 from adamkit.step_lock import ATTRIBUTE as STEP_LOCK, one_at_a_time
 from adamkit.validation import check_choice
 
@@ -49,9 +52,13 @@ class Optimizer:
     before anything changes.
     """
 
-    spec = None
-    positional = ()
-    fixed = ()
+    spec: ClassVar[Spec] = None  # type: ignore[assignment]  # every subclass names its own
+    positional: ClassVar[tuple[str, ...]] = ()
+    fixed: ClassVar[tuple[str, ...]] = ()
+    # Set for each subclass by __init_subclass__, from its spec.
+    hyperparameters: ClassVar[tuple[str, ...]]
+    state_keys: ClassVar[tuple[str, ...]]
+    __signature__: ClassVar[inspect.Signature]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -60,7 +67,7 @@ class Optimizer:
             cls.state_keys = ("step",) * cls.spec.counts_steps + tuple(slot.key for slot in cls.spec.slots)
             cls.__signature__ = _constructor_signature(cls)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         if self.spec is None:
             raise TypeError("Optimizer is a base class: use Adam, AdamW, Adamax, Adadelta, SGD, ...")
         try:
@@ -78,8 +85,8 @@ class Optimizer:
         self.nonfinite_grads = nonfinite_grads
         self._state_dtype = state_dtype
         self.skipped_steps = 0
-        self.param_groups = []
-        self._states = {}
+        self.param_groups: list[dict[str, Any]] = []
+        self._states: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
         self._plan = None
         for group in as_group_list(params):
             self.add_param_group(group)
@@ -114,7 +121,7 @@ class Optimizer:
         """Each parameter's state dict (torch's keys), in the order of ``step``'s gradients."""
         return [self._state_of(param) for param in self._params()]
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a dict with ``"params"`` and per-group hyperparameters; the rest take the defaults.
 
         Raises ``TypeError``/``ValueError`` for an unknown or bad hyperparameter, a parameter
@@ -156,7 +163,7 @@ class Optimizer:
         """Checks that involve several hyperparameters of one group; none by default."""
 
     @one_at_a_time
-    def step(self, grads):
+    def step(self, grads: Iterable[np.ndarray | None]) -> None:
         """Update every parameter in place with its gradient.
 
         ``grads`` lists one array per parameter, in order across groups; a ``None`` entry
@@ -182,7 +189,7 @@ class Optimizer:
                 self._update_group(group, params, [grad for _, _, grad in entries])
         self._plan = StepPlan.build(self, grads)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of the hyperparameters and state as a flat dict of arrays with string keys.
 
         ``np.savez(f, **opt.state_dict())`` saves it; see :mod:`adamkit.numpy._state_dict`
@@ -190,7 +197,7 @@ class Optimizer:
         """
         return _state_dict.flatten(self, self.state)
 
-    def export_state_dict(self):
+    def export_state_dict(self) -> dict[str, np.ndarray]:
         """:meth:`state_dict` with compact state decoded to float32 arrays, without the scales.
 
         It is what an optimizer with ``state_dtype=None`` saves, and loads into any optimizer of
@@ -199,7 +206,7 @@ class Optimizer:
         """
         return _state_dict.flatten(self, [_state_layout.exported(state) for state in self.state])
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, np.ndarray]) -> None:
         """Restore hyperparameters and state saved by :meth:`state_dict` (e.g. ``dict(np.load(f))``).
 
         Everything is checked first: the number and sizes of groups, every key, every

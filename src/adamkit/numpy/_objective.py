@@ -3,7 +3,7 @@
 import numpy as np
 
 FINITE_DIFFERENCE_STEP = np.finfo(np.float64).eps ** (1 / 3)
-"""The relative step of central differences: h_i = ε^(1/3)·max(1, |x_i|) ≈ 6.06e-6·max(1, |x_i|).
+"""The relative step of central differences: ``h_i = ε^(1/3)·max(1, |x_i|) ≈ 6.06e-6·max(1, |x_i|)``.
 
 ε^(1/3) balances the O(h²) truncation error of central differences against the O(ε/h)
 rounding error of the function values.

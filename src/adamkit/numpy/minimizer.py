@@ -6,8 +6,11 @@
 import inspect
 import math
 import numbers
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from adamkit import numpy as optimizers
 from adamkit.numpy._objective import Objective
@@ -34,7 +37,16 @@ _NONFINITE = (3, "The objective or its gradient is NaN or infinite.")
 _CALLBACK = (99, "The callback asked to stop.")
 
 
-def minimize(fun, x0, args=(), jac=None, method="adam", tol=None, options=None, callback=None):
+def minimize(
+    fun: Callable[..., Any],
+    x0: ArrayLike,
+    args: tuple[Any, ...] = (),
+    jac: bool | Callable[..., Any] | None = None,
+    method: str = "adam",
+    tol: float | None = None,
+    options: Mapping[str, Any] | None = None,
+    callback: Callable[..., Any] | None = None,
+) -> Any:
     """Minimize ``fun(x, *args)`` over a 1-d float64 ``x`` with one of adamkit's optimizers.
 
     Parameters follow :func:`scipy.optimize.minimize`:
@@ -103,7 +115,7 @@ def minimize(fun, x0, args=(), jac=None, method="adam", tol=None, options=None, 
     )
 
 
-def as_scipy_method(method):
+def as_scipy_method(method: str) -> Callable[..., Any]:
     """A custom ``method`` for :func:`scipy.optimize.minimize` that runs :func:`minimize`.
 
     >>> import scipy.optimize, adamkit

@@ -29,6 +29,7 @@ from adamkit.playground.settings import (
 )
 from adamkit.trajectories import FUNCTIONS, OPTIMIZERS
 
+#: The largest request body the API reads; a larger one is answered with 413.
 MAX_BODY_BYTES = 64 * 1024
 LANGUAGES = ("en", "zh")
 

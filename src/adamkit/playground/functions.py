@@ -10,7 +10,7 @@ from adamkit.trajectories import FUNCTIONS, TestFunction
 from adamkit.trajectories.functions import ADAPTIVE_NOTE, ILL_CONDITIONED
 
 GRID_POINTS = 120
-# The quadratic's larger curvature: that of the ill-conditioned quadratic of ``trajectories``.
+#: The quadratic's larger curvature: that of the ill-conditioned quadratic of ``trajectories``.
 LARGEST_CURVATURE = ILL_CONDITIONED[1]
 
 

@@ -17,6 +17,7 @@ from adamkit.playground.functions import test_function
 from adamkit.rules._common import with_l2_penalty
 from adamkit.trajectories import OPTIMIZERS
 
+#: The step count at which Adam starts when bias correction is off (see above).
 UNCORRECTED_STEP = np.float32(2.0**40)
 
 
@@ -122,7 +123,8 @@ def inside_step(settings, index, t):
     run = settings.runs[index]
     function = test_function(settings)
     before_state = {}
-    for count, (before, gradient, point, optimizer) in enumerate(stepping(function, run, settings), 1):
+    # The loop leaves step t's point, gradient and optimizer for what follows it.
+    for count, (before, gradient, point, optimizer) in enumerate(stepping(function, run, settings), 1):  # noqa: B007
         if count == t:
             break
         before_state = state_values(optimizer)

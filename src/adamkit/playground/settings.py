@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 from adamkit.trajectories import FUNCTIONS, OPTIMIZERS
 
+#: The most steps one optimizer takes in one request.
 MAX_STEPS = 2000
 MAX_OPTIMIZERS = len(OPTIMIZERS)
+#: The most steps of one request, summed over its optimizers.
 MAX_OPTIMIZER_STEPS = MAX_OPTIMIZERS * 1000
 QUADRATIC = "quadratic"
 DECAYS = ("l2", "decoupled")
-# Ranges of the numeric fields: (lowest, highest, whether the lowest is allowed).
+#: Ranges of the numeric fields: (lowest, highest, whether the lowest is allowed).
 RANGES = {
     "lr": (0.0, 10.0, False),
     "beta1": (0.0, 0.9999, True),
@@ -43,7 +45,7 @@ class BadSetting(ValueError):
 
 @dataclass(frozen=True)
 class Run:
-    """One optimizer of a request: its name in :data:`adamkit.trajectories.OPTIMIZERS` and lr."""
+    """One optimizer of a request: its name in :data:`adamkit.trajectories.choices.OPTIMIZERS` and lr."""
 
     name: str
     lr: float

@@ -17,18 +17,18 @@ class AdadeltaState(NamedTuple):
 
 
 def adadelta(
-    param,
-    grad,
-    square_avg,
-    acc_delta,
+    param: np.ndarray,
+    grad: np.ndarray,
+    square_avg: np.ndarray,
+    acc_delta: np.ndarray,
     *,
-    step,
-    lr=1.0,
-    rho=0.9,
-    eps=1e-6,
-    weight_decay=0.0,
-    maximize=False,
-):
+    step: float,
+    lr: float = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> AdadeltaState:
     r"""One Adadelta step on one array; returns the new :class:`AdadeltaState`.
 
     .. math::

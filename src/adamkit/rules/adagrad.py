@@ -16,23 +16,23 @@ class AdagradState(NamedTuple):
     sum: np.ndarray
 
 
-def adagrad_lr(step, lr, lr_decay):
+def adagrad_lr(step: float, lr: float, lr_decay: float) -> float:
     r"""The decayed learning rate of step :math:`t`: :math:`\tilde\gamma = \gamma / (1 + (t-1)\eta)`."""
     return lr / (1 + (step - 1) * lr_decay)
 
 
 def adagrad(
-    param,
-    grad,
-    sum,  # noqa: A002 - torch's state key
+    param: np.ndarray,
+    grad: np.ndarray,
+    sum: np.ndarray,  # noqa: A002 - torch's state key
     *,
-    step,
-    lr=1e-2,
-    lr_decay=0.0,
-    weight_decay=0.0,
-    eps=1e-10,
-    maximize=False,
-):
+    step: float,
+    lr: float = 1e-2,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    eps: float = 1e-10,
+    maximize: bool = False,
+) -> AdagradState:
     r"""One Adagrad step on one array; returns the new :class:`AdagradState`.
 
     .. math::

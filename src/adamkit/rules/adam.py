@@ -26,7 +26,7 @@ class AdamScalars(NamedTuple):
     bias_correction2_sqrt: float
 
 
-def adam_scalars(step, lr, betas, eps_hat=False):
+def adam_scalars(step: float, lr: float, betas: tuple[float, float], eps_hat: bool = False) -> AdamScalars:
     r"""Return :math:`(\gamma / bc_1, \sqrt{bc_2})` with :math:`bc_i = 1 - \beta_i^t`.
 
     With ``eps_hat`` (the ε̂ form of the paper's Sec. 2, used by Keras and ``SparseAdam``)
@@ -41,22 +41,22 @@ def adam_scalars(step, lr, betas, eps_hat=False):
 
 
 def adam(
-    param,
-    grad,
-    exp_avg,
-    exp_avg_sq,
-    max_exp_avg_sq=None,
+    param: np.ndarray,
+    grad: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    max_exp_avg_sq: np.ndarray | None = None,
     *,
-    step,
-    lr=1e-3,
-    betas=(0.9, 0.999),
-    eps=1e-8,
-    weight_decay=0.0,
-    amsgrad=False,
-    maximize=False,
-    decoupled_weight_decay=False,
-    eps_hat=False,
-):
+    step: float,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+    eps_hat: bool = False,
+) -> AdamState:
     r"""One Adam step on one array; returns the new :class:`AdamState`.
 
     .. math::

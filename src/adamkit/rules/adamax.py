@@ -17,18 +17,18 @@ class AdamaxState(NamedTuple):
 
 
 def adamax(
-    param,
-    grad,
-    exp_avg,
-    exp_inf,
+    param: np.ndarray,
+    grad: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_inf: np.ndarray,
     *,
-    step,
-    lr=2e-3,
-    betas=(0.9, 0.999),
-    eps=1e-8,
-    weight_decay=0.0,
-    maximize=False,
-):
+    step: float,
+    lr: float = 2e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> AdamaxState:
     r"""One Adamax step on one array; returns the new :class:`AdamaxState`.
 
     .. math::

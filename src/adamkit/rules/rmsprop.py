@@ -19,21 +19,21 @@ class RMSpropState(NamedTuple):
 
 
 def rmsprop(
-    param,
-    grad,
-    square_avg,
-    momentum_buffer=None,
-    grad_avg=None,
+    param: np.ndarray,
+    grad: np.ndarray,
+    square_avg: np.ndarray,
+    momentum_buffer: np.ndarray | None = None,
+    grad_avg: np.ndarray | None = None,
     *,
-    step,
-    lr=1e-2,
-    alpha=0.99,
-    eps=1e-8,
-    weight_decay=0.0,
-    momentum=0.0,
-    centered=False,
-    maximize=False,
-):
+    step: float,
+    lr: float = 1e-2,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+    maximize: bool = False,
+) -> RMSpropState:
     r"""One RMSprop step on one array; returns the new :class:`RMSpropState`.
 
     .. math::
@@ -57,7 +57,7 @@ def rmsprop(
     else:
         avg = sqrt(square_avg) + eps
     if momentum > 0:
-        momentum_buffer = momentum * momentum_buffer + grad / avg
+        momentum_buffer = momentum * momentum_buffer + grad / avg  # type: ignore[operator]  # given with momentum
         param = param - lr * momentum_buffer
     else:
         param = param - lr * (grad / avg)

@@ -17,17 +17,17 @@ class SGDState(NamedTuple):
 
 
 def sgd(
-    param,
-    grad,
-    momentum_buffer=None,
+    param: np.ndarray,
+    grad: np.ndarray,
+    momentum_buffer: np.ndarray | None = None,
     *,
-    lr=1e-3,
-    momentum=0.0,
-    dampening=0.0,
-    weight_decay=0.0,
-    nesterov=False,
-    maximize=False,
-):
+    lr: float = 1e-3,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+    maximize: bool = False,
+) -> SGDState:
     r"""One SGD step on one array; returns the new :class:`SGDState`.
 
     .. math::

@@ -4,12 +4,16 @@ It only adapts containers: it checks hyperparameters, lays out state under torch
 and hands NumPy views of the tensors to a backend that applies the rule.
 """
 
+from collections.abc import Callable
+from typing import Any, ClassVar
+
 import torch
-from torch.optim.optimizer import _device_dtype_check_for_fused, _get_scalar_dtype
+from torch.optim.optimizer import ParamsT, _device_dtype_check_for_fused, _get_scalar_dtype
 
 from adamkit.compact.policy import COMPACT_STATE_DTYPES, STATE_DTYPES, check_compact_state
 from adamkit.kernels import native
 from adamkit.nonfinite import POLICIES, warn_skipped
+from adamkit.specs import Spec
 from adamkit.torch import _backend as backend
 from adamkit.torch import _checks as checks
 from adamkit.torch import _compact_state as compact_state
@@ -66,11 +70,17 @@ class Optimizer(torch.optim.Optimizer):
     ``ValueError``.
     """
 
-    spec = None
+    spec: ClassVar[Spec] = None  # type: ignore[assignment]  # every subclass names its own
 
     def __init__(
-        self, params, defaults, *, nonfinite_grads="propagate", state_dtype=None, kahan_summation=None
-    ):
+        self,
+        params: ParamsT,
+        defaults: dict[str, Any],
+        *,
+        nonfinite_grads: str = "propagate",
+        state_dtype: str | None = None,
+        kahan_summation: bool | None = None,
+    ) -> None:
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
         check_choice("state_dtype", state_dtype, STATE_DTYPES)
         check_compact_state(self.spec, state_dtype, type(self).__name__, "None or 'fp32'")
@@ -86,8 +96,8 @@ class Optimizer(torch.optim.Optimizer):
             raise ValueError("fused=True needs adamkit's C kernels, which were not built")
         self.nonfinite_grads = nonfinite_grads
         self.skipped_steps = 0
-        self._steps = {}
-        self._plans = {}
+        self._steps: dict[int, PackedSteps] = {}
+        self._plans: dict[int, GroupPlan | SparsePlan | None] = {}
         super().__init__(params, defaults)
         if defaults.get("fused"):
             # torch's checks, after its checks of the groups.
@@ -100,7 +110,7 @@ class Optimizer(torch.optim.Optimizer):
                 for param in group["params"]:
                     self._init_state(param, group)
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group, as torch does, but reject bad hyperparameters and Kahan summation that
         cannot be honoured. A parameter listed twice in a group gets torch's warning, and each
         step steps it twice, as torch's does."""
@@ -142,7 +152,7 @@ class Optimizer(torch.optim.Optimizer):
                 if step is not None and not torch.is_tensor(step):
                     self.state[param]["step"] = torch.tensor(float(step), dtype=_step_dtype())
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load like torch, after checking that every state tensor fits its parameter.
 
         A state dict that does not fit raises ``ValueError`` and changes nothing. With
@@ -187,7 +197,7 @@ class Optimizer(torch.optim.Optimizer):
                     }
         return widened
 
-    def export_torch_state_dict(self):
+    def export_torch_state_dict(self) -> dict[str, Any]:
         """The ``state_dict`` as ``torch.optim`` saves it: quantised state decoded to float32,
         and without Kahan compensation buffers.
 
@@ -312,7 +322,7 @@ class Optimizer(torch.optim.Optimizer):
     profile_hook_step = staticmethod(profile_hook_step)
 
     @without_grad
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
         loss = None
         if closure is not None:

@@ -15,7 +15,7 @@ here against what the rule needs of it:
 - that no tensor the step writes (parameters, state, scales, compensation) shares memory with
   another tensor of the group it touches, written or read (gradients): the kernels step a
   group's tensors in parallel, and torch's own in-place operations refuse such overlap too
-  (:func:`check_disjoint`).
+  (:class:`WrittenMemory`).
 
 A tensor that does not fit raises :class:`MismatchError`, naming the parameter and the slot.
 :class:`adamkit.torch._cached_plan.GroupPlan` re-checks the same facts at every cached step.
@@ -37,6 +37,7 @@ OVERLAP = (
 _CODE_DTYPES = {key: getattr(torch, np.dtype(dtype).name) for key, dtype in quantized.CODE_DTYPES.items()}
 
 
+#: The layouts a parameter's state is held in (:func:`state_layout`).
 FULL, BFLOAT16, INT8 = "full precision", "bfloat16", "int8"
 
 

@@ -17,6 +17,7 @@ kernels do not serve, the step is torch.optim's own implementation with the same
 """
 
 import torch
+from torch.optim.optimizer import ParamsT
 
 from adamkit import specs
 from adamkit.torch._base import Optimizer
@@ -37,25 +38,25 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params,
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=0,
-        amsgrad=False,
+        params: ParamsT,
+        lr: float | torch.Tensor = 1e-3,
+        betas: tuple[float | torch.Tensor, float | torch.Tensor] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
         *,
-        foreach=None,
-        maximize=False,
-        capturable=False,
-        differentiable=False,
-        fused=None,
-        decoupled_weight_decay=False,
-        eps_hat=False,
-        sparse_mode="lazy",
-        nonfinite_grads="propagate",
-        state_dtype=None,
-        kahan_summation=None,
-    ):
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+        eps_hat: bool = False,
+        sparse_mode: str = "lazy",
+        nonfinite_grads: str = "propagate",
+        state_dtype: str | None = None,
+        kahan_summation: bool | None = None,
+    ) -> None:
         _check_tensor_hyperparameters(lr, betas, foreach, capturable)
         super().__init__(
             params,
@@ -87,24 +88,24 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        params,
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=1e-2,
-        amsgrad=False,
+        params: ParamsT,
+        lr: float | torch.Tensor = 1e-3,
+        betas: tuple[float | torch.Tensor, float | torch.Tensor] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
         *,
-        maximize=False,
-        foreach=None,
-        capturable=False,
-        differentiable=False,
-        fused=None,
-        eps_hat=False,
-        sparse_mode="lazy",
-        nonfinite_grads="propagate",
-        state_dtype=None,
-        kahan_summation=None,
-    ):
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        eps_hat: bool = False,
+        sparse_mode: str = "lazy",
+        nonfinite_grads: str = "propagate",
+        state_dtype: str | None = None,
+        kahan_summation: bool | None = None,
+    ) -> None:
         super().__init__(
             params,
             lr,
@@ -143,21 +144,21 @@ class Adamax(Optimizer):
 
     def __init__(
         self,
-        params,
-        lr=2e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=0,
-        foreach=None,
+        params: ParamsT,
+        lr: float | torch.Tensor = 2e-3,
+        betas: tuple[float | torch.Tensor, float | torch.Tensor] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
         *,
-        maximize=False,
-        differentiable=False,
-        capturable=False,
-        sparse_mode="lazy",
-        nonfinite_grads="propagate",
-        state_dtype=None,
-        kahan_summation=None,
-    ):
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+        sparse_mode: str = "lazy",
+        nonfinite_grads: str = "propagate",
+        state_dtype: str | None = None,
+        kahan_summation: bool | None = None,
+    ) -> None:
         super().__init__(
             params,
             dict(
@@ -189,21 +190,21 @@ class Adadelta(Optimizer):
 
     def __init__(
         self,
-        params,
-        lr=1.0,
-        rho=0.9,
-        eps=1e-6,
-        weight_decay=0,
-        foreach=None,
+        params: ParamsT,
+        lr: float | torch.Tensor = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
         *,
-        capturable=False,
-        maximize=False,
-        differentiable=False,
-        sparse_mode="lazy",
-        nonfinite_grads="propagate",
-        state_dtype=None,
-        kahan_summation=None,
-    ):
+        capturable: bool = False,
+        maximize: bool = False,
+        differentiable: bool = False,
+        sparse_mode: str = "lazy",
+        nonfinite_grads: str = "propagate",
+        state_dtype: str | None = None,
+        kahan_summation: bool | None = None,
+    ) -> None:
         super().__init__(
             params,
             dict(
@@ -230,21 +231,21 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params,
-        lr=1e-3,
-        momentum=0,
-        dampening=0,
-        weight_decay=0,
-        nesterov=False,
+        params: ParamsT,
+        lr: float | torch.Tensor = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
         *,
-        maximize=False,
-        foreach=None,
-        differentiable=False,
-        fused=None,
-        nonfinite_grads="propagate",
-        state_dtype=None,
-        kahan_summation=None,
-    ):
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        nonfinite_grads: str = "propagate",
+        state_dtype: str | None = None,
+        kahan_summation: bool | None = None,
+    ) -> None:
         check_bool("nesterov", nesterov)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(
@@ -277,22 +278,22 @@ class Adagrad(Optimizer):
 
     def __init__(
         self,
-        params,
-        lr=1e-2,
-        lr_decay=0,
-        weight_decay=0,
-        initial_accumulator_value=0,
-        eps=1e-10,
-        foreach=None,
+        params: ParamsT,
+        lr: float | torch.Tensor = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
         *,
-        maximize=False,
-        differentiable=False,
-        fused=None,
-        sparse_mode="lazy",
-        nonfinite_grads="propagate",
-        state_dtype=None,
-        kahan_summation=None,
-    ):
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        sparse_mode: str = "lazy",
+        nonfinite_grads: str = "propagate",
+        state_dtype: str | None = None,
+        kahan_summation: bool | None = None,
+    ) -> None:
         super().__init__(
             params,
             dict(
@@ -320,22 +321,22 @@ class RMSprop(Optimizer):
 
     def __init__(
         self,
-        params,
-        lr=1e-2,
-        alpha=0.99,
-        eps=1e-8,
-        weight_decay=0,
-        momentum=0,
-        centered=False,
-        capturable=False,
-        foreach=None,
-        maximize=False,
-        differentiable=False,
+        params: ParamsT,
+        lr: float | torch.Tensor = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
         *,
-        nonfinite_grads="propagate",
-        state_dtype=None,
-        kahan_summation=None,
-    ):
+        nonfinite_grads: str = "propagate",
+        state_dtype: str | None = None,
+        kahan_summation: bool | None = None,
+    ) -> None:
         super().__init__(
             params,
             dict(

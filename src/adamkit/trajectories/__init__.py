@@ -1,6 +1,6 @@
 """Optimizer paths on two-dimensional test functions, for ``adamkit trajectories``.
 
-Six functions (:data:`FUNCTIONS`): Rosenbrock, Beale, Rastrigin, a saddle, an ill-conditioned
+Six functions (:data:`~adamkit.trajectories.functions.FUNCTIONS`): Rosenbrock, Beale, Rastrigin, a saddle, an ill-conditioned
 quadratic and a quadratic with noisy gradients, each with its standard start and the
 learning rate of each ``adamkit.numpy`` optimizer on it. :func:`trace` runs the optimizers;
 :mod:`adamkit.trajectories.plot` (needs matplotlib) draws them.

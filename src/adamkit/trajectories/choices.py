@@ -19,6 +19,7 @@ class Choice(NamedTuple):
     settings: dict
 
 
+#: The optimizers of ``adamkit trajectories`` by name.
 OPTIMIZERS = {
     "sgd": Choice("SGD", adamkit.numpy.SGD, {}),
     "nesterov": Choice("SGD-Nesterov", adamkit.numpy.SGD, {"momentum": 0.9, "nesterov": True}),
@@ -32,7 +33,7 @@ OPTIMIZERS = {
 
 
 def make_optimizer(name, params, lr):
-    """The optimizer ``name`` of :data:`OPTIMIZERS` over the arrays ``params``."""
+    """The optimizer ``name`` of :data:`~adamkit.trajectories.choices.OPTIMIZERS` over the arrays ``params``."""
     choice = OPTIMIZERS[name]
     return choice.factory(params, lr=lr, **choice.settings)
 

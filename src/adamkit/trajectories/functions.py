@@ -128,6 +128,7 @@ def lr_table(sgd, nesterov, adaptive, adadelta=1.0):
     return {"sgd": sgd, "nesterov": nesterov, **dict.fromkeys(ADAPTIVE, adaptive), "adadelta": adadelta}
 
 
+#: The six test functions by name.
 FUNCTIONS = {
     "rosenbrock": TestFunction(
         name="rosenbrock", title="Rosenbrock", formula="(1 − x)² + 100 (y − x²)²",
@@ -189,6 +190,7 @@ def shifted_gradient(point):
     return np.array([a * (point[0] - SHIFTED_CENTRE[0]), b * (point[1] - SHIFTED_CENTRE[1])])
 
 
+#: The function of the ``--weight-decay`` figure (above).
 SHIFTED = TestFunction(
     name="shifted", title="Shifted ill-conditioned quadratic",
     formula=(f"({ILL_CONDITIONED[0]:g} (x − {SHIFTED_CENTRE[0]:g})² + "

@@ -108,7 +108,7 @@ def plot_weight_decay(function, trajectories, markers, weight_decay, path):
     """AdamW and Adam with L2 on ``function`` (left) and each coordinate against the step (right).
 
     ``markers`` maps a label to a point marked with a cross on the contours and drawn as dotted
-    lines on the right. With ``weight_decay`` > 0, dashed lines show the box |θᵢ| = 1/λ.
+    lines on the right. With ``weight_decay`` > 0, dashed lines show the box ``|θᵢ| = 1/λ``.
     """
     figure, (paths_axes, coordinate_axes) = _figure(PAIR_INCHES, 1, 2)
     draw_contours(paths_axes, function)

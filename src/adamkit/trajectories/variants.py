@@ -10,7 +10,7 @@ BETAS = (0.9, 0.999)
 
 
 def bias_correction(function, *, lr, steps):
-    """Adam and :class:`UncorrectedAdam` with the same ``lr`` and betas over the first ``steps``."""
+    """Adam and :class:`~adamkit.trajectories.UncorrectedAdam` with the same ``lr`` and betas over the first ``steps``."""
     variants = (
         ("adam", "Adam", adamkit.numpy.Adam),
         ("uncorrected", "Adam without bias correction", UncorrectedAdam),
@@ -24,7 +24,7 @@ def bias_correction(function, *, lr, steps):
 
 
 def weight_decay(*, decay, lr, steps):
-    """Adam with L2 decay (``weight_decay=decay``) and AdamW (the same ``decay``) on :data:`SHIFTED`.
+    """Adam with L2 decay (``weight_decay=decay``) and AdamW (the same ``decay``) on :data:`~adamkit.trajectories.functions.SHIFTED`.
 
     Returns the two trajectories and the points to mark: the minimum of f, and that of
     f + λ/2·‖θ‖², where Adam with L2 decay comes to rest.
