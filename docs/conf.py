@@ -26,7 +26,9 @@ extensions = [
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build"]
+# The benchmark log is a diary of dated runs with links into the repository, read on GitHub; the
+# reference tables are in BENCHMARKS.md.
+exclude_patterns = ["_build", "benchmark-log.md"]
 myst_heading_anchors = 3
 
 # Every cross-reference must resolve to something documented here; the only ones not checked

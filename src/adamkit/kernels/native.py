@@ -14,7 +14,7 @@ bfloat16, each stored value rounded to nearest even once), optionally with Kahan
 a bfloat16 compensation buffer per parameter keeps what rounding loses of each update.
 
 This module is the one binding over the C extension ``adamkit.kernels._native``: the other
-modules reach the kernels through its functions (:mod:`.sparse` and :mod:`.quantized` through
+modules reach the kernels through its functions (:mod:`adamkit.kernels.sparse` and :mod:`adamkit.kernels.quantized` through
 :func:`sparse_update` and :func:`quant8_update`). The extension is optional. When it was not
 built, :func:`available` is false, :func:`update` warns once
 (:class:`NativeKernelsUnavailableWarning`) and runs the reference backend, and
