@@ -323,6 +323,42 @@ def update_pointers(
     )
 
 
+def planned_update_pointers(spec, arguments, dtype, state_ptrs, *, state_dtype=None):
+    """:func:`update_pointers` made ready once, for a caller that makes the same call at many
+    steps and has validated the rule's ``arguments`` itself (``spec.validate``, then
+    ``spec.rule_arguments``: plain floats, bools and pairs), as the NumPy front end's cached
+    plan does whenever a group's hyperparameters change.
+
+    Everything else :func:`update_pointers` checks is checked now: the spec, the dtypes, and
+    that ``state_ptrs`` (whose pointers are fixed) holds exactly the slots these arguments
+    make the rule use. Returns ``update(numels, param_ptrs, grad_ptrs, steps,
+    rounding_seeds=None)``, which steps them, reading only the thread count
+    (:func:`set_num_threads`) at each call.
+    """
+    if _native is None:
+        raise RuntimeError(f"planned_update_pointers needs the native kernels, but {_UNAVAILABLE_REASON}")
+    rule = getattr(spec, "rule", None)
+    if rule not in _RULE_NAMES:
+        raise TypeError(f"spec must be an adamkit Spec with a rule from adamkit.rules, got {spec!r}")
+    hyper = {**_rule_defaults(rule), **arguments}
+    dtype = _dtype_name("dtype", dtype)
+    state_dtype = dtype if state_dtype is None else _dtype_name("state_dtype", state_dtype)
+    active = [slot.key for slot in spec.active_slots(hyper)]
+    if sorted(state_ptrs) != sorted(active):
+        raise ValueError(f"state_ptrs has keys {sorted(state_ptrs)} where {spec.name} uses {active} here")
+    columns = tuple(state_ptrs.get(slot.key) for slot in spec.slots) + (None,) * (MAX_SLOTS - len(spec.slots))
+    leading = (_RULE_NAMES[rule], _c_hyperparameters(hyper), _isa(None))
+    uses_step = rule in _USES_STEP
+
+    def update(numels, param_ptrs, grad_ptrs, steps, rounding_seeds=None):
+        _native.update_pointers(
+            *leading, _threads(None), dtype, state_dtype, numels, param_ptrs, grad_ptrs, columns,
+            steps if uses_step else None, None, None, rounding_seeds,
+        )
+
+    return update
+
+
 def _rule_and_hyper(spec, hyperparameters):
     """The spec's rule and its full keyword arguments: the rule's defaults, then ``hyperparameters``."""
     rule = getattr(spec, "rule", None)
