@@ -45,7 +45,10 @@ class PlannedStep:
 
     Their data pointers are read once; :mod:`adamkit.numpy._plan` checks at each step, before
     the call, that the arrays are still the same objects at the same pointers. At each step
-    only the gradients' pointers are read, in C.
+    only the gradients' pointers are read, in C. The rule's arguments come checked (by the
+    spec, as :func:`adamkit.numpy._hyperparameters.rule_arguments` gives them): the call is
+    made ready (:func:`adamkit.kernels.native.planned_update_pointers`) again only when they
+    are another object.
     """
 
     def __init__(self, spec, held, params, states, keys):
@@ -56,16 +59,20 @@ class PlannedStep:
         self._state_ptrs = {
             name: native.data_pointers([state[name] for state in states]) for name in slot_names(keys, held)
         }
+        self._ready_for = self._update = None
 
-    def __call__(self, hyperparameters, grads, steps):
+    def __call__(self, arguments, grads, steps):
         grad_ptrs = native.data_pointers(grads)
-        arguments = (self._spec, hyperparameters)
         if self._held == "int8":
-            quantized.update_pointers(*arguments, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps)
+            quantized.update_pointers(
+                self._spec, arguments, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps
+            )
             return
-        bfloat16 = {}
-        if self._held == "bf16":
-            bfloat16 = {"state_dtype": "bfloat16", "rounding_seeds": rounding_seeds(steps)}
-        native.update_pointers(
-            *arguments, self._dtype, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps, **bfloat16
-        )
+        if arguments is not self._ready_for:
+            state_dtype = "bfloat16" if self._held == "bf16" else None
+            self._update = native.planned_update_pointers(
+                self._spec, arguments, self._dtype, self._state_ptrs, state_dtype=state_dtype
+            )
+            self._ready_for = arguments
+        seeds = rounding_seeds(steps) if self._held == "bf16" else None
+        self._update(self._numels, self._param_ptrs, grad_ptrs, steps, seeds)
