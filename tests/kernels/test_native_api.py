@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adamkit import specs
-from adamkit.kernels import native, reference
+from adamkit.kernels import native, plan_checks, reference
 
 needs_native = pytest.mark.skipif(not native.available(), reason="native kernels not built")
 
@@ -326,18 +326,18 @@ def test_attributes_reads_every_objects_attribute_in_order_whatever_the_objects(
     # reads words inside each of them, and must never change a value.
     kinds = [_Box, lambda i: {"value": i}, lambda i: i, lambda i: np.arange(i % 5), lambda i: object()]
     objects = [kinds[i % len(kinds)](i) for i in range(count)]
-    assert native.attributes(objects, "__class__") == [type(o) for o in objects]
+    assert plan_checks.attributes(objects, "__class__") == [type(o) for o in objects]
     boxes = [_Box(o) for o in objects]
-    values = native.attributes(boxes, "value")
+    values = plan_checks.attributes(boxes, "value")
     assert len(values) == count and all(v is o for v, o in zip(values, objects))
 
 
 @needs_native
 def test_attributes_raises_what_getattr_raises():
     with pytest.raises(AttributeError, match="no attribute 'missing'"):
-        native.attributes([_Box(1)] * 20, "missing")
+        plan_checks.attributes([_Box(1)] * 20, "missing")
     with pytest.raises(TypeError):
-        native.attributes((_Box(1),), "value")
+        plan_checks.attributes((_Box(1),), "value")
 
 
 class HashedById:
@@ -351,34 +351,34 @@ class HashedById:
 def test_same_items_and_same_entries_compare_by_identity():
     first, second = object(), object()
     dicts = [{"k": first}, {"k": second}]
-    assert native.same_items(dicts, "k", [first, second])
-    assert not native.same_items(dicts, "k", [second, first])
-    assert not native.same_items(dicts, "k", [first])
-    assert not native.same_items([{"k": first}, {}], "k", [first, second])  # a missing key
-    assert not native.same_items([{"k": first}, None], "k", [first, second])  # not a dict
+    assert plan_checks.same_items(dicts, "k", [first, second])
+    assert not plan_checks.same_items(dicts, "k", [second, first])
+    assert not plan_checks.same_items(dicts, "k", [first])
+    assert not plan_checks.same_items([{"k": first}, {}], "k", [first, second])  # a missing key
+    assert not plan_checks.same_items([{"k": first}, None], "k", [first, second])  # not a dict
     for keys in ([object(), object()], [HashedById(), HashedById()]):
-        hashed = native.identity_hashed(keys)
+        hashed = plan_checks.identity_hashed(keys)
         assert hashed is isinstance(keys[0], HashedById)
         container = dict(zip(keys, (first, second)))
-        assert native.same_entries(container, keys, [first, second], hashed)
-        assert not native.same_entries(container, keys, [second, first], hashed)
-        assert not native.same_entries({keys[0]: first}, keys, [first, second], hashed)
+        assert plan_checks.same_entries(container, keys, [first, second], hashed)
+        assert not plan_checks.same_entries(container, keys, [second, first], hashed)
+        assert not plan_checks.same_entries({keys[0]: first}, keys, [first, second], hashed)
 
 
 def test_identity_hashed_tells_keys_hashed_by_id_from_others():
-    assert native.identity_hashed([HashedById(), HashedById()])
-    assert not native.identity_hashed([HashedById(), "a string"])
-    assert not native.identity_hashed([object()])
+    assert plan_checks.identity_hashed([HashedById(), HashedById()])
+    assert not plan_checks.identity_hashed([HashedById(), "a string"])
+    assert not plan_checks.identity_hashed([object()])
 
 
 @needs_native
 def test_data_pointers_reads_each_arrays_pointer():
     arrays = [np.zeros(3, np.float32), np.ones((2, 5)), np.zeros(0, np.float32)]
-    pointers = native.data_pointers(arrays)
+    pointers = plan_checks.data_pointers(arrays)
     assert pointers.dtype == np.int64
     assert pointers.tolist() == [array.ctypes.data for array in arrays]
     with pytest.raises(TypeError, match=r"arrays\[1\] must be a NumPy array, got list"):
-        native.data_pointers([arrays[0], [1.0, 2.0]])
+        plan_checks.data_pointers([arrays[0], [1.0, 2.0]])
 
 
 @needs_native
@@ -386,14 +386,14 @@ def test_checked_pointers_reads_pointers_only_of_tensors_that_fit():
     torch = pytest.importorskip("torch")
     a, b = torch.zeros(6), torch.zeros(2, 3)
     pointers = [a.data_ptr(), b.data_ptr()]
-    assert native.checked_pointers([a, b]) == pointers
-    assert native.checked_pointers([a, b], torch.float32, [a.shape, b.shape]) == pointers
-    assert native.checked_pointers([a, b], torch.float32, [6, 6]) == pointers  # numbers of elements
-    assert native.checked_pointers([a, b], torch.float32, [a.shape, (3, 2)]) is None  # another shape
-    assert native.checked_pointers([a, b], torch.float32, [6, 5]) is None
-    assert native.checked_pointers([a, b], torch.float64) is None
-    assert native.checked_pointers([a, b.t()]) is None  # not contiguous
-    assert native.checked_pointers([a, b], None, [6]) is None  # sizes of another length
+    assert plan_checks.checked_pointers([a, b]) == pointers
+    assert plan_checks.checked_pointers([a, b], torch.float32, [a.shape, b.shape]) == pointers
+    assert plan_checks.checked_pointers([a, b], torch.float32, [6, 6]) == pointers  # numbers of elements
+    assert plan_checks.checked_pointers([a, b], torch.float32, [a.shape, (3, 2)]) is None  # another shape
+    assert plan_checks.checked_pointers([a, b], torch.float32, [6, 5]) is None
+    assert plan_checks.checked_pointers([a, b], torch.float64) is None
+    assert plan_checks.checked_pointers([a, b.t()]) is None  # not contiguous
+    assert plan_checks.checked_pointers([a, b], None, [6]) is None  # sizes of another length
 
 
 @needs_native
@@ -409,7 +409,7 @@ def test_checked_pointers_reads_pointers_only_of_tensors_that_fit():
 )
 def test_first_overlap_finds_the_first_range_that_meets_sorted_disjoint_ranges(pointers, lengths, expected):
     starts, ends = np.array([10, 30, 100], np.int64), np.array([20, 40, 150], np.int64)
-    assert native.first_in_ranges(starts, ends, pointers, np.array(lengths, np.int64)) == expected
+    assert plan_checks.first_in_ranges(starts, ends, pointers, np.array(lengths, np.int64)) == expected
 
 
 def _spans_overlap(a, b):
@@ -444,23 +444,23 @@ def test_first_overlap_names_a_written_array_and_one_it_overlaps(case):
     expected = any(
         _spans_overlap(arrays[i], arrays[j]) for i in range(len(arrays)) for j in range(i + 1, len(arrays)) if i < n_written
     )
-    found = native.first_overlap(arrays, n_written)
+    found = plan_checks.first_overlap(arrays, n_written)
     assert (found is not None) == expected
     if found is not None:
         i, j = found
         assert i < j and i < n_written and _spans_overlap(arrays[i], arrays[j])
-    extension = native._native
+    extension = plan_checks._native
     try:
-        native._native = None  # the fallback, for builds without the extension
-        assert native.first_overlap(arrays, n_written) == found
+        plan_checks._native = None  # the fallback, for builds without the extension
+        assert plan_checks.first_overlap(arrays, n_written) == found
     finally:
-        native._native = extension
+        plan_checks._native = extension
 
 
 @needs_native
 def test_first_overlap_rejects_what_is_not_an_array():
     with pytest.raises(TypeError, match=r"arrays\[1\] must be a NumPy array, got list"):
-        native.first_overlap([np.zeros(2), [1.0]], 1)
+        plan_checks.first_overlap([np.zeros(2), [1.0]], 1)
 
 
 def _plan_tables(states, arrays):
@@ -477,18 +477,18 @@ def test_arrays_as_planned_sees_every_change_python_can_make():
     param, other = np.zeros((3, 4), np.float32), np.zeros(12, np.float32)
     state = {"step": np.zeros((), np.float32), "exp_avg": np.zeros((3, 4), np.float32)}
     tables = _plan_tables([state], [param, state["step"], state["exp_avg"]])
-    assert native.arrays_as_planned([np.ones((3, 4), np.float32)], *tables)
+    assert plan_checks.arrays_as_planned([np.ones((3, 4), np.float32)], *tables)
     grad = np.ones((3, 4), np.float32)
     for bad_grad in (grad.T.copy(), grad.astype(np.float64), np.asfortranarray(grad), other, [1.0],
                      state["exp_avg"], param[::-1]):
-        assert not native.arrays_as_planned([bad_grad], *tables)
-    assert native.arrays_as_planned([grad], *tables)
+        assert not plan_checks.arrays_as_planned([bad_grad], *tables)
+    assert plan_checks.arrays_as_planned([grad], *tables)
 
     def spoiled(spoil):
         held = {"step": state["step"], "exp_avg": state["exp_avg"].copy()}
         tables = _plan_tables([held], [param, held["step"], held["exp_avg"]])
         spoil(held)
-        return not native.arrays_as_planned([grad], *tables)
+        return not plan_checks.arrays_as_planned([grad], *tables)
 
     assert spoiled(lambda held: dict.__setitem__(held, "exp_avg", held["exp_avg"].copy()))
     assert spoiled(lambda held: held.pop("exp_avg"))
@@ -498,22 +498,22 @@ def test_arrays_as_planned_sees_every_change_python_can_make():
     assert spoiled(lambda held: setattr(held["exp_avg"], "dtype", np.int32))
     assert spoiled(lambda held: held["exp_avg"].resize((2, 4), refcheck=False))
     with pytest.raises(TypeError, match="tables of a plan"):
-        native.arrays_as_planned([grad], *tables[:3], tables[3].astype(np.int32), *tables[4:])
+        plan_checks.arrays_as_planned([grad], *tables[:3], tables[3].astype(np.int32), *tables[4:])
     with pytest.raises(TypeError, match="tables of a plan"):
-        native.arrays_as_planned([grad], *tables[:-1], np.zeros(0, np.int64))
+        plan_checks.arrays_as_planned([grad], *tables[:-1], np.zeros(0, np.int64))
 
 
 @needs_native
 def test_plan_tables_takes_what_arrays_as_planned_compares():
     states = [{"step": np.zeros(()), "exp_avg": np.zeros((3, 4), np.float32), "note": "kept"}, {}]
     arrays = [np.zeros(5), states[0]["step"], states[0]["exp_avg"], np.zeros(0, np.float32), np.zeros((2, 1), np.int8)]
-    items, held, *tables = native.plan_tables(states, arrays)
+    items, held, *tables = plan_checks.plan_tables(states, arrays)
     expected = _plan_tables(states, arrays)
     np.testing.assert_array_equal(items, expected[1], strict=True)
     assert held == [part for state in states for item in state.items() for part in item]
     for found, wanted in zip(tables, expected[3:6]):
         np.testing.assert_array_equal(found, wanted, strict=True)
     with pytest.raises(TypeError, match=r"arrays\[1\] must be a NumPy array, got list"):
-        native.plan_tables([], [arrays[0], [1.0]])
+        plan_checks.plan_tables([], [arrays[0], [1.0]])
     with pytest.raises(TypeError, match=r"states\[0\] must be a dict, got list"):
-        native.plan_tables([[]], [])
+        plan_checks.plan_tables([[]], [])

@@ -14,6 +14,10 @@ For one parameter, a rule's :class:`Quantities` are
 The state is the one stored after the most recent step (raw moments, ``step`` = t), and the
 hyperparameters are the group's current ones: if a scheduler has changed ``lr`` since the
 step, the quantities are those of that state at the new ``lr``.
+
+The state arrays may also be the states after several steps stacked along a first axis, with
+``step`` an array of their counts shaped to broadcast against them (a column): each row's
+quantities are then the very numbers of a call with that row alone.
 """
 
 from collections.abc import Callable
@@ -22,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from adamkit import rules
-from adamkit.rules import adam_scalars
+from adamkit.rules import AdamScalars, adam_scalars
 
 QUANTILE_LEVELS = (0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0)
 
@@ -34,9 +38,18 @@ class Quantities(NamedTuple):
     eps: float | None
 
 
-def bias_corrections(step: float, betas: tuple[float, float]) -> tuple[float, float]:
+def _adam_scalars_of(step, lr, betas, eps_hat=False):
+    """:func:`adam_scalars` of the count ``step``, or, for an array of counts, the array of each
+    field, element by element from :func:`adam_scalars`."""
+    if np.ndim(step) == 0:
+        return adam_scalars(step, lr, betas, eps_hat)
+    fields = zip(*(adam_scalars(count, lr, betas, eps_hat) for count in np.ravel(step).tolist()))
+    return AdamScalars(*(np.reshape(field, np.shape(step)) for field in fields))
+
+
+def bias_corrections(step, betas):
     r"""The factors :math:`(1-\beta_1^t,\ 1-\beta_2^t)`, from the rules' own :func:`~adamkit.rules.adam_scalars`."""
-    unit = adam_scalars(step, 1.0, betas)
+    unit = _adam_scalars_of(step, 1.0, betas)
     return 1.0 / unit.step_size, unit.bias_correction2_sqrt**2
 
 
@@ -48,7 +61,7 @@ def adam(state, step, lr, betas, eps, amsgrad, eps_hat, **_):
     :math:`\gamma\lambda\theta` is not part of it. With ``eps_hat`` the scale is the
     uncorrected :math:`\sqrt v`, as in the rule.
     """
-    scalars = adam_scalars(step, lr, betas, eps_hat)
+    scalars = _adam_scalars_of(step, lr, betas, eps_hat)
     bias_correction1, _ = bias_corrections(step, betas)
     second_moment = state["max_exp_avg_sq"] if amsgrad else state["exp_avg_sq"]
     scale = np.sqrt(second_moment) / scalars.bias_correction2_sqrt
@@ -63,7 +76,7 @@ def adamax(state, step, lr, betas, **_):
 
     The update is :math:`\frac{\gamma}{1-\beta_1^t}\frac{m}{u}`.
     """
-    scalars = adam_scalars(step, lr, betas)
+    scalars = _adam_scalars_of(step, lr, betas)
     bias_correction1, _ = bias_corrections(step, betas)
     step_size = scalars.step_size * bias_correction1 / state["exp_inf"]
     update = scalars.step_size * state["exp_avg"] / state["exp_inf"]

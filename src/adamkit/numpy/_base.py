@@ -11,13 +11,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from adamkit.kernels import native
+from adamkit.kernels import plan_checks
 from adamkit.kernels.quantized import codes_key, coded_slot
 from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
 from adamkit.numpy import _state_dict, _state_layout, _stepping
 from adamkit.numpy._array_checks import check_grad, check_param, ready
 from adamkit.numpy._cached_plan import StepPlan
 from adamkit.numpy._groups import as_group_list, canonical, group_params
+from adamkit.numpy._hyperparameters import rule_arguments
 from adamkit.specs import Spec
 from adamkit.step_lock import ATTRIBUTE as STEP_LOCK, one_at_a_time
 from adamkit.validation import check_choice
@@ -178,15 +179,15 @@ class Optimizer:
             return
         batches = self._checked_batches(grads)
         if self.nonfinite_grads == "skip":
-            culprit = first_nonfinite((where, grad) for _, entries in batches for where, _, grad in entries)
+            culprit = first_nonfinite((where, grad) for _, _, entries in batches for where, _, grad in entries)
             if culprit is not None:
                 self.skipped_steps += 1
                 warn_skipped(culprit, stacklevel=3)  # step is wrapped by one_at_a_time
                 return
-        for group, entries in batches:
+        for group, arguments, entries in batches:
             if entries:
                 params = [param for _, param, _ in entries]
-                self._update_group(group, params, [grad for _, _, grad in entries])
+                self._update_group(group, arguments, params, [grad for _, _, grad in entries])
         self._plan = StepPlan.build(self, grads)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -238,7 +239,8 @@ class Optimizer:
         return state
 
     def _checked_batches(self, grads):
-        """Pair each group with its ``(where, param, grad)`` entries, raising before anything changes."""
+        """Each group with its rule's arguments (:func:`~adamkit.numpy._hyperparameters.rule_arguments`)
+        and its ``(where, param, grad)`` entries, raising before anything changes."""
         count = sum(len(group["params"]) for group in self.param_groups)
         if len(grads) != count:
             raise ValueError(f"step() got {len(grads)} gradients for {count} parameters")
@@ -247,7 +249,7 @@ class Optimizer:
         batches, states = [], []
         for g, group in enumerate(self.param_groups):
             try:
-                self.spec.validate(group)  # a hyperparameter may have been set directly
+                arguments = rule_arguments(self.spec, group)  # a hyperparameter may have been set directly
             except (TypeError, ValueError) as error:
                 raise type(error)(f"param_groups[{g}]: {error}") from None
             entries = []
@@ -262,8 +264,8 @@ class Optimizer:
                     check_grad(grad, param, where)
                     entries.append((where, param, grad))
             states += self._check_states(group, entries)
-            batches.append((group, entries))
-        stepped = [entry for _, entries in batches for entry in entries]
+            batches.append((group, arguments, entries))
+        stepped = [entry for _, _, entries in batches for entry in entries]
         _check_apart(stepped, states)
         return batches
 
@@ -289,7 +291,7 @@ class Optimizer:
                 plain_arrays += present
                 plain_params += [param] * len(present)
             held_states.append((where, param, state, layout))
-        plain_fit = native.arrays_fit(plain_arrays, plain_params)
+        plain_fit = plan_checks.arrays_fit(plain_arrays, plain_params)
         names = {layout: ["step", *_state_layout.slot_names(keys, layout)] for layout in _state_layout.STATE_DTYPES}
         written = []
         for where, param, state, layout in held_states:
@@ -312,7 +314,7 @@ class Optimizer:
                 state.update(_state_layout.new_slot(param, slot.key, fill, held))
         return state
 
-    def _update_group(self, group, params, grads):
+    def _update_group(self, group, arguments, params, grads):
         keys = [slot.key for slot in self.spec.active_slots(group)]
         names = {layout: _state_layout.slot_names(keys, layout) for layout in _state_layout.STATE_DTYPES}
         buckets = _stepping.buckets(params, self._state_dtype)
@@ -334,10 +336,9 @@ class Optimizer:
             slots.append(arrays)
         # The kernels read contiguous memory; a strided gradient is copied once.
         grads = [np.ascontiguousarray(grad) for grad in grads]
-        hyperparameters = self.spec.rule_arguments(group)
         for (held, _), picked in buckets.items():
             columns = ([column[i] for i in picked] for column in (params, grads, slots, steps))
-            _stepping.update(self.spec, hyperparameters, held, *columns)
+            _stepping.update(self.spec, arguments, held, *columns)
         for state, arrays in zip(states, slots):
             for key, array in arrays.items():
                 held = state.setdefault(key, array)
@@ -347,11 +348,11 @@ class Optimizer:
 
 def _check_apart(stepped, states):
     """Raise ``ValueError`` naming two arrays of a step whose memory overlaps where the step
-    writes one of them (:func:`adamkit.kernels.native.first_overlap`): it writes each parameter
+    writes one of them (:func:`adamkit.kernels.plan_checks.first_overlap`): it writes each parameter
     of ``stepped`` (``(where, param, grad)``) and each array ``state[name]`` of ``states``
     (``(where, state, names)``), and reads each gradient."""
     written = [param for _, param, _ in stepped] + [state[name] for _, state, names in states for name in names]
-    pair = native.first_overlap(written + [grad for _, _, grad in stepped], len(written))
+    pair = plan_checks.first_overlap(written + [grad for _, _, grad in stepped], len(written))
     if pair is not None:
         described = (
             [where for where, _, _ in stepped]

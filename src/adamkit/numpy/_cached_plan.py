@@ -9,7 +9,8 @@ A cached plan is a cache, not a contract. A later step goes through it only if n
 relies on changed, all checked before anything is updated:
 
 - the same groups holding the same parameters, with hyperparameters that pass the spec's
-  checks and the same active state slots;
+  checks and the same active state slots (checked again only when a group's entries change:
+  :mod:`adamkit.numpy._hyperparameters`);
 - the optimizer's state container, and each stepped parameter's state dict holding exactly
   the entries it held (keys and values by identity, in order), however it was changed
   (``dict.__setitem__`` too): so the very step counts and state arrays the plan steps (8-bit
@@ -22,7 +23,7 @@ relies on changed, all checked before anything is updated:
   parameter's dtype and shape, C-contiguous, aligned, and apart from every array the step
   writes (a gradient at the address it had at the last step is known to be).
 
-The last three are checked in one call to C (:func:`adamkit.kernels.native.arrays_as_planned`),
+The last three are checked in one call to C (:func:`adamkit.kernels.plan_checks.arrays_as_planned`),
 after the hyperparameters are read, so that no Python code (a ``__float__``) runs between the
 checks and the kernels. Otherwise the
 optimizer's full path runs, which names any bad input, and makes a new plan; no plan is made
@@ -42,11 +43,13 @@ parameters with compact state (``state_dtype="int8"`` or ``"bf16"``) are planned
 full step, the plan makes a call per state layout and dtype.
 """
 
+import math
 
 import numpy as np
 
-from adamkit.kernels import native
+from adamkit.kernels import native, plan_checks
 from adamkit.numpy import _stepping
+from adamkit.numpy._hyperparameters import GroupArguments
 from adamkit.numpy._state_layout import slot_names
 
 
@@ -59,6 +62,7 @@ class StepPlan:
         self._groups = list(optimizer.param_groups)
         self._group_params = [list(group["params"]) for group in self._groups]
         self._has_grad = [grad is not None for grad in grads]
+        self._all_grads = all(self._has_grad)
         self._container = optimizer._states
         self._batches = []
         has_grad = iter(self._has_grad)
@@ -72,7 +76,7 @@ class StepPlan:
             state[name] for batch in self._batches for state, in_state in zip(batch.states, batch.names) for name in in_state
         ]
         # self._held: the keys and values whose addresses `items` holds, kept so that none is reused.
-        items, self._held, records, dims, ranges = native.plan_tables(states, arrays)
+        items, self._held, records, dims, ranges = plan_checks.plan_tables(states, arrays)
         self._table = (states, items, arrays, records, dims, ranges, np.zeros(len(self._stepped), np.int64))
 
     @classmethod
@@ -87,7 +91,7 @@ class StepPlan:
         ranges = plan._table[-2]
         apart = bool(np.all(ranges[1:, 0] >= ranges[:-1, 1]))
         packed = all(batch.steps_packed for batch in plan._batches)
-        return plan if apart and packed and native.arrays_as_planned([], *plan._table) else None
+        return plan if apart and packed and plan_checks.arrays_as_planned([], *plan._table) else None
 
     def step(self, optimizer, grads):
         """Step with ``grads`` through the plan and return ``True``, or ``False`` if it no longer holds."""
@@ -95,22 +99,32 @@ class StepPlan:
             type(grads) is list
             and optimizer._states is self._container
             and type(optimizer.param_groups) is list
-            and native.same_objects(optimizer.param_groups, self._groups)
-            and all(type(g["params"]) is list for g in self._groups)
-            and all(native.same_objects(g["params"], params) for g, params in zip(self._groups, self._group_params))
+            and plan_checks.same_objects(optimizer.param_groups, self._groups)
             and [grad is not None for grad in grads] == self._has_grad
-            and all(batch.holds(self._spec) for batch in self._batches)
         ):
             return False
         # Read before the arrays are checked: converting a hyperparameter may run Python code.
-        hyperparameters = [self._spec.rule_arguments(batch.group) for batch in self._batches]
-        grads = [grad for grad in grads if grad is not None]
-        if not native.arrays_as_planned(grads, *self._table) or not all(batch.counts_valid() for batch in self._batches):
+        arguments = []
+        for batch in self._batches:
+            rule_arguments = batch.arguments(self._spec)
+            if rule_arguments is None:
+                return False
+            arguments.append(rule_arguments)
+        for group, params in zip(self._groups, self._group_params):
+            held = group["params"]
+            if type(held) is not list or not plan_checks.same_objects(held, params):
+                return False
+        if not self._all_grads:
+            grads = [grad for grad in grads if grad is not None]
+        if not plan_checks.arrays_as_planned(grads, *self._table):
             return False
+        for batch in self._batches:
+            if not batch.counts_valid():
+                return False
         start = 0
-        for batch, arguments in zip(self._batches, hyperparameters):
+        for batch, rule_arguments in zip(self._batches, arguments):
             end = start + len(batch.params)
-            batch.step(arguments, grads[start:end])
+            batch.step(rule_arguments, grads[start:end])
             start = end
         return True
 
@@ -122,12 +136,15 @@ class _Batch:
     def __init__(self, spec, group, params, states, state_dtype):
         self.group, self.params, self.states = group, params, states
         self.keys = [slot.key for slot in spec.active_slots(group)]  # every slot exists
+        self._arguments = GroupArguments(spec)
+        self._slots_checked_for = None  # the last arguments found to select the slots ``keys``
         self._steps = None
         self.steps_packed = not spec.counts_steps or len({state["step"].dtype for state in states}) <= 1
         if spec.counts_steps and params and self.steps_packed:
             self._steps = np.array([state["step"] for state in states], dtype=states[0]["step"].dtype)
             for index, state in enumerate(states):
                 state["step"] = self._steps[index : index + 1].reshape(())
+            self._one, self._next = np.ones(1, self._steps.dtype), np.empty_like(self._steps)
         self._calls = []  # (the indices of the parameters it steps, or None for all; the call)
         self.names = [None] * len(params)  # of each parameter's step count and state arrays
         for (held, _), picked in _stepping.buckets(params, state_dtype).items():
@@ -137,27 +154,39 @@ class _Batch:
             for index in picked:
                 self.names[index] = names
 
-    def holds(self, spec):
-        """Whether the group's hyperparameters pass the spec and select the plan's state slots."""
+    def arguments(self, spec):
+        """The rule's arguments from the group (:class:`~adamkit.numpy._hyperparameters.GroupArguments`),
+        or ``None`` if they fail the spec's checks or select other state slots than the plan's:
+        then the full path names what is wrong."""
         try:
-            spec.validate(self.group)
+            arguments = self._arguments.read(self.group)
         except (TypeError, ValueError):
-            return False
-        return [slot.key for slot in spec.active_slots(self.group)] == self.keys
+            return None
+        if arguments is not self._slots_checked_for:
+            if [slot.key for slot in spec.active_slots(arguments)] != self.keys:
+                return None
+            self._slots_checked_for = arguments
+        return arguments
 
     def counts_valid(self):
         """Whether every packed step count is finite and at least 0 (else the full path names
         the parameter whose count is not)."""
-        return self._steps is None or bool(np.isfinite(self._steps).all() and (self._steps >= 0).all())
+        if self._steps is None:
+            return True
+        counts = self._steps.tolist()
+        return math.isfinite(sum(counts)) and min(counts) >= 0
 
-    def step(self, hyperparameters, grads):
+    def step(self, arguments, grads):
         if not self.params:
             return
-        steps = (self._steps + 1).tolist() if self._steps is not None else [None] * len(self.params)
+        if self._steps is None:
+            steps = [None] * len(self.params)
+        else:
+            steps = np.add(self._steps, self._one, out=self._next).tolist()
         for picked, call in self._calls:
             if picked is None:
-                call(hyperparameters, grads=grads, steps=steps)
+                call(arguments, grads, steps)
             else:
-                call(hyperparameters, grads=[grads[i] for i in picked], steps=[steps[i] for i in picked])
+                call(arguments, [grads[i] for i in picked], [steps[i] for i in picked])
         if self._steps is not None:
-            self._steps += 1
+            np.copyto(self._steps, self._next)

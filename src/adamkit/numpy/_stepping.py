@@ -14,7 +14,7 @@ torch front end does the same, so the two store the same bits. Rounded to neares
 import numpy as np
 
 from adamkit.compact.policy import rounding_seeds
-from adamkit.kernels import native, quantized
+from adamkit.kernels import native, plan_checks, quantized
 from adamkit.numpy._state_layout import layout, slot_names
 
 
@@ -45,27 +45,34 @@ class PlannedStep:
 
     Their data pointers are read once; :mod:`adamkit.numpy._cached_plan` checks at each step, before
     the call, that the arrays are still the same objects at the same pointers. At each step
-    only the gradients' pointers are read, in C.
+    only the gradients' pointers are read, in C. The rule's arguments come checked (by the
+    spec, as :func:`adamkit.numpy._hyperparameters.rule_arguments` gives them): the call is
+    made ready (:func:`adamkit.kernels.native.planned_update_pointers`) again only when they
+    are another object.
     """
 
     def __init__(self, spec, held, params, states, keys):
         self._spec, self._held = spec, held
         self._dtype = params[0].dtype.name
         self._numels = np.array([param.size for param in params], np.int64)
-        self._param_ptrs = native.data_pointers(params)
+        self._param_ptrs = plan_checks.data_pointers(params)
         self._state_ptrs = {
-            name: native.data_pointers([state[name] for state in states]) for name in slot_names(keys, held)
+            name: plan_checks.data_pointers([state[name] for state in states]) for name in slot_names(keys, held)
         }
+        self._ready_for = self._update = None
 
-    def __call__(self, hyperparameters, grads, steps):
-        grad_ptrs = native.data_pointers(grads)
-        arguments = (self._spec, hyperparameters)
+    def __call__(self, arguments, grads, steps):
+        grad_ptrs = plan_checks.data_pointers(grads)
         if self._held == "int8":
-            quantized.update_pointers(*arguments, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps)
+            quantized.update_pointers(
+                self._spec, arguments, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps
+            )
             return
-        bfloat16 = {}
-        if self._held == "bf16":
-            bfloat16 = {"state_dtype": "bfloat16", "rounding_seeds": rounding_seeds(steps)}
-        native.update_pointers(
-            *arguments, self._dtype, self._numels, self._param_ptrs, grad_ptrs, self._state_ptrs, steps, **bfloat16
-        )
+        if arguments is not self._ready_for:
+            state_dtype = "bfloat16" if self._held == "bf16" else None
+            self._update = native.planned_update_pointers(
+                self._spec, arguments, self._dtype, self._state_ptrs, state_dtype=state_dtype
+            )
+            self._ready_for = arguments
+        seeds = rounding_seeds(steps) if self._held == "bf16" else None
+        self._update(self._numels, self._param_ptrs, grad_ptrs, steps, seeds)

@@ -49,8 +49,8 @@ def corrects_bias(run, settings):
 def stepping(function, run, settings):
     """Step ``run``'s optimizer ``settings.steps`` times from ``function.start``.
 
-    Yields ``(point_before, gradient, point, optimizer)`` after each step; ``point`` is the
-    optimizer's parameter array, updated in place.
+    Yields ``(gradient, point, optimizer)`` after each step; ``point`` is the optimizer's
+    parameter array, updated in place.
     """
     point = np.array(function.start, dtype=np.float64)
     optimizer = OPTIMIZERS[run.name].factory([point], **hyperparameters(run, settings))
@@ -59,12 +59,11 @@ def stepping(function, run, settings):
     noise = np.random.default_rng(settings.seed)
     with np.errstate(all="ignore"):  # a diverging path is drawn, not an error
         for _ in range(settings.steps):
-            before = point.copy()
             gradient = function.gradient(point)
             if function.noise:
                 gradient = gradient + function.noise * noise.standard_normal(2)
             optimizer.step([gradient])
-            yield before, gradient, point, optimizer
+            yield gradient, point, optimizer
 
 
 def rule_arguments(optimizer):
@@ -84,11 +83,33 @@ def step_count(optimizer):
     return None if step is None else float(step)
 
 
-def step_size(optimizer, state, point, arguments):
-    """The per-coordinate step size of :mod:`adamkit.diagnostics.formulas` for ``state``."""
+def step_size(optimizer, state, point, arguments, step=None):
+    """The per-coordinate step size of :mod:`adamkit.diagnostics.formulas` for ``state``, at the
+    optimizer's step count, or for the states of several steps stacked (a row per step) at the
+    counts ``step`` (a column), each row as its own call gives it."""
+    if step is None:
+        step = step_count(optimizer)
     with np.errstate(all="ignore"):
         formula = FORMULAS[optimizer.spec.rule]
-        return formula(state, step=step_count(optimizer), param=point, **arguments).step_size
+        return formula(state, step=step, param=point, **arguments).step_size
+
+
+def recorded_run(function, run, settings):
+    """Step ``run``'s optimizer, recording after each step its point, its state arrays (as
+    float64) and its step count: ``(points, states, counts, optimizer)``, ``points`` a row per
+    step, ``states`` the rows of each state key, ``counts`` a column (``None`` for SGD)."""
+    points, rows, counts, keys = [], [], [], None
+    for _, point, optimizer in stepping(function, run, settings):
+        state = optimizer.state[0]
+        if keys is None:
+            keys = [key for key in state if key != "step"]
+        points.append(point.tolist())
+        rows.append([state[key].tolist() for key in keys])
+        counts.append(float(state["step"]) if "step" in state else None)
+    stacked = np.array(rows, dtype=np.float64).reshape(len(rows), len(keys), len(points[0]))
+    states = {key: stacked[:, index] for index, key in enumerate(keys)}
+    counts = None if counts[0] is None else np.array(counts)[:, np.newaxis]
+    return np.array(points), states, counts, optimizer
 
 
 def paths(settings):
@@ -96,21 +117,16 @@ def paths(settings):
     function = test_function(settings)
     results = []
     for run in settings.runs:
-        path, series, arguments = [list(function.start)], {}, None
-        for _, _, point, optimizer in stepping(function, run, settings):
-            path.append(point.tolist())
-            arguments = arguments or rule_arguments(optimizer)
-            state = state_values(optimizer)
-            values = {**state, "step_size": step_size(optimizer, state, point, arguments)}
-            for key, value in values.items():
-                series.setdefault(key, []).append(value.tolist())
+        points, states, counts, optimizer = recorded_run(function, run, settings)
+        series = {**states, "step_size": step_size(optimizer, states, points, rule_arguments(optimizer), counts)}
+        path = [list(function.start), *points.tolist()]
         results.append({
             "name": run.name,
             "label": OPTIMIZERS[run.name].label,
             "hyperparameters": hyperparameters(run, settings),
             "bias_correction": corrects_bias(run, settings),
             "path": path,
-            "series": series,
+            "series": {key: rows.tolist() for key, rows in series.items()},
             "final_distance": function.distance(path[-1]),
         })
     return results
@@ -122,12 +138,13 @@ def inside_step(settings, index, t):
     the Adam family, the step size and the update θ_{t−1} − θ_t."""
     run = settings.runs[index]
     function = test_function(settings)
-    before_state = {}
-    # The loop leaves step t's point, gradient and optimizer for what follows it.
-    for count, (before, gradient, point, optimizer) in enumerate(stepping(function, run, settings), 1):  # noqa: B007
+    before, before_state = np.array(function.start, dtype=np.float64), {}
+    # The loop leaves step t's gradient, point and optimizer for what follows it.
+    for count, (gradient, point, optimizer) in enumerate(stepping(function, run, settings), 1):  # noqa: B007
         if count == t:
             break
-        before_state = state_values(optimizer)
+        if count == t - 1:
+            before, before_state = point.copy(), state_values(optimizer)
     arguments = rule_arguments(optimizer)
     after_state = state_values(optimizer)
     rule = optimizer.spec.rule

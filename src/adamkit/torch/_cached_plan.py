@@ -31,7 +31,7 @@ just reported, for the size the kernel steps.
 import numpy as np
 
 from adamkit.compact.policy import rounding_seeds
-from adamkit.kernels import native, quantized
+from adamkit.kernels import native, plan_checks, quantized
 from adamkit.torch import _backend as backend
 from adamkit.torch import _compact_state as compact_state
 from adamkit.torch import _kahan as kahan
@@ -73,7 +73,7 @@ class CachedGroup:
                 self._slot_tensors.append((subset, key, tensors, slot_shards[0].dtype, numels, pointers))
                 written += [(f"state {key!r} {i}", byte_range(shard)) for i, shard in zip(indices, slot_shards)]
         self._written = WrittenMemory(written)
-        self._identity_hashed = native.identity_hashed(stepped)
+        self._identity_hashed = plan_checks.identity_hashed(stepped)
 
     @classmethod
     def made(cls, spec, group, stepped, states, state_container):
@@ -107,18 +107,18 @@ class CachedGroup:
 
         The objects these checks touch are cold after the previous step's kernel has streamed
         the whole model through the cache, so each list of tensors is read in one pass from C
-        (:func:`adamkit.kernels.native.checked_pointers`) and lists are compared by identity.
+        (:func:`adamkit.kernels.plan_checks.checked_pointers`) and lists are compared by identity.
         """
         params = group["params"]
-        if state_container is not self._state_container or not native.same_objects(params, self._group_params):
+        if state_container is not self._state_container or not plan_checks.same_objects(params, self._group_params):
             return None
-        grads = native.attributes(params, "grad")
+        grads = plan_checks.attributes(params, "grad")
         if [grad is not None for grad in grads] != self._has_grad:
             return None
         if (
             active_keys(self._spec, group) == self._slot_keys
-            and native.checked_pointers(self._local(self._params), self._dtype, self._param_shapes) == self._param_ptrs
-            and native.same_entries(state_container, self._params, self._states, self._identity_hashed)
+            and plan_checks.checked_pointers(self._local(self._params), self._dtype, self._param_shapes) == self._param_ptrs
+            and plan_checks.same_entries(state_container, self._params, self._states, self._identity_hashed)
             and all(self._slot_holds(*watched) for watched in self._slot_tensors)
         ):
             return [grad for grad in grads if grad is not None]
@@ -127,8 +127,8 @@ class CachedGroup:
     def _slot_holds(self, states, key, tensors, dtype, numels, pointers):
         """Whether ``states[i][key]`` is still ``tensors[i]``, with its planned memory."""
         return (
-            native.same_items(states, key, tensors)
-            and native.checked_pointers(self._local(tensors), dtype, numels) == pointers
+            plan_checks.same_items(states, key, tensors)
+            and plan_checks.checked_pointers(self._local(tensors), dtype, numels) == pointers
         )
 
 
@@ -187,12 +187,12 @@ class GroupPlan(CachedGroup):
         if grads is None:
             return None
         try:
-            pointers = native.checked_pointers(self._local(grads), self._dtype, self._param_shapes)
+            pointers = plan_checks.checked_pointers(self._local(grads), self._dtype, self._param_shapes)
         except RuntimeError:  # a gradient has no strides (sparse CSR)
             return None
         if pointers is None:
             return None
-        if native.first_in_ranges(self._written.starts, self._written.ends, pointers, self._grad_bytes) >= 0:
+        if plan_checks.first_in_ranges(self._written.starts, self._written.ends, pointers, self._grad_bytes) >= 0:
             return None
         return pointers
 

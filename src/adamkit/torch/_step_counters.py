@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from adamkit.kernels.native import same_items
+from adamkit.kernels.plan_checks import same_items
 
 
 class PackedSteps:
