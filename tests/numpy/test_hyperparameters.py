@@ -14,7 +14,7 @@ import adamkit.numpy
 from adamkit.kernels import native
 from adamkit.numpy import _hyperparameters
 from adamkit.numpy._hyperparameters import GroupArguments
-from adamkit.numpy._plan import StepPlan
+from adamkit.numpy._cached_plan import StepPlan
 from adamkit.specs import ADAM
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernels were not built")

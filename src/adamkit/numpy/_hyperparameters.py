@@ -8,7 +8,7 @@ pairs, which are checked too unless they were given as such: what the rule gets 
 checked, whatever a value's ``__float__`` answers.
 
 Checking and converting costs more than the kernels on small arrays, so the cached plan
-(:mod:`adamkit.numpy._plan`) keeps a :class:`GroupArguments` per group, which does neither
+(:mod:`adamkit.numpy._cached_plan`) keeps a :class:`GroupArguments` per group, which does neither
 while the group is unchanged. It trusts only what cannot change unseen, with no Python code of
 the user's running while it looks:
 
