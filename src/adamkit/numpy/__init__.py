@@ -1,5 +1,5 @@
-"""Optimizers over NumPy arrays, updated in place: ``Adam``, ``AdamW``, ``Adamax``,
-``Adadelta``, ``SGD``, ``Adagrad`` and ``RMSprop``.
+"""Optimizers over NumPy arrays, updated in place, one per rule spec (:data:`adamkit.specs.ALL`):
+``Adam``, ``AdamW``, ``SGD``...
 
 They take torch's hyperparameters, defaults, parameter groups and state keys; gradients are
 passed to ``step`` in parameter order across groups.
@@ -15,6 +15,7 @@ array([0.9, 0.9, 0.9])
 """
 
 from adamkit.numpy.optimizer import Optimizer
-from adamkit.numpy.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, RMSprop
+from adamkit.numpy.optimizers import CLASSES
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Optimizer", "RMSprop"]
+globals().update(CLASSES)
+__all__ = list(CLASSES) + ["Optimizer"]

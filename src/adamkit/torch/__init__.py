@@ -1,5 +1,5 @@
-"""Drop-in ``torch.optim.Optimizer`` subclasses: ``Adam``, ``AdamW``, ``Adamax``,
-``Adadelta``, ``SGD``, ``Adagrad`` and ``RMSprop``.
+"""Drop-in ``torch.optim.Optimizer`` subclasses, one per rule spec (:data:`adamkit.specs.ALL`):
+``Adam``, ``AdamW``, ``SGD``...
 
 >>> import torch, adamkit.torch
 >>> w = torch.nn.Parameter(torch.ones(3))
@@ -9,8 +9,11 @@
 [0.9, 0.9, 0.9]
 """
 
+from adamkit import specs
+from adamkit.torch import optimizers
 from adamkit.torch._checks import MismatchError
 from adamkit.torch.optimizer import Optimizer
-from adamkit.torch.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, RMSprop
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "MismatchError", "Optimizer", "RMSprop"]
+# One class per spec, written out in adamkit.torch.optimizers.
+globals().update({spec.name: getattr(optimizers, spec.name) for spec in specs.ALL})
+__all__ = [spec.name for spec in specs.ALL] + ["MismatchError", "Optimizer"]
