@@ -1,8 +1,9 @@
 """The one table of cases every path is checked on.
 
 A case is an optimizer, its constructor hyperparameters, and per-group overrides for a second
-parameter group; each spec lists its own beside its rule (``Spec.cases``). Every case runs on parameters of sizes 1, 7, 17 and 4097 (none a multiple of
-a SIMD width) spread over two groups, in float32 and float64.
+parameter group; each spec lists its own beside its rule (``Spec.cases``). Every case runs on
+parameters of sizes 1, 7, 17 and 4097 (none a multiple of a SIMD width) spread over two
+groups, in float32 and float64.
 """
 
 from dataclasses import dataclass, field

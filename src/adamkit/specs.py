@@ -29,7 +29,7 @@ def _code_dtypes():
     for spec in ALL:
         for slot in spec.slots:
             if slot.code is not None and codes.setdefault(slot.key, slot.code) is not slot.code:
-                raise ValueError(f"{spec.name}'s slot {slot.key!r} has another code than other rules' slot of that key")
+                raise ValueError(f"{spec.name}'s slot {slot.key!r} is coded unlike other rules' {slot.key!r}")
     return codes
 
 
@@ -58,4 +58,7 @@ def listed(chosen):
     return f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
 
 
-__all__ = ["ALL", "BY_NAME", "CODE_DTYPES", "COMPACT", "COMPARED", "DRAWN", "Quantities", "Spec", "StateSlot", "Variant", "listed", "plain"]
+__all__ = [
+    "ALL", "BY_NAME", "CODE_DTYPES", "COMPACT", "COMPARED", "DRAWN",
+    "Quantities", "Spec", "StateSlot", "Variant", "listed", "plain",
+]

@@ -21,7 +21,9 @@ class Choice(NamedTuple):
     settings: dict
 
 
-OPTIMIZERS = {name: Choice(variant.label, spec.name, variant.settings) for name, (spec, variant) in specs.COMPARED.items()}
+OPTIMIZERS = {
+    name: Choice(variant.label, spec.name, variant.settings) for name, (spec, variant) in specs.COMPARED.items()
+}
 
 
 def make_optimizer(name, backend, params, lr, **options):
