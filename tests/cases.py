@@ -1,13 +1,16 @@
 """The one table of cases every path is checked on.
 
 A case is an optimizer, its constructor hyperparameters, and per-group overrides for a second
-parameter group. Every case runs on parameters of sizes 1, 7, 17 and 4097 (none a multiple of
-a SIMD width) spread over two groups, in float32 and float64.
+parameter group; each spec lists its own beside its rule (``Spec.cases``). Every case runs on
+parameters of sizes 1, 7, 17 and 4097 (none a multiple of a SIMD width) spread over two
+groups, in float32 and float64.
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from adamkit import specs
 
 SIZES = (1, 7, 17, 4097)
 # Which sizes go to which group: group 0 holds sizes 1 and 17, group 1 holds 7 and 4097.
@@ -29,32 +32,8 @@ class Case:
         return f"{self.optimizer}[{described}]" + (f"+group[{override}]" if override else "")
 
 
-CASES = (
-    Case("Adam", {}, {"lr": 3e-3}),
-    Case("Adam", {"lr": 1e-2, "weight_decay": 0.1, "amsgrad": True}, {"amsgrad": False}),
-    Case("Adam", {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-3, "maximize": True}, {"eps": 1e-8}),
-    Case("Adam", {"lr": 1e-2, "weight_decay": 0.05, "decoupled_weight_decay": True}, {"weight_decay": 0.0}),
-    Case("AdamW", {}, {"weight_decay": 0.5}),
-    Case("AdamW", {"lr": 1e-2, "weight_decay": 0.1, "amsgrad": True, "maximize": True}, {"lr": 1e-3}),
-    Case("Adamax", {}, {"lr": 1e-2}),
-    Case("Adamax", {"lr": 1e-2, "weight_decay": 0.1, "betas": (0.5, 0.9), "maximize": True}, {"eps": 1e-3}),
-    Case("Adadelta", {}, {"lr": 0.5}),
-    Case("Adadelta", {"rho": 0.5, "weight_decay": 0.1, "eps": 1e-4, "maximize": True}, {"rho": 0.95}),
-    Case("SGD", {"lr": 1e-2}, {"lr": 5e-2}),
-    Case("SGD", {"lr": 1e-2, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1}, {"momentum": 0.5}),
-    Case("SGD", {"lr": 1e-2, "momentum": 0.9, "dampening": 0.3, "maximize": True}, {"weight_decay": 0.2}),
-    Case("Adagrad", {}, {"lr": 0.1}),
-    Case(
-        "Adagrad",
-        {"lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.1, "maximize": True},
-        {"eps": 1e-4},
-    ),
-    Case("RMSprop", {}, {"lr": 1e-3}),
-    Case("RMSprop", {"centered": True, "momentum": 0.9, "weight_decay": 0.1}, {"centered": False}),
-    Case("RMSprop", {"alpha": 0.9, "eps": 1e-4, "maximize": True, "momentum": 0.5}, {"alpha": 0.5}),
-    Case("RMSprop", {"maximize": True, "weight_decay": 0.1, "centered": True}, {"lr": 3e-3}),
-    Case("Adam", {"lr": 1e-2, "maximize": True, "weight_decay": 0.1, "amsgrad": True}, {"lr": 3e-3}),
-)
+CASES = tuple(Case(spec.name, hyper, second) for spec in specs.ALL for hyper, second in spec.cases)
+"""Every spec's cases (:attr:`adamkit.rules._spec.Spec.cases`, beside its rule), in registry order."""
 
 
 def initial_params(dtype, seed=0):

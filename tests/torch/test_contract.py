@@ -513,3 +513,12 @@ def test_defaults_equal_torchs(name):
         assert key in ours and ours[key] == value and type(ours[key]) is type(value), key
     assert set(ours) - set(theirs) <= {"eps_hat", "sparse_mode"}
     assert ours.get("sparse_mode") == ("lazy" if name in SPARSE_MODE_OPTIMIZERS else None)
+
+
+def test_adamkit_torch_has_one_class_per_spec_in_the_specs_order():
+    from adamkit import specs
+    from adamkit.torch import _optimizers
+
+    assert _optimizers.__all__ == [spec.name for spec in specs.ALL]
+    for spec in specs.ALL:
+        assert getattr(adamkit.torch, spec.name).spec is spec

@@ -7,6 +7,8 @@ Everything else is the class's default.
 
 from dataclasses import dataclass, field
 
+from adamkit import specs
+
 
 @dataclass(frozen=True)
 class RuleCase:
@@ -15,16 +17,13 @@ class RuleCase:
     hyperparameters: dict = field(default_factory=dict)
 
 
-CASES = (
-    RuleCase("Adam", "Adam"),
-    RuleCase("AdamW", "AdamW"),
-    RuleCase("AMSGrad", "Adam", {"amsgrad": True}),
-    RuleCase("Adamax", "Adamax"),
-    RuleCase("Adadelta", "Adadelta"),
-    RuleCase("RMSprop", "RMSprop"),
-    RuleCase("Adagrad", "Adagrad"),
-    RuleCase("SGD-momentum", "SGD", {"lr": 1e-3, "momentum": 0.9}),
+CASES = tuple(
+    RuleCase(variant.label, spec.name, variant.settings)
+    for spec in specs.ALL
+    for variant in spec.variants
+    if variant.bench
 )
+"""The variants of the specs that ``adamkit bench`` times (:attr:`adamkit.rules._spec.Variant.bench`)."""
 
 BY_NAME = {case.name: case for case in CASES}
 NAMES = tuple(BY_NAME)

@@ -24,8 +24,8 @@ COMPACT_STATE_DTYPES = ("bf16", "int8")
 """The ``state_dtype`` values that keep state compact."""
 STATE_DTYPES = (None, "fp32", *COMPACT_STATE_DTYPES)
 COMPACT_RULES = dict.fromkeys(COMPACT_STATE_DTYPES, quantized.RULES)
-"""The rules whose steps take each compact ``state_dtype``: those of the 8-bit kernel (Adam and
-AdamW, Adamax, Adadelta) take both."""
+"""The rules whose steps take each compact ``state_dtype``: those of the 8-bit kernel
+(:data:`adamkit.specs.COMPACT`) take both."""
 MIN_QUANTIZED_NUMEL = 4096
 """Parameters with fewer elements keep float32 state: for them the per-block scale and the
 kernel call would save almost nothing (a 4096-element tensor's fp32 state is 32 KiB)."""
@@ -55,8 +55,7 @@ def check_compact_state(spec, state_dtype, optimizer_name, alternatives):
     if state_dtype not in COMPACT_STATE_DTYPES:
         return
     if not takes_compact_state(spec, state_dtype):
-        names = [other.name for other in specs.ALL if takes_compact_state(other, state_dtype)]
-        listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+        listed = specs.listed(other for other in specs.ALL if takes_compact_state(other, state_dtype))
         raise ValueError(
             f"Invalid state_dtype: {state_dtype!r} (compact state is for {listed}; "
             f"{optimizer_name} takes {alternatives})"

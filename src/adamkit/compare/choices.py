@@ -1,12 +1,14 @@
 """The optimizers ``adamkit compare`` runs, by name, for either front end.
 
 The classes are looked up by name in ``adamkit.torch`` or ``adamkit.numpy`` only when a run
-starts, so the NumPy backend never imports torch. Learning rates are per task
-(:data:`adamkit.compare.tasks.LEARNING_RATES`); everything else is fixed here.
+starts, so the NumPy backend never imports torch. The choices are the specs' variants
+(:data:`adamkit.specs.COMPARED`); learning rates are per task (:data:`adamkit.compare.tasks.LEARNING_RATES`).
 """
 
 import importlib
 from typing import NamedTuple
+
+from adamkit import specs
 
 FRONT_ENDS = {"torch": "adamkit.torch", "numpy": "adamkit.numpy"}
 
@@ -20,14 +22,7 @@ class Choice(NamedTuple):
 
 
 OPTIMIZERS = {
-    "adam": Choice("Adam", "Adam", {}),
-    "adamw": Choice("AdamW", "AdamW", {}),  # AdamW's default decoupled decay, λ = 1e-2
-    "amsgrad": Choice("AMSGrad", "Adam", {"amsgrad": True}),
-    "adamax": Choice("Adamax", "Adamax", {}),
-    "adadelta": Choice("Adadelta", "Adadelta", {}),
-    "sgd": Choice("SGD-Nesterov", "SGD", {"momentum": 0.9, "nesterov": True}),
-    "adagrad": Choice("Adagrad", "Adagrad", {}),
-    "rmsprop": Choice("RMSprop", "RMSprop", {}),
+    name: Choice(variant.label, spec.name, variant.settings) for name, (spec, variant) in specs.COMPARED.items()
 }
 
 

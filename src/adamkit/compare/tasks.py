@@ -21,6 +21,8 @@ from typing import Callable
 
 import numpy as np
 
+from adamkit import specs
+
 TEST_FRACTION = 0.25
 BATCH_SIZE = 128
 
@@ -64,19 +66,10 @@ TASKS = {
                 epochs=10),
 }
 
-#: Each optimizer's learning rate per task: of a grid spaced by about 3×, the one with the smallest
-#: area under the training-loss curve (fast and low) on seed 0 at the task's default epochs.
-#: docs/compare.md lists the grids and every result of that sweep.
-LEARNING_RATES = {
-    "adam": {"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2},
-    "adamw": {"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2},
-    "amsgrad": {"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2},
-    "adamax": {"logreg": 0.3, "mlp": 1e-2, "cnn": 1e-2},
-    "adadelta": {"logreg": 30.0, "mlp": 3.0, "cnn": 3.0},
-    "sgd": {"logreg": 1.0, "mlp": 0.1, "cnn": 0.1},
-    "adagrad": {"logreg": 0.3, "mlp": 1e-2, "cnn": 1e-2},
-    "rmsprop": {"logreg": 3e-2, "mlp": 1e-3, "cnn": 1e-3},
-}
+# Each optimizer's learning rate per task (Variant.compare_lrs, beside its rule): of a grid spaced
+# by about 3×, the one with the smallest area under the training-loss curve (fast and low) on
+# seed 0 at the task's default epochs. docs/compare.md lists the grids and every result of that sweep.
+LEARNING_RATES = {name: variant.compare_lrs for name, (_, variant) in specs.COMPARED.items()}
 
 
 @dataclass(frozen=True)

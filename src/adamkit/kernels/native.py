@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from adamkit import rules
+from adamkit import specs
 from adamkit.kernels import reference
 
 _UNAVAILABLE_REASON: str | None
@@ -42,15 +42,9 @@ else:
     _UNAVAILABLE_REASON = None
 _ISAS = _native.isas() if _native is not None else ()
 
-_RULE_NAMES = {
-    rules.adam: "adam",
-    rules.adamax: "adamax",
-    rules.adadelta: "adadelta",
-    rules.sgd: "sgd",
-    rules.adagrad: "adagrad",
-    rules.rmsprop: "rmsprop",
-}
-_USES_STEP = {rules.adam, rules.adamax, rules.adagrad}
+# The C kernels name each rule as adamkit.rules names its function.
+_RULE_NAMES = {spec.rule: spec.rule.__name__ for spec in specs.ALL}
+_USES_STEP = {spec.rule for spec in specs.ALL if spec.uses_step}
 _DTYPES = ("float32", "float64", "bfloat16")
 MAX_SLOTS = 3
 """How many state slots the kernels take; a rule with fewer passes ``None`` for the rest."""

@@ -1,21 +1,22 @@
-"""The fused C kernel for 8-bit block-wise state (``csrc/quant8.c``): Adam and AdamW (AMSGrad's
-maximum quantised too), Adamax and Adadelta.
+"""The fused C kernel for 8-bit block-wise state (``csrc/quant8.c``): the rules whose every state
+slot has a code (:attr:`adamkit.rules._spec.StateSlot.code`), such as Adam (AMSGrad's maximum
+quantised too).
 
 The state slot ``<key>`` (torch's name: ``exp_avg``...) of one parameter is kept as codes under
 :func:`codes_key` (``<key>_codes``), with float32 scales under :func:`scales_key`
 (``<key>_absmax``), one per block of :data:`adamkit.compact.int8.BLOCK` elements. Neither is a key
 torch.optim uses, so torch.optim never takes codes for moments: loaded into torch.optim, such
 state fails at its first step (``KeyError: 'exp_avg'``) instead of stepping codes as values.
-int8 codes hold the signed map (:func:`adamkit.compact.int8.encode_signed`), uint8 codes the unsigned one
-(:func:`adamkit.compact.int8.encode_unsigned`):
-
-========  ==========================================  ===========================
 rule      int8 (signed)                               uint8 (unsigned)
 ========  ==========================================  ===========================
 Adam      ``exp_avg``                                 ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad)
 Adamax    ``exp_avg``                                 ``exp_inf``
 Adadelta                                              ``square_avg``, ``acc_delta``
 ========  ==========================================  ===========================
+=======
+int8 codes hold the signed map (:func:`adamkit.compact.int8.encode_signed`), uint8 codes the unsigned one
+(:func:`adamkit.compact.int8.encode_unsigned`); :data:`CODE_DTYPES` gives each key's, from the specs
+(Adam: ``exp_avg`` int8, ``exp_avg_sq`` and ``max_exp_avg_sq`` uint8).
 
 The scales are a 1-d array, or, in the row layout of :mod:`adamkit.compact.int8` (blocks
 restart at every row; FSDP2 shards by rows), an array of shape ``(rows, blocks per row)``.
@@ -31,20 +32,13 @@ import functools
 
 import numpy as np
 
-from adamkit import rules, specs
+from adamkit import specs
 from adamkit.compact.int8 import absmax_shape
 from adamkit.kernels import native
 
 CODES_SUFFIX = "_codes"
 SCALES_SUFFIX = "_absmax"
-CODE_DTYPES = {
-    "exp_avg": np.int8,
-    "exp_avg_sq": np.uint8,
-    "max_exp_avg_sq": np.uint8,
-    "exp_inf": np.uint8,
-    "square_avg": np.uint8,
-    "acc_delta": np.uint8,
-}
+CODE_DTYPES = specs.CODE_DTYPES
 """The dtype of each key's codes: int8 for the signed map, uint8 for the unsigned."""
 
 
@@ -72,7 +66,7 @@ def coded_slot(name):
     return None
 
 
-RULES = (rules.adam, rules.adamax, rules.adadelta)
+RULES = tuple(dict.fromkeys(spec.rule for spec in specs.COMPACT))
 """The rules this kernel steps."""
 
 
@@ -190,7 +184,7 @@ def _rule_and_hyper(spec, hyperparameters):
         raise RuntimeError("the quantised kernel needs adamkit's C extension, which was not built")
     rule, hyper = native.rule_and_hyper(spec, hyperparameters)
     if rule not in RULES:
-        raise ValueError(f"{spec.name} has no 8-bit state (it is for Adam, AdamW, Adamax and Adadelta)")
+        raise ValueError(f"{spec.name} has no 8-bit state (it is for {specs.listed(specs.COMPACT)})")
     return rule, hyper
 
 

@@ -1,5 +1,5 @@
-"""Optimizers over NumPy arrays, updated in place: ``Adam``, ``AdamW``, ``Adamax``,
-``Adadelta``, ``SGD``, ``Adagrad`` and ``RMSprop``.
+"""Optimizers over NumPy arrays, updated in place, one per rule spec (:data:`adamkit.specs.ALL`):
+``Adam``, ``AdamW``, ``SGD``...
 
 They take torch's hyperparameters, defaults, parameter groups and state keys; gradients are
 passed to ``step`` in parameter order across groups.
@@ -14,7 +14,13 @@ array([0.9, 0.9, 0.9])
 ['exp_avg', 'exp_avg_sq', 'step']
 """
 
-from adamkit.numpy._base import Optimizer
-from adamkit.numpy._optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, RMSprop
+from typing import TYPE_CHECKING
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Optimizer", "RMSprop"]
+from adamkit.numpy._base import Optimizer
+from adamkit.numpy._optimizers import CLASSES
+
+globals().update(CLASSES)
+__all__ = list(CLASSES) + ["Optimizer"]
+
+if TYPE_CHECKING:  # the classes are made from the specs at import, so a type checker sees them here
+    def __getattr__(name: str) -> type[Optimizer]: ...

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from adamkit import specs
 from adamkit.kernels import plan_checks
 from adamkit.kernels.quantized import codes_key, coded_slot
 from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
@@ -27,7 +28,8 @@ from adamkit.validation import check_choice
 class Optimizer:
     """An optimizer over NumPy arrays, updated in place, whose math is the spec ``spec``.
 
-    A subclass names its ``spec``, the hyperparameters that may be passed by ``positional``
+    A subclass (:func:`adamkit.numpy._optimizers.optimizer_class` makes one per spec) names its
+    ``spec``, the hyperparameters that may be passed by ``positional``
     after ``params`` (the rest are keyword-only), and the ``fixed`` spec defaults that are not
     arguments at all (AdamW's decoupled weight decay). Its constructor signature is built
     from these, with the spec's defaults.
@@ -37,7 +39,7 @@ class Optimizer:
     the parameter, and ``skipped_steps`` counts it. The default ``"propagate"`` steps anyway.
 
     ``state_dtype`` follows the torch front end's rules (:mod:`adamkit.compact.policy`):
-    ``"int8"`` (Adam, AdamW, Adamax and Adadelta) keeps the state of float32 arrays of at least
+    ``"int8"`` (the optimizers of :data:`adamkit.specs.COMPACT`) keeps the state of float32 arrays of at least
     :data:`~adamkit.compact.policy.MIN_QUANTIZED_NUMEL` elements 8-bit block-wise, about 2 bytes per
     parameter instead of 8 (:mod:`adamkit.compact.int8`); ``"bf16"`` (the same optimizers) keeps it in
     bfloat16 with stochastic rounding, as uint16 arrays of bfloat16 bit patterns (NumPy has no
@@ -70,7 +72,7 @@ class Optimizer:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if self.spec is None:
-            raise TypeError("Optimizer is a base class: use Adam, AdamW, Adamax, Adadelta, SGD, ...")
+            raise TypeError(f"Optimizer is a base class: use {', '.join(spec.name for spec in specs.ALL)}")
         try:
             bound = self.__signature__.bind(*args, **kwargs)
         except TypeError as error:
@@ -155,13 +157,10 @@ class Optimizer:
         """Check ``hyperparameters`` with the spec and return them as floats, bools and pairs."""
         try:
             self.spec.validate(hyperparameters)
-            self.check_group({**self.spec.defaults, **hyperparameters})
+            self.spec.check_group({**self.spec.defaults, **hyperparameters})
         except (TypeError, ValueError) as error:
             raise type(error)(f"{where}: {error}") from None
         return canonical(self.spec.defaults, hyperparameters)
-
-    def check_group(self, group):
-        """Checks that involve several hyperparameters of one group; none by default."""
 
     @one_at_a_time
     def step(self, grads: Iterable[np.ndarray | None]) -> None:

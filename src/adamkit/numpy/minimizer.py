@@ -13,19 +13,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from adamkit import numpy as optimizers
+from adamkit import specs
 from adamkit.numpy._objective import Objective
 from adamkit.numpy._result import optimize_result
 from adamkit.validation import check_nonnegative
 
-METHODS = {
-    "adam": optimizers.Adam,
-    "adamw": optimizers.AdamW,
-    "adamax": optimizers.Adamax,
-    "adadelta": optimizers.Adadelta,
-    "sgd": optimizers.SGD,
-    "adagrad": optimizers.Adagrad,
-    "rmsprop": optimizers.RMSprop,
-}
+METHODS = {spec.name.lower(): getattr(optimizers, spec.name) for spec in specs.ALL}
+"""Each ``adamkit.numpy`` optimizer under its name in lower case."""
 
 STOPPING_DEFAULTS = {"maxiter": 1000, "gtol": 1e-5, "ftol": 2.220446049250313e-09}
 
@@ -56,8 +50,8 @@ def minimize(
     - ``jac``: ``True`` if ``fun`` returns ``(value, gradient)``; a callable ``jac(x, *args)``;
       or ``None`` for central differences with step ``h_i = ε^(1/3)·max(1, |x_i|)`` (ε the
       float64 machine epsilon), which costs ``2n + 1`` calls of ``fun`` per iteration.
-    - ``method``: ``"adam"``, ``"adamw"``, ``"adamax"``, ``"adadelta"``, ``"sgd"``,
-      ``"adagrad"`` or ``"rmsprop"`` (any case).
+    - ``method``: the name of an ``adamkit.numpy`` optimizer (:data:`METHODS`: ``"adam"``,
+      ``"adamw"``, ``"sgd"``...), in any case.
     - ``options``: the optimizer's hyperparameters (``lr``, ``betas``, ...) and the stopping
       tests ``maxiter`` (default 1000 steps), ``gtol`` (default 1e-5: stop when
       ``max|g_i| <= gtol``) and ``ftol`` (default 2.2e-9: stop when

@@ -2,16 +2,31 @@
 
 Each function reads like its paper and follows torch.optim 2.13's semantics and order of
 operations. Every other path in adamkit (kernels, front ends) is tested against these.
+
+Beside each function, its module defines the rule's spec (:class:`adamkit.rules._spec.Spec`):
+defaults, checks, state slots, diagnostics and what the commands show. :data:`SPECS` lists
+them; every other part of adamkit derives what it needs from there (:mod:`adamkit.specs`).
 """
 
-from adamkit.rules.adadelta import AdadeltaState, adadelta
-from adamkit.rules.adagrad import AdagradState, adagrad, adagrad_lr
-from adamkit.rules.adam import AdamScalars, AdamState, adam, adam_scalars
-from adamkit.rules.adamax import AdamaxState, adamax
-from adamkit.rules.rmsprop import RMSpropState, rmsprop
-from adamkit.rules.sgd import SGDState, sgd
+from adamkit.rules.adadelta import ADADELTA, AdadeltaState, adadelta
+from adamkit.rules.adagrad import ADAGRAD, AdagradState, adagrad, adagrad_lr
+from adamkit.rules.adam import ADAM, ADAMW, AdamScalars, AdamState, adam, adam_scalars
+from adamkit.rules.adamax import ADAMAX, AdamaxState, adamax
+from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
+from adamkit.rules.sgd import SGD, SGDState, sgd
+
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP)
+"""Every optimizer's spec, in the order the front ends and the commands list them."""
 
 __all__ = [
+    "ADADELTA",
+    "ADAGRAD",
+    "ADAM",
+    "ADAMAX",
+    "ADAMW",
+    "RMSPROP",
+    "SGD",
+    "SPECS",
     "AdadeltaState",
     "AdagradState",
     "AdamScalars",

@@ -9,6 +9,8 @@ from typing import NamedTuple
 import numpy as np
 
 from adamkit.rules._common import directed_gradient, sqrt, with_l2_penalty
+from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, check_flag
+from adamkit.validation import check_nonnegative
 
 
 class AdagradState(NamedTuple):
@@ -50,3 +52,48 @@ def adagrad(
     std = sqrt(sum) + eps
     param = param - clr * (grad / std)
     return AdagradState(param, sum)
+
+
+def adagrad_diagnostics(state, step, lr, lr_decay, eps, **_):
+    r"""Adagrad: :math:`\tilde\gamma/(\sqrt{s}+\epsilon)` on the gradient, with the decayed
+    :math:`\tilde\gamma = \gamma/(1+(t-1)\eta)`. The update needs the gradient: ``None``."""
+    decayed_lr = adagrad_lr(step, lr, lr_decay)
+    scale = np.sqrt(state["sum"])
+    return Quantities(decayed_lr / (scale + eps), None, scale, eps)
+
+
+ADAGRAD = Spec(
+    name="Adagrad",
+    rule=adagrad,
+    defaults=dict(
+        lr=1e-2,
+        lr_decay=0.0,
+        weight_decay=0.0,
+        initial_accumulator_value=0.0,
+        eps=1e-10,
+        maximize=False,
+    ),
+    checks={
+        "lr": check_nonnegative,
+        "lr_decay": check_nonnegative,
+        "weight_decay": check_nonnegative,
+        "initial_accumulator_value": check_nonnegative,
+        "eps": check_nonnegative,
+        "maximize": check_flag,
+    },
+    slots=(StateSlot("sum", fill=lambda group: group["initial_accumulator_value"]),),
+    checkpoint_keys=("lr", "lr_decay", "eps", "weight_decay"),
+    positional=("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
+    uses_step=True,
+    eager_state=True,
+    diagnostics=adagrad_diagnostics,
+    sparse_grads="lazy",
+    variants=(Variant("Adagrad", compare_lrs={"logreg": 0.3, "mlp": 1e-2, "cnn": 1e-2}),),
+    cases=(
+        ({}, {"lr": 0.1}),
+        (
+            {"lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.1, "maximize": True},
+            {"eps": 1e-4},
+        ),
+    ),
+)

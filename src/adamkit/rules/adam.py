@@ -10,6 +10,15 @@ from typing import NamedTuple
 import numpy as np
 
 from adamkit.rules._common import directed_gradient, maximum, sqrt, with_l2_penalty
+from adamkit.rules._spec import (
+    Quantities,
+    Spec,
+    StateSlot,
+    Variant,
+    check_flag,
+    check_pair,
+)
+from adamkit.validation import check_nonnegative
 
 
 class AdamState(NamedTuple):
@@ -98,3 +107,117 @@ def adam(
     denom = sqrt(second_moment) / bias_correction2_sqrt + eps
     param = param - step_size * (exp_avg / denom)
     return AdamState(param, exp_avg, exp_avg_sq, max_exp_avg_sq)
+
+
+def adam_scalars_per_step(step, lr, betas, eps_hat=False):
+    """:func:`adam_scalars` of the count ``step``, or, for an array of counts (the states of
+    several steps stacked, as the diagnostics take them), the array of each field, element by
+    element from :func:`adam_scalars`."""
+    if np.ndim(step) == 0:
+        return adam_scalars(step, lr, betas, eps_hat)
+    fields = zip(*(adam_scalars(count, lr, betas, eps_hat) for count in np.ravel(step).tolist()))
+    return AdamScalars(*(np.reshape(field, np.shape(step)) for field in fields))
+
+
+def bias_corrections(step, betas):
+    r"""The factors :math:`(1-\beta_1^t,\ 1-\beta_2^t)`, from :func:`adam_scalars`; ``step`` may
+    be an array of counts."""
+    unit = adam_scalars_per_step(step, 1.0, betas)
+    return 1.0 / unit.step_size, unit.bias_correction2_sqrt**2
+
+
+def adam_diagnostics(state, step, lr, betas, eps, amsgrad, eps_hat, **_):
+    r"""Adam, AdamW and AMSGrad: :math:`\gamma/(\sqrt{\hat v}+\epsilon)` on :math:`\hat m`.
+
+    The update is :math:`\frac{\gamma}{1-\beta_1^t}\frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t}+\epsilon}`
+    with ``max_exp_avg_sq`` for ``v`` under AMSGrad; AdamW's decoupled decay
+    :math:`\gamma\lambda\theta` is not part of it. With ``eps_hat`` the scale is the
+    uncorrected :math:`\sqrt v`, as in the rule.
+    """
+    scalars = adam_scalars_per_step(step, lr, betas, eps_hat)
+    bias_correction1, _ = bias_corrections(step, betas)
+    second_moment = state["max_exp_avg_sq"] if amsgrad else state["exp_avg_sq"]
+    scale = np.sqrt(second_moment) / scalars.bias_correction2_sqrt
+    denom = scale + eps
+    step_size = scalars.step_size * bias_correction1 / denom
+    update = scalars.step_size * state["exp_avg"] / denom
+    return Quantities(step_size, update, scale, eps)
+
+
+ADAM_CHECKS = {
+    "lr": check_nonnegative,
+    "betas": check_pair,
+    "eps": check_nonnegative,
+    "weight_decay": check_nonnegative,
+    "amsgrad": check_flag,
+    "maximize": check_flag,
+    "decoupled_weight_decay": check_flag,
+    "eps_hat": check_flag,
+}
+"""The checks of Adam's hyperparameters, which Adamax shares."""
+ADAM_CHECKPOINT_KEYS = ("lr", "betas", "eps", "weight_decay")
+
+_SLOTS = (
+    StateSlot("exp_avg", code=np.int8),
+    StateSlot("exp_avg_sq", code=np.uint8),
+    StateSlot("max_exp_avg_sq", when=lambda group: group["amsgrad"], code=np.uint8),
+)
+_POSITIONAL = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+# The learning rates of adamkit compare's tasks, which Adam, AMSGrad and AdamW share.
+_COMPARE_LRS = {"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2}
+
+ADAM = Spec(
+    name="Adam",
+    rule=adam,
+    defaults=dict(
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        amsgrad=False,
+        maximize=False,
+        decoupled_weight_decay=False,
+        eps_hat=False,
+    ),
+    checks=ADAM_CHECKS,
+    slots=_SLOTS,
+    checkpoint_keys=ADAM_CHECKPOINT_KEYS,
+    positional=_POSITIONAL,
+    uses_step=True,
+    corrected_moments=2,
+    diagnostics=adam_diagnostics,
+    sparse_grads="lazy",
+    variants=(
+        Variant("Adam", compare_lrs=_COMPARE_LRS),
+        Variant("AMSGrad", {"amsgrad": True}, compare_lrs=_COMPARE_LRS),
+    ),
+    cases=(
+        ({}, {"lr": 3e-3}),
+        ({"lr": 1e-2, "weight_decay": 0.1, "amsgrad": True}, {"amsgrad": False}),
+        ({"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-3, "maximize": True}, {"eps": 1e-8}),
+        ({"lr": 1e-2, "weight_decay": 0.05, "decoupled_weight_decay": True}, {"weight_decay": 0.0}),
+        ({"lr": 1e-2, "maximize": True, "weight_decay": 0.1, "amsgrad": True}, {"lr": 3e-3}),
+    ),
+)
+
+ADAMW = Spec(
+    name="AdamW",
+    rule=adam,
+    defaults={**ADAM.defaults, "weight_decay": 1e-2, "decoupled_weight_decay": True},
+    checks=ADAM_CHECKS,
+    slots=_SLOTS,
+    checkpoint_keys=ADAM_CHECKPOINT_KEYS,
+    positional=_POSITIONAL,
+    fixed=("decoupled_weight_decay",),
+    uses_step=True,
+    corrected_moments=2,
+    diagnostics=adam_diagnostics,
+    sparse_grads="lazy",
+    # AdamW's default decoupled decay, λ = 1e-2; adamkit trajectories draws it only beside
+    # Adam with L2 decay (--weight-decay).
+    variants=(Variant("AdamW", compare_lrs=_COMPARE_LRS, trajectories=False),),
+    cases=(
+        ({}, {"weight_decay": 0.5}),
+        ({"lr": 1e-2, "weight_decay": 0.1, "amsgrad": True, "maximize": True}, {"lr": 1e-3}),
+    ),
+)

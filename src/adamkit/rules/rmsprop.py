@@ -9,6 +9,15 @@ from typing import NamedTuple
 import numpy as np
 
 from adamkit.rules._common import directed_gradient, sqrt, with_l2_penalty
+from adamkit.rules._spec import (
+    Quantities,
+    Spec,
+    StateSlot,
+    Variant,
+    check_flag,
+    check_unit_closed,
+)
+from adamkit.validation import check_nonnegative
 
 
 class RMSpropState(NamedTuple):
@@ -62,3 +71,53 @@ def rmsprop(
     else:
         param = param - lr * (grad / avg)
     return RMSpropState(param, square_avg, momentum_buffer, grad_avg)
+
+
+def rmsprop_diagnostics(state, lr, eps, momentum, centered, **_):
+    r"""RMSprop: :math:`\gamma/(\sqrt{v}+\epsilon)` on the gradient (centered: :math:`\sqrt{v-\bar g^2}`).
+
+    With momentum the update is :math:`\gamma b`; without it, it needs the gradient: ``None``.
+    """
+    variance = state["square_avg"] - state["grad_avg"] ** 2 if centered else state["square_avg"]
+    scale = np.sqrt(variance)
+    update = lr * state["momentum_buffer"] if momentum > 0 else None
+    return Quantities(lr / (scale + eps), update, scale, eps)
+
+
+RMSPROP = Spec(
+    name="RMSprop",
+    rule=rmsprop,
+    defaults=dict(
+        lr=1e-2,
+        alpha=0.99,
+        eps=1e-8,
+        weight_decay=0.0,
+        momentum=0.0,
+        centered=False,
+        maximize=False,
+    ),
+    checks={
+        "lr": check_nonnegative,
+        "alpha": check_unit_closed,
+        "eps": check_nonnegative,
+        "weight_decay": check_nonnegative,
+        "momentum": check_nonnegative,
+        "centered": check_flag,
+        "maximize": check_flag,
+    },
+    slots=(
+        StateSlot("square_avg"),
+        StateSlot("momentum_buffer", when=lambda group: group["momentum"] > 0),
+        StateSlot("grad_avg", when=lambda group: group["centered"]),
+    ),
+    checkpoint_keys=("lr", "alpha", "eps", "weight_decay"),
+    positional=("lr", "alpha", "eps", "weight_decay", "momentum", "centered"),
+    diagnostics=rmsprop_diagnostics,
+    variants=(Variant("RMSprop", compare_lrs={"logreg": 3e-2, "mlp": 1e-3, "cnn": 1e-3}),),
+    cases=(
+        ({}, {"lr": 1e-3}),
+        ({"centered": True, "momentum": 0.9, "weight_decay": 0.1}, {"centered": False}),
+        ({"alpha": 0.9, "eps": 1e-4, "maximize": True, "momentum": 0.5}, {"alpha": 0.5}),
+        ({"maximize": True, "weight_decay": 0.1, "centered": True}, {"lr": 3e-3}),
+    ),
+)

@@ -1,5 +1,5 @@
-"""Drop-in ``torch.optim.Optimizer`` subclasses: ``Adam``, ``AdamW``, ``Adamax``,
-``Adadelta``, ``SGD``, ``Adagrad`` and ``RMSprop``.
+"""Drop-in ``torch.optim.Optimizer`` subclasses, one per rule spec (:data:`adamkit.specs.ALL`):
+``Adam``, ``AdamW``, ``SGD``...
 
 >>> import torch, adamkit.torch
 >>> w = torch.nn.Parameter(torch.ones(3))
@@ -9,8 +9,9 @@
 [0.9, 0.9, 0.9]
 """
 
+from adamkit.torch import _optimizers
 from adamkit.torch._base import Optimizer
 from adamkit.torch._checks import MismatchError
-from adamkit.torch._optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, RMSprop
+from adamkit.torch._optimizers import *  # noqa: F403  # one class per spec, named in its __all__
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "MismatchError", "Optimizer", "RMSprop"]
+__all__ = _optimizers.__all__ + ["MismatchError", "Optimizer"]

@@ -49,7 +49,7 @@ class Optimizer(torch.optim.Optimizer):
     parameter, and ``skipped_steps`` counts it. The default ``"propagate"`` does what torch does.
 
     ``state_dtype="fp32"`` (every optimizer) keeps the state of bfloat16 parameters in float32.
-    ``state_dtype="int8"`` (Adam, AdamW, Adamax, Adadelta) keeps the state of float32
+    ``state_dtype="int8"`` (the optimizers of :data:`adamkit.specs.COMPACT`) keeps the state of float32
     parameters of at least :data:`adamkit.compact.policy.MIN_QUANTIZED_NUMEL` elements 8-bit
     block-wise (:mod:`adamkit.compact.int8`), ``state_dtype="bf16"`` (the same optimizers) in bfloat16
     with stochastic rounding;

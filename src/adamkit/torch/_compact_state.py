@@ -1,12 +1,12 @@
-r"""Compact state of Adam, AdamW, Adamax and Adadelta: ``state_dtype="int8"`` (8-bit
+r"""Compact state of the optimizers of :data:`adamkit.specs.COMPACT`: ``state_dtype="int8"`` (8-bit
 block-wise, see :mod:`adamkit.kernels.quantized`) and ``state_dtype="bf16"`` (bfloat16 with
 stochastic rounding).
 
 A parameter's state is quantised when the parameter is a float32 CPU tensor of at least
 :data:`adamkit.compact.policy.MIN_QUANTIZED_NUMEL` elements (decided on its shape, so every
 process of a job makes the same choice); smaller tensors, and other dtypes, keep torch's full-precision state, which
-costs little. Quantised state holds each of torch's slots (``exp_avg``, ``exp_avg_sq``,
-``max_exp_avg_sq``; ``exp_inf``; ``square_avg``, ``acc_delta``) as int8/uint8 codes of the
+costs little. Quantised state holds each of torch's slots (Adam's ``exp_avg``, ``exp_avg_sq``,
+``max_exp_avg_sq``...) as int8/uint8 codes of the
 parameter's shape under ``<key>_codes``, and a float32 ``<key>_absmax`` with one scale per block
 (:func:`adamkit.kernels.quantized.compact_keys`); this is what ``state_dict()`` saves. These
 are not torch's keys on purpose: torch.optim casts whatever it finds under ``exp_avg`` to

@@ -1,12 +1,14 @@
-"""Drop-in replacements for ``torch.optim``'s Adam family and baselines.
+"""Drop-in replacements for ``torch.optim``'s Adam family and baselines: one class per spec of
+:data:`adamkit.specs.ALL`, named like it.
 
 Signatures, defaults, keyword-only markers and ``state_dict`` layout are torch 2.13's, plus
-adamkit's keyword-only options. The math of each class is the rule of the same name in
-:mod:`adamkit.rules`. Every class takes the keyword-only options ``nonfinite_grads``,
-``state_dtype`` (``"fp32"``: float32 state for bfloat16 parameters; Adam, AdamW, Adamax and
-Adadelta also take ``"int8"`` and ``"bf16"``) and ``kahan_summation`` (:class:`adamkit.torch.Optimizer`).
+adamkit's keyword-only options. The math of each class is the rule of its spec, and its
+``_step_with_torch`` calls torch's functional implementation of the same optimizer. Every class
+takes the keyword-only options ``nonfinite_grads``, ``state_dtype`` (``"fp32"``: float32 state
+for bfloat16 parameters; the optimizers whose spec takes compact state also ``"int8"`` and
+``"bf16"``) and ``kahan_summation`` (:class:`adamkit.torch.Optimizer`).
 
-``sparse_mode`` (Adam, AdamW, Adamax, Adagrad, Adadelta; also a parameter-group key) is how a
+``sparse_mode`` (the specs with ``sparse_grads="lazy"``; also a parameter-group key) is how a
 sparse COO gradient, as ``nn.Embedding(sparse=True)`` makes, is stepped: ``"lazy"``, the
 default, steps only the rows it holds (weight decay included), ``"dense"`` takes the dense step
 on the densified gradient. See :mod:`adamkit.torch._sparse`.
@@ -17,12 +19,17 @@ kernels do not serve, the step is torch.optim's own implementation with the same
 """
 
 import torch
+from torch.optim import adadelta, adagrad, adam, adamax, rmsprop, sgd
 from torch.optim.optimizer import ParamsT
 
 from adamkit import specs
 from adamkit.torch._base import Optimizer
+from adamkit.torch._torch_step import amp_arguments
 from adamkit.validation import check_bool
 
+
+__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop"]
+"""One class per spec of :data:`adamkit.specs.ALL`, in its order (tests/torch/test_contract.py checks)."""
 
 class Adam(Optimizer):
     """Adam (:func:`adamkit.rules.adam`); ``decoupled_weight_decay=True`` makes it AdamW.
@@ -78,6 +85,30 @@ class Adam(Optimizer):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+        )
+
+    def _step_with_torch(self, group, torch_class):
+        """Step ``group`` with torch's own implementation, ``torch.optim.adam.adam``
+        (:mod:`adamkit.torch._torch_step`)."""
+        lists = [[] for _ in range(6)]
+        has_complex = torch_class._init_group(self, group, *lists)
+        beta1, beta2 = group["betas"]
+        adam.adam(
+            *lists,
+            amsgrad=group["amsgrad"],
+            has_complex=has_complex,
+            beta1=beta1,
+            beta2=beta2,
+            lr=group["lr"],
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=group["maximize"],
+            foreach=group["foreach"],
+            capturable=group["capturable"],
+            differentiable=group["differentiable"],
+            fused=group["fused"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+            **amp_arguments(self),
         )
 
 
@@ -177,6 +208,26 @@ class Adamax(Optimizer):
             kahan_summation=kahan_summation,
         )
 
+    def _step_with_torch(self, group, torch_class):
+        """Step ``group`` with torch's own implementation, ``torch.optim.adamax.adamax``
+        (:mod:`adamkit.torch._torch_step`)."""
+        lists = [[] for _ in range(5)]
+        has_complex = torch_class._init_group(self, group, *lists)
+        beta1, beta2 = group["betas"]
+        adamax.adamax(
+            *lists,
+            eps=group["eps"],
+            beta1=beta1,
+            beta2=beta2,
+            lr=group["lr"],
+            weight_decay=group["weight_decay"],
+            foreach=group["foreach"],
+            maximize=group["maximize"],
+            differentiable=group["differentiable"],
+            capturable=group["capturable"],
+            has_complex=has_complex,
+        )
+
 
 class Adadelta(Optimizer):
     """Adadelta (:func:`adamkit.rules.adadelta`).
@@ -223,6 +274,24 @@ class Adadelta(Optimizer):
             kahan_summation=kahan_summation,
         )
 
+    def _step_with_torch(self, group, torch_class):
+        """Step ``group`` with torch's own implementation, ``torch.optim.adadelta.adadelta``
+        (:mod:`adamkit.torch._torch_step`)."""
+        lists = [[] for _ in range(5)]
+        has_complex = torch_class._init_group(self, group, *lists)
+        adadelta.adadelta(
+            *lists,
+            lr=group["lr"],
+            rho=group["rho"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            foreach=group["foreach"],
+            maximize=group["maximize"],
+            differentiable=group["differentiable"],
+            capturable=group["capturable"],
+            has_complex=has_complex,
+        )
+
 
 class SGD(Optimizer):
     """SGD with momentum, dampening and Nesterov momentum (:func:`adamkit.rules.sgd`)."""
@@ -247,11 +316,7 @@ class SGD(Optimizer):
         kahan_summation: bool | None = None,
     ) -> None:
         check_bool("nesterov", nesterov)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(
-                f"nesterov=True requires momentum > 0 and dampening = 0, "
-                f"got momentum={momentum!r}, dampening={dampening!r}"
-            )
+        self.spec.check_group(dict(momentum=momentum, dampening=dampening, nesterov=nesterov))
         super().__init__(
             params,
             dict(
@@ -269,6 +334,30 @@ class SGD(Optimizer):
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
         )
+
+    def _step_with_torch(self, group, torch_class):
+        """Step ``group`` with torch's own implementation, ``torch.optim.sgd.sgd``
+        (:mod:`adamkit.torch._torch_step`)."""
+        params, grads, momentum_buffers = [], [], []
+        has_sparse_grad = torch_class._init_group(self, group, params, grads, momentum_buffers)
+        sgd.sgd(
+            params,
+            grads,
+            momentum_buffers,
+            weight_decay=group["weight_decay"],
+            momentum=group["momentum"],
+            lr=group["lr"],
+            dampening=group["dampening"],
+            nesterov=group["nesterov"],
+            maximize=group["maximize"],
+            has_sparse_grad=has_sparse_grad,
+            foreach=group["foreach"],
+            fused=group["fused"],
+            **amp_arguments(self),
+        )
+        if group["momentum"] != 0:
+            for param, buffer in zip(params, momentum_buffers, strict=True):
+                self.state[param]["momentum_buffer"] = buffer
 
 
 class Adagrad(Optimizer):
@@ -313,6 +402,26 @@ class Adagrad(Optimizer):
             kahan_summation=kahan_summation,
         )
 
+    def _step_with_torch(self, group, torch_class):
+        """Step ``group`` with torch's own implementation, ``torch.optim.adagrad.adagrad``
+        (:mod:`adamkit.torch._torch_step`)."""
+        lists = [[] for _ in range(4)]
+        has_sparse_grad, has_complex = torch_class._init_group(self, group, *lists)
+        adagrad.adagrad(
+            *lists,
+            lr=group["lr"],
+            weight_decay=group["weight_decay"],
+            lr_decay=group["lr_decay"],
+            eps=group["eps"],
+            has_sparse_grad=has_sparse_grad,
+            foreach=group["foreach"],
+            maximize=group["maximize"],
+            differentiable=group["differentiable"],
+            has_complex=has_complex,
+            fused=group["fused"],
+            **amp_arguments(self),
+        )
+
 
 class RMSprop(Optimizer):
     """RMSprop, optionally centered and with momentum (:func:`adamkit.rules.rmsprop`)."""
@@ -354,6 +463,31 @@ class RMSprop(Optimizer):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+        )
+
+    def _step_with_torch(self, group, torch_class):
+        """Step ``group`` with torch's own implementation, ``torch.optim.rmsprop.rmsprop``
+        (:mod:`adamkit.torch._torch_step`)."""
+        params, grads, square_avgs, momentum_buffers, grad_avgs, steps = lists = [[] for _ in range(6)]
+        has_complex = torch_class._init_group(self, group, *lists)
+        rmsprop.rmsprop(
+            params,
+            grads,
+            square_avgs,
+            grad_avgs,
+            momentum_buffers,
+            steps,
+            lr=group["lr"],
+            alpha=group["alpha"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            momentum=group["momentum"],
+            centered=group["centered"],
+            foreach=group["foreach"],
+            maximize=group["maximize"],
+            differentiable=group["differentiable"],
+            capturable=group["capturable"],
+            has_complex=has_complex,
         )
 
 

@@ -1,7 +1,8 @@
 r"""Sparse COO gradients, as ``nn.Embedding(sparse=True)`` and ``nn.EmbeddingBag(sparse=True)`` make.
 
-Adam, AdamW (AMSGrad too), Adamax, Adagrad and Adadelta take sparse gradients in the mode
-set by their keyword-only argument ``sparse_mode``, also a parameter-group key:
+The optimizers whose spec has ``sparse_grads="lazy"`` (Adam, AdamW and AMSGrad among them) take
+sparse gradients in the mode set by their keyword-only argument ``sparse_mode``, also a
+parameter-group key:
 
 ``"lazy"`` (the default)
     Only the rows present in the gradient are stepped, their moments too; every other row of
@@ -23,9 +24,9 @@ set by their keyword-only argument ``sparse_mode``, also a parameter-group key:
     The gradient is densified and the parameter takes the ordinary dense step: the result is
     the dense step on ``grad.to_dense()``, every row decaying and every moment moving.
 
-SGD takes sparse gradients as torch's SGD does, with the dense step on the densified
-gradient (and, unlike torch, with weight decay too); it has no ``sparse_mode``. RMSprop
-refuses them with ``TypeError``, as torch does.
+SGD (``sparse_grads="dense"``) takes sparse gradients as torch's SGD does, with the dense step
+on the densified gradient (and, unlike torch, with weight decay too); it has no
+``sparse_mode``. RMSprop (``sparse_grads=None``) refuses them with ``TypeError``, as torch does.
 
 A gradient is a row-sparse COO tensor: ``sparse_dim() == 1`` (values of shape
 ``(nnz, *param.shape[1:])``), with the parameter's shape and dtype, and indices in range.
@@ -34,6 +35,7 @@ Anything else raises before any parameter or state is changed.
 
 import torch
 
+from adamkit import specs
 from adamkit.kernels import sparse
 from adamkit.torch import _backend as backend
 from adamkit.torch import _multi_tensor as multi_tensor
@@ -42,9 +44,9 @@ from adamkit.validation import check_choice
 
 SPARSE_MODES = ("lazy", "dense")
 # The optimizers that take a sparse_mode (AMSGrad is Adam with amsgrad=True).
-SPARSE_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adagrad", "Adadelta")
+SPARSE_OPTIMIZERS = tuple(spec.name for spec in specs.ALL if spec.sparse_grads == "lazy")
 # The optimizers whose sparse gradients always take the dense step: torch's SGD accepts them.
-DENSE_ONLY_OPTIMIZERS = ("SGD",)
+DENSE_ONLY_OPTIMIZERS = tuple(spec.name for spec in specs.ALL if spec.sparse_grads == "dense")
 _LAZY_DTYPES = (torch.float16, torch.float32, torch.float64)
 
 

@@ -17,7 +17,6 @@ implementation flag they raise ``ValueError`` (:func:`check_group`), never ignor
 """
 
 import torch
-from torch.optim import adadelta, adagrad, adam, adamax, rmsprop, sgd
 from torch.optim.optimizer import _device_dtype_check_for_fused
 
 from adamkit.torch import _backend as backend
@@ -57,13 +56,14 @@ def serves_device(optimizer, group, params):
 
 
 def step_group(optimizer, group):
-    """Step ``group`` as ``torch.optim.<name>.step`` steps one group."""
+    """Step ``group`` as ``torch.optim.<name>.step`` steps one group: through the optimizer
+    class's ``_step_with_torch``, which calls torch's functional implementation of its rule."""
     name = optimizer.spec.name
     if group.get("fused"):
         for param in group["params"]:
             if param.grad is not None:
                 _device_dtype_check_for_fused(param)  # before any state is made, as torch raises
-    _STEPS[name](optimizer, group, getattr(torch.optim, name))
+    optimizer._step_with_torch(group, getattr(torch.optim, name))
 
 
 def own_option(optimizer, group):
@@ -79,141 +79,7 @@ def own_option(optimizer, group):
     return None
 
 
-def _amp(optimizer):
+def amp_arguments(optimizer):
+    """The ``grad_scale`` and ``found_inf`` that ``torch.amp.GradScaler`` set on ``optimizer``,
+    which torch's functional implementations of Adam, SGD and Adagrad take."""
     return dict(grad_scale=getattr(optimizer, "grad_scale", None), found_inf=getattr(optimizer, "found_inf", None))
-
-
-def _adam(optimizer, group, torch_class):
-    lists = [[] for _ in range(6)]
-    has_complex = torch_class._init_group(optimizer, group, *lists)
-    beta1, beta2 = group["betas"]
-    adam.adam(
-        *lists,
-        amsgrad=group["amsgrad"],
-        has_complex=has_complex,
-        beta1=beta1,
-        beta2=beta2,
-        lr=group["lr"],
-        weight_decay=group["weight_decay"],
-        eps=group["eps"],
-        maximize=group["maximize"],
-        foreach=group["foreach"],
-        capturable=group["capturable"],
-        differentiable=group["differentiable"],
-        fused=group["fused"],
-        decoupled_weight_decay=group["decoupled_weight_decay"],
-        **_amp(optimizer),
-    )
-
-
-def _adamax(optimizer, group, torch_class):
-    lists = [[] for _ in range(5)]
-    has_complex = torch_class._init_group(optimizer, group, *lists)
-    beta1, beta2 = group["betas"]
-    adamax.adamax(
-        *lists,
-        eps=group["eps"],
-        beta1=beta1,
-        beta2=beta2,
-        lr=group["lr"],
-        weight_decay=group["weight_decay"],
-        foreach=group["foreach"],
-        maximize=group["maximize"],
-        differentiable=group["differentiable"],
-        capturable=group["capturable"],
-        has_complex=has_complex,
-    )
-
-
-def _adadelta(optimizer, group, torch_class):
-    lists = [[] for _ in range(5)]
-    has_complex = torch_class._init_group(optimizer, group, *lists)
-    adadelta.adadelta(
-        *lists,
-        lr=group["lr"],
-        rho=group["rho"],
-        eps=group["eps"],
-        weight_decay=group["weight_decay"],
-        foreach=group["foreach"],
-        maximize=group["maximize"],
-        differentiable=group["differentiable"],
-        capturable=group["capturable"],
-        has_complex=has_complex,
-    )
-
-
-def _sgd(optimizer, group, torch_class):
-    params, grads, momentum_buffers = [], [], []
-    has_sparse_grad = torch_class._init_group(optimizer, group, params, grads, momentum_buffers)
-    sgd.sgd(
-        params,
-        grads,
-        momentum_buffers,
-        weight_decay=group["weight_decay"],
-        momentum=group["momentum"],
-        lr=group["lr"],
-        dampening=group["dampening"],
-        nesterov=group["nesterov"],
-        maximize=group["maximize"],
-        has_sparse_grad=has_sparse_grad,
-        foreach=group["foreach"],
-        fused=group["fused"],
-        **_amp(optimizer),
-    )
-    if group["momentum"] != 0:
-        for param, buffer in zip(params, momentum_buffers, strict=True):
-            optimizer.state[param]["momentum_buffer"] = buffer
-
-
-def _adagrad(optimizer, group, torch_class):
-    lists = [[] for _ in range(4)]
-    has_sparse_grad, has_complex = torch_class._init_group(optimizer, group, *lists)
-    adagrad.adagrad(
-        *lists,
-        lr=group["lr"],
-        weight_decay=group["weight_decay"],
-        lr_decay=group["lr_decay"],
-        eps=group["eps"],
-        has_sparse_grad=has_sparse_grad,
-        foreach=group["foreach"],
-        maximize=group["maximize"],
-        differentiable=group["differentiable"],
-        has_complex=has_complex,
-        fused=group["fused"],
-        **_amp(optimizer),
-    )
-
-
-def _rmsprop(optimizer, group, torch_class):
-    params, grads, square_avgs, momentum_buffers, grad_avgs, steps = lists = [[] for _ in range(6)]
-    has_complex = torch_class._init_group(optimizer, group, *lists)
-    rmsprop.rmsprop(
-        params,
-        grads,
-        square_avgs,
-        grad_avgs,
-        momentum_buffers,
-        steps,
-        lr=group["lr"],
-        alpha=group["alpha"],
-        eps=group["eps"],
-        weight_decay=group["weight_decay"],
-        momentum=group["momentum"],
-        centered=group["centered"],
-        foreach=group["foreach"],
-        maximize=group["maximize"],
-        differentiable=group["differentiable"],
-        capturable=group["capturable"],
-        has_complex=has_complex,
-    )
-
-
-_STEPS = {
-    "Adam": _adam,
-    "AdamW": _adam,
-    "Adamax": _adamax,
-    "Adadelta": _adadelta,
-    "SGD": _sgd,
-    "Adagrad": _adagrad,
-    "RMSprop": _rmsprop,
-}

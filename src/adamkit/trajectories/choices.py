@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 import adamkit.numpy
+from adamkit import specs
 
 
 class Choice(NamedTuple):
@@ -21,15 +22,10 @@ class Choice(NamedTuple):
 
 #: The optimizers of ``adamkit trajectories`` by name.
 OPTIMIZERS = {
-    "sgd": Choice("SGD", adamkit.numpy.SGD, {}),
-    "nesterov": Choice("SGD-Nesterov", adamkit.numpy.SGD, {"momentum": 0.9, "nesterov": True}),
-    "adagrad": Choice("Adagrad", adamkit.numpy.Adagrad, {}),
-    "rmsprop": Choice("RMSprop", adamkit.numpy.RMSprop, {}),
-    "adadelta": Choice("Adadelta", adamkit.numpy.Adadelta, {}),
-    "adam": Choice("Adam", adamkit.numpy.Adam, {}),
-    "amsgrad": Choice("AMSGrad", adamkit.numpy.Adam, {"amsgrad": True}),
-    "adamax": Choice("Adamax", adamkit.numpy.Adamax, {}),
+    name: Choice(variant.label, getattr(adamkit.numpy, spec.name), variant.settings)
+    for name, (spec, variant) in specs.DRAWN.items()
 }
+"""The variants of the specs drawn on the test functions (:data:`adamkit.specs.DRAWN`)."""
 
 
 def make_optimizer(name, params, lr):

@@ -10,6 +10,8 @@ from typing import Callable
 
 import numpy as np
 
+from adamkit import specs
+
 
 @dataclass(frozen=True)
 class TestFunction:
@@ -120,12 +122,14 @@ ADAPTIVE_NOTE = ("SGD and SGD-Nesterov: the best of the grid 1e-4, 3e-4, ..., 1 
                  "along the path; the adaptive methods share one lr, as their steps are about lr "
                  "long whatever the gradient's scale; Adadelta has lr=1, Zeiler's rule unscaled")
 SAME_NOTE = "one lr for all (Adadelta: lr=1), so that only the gradient's size differs"
-ADAPTIVE = ("adagrad", "rmsprop", "adam", "amsgrad", "adamax")
 
 
-def lr_table(sgd, nesterov, adaptive, adadelta=1.0):
-    """A function's learning rates: SGD's, SGD-Nesterov's, the adaptive methods' and Adadelta's."""
-    return {"sgd": sgd, "nesterov": nesterov, **dict.fromkeys(ADAPTIVE, adaptive), "adadelta": adadelta}
+def lr_table(sgd, nesterov, adaptive):
+    """A function's learning rates: SGD's and SGD-Nesterov's; the adaptive methods share
+    ``adaptive``, but for those whose variant fixes one (:attr:`adamkit.rules._spec.Variant.trajectory_lr`)."""
+    shared = {name: adaptive if variant.trajectory_lr is None else variant.trajectory_lr
+              for name, (_, variant) in specs.DRAWN.items()}
+    return {**shared, "sgd": sgd, "nesterov": nesterov}
 
 
 #: The six test functions by name.

@@ -1,0 +1,186 @@
+"""What a rule's spec says, independent of the front end: the optimizer's hyperparameters, their
+defaults and checks, the layout of its per-parameter state (torch's keys), and what the kernels,
+the compact state, the diagnostics and the commands need to know about it.
+
+Each rule module defines its spec beside its function; :data:`adamkit.rules.SPECS` lists them
+all, and every other part of adamkit reads them there (:mod:`adamkit.specs`).
+"""
+
+import functools
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from adamkit.validation import check_betas, check_bool, check_unit_interval
+
+
+@dataclass(frozen=True)
+class StateSlot:
+    """One state tensor: its torch key, its initial fill value, when it exists, and its code.
+
+    ``fill`` is a constant or a function of the group (Adagrad's initial accumulator);
+    ``None`` means the slot starts empty and the rule creates it (SGD's momentum buffer).
+    ``code`` is the dtype of the slot's 8-bit codes in compact state: ``np.int8`` for the
+    signed map (values of either sign), ``np.uint8`` for the unsigned map (values >= 0), or
+    ``None`` for a slot that is never kept compact.
+    """
+
+    key: str
+    fill: float | Callable[[dict], float] | None = 0.0
+    when: Callable[[dict], bool] = lambda group: True
+    code: type | None = None
+
+    def initial_value(self, group):
+        return self.fill(group) if callable(self.fill) else self.fill
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A setting of an optimizer that the commands run and show under ``label``: its
+    hyperparameters besides the defaults (``settings``), and where it appears.
+
+    ``compare`` and ``trajectories`` are its name in ``adamkit compare`` and ``adamkit
+    trajectories``: ``True`` for ``label.lower()``, a string for another name, ``False`` where it
+    is not shown. ``compare_lrs`` is its learning rate on each task of ``adamkit compare`` (the
+    sweep of ``docs/compare.md``). ``trajectory_lr`` is a learning rate it takes on every test
+    function of ``adamkit trajectories``; ``None`` gives it the lr each function sets for the
+    adaptive methods. ``bench`` says whether ``adamkit bench`` times it, under ``label``.
+    """
+
+    label: str
+    settings: dict = field(default_factory=dict)
+    compare: bool | str = True
+    compare_lrs: dict = field(default_factory=dict)
+    trajectories: bool | str = True
+    trajectory_lr: float | None = None
+    bench: bool = True
+
+    @property
+    def compare_name(self):
+        """Its name in ``adamkit compare``, or ``None``."""
+        return _command_name(self.compare, self.label)
+
+    @property
+    def trajectories_name(self):
+        """Its name in ``adamkit trajectories``, or ``None``."""
+        return _command_name(self.trajectories, self.label)
+
+
+def _command_name(setting, label):
+    if setting is True:
+        return label.lower()
+    return setting or None
+
+
+class Quantities(NamedTuple):
+    """A rule's diagnostic quantities for one parameter (:mod:`adamkit.diagnostics.formulas`)."""
+
+    step_size: np.ndarray
+    update: np.ndarray | None
+    scale: np.ndarray | None
+    eps: float | None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """An optimizer: ``rule`` updates one array given ``hyperparameters`` from the group.
+
+    ``checkpoint_keys`` are the hyperparameters that every saved parameter group holds: those
+    that ``torch.optim``'s optimizer of the same name reads at its step without a default. A
+    checkpoint without one is refused (torch raises ``KeyError`` at its step); a checkpoint may
+    lack the others (older torch releases did not write them), which then take the loading
+    optimizer's values.
+
+    The front ends take the hyperparameters ``positional`` by position after ``params``, in
+    torch's order, the others by keyword; ``fixed`` defaults are not arguments at all (AdamW's
+    decoupled weight decay). ``check_group`` checks several hyperparameters of a whole group
+    together (SGD's Nesterov momentum), and raises ``ValueError``.
+
+    ``counts_steps``: the state holds torch's ``step``. ``uses_step``: the rule's math reads it
+    (a bias correction, a decayed learning rate), so the kernels take it. ``eager_state``: the
+    state is made with the optimizer, as torch's Adagrad makes it. ``corrected_moments``: how
+    many of ``betas``' averages the rule corrects for bias (Adam 2, Adamax 1), which the
+    diagnostics report. ``diagnostics`` computes the rule's :class:`Quantities` from its
+    stored state (:mod:`adamkit.diagnostics.formulas`).
+
+    ``sparse_grads`` is how the torch front end steps a sparse gradient: ``"lazy"`` (the
+    ``sparse_mode`` option, lazy by default), ``"dense"`` (always densified, as torch's SGD) or
+    ``None`` (refused, as torch refuses it).
+
+    The optimizer takes compact state (``state_dtype="int8"`` and ``"bf16"``) when every slot
+    has a ``code``: the 8-bit kernel (``csrc/quant8.c``) steps its rule.
+
+    ``variants`` are what the commands show of it. ``cases`` are hyperparameter settings that
+    together reach every branch of the rule, each with the overrides of a second parameter
+    group: the table every path is tested on (``tests/cases.py``).
+    """
+
+    name: str
+    rule: Callable
+    defaults: dict
+    checks: dict
+    slots: tuple[StateSlot, ...]
+    checkpoint_keys: tuple[str, ...]
+    positional: tuple[str, ...]
+    diagnostics: Callable
+    variants: tuple[Variant, ...]
+    cases: tuple[tuple[dict, dict], ...]
+    fixed: tuple[str, ...] = ()
+    check_group: Callable[[dict], None] = lambda group: None
+    counts_steps: bool = True
+    uses_step: bool = False
+    eager_state: bool = False
+    corrected_moments: int = 0
+    sparse_grads: str | None = None
+
+    @functools.cached_property
+    def rule_hyperparameters(self):
+        """The keyword arguments of ``rule`` that come from a parameter group."""
+        signature = inspect.signature(self.rule).parameters.values()
+        return tuple(p.name for p in signature if p.kind is p.KEYWORD_ONLY and p.name != "step")
+
+    @property
+    def compact(self):
+        """Whether the optimizer takes compact state: every slot has an 8-bit code."""
+        return bool(self.slots) and all(slot.code is not None for slot in self.slots)
+
+    def validate(self, hyper):
+        """Raise ``ValueError``/``TypeError`` naming the first bad hyperparameter in ``hyper``."""
+        for name, check in self.checks.items():
+            if name in hyper:
+                check(name, hyper[name])
+
+    def active_slots(self, group):
+        return tuple(slot for slot in self.slots if slot.when(group))
+
+    def rule_arguments(self, group):
+        """The rule's keyword arguments from a parameter group, tensors turned into floats."""
+        return {name: plain(group[name]) for name in self.rule_hyperparameters}
+
+
+def plain(value):
+    """A hyperparameter as the rule takes it: 1-element tensors (``lr``, ``betas``) as floats."""
+    if isinstance(value, tuple):
+        return tuple(plain(item) for item in value)
+    if type(value) in (bool, int, float, str) or value is None:
+        return value
+    # Tensors and NumPy scalars (np.float64 subclasses float) become Python floats, which
+    # NumPy and the kernels treat as weak scalars.
+    return float(value)
+
+
+def check_pair(name, value):
+    """A ``betas`` pair, each in [0, 1)."""
+    check_betas(value)
+
+
+def check_unit_closed(name, value):
+    """A number in [0, 1]."""
+    check_unit_interval(name, value, closed_above=True)
+
+
+def check_flag(name, value):
+    """A real boolean."""
+    check_bool(name, value)
