@@ -40,6 +40,7 @@ HEADERS = [
     "csrc/views.h",
     "csrc/prefetch_objects.h",
     "csrc/kernels_api.h",
+    "csrc/rule_list.h",
     "csrc/kernels_internal.h",
     "csrc/rules.h",
     "csrc/instantiate.h",

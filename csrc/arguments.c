@@ -5,10 +5,9 @@
 #include "arguments.h"
 #include "entry_points.h"
 
-static const char *const RULE_NAMES[AK_N_RULES] = {
-    [AK_RULE_ADAM] = "adam",       [AK_RULE_ADAMAX] = "adamax",   [AK_RULE_ADADELTA] = "adadelta",
-    [AK_RULE_SGD] = "sgd",         [AK_RULE_ADAGRAD] = "adagrad", [AK_RULE_RMSPROP] = "rmsprop",
-};
+#define AK_RULE_NAME_ENTRY(upper, lower, unused) [AK_RULE_##upper] = #lower,
+static const char *const RULE_NAMES[AK_N_RULES] = {AK_RULES(AK_RULE_NAME_ENTRY, _)};
+#undef AK_RULE_NAME_ENTRY
 
 static const char *const ISA_NAMES[AK_N_ISAS] = {
     [AK_ISA_SCALAR] = "scalar",

@@ -129,15 +129,8 @@
 #undef LOAD_S
 #undef STORE_S
 
-#define AK_ROW(layout)                                                                             \
-    {                                                                                              \
-        [AK_RULE_ADAM] = AK_NAME(layout, adam_segment),                                            \
-        [AK_RULE_ADAMAX] = AK_NAME(layout, adamax_segment),                                        \
-        [AK_RULE_ADADELTA] = AK_NAME(layout, adadelta_segment),                                    \
-        [AK_RULE_SGD] = AK_NAME(layout, sgd_segment),                                              \
-        [AK_RULE_ADAGRAD] = AK_NAME(layout, adagrad_segment),                                      \
-        [AK_RULE_RMSPROP] = AK_NAME(layout, rmsprop_segment),                                      \
-    }
+#define AK_SEGMENT_ENTRY(upper, lower, layout) [AK_RULE_##upper] = AK_NAME(layout, lower##_segment),
+#define AK_ROW(layout) {AK_RULES(AK_SEGMENT_ENTRY, layout)}
 
 const ak_segment_table AK_CAT(ak_segments_, ISA) = {
     [AK_LAYOUT_F32] = AK_ROW(f32),
@@ -148,6 +141,7 @@ const ak_segment_table AK_CAT(ak_segments_, ISA) = {
 };
 
 #undef AK_ROW
+#undef AK_SEGMENT_ENTRY
 #undef FN
 #undef AK_NAME
 #undef AK_CAT

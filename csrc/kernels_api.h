@@ -14,16 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The rules, one per function of adamkit.rules (Adam and AdamW share AK_RULE_ADAM). */
-typedef enum {
-    AK_RULE_ADAM,
-    AK_RULE_ADAMAX,
-    AK_RULE_ADADELTA,
-    AK_RULE_SGD,
-    AK_RULE_ADAGRAD,
-    AK_RULE_RMSPROP,
-    AK_N_RULES
-} ak_rule;
+#include "rule_list.h"
+
+/* The rules, one per function of adamkit.rules, in the order of rule_list.h. */
+#define AK_RULE_ENUM_ENTRY(upper, lower, unused) AK_RULE_##upper,
+typedef enum { AK_RULES(AK_RULE_ENUM_ENTRY, _) AK_N_RULES } ak_rule;
+#undef AK_RULE_ENUM_ENTRY
 
 /* Storage of parameters, gradients and state, and the arithmetic each implies. */
 typedef enum {
