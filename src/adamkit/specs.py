@@ -7,8 +7,11 @@ so that adding a rule adds nothing to them. Each spec is also an attribute named
 optimizer in capitals (``specs.ADAM``, ``specs.RMSPROP``).
 """
 
-from adamkit.rules import SPECS as ALL
+from adamkit.rules import SPECS
 from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, plain
+
+ALL = SPECS
+"""Every rule's spec, in the order the commands and tables list them (:data:`adamkit.rules.SPECS`)."""
 
 BY_NAME = {spec.name: spec for spec in ALL}
 """Each spec under its optimizer's name (``"Adam"``, ``"RMSprop"``...)."""

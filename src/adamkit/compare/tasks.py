@@ -66,9 +66,9 @@ TASKS = {
                 epochs=10),
 }
 
-# Each optimizer's learning rate per task (Variant.compare_lrs, beside its rule): of a grid spaced
-# by about 3×, the one with the smallest area under the training-loss curve (fast and low) on
-# seed 0 at the task's default epochs. docs/compare.md lists the grids and every result of that sweep.
+#: Each optimizer's learning rate per task (Variant.compare_lrs, beside its rule): of a grid spaced
+#: by about 3×, the one with the smallest area under the training-loss curve (fast and low) on
+#: seed 0 at the task's default epochs. docs/compare.md lists the grids and every result of that sweep.
 LEARNING_RATES = {name: variant.compare_lrs for name, (_, variant) in specs.COMPARED.items()}
 
 

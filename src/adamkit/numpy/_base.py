@@ -2,7 +2,7 @@
 
 Like the torch front end, it only adapts containers: it checks arguments, keeps parameter
 groups and per-parameter state under torch's keys, and hands the arrays to the backend that
-applies the rule. Defaults, checks and state layout come from an :class:`adamkit.specs.Spec`.
+applies the rule. Defaults, checks and state layout come from an :class:`~adamkit.rules._spec.Spec`.
 """
 
 import inspect

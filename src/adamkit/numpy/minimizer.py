@@ -19,6 +19,7 @@ from adamkit.numpy._result import optimize_result
 from adamkit.validation import check_nonnegative
 
 METHODS = {spec.name.lower(): getattr(optimizers, spec.name) for spec in specs.ALL}
+"""Each ``adamkit.numpy`` optimizer under its name in lower case, as ``method`` names it."""
 """Each ``adamkit.numpy`` optimizer under its name in lower case."""
 
 STOPPING_DEFAULTS = {"maxiter": 1000, "gtol": 1e-5, "ftol": 2.220446049250313e-09}
@@ -50,7 +51,7 @@ def minimize(
     - ``jac``: ``True`` if ``fun`` returns ``(value, gradient)``; a callable ``jac(x, *args)``;
       or ``None`` for central differences with step ``h_i = ε^(1/3)·max(1, |x_i|)`` (ε the
       float64 machine epsilon), which costs ``2n + 1`` calls of ``fun`` per iteration.
-    - ``method``: the name of an ``adamkit.numpy`` optimizer (:data:`METHODS`: ``"adam"``,
+    - ``method``: the name of an ``adamkit.numpy`` optimizer (:data:`adamkit.numpy.minimizer.METHODS`: ``"adam"``,
       ``"adamw"``, ``"sgd"``...), in any case.
     - ``options``: the optimizer's hyperparameters (``lr``, ``betas``, ...) and the stopping
       tests ``maxiter`` (default 1000 steps), ``gtol`` (default 1e-5: stop when

@@ -110,9 +110,9 @@ def adam(
 
 
 def adam_scalars_per_step(step, lr, betas, eps_hat=False):
-    """:func:`adam_scalars` of the count ``step``, or, for an array of counts (the states of
+    """:func:`~adamkit.rules.adam_scalars` of the count ``step``, or, for an array of counts (the states of
     several steps stacked, as the diagnostics take them), the array of each field, element by
-    element from :func:`adam_scalars`."""
+    element from :func:`~adamkit.rules.adam_scalars`."""
     if np.ndim(step) == 0:
         return adam_scalars(step, lr, betas, eps_hat)
     fields = zip(*(adam_scalars(count, lr, betas, eps_hat) for count in np.ravel(step).tolist()))
@@ -120,7 +120,7 @@ def adam_scalars_per_step(step, lr, betas, eps_hat=False):
 
 
 def bias_corrections(step, betas):
-    r"""The factors :math:`(1-\beta_1^t,\ 1-\beta_2^t)`, from :func:`adam_scalars`; ``step`` may
+    r"""The factors :math:`(1-\beta_1^t,\ 1-\beta_2^t)`, from :func:`~adamkit.rules.adam_scalars`; ``step`` may
     be an array of counts."""
     unit = adam_scalars_per_step(step, 1.0, betas)
     return 1.0 / unit.step_size, unit.bias_correction2_sqrt**2

@@ -42,7 +42,7 @@ def _step_dtype():
 
 
 class Optimizer(torch.optim.Optimizer):
-    """A ``torch.optim.Optimizer`` whose math is the :class:`adamkit.specs.Spec` ``spec``.
+    """A ``torch.optim.Optimizer`` whose math is the :class:`~adamkit.rules._spec.Spec` ``spec``.
 
     ``nonfinite_grads="skip"`` is an opt-in policy: when any gradient holds NaN or infinity the
     whole step is skipped, a :class:`~adamkit.nonfinite.NonFiniteGradientWarning` names the

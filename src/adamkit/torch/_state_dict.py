@@ -8,7 +8,7 @@ train on garbage. Here the whole ``state_dict`` is checked first, so that one th
 fit raises and changes nothing:
 
 * the groups: their number and sizes, each parameter id listed once, the hyperparameters the
-  rule needs (:attr:`adamkit.specs.Spec.checkpoint_keys`) and the values of those present;
+  rule needs (:attr:`adamkit.rules._spec.Spec.checkpoint_keys`) and the values of those present;
 * each parameter's state: only the rule's keys (``step``, its slots, a Kahan compensation
   buffer, the codes and scales of 8-bit slots); ``step`` a finite count >= 0, as a number or
   a 0-d real tensor; every slot of its parameter's shape, and floating point (complex of the
