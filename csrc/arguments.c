@@ -5,7 +5,7 @@
 #include "arguments.h"
 #include "entry_points.h"
 
-#define AK_RULE_NAME_ENTRY(upper, lower, unused) [AK_RULE_##upper] = #lower,
+#define AK_RULE_NAME_ENTRY(upper, lower, counts, unused) [AK_RULE_##upper] = #lower,
 static const char *const RULE_NAMES[AK_N_RULES] = {AK_RULES(AK_RULE_NAME_ENTRY, _)};
 #undef AK_RULE_NAME_ENTRY
 

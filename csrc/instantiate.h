@@ -129,7 +129,7 @@
 #undef LOAD_S
 #undef STORE_S
 
-#define AK_SEGMENT_ENTRY(upper, lower, layout) [AK_RULE_##upper] = AK_NAME(layout, lower##_segment),
+#define AK_SEGMENT_ENTRY(upper, lower, counts, layout) [AK_RULE_##upper] = AK_NAME(layout, lower##_segment),
 #define AK_ROW(layout) {AK_RULES(AK_SEGMENT_ENTRY, layout)}
 
 const ak_segment_table AK_CAT(ak_segments_, ISA) = {

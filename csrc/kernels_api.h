@@ -17,7 +17,7 @@
 #include "rule_list.h"
 
 /* The rules, one per function of adamkit.rules, in the order of rule_list.h. */
-#define AK_RULE_ENUM_ENTRY(upper, lower, unused) AK_RULE_##upper,
+#define AK_RULE_ENUM_ENTRY(upper, lower, counts, unused) AK_RULE_##upper,
 typedef enum { AK_RULES(AK_RULE_ENUM_ENTRY, _) AK_N_RULES } ak_rule;
 #undef AK_RULE_ENUM_ENTRY
 

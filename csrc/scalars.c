@@ -52,9 +52,13 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
     }
 }
 
+#define AK_COUNTS_ENTRY(upper, lower, counts, unused) [AK_RULE_##upper] = counts,
+static const int COUNTS_STEPS[AK_N_RULES] = {AK_RULES(AK_COUNTS_ENTRY, _)};
+#undef AK_COUNTS_ENTRY
+
 int ak_rule_uses_step(ak_rule rule)
 {
-    return rule == AK_RULE_ADAM || rule == AK_RULE_ADAMAX || rule == AK_RULE_ADAGRAD;
+    return COUNTS_STEPS[rule];
 }
 
 void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tensor_scalars *t)
