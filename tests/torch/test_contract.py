@@ -522,3 +522,13 @@ def test_adamkit_torch_has_one_class_per_spec_in_the_specs_order():
     assert _optimizers.__all__ == [spec.name for spec in specs.ALL]
     for spec in specs.ALL:
         assert getattr(adamkit.torch, spec.name).spec is spec
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("betas", [(0, 0.9), (0.9, 0)])
+def test_int_betas_raise_value_error_as_torch_does(name, betas):
+    params = [torch.nn.Parameter(torch.ones(3))]
+    with pytest.raises(ValueError, match="both floats or both Tensors"):
+        getattr(torch.optim, name)(params, betas=betas)
+    with pytest.raises(ValueError, match=r"both floats or both Tensors, got \("):
+        getattr(adamkit.torch, name)(params, betas=betas)

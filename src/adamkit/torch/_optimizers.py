@@ -24,12 +24,14 @@ from torch.optim.optimizer import ParamsT
 
 from adamkit import specs
 from adamkit.torch._base import Optimizer
+from adamkit.torch._tensor_hyperparameters import check_tensor_hyperparameters, stored_betas
 from adamkit.torch._torch_step import amp_arguments
 from adamkit.validation import check_bool
 
 
 __all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop"]
 """One class per spec of :data:`adamkit.specs.ALL`, in its order (tests/torch/test_contract.py checks)."""
+
 
 class Adam(Optimizer):
     """Adam (:func:`adamkit.rules.adam`); ``decoupled_weight_decay=True`` makes it AdamW.
@@ -64,12 +66,12 @@ class Adam(Optimizer):
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
     ) -> None:
-        _check_tensor_hyperparameters(lr, betas, foreach, capturable)
+        check_tensor_hyperparameters(lr, betas, foreach, capturable)
         super().__init__(
             params,
             dict(
                 lr=lr,
-                betas=_pair(betas),
+                betas=stored_betas(betas),
                 eps=eps,
                 weight_decay=weight_decay,
                 amsgrad=amsgrad,
@@ -194,7 +196,7 @@ class Adamax(Optimizer):
             params,
             dict(
                 lr=lr,
-                betas=_pair(betas),
+                betas=stored_betas(betas),
                 eps=eps,
                 weight_decay=weight_decay,
                 foreach=foreach,
@@ -489,28 +491,3 @@ class RMSprop(Optimizer):
             capturable=group["capturable"],
             has_complex=has_complex,
         )
-
-
-def _check_tensor_hyperparameters(lr, betas, foreach, capturable):
-    """torch's Adam checks of tensor ``lr`` and ``betas``: its foreach implementation takes
-    them only with ``capturable=True``, and betas are both floats or both tensors."""
-    if torch.is_tensor(lr) and foreach and not capturable:
-        raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
-    try:
-        are_tensors = [torch.is_tensor(beta) for beta in betas]
-    except TypeError:
-        return  # not a pair: the spec's check names it
-    if len(are_tensors) == 2 and are_tensors[0] != are_tensors[1]:
-        raise ValueError("betas must be either both floats or both Tensors")
-    for index, is_tensor in enumerate(are_tensors):
-        if is_tensor and foreach and not capturable:
-            raise ValueError(f"betas[{index}] as a Tensor is not supported for capturable=False and foreach=True")
-
-
-def _pair(betas):
-    """betas as torch stores them: a tuple, a 1-element tensor as a 0-d tensor (so that
-    ``differentiable=True`` differentiates through it); the kernels take them as floats."""
-    try:
-        return tuple(beta.reshape(()) if torch.is_tensor(beta) and beta.numel() == 1 else beta for beta in betas)
-    except TypeError:
-        return betas
