@@ -203,16 +203,7 @@ def update_pointers(
     rule, hyper = rule_and_hyper(spec, hyperparameters)
     dtype = _dtype_name("dtype", dtype)
     state_dtype = dtype if state_dtype is None else _dtype_name("state_dtype", state_dtype)
-    active = [slot.key for slot in spec.active_slots(hyper)]
-    unknown = sorted(set(state_ptrs) - set(active))
-    if unknown:
-        raise ValueError(f"state_ptrs has keys {unknown} that {spec.name} does not use here")
-    columns = [None] * MAX_SLOTS
-    for index, slot in enumerate(spec.slots):
-        if slot.key in active:
-            if slot.key not in state_ptrs:
-                raise ValueError(f"state_ptrs is missing {slot.key!r}")
-            columns[index] = state_ptrs[slot.key]
+    columns = _slot_columns(spec, hyper, state_ptrs)
     if created is not None and _created_slot(spec) is None:
         raise ValueError(f"created is only for rules that create a state slot; {spec.name} has none")
     _native.update_pointers(
@@ -222,7 +213,7 @@ def update_pointers(
         numels,
         param_ptrs,
         grad_ptrs,
-        tuple(columns),
+        columns,
         steps if rule in _USES_STEP else None,
         created,
         compensation,
@@ -282,10 +273,7 @@ def planned_update_pointers(spec, arguments, dtype, state_ptrs, *, state_dtype=N
     hyper = {**_rule_defaults(rule), **arguments}
     dtype = _dtype_name("dtype", dtype)
     state_dtype = dtype if state_dtype is None else _dtype_name("state_dtype", state_dtype)
-    active = [slot.key for slot in spec.active_slots(hyper)]
-    if sorted(state_ptrs) != sorted(active):
-        raise ValueError(f"state_ptrs has keys {sorted(state_ptrs)} where {spec.name} uses {active} here")
-    columns = tuple(state_ptrs.get(slot.key) for slot in spec.slots) + (None,) * (MAX_SLOTS - len(spec.slots))
+    columns = _slot_columns(spec, hyper, state_ptrs)
     name, c_hyper, isa = _RULE_NAMES[rule], c_hyperparameters(hyper), resolved_isa(None)
     counts_steps = rule in _USES_STEP
 
@@ -296,6 +284,23 @@ def planned_update_pointers(spec, arguments, dtype, state_ptrs, *, state_dtype=N
         )
 
     return update
+
+
+def _slot_columns(spec, hyper, state_ptrs):
+    """The kernels' ``MAX_SLOTS`` columns of state pointers: ``state_ptrs[key]`` for each slot the
+    rule uses with ``hyper``, in the spec's order, else ``None``; raise if ``state_ptrs`` has a key
+    the rule does not use here or lacks one it does."""
+    active = [slot.key for slot in spec.active_slots(hyper)]
+    unknown = sorted(set(state_ptrs) - set(active))
+    if unknown:
+        raise ValueError(f"state_ptrs has keys {unknown} that {spec.name} does not use here")
+    columns = [None] * MAX_SLOTS
+    for index, slot in enumerate(spec.slots):
+        if slot.key in active:
+            if slot.key not in state_ptrs:
+                raise ValueError(f"state_ptrs is missing {slot.key!r}")
+            columns[index] = state_ptrs[slot.key]
+    return tuple(columns)
 
 
 def rule_and_hyper(spec, hyperparameters):
