@@ -1,6 +1,7 @@
 """Look up the transcription of an optimizer by its torch name and run it on one array."""
 
 from tests.reference.adadelta import adadelta
+from tests.reference.adafactor import adafactor
 from tests.reference.adagrad import adagrad
 from tests.reference.adam import adam
 from tests.reference.adamax import adamax
@@ -16,6 +17,7 @@ _BY_NAME = {
     "SGD": sgd,
     "Adagrad": adagrad,
     "RMSprop": rmsprop,
+    "Adafactor": adafactor,
 }
 
 

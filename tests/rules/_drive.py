@@ -24,10 +24,11 @@ def group_hyperparameters(optimizer, *overrides):
 def initial_state(spec, hyper, param):
     """torch's state before the first step, keyed by torch's names."""
     state = {}
+    shapes = spec.slot_shapes(hyper, param.shape)
     for slot in spec.active_slots(hyper):
         fill = slot.initial_value(hyper)
-        if fill is not None:
-            state[slot.key] = np.full_like(param, fill)
+        if fill is not None and slot.key in shapes:
+            state[slot.key] = np.full(shapes[slot.key], fill, dtype=param.dtype)
     return state
 
 

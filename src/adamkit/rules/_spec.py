@@ -25,15 +25,25 @@ class StateSlot:
     ``code`` is the dtype of the slot's 8-bit codes in compact state: ``np.int8`` for the
     signed map (values of either sign), ``np.uint8`` for the unsigned map (values >= 0), or
     ``None`` for a slot that is never kept compact.
+
+    ``shape`` is the slot's shape as a function of its parameter's shape, ``None`` where a
+    parameter of that shape has no such slot (Adafactor's factored ``row_var`` and ``col_var``
+    for matrices, its full ``variance`` for vectors); left unset, the slot is per element, of
+    the parameter's shape.
     """
 
     key: str
     fill: float | Callable[[dict], float] | None = 0.0
     when: Callable[[dict], bool] = lambda group: True
     code: type | None = None
+    shape: Callable[[tuple[int, ...]], tuple[int, ...] | None] | None = None
 
     def initial_value(self, group):
         return self.fill(group) if callable(self.fill) else self.fill
+
+    def shape_for(self, param_shape):
+        """The slot's shape for a parameter of ``param_shape``, or ``None`` if it has none."""
+        return tuple(param_shape) if self.shape is None else self.shape(tuple(param_shape))
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,9 @@ class Spec:
     ``sparse_mode`` option, lazy by default), ``"dense"`` (always densified, as torch's SGD) or
     ``None`` (refused, as torch refuses it).
 
+    ``native``: the C kernels step the rule (``csrc/rule_list.h`` lists it); the others are
+    stepped by the reference backend on the CPU and by torch's own implementation elsewhere.
+
     The optimizer takes compact state (``state_dtype="int8"`` and ``"bf16"``) when every slot
     has a ``code``: the 8-bit kernel (``csrc/quant8.c``) steps its rule.
 
@@ -134,6 +147,7 @@ class Spec:
     eager_state: bool = False
     corrected_moments: int = 0
     sparse_grads: str | None = None
+    native: bool = True
 
     @functools.cached_property
     def rule_hyperparameters(self):
@@ -154,6 +168,16 @@ class Spec:
 
     def active_slots(self, group):
         return tuple(slot for slot in self.slots if slot.when(group))
+
+    @property
+    def elementwise(self):
+        """Whether every state slot is per element, of its parameter's shape."""
+        return all(slot.shape is None for slot in self.slots)
+
+    def slot_shapes(self, group, param_shape):
+        """``{key: shape}`` of the slots a parameter of ``param_shape`` in ``group`` has."""
+        shapes = {slot.key: slot.shape_for(param_shape) for slot in self.active_slots(group)}
+        return {key: shape for key, shape in shapes.items() if shape is not None}
 
     def rule_arguments(self, group):
         """The rule's keyword arguments from a parameter group, tensors turned into floats."""

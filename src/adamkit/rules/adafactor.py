@@ -1,0 +1,182 @@
+r"""Adafactor: second moments factored into row and column averages, relative step sizes and
+update clipping.
+
+Shazeer & Stern, *Adafactor: Adaptive Learning Rates with Sublinear Memory Cost*, ICML 2018,
+Algorithms 4 and 5, as ``torch.optim.Adafactor`` (2.13) defines them: ``lr`` caps the relative
+step size and scales the decoupled weight decay, ε1 guards the variance estimate rather than
+the squared gradient, and the factors are means, not sums.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from adamkit.rules._common import directed_gradient, maximum, sqrt
+from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, check_flag
+from adamkit.validation import as_float
+
+
+class AdafactorState(NamedTuple):
+    param: np.ndarray
+    row_var: np.ndarray | None
+    col_var: np.ndarray | None
+    variance: np.ndarray | None
+
+
+def adafactor(
+    param: np.ndarray,
+    grad: np.ndarray,
+    row_var: np.ndarray | None,
+    col_var: np.ndarray | None,
+    variance: np.ndarray | None,
+    *,
+    step: float,
+    lr: float = 1e-2,
+    beta2_decay: float = -0.8,
+    eps: tuple[float | None, float] = (None, 1e-3),
+    d: float = 1.0,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> AdafactorState:
+    r"""One Adafactor step on one array; returns the new :class:`AdafactorState`.
+
+    .. math::
+        G &\leftarrow \pm\nabla f(\theta) \\
+        \hat\beta_{2,t} &= 1 - t^{\tau}, \quad \rho_t = \min(\gamma, 1/\sqrt t), \quad
+            \alpha_t = \max(\epsilon_2, \mathrm{RMS}(\theta))\,\rho_t \\
+        \theta &\leftarrow \theta - \gamma\lambda\theta \\
+        R &\leftarrow \hat\beta_{2,t} R + (1-\hat\beta_{2,t})\,\mathrm{mean}_{-1}(G^2), \quad
+        C \leftarrow \hat\beta_{2,t} C + (1-\hat\beta_{2,t})\,\mathrm{mean}_{-2}(G^2) \\
+        \hat V &= R\,C / \max(\mathrm{mean}(R), \epsilon_1) \quad
+            \text{(a vector keeps } \hat V \leftarrow \hat\beta_{2,t}\hat V + (1-\hat\beta_{2,t})G^2) \\
+        U &= G / \sqrt{\max(\hat V, \epsilon_1^2)}, \quad
+        \theta \leftarrow \theta - \frac{\alpha_t}{\max(1, \mathrm{RMS}(U)/d)}\,U
+
+    A parameter of two or more dimensions keeps ``row_var`` (its last axis reduced) and
+    ``col_var`` (its second-to-last reduced), one per matrix of its leading axes; one of fewer
+    keeps the full ``variance``. ``eps[0] = None`` is the machine epsilon of the parameter's
+    dtype. The reductions are NumPy's; with ``lr`` a float the scalars are Python floats, as
+    torch's ``.item()`` makes them.
+    """
+    eps1, eps2 = eps
+    if eps1 is None:
+        eps1 = float(np.finfo(param.dtype).eps)
+    grad = directed_gradient(grad, maximize)
+    # Increasing decay, 1 - β̂2_t = t^τ, and the relative step size ρ_t.
+    one_minus_beta2 = step**beta2_decay
+    rho = min(lr, 1 / (step**0.5))
+    # Parameter scaling: the step is relative to the parameter's root mean square.
+    alpha = max(eps2, float(_norm(param)) / (param.size**0.5)) * rho
+    if weight_decay != 0:
+        param = param * (1 - lr * weight_decay)
+    if grad.ndim > 1:
+        # Factored second moment: the means of G² over rows and over columns.
+        row_mean = _norm(grad, axis=-1) ** 2 / grad.shape[-1]
+        row_var = _lerp(row_var, row_mean, one_minus_beta2)
+        col_mean = _norm(grad, axis=-2) ** 2 / grad.shape[-2]
+        col_var = _lerp(col_var, col_mean, one_minus_beta2)
+        var_estimate = (row_var * col_var) / maximum(row_var.mean(axis=-2, keepdims=True), eps1)
+    else:
+        variance = _lerp(variance, grad * grad, one_minus_beta2)
+        var_estimate = variance
+    update = grad / sqrt(maximum(var_estimate, eps1 * eps1))
+    # Update clipping: the update's root mean square is at most d.
+    denom = max(1.0, float(_norm(update)) / ((update.size**0.5) * d))
+    param = param + (-alpha / denom) * update
+    return AdafactorState(param, row_var, col_var, variance)
+
+
+def _norm(x, axis=None):
+    """The Euclidean norm, over ``axis`` kept as a length-1 axis, or over every element."""
+    if axis is None:
+        return np.sqrt(np.sum(x * x))
+    return np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
+
+
+def _lerp(start, end, weight):
+    """``start + weight (end - start)``, torch's ``lerp_`` for ``weight < 0.5``, else its
+    other form, ``end - (end - start)(1 - weight)``."""
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+def adafactor_diagnostics(state, step, lr, eps, **_):
+    r"""Adafactor: the relative step :math:`\rho_t/\max(\sqrt{\hat V}, \epsilon_1)` on the
+    gradient, before parameter scaling and clipping (which need the parameter and gradient:
+    the update is ``None``); ε1 = ``None`` is float32's machine epsilon here."""
+    eps1 = eps[0] if eps[0] is not None else float(np.finfo(np.float32).eps)
+    if "variance" in state:
+        estimate = state["variance"]
+    else:
+        row_var, col_var = state["row_var"], state["col_var"]
+        estimate = row_var * col_var / np.maximum(row_var.mean(axis=-2, keepdims=True), eps1)
+    scale = np.sqrt(estimate)
+    rho = np.minimum(lr, 1 / np.sqrt(step))
+    return Quantities(rho / np.maximum(scale, eps1), None, scale, eps1)
+
+
+def _row_shape(shape):
+    return shape[:-1] + (1,) if len(shape) > 1 else None
+
+
+def _col_shape(shape):
+    return shape[:-2] + (1,) + shape[-1:] if len(shape) > 1 else None
+
+
+def _variance_shape(shape):
+    return shape if len(shape) <= 1 else None
+
+
+def _check_at_least(bound, what):
+    def check(name, value):
+        if not as_float(name, value) >= bound:
+            raise ValueError(f"Invalid {name}: {value!r} ({what} should be >= {bound})")
+
+    return check
+
+
+def _check_beta2_decay(name, value):
+    if not as_float(name, value) <= 0.0:
+        raise ValueError(f"Invalid {name}: {value!r} (beta2_decay should be <= 0)")
+
+
+def _check_eps(name, value):
+    try:
+        eps1, eps2 = value
+    except (TypeError, ValueError):
+        raise TypeError(f"eps must be a pair (eps1 or None, eps2), got {value!r}") from None
+    if eps1 is not None and not as_float("eps[0]", eps1) >= 0.0:
+        raise ValueError(f"Invalid eps[0]: {eps1!r} (epsilon1 should be >= 0)")
+    if not as_float("eps[1]", eps2) >= 0.0:
+        raise ValueError(f"Invalid eps[1]: {eps2!r} (epsilon2 should be >= 0)")
+
+
+ADAFACTOR = Spec(
+    name="Adafactor",
+    rule=adafactor,
+    defaults=dict(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False),
+    checks={
+        "lr": _check_at_least(0.0, "Learning rate"),
+        "beta2_decay": _check_beta2_decay,
+        "eps": _check_eps,
+        "d": _check_at_least(1.0, "Clipping threshold d"),
+        "weight_decay": _check_at_least(0.0, "weight_decay"),
+        "maximize": check_flag,
+    },
+    slots=(
+        StateSlot("row_var", shape=_row_shape),
+        StateSlot("col_var", shape=_col_shape),
+        StateSlot("variance", shape=_variance_shape),
+    ),
+    checkpoint_keys=("lr", "beta2_decay", "eps", "d", "weight_decay", "maximize"),
+    positional=("lr", "beta2_decay", "eps", "d", "weight_decay"),
+    uses_step=True,
+    diagnostics=adafactor_diagnostics,
+    native=False,
+    variants=(Variant("Adafactor", compare=False, trajectories=False, bench=False),),
+    cases=(
+        ({"weight_decay": 0.1, "d": 1.5, "beta2_decay": -0.6}, {"lr": 0.05}),
+        ({"eps": (1e-20, 1e-2), "maximize": True, "lr": 0.5}, {"beta2_decay": -1.0}),
+    ),
+)
