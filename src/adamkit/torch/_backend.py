@@ -45,10 +45,10 @@ def update(spec, hyperparameters, params, states, steps, fused, state_dtype=None
         bucket = [params[i] for i in indices], [states[i] for i in indices], [steps[i] for i in indices]
         if not on_cpu:
             _update_torch_ops(spec, hyperparameters, *bucket, state_dtype)
-        elif fused is not False and native.available() and _native_ready(dtype, *bucket[:2]):
+        elif spec.native and fused is not False and native.available() and _native_ready(dtype, *bucket[:2]):
             _update_native(spec, hyperparameters, dtype, *bucket, state_dtype)
         else:
-            if fused is None:
+            if fused is None and spec.native:
                 native.warn_unavailable_once()
             _update_reference(spec, hyperparameters, *bucket)
 
@@ -70,6 +70,12 @@ def takes_bfloat16(param, fused):
     """bfloat16 has no NumPy dtype: on the CPU only the kernels step it (a parameter or gradient
     that is not contiguous through a contiguous copy, :func:`step_contiguous`)."""
     return not on_kernel_device(param) or (fused is not False and native.available())
+
+
+def steps_on_cpu(spec, param):
+    """Whether adamkit steps ``param`` on the CPU: a rule without kernels (``spec.native``
+    false) steps through NumPy, which has no bfloat16; torch's implementation steps the rest."""
+    return on_kernel_device(param) and (spec.native or param.dtype is not torch.bfloat16)
 
 
 def _native_ready(dtype, params, states):

@@ -216,12 +216,13 @@ class Optimizer(torch.optim.Optimizer):
             keys = [slot.key for slot in self.spec.active_slots(group) if not compact_state.holds(state, slot.key)]
             self.state[param].update({**{k: v for k, v in new.items() if k not in state}, **compact_state.new_state(param, keys, self.state_dtype)})
             return
+        shapes = self.spec.slot_shapes(group, param.shape)
         for slot in self.spec.active_slots(group):
             fill = slot.initial_value(group)
-            if fill is not None:
+            if fill is not None and slot.key in shapes:
                 # A complex parameter is a pair of reals: both parts start at the fill value.
                 value = complex(fill, fill) if param.is_complex() else fill
-                new[slot.key] = _state_like(param, value, backend.slot_dtype(param, self.state_dtype))
+                new[slot.key] = _state_like(param, value, backend.slot_dtype(param, self.state_dtype), shapes[slot.key])
         missing = {key: value for key, value in new.items() if key not in self.state.get(param, {})}
         if missing:
             self.state[param].update(missing)
@@ -449,9 +450,12 @@ def _has_sparse_grad(param):
     return param.grad is not None and param.grad.is_sparse
 
 
-def _state_like(param, value, dtype=None):
+def _state_like(param, value, dtype=None, shape=None):
     """A state tensor like ``param`` (of ``dtype`` if given) filled with ``value``; for a
-    parameter with a sparse gradient, advised onto huge pages (:mod:`adamkit.torch._huge_pages`)."""
+    parameter with a sparse gradient, advised onto huge pages (:mod:`adamkit.torch._huge_pages`).
+    A slot of another ``shape`` than the parameter's (Adafactor's factors) is made contiguous."""
+    if shape is not None and tuple(shape) != tuple(param.shape):
+        return torch.full(shape, value, dtype=dtype or param.dtype, device=param.device)
     if _has_sparse_grad(param) and dtype is None:
         return _huge_pages.full_like(param, value)
     return torch.full_like(param, value, dtype=dtype, memory_format=torch.preserve_format)

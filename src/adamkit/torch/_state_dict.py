@@ -148,7 +148,10 @@ def _check_param_state(optimizer, where, state, param):
         value = state.get(key)
         if value is None and (key not in state or slot.fill is None):
             continue  # not made yet: torch's SGD saved None for a momentum buffer it had not made
-        _check_shape(f"{where}[{key!r}]", value, param)
+        shape = slot.shape_for(param.shape)
+        if shape is None:
+            raise ValueError(f"{where} has {key!r}, which {spec.name} keeps for no parameter of shape {tuple(param.shape)}")
+        _check_shape(f"{where}[{key!r}]", value, param, shape)
         _check_values(where, key, value, param, optimizer.state_dtype)
     if kahan.KEY in state:
         buffer = state[kahan.KEY]
@@ -172,11 +175,14 @@ def _check_step(where, step):
         raise ValueError(f"{where} must be a finite count >= 0, got {value!r}")
 
 
-def _check_shape(where, value, param):
+def _check_shape(where, value, param, shape=None):
+    """``value`` must be a tensor of ``shape``, by default its parameter's."""
     if not torch.is_tensor(value):
         raise ValueError(f"{where} must be a tensor, got {type(value).__name__}")
-    if value.shape != param.shape:
+    if shape is None and value.shape != param.shape:
         raise ValueError(f"{where} has shape {tuple(value.shape)}, but its parameter has shape {tuple(param.shape)}")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{where} has shape {tuple(value.shape)}, but a parameter of shape {tuple(param.shape)} keeps {tuple(shape)}")
 
 
 def _check_values(where, key, value, param, state_dtype):

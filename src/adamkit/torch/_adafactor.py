@@ -1,0 +1,88 @@
+"""``adamkit.torch.Adafactor``, the drop-in for ``torch.optim.Adafactor`` (2.13)."""
+
+import torch
+from torch.optim import _adafactor
+from torch.optim.optimizer import ParamsT
+
+from adamkit import specs
+from adamkit.torch._base import Optimizer
+from adamkit.torch._local_shard import is_distributed
+from adamkit.torch._torch_step import amp_arguments
+
+
+class Adafactor(Optimizer):
+    """Adafactor (:func:`adamkit.rules.adafactor`): factored second moments (``row_var``,
+    ``col_var``) for parameters of two or more dimensions, a full ``variance`` for the others.
+
+    CPU tensors are stepped by the rule through NumPy (adamkit has no fused kernel for it yet);
+    ``foreach=True``, bfloat16 CPU tensors and tensors off the CPU by torch's own
+    implementation. As in torch, complex parameters raise ``RuntimeError`` at the step.
+    Sharded parameters (FSDP2's ``DTensor``) raise ``TypeError`` at the step: the factors are
+    means over whole rows and columns, which a shard does not hold. adamkit's options other
+    than ``nonfinite_grads`` (``state_dtype``, ``kahan_summation``) are not taken.
+    """
+
+    spec = specs.ADAFACTOR
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | torch.Tensor = 1e-2,
+        beta2_decay: float = -0.8,
+        eps: tuple[float | None, float] = (None, 1e-3),
+        d: float = 1.0,
+        weight_decay: float = 0.0,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        nonfinite_grads: str = "propagate",
+    ) -> None:
+        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                beta2_decay=beta2_decay,
+                eps=eps,
+                d=d,
+                weight_decay=weight_decay,
+                foreach=foreach,
+                maximize=maximize,
+            ),
+            nonfinite_grads=nonfinite_grads,
+            kahan_summation=False,
+        )
+
+    def _stepped_params(self, group, group_index):
+        for index, param in enumerate(group["params"]):
+            if param.grad is None:
+                continue
+            if param.is_complex():
+                raise RuntimeError("Adafactor does not support complex parameters")
+            if is_distributed(param):
+                raise TypeError(
+                    f"param_groups[{group_index}]['params'][{index}] is sharded (a DTensor): "
+                    "Adafactor's row and column factors need whole rows and columns"
+                )
+        return super()._stepped_params(group, group_index)
+
+    def _step_with_torch(self, group, torch_class):
+        """Step ``group`` with torch's own implementation, ``torch.optim._adafactor.adafactor``
+        (:mod:`adamkit.torch._torch_step`)."""
+        lists = [[] for _ in range(6)]
+        has_complex = torch_class._init_group(self, group, *lists)
+        eps1, eps2 = group["eps"]
+        _adafactor.adafactor(
+            *lists,
+            d=group["d"],
+            lr=group["lr"],
+            beta2_decay=group["beta2_decay"],
+            weight_decay=group["weight_decay"],
+            eps1=eps1,
+            eps2=eps2,
+            foreach=group["foreach"],
+            maximize=group["maximize"],
+            has_complex=has_complex,
+            **amp_arguments(self),
+        )
