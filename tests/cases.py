@@ -34,6 +34,9 @@ class Case:
 
 CASES = tuple(Case(spec.name, hyper, second) for spec in specs.ALL for hyper, second in spec.cases)
 """Every spec's cases (:attr:`adamkit.rules._spec.Spec.cases`, beside its rule), in registry order."""
+NATIVE_CASES = tuple(case for case in CASES if specs.BY_NAME[case.optimizer].native)
+"""The cases of the rules the C kernels step (:attr:`adamkit.rules._spec.Spec.native`), which
+alone take Kahan summation, bfloat16 on the CPU and the multi-tensor device path."""
 
 
 def initial_params(dtype, seed=0):

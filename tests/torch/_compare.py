@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import adamkit.torch
+from adamkit import specs
 
 # Max-norm relative tolerances of the brief: float64 (and complex128) must agree to 1e-12,
 # float32 (and complex64) to 1e-6.
@@ -17,7 +18,10 @@ TOLERANCE = {
     torch.complex128: 1e-12,
 }
 
-OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop")
+OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Adafactor")
+# Those the C kernels step, which alone take Kahan summation, bfloat16 on the CPU and the
+# multi-tensor device path (Adafactor has no kernel yet).
+NATIVE_OPTIMIZERS = tuple(name for name in OPTIMIZERS if specs.BY_NAME[name].native)
 
 # Hyperparameters that exercise every state slot of each optimizer.
 RICH = {
@@ -28,6 +32,7 @@ RICH = {
     "SGD": dict(lr=1e-2, momentum=0.9, nesterov=True),
     "Adagrad": dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
     "RMSprop": dict(lr=1e-2, centered=True, momentum=0.9),
+    "Adafactor": dict(lr=0.05, weight_decay=0.1, d=1.5, beta2_decay=-0.6, eps=(1e-20, 1e-2)),
 }
 
 

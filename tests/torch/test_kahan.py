@@ -11,9 +11,9 @@ import torch
 import adamkit.torch
 from adamkit.kernels import native
 from adamkit.torch._cached_plan import GroupPlan
-from tests.cases import CASES, GROUP_OF_SIZE, gradients, initial_params, param_groups
+from tests.cases import NATIVE_CASES as CASES, GROUP_OF_SIZE, gradients, initial_params, param_groups
 from tests.kernels.bfloat16 import reference_step, round_to_bfloat16
-from tests.torch._compare import OPTIMIZERS, RICH, assert_bitwise_equal, assert_unchanged, snapshot
+from tests.torch._compare import NATIVE_OPTIMIZERS as OPTIMIZERS, RICH, assert_bitwise_equal, assert_unchanged, snapshot
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernels were not built")
 

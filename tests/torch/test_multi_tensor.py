@@ -24,7 +24,7 @@ from adamkit.nonfinite import NonFiniteGradientWarning
 from adamkit.torch import _backend, _finite, _torch_step
 from adamkit.torch import _multi_tensor as multi_tensor
 from adamkit.torch._kahan import KEY
-from tests.cases import CASES
+from tests.cases import NATIVE_CASES as CASES
 from tests.torch._compare import TOLERANCE, Agreement, assert_bitwise_equal
 
 SHAPES = ((1,), (7,), (17,), (4097,), (3, 5), (0,))

@@ -12,7 +12,7 @@ import adamkit.torch
 from adamkit.kernels import native
 from adamkit.torch._kahan import KEY
 
-from tests.torch._compare import OPTIMIZERS, RICH
+from tests.torch._compare import NATIVE_OPTIMIZERS as OPTIMIZERS, RICH
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="bfloat16 parameters need the C kernels")
 

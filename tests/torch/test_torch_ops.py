@@ -13,8 +13,8 @@ import torch
 
 import adamkit.torch
 from adamkit.torch import _backend, _torch_step
-from tests.cases import CASES, DTYPES, gradients, initial_params, param_groups
-from tests.torch._compare import OPTIMIZERS, RICH, TOLERANCE, Agreement
+from tests.cases import NATIVE_CASES as CASES, DTYPES, gradients, initial_params, param_groups
+from tests.torch._compare import NATIVE_OPTIMIZERS as OPTIMIZERS, RICH, TOLERANCE, Agreement
 
 
 def _run(case, dtype, fused):

@@ -137,6 +137,9 @@ class Optimizer(torch.optim.Optimizer):
         }
 
     def __setstate__(self, state):
+        # The class's own defaults: torch's __setstate__ adds "differentiable" to every
+        # optimizer's, which a group of a class without that flag (Adafactor) must not get.
+        defaults = dict(state.get("defaults", self.__dict__.get("defaults", {})))
         super().__setstate__(state)
         self.__dict__.setdefault("nonfinite_grads", "propagate")
         self.__dict__.setdefault("skipped_steps", 0)
@@ -145,7 +148,7 @@ class Optimizer(torch.optim.Optimizer):
         self._steps = {}
         self._plans = {}
         for group in self.param_groups:
-            for key, value in self.defaults.items():
+            for key, value in defaults.items():
                 group.setdefault(key, value)
             for param in group["params"]:
                 step = self.state.get(param, {}).get("step")
