@@ -111,12 +111,15 @@ def update(spec, hyperparameters, params, grads, states, steps, *, isa=None, num
     dtype, float32 or float64; a slot the rule creates on its first step (SGD's
     ``momentum_buffer``) is added to ``states[i]``. ``isa`` forces an instruction set from
     :func:`available_isas`; ``num_threads`` defaults to OpenMP's default. Neither changes the
-    result. Bad input raises before anything is changed.
+    result. Bad input raises before anything is changed. A rule without kernels
+    (``spec.native`` false) runs the reference backend.
     """
-    if _native is None:
+    if _native is None or not spec.native:
         if isa is not None:
-            raise RuntimeError(f"isa={isa!r} needs the native kernels, but {_UNAVAILABLE_REASON}")
-        warn_unavailable_once()
+            reason = _UNAVAILABLE_REASON if _native is None else f"{spec.name} has no kernel"
+            raise RuntimeError(f"isa={isa!r} needs the native kernels, but {reason}")
+        if spec.native:
+            warn_unavailable_once()
         reference.update(spec, hyperparameters, params, grads, states, steps)
         return
     rule, hyper = rule_and_hyper(spec, hyperparameters)

@@ -285,7 +285,7 @@ class Optimizer:
                 continue
             _state_layout.check_step(state, where)
             layout = _state_layout.layout(param, self._state_dtype)
-            if layout is None:
+            if layout is None and self.spec.elementwise:  # checked in C against their parameter's shape
                 present = [state[key] for key in keys if key in state]
                 plain_arrays += present
                 plain_params += [param] * len(present)
@@ -294,8 +294,9 @@ class Optimizer:
         names = {layout: ["step", *_state_layout.slot_names(keys, layout)] for layout in _state_layout.STATE_DTYPES}
         written = []
         for where, param, state, layout in held_states:
-            if layout is not None or not plain_fit:
-                _state_layout.check_slots(state, param, keys, layout, where)
+            if layout is not None or not plain_fit or not self.spec.elementwise:
+                shapes = self.spec.slot_shapes(group, param.shape)
+                _state_layout.check_slots(state, param, [key for key in keys if key in shapes], layout, where, shapes)
             held = [name for name in names[layout] if name in state]
             if len(held) < len(names[layout]):  # the scales of missing codes are replaced, not written
                 held = [name for name in held if coded_slot(name) is None or codes_key(coded_slot(name)) in state]
@@ -307,10 +308,11 @@ class Optimizer:
         if self.spec.counts_steps and "step" not in state:
             state["step"] = np.zeros((), dtype=np.float32)
         held = _state_layout.layout(param, self._state_dtype)
+        shapes = self.spec.slot_shapes(group, param.shape)
         for slot in self.spec.active_slots(group):
             fill = slot.initial_value(group)
-            if not _state_layout.holds(state, slot.key, held) and fill is not None:
-                state.update(_state_layout.new_slot(param, slot.key, fill, held))
+            if not _state_layout.holds(state, slot.key, held) and fill is not None and slot.key in shapes:
+                state.update(_state_layout.new_slot(param, slot.key, fill, held, shapes[slot.key]))
         return state
 
     def _update_group(self, group, arguments, params, grads):

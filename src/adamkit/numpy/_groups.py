@@ -55,6 +55,6 @@ def canonical(defaults, hyperparameters):
 def _like(default, value):
     if isinstance(default, bool):
         return value
-    if isinstance(default, tuple):
-        return tuple(float(item) for item in value)
+    if isinstance(default, tuple):  # Adafactor's eps[0] may be None: its dtype's epsilon
+        return tuple(None if item is None else float(item) for item in value)
     return float(value)

@@ -41,7 +41,7 @@ def flatten(optimizer, states):
         flat[f"param_groups.{g}.params"] = np.arange(position, position + count, dtype=np.int64)
         position += count
         for name in optimizer.hyperparameters:
-            flat[f"param_groups.{g}.{name}"] = np.array(group[name])
+            flat[f"param_groups.{g}.{name}"] = np.array(_saved(group[name]))
     for index, state in enumerate(states):
         for key, value in state.items():
             flat[f"state.{index}.{key}"] = np.array(value, copy=True)
@@ -139,6 +139,11 @@ def _group_hyperparameters(optimizer, saved_group, g):
         raise ValueError(str(error)) from None
 
 
+def _saved(value):
+    """A hyperparameter as an array holds it: a ``None`` in a pair (Adafactor's ``eps[0]``) as NaN."""
+    return tuple(np.nan if item is None else item for item in value) if isinstance(value, tuple) else value
+
+
 def _hyperparameter(key, default, value):
     array = np.asarray(value)
     if isinstance(default, bool):
@@ -150,7 +155,10 @@ def _hyperparameter(key, default, value):
         raise ValueError(
             f"state_dict[{key!r}] must be a real array of shape {shape}, got {array.dtype} {array.shape}"
         )
-    return tuple(float(item) for item in array) if shape else float(array)
+    if not shape:
+        return float(array)
+    # NaN where the default is None is a saved None (:func:`_saved`); elsewhere the check refuses it.
+    return tuple(None if np.isnan(item) and fallback is None else float(item) for item, fallback in zip(array, default))
 
 
 def _param_state(optimizer, saved_id, entries, param):
@@ -199,9 +207,13 @@ def _state_array(optimizer, key, name, value, param):
         if array.shape != () or not (np.isfinite(array) and array >= 0):
             raise ValueError(f"state_dict[{key!r}] must be a finite 0-d count >= 0, got {array!r}")
         return np.array(array, dtype=np.float32)
-    if array.shape != param.shape:
+    slot = next(slot for slot in optimizer.spec.slots if slot.key == name)
+    shape = slot.shape_for(param.shape)
+    if shape is None:
+        raise ValueError(f"state_dict has {key!r}, which {optimizer.spec.name} keeps for no parameter of shape {param.shape}")
+    if array.shape != shape:
         raise ValueError(
-            f"state_dict[{key!r}] has shape {array.shape}, but its parameter has shape {param.shape}"
+            f"state_dict[{key!r}] has shape {array.shape}, but a parameter of shape {param.shape} keeps {shape}"
         )
     return array
 

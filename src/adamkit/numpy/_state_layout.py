@@ -55,10 +55,11 @@ def layout(param, state_dtype):
     return state_dtype
 
 
-def slot_arrays(param, key, layout):
-    """``{name: (dtype, shape)}`` of the arrays that hold slot ``key`` of ``param`` in ``layout``."""
+def slot_arrays(param, key, layout, shape=None):
+    """``{name: (dtype, shape)}`` of the arrays that hold slot ``key`` of ``param`` in ``layout``;
+    ``shape`` is the slot's where it is not the parameter's (Adafactor's factors, never compact)."""
     if layout is None:
-        return {key: (param.dtype, param.shape)}
+        return {key: (param.dtype, param.shape if shape is None else tuple(shape))}
     if layout == "bf16":
         return {key: (BFLOAT16_BITS, param.shape)}
     codes, scales = compact_keys(key)
@@ -79,10 +80,11 @@ def holds(state, key, layout):
     return slot_names([key], layout)[0] in state
 
 
-def check_slots(state, param, keys, layout, where):
+def check_slots(state, param, keys, layout, where, shapes=None):
     """Raise ``ValueError`` unless each slot of ``keys`` that ``state`` holds is held as ``layout``
     holds it: writeable arrays of the dtypes and shapes of :func:`slot_arrays`, none of whose
-    elements share memory, apart from the parameter.
+    elements share memory, apart from the parameter. ``shapes`` maps a slot to its shape where
+    that is not the parameter's.
 
     An array that is not C-contiguous or not aligned holds the right values all the same; the
     step updates it through a copy (:func:`adamkit.numpy._array_checks.ready`).
@@ -90,7 +92,7 @@ def check_slots(state, param, keys, layout, where):
     for key in keys:
         if not holds(state, key, layout):
             continue
-        for name, (dtype, shape) in slot_arrays(param, key, layout).items():
+        for name, (dtype, shape) in slot_arrays(param, key, layout, (shapes or {}).get(key)).items():
             array = state.get(name)
             if not (isinstance(array, np.ndarray) and array.dtype == dtype and array.shape == shape):
                 found = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
@@ -143,10 +145,11 @@ def stored(key, values, param, layout):
     return dict(zip(compact_keys(key), ENCODERS[key](values)))
 
 
-def new_slot(param, key, fill, layout):
-    """``{name: array}``: slot ``key`` of ``param``, every value ``fill``, as ``layout`` holds it."""
+def new_slot(param, key, fill, layout, shape=None):
+    """``{name: array}``: slot ``key`` of ``param``, every value ``fill``, as ``layout`` holds it,
+    of ``shape`` where that is not the parameter's."""
     if layout is None:
-        return {key: np.full_like(param, fill)}
+        return {key: np.full_like(param, fill) if shape is None else np.full(shape, fill, param.dtype)}
     return stored(key, np.full(param.shape, fill, np.float32), param, layout)
 
 
