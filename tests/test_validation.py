@@ -22,6 +22,10 @@ NONNEGATIVE = ("lr", "eps", "weight_decay", "momentum", "dampening", "lr_decay",
 UNIT_CLOSED = ("rho", "alpha")
 FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat", "nesterov", "centered")
 PAIRS = ("betas",)
+NONPOSITIVE = ("beta2_decay",)
+AT_LEAST_ONE = ("d",)
+# Adafactor's eps is a pair (eps1 or None, eps2), each a finite number >= 0.
+EPS_PAIRS = ("eps",)
 
 SPECS = {spec.name: spec for spec in specs.ALL}
 CONSTRUCTORS = {name: getattr(adamkit.torch, name) for name in SPECS}
@@ -41,6 +45,10 @@ BAD_BETA_ENTRIES = (
     ((0.9, -INF), -INF),
 )
 BAD_BETA_LENGTHS = ((0.9,), (0.9, 0.99, 0.999), ())
+BAD_NONPOSITIVE = (0.1, 1e-12, INF, NAN)
+BAD_AT_LEAST_ONE = (0.0, 0.999, -INF, NAN)
+# (eps, the entry the message must quote)
+BAD_EPS_ENTRIES = (((-0.1, 1e-3), -0.1), ((None, -1e-12), -1e-12), ((NAN, 1e-3), NAN), ((None, INF), INF))
 
 VALID_EDGES = {
     "lr": (0.0, 1e300, torch.tensor(0.01)),
@@ -53,7 +61,10 @@ VALID_EDGES = {
     "rho": (0.0, 1.0),
     "alpha": (0.0, 1.0),
     "betas": ((0.0, 0.0), (0.999999, 0.5)),
+    "beta2_decay": (0.0, -1e300, -INF),
+    "d": (1.0, INF),
 }
+VALID_EPS_PAIRS = ((0.0, 0.0), (None, 0.0), (1e300, 1e300))
 
 
 def names_value(name, value):
@@ -61,9 +72,15 @@ def names_value(name, value):
     return re.escape(name) + ".*" + re.escape(repr(value))
 
 
-def hyperparameters(kinds):
-    """``(spec name, hyperparameter)`` for every hyperparameter of ``kinds`` any spec has."""
-    return [(name, key) for name, spec in SPECS.items() for key in spec.defaults if key in kinds]
+def hyperparameters(kinds, pairs=False):
+    """``(spec name, hyperparameter)`` for every hyperparameter of ``kinds`` any spec has, of
+    those whose default is a pair if ``pairs`` (Adafactor's ``eps``), else of the others."""
+    return [
+        (name, key)
+        for name, spec in SPECS.items()
+        for key, default in spec.defaults.items()
+        if key in kinds and isinstance(default, tuple) == pairs
+    ]
 
 
 def constructor_hyperparameters(kinds):
@@ -86,10 +103,18 @@ def bad_cases():
         cases += [(name, key, value, TypeError, names_value(key, value)) for value in NOT_A_NUMBER]
     for name, key in hyperparameters(FLAGS):
         cases += [(name, key, value, TypeError, names_value(key, value)) for value in NOT_A_FLAG]
-    for name, key in hyperparameters(PAIRS):
+    for name, key in hyperparameters(PAIRS, pairs=True):
         cases += [(name, key, pair, ValueError, names_value(key, entry)) for pair, entry in BAD_BETA_ENTRIES]
         cases += [(name, key, pair, ValueError, names_value(key, pair)) for pair in BAD_BETA_LENGTHS]
         cases += [(name, key, 0.9, TypeError, names_value(key, 0.9))]
+    for name, key in hyperparameters(EPS_PAIRS, pairs=True):
+        cases += [(name, key, pair, ValueError, names_value(key, entry)) for pair, entry in BAD_EPS_ENTRIES]
+        cases += [(name, key, pair, ValueError, names_value(key, pair)) for pair in BAD_BETA_LENGTHS]
+        cases += [(name, key, 0.9, TypeError, names_value(key, 0.9)), (name, key, (None, None), TypeError, "eps")]
+    for kinds, bad in ((NONPOSITIVE, BAD_NONPOSITIVE), (AT_LEAST_ONE, BAD_AT_LEAST_ONE)):
+        for name, key in hyperparameters(kinds):
+            cases += [(name, key, value, ValueError, names_value(key, value)) for value in bad]
+            cases += [(name, key, value, TypeError, names_value(key, value)) for value in NOT_A_NUMBER]
     return cases
 
 
@@ -123,7 +148,7 @@ def weights(count=2):
 
 def test_every_hyperparameter_has_a_known_constraint():
     """So that the tables here cover every spec; a new hyperparameter needs a row."""
-    known = set(NONNEGATIVE + UNIT_CLOSED + FLAGS + PAIRS)
+    known = set(NONNEGATIVE + UNIT_CLOSED + FLAGS + PAIRS + NONPOSITIVE + AT_LEAST_ONE + EPS_PAIRS)
     for spec in specs.ALL:
         assert set(spec.defaults) <= known, spec.name
 
@@ -142,8 +167,9 @@ def test_spec_rejects_bad_hyperparameter(case):
 def test_spec_accepts_its_defaults_and_valid_edges(name):
     spec = SPECS[name]
     spec.validate(spec.defaults)
-    for key in spec.defaults:
-        for value in VALID_EDGES.get(key, ()):
+    for key, default in spec.defaults.items():
+        edges = VALID_EPS_PAIRS if key in EPS_PAIRS and isinstance(default, tuple) else VALID_EDGES.get(key, ())
+        for value in edges:
             spec.validate({**spec.defaults, key: value})
 
 
@@ -172,7 +198,7 @@ def test_spec_rejects_any_value_outside_the_unit_interval(where, value):
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.sampled_from(hyperparameters(PAIRS)), st.integers(0, 1), bad_beta, st.floats(0.0, 0.999))
+@given(st.sampled_from(hyperparameters(PAIRS, pairs=True)), st.integers(0, 1), bad_beta, st.floats(0.0, 0.999))
 def test_spec_rejects_any_beta_outside_zero_one(where, index, bad, good):
     name, key = where
     pair = (bad, good) if index == 0 else (good, bad)

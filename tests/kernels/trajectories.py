@@ -8,7 +8,7 @@ corrections are exercised in one call.
 import numpy as np
 
 from adamkit import specs
-from tests.cases import CASES, Case
+from tests.cases import NATIVE_CASES, Case
 
 SIZES = (0, 1, 7, 15, 16, 17, 31, 33, 4097)
 GROUP_OF_TENSOR = tuple(i % 2 for i in range(len(SIZES)))
@@ -27,7 +27,8 @@ EXTRA_CASES = (
         {"momentum": 0.0},
     ),
 )
-ALL_CASES = CASES + EXTRA_CASES
+ALL_CASES = NATIVE_CASES + EXTRA_CASES
+"""The cases of the rules the C kernels step."""
 
 
 def groups(case):

@@ -7,13 +7,14 @@ step size and scales the decoupled weight decay, ε1 guards the variance estimat
 the squared gradient, and the factors are means, not sums.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from adamkit.rules._common import directed_gradient, maximum, sqrt
 from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, check_flag
-from adamkit.validation import as_float
+from adamkit.validation import as_float, check_nonnegative
 
 
 class AdafactorState(NamedTuple):
@@ -128,28 +129,35 @@ def _variance_shape(shape):
     return shape if len(shape) <= 1 else None
 
 
-def _check_at_least(bound, what):
-    def check(name, value):
-        if not as_float(name, value) >= bound:
-            raise ValueError(f"Invalid {name}: {value!r} ({what} should be >= {bound})")
-
-    return check
+def _check_d(name, value):
+    """The clipping threshold: >= 1 (infinity turns clipping off)."""
+    if not as_float(name, value) >= 1.0:
+        raise ValueError(f"Invalid {name}: {value!r} (Clipping threshold d should be >= 1)")
 
 
 def _check_beta2_decay(name, value):
+    """The exponent of β̂2_t = 1 - t^beta2_decay: <= 0."""
     if not as_float(name, value) <= 0.0:
         raise ValueError(f"Invalid {name}: {value!r} (beta2_decay should be <= 0)")
 
 
 def _check_eps(name, value):
+    """``(eps1, eps2)``: eps1 ``None`` (the dtype's machine epsilon) or a finite number >= 0,
+    eps2 a finite number >= 0."""
     try:
-        eps1, eps2 = value
-    except (TypeError, ValueError):
-        raise TypeError(f"eps must be a pair (eps1 or None, eps2), got {value!r}") from None
-    if eps1 is not None and not as_float("eps[0]", eps1) >= 0.0:
-        raise ValueError(f"Invalid eps[0]: {eps1!r} (epsilon1 should be >= 0)")
-    if not as_float("eps[1]", eps2) >= 0.0:
-        raise ValueError(f"Invalid eps[1]: {eps2!r} (epsilon2 should be >= 0)")
+        pair = tuple(value) if not isinstance(value, (str, bytes)) else None
+    except TypeError:
+        pair = None
+    if pair is None:
+        raise TypeError(f"eps must be a pair (eps1 or None, eps2), got {value!r}")
+    if len(pair) != 2:
+        raise ValueError(f"Invalid eps: {value!r} (must be a pair (eps1 or None, eps2))")
+    for index, entry in enumerate(pair):
+        if index == 0 and entry is None:
+            continue
+        number = as_float(f"eps[{index}]", entry)
+        if not (number >= 0.0 and math.isfinite(number)):
+            raise ValueError(f"Invalid eps[{index}]: {entry!r} (epsilon{index + 1} should be >= 0 and finite)")
 
 
 ADAFACTOR = Spec(
@@ -157,11 +165,11 @@ ADAFACTOR = Spec(
     rule=adafactor,
     defaults=dict(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False),
     checks={
-        "lr": _check_at_least(0.0, "Learning rate"),
+        "lr": check_nonnegative,
         "beta2_decay": _check_beta2_decay,
         "eps": _check_eps,
-        "d": _check_at_least(1.0, "Clipping threshold d"),
-        "weight_decay": _check_at_least(0.0, "weight_decay"),
+        "d": _check_d,
+        "weight_decay": check_nonnegative,
         "maximize": check_flag,
     },
     slots=(
