@@ -12,6 +12,7 @@ from adamkit.rules.adadelta import ADADELTA, AdadeltaState, adadelta
 from adamkit.rules.adagrad import ADAGRAD, AdagradState, adagrad, adagrad_lr
 from adamkit.rules.adam import ADAM, ADAMW, AdamScalars, AdamState, adam, adam_scalars
 from adamkit.rules.adamax import ADAMAX, AdamaxState, adamax
+from adamkit.rules.nadam import NADAM, NAdamCount, NAdamState, nadam
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
 
@@ -25,6 +26,7 @@ __all__ = [
     "ADAM",
     "ADAMAX",
     "ADAMW",
+    "NADAM",
     "RMSPROP",
     "SGD",
     "SPECS",
@@ -33,6 +35,8 @@ __all__ = [
     "AdamScalars",
     "AdamState",
     "AdamaxState",
+    "NAdamCount",
+    "NAdamState",
     "RMSpropState",
     "SGDState",
     "adadelta",
@@ -41,6 +45,7 @@ __all__ = [
     "adam",
     "adam_scalars",
     "adamax",
+    "nadam",
     "rmsprop",
     "sgd",
 ]
