@@ -1,10 +1,13 @@
 """Look up the transcription of an optimizer by its torch name and run it on one array."""
 
+import numpy as np
+
 from tests.reference.adadelta import adadelta
 from tests.reference.adagrad import adagrad
 from tests.reference.adam import adam
 from tests.reference.adamax import adamax
 from tests.reference.adamw import adamw
+from tests.reference.nadam import nadam
 from tests.reference.rmsprop import rmsprop
 from tests.reference.sgd import sgd
 
@@ -16,6 +19,8 @@ _BY_NAME = {
     "SGD": sgd,
     "Adagrad": adagrad,
     "RMSprop": rmsprop,
+    # torch keeps mu_product in its default scalar dtype, float32.
+    "NAdam": lambda params, grads, **hyper: nadam(params, grads, **hyper, product_dtype=np.float32),
 }
 
 

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from adamkit.rules._common import directed_gradient, sqrt, with_l2_penalty
-from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, check_flag, check_pair
+from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, check_flag, check_pair, plain
 from adamkit.rules.adam import ADAM_CHECKPOINT_KEYS
 from adamkit.validation import check_nonnegative
 
@@ -52,6 +52,14 @@ def advanced_mu_product(mu_product, step: float, beta1: float, momentum_decay: f
     dtype: torch's ``mu_product *= mu``, which rounds :math:`\mu_t` to that dtype first."""
     mu_product *= momentum_schedule(step, beta1, momentum_decay)
     return mu_product
+
+
+def nadam_count(state, step: float, group) -> NAdamCount:
+    """Advance ``state["mu_product"]`` to ``step`` (:func:`advanced_mu_product`) and return the
+    rule's per-tensor argument: the front ends call it after counting the step."""
+    beta1 = plain(group["betas"][0])
+    mu_product = advanced_mu_product(state["mu_product"], step, beta1, plain(group["momentum_decay"]))
+    return NAdamCount(step, float(mu_product))
 
 
 def nadam_scalars(count: NAdamCount, lr: float, betas: tuple[float, float], momentum_decay: float) -> NAdamScalars:
@@ -165,6 +173,8 @@ NADAM = Spec(
     uses_step=True,
     corrected_moments=2,
     diagnostics=nadam_diagnostics,
+    scalar_state=(StateSlot("mu_product", fill=1.0),),
+    advance=nadam_count,
     variants=(Variant("NAdam", compare_lrs={"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2}),),
     cases=(
         ({"lr": 1e-2, "weight_decay": 0.1, "momentum_decay": 0.05}, {"betas": (0.8, 0.99)}),
