@@ -63,7 +63,7 @@ typedef struct {
     void *const *params;           /* [n_tensors] */
     const void *const *grads;      /* [n_tensors] */
     void *const *slots[AK_MAX_SLOTS]; /* each [n_tensors] or NULL */
-    const double *steps;           /* [n_tensors], this step included; Adam, Adamax, Adagrad */
+    const double *steps;           /* [n_tensors], this step included; Adam, Adamax, Adagrad, NAdam */
     const unsigned char *created;  /* [n_tensors] or NULL: SGD's momentum buffer is new, b <- g */
     void *const *compensation;     /* [n_tensors] or NULL: Kahan compensation, see below */
     const uint64_t *rounding_seeds; /* [n_tensors], AK_LAYOUT_F32_BF16 only: see below */

@@ -19,6 +19,7 @@ from adamkit.compact.int8 import BLOCK, decode_signed, decode_unsigned, encode_s
 from adamkit.compact.int8 import UNSIGNED_THRESHOLDS
 from adamkit.kernels import native, quantized
 from adamkit.kernels.quantized import codes_key, scales_key
+from tests.kernels.trajectories import tensor_count
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
 
@@ -50,11 +51,17 @@ HYPERS = {
         dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1),
         dict(lr=2.0, rho=0.95, eps=1e-7, weight_decay=0.05, maximize=True),
     ),
+    # With maximize and each form of decay: its six variants in csrc/quant8.c.
+    "NAdam": (
+        dict(lr=1e-2, momentum_decay=0.05),
+        dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, maximize=True),
+        dict(lr=5e-3, eps=1e-3, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
+    ),
 }
 CASES = [(name, hyper) for name, hypers in HYPERS.items() for hyper in hypers]
-SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA}
+SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA, "NAdam": specs.NADAM}
 # The richest hyperparameters of each rule: maximize, weight decay, AMSGrad.
-RICH = {"Adam": HYPERS["Adam"][2], "Adamax": HYPERS["Adamax"][2], "Adadelta": HYPERS["Adadelta"][2]}
+RICH = {"Adam": HYPERS["Adam"][2], "Adamax": HYPERS["Adamax"][2], "Adadelta": HYPERS["Adadelta"][2], "NAdam": HYPERS["NAdam"][2]}
 # Those, and Adam without AMSGrad (with decoupled decay and maximize).
 EDGE_CASES = [(name, RICH[name]) for name in RICH] + [("Adam", HYPERS["Adam"][3])]
 
@@ -94,7 +101,7 @@ def reference_step(name, param, grad, state, step, hyper):
     """decode -> the rule in float32 -> encode."""
     keys = quantized.state_keys(SPECS[name], hyper)
     decoded = [decode(state[codes_key(key)], state[scales_key(key)]) for key in keys]
-    new = SPECS[name].rule(param, grad, *decoded, step=step, **hyper)
+    new = SPECS[name].rule(param, grad, *decoded, step=tensor_count(SPECS[name], hyper, step), **hyper)
     assert new.param.dtype == np.float32
     rows = state[scales_key(keys[0])].ndim == 2
     encoded = {}
@@ -125,7 +132,7 @@ def test_kernel_equals_decode_rule_encode_bitwise(size, case, isa):
     expected_param, expected_state = param.copy(), copied(state)
     for step in (1, 2, 3, 10):
         grad = (rng.standard_normal(size) * 10.0 ** rng.uniform(-4, 0, size)).astype(np.float32)
-        quantized.update(SPECS[name], [param], [grad], [state], [step], isa=isa, **hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, step)], isa=isa, **hyper)
         expected_param, expected_state = reference_step(name, expected_param, grad, expected_state, step, hyper)
         np.testing.assert_array_equal(param, expected_param)
         assert_same_state(state, expected_state)
@@ -219,7 +226,7 @@ def float32_new_state(name, param, grad, state, step, hyper):
     """The rule's new parameter and state in float32, from the decoded state (before encoding)."""
     decoded = [decode(state[codes_key(key)], state[scales_key(key)]) for key in quantized.state_keys(SPECS[name], hyper)]
     with np.errstate(invalid="ignore", over="ignore"):
-        return SPECS[name].rule(param.copy(), grad, *decoded, step=step, **hyper)
+        return SPECS[name].rule(param.copy(), grad, *decoded, step=tensor_count(SPECS[name], hyper, step), **hyper)
 
 
 def assert_non_finite_where_float32_state_is(name, hyper, state, new):
@@ -308,7 +315,7 @@ def float32_trajectory(name, param, grads, hyper):
     state = [np.zeros_like(param) for _ in quantized.state_keys(spec, hyper)]
     for step, grad in enumerate(grads, 1):
         with np.errstate(invalid="ignore", over="ignore"):
-            new = spec.rule(param, grad, *state, step=step, **hyper)
+            new = spec.rule(param, grad, *state, step=tensor_count(SPECS[name], hyper, step), **hyper)
         param, state = new.param, [getattr(new, key) for key in quantized.state_keys(spec, hyper)]
         params.append(param)
     return params
@@ -328,7 +335,7 @@ def test_huge_finite_gradients_leave_the_rest_of_their_blocks_finite_on_every_is
     expected_param, expected_state = param.copy(), copied(state)
     for step, (grad, float32_param) in enumerate(zip(grads, float32_trajectory(name, param, grads, hyper)), 1):
         new = float32_new_state(name, param, grad, state, step, hyper)
-        quantized.update(SPECS[name], [param], [grad], [state], [step], isa=isa, **hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, step)], isa=isa, **hyper)
         with np.errstate(invalid="ignore", over="ignore"):
             expected_param, expected_state = reference_step(name, expected_param, grad, expected_state, step, hyper)
         np.testing.assert_array_equal(param, expected_param)
@@ -528,7 +535,7 @@ def test_the_row_layout_equals_decode_rule_encode_bitwise_on_every_isa(shape, ca
     expected_param, expected_state = param.copy(), copied(state)
     for step in (1, 2, 5):
         grad = rng.standard_normal(shape).astype(np.float32)
-        quantized.update(SPECS[name], [param], [grad], [state], [step], isa=isa, **hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, step)], isa=isa, **hyper)
         expected_param, expected_state = reference_step(name, expected_param, grad, expected_state, step, hyper)
         np.testing.assert_array_equal(param, expected_param)
         assert_same_state(state, expected_state)

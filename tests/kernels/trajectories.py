@@ -74,6 +74,7 @@ def tensor_count(spec, hyper, step):
     step up to it (:meth:`adamkit.rules._spec.Spec.count`)."""
     if not spec.counts_steps:
         return None
+    hyper = {**spec.defaults, **hyper}
     state = {slot.key: np.array(slot.initial_value(hyper), dtype=np.float32) for slot in spec.scalar_state}
     count = float(step)
     for earlier in range(1, int(step) + 1):

@@ -131,19 +131,15 @@ def nadam(
     return NAdamState(param, exp_avg, exp_avg_sq)
 
 
-def nadam_diagnostics(state, step, lr, betas, eps, momentum_decay, **_):
-    r"""NAdam: :math:`\gamma/(\sqrt{\hat v}+\epsilon)` on the look-ahead momentum.
+def nadam_diagnostics(state, step, lr, betas, eps, **_):
+    r"""NAdam: :math:`\gamma/(\sqrt{\hat v}+\epsilon)`, with :math:`\hat v = v/(1-\beta_2^t)`.
 
-    The momentum part of the update is :math:`\gamma\frac{\mu_{t+1}}{1-\prod_{i\le t+1}\mu_i}
-    \frac{m}{\sqrt{v/(1-\beta_2^t)}+\epsilon}`, the product taken from the state
-    (``mu_product``).
+    The update also takes the last gradient (Nesterov's look-ahead), which the state does not
+    hold, so no update is reported.
     """
-    counts = zip(np.ravel(step).tolist(), np.ravel(state["mu_product"]).tolist())
-    fields = zip(*(nadam_scalars(NAdamCount(*count), lr, betas, momentum_decay) for count in counts))
-    bias_correction2, _, momentum_step_size = (np.reshape(field, np.shape(step)) for field in fields)
-    scale = np.sqrt(state["exp_avg_sq"] / bias_correction2)
-    denom = scale + eps
-    return Quantities(lr / denom, -momentum_step_size * state["exp_avg"] / denom, scale, eps)
+    _, beta2 = betas
+    scale = np.sqrt(state["exp_avg_sq"] / (1 - beta2 ** np.asarray(step, dtype=np.float64)))
+    return Quantities(lr / (scale + eps), None, scale, eps)
 
 
 NADAM = Spec(
@@ -167,12 +163,13 @@ NADAM = Spec(
         "decoupled_weight_decay": check_flag,
         "maximize": check_flag,
     },
-    slots=(StateSlot("exp_avg"), StateSlot("exp_avg_sq")),
+    slots=(StateSlot("exp_avg", code=np.int8), StateSlot("exp_avg_sq", code=np.uint8)),
     checkpoint_keys=(*ADAM_CHECKPOINT_KEYS, "momentum_decay"),
     positional=("lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay"),
     uses_step=True,
     corrected_moments=2,
     diagnostics=nadam_diagnostics,
+    sparse_grads="lazy",
     scalar_state=(StateSlot("mu_product", fill=1.0),),
     advance=nadam_count,
     variants=(Variant("NAdam", compare_lrs={"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2}),),

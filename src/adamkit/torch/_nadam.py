@@ -18,7 +18,14 @@ __all__ = ["NAdam"]
 
 
 class NAdam(Optimizer):
-    """NAdam (:func:`adamkit.rules.nadam`); ``decoupled_weight_decay=True`` makes it NAdamW."""
+    """NAdam (:func:`adamkit.rules.nadam`); ``decoupled_weight_decay=True`` makes it NAdamW.
+
+    torch.optim.NAdam refuses sparse gradients; here, as in :class:`adamkit.torch.Adam`,
+    ``sparse_mode="lazy"`` (the default) steps only the rows a sparse gradient holds, with the
+    parameter's ``step`` and ``mu_product``, and ``"dense"`` the densified gradient.
+    ``state_dtype="int8"`` or ``"bf16"`` keeps large float32 parameters' ``exp_avg`` and
+    ``exp_avg_sq`` compact; see :class:`adamkit.torch.Optimizer`.
+    """
 
     spec = specs.NADAM
 
@@ -36,6 +43,7 @@ class NAdam(Optimizer):
         maximize: bool = False,
         capturable: bool = False,
         differentiable: bool = False,
+        sparse_mode: str = "lazy",
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
@@ -55,6 +63,7 @@ class NAdam(Optimizer):
                 foreach=foreach,
                 capturable=capturable,
                 differentiable=differentiable,
+                sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
