@@ -214,7 +214,7 @@ def test_subnormal_first_moments_encode_as_the_reference_on_every_isa(case, isa)
         state[codes_key(key)][:] = 0
         state[scales_key(key)][:] = 0
     expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 1, hyper)
-    quantized.update(SPECS[name], [param], [grad], [state], [1], isa=isa, **hyper)
+    quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, 1)], isa=isa, **hyper)
     np.testing.assert_array_equal(param, expected_param)
     assert_same_state(state, expected_state)
     scales, codes = state["exp_avg_absmax"], state["exp_avg_codes"]
@@ -269,7 +269,7 @@ def test_a_non_finite_gradient_leaves_non_finite_state_where_float32_state_has_i
     new = float32_new_state(name, param, grad, state, 2, hyper)
     with np.errstate(invalid="ignore", over="ignore"):
         expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 2, hyper)
-    quantized.update(SPECS[name], [param], [grad], [state], [2], isa=isa, **hyper)
+    quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, 2)], isa=isa, **hyper)
     np.testing.assert_array_equal(param, expected_param)
     assert_same_state(state, expected_state)
     assert_non_finite_where_float32_state_is(name, hyper, state, new)
@@ -362,7 +362,7 @@ def test_a_non_finite_scale_in_one_slot_propagates_as_in_the_reference_on_every_
         state[scales_key(key)][1] = np.nan
         with np.errstate(invalid="ignore"):
             expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 3, hyper)
-        quantized.update(SPECS[name], [param], [grad], [state], [3], isa=isa, **hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, 3)], isa=isa, **hyper)
         np.testing.assert_array_equal(param, expected_param, err_msg=key)
         assert_same_state(state, expected_state)
         assert np.isnan(state[scales_key(key)][1]), key
@@ -389,7 +389,7 @@ def stepped_in_rounding_mode(name, hyper, param, state, grads, isa, rounding_mod
     previous = _set_rounding_mode(rounding_mode)
     try:
         for step, grad in enumerate(grads, 1):
-            quantized.update(SPECS[name], [p], [grad], [s], [step], isa=isa, num_threads=2, **hyper)
+            quantized.update(SPECS[name], [p], [grad], [s], [tensor_count(SPECS[name], hyper, step)], isa=isa, num_threads=2, **hyper)
     finally:
         _set_rounding_mode(previous)
     return p, s
@@ -468,7 +468,7 @@ def test_huge_finite_gradients_equal_the_reference_under_flush_to_zero_on_every_
 
     def kernel(isa):
         def step_once(p, grad, s, step):
-            quantized.update(SPECS[name], [p], [grad], [s], [step], isa=isa, num_threads=2, **hyper)
+            quantized.update(SPECS[name], [p], [grad], [s], [tensor_count(SPECS[name], hyper, step)], isa=isa, num_threads=2, **hyper)
             return p, s
 
         return step_once
@@ -511,7 +511,7 @@ def test_signed_codes_stay_within_127_when_the_caller_rounds_upward(name, isa):
     _, nearest = reference_step(name, param.copy(), grad, copied(state), 1, hyper)
     previous = _set_rounding_mode(ROUNDING_MODES["up"])
     try:
-        quantized.update(SPECS[name], [param], [grad], [state], [1], isa=isa, **hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, 1)], isa=isa, **hyper)
     finally:
         _set_rounding_mode(previous)
     codes, expected = state["exp_avg_codes"].astype(np.int32), nearest["exp_avg_codes"].astype(np.int32)
@@ -556,7 +556,8 @@ def test_one_call_for_many_tensors_equals_the_reference_on_every_isa_and_thread_
     expected = [reference_step(name, p.copy(), g, copied(s), t, hyper) for p, g, s, t in zip(params, grads, states, steps)]
     for num_threads in (1, 2):
         stepped_params, stepped_states = [p.copy() for p in params], [copied(s) for s in states]
-        quantized.update(SPECS[name], stepped_params, grads, stepped_states, steps, isa=isa, num_threads=num_threads, **hyper)
+        counts = [tensor_count(SPECS[name], hyper, step) for step in steps]
+        quantized.update(SPECS[name], stepped_params, grads, stepped_states, counts, isa=isa, num_threads=num_threads, **hyper)
         for param, state, (expected_param, expected_state) in zip(stepped_params, stepped_states, expected):
             np.testing.assert_array_equal(param, expected_param)
             assert_same_state(state, expected_state)
@@ -599,17 +600,17 @@ def test_bad_input_raises_and_changes_nothing(name):
     }
     for key, value in bad_states.items():
         with pytest.raises(ValueError, match=rf"states\[0\]\['{key}'\]"):
-            quantized.update(spec, [param], [grad], [{**state, key: value}], [1], **hyper)
+            quantized.update(spec, [param], [grad], [{**state, key: value}], [tensor_count(spec, hyper, 1)], **hyper)
     with pytest.raises(TypeError, match=rf"states\[0\]\['{codes_key(second)}'\] must be a NumPy array"):
-        quantized.update(spec, [param], [grad], [{k: v for k, v in state.items() if k != codes_key(second)}], [1], **hyper)
+        quantized.update(spec, [param], [grad], [{k: v for k, v in state.items() if k != codes_key(second)}], [tensor_count(spec, hyper, 1)], **hyper)
     with pytest.raises(ValueError, match=r"grads\[0\] is float64"):
-        quantized.update(spec, [param], [grad.astype(np.float64)], [state], [1], **hyper)
+        quantized.update(spec, [param], [grad.astype(np.float64)], [state], [tensor_count(spec, hyper, 1)], **hyper)
     with pytest.raises(ValueError, match="lr"):
-        quantized.update(spec, [param], [grad], [state], [1], **{**hyper, "lr": -1.0})
+        quantized.update(spec, [param], [grad], [state], [tensor_count(spec, hyper, 1)], **{**hyper, "lr": -1.0})
     with pytest.raises(ValueError, match="SGD has no 8-bit state"):
         quantized.update(specs.SGD, [param], [grad], [state], [1], lr=0.1)
     with pytest.raises(ValueError, match="Invalid isa: 'mmx'"):
-        quantized.update(spec, [param], [grad], [state], [1], isa="mmx", **hyper)
+        quantized.update(spec, [param], [grad], [state], [tensor_count(spec, hyper, 1)], isa="mmx", **hyper)
     np.testing.assert_array_equal(param, before[0])
     assert_same_state(state, before[1])
 
