@@ -29,6 +29,7 @@ static const struct {
     {"rho", offsetof(ak_hyper, rho)},
     {"alpha", offsetof(ak_hyper, alpha)},
     {"lr_decay", offsetof(ak_hyper, lr_decay)},
+    {"momentum_decay", offsetof(ak_hyper, momentum_decay)},
 };
 
 static const struct {
@@ -240,6 +241,38 @@ int ak_py_read_steps(PyObject *obj, Py_ssize_t n, double *out)
     return 0;
 }
 
+int ak_py_read_counts(PyObject *obj, Py_ssize_t n, double *steps, double *mu_products)
+{
+    PyObject *fast = PySequence_Fast(obj, "steps must be a sequence");
+    if (!fast)
+        return -1;
+    if (ak_py_check_length(PySequence_Fast_GET_SIZE(fast), n, "steps") < 0) {
+        Py_DECREF(fast);
+        return -1;
+    }
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int bad = !PyTuple_Check(items[i]) || PyTuple_GET_SIZE(items[i]) != 2;
+        if (!bad) {
+            steps[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(items[i], 0));
+            bad = steps[i] == -1.0 && PyErr_Occurred();
+        }
+        if (!bad) {
+            mu_products[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(items[i], 1));
+            bad = mu_products[i] == -1.0 && PyErr_Occurred();
+        }
+        if (bad) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "steps[%zd] must be a pair (step, mu_product) of numbers, got %R", i,
+                         items[i]);
+            Py_DECREF(fast);
+            return -1;
+        }
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
 int ak_py_read_flags(PyObject *obj, Py_ssize_t n, unsigned char *out)
 {
     PyObject *fast = PySequence_Fast(obj, "created must be a sequence");
@@ -289,10 +322,11 @@ int ak_py_allocate(ak_py_tensors *a, Py_ssize_t n, Py_ssize_t max_views)
     a->steps = PyMem_Calloc(count, sizeof *a->steps);
     a->created = PyMem_Calloc(count, sizeof *a->created);
     a->scratch = PyMem_Calloc(count, sizeof *a->scratch);
+    a->mu_products = PyMem_Calloc(count, sizeof *a->mu_products);
     a->views = max_views ? PyMem_Calloc((size_t)max_views, sizeof *a->views) : NULL;
     a->arrays = max_views ? PyMem_Calloc((size_t)max_views, sizeof *a->arrays) : NULL;
     int ok = a->numels && a->params && a->grads && a->compensation && a->rounding_seeds &&
-             a->steps && a->created && a->scratch && ((a->views && a->arrays) || !max_views);
+             a->steps && a->created && a->scratch && a->mu_products && ((a->views && a->arrays) || !max_views);
     for (int s = 0; s < AK_MAX_SLOTS; s++)
         ok = ok && a->slots[s];
     if (!ok) {
@@ -319,6 +353,7 @@ void ak_py_release(ak_py_tensors *a)
     PyMem_Free(a->steps);
     PyMem_Free(a->created);
     PyMem_Free(a->scratch);
+    PyMem_Free(a->mu_products);
     PyMem_Free(a->views);
 }
 

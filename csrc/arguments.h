@@ -38,6 +38,10 @@ int ak_py_read_pointers(PyObject *obj, Py_ssize_t n, const char *what, int64_t *
 /* out[i] = the i-th number of the sequence `obj` of n step counts. */
 int ak_py_read_steps(PyObject *obj, Py_ssize_t n, double *out);
 
+/* steps[i], mu_products[i] = the i-th pair (step, mu_product) of the sequence `obj` of n
+ * NAdam counts (adamkit.rules.NAdamCount). */
+int ak_py_read_counts(PyObject *obj, Py_ssize_t n, double *steps, double *mu_products);
+
 /* out[i] = whether the i-th item of the sequence `obj` of n `created` flags is true. */
 int ak_py_read_flags(PyObject *obj, Py_ssize_t n, unsigned char *out);
 
@@ -55,6 +59,7 @@ typedef struct {
     int64_t *rounding_seeds;
     double *steps;
     unsigned char *created;
+    double *mu_products;
     int64_t *scratch; /* for ak_py_read_pointers */
     Py_buffer *views;
     Py_ssize_t n_views;

@@ -17,7 +17,9 @@ static PyObject *run(ak_call *call, ak_py_tensors *a, const char *rule, PyObject
         PyErr_Format(PyExc_TypeError, "steps are required by rule '%s'", rule);
         return NULL;
     }
-    if (steps != Py_None && ak_py_read_steps(steps, n, a->steps) < 0)
+    int takes_product = ak_rule_takes_mu_product(call->rule);
+    if (steps != Py_None &&
+        (takes_product ? ak_py_read_counts(steps, n, a->steps, a->mu_products) : ak_py_read_steps(steps, n, a->steps)) < 0)
         return NULL;
     if (created != Py_None && ak_py_read_flags(created, n, a->created) < 0)
         return NULL;
@@ -26,6 +28,7 @@ static PyObject *run(ak_call *call, ak_py_tensors *a, const char *rule, PyObject
     call->grads = a->grads;
     call->steps = a->steps;
     call->created = a->created;
+    call->mu_products = takes_product && n > 0 ? a->mu_products : NULL;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = ak_update(call);

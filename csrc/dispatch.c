@@ -89,6 +89,8 @@ static void run_element_chunk(const void *context, int64_t chunk, int thread)
         scalars.step_size = plan->per_tensor[t].step_size;
         scalars.bias_correction2_sqrt = plan->per_tensor[t].bias_correction2_sqrt;
         scalars.created = plan->per_tensor[t].created;
+        scalars.bias_correction2 = plan->per_tensor[t].bias_correction2;
+        scalars.momentum_step_size = plan->per_tensor[t].momentum_step_size;
         scalars.first_index = first;
         if (call->rounding_seeds)
             for (int s = 0; s < AK_MAX_SLOTS; s++)
@@ -158,15 +160,22 @@ int ak_update(const ak_call *call)
     };
     ak_call_scalars(call->rule, &call->hyper, &plan.scalars);
 
-    /* The per-tensor scalars; consecutive tensors at the same step share one computation. */
+    /* The per-tensor scalars; consecutive tensors at the same step (and NAdam's momentum
+     * product) share one computation. */
     int uses_step = ak_rule_uses_step(call->rule);
+    const double *products = call->mu_products;
     ak_tensor_scalars previous;
     ak_tensor_scalars_at(call->rule, &call->hyper, uses_step ? call->steps[0] : 1, &previous);
+    if (products)
+        ak_nadam_tensor_scalars(&call->hyper, call->steps[0], products[0], &previous);
     offsets[0] = 0;
     for (int64_t t = 0; t < n; t++) {
         offsets[t + 1] = offsets[t] + call->numels[t];
-        if (uses_step && t > 0 && call->steps[t] != call->steps[t - 1])
+        if (uses_step && t > 0 && (call->steps[t] != call->steps[t - 1] || (products && products[t] != products[t - 1]))) {
             ak_tensor_scalars_at(call->rule, &call->hyper, call->steps[t], &previous);
+            if (products)
+                ak_nadam_tensor_scalars(&call->hyper, call->steps[t], products[t], &previous);
+        }
         per_tensor[t] = previous;
         per_tensor[t].created = call->created ? call->created[t] : 0;
     }

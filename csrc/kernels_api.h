@@ -38,6 +38,7 @@ typedef struct {
     double lr, beta1, beta2, eps, weight_decay;
     double momentum, dampening, rho, alpha, lr_decay;
     int amsgrad, maximize, decoupled_weight_decay, eps_hat, nesterov, centered;
+    double momentum_decay; /* NAdam's psi */
 } ak_hyper;
 
 /* The state slots of each rule, in the order of adamkit.specs (at most three):
@@ -47,6 +48,7 @@ typedef struct {
  *   SGD       momentum_buffer (momentum != 0)
  *   Adagrad   sum
  *   RMSprop   square_avg, momentum_buffer (momentum > 0), grad_avg (centered)
+ *   NAdam     exp_avg, exp_avg_sq
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 
@@ -61,10 +63,12 @@ typedef struct {
     void *const *params;           /* [n_tensors] */
     const void *const *grads;      /* [n_tensors] */
     void *const *slots[AK_MAX_SLOTS]; /* each [n_tensors] or NULL */
-    const double *steps;           /* [n_tensors], this step included; Adam, Adamax, Adagrad */
+    const double *steps;           /* [n_tensors], this step included; Adam, Adamax, Adagrad, NAdam */
     const unsigned char *created;  /* [n_tensors] or NULL: SGD's momentum buffer is new, b <- g */
     void *const *compensation;     /* [n_tensors] or NULL: Kahan compensation, see below */
     const uint64_t *rounding_seeds; /* [n_tensors], AK_LAYOUT_F32_BF16 only: see below */
+    const double *mu_products;     /* [n_tensors] or NULL: NAdam's state['mu_product'], this
+                                    * step's factor included, as a double (its .item()) */
 } ak_call;
 
 /* Stochastic rounding of bfloat16 state (AK_LAYOUT_F32_BF16). The state is loaded exactly,
@@ -89,8 +93,12 @@ typedef struct {
  *     s = t + c;  param = round(s);  c = round(s - param)
  * in the same pass (rules.h, store_param, has the derivation). Zeros start it. */
 
-/* Whether `rule` reads call->steps (Adam, Adamax and Adagrad). */
+/* Whether `rule` reads call->steps (Adam, Adamax, Adagrad and NAdam). */
 int ak_rule_uses_step(ak_rule rule);
+
+/* Whether `rule` reads call->mu_products (NAdam): then each item of the `steps` the Python
+ * binding takes is a pair (step, mu_product), adamkit.rules.NAdamCount. */
+int ak_rule_takes_mu_product(ak_rule rule);
 
 /* Whether this CPU (and OS) can run `isa`. */
 int ak_isa_supported(ak_isa isa);

@@ -38,6 +38,9 @@ typedef struct {
      * AK_LAYOUT_F32_BF16) each slot's rounding key for that index's upper 32 bits. */
     int64_t first_index;
     uint32_t rounding_keys[AK_MAX_SLOTS];
+    /* Per tensor, NAdam: 1 - beta2^t, and the step size of the momentum (step_size is the
+     * gradient's). */
+    double bias_correction2, momentum_step_size;
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
@@ -68,6 +71,7 @@ static inline uint32_t ak_rounding_key(uint64_t seed, uint32_t slot, uint32_t hi
 typedef struct {
     double step_size, bias_correction2_sqrt;
     int created;
+    double bias_correction2, momentum_step_size; /* NAdam */
 } ak_tensor_scalars;
 
 /* The per-call scalars of `rule` (the per-tensor fields are left zero). */
@@ -75,6 +79,10 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *hyper, ak_scalars *out);
 
 /* The per-tensor scalars of `rule` at step `step` (this step included). */
 void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *hyper, double step, ak_tensor_scalars *out);
+
+/* NAdam's per-tensor scalars at step `step` with the momentum product `mu_product` (this step's
+ * factor included). */
+void ak_nadam_tensor_scalars(const ak_hyper *hyper, double step, double mu_product, ak_tensor_scalars *out);
 
 /* `compensation` is NULL or the parameter's compensation buffer (see ak_call). */
 typedef void (*ak_segment_fn)(const ak_scalars *scalars, int64_t n, void *param, const void *grad,

@@ -1,10 +1,10 @@
-/* ak_q8_update: Adam/AdamW, Adamax and Adadelta with 8-bit block-wise state (see quant8.h and
+/* ak_q8_update: Adam/AdamW, Adamax, Adadelta and NAdam with 8-bit block-wise state (see quant8.h and
  * adamkit/compact/int8.py, whose float32 operations this file repeats in the same order).
  *
  * One driver serves every rule: it finds a block, and in one loop over its elements decodes
  * the state, applies the rule's element update and leaves the new state in float32 buffers on
  * the stack; then it encodes the buffers with the block's new maxima. A rule adds only its
- * element update (adam_element, adamax_element, adadelta_element), the maps of its slots
+ * element update (adam_element, adamax_element, adadelta_element, nadam_element), the maps of its slots
  * (LAYOUTS) and its cases in update_variant.
  *
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
@@ -43,13 +43,14 @@ static const rule_layout LAYOUTS[AK_N_RULES] = {
     [AK_RULE_ADAM] = {{SIGNED_MAP, UNSIGNED_MAP, UNSIGNED_MAP}, 1u << 1 | 1u << 2},
     [AK_RULE_ADAMAX] = {{SIGNED_MAP, UNSIGNED_MAP}, 0},
     [AK_RULE_ADADELTA] = {{UNSIGNED_MAP, UNSIGNED_MAP}, 0},
+    [AK_RULE_NADAM] = {{SIGNED_MAP, UNSIGNED_MAP}, 0},
 };
 
 int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
 {
     if (rule == AK_RULE_ADAM)
         return hyper->amsgrad ? 3 : 2;
-    return rule == AK_RULE_ADAMAX || rule == AK_RULE_ADADELTA ? 2 : 0;
+    return rule == AK_RULE_ADAMAX || rule == AK_RULE_ADADELTA || rule == AK_RULE_NADAM ? 2 : 0;
 }
 
 /* ---- The codec ---- */
@@ -193,6 +194,19 @@ INLINE float adadelta_element(const ak_scalars *k, float p, float g, const float
     return p - (float)k->lr * delta;
 }
 
+/* adamkit.rules.nadam: denom = sqrt(v / bc2) + eps, param += grad_step_size * (g / denom), then
+ * param += momentum_step_size * (m / denom). */
+INLINE float nadam_element(const ak_scalars *k, float p, float g, const float *old, float *new)
+{
+    float m = old[0] + (float)k->one_minus_beta1 * (g - old[0]);
+    float v = (float)k->beta2 * old[1] + ((float)k->one_minus_beta2 * g) * g;
+    new[0] = m;
+    new[1] = v;
+    float denom = sqrtf(v / (float)k->bias_correction2) + (float)k->eps;
+    p = p + (float)k->step_size * (g / denom);
+    return p + (float)k->momentum_step_size * (m / denom);
+}
+
 /* One block: n elements of a parameter and its gradient, and for each active slot its codes
  * and their unit; the update leaves the slot's new values in values[s] (and, for the
  * slots the layout roots, their square roots in roots[s]), and the parameter in place. */
@@ -231,6 +245,8 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
             p = adam_element(k, amsgrad, p, g, old, new, root);
         else if (rule == AK_RULE_ADAMAX)
             p = adamax_element(k, p, g, old, new);
+        else if (rule == AK_RULE_NADAM)
+            p = nadam_element(k, p, g, old, new);
         else
             p = adadelta_element(k, p, g, old, new);
         b->param[i] = p;
@@ -282,6 +298,12 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
         VARIANT_CASE(AK_RULE_ADADELTA, 0, AK_Q8_L2, 0)
         VARIANT_CASE(AK_RULE_ADADELTA, 1, AK_Q8_PLAIN, 0)
         VARIANT_CASE(AK_RULE_ADADELTA, 1, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_NADAM, 0, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_NADAM, 0, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_NADAM, 0, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_NADAM, 1, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_NADAM, 1, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_NADAM, 1, AK_Q8_DECOUPLED, 0)
     default:
         break;
     }
@@ -355,6 +377,8 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
     ak_scalars k = pl->scalars;
     k.step_size = pl->per_tensor[t].step_size;
     k.bias_correction2_sqrt = pl->per_tensor[t].bias_correction2_sqrt;
+    k.bias_correction2 = pl->per_tensor[t].bias_correction2;
+    k.momentum_step_size = pl->per_tensor[t].momentum_step_size;
     int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
     if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
         int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;
@@ -433,6 +457,8 @@ int ak_q8_update(const ak_q8_call *call)
         int64_t rows = call->numels[t] > 0 ? call->numels[t] / call->row_numels[t] : 0;
         offsets[t + 1] = offsets[t] + rows * ((blocks_per_row(call, t) + Q8_SPAN - 1) / Q8_SPAN);
         ak_tensor_scalars_at(call->rule, &call->hyper, call->steps[t], &per_tensor[t]);
+        if (call->mu_products)
+            ak_nadam_tensor_scalars(&call->hyper, call->steps[t], call->mu_products[t], &per_tensor[t]);
     }
     ak_parallel_for(offsets[n], call->num_threads, Q8_CHUNK_SPANS, runner_for(call->isa), &pl);
     free(offsets);

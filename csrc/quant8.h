@@ -31,7 +31,7 @@
 enum { AK_Q8_PLAIN, AK_Q8_L2, AK_Q8_DECOUPLED };
 
 typedef struct {
-    ak_rule rule;                   /* AK_RULE_ADAM, AK_RULE_ADAMAX or AK_RULE_ADADELTA */
+    ak_rule rule;                   /* AK_RULE_ADAM, AK_RULE_ADAMAX, AK_RULE_ADADELTA or AK_RULE_NADAM */
     ak_isa isa;                     /* supported by this CPU: the instruction set it runs */
     ak_hyper hyper;
     int num_threads;                /* > 0 */
@@ -46,6 +46,7 @@ typedef struct {
     float *const *absmax[AK_MAX_SLOTS]; /* [n_tensors] rows * ceil(row_numel / AK_Q8_BLOCK)
                                            scales each */
     const double *steps;            /* [n_tensors], this step included */
+    const double *mu_products;      /* [n_tensors] or NULL: NAdam's, as ak_call's */
 } ak_q8_call;
 
 /* How many slots `rule` steps with these hyperparameters (its first ones, in order), or 0 if

@@ -61,7 +61,8 @@ PyObject *ak_py_quant8_update(PyObject *self, PyObject *args)
         ak_py_read_integers(row_numels, n, "row_numels", row_numel, 0) < 0 ||
         ak_py_read_pointers(params, n, "param_ptrs", a.scratch, a.params) < 0 ||
         ak_py_read_pointers(grads, n, "grad_ptrs", a.scratch, (void **)a.grads) < 0 ||
-        ak_py_read_steps(steps, n, a.steps) < 0)
+        (ak_rule_takes_mu_product(call.rule) ? ak_py_read_counts(steps, n, a.steps, a.mu_products)
+                                              : ak_py_read_steps(steps, n, a.steps)) < 0)
         goto done;
     for (int s = 0; s < used; s++) {
         if (ak_py_read_pointers(PyTuple_GET_ITEM(codes, s), n, "code_ptrs", a.scratch, a.slots[s]) < 0 ||
@@ -95,6 +96,7 @@ PyObject *ak_py_quant8_update(PyObject *self, PyObject *args)
     call.params = (float *const *)a.params;
     call.grads = (const float *const *)a.grads;
     call.steps = a.steps;
+    call.mu_products = ak_rule_takes_mu_product(call.rule) ? a.mu_products : NULL;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = ak_q8_update(&call);

@@ -266,12 +266,42 @@ static inline void FN(rmsprop_lanes)(const ak_scalars *k, int64_t index, P_T *pa
         TAIL_OUT(slot2, slot2_tail);                                                                 \
     }
 
+static inline void FN(nadam_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
+                                   P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq, S_T *unused)
+{
+    (void)unused;
+    VEC p = LOAD_P(param);
+    VEC g = LOAD_P(grad);
+    if (k->maximize)
+        g = NEG(g);
+    if (k->decoupled)
+        p = MUL(p, SET1(k->decay_factor)); /* param * (1 - lr * weight_decay) */
+    else if (k->l2)
+        g = ADD(g, MUL(SET1(k->weight_decay), p)); /* grad + weight_decay * param */
+    /* exp_avg + (1 - beta1) * (grad - exp_avg) */
+    VEC m = LOAD_S(exp_avg);
+    m = ADD(m, MUL(SET1(k->one_minus_beta1), SUB(g, m)));
+    /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
+    VEC v = LOAD_S(exp_avg_sq);
+    v = ADD(MUL(SET1(k->beta2), v), MUL(MUL(SET1(k->one_minus_beta2), g), g));
+    STORE_S(k, 0, index, exp_avg, m);
+    STORE_S(k, 1, index, exp_avg_sq, v);
+    /* sqrt(exp_avg_sq / bias_correction2) + eps */
+    VEC denom = ADD(SQRT(DIV(v, SET1(k->bias_correction2))), SET1(k->eps));
+    /* param + grad_step_size * (grad / denom) */
+    p = ADD(p, MUL(SET1(k->step_size), DIV(g, denom)));
+    /* param + momentum_step_size * (exp_avg / denom) */
+    p = ADD(p, MUL(SET1(k->momentum_step_size), DIV(m, denom)));
+    FN(store_param)(param, compensation, p);
+}
+
 DEFINE_SEGMENT(adam)
 DEFINE_SEGMENT(adamax)
 DEFINE_SEGMENT(adadelta)
 DEFINE_SEGMENT(sgd)
 DEFINE_SEGMENT(adagrad)
 DEFINE_SEGMENT(rmsprop)
+DEFINE_SEGMENT(nadam)
 
 #undef DEFINE_SEGMENT
 #undef AT

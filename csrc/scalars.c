@@ -40,6 +40,14 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
         break;
     case AK_RULE_ADAGRAD:
         break;
+    case AK_RULE_NADAM:
+        k->decoupled = h->decoupled_weight_decay;
+        k->l2 = !h->decoupled_weight_decay && h->weight_decay != 0;
+        k->decay_factor = 1 - h->lr * h->weight_decay;
+        k->one_minus_beta1 = 1 - h->beta1;
+        k->beta2 = h->beta2;
+        k->one_minus_beta2 = 1 - h->beta2;
+        break;
     case AK_RULE_RMSPROP:
         k->alpha = h->alpha;
         k->one_minus_alpha = 1 - h->alpha;
@@ -65,6 +73,8 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
 {
     t->step_size = 0;
     t->bias_correction2_sqrt = 1;
+    t->bias_correction2 = 1;
+    t->momentum_step_size = 0;
     if (rule == AK_RULE_ADAM) {
         /* adam_scalars(step, lr, betas, eps_hat) */
         double bias_correction1 = 1 - pow(h->beta1, step);
@@ -81,4 +91,25 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
     } else if (rule == AK_RULE_ADAGRAD) {
         t->step_size = h->lr / (1 + (step - 1) * h->lr_decay);
     }
+}
+
+int ak_rule_takes_mu_product(ak_rule rule)
+{
+    return rule == AK_RULE_NADAM;
+}
+
+/* momentum_schedule(step, beta1, momentum_decay) */
+static double momentum_schedule(double step, const ak_hyper *h)
+{
+    return h->beta1 * (1.0 - 0.5 * pow(0.96, step * h->momentum_decay));
+}
+
+void ak_nadam_tensor_scalars(const ak_hyper *h, double step, double mu_product, ak_tensor_scalars *t)
+{
+    /* nadam_scalars(NAdamCount(step, mu_product), lr, betas, momentum_decay) */
+    double mu = momentum_schedule(step, h);
+    double mu_next = momentum_schedule(step + 1, h);
+    t->bias_correction2 = 1 - pow(h->beta2, step);
+    t->step_size = -h->lr * (1.0 - mu) / (1.0 - mu_product);
+    t->momentum_step_size = (-h->lr * mu_next) / (1.0 - mu_product * mu_next);
 }

@@ -157,6 +157,8 @@ static void apply_tensor_scalars(ak_scalars *scalars, const ak_tensor_scalars *t
 {
     scalars->step_size = t->step_size;
     scalars->bias_correction2_sqrt = t->bias_correction2_sqrt;
+    scalars->bias_correction2 = t->bias_correction2;
+    scalars->momentum_step_size = t->momentum_step_size;
     scalars->created = 0;
 }
 
@@ -269,6 +271,8 @@ ak_sparse_status ak_sparse_update(const ak_sparse_call *call, int64_t *bad_entry
     ak_call_scalars(call->rule, &call->hyper, &plan.base);
     ak_tensor_scalars shared;
     ak_tensor_scalars_at(call->rule, &call->hyper, call->step, &shared);
+    if (ak_rule_takes_mu_product(call->rule))
+        ak_nadam_tensor_scalars(&call->hyper, call->step, call->mu_product, &shared);
     apply_tensor_scalars(&plan.base, &shared);
     ak_parallel_for(n_chunks, threads, 1, run_entry_chunk, &plan);
     free(memory);

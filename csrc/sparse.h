@@ -30,7 +30,9 @@ typedef struct {
     void *slots[AK_MAX_SLOTS];      /* the whole state tensors, or NULL when inactive */
     double step;                    /* the parameter's step, this step included */
     int64_t *row_steps;             /* or NULL; else per-row counts, advanced for touched rows
-                                       and used instead of `step` by rules that count steps */
+                                       and used instead of `step` by rules that count steps
+                                       (not NAdam's, whose product is the tensor's) */
+    double mu_product;              /* NAdam: the parameter's state['mu_product'], with `step` */
 } ak_sparse_call;
 
 typedef enum {

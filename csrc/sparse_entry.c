@@ -12,15 +12,26 @@
  * parameter and its state. indices, param, values and row_steps are addresses (row_steps may
  * be None); slots is a 3-tuple of addresses or None. An index outside [0, n_rows) raises
  * ValueError and changes nothing. The caller keeps the memory alive. */
+/* The tensor's step: a number, or for NAdam the pair (step, mu_product). */
+static int read_step(PyObject *step, ak_rule rule, ak_sparse_call *call)
+{
+    PyObject *one = PyTuple_Pack(1, step);
+    if (!one)
+        return -1;
+    int status = ak_rule_takes_mu_product(rule) ? ak_py_read_counts(one, 1, &call->step, &call->mu_product)
+                                                : ak_py_read_steps(one, 1, &call->step);
+    Py_DECREF(one);
+    return status;
+}
+
 PyObject *ak_py_sparse_update(PyObject *self, PyObject *args)
 {
     (void)self;
     const char *rule, *isa, *dtype;
     int num_threads;
     long long n_rows, row_numel, n_entries;
-    double step;
-    PyObject *hyper, *indices, *param, *values, *slots, *row_steps;
-    if (!PyArg_ParseTuple(args, "sOsisLLLOOOO!dO:sparse_update", &rule, &hyper, &isa,
+    PyObject *hyper, *indices, *param, *values, *slots, *step, *row_steps;
+    if (!PyArg_ParseTuple(args, "sOsisLLLOOOO!OO:sparse_update", &rule, &hyper, &isa,
                           &num_threads, &dtype, &n_rows, &row_numel, &n_entries, &indices,
                           &param, &values, &PyTuple_Type, &slots, &step, &row_steps))
         return NULL;
@@ -28,10 +39,14 @@ PyObject *ak_py_sparse_update(PyObject *self, PyObject *args)
                            .n_rows = n_rows,
                            .row_numel = row_numel,
                            .n_entries = n_entries,
-                           .step = step};
+                           .mu_product = 1};
     if (ak_py_read_call(rule, hyper, isa, num_threads, &call.rule, &call.isa, &call.hyper) < 0 ||
-        ak_py_layout_of(dtype, dtype, &call.layout) < 0)
+        ak_py_layout_of(dtype, dtype, &call.layout) < 0 || read_step(step, call.rule, &call) < 0)
         return NULL;
+    if (ak_rule_takes_mu_product(call.rule) && row_steps != Py_None) {
+        PyErr_Format(PyExc_ValueError, "rule '%s' takes no row_steps: its momentum product is the tensor's", rule);
+        return NULL;
+    }
     if (call.layout != AK_LAYOUT_F32 && call.layout != AK_LAYOUT_F64) {
         PyErr_Format(PyExc_ValueError, "sparse_update takes float32 or float64, got %s", dtype);
         return NULL;

@@ -39,6 +39,9 @@ def _code_dtypes():
 CODE_DTYPES = _code_dtypes()
 """The dtype of each state key's 8-bit codes: ``np.int8`` for the signed map, ``np.uint8`` for
 the unsigned (:attr:`adamkit.rules._spec.StateSlot.code`)."""
+SCALAR_STATE_KEYS = frozenset({"step"} | {slot.key for spec in ALL for slot in spec.scalar_state})
+"""The state keys of per-parameter 0-d tensors: ``step`` and the specs' ``scalar_state`` (NAdam's
+``mu_product``); never state slots."""
 COMPACT = tuple(spec for spec in ALL if spec.compact)
 """The specs whose optimizers take compact state."""
 
@@ -62,6 +65,6 @@ def listed(chosen):
 
 
 __all__ = [
-    "ALL", "BY_NAME", "CODE_DTYPES", "COMPACT", "COMPARED", "DRAWN",
+    "ALL", "BY_NAME", "CODE_DTYPES", "COMPACT", "COMPARED", "DRAWN", "SCALAR_STATE_KEYS",
     "Quantities", "Spec", "StateSlot", "Variant", "listed", "plain",
 ]

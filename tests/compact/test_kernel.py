@@ -19,6 +19,7 @@ from adamkit.compact.int8 import BLOCK, decode_signed, decode_unsigned, encode_s
 from adamkit.compact.int8 import UNSIGNED_THRESHOLDS
 from adamkit.kernels import native, quantized
 from adamkit.kernels.quantized import codes_key, scales_key
+from tests.kernels.trajectories import tensor_count
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
 
@@ -50,11 +51,17 @@ HYPERS = {
         dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1),
         dict(lr=2.0, rho=0.95, eps=1e-7, weight_decay=0.05, maximize=True),
     ),
+    # With maximize and each form of decay: its six variants in csrc/quant8.c.
+    "NAdam": (
+        dict(lr=1e-2, momentum_decay=0.05),
+        dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, maximize=True),
+        dict(lr=5e-3, eps=1e-3, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
+    ),
 }
 CASES = [(name, hyper) for name, hypers in HYPERS.items() for hyper in hypers]
-SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA}
+SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA, "NAdam": specs.NADAM}
 # The richest hyperparameters of each rule: maximize, weight decay, AMSGrad.
-RICH = {"Adam": HYPERS["Adam"][2], "Adamax": HYPERS["Adamax"][2], "Adadelta": HYPERS["Adadelta"][2]}
+RICH = {"Adam": HYPERS["Adam"][2], "Adamax": HYPERS["Adamax"][2], "Adadelta": HYPERS["Adadelta"][2], "NAdam": HYPERS["NAdam"][2]}
 # Those, and Adam without AMSGrad (with decoupled decay and maximize).
 EDGE_CASES = [(name, RICH[name]) for name in RICH] + [("Adam", HYPERS["Adam"][3])]
 
@@ -94,7 +101,7 @@ def reference_step(name, param, grad, state, step, hyper):
     """decode -> the rule in float32 -> encode."""
     keys = quantized.state_keys(SPECS[name], hyper)
     decoded = [decode(state[codes_key(key)], state[scales_key(key)]) for key in keys]
-    new = SPECS[name].rule(param, grad, *decoded, step=step, **hyper)
+    new = SPECS[name].rule(param, grad, *decoded, step=tensor_count(SPECS[name], hyper, step), **hyper)
     assert new.param.dtype == np.float32
     rows = state[scales_key(keys[0])].ndim == 2
     encoded = {}
@@ -125,7 +132,7 @@ def test_kernel_equals_decode_rule_encode_bitwise(size, case, isa):
     expected_param, expected_state = param.copy(), copied(state)
     for step in (1, 2, 3, 10):
         grad = (rng.standard_normal(size) * 10.0 ** rng.uniform(-4, 0, size)).astype(np.float32)
-        quantized.update(SPECS[name], [param], [grad], [state], [step], isa=isa, **hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, step)], isa=isa, **hyper)
         expected_param, expected_state = reference_step(name, expected_param, grad, expected_state, step, hyper)
         np.testing.assert_array_equal(param, expected_param)
         assert_same_state(state, expected_state)
@@ -207,7 +214,7 @@ def test_subnormal_first_moments_encode_as_the_reference_on_every_isa(case, isa)
         state[codes_key(key)][:] = 0
         state[scales_key(key)][:] = 0
     expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 1, hyper)
-    quantized.update(SPECS[name], [param], [grad], [state], [1], isa=isa, **hyper)
+    quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, 1)], isa=isa, **hyper)
     np.testing.assert_array_equal(param, expected_param)
     assert_same_state(state, expected_state)
     scales, codes = state["exp_avg_absmax"], state["exp_avg_codes"]
@@ -219,7 +226,7 @@ def float32_new_state(name, param, grad, state, step, hyper):
     """The rule's new parameter and state in float32, from the decoded state (before encoding)."""
     decoded = [decode(state[codes_key(key)], state[scales_key(key)]) for key in quantized.state_keys(SPECS[name], hyper)]
     with np.errstate(invalid="ignore", over="ignore"):
-        return SPECS[name].rule(param.copy(), grad, *decoded, step=step, **hyper)
+        return SPECS[name].rule(param.copy(), grad, *decoded, step=tensor_count(SPECS[name], hyper, step), **hyper)
 
 
 def assert_non_finite_where_float32_state_is(name, hyper, state, new):
@@ -262,7 +269,7 @@ def test_a_non_finite_gradient_leaves_non_finite_state_where_float32_state_has_i
     new = float32_new_state(name, param, grad, state, 2, hyper)
     with np.errstate(invalid="ignore", over="ignore"):
         expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 2, hyper)
-    quantized.update(SPECS[name], [param], [grad], [state], [2], isa=isa, **hyper)
+    quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, 2)], isa=isa, **hyper)
     np.testing.assert_array_equal(param, expected_param)
     assert_same_state(state, expected_state)
     assert_non_finite_where_float32_state_is(name, hyper, state, new)
@@ -308,7 +315,7 @@ def float32_trajectory(name, param, grads, hyper):
     state = [np.zeros_like(param) for _ in quantized.state_keys(spec, hyper)]
     for step, grad in enumerate(grads, 1):
         with np.errstate(invalid="ignore", over="ignore"):
-            new = spec.rule(param, grad, *state, step=step, **hyper)
+            new = spec.rule(param, grad, *state, step=tensor_count(SPECS[name], hyper, step), **hyper)
         param, state = new.param, [getattr(new, key) for key in quantized.state_keys(spec, hyper)]
         params.append(param)
     return params
@@ -328,7 +335,7 @@ def test_huge_finite_gradients_leave_the_rest_of_their_blocks_finite_on_every_is
     expected_param, expected_state = param.copy(), copied(state)
     for step, (grad, float32_param) in enumerate(zip(grads, float32_trajectory(name, param, grads, hyper)), 1):
         new = float32_new_state(name, param, grad, state, step, hyper)
-        quantized.update(SPECS[name], [param], [grad], [state], [step], isa=isa, **hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, step)], isa=isa, **hyper)
         with np.errstate(invalid="ignore", over="ignore"):
             expected_param, expected_state = reference_step(name, expected_param, grad, expected_state, step, hyper)
         np.testing.assert_array_equal(param, expected_param)
@@ -355,7 +362,7 @@ def test_a_non_finite_scale_in_one_slot_propagates_as_in_the_reference_on_every_
         state[scales_key(key)][1] = np.nan
         with np.errstate(invalid="ignore"):
             expected_param, expected_state = reference_step(name, param.copy(), grad, copied(state), 3, hyper)
-        quantized.update(SPECS[name], [param], [grad], [state], [3], isa=isa, **hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, 3)], isa=isa, **hyper)
         np.testing.assert_array_equal(param, expected_param, err_msg=key)
         assert_same_state(state, expected_state)
         assert np.isnan(state[scales_key(key)][1]), key
@@ -382,7 +389,7 @@ def stepped_in_rounding_mode(name, hyper, param, state, grads, isa, rounding_mod
     previous = _set_rounding_mode(rounding_mode)
     try:
         for step, grad in enumerate(grads, 1):
-            quantized.update(SPECS[name], [p], [grad], [s], [step], isa=isa, num_threads=2, **hyper)
+            quantized.update(SPECS[name], [p], [grad], [s], [tensor_count(SPECS[name], hyper, step)], isa=isa, num_threads=2, **hyper)
     finally:
         _set_rounding_mode(previous)
     return p, s
@@ -461,7 +468,7 @@ def test_huge_finite_gradients_equal_the_reference_under_flush_to_zero_on_every_
 
     def kernel(isa):
         def step_once(p, grad, s, step):
-            quantized.update(SPECS[name], [p], [grad], [s], [step], isa=isa, num_threads=2, **hyper)
+            quantized.update(SPECS[name], [p], [grad], [s], [tensor_count(SPECS[name], hyper, step)], isa=isa, num_threads=2, **hyper)
             return p, s
 
         return step_once
@@ -504,7 +511,7 @@ def test_signed_codes_stay_within_127_when_the_caller_rounds_upward(name, isa):
     _, nearest = reference_step(name, param.copy(), grad, copied(state), 1, hyper)
     previous = _set_rounding_mode(ROUNDING_MODES["up"])
     try:
-        quantized.update(SPECS[name], [param], [grad], [state], [1], isa=isa, **hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, 1)], isa=isa, **hyper)
     finally:
         _set_rounding_mode(previous)
     codes, expected = state["exp_avg_codes"].astype(np.int32), nearest["exp_avg_codes"].astype(np.int32)
@@ -528,7 +535,7 @@ def test_the_row_layout_equals_decode_rule_encode_bitwise_on_every_isa(shape, ca
     expected_param, expected_state = param.copy(), copied(state)
     for step in (1, 2, 5):
         grad = rng.standard_normal(shape).astype(np.float32)
-        quantized.update(SPECS[name], [param], [grad], [state], [step], isa=isa, **hyper)
+        quantized.update(SPECS[name], [param], [grad], [state], [tensor_count(SPECS[name], hyper, step)], isa=isa, **hyper)
         expected_param, expected_state = reference_step(name, expected_param, grad, expected_state, step, hyper)
         np.testing.assert_array_equal(param, expected_param)
         assert_same_state(state, expected_state)
@@ -549,7 +556,8 @@ def test_one_call_for_many_tensors_equals_the_reference_on_every_isa_and_thread_
     expected = [reference_step(name, p.copy(), g, copied(s), t, hyper) for p, g, s, t in zip(params, grads, states, steps)]
     for num_threads in (1, 2):
         stepped_params, stepped_states = [p.copy() for p in params], [copied(s) for s in states]
-        quantized.update(SPECS[name], stepped_params, grads, stepped_states, steps, isa=isa, num_threads=num_threads, **hyper)
+        counts = [tensor_count(SPECS[name], hyper, step) for step in steps]
+        quantized.update(SPECS[name], stepped_params, grads, stepped_states, counts, isa=isa, num_threads=num_threads, **hyper)
         for param, state, (expected_param, expected_state) in zip(stepped_params, stepped_states, expected):
             np.testing.assert_array_equal(param, expected_param)
             assert_same_state(state, expected_state)
@@ -592,17 +600,17 @@ def test_bad_input_raises_and_changes_nothing(name):
     }
     for key, value in bad_states.items():
         with pytest.raises(ValueError, match=rf"states\[0\]\['{key}'\]"):
-            quantized.update(spec, [param], [grad], [{**state, key: value}], [1], **hyper)
+            quantized.update(spec, [param], [grad], [{**state, key: value}], [tensor_count(spec, hyper, 1)], **hyper)
     with pytest.raises(TypeError, match=rf"states\[0\]\['{codes_key(second)}'\] must be a NumPy array"):
-        quantized.update(spec, [param], [grad], [{k: v for k, v in state.items() if k != codes_key(second)}], [1], **hyper)
+        quantized.update(spec, [param], [grad], [{k: v for k, v in state.items() if k != codes_key(second)}], [tensor_count(spec, hyper, 1)], **hyper)
     with pytest.raises(ValueError, match=r"grads\[0\] is float64"):
-        quantized.update(spec, [param], [grad.astype(np.float64)], [state], [1], **hyper)
+        quantized.update(spec, [param], [grad.astype(np.float64)], [state], [tensor_count(spec, hyper, 1)], **hyper)
     with pytest.raises(ValueError, match="lr"):
-        quantized.update(spec, [param], [grad], [state], [1], **{**hyper, "lr": -1.0})
+        quantized.update(spec, [param], [grad], [state], [tensor_count(spec, hyper, 1)], **{**hyper, "lr": -1.0})
     with pytest.raises(ValueError, match="SGD has no 8-bit state"):
         quantized.update(specs.SGD, [param], [grad], [state], [1], lr=0.1)
     with pytest.raises(ValueError, match="Invalid isa: 'mmx'"):
-        quantized.update(spec, [param], [grad], [state], [1], isa="mmx", **hyper)
+        quantized.update(spec, [param], [grad], [state], [tensor_count(spec, hyper, 1)], isa="mmx", **hyper)
     np.testing.assert_array_equal(param, before[0])
     assert_same_state(state, before[1])
 

@@ -14,7 +14,9 @@ from adamkit.compact.int8 import decode_signed, decode_unsigned, encode_signed, 
 from adamkit.compact.policy import MIN_QUANTIZED_NUMEL  # noqa: E402
 from adamkit.kernels import quantized  # noqa: E402
 from adamkit.kernels.quantized import codes_key, compact_keys, scales_key  # noqa: E402
+from adamkit.specs import SCALAR_STATE_KEYS  # noqa: E402
 from tests.compact.test_kernel import assert_same_state, copied, reference_step  # noqa: E402
+from tests.kernels.trajectories import tensor_count  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not quantized.available(), reason="the C kernels were not built")
 HYPER = dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True)
@@ -266,6 +268,7 @@ def test_a_non_contiguous_parameter_steps_as_its_contiguous_copy(state_dtype):
 GROUPS = {
     "Adamax": (dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1), dict(lr=1e-2, maximize=True, eps=1e-3)),
     "Adadelta": (dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1), dict(lr=2.0, rho=0.95, maximize=True)),
+    "NAdam": (dict(lr=5e-3, momentum_decay=0.05, weight_decay=0.1), dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
 }
 
 
@@ -289,7 +292,8 @@ def test_a_step_equals_the_numpy_kernel_and_decode_rule_encode(optimizer):
         for index in quantised:
             group = GROUPS[optimizer][index >= 3]
             grad = params[index].grad.numpy().reshape(-1)
-            quantized.update(spec, [arrays[index]], [grad], [kernel_states[index]], [step], **group)
+            count = tensor_count(spec, group, step)
+            quantized.update(spec, [arrays[index]], [grad], [kernel_states[index]], [count], **group)
             reference[index], reference_states[index] = reference_step(
                 optimizer, reference[index], grad, reference_states[index], step, group
             )
@@ -303,7 +307,7 @@ def test_a_step_equals_the_numpy_kernel_and_decode_rule_encode(optimizer):
         np.testing.assert_array_equal(p.detach().numpy().reshape(-1), arrays[index])
         np.testing.assert_array_equal(arrays[index], reference[index])
         assert_same_state(kernel_states[index], reference_states[index])
-        assert_same_state({k: v.numpy().reshape(-1) for k, v in state.items() if k != "step"}, kernel_states[index])
+        assert_same_state({k: v.numpy().reshape(-1) for k, v in state.items() if k not in SCALAR_STATE_KEYS}, kernel_states[index])
 
 
 @pytest.mark.parametrize("optimizer", ["Adamax", "Adadelta"])
@@ -327,5 +331,5 @@ def test_bad_input_raises_and_changes_nothing(optimizer):
         assert torch.equal(p.detach(), param_before)
         for key, value in state_before.items():
             assert torch.equal(opt.state[p][key], value)
-    with pytest.raises(ValueError, match="compact state is for Adam, AdamW, Adamax and Adadelta; SGD takes"):
+    with pytest.raises(ValueError, match="compact state is for Adam, AdamW, Adamax, Adadelta and NAdam; SGD takes"):
         akt.SGD(params, lr=0.1, state_dtype="int8")

@@ -7,7 +7,7 @@ import pytest
 
 from adamkit import specs
 from adamkit.kernels import native, reference
-from tests.kernels.trajectories import assert_bitwise_equal
+from tests.kernels.trajectories import assert_bitwise_equal, tensor_steps
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="native kernels not built")
 
@@ -24,6 +24,7 @@ CASES = {
     "SGD-nesterov": (specs.SGD, {"lr": 1e-2, "momentum": 0.9, "nesterov": True}),
     "Adagrad": (specs.ADAGRAD, {"lr_decay": 0.01, "weight_decay": 0.1}),
     "RMSprop-centered": (specs.RMSPROP, {"centered": True, "momentum": 0.9}),
+    "NAdam-decoupled": (specs.NADAM, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
 }
 
 
@@ -48,7 +49,7 @@ def _trajectory(name, dtype, update, call_sizes):
         start = 0
         for size in call_sizes:
             chosen = range(start, start + size)
-            steps = [t + 1 + i % 3 if spec.counts_steps else None for i in chosen]
+            steps = tensor_steps(spec, hyper, chosen, t)
             update(spec, hyper, [params[i] for i in chosen], [grads[t][i] for i in chosen],
                    [states[i] for i in chosen], steps)
             start += size

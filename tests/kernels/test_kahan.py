@@ -11,7 +11,7 @@ import pytest
 from adamkit import specs
 from adamkit.kernels import native
 from tests.kernels.bfloat16 import compensated_store, native_step, reference_step, round_to_bfloat16, run, to_float32
-from tests.kernels.trajectories import ALL_CASES, SIZES, assert_bitwise_equal, assert_same_trajectory
+from tests.kernels.trajectories import ALL_CASES, SIZES, assert_bitwise_equal, assert_same_trajectory, tensor_steps
 
 STEPS = 6
 ISAS = ("avx512", "avx2", "scalar")
@@ -121,7 +121,7 @@ def test_threads_and_isas_agree_over_several_chunks(spec, group):
         ]
         compensations = [np.zeros(p.shape, np.uint16) for p in params]
         for t, step_grads in enumerate(grads):
-            steps = [t + 1 + i % 3 if spec.counts_steps else None for i in range(len(params))]
+            steps = tensor_steps(spec, hyper, range(len(params)), t)
             step(spec, hyper, params, step_grads, states, steps, "bfloat16", compensations)
         return params, states, compensations
 

@@ -68,9 +68,25 @@ def gradients(dtype, steps=STEPS, seed=1):
     return result
 
 
-def tensor_steps(spec, indices, t):
-    """The step counts of tensors ``indices`` at iteration ``t`` (0-based), this step included."""
-    return [t + 1 + i % 3 if spec.counts_steps else None for i in indices]
+def tensor_count(spec, hyper, step):
+    """The rule's per-tensor ``step`` argument at the count ``step`` (``None`` for rules that do
+    not count): the count, or, for a rule with scalar state (NAdam's ``mu_product``), what the
+    front ends make of it after torch's initial scalar state has been advanced through every
+    step up to it (:meth:`adamkit.rules._spec.Spec.count`)."""
+    if not spec.counts_steps:
+        return None
+    hyper = {**spec.defaults, **hyper}
+    state = {slot.key: np.array(slot.initial_value(hyper), dtype=np.float32) for slot in spec.scalar_state}
+    count = float(step)
+    for earlier in range(1, int(step) + 1):
+        count = spec.count(state, float(earlier), hyper)
+    return count
+
+
+def tensor_steps(spec, hyper, indices, t):
+    """The per-tensor step arguments of tensors ``indices`` at iteration ``t`` (0-based), this
+    step included (:func:`tensor_count`)."""
+    return [tensor_count(spec, hyper, t + 1 + i % 3) for i in indices]
 
 
 def run(case, dtype, update, steps=STEPS):
@@ -97,7 +113,8 @@ def for_each_group_step(case, steps, step):
     for t in range(steps):
         for g, hyper in enumerate(hypers):
             indices = [i for i, group in enumerate(GROUP_OF_TENSOR) if group == g]
-            step(spec, spec.rule_arguments(hyper), t, indices, tensor_steps(spec, indices, t))
+            arguments = spec.rule_arguments(hyper)
+            step(spec, arguments, t, indices, tensor_steps(spec, arguments, indices, t))
 
 
 def pick(values, indices):

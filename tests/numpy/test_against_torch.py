@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 import adamkit.torch  # noqa: E402
 
 TORCH_ONLY_FLAGS = {"foreach", "fused", "capturable", "differentiable", "kahan_summation", "sparse_mode"}
-NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop")
+NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam")
 
 
 def _twins(case, dtype, **extra):

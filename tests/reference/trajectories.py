@@ -1,11 +1,14 @@
 """Look up the transcription of an optimizer by its torch name and run it on one array."""
 
+import numpy as np
+
 from tests.reference.adadelta import adadelta
 from tests.reference.adafactor import adafactor
 from tests.reference.adagrad import adagrad
 from tests.reference.adam import adam
 from tests.reference.adamax import adamax
 from tests.reference.adamw import adamw
+from tests.reference.nadam import nadam
 from tests.reference.rmsprop import rmsprop
 from tests.reference.sgd import sgd
 
@@ -18,6 +21,8 @@ _BY_NAME = {
     "Adagrad": adagrad,
     "RMSprop": rmsprop,
     "Adafactor": adafactor,
+    # torch keeps mu_product in its default scalar dtype, float32.
+    "NAdam": lambda params, grads, **hyper: nadam(params, grads, **hyper, product_dtype=np.float32),
 }
 
 

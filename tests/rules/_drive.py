@@ -22,8 +22,9 @@ def group_hyperparameters(optimizer, *overrides):
 
 
 def initial_state(spec, hyper, param):
-    """torch's state before the first step, keyed by torch's names."""
-    state = {}
+    """torch's state before the first step, keyed by torch's names; scalar state (NAdam's
+    ``mu_product``) a 0-d float32 array, as torch's default scalar dtype keeps it."""
+    state = {slot.key: np.array(slot.initial_value(hyper), dtype=np.float32) for slot in spec.scalar_state}
     shapes = spec.slot_shapes(hyper, param.shape)
     for slot in spec.active_slots(hyper):
         fill = slot.initial_value(hyper)
@@ -35,12 +36,13 @@ def initial_state(spec, hyper, param):
 def step_rule(spec, hyper, param, grad, state, step):
     """One call of the rule; returns the new ``(param, state)``, keeping only existing slots."""
     keys = [slot.key for slot in spec.slots]
-    step_argument = {"step": float(step)} if spec.counts_steps else {}
+    scalars = {slot.key: state[slot.key].copy() for slot in spec.scalar_state}
+    step_argument = {"step": spec.count(scalars, float(step), hyper)} if spec.counts_steps else {}
     result = spec.rule(
         param, grad, *(state.get(key) for key in keys), **step_argument, **spec.rule_arguments(hyper)
     )
     new_state = {key: getattr(result, key) for key in keys if getattr(result, key) is not None}
-    return result.param, new_state
+    return result.param, {**scalars, **new_state}
 
 
 def trajectory(spec, hyper, param, grads):

@@ -8,6 +8,7 @@ the case's keywords, so it also checks the specs' defaults against its own (torc
 import numpy as np
 import pytest
 
+from adamkit.specs import SCALAR_STATE_KEYS
 from tests.cases import CASES, GROUP_OF_SIZE, STEPS, gradients, initial_params
 from tests.reference.adam import adam as reference_adam
 from tests.reference.trajectories import reference_trajectory
@@ -48,6 +49,9 @@ def check_against_reference(optimizer, overrides, dtype, params, grads):
         expected_state.pop("step", None)
         assert set(state) == set(expected_state), f"{what} state keys"
         for key, value in state.items():
+            if key in SCALAR_STATE_KEYS:
+                assert float(value) == expected_state[key], f"{what} {key}"
+                continue
             assert value.dtype == np.dtype(dtype), f"{what} {key} dtype"
             assert_close(value, expected_state[key], relative, f"{what} {key}")
 

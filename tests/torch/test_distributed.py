@@ -21,6 +21,7 @@ HYPER = {
     "Adam": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, amsgrad=True),
     "AdamW": dict(lr=1e-2, weight_decay=0.1),
     "Adafactor": dict(lr=0.05, weight_decay=0.05, d=1.5, beta2_decay=-0.6),
+    "NAdam": dict(lr=1e-2, weight_decay=0.05, momentum_decay=0.05, decoupled_weight_decay=True),
 }
 DDP_STEPS = 8
 ZERO_FIRST_STEPS, ZERO_MORE_STEPS = 5, 5

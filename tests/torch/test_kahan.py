@@ -13,6 +13,7 @@ from adamkit.kernels import native
 from adamkit.torch._cached_plan import GroupPlan
 from tests.cases import NATIVE_CASES as CASES, GROUP_OF_SIZE, gradients, initial_params, param_groups
 from tests.kernels.bfloat16 import reference_step, round_to_bfloat16
+from tests.kernels.trajectories import tensor_count
 from tests.torch._compare import NATIVE_OPTIMIZERS as OPTIMIZERS, RICH, assert_bitwise_equal, assert_unchanged, snapshot
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernels were not built")
@@ -63,7 +64,7 @@ def _reference(case, steps=STEPS, kahan=True):
                 [params[i] for i in indices],
                 [grads[i] for i in indices],
                 [states[i] for i in indices],
-                [t + 1 if spec.counts_steps else None for _ in indices],
+                [tensor_count(spec, spec.rule_arguments(hyper), t + 1) for _ in indices],
                 "bfloat16",
                 None if compensations is None else [compensations[i] for i in indices],
             )

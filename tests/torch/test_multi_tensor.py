@@ -25,6 +25,7 @@ from adamkit.torch import _backend, _finite, _torch_step
 from adamkit.torch import _multi_tensor as multi_tensor
 from adamkit.torch._kahan import KEY
 from tests.cases import NATIVE_CASES as CASES
+from tests.kernels.trajectories import tensor_count
 from tests.torch._compare import TOLERANCE, Agreement, assert_bitwise_equal
 
 SHAPES = ((1,), (7,), (17,), (4097,), (3, 5), (0,))
@@ -77,7 +78,7 @@ def test_each_rule_on_lists_equals_the_rule_per_tensor_bit_for_bit(case, extra, 
             grads = _tensors(dtype, seed=step, scale=10.0 ** (step - 2))
             grads[2][3] = math.inf if step == 3 else grads[2][3]  # non-finite values propagate alike
             # Two step counts in one call: the later tensors joined one step later.
-            steps = [None if not spec.counts_steps else step + (index >= 3) for index in range(len(params))]
+            steps = [tensor_count(spec, hyperparameters, step + (index >= 3)) for index in range(len(params))]
             multi_tensor.update(spec, hyperparameters, params, grads, states, steps, [None] * len(params))
             reference.update(spec, hyperparameters, expected_params, grads, expected_states, steps)
             for index, (got, want) in enumerate(zip(params, expected_params)):
@@ -99,7 +100,7 @@ def test_each_rule_on_lists_agrees_with_the_rule_on_numpy(case, extra, dtype):
         array_states = [{key: value.numpy().copy() for key, value in state.items()} for state in states]
         for step in range(1, STEPS + 1):
             grads = _tensors(dtype, seed=step, shapes=NONEMPTY)
-            steps = [step if spec.counts_steps else None] * len(params)
+            steps = [tensor_count(spec, hyperparameters, step)] * len(params)
             multi_tensor.update(spec, hyperparameters, params, grads, states, steps, [None] * len(params))
             reference.update(spec, hyperparameters, arrays, [g.numpy() for g in grads], array_states, steps)
             for index, (got, want) in enumerate(zip(params, arrays)):
@@ -147,7 +148,7 @@ def test_bfloat16_with_kahan_or_float32_state_is_the_float32_rule_rounded_once(c
     expected = _copy(params), _copy_states(states), [None if c is None else c.clone() for c in compensations]
     for step in range(1, STEPS + 1):
         grads = _tensors(torch.bfloat16, seed=step, scale=1e-3)  # small updates: the compensation matters
-        steps = [step if spec.counts_steps else None] * len(params)
+        steps = [tensor_count(spec, hyperparameters, step)] * len(params)
         multi_tensor.update(spec, hyperparameters, params, grads, states, steps, compensations, float32_state=float32_state)
         _float32_reference(spec, hyperparameters, expected[0], grads, expected[1], steps, expected[2], state_dtype)
         for index, (got, want) in enumerate(zip(params, expected[0])):

@@ -77,7 +77,8 @@ def keeps_compact(state_dtype, is_float32, numel):
 def rounding_seed(step, index):
     """The seed of the random bits that round the bfloat16 state of the ``index``-th bfloat16
     parameter stepped in a group, at step ``step``: runs are reproducible."""
-    return int(step) * 100_003 + index
+    # A rule with scalar state takes (step, mu_product) per tensor (adamkit.rules.NAdamCount).
+    return int(getattr(step, "step", step)) * 100_003 + index
 
 
 def rounding_seeds(steps):

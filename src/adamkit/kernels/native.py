@@ -45,6 +45,7 @@ _ISAS = _native.isas() if _native is not None else ()
 # The C kernels name each rule as adamkit.rules names its function.
 _RULE_NAMES = {spec.rule: spec.rule.__name__ for spec in specs.ALL}
 _USES_STEP = {spec.rule for spec in specs.ALL if spec.uses_step}
+_TAKES_MU_PRODUCT = {spec.rule for spec in specs.ALL if spec.scalar_state}
 _DTYPES = ("float32", "float64", "bfloat16")
 MAX_SLOTS = 3
 """How many state slots the kernels take; a rule with fewer passes ``None`` for the rest."""
@@ -251,6 +252,12 @@ def quant8_update(rule, c_hyper, isa, num_threads, *arguments):
 def _rule_arguments(rule, c_hyper, isa, num_threads):
     """The arguments that every C entry point running a rule takes first (``csrc/arguments.h``)."""
     return _RULE_NAMES[rule], c_hyper, resolved_isa(isa), resolved_threads(num_threads)
+
+
+def takes_mu_product(rule):
+    """Whether each step the kernels take for ``rule`` is a pair ``(step, mu_product)``, the
+    rule's per-tensor argument (:class:`adamkit.rules.NAdamCount`): its spec has scalar state."""
+    return rule in _TAKES_MU_PRODUCT
 
 
 def uses_step(rule):

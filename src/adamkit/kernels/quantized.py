@@ -121,7 +121,7 @@ def update_pointers(
         grad_ptrs,
         tuple(state_ptrs[codes_key(key)] for key in keys) + padding,
         tuple(state_ptrs[scales_key(key)] for key in keys) + padding,
-        [float(step) for step in steps],
+        steps if native.takes_mu_product(rule) else [float(step) for step in steps],
     )
 
 

@@ -58,6 +58,8 @@ def update_rows(
     :func:`adamkit.kernels.native.update`. Bad input raises before anything is changed.
     """
     _check_arrays(param, indices, values, state, row_steps)
+    if row_steps is not None and spec.scalar_state:
+        raise ValueError(f"{spec.name} takes no row_steps: its scalar state (mu_product) is the tensor's")
     active = spec.active_slots({**spec.defaults, **hyperparameters})
     if any(slot.fill is None for slot in active):
         raise TypeError(f"{spec.name} creates state on its first step and has no lazy sparse step")
@@ -192,7 +194,7 @@ class RowKernel:
             param_ptr,
             values_ptr,
             tuple(slots),
-            float(step) if step is not None else 1.0,
+            step if native.takes_mu_product(self._rule) else float(step) if step is not None else 1.0,
             row_steps,
         )
 

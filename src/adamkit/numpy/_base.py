@@ -20,7 +20,7 @@ from adamkit.numpy._array_checks import check_grad, check_param, ready
 from adamkit.numpy._cached_plan import StepPlan
 from adamkit.numpy._groups import as_group_list, canonical, group_params
 from adamkit.numpy._hyperparameters import rule_arguments
-from adamkit.specs import Spec
+from adamkit.specs import SCALAR_STATE_KEYS, Spec
 from adamkit.step_lock import ATTRIBUTE as STEP_LOCK, one_at_a_time
 from adamkit.validation import check_choice
 
@@ -67,7 +67,8 @@ class Optimizer:
         super().__init_subclass__(**kwargs)
         if cls.spec is not None:
             cls.hyperparameters = tuple(name for name in cls.spec.defaults if name not in cls.fixed)
-            cls.state_keys = ("step",) * cls.spec.counts_steps + tuple(slot.key for slot in cls.spec.slots)
+            scalars = tuple(slot.key for slot in cls.spec.scalar_state)
+            cls.state_keys = ("step",) * cls.spec.counts_steps + scalars + tuple(slot.key for slot in cls.spec.slots)
             cls.__signature__ = _constructor_signature(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -283,7 +284,8 @@ class Optimizer:
             state = self._held_state(param)
             if state is None:
                 continue
-            _state_layout.check_step(state, where)
+            for key in ("step", *(slot.key for slot in self.spec.scalar_state)):
+                _state_layout.check_step(state, where, key)
             layout = _state_layout.layout(param, self._state_dtype)
             if layout is None and self.spec.elementwise:  # checked in C against their parameter's shape
                 present = [state[key] for key in keys if key in state]
@@ -291,7 +293,8 @@ class Optimizer:
                 plain_params += [param] * len(present)
             held_states.append((where, param, state, layout))
         plain_fit = plan_checks.arrays_fit(plain_arrays, plain_params)
-        names = {layout: ["step", *_state_layout.slot_names(keys, layout)] for layout in _state_layout.STATE_DTYPES}
+        scalars = ["step", *(slot.key for slot in self.spec.scalar_state)]
+        names = {layout: [*scalars, *_state_layout.slot_names(keys, layout)] for layout in _state_layout.STATE_DTYPES}
         written = []
         for where, param, state, layout in held_states:
             if layout is not None or not plain_fit or not self.spec.elementwise:
@@ -307,6 +310,9 @@ class Optimizer:
         state = self._state_of(param)
         if self.spec.counts_steps and "step" not in state:
             state["step"] = np.zeros((), dtype=np.float32)
+        for slot in self.spec.scalar_state:
+            # float32, as torch keeps its scalar state (mu_product *= mu rounds to it).
+            state.setdefault(slot.key, np.array(slot.initial_value(group), dtype=np.float32))
         held = _state_layout.layout(param, self._state_dtype)
         shapes = self.spec.slot_shapes(group, param.shape)
         for slot in self.spec.active_slots(group):
@@ -325,11 +331,11 @@ class Optimizer:
             state = self._init_state(param, group)
             if self.spec.counts_steps:
                 state["step"] += 1
-                steps.append(state["step"].item())
+                steps.append(self.spec.count(state, state["step"].item(), arguments))
             else:
                 steps.append(None)
             states.append(state)
-            arrays = {key: value for key, value in state.items() if key != "step"}
+            arrays = {key: value for key, value in state.items() if key not in SCALAR_STATE_KEYS}
             # A state array the kernels cannot take as it is (strided, unaligned) is stepped
             # through a copy, written back below.
             odd = [name for name in names[layouts[index]] if name in arrays and not ready(arrays[name])]

@@ -135,6 +135,7 @@ class _Batch:
 
     def __init__(self, spec, group, params, states, state_dtype):
         self.group, self.params, self.states = group, params, states
+        self._spec = spec
         self.keys = [slot.key for slot in spec.active_slots(group)]  # every slot exists
         self._arguments = GroupArguments(spec)
         self._slots_checked_for = None  # the last arguments found to select the slots ``keys``
@@ -150,7 +151,8 @@ class _Batch:
         for (held, _), picked in _stepping.buckets(params, state_dtype).items():
             call = _stepping.PlannedStep(spec, held, [params[i] for i in picked], [states[i] for i in picked], self.keys)
             self._calls.append((None if len(picked) == len(params) else picked, call))
-            names = ["step"] * spec.counts_steps + slot_names(self.keys, held)
+            scalars = [slot.key for slot in spec.scalar_state]
+            names = ["step"] * spec.counts_steps + scalars + slot_names(self.keys, held)
             for index in picked:
                 self.names[index] = names
 
@@ -183,6 +185,8 @@ class _Batch:
             steps = [None] * len(self.params)
         else:
             steps = np.add(self._steps, self._one, out=self._next).tolist()
+            if self._spec.advance is not None:
+                steps = [self._spec.count(state, step, arguments) for state, step in zip(self.states, steps)]
         for picked, call in self._calls:
             if picked is None:
                 call(arguments, grads, steps)

@@ -26,6 +26,7 @@ from adamkit.compact.int8 import absmax_shape
 from adamkit.compact.policy import DECODERS, with_current_keys
 from adamkit.kernels.quantized import CODE_DTYPES, coded_slot, compact_keys, scales_key
 from adamkit.numpy import _state_layout
+from adamkit.specs import SCALAR_STATE_KEYS
 from adamkit.validation import MissingKeyError
 
 _REAL_KINDS = "fiu"
@@ -166,6 +167,9 @@ def _param_state(optimizer, saved_id, entries, param):
     held = _state_layout.layout(param, optimizer.state_dtype)
     if optimizer.spec.counts_steps and "step" not in entries:
         raise MissingKeyError(f"state_dict has state for parameter id {saved_id} but lacks 'state.{saved_id}.step'")
+    for slot in optimizer.spec.scalar_state:
+        if slot.key not in entries:
+            raise MissingKeyError(f"state_dict has state for parameter id {saved_id} but lacks 'state.{saved_id}.{slot.key}'")
     entries = with_current_keys(entries, _holds_codes)
     prefix = f"state.{saved_id}."
     state = {}
@@ -173,7 +177,8 @@ def _param_state(optimizer, saved_id, entries, param):
         slot = coded_slot(name)
         if slot is None:
             array = _state_array(optimizer, prefix + name, name, value, param)
-            state.update({name: array} if name == "step" else _slot(prefix, name, array, None, param, held))
+            scalar = name in SCALAR_STATE_KEYS
+            state.update({name: array} if scalar else _slot(prefix, name, array, None, param, held))
             continue
         codes, scales = compact_keys(slot)
         array = _state_array(optimizer, prefix + name, slot, value, param) if name == codes else None
@@ -203,9 +208,9 @@ def _state_array(optimizer, key, name, value, param):
     array = np.asarray(value)
     if array.dtype.kind not in _REAL_KINDS:
         raise ValueError(f"state_dict[{key!r}] must hold real numbers, got dtype {array.dtype}")
-    if name == "step":
+    if name in SCALAR_STATE_KEYS:
         if array.shape != () or not (np.isfinite(array) and array >= 0):
-            raise ValueError(f"state_dict[{key!r}] must be a finite 0-d count >= 0, got {array!r}")
+            raise ValueError(f"state_dict[{key!r}] must be a finite 0-d number >= 0, got {array!r}")
         return np.array(array, dtype=np.float32)
     slot = next(slot for slot in optimizer.spec.slots if slot.key == name)
     shape = slot.shape_for(param.shape)

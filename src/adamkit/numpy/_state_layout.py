@@ -107,21 +107,22 @@ def check_slots(state, param, keys, layout, where, shapes=None):
                 raise ValueError(f"the state of {where} has {name!r} sharing memory with the parameter")
 
 
-def check_step(state, where):
-    """Raise ``ValueError`` unless the ``step`` of ``state``, if it has one, is a writeable 0-d
-    array of real numbers, which the step counts up in place."""
-    if "step" not in state:
+def check_step(state, where, key="step"):
+    """Raise ``ValueError`` unless the ``step`` of ``state`` (or the 0-d state ``key``, such as
+    NAdam's ``mu_product``), if it has one, is a writeable 0-d array of real numbers, which the
+    step advances in place."""
+    if key not in state:
         return
-    step = state["step"]
+    step = state[key]
     if not (isinstance(step, np.ndarray) and step.shape == () and step.dtype.kind in "fiu"):
         found = f"{step.dtype} {step.shape}" if isinstance(step, np.ndarray) else type(step).__name__
         raise ValueError(
-            f"the state of {where} has 'step' {found}, where the optimizer keeps a 0-d array "
+            f"the state of {where} has {key!r} {found}, where the optimizer keeps a 0-d array "
             "(np.array(0.0, np.float32))"
         )
-    _check_writeable(step, "step", where)
+    _check_writeable(step, key, where)
     if not (np.isfinite(step) and step >= 0):
-        raise ValueError(f"the state of {where} has 'step' {step.item()!r}, not a finite count of at least 0")
+        raise ValueError(f"the state of {where} has {key!r} {step.item()!r}, not a finite number of at least 0")
 
 
 def _check_writeable(array, name, where):

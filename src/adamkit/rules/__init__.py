@@ -13,10 +13,11 @@ from adamkit.rules.adadelta import ADADELTA, AdadeltaState, adadelta
 from adamkit.rules.adagrad import ADAGRAD, AdagradState, adagrad, adagrad_lr
 from adamkit.rules.adam import ADAM, ADAMW, AdamScalars, AdamState, adam, adam_scalars
 from adamkit.rules.adamax import ADAMAX, AdamaxState, adamax
+from adamkit.rules.nadam import NADAM, NAdamCount, NAdamState, nadam
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
 
-SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR)
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM)
 """Every rule's spec, in order; every other part of adamkit derives what it needs from them."""
 """Every optimizer's spec, in the order the front ends and the commands list them."""
 
@@ -27,6 +28,7 @@ __all__ = [
     "ADAM",
     "ADAMAX",
     "ADAMW",
+    "NADAM",
     "RMSPROP",
     "SGD",
     "SPECS",
@@ -36,6 +38,8 @@ __all__ = [
     "AdamScalars",
     "AdamState",
     "AdamaxState",
+    "NAdamCount",
+    "NAdamState",
     "RMSpropState",
     "SGDState",
     "adadelta",
@@ -45,6 +49,7 @@ __all__ = [
     "adam",
     "adam_scalars",
     "adamax",
+    "nadam",
     "rmsprop",
     "sgd",
 ]

@@ -115,6 +115,12 @@ class Spec:
     diagnostics report. ``diagnostics`` computes the rule's :class:`Quantities` from its
     stored state (:mod:`adamkit.diagnostics.formulas`).
 
+    ``scalar_state`` are per-parameter 0-d tensors besides ``step`` (NAdam's ``mu_product``), in
+    torch's scalar dtype, each starting at its slot's fill. ``advance(state, step, group)``
+    advances them in place, after the step count, as torch's step does, and returns what the
+    rule takes per tensor as ``step`` (:class:`adamkit.rules.NAdamCount`); the kernels take the
+    same per tensor (``csrc/kernels_api.h``, ``mu_products``). See :meth:`count`.
+
     ``sparse_grads`` is how the torch front end steps a sparse gradient: ``"lazy"`` (the
     ``sparse_mode`` option, lazy by default), ``"dense"`` (always densified, as torch's SGD) or
     ``None`` (refused, as torch refuses it).
@@ -148,6 +154,13 @@ class Spec:
     corrected_moments: int = 0
     sparse_grads: str | None = None
     native: bool = True
+    scalar_state: tuple[StateSlot, ...] = ()
+    advance: Callable[[dict, float, dict], object] | None = None
+
+    def count(self, state, step, group):
+        """The rule's per-tensor ``step`` argument after ``state["step"]`` has become ``step``:
+        ``step`` itself, or what ``advance`` makes of it (advancing ``scalar_state`` in place)."""
+        return step if self.advance is None else self.advance(state, step, group)
 
     @functools.cached_property
     def rule_hyperparameters(self):

@@ -14,6 +14,7 @@ implementation (:mod:`adamkit.torch._torch_step`).
 import torch
 
 from adamkit.kernels import native, reference
+from adamkit.specs import SCALAR_STATE_KEYS
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _multi_tensor as multi_tensor
 from adamkit.torch._arrays import as_array, as_tensor
@@ -92,9 +93,9 @@ def _native_ready(dtype, params, states):
 
 
 def slots(state):
-    """The state tensors of one parameter that the rule updates: all but ``step`` and the
-    Kahan compensation."""
-    return ((key, value) for key, value in state.items() if key != "step" and key != kahan.KEY)
+    """The state tensors of one parameter that the rule updates: all but the 0-d ones (``step``,
+    NAdam's ``mu_product``) and the Kahan compensation."""
+    return ((key, value) for key, value in state.items() if key not in SCALAR_STATE_KEYS and key != kahan.KEY)
 
 
 def _update_native(spec, hyperparameters, dtype, params, states, steps, state_dtype):

@@ -151,9 +151,11 @@ class Optimizer(torch.optim.Optimizer):
             for key, value in defaults.items():
                 group.setdefault(key, value)
             for param in group["params"]:
-                step = self.state.get(param, {}).get("step")
-                if step is not None and not torch.is_tensor(step):
-                    self.state[param]["step"] = torch.tensor(float(step), dtype=_step_dtype())
+                state = self.state.get(param, {})
+                for key in ("step", *(slot.key for slot in self.spec.scalar_state)):
+                    value = state.get(key)
+                    if value is not None and not torch.is_tensor(value):
+                        state[key] = torch.tensor(float(value), dtype=_step_dtype())
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load like torch, after checking that every state tensor fits its parameter.
@@ -213,6 +215,8 @@ class Optimizer(torch.optim.Optimizer):
         new = {}
         if self.spec.counts_steps:
             new["step"] = _initial_step(param, group)
+        for slot in self.spec.scalar_state:
+            new[slot.key] = _initial_step(param, group) + slot.initial_value(group)
         state = self.state.get(param, {})
         if compact_state.quantizes(param, self.state_dtype) and (not state or checks.state_layout(param, state) != checks.FULL):
             # A slot that becomes active later (amsgrad switched on) joins the compact layout.
@@ -385,10 +389,18 @@ class Optimizer(torch.optim.Optimizer):
     def _step_planned(self, group_index, group, grad_ptrs):
         plan = self._plans[group_index]
         if self.spec.counts_steps:
-            steps = self._steps.setdefault(group_index, PackedSteps()).advance(plan.states)
+            steps = self._counts(group_index, group, plan.states)
         else:
             steps = [None] * len(grad_ptrs)
         plan.step(self.spec.rule_arguments(group), grad_ptrs, steps)
+
+    def _counts(self, group_index, group, states):
+        """Count the step of every state of ``states``; return what the rule takes per tensor
+        as ``step`` (:meth:`adamkit.rules._spec.Spec.count`)."""
+        steps = self._steps.setdefault(group_index, PackedSteps()).advance(states)
+        if self.spec.advance is None:
+            return steps
+        return [self.spec.count(state, step, group) for state, step in zip(states, steps)]
 
     def _update_group(self, group_index, group, params):
         """Step ``params``; a parameter listed ``k`` times is stepped ``k`` times, as torch's
@@ -408,7 +420,7 @@ class Optimizer(torch.optim.Optimizer):
         states = [self.state[param] if param in self.state else {} for param in params]
         kahan.add_buffers(params, states, self.kahan_summation)
         if self.spec.counts_steps:
-            steps = self._steps.setdefault(group_index, PackedSteps()).advance(states)
+            steps = self._counts(group_index, group, states)
         else:
             steps = [None] * len(params)
         hyperparameters = self.spec.rule_arguments(group)
@@ -438,11 +450,12 @@ class Optimizer(torch.optim.Optimizer):
         """The state keys every parameter of ``group`` has before its step: the step count and
         the slots that start filled (a slot the rule creates, SGD's momentum, comes later)."""
         keys = [slot.key for slot in self.spec.active_slots(group) if slot.fill is not None]
+        keys += [slot.key for slot in self.spec.scalar_state]
         return keys + ["step"] if self.spec.counts_steps else keys
 
 
 def _initial_step(param, group):
-    """A zero ``step`` where torch puts it: on the parameter's device, float32 if fused, for
+    """A zero ``step`` (and, plus its fill, a scalar state such as NAdam's ``mu_product``) where torch puts it: on the parameter's device, float32 if fused, for
     torch's fused and capturable implementations off the kernel device; else on the CPU."""
     if not backend.on_kernel_device(param) and (group.get("fused") or group.get("capturable")):
         return torch.zeros((), dtype=_get_scalar_dtype(is_fused=group.get("fused")), device=param.device)

@@ -31,7 +31,8 @@ from adamkit.validation import check_bool
 
 
 __all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Adafactor"]
-"""One class per spec of :data:`adamkit.specs.ALL`, in its order (tests/torch/test_contract.py checks)."""
+"""One class per spec of :data:`adamkit.specs.ALL`, in its order, with :mod:`adamkit.torch._nadam`'s
+after them (tests/torch/test_contract.py checks)."""
 
 
 class Adam(Optimizer):

@@ -122,7 +122,8 @@ def _check_param_state(optimizer, where, state, param):
         raise ValueError(f"{where} must be a dict, got {type(state).__name__}")
     spec = optimizer.spec
     slots = {slot.key: slot for slot in spec.slots}
-    keys = ("step",) * spec.counts_steps + tuple(slots)
+    scalars = tuple(slot.key for slot in spec.scalar_state)
+    keys = ("step",) * spec.counts_steps + scalars + tuple(slots)
     coded = {key: compact_keys(key) for key in slots if key in CODE_DTYPES}
     compact = {name for names in coded.values() for name in names}
     for key in state:
@@ -139,6 +140,11 @@ def _check_param_state(optimizer, where, state, param):
         raise MissingKeyError(f"{where} has no 'step'")
     if "step" in state:
         _check_step(f"{where}['step']", state["step"])
+    for key in scalars:
+        if state and key not in state:
+            raise MissingKeyError(f"{where} has no {key!r}")
+        if key in state:
+            _check_step(f"{where}[{key!r}]", state[key])
     for key, slot in slots.items():
         if key in coded and coded[key][0] in state:
             codes, scales = coded[key]
