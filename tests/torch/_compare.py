@@ -17,7 +17,7 @@ TOLERANCE = {
     torch.complex128: 1e-12,
 }
 
-OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop")
+OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "RAdam")
 
 # Hyperparameters that exercise every state slot of each optimizer.
 RICH = {
@@ -28,6 +28,7 @@ RICH = {
     "SGD": dict(lr=1e-2, momentum=0.9, nesterov=True),
     "Adagrad": dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
     "RMSprop": dict(lr=1e-2, centered=True, momentum=0.9),
+    "RAdam": dict(lr=1e-2, weight_decay=0.1, betas=(0.8, 0.9)),
 }
 
 

@@ -12,10 +12,11 @@ from adamkit.rules.adadelta import ADADELTA, AdadeltaState, adadelta
 from adamkit.rules.adagrad import ADAGRAD, AdagradState, adagrad, adagrad_lr
 from adamkit.rules.adam import ADAM, ADAMW, AdamScalars, AdamState, adam, adam_scalars
 from adamkit.rules.adamax import ADAMAX, AdamaxState, adamax
+from adamkit.rules.radam import RADAM, RAdamScalars, RAdamState, radam, radam_scalars
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
 
-SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP)
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, RADAM)
 """Every rule's spec, in order; every other part of adamkit derives what it needs from them."""
 """Every optimizer's spec, in the order the front ends and the commands list them."""
 
@@ -25,6 +26,7 @@ __all__ = [
     "ADAM",
     "ADAMAX",
     "ADAMW",
+    "RADAM",
     "RMSPROP",
     "SGD",
     "SPECS",
@@ -33,6 +35,8 @@ __all__ = [
     "AdamScalars",
     "AdamState",
     "AdamaxState",
+    "RAdamScalars",
+    "RAdamState",
     "RMSpropState",
     "SGDState",
     "adadelta",
@@ -41,6 +45,8 @@ __all__ = [
     "adam",
     "adam_scalars",
     "adamax",
+    "radam",
+    "radam_scalars",
     "rmsprop",
     "sgd",
 ]
