@@ -24,6 +24,7 @@ CASES = {
     "SGD-nesterov": (specs.SGD, {"lr": 1e-2, "momentum": 0.9, "nesterov": True}),
     "Adagrad": (specs.ADAGRAD, {"lr_decay": 0.01, "weight_decay": 0.1}),
     "RMSprop-centered": (specs.RMSPROP, {"centered": True, "momentum": 0.9}),
+    "RAdam-decoupled": (specs.RADAM, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
 }
 
 
@@ -48,7 +49,8 @@ def _trajectory(name, dtype, update, call_sizes):
         start = 0
         for size in call_sizes:
             chosen = range(start, start + size)
-            steps = [t + 1 + i % 3 if spec.counts_steps else None for i in chosen]
+            # Tensors at steps 1 to 9: RAdam's rectification starts at step 6.
+            steps = [t + 1 + i % 7 if spec.counts_steps else None for i in chosen]
             update(spec, hyper, [params[i] for i in chosen], [grads[t][i] for i in chosen],
                    [states[i] for i in chosen], steps)
             start += size
