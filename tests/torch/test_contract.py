@@ -33,7 +33,7 @@ ADAMKIT_EXTRAS = {
     "kahan_summation": None,
 }
 # The optimizers with a choice of sparse step (adamkit.torch._sparse).
-SPARSE_MODE_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adagrad", "Adadelta")
+SPARSE_MODE_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "RAdam")
 
 
 # --- step(closure) -----------------------------------------------------------------------

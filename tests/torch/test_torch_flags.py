@@ -20,7 +20,7 @@ from tests.torch._compare import both
 
 SIZES = (1, 7, 17, 4097)
 FUSED = ("Adam", "AdamW", "SGD", "Adagrad")
-CAPTURABLE = ("Adam", "AdamW", "Adamax", "Adadelta", "RMSprop")
+CAPTURABLE = ("Adam", "AdamW", "Adamax", "Adadelta", "RMSprop", "RAdam")
 
 # Non-default hyperparameters of each class, with every state slot in use.
 CASES = (
@@ -33,6 +33,7 @@ CASES = (
     ("SGD", dict(lr=1e-2, momentum=0.5, dampening=0.1, maximize=True)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.1)),
     ("RMSprop", dict(lr=1e-2, alpha=0.9, centered=True, momentum=0.9, weight_decay=0.1)),
+    ("RAdam", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, decoupled_weight_decay=True)),
 )
 IDS = [f"{name}{hyper}" for name, hyper in CASES]
 
@@ -130,6 +131,7 @@ MODEL_CASES = (
     ("SGD", dict(lr=1e-2, momentum=0.9, nesterov=True)),
     ("Adagrad", dict(lr=1e-2, lr_decay=1e-3)),
     ("RMSprop", dict(lr=1e-3, momentum=0.5, centered=True)),
+    ("RAdam", dict(lr=1e-3)),
 )
 
 
@@ -172,6 +174,7 @@ DIFFERENTIABLE_CASES = (
     ("SGD", dict(momentum=0.9, nesterov=True, weight_decay=0.1), ("momentum_buffer",)),
     ("Adagrad", dict(lr_decay=0.01, weight_decay=0.1), ("sum",)),
     ("RMSprop", dict(centered=True, momentum=0.9, weight_decay=0.1), ("square_avg", "momentum_buffer", "grad_avg")),
+    ("RAdam", dict(weight_decay=0.1), ("exp_avg", "exp_avg_sq")),
 )
 
 
@@ -252,6 +255,7 @@ OWN_OPTIONS = (
     ("SGD", dict(state_dtype="fp32"), "state_dtype='fp32'"),
     ("Adagrad", dict(kahan_summation=True), "kahan_summation=True"),
     ("RMSprop", dict(kahan_summation=True), "kahan_summation=True"),
+    ("RAdam", dict(state_dtype="int8"), "state_dtype='int8'"),
 )
 
 
