@@ -117,8 +117,8 @@ def radam(
 
 def radam_diagnostics(state, step, lr, betas, eps, **_):
     r"""RAdam: :math:`\gamma r_t\sqrt{1-\beta_2^t}/(\sqrt{v}+\epsilon)` on :math:`\hat m` once
-    rectified (the scale is the uncorrected :math:`\sqrt v`, beside which the rule adds ε),
-    :math:`\gamma` before, with no scale.
+    rectified, :math:`\gamma` before. The scale is the uncorrected :math:`\sqrt v`, to which
+    the rectified step adds ε.
 
     ``step`` may be an array of counts (stacked states); each row takes its own branch.
     """
@@ -134,8 +134,6 @@ def radam_diagnostics(state, step, lr, betas, eps, **_):
     scale = np.sqrt(state["exp_avg_sq"])
     step_size = np.where(rectified, rectified_lr / (scale + eps), lr)
     update = step_size * state["exp_avg"] / bias_correction1
-    if not np.any(rectified):
-        return Quantities(step_size, update, None, None)
     return Quantities(step_size, update, scale, eps)
 
 
