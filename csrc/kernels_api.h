@@ -49,6 +49,7 @@ typedef struct {
  *   Adagrad   sum
  *   RMSprop   square_avg, momentum_buffer (momentum > 0), grad_avg (centered)
  *   NAdam     exp_avg, exp_avg_sq
+ *   RAdam     exp_avg, exp_avg_sq
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 
@@ -63,7 +64,7 @@ typedef struct {
     void *const *params;           /* [n_tensors] */
     const void *const *grads;      /* [n_tensors] */
     void *const *slots[AK_MAX_SLOTS]; /* each [n_tensors] or NULL */
-    const double *steps;           /* [n_tensors], this step included; Adam, Adamax, Adagrad, NAdam */
+    const double *steps;           /* [n_tensors], this step included; the rules that count steps */
     const unsigned char *created;  /* [n_tensors] or NULL: SGD's momentum buffer is new, b <- g */
     void *const *compensation;     /* [n_tensors] or NULL: Kahan compensation, see below */
     const uint64_t *rounding_seeds; /* [n_tensors], AK_LAYOUT_F32_BF16 only: see below */
@@ -93,7 +94,7 @@ typedef struct {
  *     s = t + c;  param = round(s);  c = round(s - param)
  * in the same pass (rules.h, store_param, has the derivation). Zeros start it. */
 
-/* Whether `rule` reads call->steps (Adam, Adamax, Adagrad and NAdam). */
+/* Whether `rule` reads call->steps: its entry in rule_list.h counts steps. */
 int ak_rule_uses_step(ak_rule rule);
 
 /* Whether `rule` reads call->mu_products (NAdam): then each item of the `steps` the Python

@@ -41,6 +41,9 @@ typedef struct {
     /* Per tensor, NAdam: 1 - beta2^t, and the step size of the momentum (step_size is the
      * gradient's). */
     double bias_correction2, momentum_step_size;
+    /* Per tensor. */
+    double bias_correction1; /* RAdam: 1 - beta1^t */
+    double rect;             /* RAdam: r_t once rho_t > 5, else 0 (r_t > 0 where it is taken) */
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
@@ -72,6 +75,7 @@ typedef struct {
     double step_size, bias_correction2_sqrt;
     int created;
     double bias_correction2, momentum_step_size; /* NAdam */
+    double bias_correction1, rect;
 } ak_tensor_scalars;
 
 /* The per-call scalars of `rule` (the per-tensor fields are left zero). */

@@ -44,13 +44,14 @@ static const rule_layout LAYOUTS[AK_N_RULES] = {
     [AK_RULE_ADAMAX] = {{SIGNED_MAP, UNSIGNED_MAP}, 0},
     [AK_RULE_ADADELTA] = {{UNSIGNED_MAP, UNSIGNED_MAP}, 0},
     [AK_RULE_NADAM] = {{SIGNED_MAP, UNSIGNED_MAP}, 0},
+    [AK_RULE_RADAM] = {{SIGNED_MAP, UNSIGNED_MAP}, 1u << 1},
 };
 
 int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
 {
     if (rule == AK_RULE_ADAM)
         return hyper->amsgrad ? 3 : 2;
-    return rule == AK_RULE_ADAMAX || rule == AK_RULE_ADADELTA || rule == AK_RULE_NADAM ? 2 : 0;
+    return rule == AK_RULE_ADAMAX || rule == AK_RULE_ADADELTA || rule == AK_RULE_NADAM || rule == AK_RULE_RADAM ? 2 : 0;
 }
 
 /* ---- The codec ---- */
@@ -207,6 +208,23 @@ INLINE float nadam_element(const ak_scalars *k, float p, float g, const float *o
     return p + (float)k->momentum_step_size * (m / denom);
 }
 
+/* adamkit.rules.radam: param -= exp_avg / bc1 * lr, times reciprocal(sqrt(v) + eps) * sqrt(bc2)
+ * * rect once rectified (rect > 0). The square root of v is computed in either branch, for the
+ * encoder. */
+INLINE float radam_element(const ak_scalars *k, float p, float g, const float *old, float *new, float *root)
+{
+    float m = old[0] + (float)k->one_minus_beta1 * (g - old[0]);
+    float v = (float)k->beta2 * old[1] + ((float)k->one_minus_beta2 * g) * g;
+    new[0] = m;
+    new[1] = v;
+    root[1] = sqrtf(v);
+    float scaled = m / (float)k->bias_correction1 * (float)k->lr;
+    if (!(k->rect > 0))
+        return p - scaled;
+    float adaptive = 1.0f / (root[1] + (float)k->eps) * (float)k->bias_correction2_sqrt;
+    return p - scaled * adaptive * (float)k->rect;
+}
+
 /* One block: n elements of a parameter and its gradient, and for each active slot its codes
  * and their unit; the update leaves the slot's new values in values[s] (and, for the
  * slots the layout roots, their square roots in roots[s]), and the parameter in place. */
@@ -247,6 +265,8 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
             p = adamax_element(k, p, g, old, new);
         else if (rule == AK_RULE_NADAM)
             p = nadam_element(k, p, g, old, new);
+        else if (rule == AK_RULE_RADAM)
+            p = radam_element(k, p, g, old, new, root);
         else
             p = adadelta_element(k, p, g, old, new);
         b->param[i] = p;
@@ -304,6 +324,12 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
         VARIANT_CASE(AK_RULE_NADAM, 1, AK_Q8_PLAIN, 0)
         VARIANT_CASE(AK_RULE_NADAM, 1, AK_Q8_L2, 0)
         VARIANT_CASE(AK_RULE_NADAM, 1, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_RADAM, 0, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_RADAM, 0, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_RADAM, 0, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_RADAM, 1, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_RADAM, 1, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_RADAM, 1, AK_Q8_DECOUPLED, 0)
     default:
         break;
     }
@@ -379,6 +405,8 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
     k.bias_correction2_sqrt = pl->per_tensor[t].bias_correction2_sqrt;
     k.bias_correction2 = pl->per_tensor[t].bias_correction2;
     k.momentum_step_size = pl->per_tensor[t].momentum_step_size;
+    k.bias_correction1 = pl->per_tensor[t].bias_correction1;
+    k.rect = pl->per_tensor[t].rect;
     int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
     if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
         int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;

@@ -9,6 +9,7 @@
  *   Adam      exp_avg signed, exp_avg_sq unsigned, max_exp_avg_sq unsigned (amsgrad)
  *   Adamax    exp_avg signed, exp_inf unsigned
  *   Adadelta  square_avg unsigned, acc_delta unsigned
+ *   RAdam     exp_avg signed, exp_avg_sq unsigned
  * For each block the kernel decodes the state, applies the rule of adamkit.rules in float32
  * in the rule's order (parameters updated in place), then re-encodes with the block's new
  * maxima: every byte of state and parameters is read and written once. Blocks are
@@ -31,7 +32,7 @@
 enum { AK_Q8_PLAIN, AK_Q8_L2, AK_Q8_DECOUPLED };
 
 typedef struct {
-    ak_rule rule;                   /* AK_RULE_ADAM, AK_RULE_ADAMAX, AK_RULE_ADADELTA or AK_RULE_NADAM */
+    ak_rule rule;                   /* one for which ak_q8_slots is not 0 */
     ak_isa isa;                     /* supported by this CPU: the instruction set it runs */
     ak_hyper hyper;
     int num_threads;                /* > 0 */

@@ -20,5 +20,6 @@
     X(ADAGRAD, adagrad, 1, arg)                                                                    \
     X(RMSPROP, rmsprop, 0, arg)                                                                    \
     X(NADAM, nadam, 1, arg)
+    X(RADAM, radam, 1, arg)
 
 #endif

@@ -211,6 +211,40 @@ static inline void FN(rmsprop_lanes)(const ak_scalars *k, int64_t index, P_T *pa
     FN(store_param)(param, compensation, p);
 }
 
+static inline void FN(radam_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
+                                   P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq, S_T *unused)
+{
+    (void)unused;
+    VEC p = LOAD_P(param);
+    VEC g = LOAD_P(grad);
+    if (k->maximize)
+        g = NEG(g);
+    if (k->decoupled)
+        p = MUL(p, SET1(k->decay_factor)); /* param * (1 - lr * weight_decay) */
+    else if (k->l2)
+        g = ADD(g, MUL(SET1(k->weight_decay), p)); /* grad + weight_decay * param */
+    /* exp_avg + (1 - beta1) * (grad - exp_avg) */
+    VEC m = LOAD_S(exp_avg);
+    m = ADD(m, MUL(SET1(k->one_minus_beta1), SUB(g, m)));
+    /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
+    VEC v = LOAD_S(exp_avg_sq);
+    v = ADD(MUL(SET1(k->beta2), v), MUL(MUL(SET1(k->one_minus_beta2), g), g));
+    STORE_S(k, 0, index, exp_avg, m);
+    STORE_S(k, 1, index, exp_avg_sq, v);
+    /* exp_avg / bias_correction1 * lr */
+    VEC scaled = MUL(DIV(m, SET1(k->bias_correction1)), SET1(k->lr));
+    if (k->rect > 0) {
+        /* reciprocal(sqrt(exp_avg_sq) + eps) * bias_correction2_sqrt */
+        VEC adaptive = MUL(DIV(SET1(1.0), ADD(SQRT(v), SET1(k->eps))), SET1(k->bias_correction2_sqrt));
+        /* param - scaled_exp_avg * adaptive_lr * rect */
+        p = SUB(p, MUL(MUL(scaled, adaptive), SET1(k->rect)));
+    } else {
+        /* param - scaled_exp_avg */
+        p = SUB(p, scaled);
+    }
+    FN(store_param)(param, compensation, p);
+}
+
 #define AT(buffer, i) ((buffer) ? (buffer) + (i) : NULL)
 
 /* In a segment's tail: copy its `rest` elements from index `i` of `buffer` into `tail`, or
@@ -302,6 +336,7 @@ DEFINE_SEGMENT(sgd)
 DEFINE_SEGMENT(adagrad)
 DEFINE_SEGMENT(rmsprop)
 DEFINE_SEGMENT(nadam)
+DEFINE_SEGMENT(radam)
 
 #undef DEFINE_SEGMENT
 #undef AT

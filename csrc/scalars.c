@@ -55,6 +55,14 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
         k->centered = h->centered;
         k->with_momentum = h->momentum > 0;
         break;
+    case AK_RULE_RADAM:
+        k->decoupled = h->decoupled_weight_decay;
+        k->l2 = !h->decoupled_weight_decay && h->weight_decay != 0;
+        k->decay_factor = 1 - h->lr * h->weight_decay;
+        k->one_minus_beta1 = 1 - h->beta1;
+        k->beta2 = h->beta2;
+        k->one_minus_beta2 = 1 - h->beta2;
+        break;
     default:
         break;
     }
@@ -75,6 +83,8 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
     t->bias_correction2_sqrt = 1;
     t->bias_correction2 = 1;
     t->momentum_step_size = 0;
+    t->bias_correction1 = 1;
+    t->rect = 0;
     if (rule == AK_RULE_ADAM) {
         /* adam_scalars(step, lr, betas, eps_hat) */
         double bias_correction1 = 1 - pow(h->beta1, step);
@@ -90,6 +100,15 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
         t->step_size = h->lr / (1 - pow(h->beta1, step));
     } else if (rule == AK_RULE_ADAGRAD) {
         t->step_size = h->lr / (1 + (step - 1) * h->lr_decay);
+    } else if (rule == AK_RULE_RADAM) {
+        /* radam_scalars(step, betas) */
+        double bias_correction2 = 1 - pow(h->beta2, step);
+        double rho_inf = 2 / (1 - h->beta2) - 1;
+        double rho_t = rho_inf - 2 * step * pow(h->beta2, step) / bias_correction2;
+        t->bias_correction1 = 1 - pow(h->beta1, step);
+        t->bias_correction2_sqrt = pow(bias_correction2, 0.5);
+        if (rho_t > 5.0)
+            t->rect = pow((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.5);
     }
 }
 

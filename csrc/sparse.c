@@ -160,6 +160,8 @@ static void apply_tensor_scalars(ak_scalars *scalars, const ak_tensor_scalars *t
     scalars->bias_correction2 = t->bias_correction2;
     scalars->momentum_step_size = t->momentum_step_size;
     scalars->created = 0;
+    scalars->bias_correction1 = t->bias_correction1;
+    scalars->rect = t->rect;
 }
 
 /* Step the rows whose first entry lies in chunk `chunk` of the entries, a batch at a time: first

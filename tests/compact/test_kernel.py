@@ -4,7 +4,7 @@ Bitwise, not within a quantisation step: the kernel repeats the NumPy codec's fl
 operations in the same order (IEEE division, square root and products, round-half-even, the
 same thresholds), and
 the rule's update in the rule's order without FMA, so every code, scale and parameter agrees,
-for Adam/AdamW, Adamax and Adadelta, on every instruction set and thread count.
+for Adam/AdamW, Adamax, Adadelta and RAdam, on every instruction set and thread count.
 """
 
 import ctypes
@@ -57,11 +57,21 @@ HYPERS = {
         dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, maximize=True),
         dict(lr=5e-3, eps=1e-3, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
     ),
+    # Steps 1 to 3 before RAdam's rectification, step 10 (and later) after it. The richest
+    # case decays decoupled: before rectification the step is m/(1 - β1^t)·γ, not normalised,
+    # so in a block of HUGE_GRADIENTS, rounding upward (every small |m| gets code 1, s/127^2)
+    # moves the parameters far, and L2 decay would feed them back into the gradient until
+    # exp_avg_sq overflowed, which float32 state does not do.
+    "RAdam": (
+        dict(),
+        dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+        dict(lr=5e-3, betas=(0.7, 0.95), eps=1e-3, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
+    ),
 }
 CASES = [(name, hyper) for name, hypers in HYPERS.items() for hyper in hypers]
-SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA, "NAdam": specs.NADAM}
+SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA, "NAdam": specs.NADAM, "RAdam": specs.RADAM}
 # The richest hyperparameters of each rule: maximize, weight decay, AMSGrad.
-RICH = {"Adam": HYPERS["Adam"][2], "Adamax": HYPERS["Adamax"][2], "Adadelta": HYPERS["Adadelta"][2], "NAdam": HYPERS["NAdam"][2]}
+RICH = {name: HYPERS[name][2] for name in SPECS}
 # Those, and Adam without AMSGrad (with decoupled decay and maximize).
 EDGE_CASES = [(name, RICH[name]) for name in RICH] + [("Adam", HYPERS["Adam"][3])]
 

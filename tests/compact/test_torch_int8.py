@@ -1,4 +1,4 @@
-"""adamkit.torch Adam/AdamW, Adamax and Adadelta with state_dtype="int8": layout, checkpoints, the
+"""adamkit.torch Adam/AdamW, Adamax, Adadelta and RAdam with state_dtype="int8": layout, checkpoints, the
 step, quality."""
 
 import io
@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import adamkit.torch as akt  # noqa: E402
-from adamkit import rules  # noqa: E402
+from adamkit import rules, specs  # noqa: E402
 from adamkit.compact.int8 import decode_signed, decode_unsigned, encode_signed, encode_unsigned  # noqa: E402
 from adamkit.compact.policy import MIN_QUANTIZED_NUMEL  # noqa: E402
 from adamkit.kernels import quantized  # noqa: E402
@@ -87,7 +87,7 @@ def test_a_step_equals_decode_rule_encode(optimizer):
 
 
 # Each optimizer with a learning rate that learns the task below in 150 full-batch steps.
-TRAINED = {"AdamW": 3e-3, "Adamax": 1e-2, "Adadelta": 3.0}
+TRAINED = {"AdamW": 3e-3, "Adamax": 1e-2, "Adadelta": 3.0, "RAdam": 1e-2}
 
 
 def trained(state_dtype, steps=150, seed=0, optimizer="AdamW"):
@@ -125,10 +125,14 @@ def state_keys(optimizer):
 
 
 OVERFLOWING = [("Adam", {}), ("AdamW", {}), ("Adam", {"amsgrad": True}), ("Adamax", {}), ("Adadelta", {})]
+# RAdam takes the 1e38 gradient only: at 3.4e38 its momentum step before rectification,
+# m/(1 - β1^t)·γ, computes m/(1 - β1) = 3.4e38 within 2^-8 of the largest float, which float32
+# state reaches just below it and bfloat16 state, rounding m up stochastically, beyond it.
+HUGE = OVERFLOWING + [("RAdam", {})]
 
 
 @pytest.mark.parametrize("nonfinite_grads", ["propagate", "skip"])
-@pytest.mark.parametrize("optimizer, hyper", OVERFLOWING, ids=lambda v: str(v))
+@pytest.mark.parametrize("optimizer, hyper", HUGE, ids=lambda v: str(v))
 @pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
 def test_a_huge_finite_gradient_leaves_every_parameter_finite_as_float32_state_does(state_dtype, optimizer, hyper, nonfinite_grads):
     """Issue case 16: one gradient element of 1e38 in a parameter of 5000 elements. Its square
@@ -269,6 +273,7 @@ GROUPS = {
     "Adamax": (dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1), dict(lr=1e-2, maximize=True, eps=1e-3)),
     "Adadelta": (dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1), dict(lr=2.0, rho=0.95, maximize=True)),
     "NAdam": (dict(lr=5e-3, momentum_decay=0.05, weight_decay=0.1), dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    "RAdam": (dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1), dict(lr=1e-2, maximize=True, decoupled_weight_decay=True, weight_decay=0.05)),
 }
 
 
@@ -287,7 +292,8 @@ def test_a_step_equals_the_numpy_kernel_and_decode_rule_encode(optimizer):
     ]  # fmt: skip
     reference, reference_states = [a.copy() for a in arrays], [copied(state) for state in kernel_states]
     quantised = [i for i, p in enumerate(params) if p.numel() >= MIN_QUANTIZED_NUMEL]
-    for step in (1, 2, 3):
+    steps = range(1, 8)  # RAdam rectifies from step 6 with these betas
+    for step in steps:
         set_grads(params, step)
         for index in quantised:
             group = GROUPS[optimizer][index >= 3]
@@ -300,7 +306,7 @@ def test_a_step_equals_the_numpy_kernel_and_decode_rule_encode(optimizer):
         opt.step()
     for index, p in enumerate(params):
         state = opt.state[p]
-        assert float(state["step"]) == 3.0
+        assert float(state["step"]) == steps[-1]
         if index not in quantised:
             assert state[keys[0]].dtype == torch.float32 and scales_key(keys[0]) not in state
             continue
@@ -310,7 +316,7 @@ def test_a_step_equals_the_numpy_kernel_and_decode_rule_encode(optimizer):
         assert_same_state({k: v.numpy().reshape(-1) for k, v in state.items() if k not in SCALAR_STATE_KEYS}, kernel_states[index])
 
 
-@pytest.mark.parametrize("optimizer", ["Adamax", "Adadelta"])
+@pytest.mark.parametrize("optimizer", ["Adamax", "Adadelta", "RAdam"])
 def test_bad_input_raises_and_changes_nothing(optimizer):
     params = params_of_sizes((64, 80), 5000)
     opt = getattr(akt, optimizer)(params, state_dtype="int8")
@@ -331,5 +337,5 @@ def test_bad_input_raises_and_changes_nothing(optimizer):
         assert torch.equal(p.detach(), param_before)
         for key, value in state_before.items():
             assert torch.equal(opt.state[p][key], value)
-    with pytest.raises(ValueError, match="compact state is for Adam, AdamW, Adamax, Adadelta and NAdam; SGD takes"):
+    with pytest.raises(ValueError, match=f"compact state is for {specs.listed(specs.COMPACT)}; SGD takes"):
         akt.SGD(params, lr=0.1, state_dtype="int8")

@@ -25,6 +25,7 @@ CASES = {
     "Adagrad": (specs.ADAGRAD, {"lr_decay": 0.01, "weight_decay": 0.1}),
     "RMSprop-centered": (specs.RMSPROP, {"centered": True, "momentum": 0.9}),
     "NAdam-decoupled": (specs.NADAM, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    "RAdam-decoupled": (specs.RADAM, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
 }
 
 
@@ -49,7 +50,8 @@ def _trajectory(name, dtype, update, call_sizes):
         start = 0
         for size in call_sizes:
             chosen = range(start, start + size)
-            steps = tensor_steps(spec, hyper, chosen, t)
+            # Tensors at steps 1 to 9: RAdam's rectification starts at step 6.
+            steps = tensor_steps(spec, hyper, chosen, t, spread=7)
             update(spec, hyper, [params[i] for i in chosen], [grads[t][i] for i in chosen],
                    [states[i] for i in chosen], steps)
             start += size

@@ -83,10 +83,10 @@ def tensor_count(spec, hyper, step):
     return count
 
 
-def tensor_steps(spec, hyper, indices, t):
+def tensor_steps(spec, hyper, indices, t, spread=3):
     """The per-tensor step arguments of tensors ``indices`` at iteration ``t`` (0-based), this
-    step included (:func:`tensor_count`)."""
-    return [tensor_count(spec, hyper, t + 1 + i % 3) for i in indices]
+    step included (:func:`tensor_count`): tensor ``i`` is ``i % spread`` steps ahead."""
+    return [tensor_count(spec, hyper, t + 1 + i % spread) for i in indices]
 
 
 def run(case, dtype, update, steps=STEPS):

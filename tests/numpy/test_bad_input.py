@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import adamkit.numpy
 
-NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam")
+NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam")
 NONNEGATIVE = {
     "Adam": ("lr", "eps", "weight_decay"),
     "AdamW": ("lr", "eps", "weight_decay"),
@@ -19,6 +19,7 @@ NONNEGATIVE = {
     "Adagrad": ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
     "RMSprop": ("lr", "eps", "weight_decay", "momentum"),
     "NAdam": ("lr", "eps", "weight_decay", "momentum_decay"),
+    "RAdam": ("lr", "eps", "weight_decay"),
 }
 FLAGS = {
     "Adam": ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat"),
@@ -29,6 +30,7 @@ FLAGS = {
     "Adagrad": ("maximize",),
     "RMSprop": ("centered", "maximize"),
     "NAdam": ("decoupled_weight_decay", "maximize"),
+    "RAdam": ("decoupled_weight_decay", "maximize"),
 }
 BAD_NUMBERS = st.one_of(
     st.floats(max_value=-1e-300, allow_infinity=True),

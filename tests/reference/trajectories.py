@@ -9,6 +9,7 @@ from tests.reference.adam import adam
 from tests.reference.adamax import adamax
 from tests.reference.adamw import adamw
 from tests.reference.nadam import nadam
+from tests.reference.radam import radam
 from tests.reference.rmsprop import rmsprop
 from tests.reference.sgd import sgd
 
@@ -23,6 +24,7 @@ _BY_NAME = {
     "Adafactor": adafactor,
     # torch keeps mu_product in its default scalar dtype, float32.
     "NAdam": lambda params, grads, **hyper: nadam(params, grads, **hyper, product_dtype=np.float32),
+    "RAdam": radam,
 }
 
 

@@ -18,7 +18,7 @@ TOLERANCE = {
     torch.complex128: 1e-12,
 }
 
-OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Adafactor", "NAdam")
+OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Adafactor", "NAdam", "RAdam")
 # Those the C kernels step, which alone take Kahan summation, bfloat16 on the CPU and the
 # multi-tensor device path (Adafactor has no kernel yet).
 NATIVE_OPTIMIZERS = tuple(name for name in OPTIMIZERS if specs.BY_NAME[name].native)
@@ -34,6 +34,7 @@ RICH = {
     "RMSprop": dict(lr=1e-2, centered=True, momentum=0.9),
     "Adafactor": dict(lr=0.05, weight_decay=0.1, d=1.5, beta2_decay=-0.6, eps=(1e-20, 1e-2)),
     "NAdam": dict(lr=1e-2, weight_decay=0.1, momentum_decay=0.05),
+    "RAdam": dict(lr=1e-2, weight_decay=0.1, betas=(0.8, 0.9)),
 }
 
 

@@ -34,7 +34,7 @@ ADAMKIT_EXTRAS = {
     "kahan_summation": None,
 }
 # The optimizers with a choice of sparse step (adamkit.torch._sparse).
-SPARSE_MODE_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "NAdam")
+SPARSE_MODE_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "NAdam", "RAdam")
 
 
 # --- step(closure) -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ import torch
 import adamkit.torch
 from adamkit.specs import SCALAR_STATE_KEYS
 from adamkit.torch import _compact_state as compact_state
+from tests.reference.radam import radam as reference_radam
 from tests.torch._compare import assert_bitwise_equal, assert_step_refused, assert_unchanged, snapshot
 
 SPARSE_OPTIMIZERS = {
@@ -22,6 +23,7 @@ SPARSE_OPTIMIZERS = {
     "Adagrad": dict(lr=0.1, lr_decay=0.02, initial_accumulator_value=0.1, eps=1e-7),
     "Adadelta": dict(lr=0.7, rho=0.85, eps=1e-5, weight_decay=0.1),
     "NAdam": dict(lr=0.03, betas=(0.8, 0.95), momentum_decay=0.05, weight_decay=0.05, decoupled_weight_decay=True),
+    "RAdam": dict(lr=0.03, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1, maximize=True),
 }
 
 
@@ -109,6 +111,32 @@ def test_lazy_adam_equals_a_float64_lazy_adam_by_hand(name, width):
     for row in (2, 5):
         assert_bitwise_equal(param.detach()[row], initial[row], f"row {row}")
         assert not optimizer.state[param]["exp_avg"][row].any()
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_lazy_radam_follows_the_float64_transcription_past_the_rectification(decoupled):
+    """Rows touched at each of 9 steps (RAdam rectifies from step 6 here) take the transcription's
+    steps; the rows never touched are not decayed and keep zero moments. torch.optim.RAdam
+    refuses sparse gradients."""
+    shape, rows = (7, 17), [0, 3, 6]
+    param = _table(shape, seed=9)
+    initial = param.detach().clone()
+    hyper = {**SPARSE_OPTIMIZERS["RAdam"], "decoupled_weight_decay": decoupled}
+    optimizer = adamkit.torch.RAdam([param], **hyper)
+    grads = []
+    for seed in range(9):
+        param.grad = _sparse_grad(shape, rows, seed)
+        grads.append(param.grad._values().numpy().copy())
+        optimizer.step()
+    expected, state = reference_radam(initial.numpy()[rows], grads, **hyper)
+    np.testing.assert_allclose(param.detach().numpy()[rows], expected, rtol=1e-12, atol=1e-15)
+    for key in ("exp_avg", "exp_avg_sq"):
+        np.testing.assert_allclose(optimizer.state[param][key].numpy()[rows], state[key], rtol=1e-12, atol=1e-15)
+    untouched = [1, 2, 4, 5]
+    assert_bitwise_equal(param.detach()[untouched], initial[untouched], "untouched rows")
+    assert not optimizer.state[param]["exp_avg_sq"][untouched].any()
+    with pytest.raises(RuntimeError, match="RAdam does not support sparse gradients"):
+        torch.optim.RAdam([param], **hyper).step()
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

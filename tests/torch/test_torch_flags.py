@@ -20,7 +20,7 @@ from tests.torch._compare import both
 
 SIZES = (1, 7, 17, 4097)
 FUSED = ("Adam", "AdamW", "SGD", "Adagrad")
-CAPTURABLE = ("Adam", "AdamW", "Adamax", "Adadelta", "RMSprop", "NAdam")
+CAPTURABLE = ("Adam", "AdamW", "Adamax", "Adadelta", "RMSprop", "NAdam", "RAdam")
 
 # Non-default hyperparameters of each class, with every state slot in use.
 CASES = (
@@ -34,6 +34,7 @@ CASES = (
     ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.1)),
     ("RMSprop", dict(lr=1e-2, alpha=0.9, centered=True, momentum=0.9, weight_decay=0.1)),
     ("NAdam", dict(lr=4e-3, betas=(0.85, 0.995), momentum_decay=0.05, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("RAdam", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, decoupled_weight_decay=True)),
 )
 IDS = [f"{name}{hyper}" for name, hyper in CASES]
 
@@ -132,6 +133,7 @@ MODEL_CASES = (
     ("Adagrad", dict(lr=1e-2, lr_decay=1e-3)),
     ("RMSprop", dict(lr=1e-3, momentum=0.5, centered=True)),
     ("NAdam", dict(lr=2e-3, momentum_decay=0.05)),
+    ("RAdam", dict(lr=1e-3)),
 )
 
 
@@ -175,6 +177,7 @@ DIFFERENTIABLE_CASES = (
     ("Adagrad", dict(lr_decay=0.01, weight_decay=0.1), ("sum",)),
     ("RMSprop", dict(centered=True, momentum=0.9, weight_decay=0.1), ("square_avg", "momentum_buffer", "grad_avg")),
     ("NAdam", dict(weight_decay=0.1, momentum_decay=0.05), ("exp_avg", "exp_avg_sq")),
+    ("RAdam", dict(weight_decay=0.1), ("exp_avg", "exp_avg_sq")),
 )
 
 
@@ -256,6 +259,7 @@ OWN_OPTIONS = (
     ("Adagrad", dict(kahan_summation=True), "kahan_summation=True"),
     ("RMSprop", dict(kahan_summation=True), "kahan_summation=True"),
     ("NAdam", dict(state_dtype="int8"), "state_dtype='int8'"),
+    ("RAdam", dict(state_dtype="int8"), "state_dtype='int8'"),
 )
 
 

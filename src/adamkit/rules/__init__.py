@@ -14,10 +14,11 @@ from adamkit.rules.adagrad import ADAGRAD, AdagradState, adagrad, adagrad_lr
 from adamkit.rules.adam import ADAM, ADAMW, AdamScalars, AdamState, adam, adam_scalars
 from adamkit.rules.adamax import ADAMAX, AdamaxState, adamax
 from adamkit.rules.nadam import NADAM, NAdamCount, NAdamState, nadam
+from adamkit.rules.radam import RADAM, RAdamScalars, RAdamState, radam, radam_scalars
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
 
-SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM)
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM)
 """Every rule's spec, in order; every other part of adamkit derives what it needs from them."""
 """Every optimizer's spec, in the order the front ends and the commands list them."""
 
@@ -29,6 +30,7 @@ __all__ = [
     "ADAMAX",
     "ADAMW",
     "NADAM",
+    "RADAM",
     "RMSPROP",
     "SGD",
     "SPECS",
@@ -40,6 +42,8 @@ __all__ = [
     "AdamaxState",
     "NAdamCount",
     "NAdamState",
+    "RAdamScalars",
+    "RAdamState",
     "RMSpropState",
     "SGDState",
     "adadelta",
@@ -50,6 +54,8 @@ __all__ = [
     "adam_scalars",
     "adamax",
     "nadam",
+    "radam",
+    "radam_scalars",
     "rmsprop",
     "sgd",
 ]

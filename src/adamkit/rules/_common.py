@@ -51,3 +51,8 @@ def absolute(x):
 def copy(x):
     """A new array (or tensor) holding the values of ``x``."""
     return x.clone() if _torch_style(x) else np.array(x, copy=True)
+
+
+def reciprocal(x):
+    """The elementwise ``1 / x``, as torch's ``scalar / tensor`` computes it before scaling."""
+    return x.reciprocal() if _torch_style(x) else 1 / x

@@ -9,10 +9,9 @@
 [0.9, 0.9, 0.9]
 """
 
-from adamkit.torch import _nadam, _optimizers
+from adamkit.torch import _optimizers
 from adamkit.torch._base import Optimizer
 from adamkit.torch._checks import MismatchError
-from adamkit.torch._nadam import *  # noqa: F403  # NAdam, in its own module
 from adamkit.torch._optimizers import *  # noqa: F403  # one class per spec, named in its __all__
 
-__all__ = _optimizers.__all__ + _nadam.__all__ + ["MismatchError", "Optimizer"]
+__all__ = _optimizers.__all__ + ["MismatchError", "Optimizer"]

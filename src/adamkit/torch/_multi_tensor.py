@@ -70,6 +70,10 @@ class TensorList:
         """New tensors holding the same values (``rules._common.copy``)."""
         return TensorList(torch._foreach_clone(self.tensors))
 
+    def reciprocal(self):
+        """The elementwise ``1 / x`` (``rules._common.reciprocal``)."""
+        return TensorList(torch._foreach_reciprocal(self.tensors))
+
 
 def _apply(operation, tensor_list, other):
     if isinstance(other, TensorList):

@@ -25,14 +25,15 @@ from torch.optim.optimizer import ParamsT
 from adamkit import specs
 from adamkit.torch._adafactor import Adafactor
 from adamkit.torch._base import Optimizer
+from adamkit.torch._nadam import NAdam
+from adamkit.torch._radam import RAdam
 from adamkit.torch._tensor_hyperparameters import check_tensor_hyperparameters, stored_betas
 from adamkit.torch._torch_step import amp_arguments
 from adamkit.validation import check_bool
 
 
-__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Adafactor"]
-"""One class per spec of :data:`adamkit.specs.ALL`, in its order, with :mod:`adamkit.torch._nadam`'s
-after them (tests/torch/test_contract.py checks)."""
+__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Adafactor", "NAdam", "RAdam"]
+"""One class per spec of :data:`adamkit.specs.ALL`, in its order (tests/torch/test_contract.py checks)."""
 
 
 class Adam(Optimizer):
