@@ -19,7 +19,8 @@
     X(SGD, sgd, 0, arg)                                                                            \
     X(ADAGRAD, adagrad, 1, arg)                                                                    \
     X(RMSPROP, rmsprop, 0, arg)                                                                    \
-    X(NADAM, nadam, 1, arg)
-    X(RADAM, radam, 1, arg)
+    X(NADAM, nadam, 1, arg)                                                                        \
+    X(RADAM, radam, 1, arg)                                                                        \
+    /* Each entry ends with a backslash, so that a new rule is one added line. */
 
 #endif
