@@ -1,5 +1,6 @@
 """Look up the transcription of an optimizer by its torch name and run it on one array."""
 
+from tests.reference.adabelief import adabelief
 from tests.reference.adadelta import adadelta
 from tests.reference.adagrad import adagrad
 from tests.reference.adam import adam
@@ -16,6 +17,7 @@ _BY_NAME = {
     "SGD": sgd,
     "Adagrad": adagrad,
     "RMSprop": rmsprop,
+    "AdaBelief": adabelief,
 }
 
 

@@ -8,6 +8,7 @@ defaults, checks, state slots, diagnostics and what the commands show. :data:`SP
 them; every other part of adamkit derives what it needs from there (:mod:`adamkit.specs`).
 """
 
+from adamkit.rules.adabelief import ADABELIEF, AdaBeliefState, adabelief
 from adamkit.rules.adadelta import ADADELTA, AdadeltaState, adadelta
 from adamkit.rules.adagrad import ADAGRAD, AdagradState, adagrad, adagrad_lr
 from adamkit.rules.adam import ADAM, ADAMW, AdamScalars, AdamState, adam, adam_scalars
@@ -15,11 +16,12 @@ from adamkit.rules.adamax import ADAMAX, AdamaxState, adamax
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
 
-SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP)
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADABELIEF)
 """Every rule's spec, in order; every other part of adamkit derives what it needs from them."""
 """Every optimizer's spec, in the order the front ends and the commands list them."""
 
 __all__ = [
+    "ADABELIEF",
     "ADADELTA",
     "ADAGRAD",
     "ADAM",
@@ -28,6 +30,7 @@ __all__ = [
     "RMSPROP",
     "SGD",
     "SPECS",
+    "AdaBeliefState",
     "AdadeltaState",
     "AdagradState",
     "AdamScalars",
@@ -35,6 +38,7 @@ __all__ = [
     "AdamaxState",
     "RMSpropState",
     "SGDState",
+    "adabelief",
     "adadelta",
     "adagrad",
     "adagrad_lr",
