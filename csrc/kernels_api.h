@@ -38,6 +38,7 @@ typedef struct {
     double lr, beta1, beta2, eps, weight_decay;
     double momentum, dampening, rho, alpha, lr_decay;
     int amsgrad, maximize, decoupled_weight_decay, eps_hat, nesterov, centered;
+    int rectify; /* AdaBelief */
 } ak_hyper;
 
 /* The state slots of each rule, in the order of adamkit.specs (at most three):
@@ -47,6 +48,7 @@ typedef struct {
  *   SGD       momentum_buffer (momentum != 0)
  *   Adagrad   sum
  *   RMSprop   square_avg, momentum_buffer (momentum > 0), grad_avg (centered)
+ *   AdaBelief exp_avg, exp_avg_var, max_exp_avg_var (amsgrad)
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 

@@ -23,6 +23,15 @@ RULE_CASES = {
     "adamax": (specs.ADAMAX, dict(lr=0.03, betas=(0.85, 0.97), eps=1e-5, weight_decay=0.05)),
     "adagrad": (specs.ADAGRAD, dict(lr=0.1, lr_decay=0.02, weight_decay=0.1, eps=1e-7)),
     "adadelta": (specs.ADADELTA, dict(lr=0.7, rho=0.85, eps=1e-5, weight_decay=0.1, maximize=True)),
+    # Rectified, steps 1 to 3 are SGD with momentum (rho_t < 5); unrectified, the adaptive step.
+    "adabelief-rectify-l2": (
+        specs.ADABELIEF,
+        dict(lr=0.02, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.1, decoupled_weight_decay=False, rectify=True),
+    ),
+    "adabelief-amsgrad": (
+        specs.ADABELIEF,
+        dict(lr=0.02, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.1, amsgrad=True, maximize=True),
+    ),
 }
 
 
