@@ -8,7 +8,7 @@ defaults, checks, state slots, diagnostics and what the commands show. :data:`SP
 them; every other part of adamkit derives what it needs from there (:mod:`adamkit.specs`).
 """
 
-from adamkit.rules.adabelief import ADABELIEF, AdaBeliefState, adabelief
+from adamkit.rules.adabelief import ADABELIEF, AdaBeliefScalars, AdaBeliefState, adabelief, adabelief_scalars
 from adamkit.rules.adadelta import ADADELTA, AdadeltaState, adadelta
 from adamkit.rules.adagrad import ADAGRAD, AdagradState, adagrad, adagrad_lr
 from adamkit.rules.adam import ADAM, ADAMW, AdamScalars, AdamState, adam, adam_scalars
@@ -30,6 +30,7 @@ __all__ = [
     "RMSPROP",
     "SGD",
     "SPECS",
+    "AdaBeliefScalars",
     "AdaBeliefState",
     "AdadeltaState",
     "AdagradState",
@@ -39,6 +40,7 @@ __all__ = [
     "RMSpropState",
     "SGDState",
     "adabelief",
+    "adabelief_scalars",
     "adadelta",
     "adagrad",
     "adagrad_lr",
