@@ -66,18 +66,25 @@ static inline void FN(store_param)(P_T *param, P_T *compensation, VEC t)
     STORE_P(compensation, SUB(s, LOAD_P(param)));
 }
 
+/* grad = directed_gradient(grad, maximize); then param * (1 - lr * weight_decay) (decoupled
+ * decay, into *p) or grad + weight_decay * param (L2) */
+static inline VEC FN(decayed_gradient)(const ak_scalars *k, VEC *p, VEC g)
+{
+    if (k->maximize)
+        g = NEG(g);
+    if (k->decoupled)
+        *p = MUL(*p, SET1(k->decay_factor));
+    else if (k->l2)
+        g = ADD(g, MUL(SET1(k->weight_decay), *p));
+    return g;
+}
+
 static inline void FN(adam_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
                                   P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq,
                                   S_T *max_exp_avg_sq)
 {
     VEC p = LOAD_P(param);
-    VEC g = LOAD_P(grad);
-    if (k->maximize)
-        g = NEG(g);
-    if (k->decoupled)
-        p = MUL(p, SET1(k->decay_factor)); /* param * (1 - lr * weight_decay) */
-    else if (k->l2)
-        g = ADD(g, MUL(SET1(k->weight_decay), p)); /* grad + weight_decay * param */
+    VEC g = FN(decayed_gradient)(k, &p, LOAD_P(grad));
     /* exp_avg + (1 - beta1) * (grad - exp_avg) */
     VEC m = LOAD_S(exp_avg);
     m = ADD(m, MUL(SET1(k->one_minus_beta1), SUB(g, m)));
@@ -216,13 +223,7 @@ static inline void FN(adabelief_lanes)(const ak_scalars *k, int64_t index, P_T *
                                        S_T *max_exp_avg_var)
 {
     VEC p = LOAD_P(param);
-    VEC g = LOAD_P(grad);
-    if (k->maximize)
-        g = NEG(g);
-    if (k->decoupled)
-        p = MUL(p, SET1(k->decay_factor)); /* param * (1 - lr * weight_decay) */
-    else if (k->l2)
-        g = ADD(g, MUL(SET1(k->weight_decay), p)); /* grad + weight_decay * param */
+    VEC g = FN(decayed_gradient)(k, &p, LOAD_P(grad));
     /* beta1 * exp_avg + (1 - beta1) * grad */
     VEC m = ADD(MUL(SET1(k->beta1), LOAD_S(exp_avg)), MUL(SET1(k->one_minus_beta1), g));
     /* residual = grad - exp_avg; beta2 * exp_avg_var + (1 - beta2) * residual * residual + eps */
