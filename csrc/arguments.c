@@ -42,6 +42,7 @@ static const struct {
     {"eps_hat", offsetof(ak_hyper, eps_hat)},
     {"nesterov", offsetof(ak_hyper, nesterov)},
     {"centered", offsetof(ak_hyper, centered)},
+    {"rectify", offsetof(ak_hyper, rectify)},
 };
 
 static int lookup(const char *const *names, int count, const char *name, const char *what)

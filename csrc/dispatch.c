@@ -93,6 +93,7 @@ static void run_element_chunk(const void *context, int64_t chunk, int thread)
         scalars.momentum_step_size = plan->per_tensor[t].momentum_step_size;
         scalars.bias_correction1 = plan->per_tensor[t].bias_correction1;
         scalars.rect = plan->per_tensor[t].rect;
+        scalars.sgd_step = plan->per_tensor[t].sgd_step;
         scalars.first_index = first;
         if (call->rounding_seeds)
             for (int s = 0; s < AK_MAX_SLOTS; s++)

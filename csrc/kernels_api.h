@@ -39,6 +39,7 @@ typedef struct {
     double momentum, dampening, rho, alpha, lr_decay;
     int amsgrad, maximize, decoupled_weight_decay, eps_hat, nesterov, centered;
     double momentum_decay; /* NAdam's psi */
+    int rectify; /* AdaBelief */
 } ak_hyper;
 
 /* The state slots of each rule, in the order of adamkit.specs (at most three):
@@ -50,6 +51,7 @@ typedef struct {
  *   RMSprop   square_avg, momentum_buffer (momentum > 0), grad_avg (centered)
  *   NAdam     exp_avg, exp_avg_sq
  *   RAdam     exp_avg, exp_avg_sq
+ *   AdaBelief exp_avg, exp_avg_var, max_exp_avg_var (amsgrad)
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 

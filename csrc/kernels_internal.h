@@ -44,6 +44,8 @@ typedef struct {
     /* Per tensor. */
     double bias_correction1; /* RAdam: 1 - beta1^t */
     double rect;             /* RAdam: r_t once rho_t > 5, else 0 (r_t > 0 where it is taken) */
+    double beta1;                      /* AdaBelief */
+    int sgd_step; /* Per tensor, AdaBelief rectified: no denominator, param -= step_size * m */
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
@@ -76,6 +78,7 @@ typedef struct {
     int created;
     double bias_correction2, momentum_step_size; /* NAdam */
     double bias_correction1, rect;
+    int sgd_step;
 } ak_tensor_scalars;
 
 /* The per-call scalars of `rule` (the per-tensor fields are left zero). */

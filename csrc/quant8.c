@@ -1,10 +1,10 @@
-/* ak_q8_update: Adam/AdamW, Adamax, Adadelta and NAdam with 8-bit block-wise state (see quant8.h and
+/* ak_q8_update: the rules of adamkit.specs.COMPACT with 8-bit block-wise state (see quant8.h and
  * adamkit/compact/int8.py, whose float32 operations this file repeats in the same order).
  *
  * One driver serves every rule: it finds a block, and in one loop over its elements decodes
  * the state, applies the rule's element update and leaves the new state in float32 buffers on
  * the stack; then it encodes the buffers with the block's new maxima. A rule adds only its
- * element update (adam_element, adamax_element, adadelta_element, nadam_element), the maps of its slots
+ * element update (adam_element, adamax_element, adadelta_element, nadam_element, adabelief_element), the maps of its slots
  * (LAYOUTS) and its cases in update_variant.
  *
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
@@ -45,11 +45,12 @@ static const rule_layout LAYOUTS[AK_N_RULES] = {
     [AK_RULE_ADADELTA] = {{UNSIGNED_MAP, UNSIGNED_MAP}, 0},
     [AK_RULE_NADAM] = {{SIGNED_MAP, UNSIGNED_MAP}, 0},
     [AK_RULE_RADAM] = {{SIGNED_MAP, UNSIGNED_MAP}, 1u << 1},
+    [AK_RULE_ADABELIEF] = {{SIGNED_MAP, UNSIGNED_MAP, UNSIGNED_MAP}, 1u << 1 | 1u << 2},
 };
 
 int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
 {
-    if (rule == AK_RULE_ADAM)
+    if (rule == AK_RULE_ADAM || rule == AK_RULE_ADABELIEF)
         return hyper->amsgrad ? 3 : 2;
     return rule == AK_RULE_ADAMAX || rule == AK_RULE_ADADELTA || rule == AK_RULE_NADAM || rule == AK_RULE_RADAM ? 2 : 0;
 }
@@ -225,6 +226,30 @@ INLINE float radam_element(const ak_scalars *k, float p, float g, const float *o
     return p - scaled * adaptive * (float)k->rect;
 }
 
+/* adamkit.rules.adabelief: the belief s <- beta2 s + (1 - beta2)(g - m)^2 + eps, and, but in a
+ * rectified SGD step, param -= step_size * (m / (sqrt(s) / bias_correction2_sqrt + eps)). */
+INLINE float adabelief_element(const ak_scalars *k, int amsgrad, float p, float g, const float *old,
+                               float *new, float *root)
+{
+    float m = (float)k->beta1 * old[0] + (float)k->one_minus_beta1 * g;
+    float r = g - m;
+    float s = ((float)k->beta2 * old[1] + ((float)k->one_minus_beta2 * r) * r) + (float)k->eps;
+    new[0] = m;
+    new[1] = s;
+    float second_moment = s;
+    if (amsgrad) {
+        second_moment = maximum(old[2], s);
+        new[2] = second_moment;
+    }
+    float second_root = sqrtf(second_moment);
+    root[1] = amsgrad ? sqrtf(s) : second_root;
+    root[2] = second_root;
+    if (k->sgd_step)
+        return p - (float)k->step_size * m;
+    float denom = second_root / (float)k->bias_correction2_sqrt + (float)k->eps;
+    return p - (float)k->step_size * (m / denom);
+}
+
 /* One block: n elements of a parameter and its gradient, and for each active slot its codes
  * and their unit; the update leaves the slot's new values in values[s] (and, for the
  * slots the layout roots, their square roots in roots[s]), and the parameter in place. */
@@ -245,7 +270,7 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
                                     int decay, int amsgrad)
 {
     const rule_layout *layout = &LAYOUTS[rule];
-    const int slots = rule == AK_RULE_ADAM && amsgrad ? 3 : 2;
+    const int slots = (rule == AK_RULE_ADAM || rule == AK_RULE_ADABELIEF) && amsgrad ? 3 : 2;
     uint32_t absmax0 = 0, absmax1 = 0, absmax2 = 0; /* one scalar each, so the loop vectorises */
     for (int i = 0; i < b->n; i++) {
         float old[AK_MAX_SLOTS], new[AK_MAX_SLOTS], root[AK_MAX_SLOTS];
@@ -261,6 +286,8 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
             p = p * (float)k->decay_factor; /* param * (1 - lr * weight_decay) */
         if (rule == AK_RULE_ADAM)
             p = adam_element(k, amsgrad, p, g, old, new, root);
+        else if (rule == AK_RULE_ADABELIEF)
+            p = adabelief_element(k, amsgrad, p, g, old, new, root);
         else if (rule == AK_RULE_ADAMAX)
             p = adamax_element(k, p, g, old, new);
         else if (rule == AK_RULE_NADAM)
@@ -330,6 +357,18 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
         VARIANT_CASE(AK_RULE_RADAM, 1, AK_Q8_PLAIN, 0)
         VARIANT_CASE(AK_RULE_RADAM, 1, AK_Q8_L2, 0)
         VARIANT_CASE(AK_RULE_RADAM, 1, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_PLAIN, 1)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_L2, 1)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_DECOUPLED, 1)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_PLAIN, 1)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_L2, 1)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_DECOUPLED, 1)
     default:
         break;
     }
@@ -407,6 +446,7 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
     k.momentum_step_size = pl->per_tensor[t].momentum_step_size;
     k.bias_correction1 = pl->per_tensor[t].bias_correction1;
     k.rect = pl->per_tensor[t].rect;
+    k.sgd_step = pl->per_tensor[t].sgd_step;
     int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
     if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
         int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;

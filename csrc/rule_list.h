@@ -22,5 +22,6 @@
     X(NADAM, nadam, 1, arg)                                                                        \
     X(RADAM, radam, 1, arg)                                                                        \
     /* Each entry ends with a backslash, so that a new rule is one added line. */
+    X(ADABELIEF, adabelief, 1, arg)
 
 #endif

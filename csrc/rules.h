@@ -66,18 +66,25 @@ static inline void FN(store_param)(P_T *param, P_T *compensation, VEC t)
     STORE_P(compensation, SUB(s, LOAD_P(param)));
 }
 
+/* grad = directed_gradient(grad, maximize); then param * (1 - lr * weight_decay) (decoupled
+ * decay, into *p) or grad + weight_decay * param (L2) */
+static inline VEC FN(decayed_gradient)(const ak_scalars *k, VEC *p, VEC g)
+{
+    if (k->maximize)
+        g = NEG(g);
+    if (k->decoupled)
+        *p = MUL(*p, SET1(k->decay_factor));
+    else if (k->l2)
+        g = ADD(g, MUL(SET1(k->weight_decay), *p));
+    return g;
+}
+
 static inline void FN(adam_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
                                   P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq,
                                   S_T *max_exp_avg_sq)
 {
     VEC p = LOAD_P(param);
-    VEC g = LOAD_P(grad);
-    if (k->maximize)
-        g = NEG(g);
-    if (k->decoupled)
-        p = MUL(p, SET1(k->decay_factor)); /* param * (1 - lr * weight_decay) */
-    else if (k->l2)
-        g = ADD(g, MUL(SET1(k->weight_decay), p)); /* grad + weight_decay * param */
+    VEC g = FN(decayed_gradient)(k, &p, LOAD_P(grad));
     /* exp_avg + (1 - beta1) * (grad - exp_avg) */
     VEC m = LOAD_S(exp_avg);
     m = ADD(m, MUL(SET1(k->one_minus_beta1), SUB(g, m)));
@@ -245,6 +252,37 @@ static inline void FN(radam_lanes)(const ak_scalars *k, int64_t index, P_T *para
     FN(store_param)(param, compensation, p);
 }
 
+static inline void FN(adabelief_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
+                                       P_T *compensation, S_T *exp_avg, S_T *exp_avg_var,
+                                       S_T *max_exp_avg_var)
+{
+    VEC p = LOAD_P(param);
+    VEC g = FN(decayed_gradient)(k, &p, LOAD_P(grad));
+    /* beta1 * exp_avg + (1 - beta1) * grad */
+    VEC m = ADD(MUL(SET1(k->beta1), LOAD_S(exp_avg)), MUL(SET1(k->one_minus_beta1), g));
+    /* residual = grad - exp_avg; beta2 * exp_avg_var + (1 - beta2) * residual * residual + eps */
+    VEC r = SUB(g, m);
+    VEC s = ADD(ADD(MUL(SET1(k->beta2), LOAD_S(exp_avg_var)), MUL(MUL(SET1(k->one_minus_beta2), r), r)),
+                SET1(k->eps));
+    STORE_S(k, 0, index, exp_avg, m);
+    STORE_S(k, 1, index, exp_avg_var, s);
+    VEC second_moment = s;
+    if (k->amsgrad) {
+        /* np.maximum(max_exp_avg_var, exp_avg_var) */
+        second_moment = MAX(LOAD_S(max_exp_avg_var), s);
+        STORE_S(k, 2, index, max_exp_avg_var, second_moment);
+    }
+    if (k->sgd_step) {
+        /* param - step_size * exp_avg */
+        p = SUB(p, MUL(SET1(k->step_size), m));
+    } else {
+        /* np.sqrt(second_moment) / bias_correction2_sqrt + eps; param - step_size * (exp_avg / denom) */
+        VEC denom = ADD(DIV(SQRT(second_moment), SET1(k->bias_correction2_sqrt)), SET1(k->eps));
+        p = SUB(p, MUL(SET1(k->step_size), DIV(m, denom)));
+    }
+    FN(store_param)(param, compensation, p);
+}
+
 #define AT(buffer, i) ((buffer) ? (buffer) + (i) : NULL)
 
 /* In a segment's tail: copy its `rest` elements from index `i` of `buffer` into `tail`, or
@@ -337,6 +375,7 @@ DEFINE_SEGMENT(adagrad)
 DEFINE_SEGMENT(rmsprop)
 DEFINE_SEGMENT(nadam)
 DEFINE_SEGMENT(radam)
+DEFINE_SEGMENT(adabelief)
 
 #undef DEFINE_SEGMENT
 #undef AT

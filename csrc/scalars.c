@@ -6,6 +6,9 @@
  */
 #include "kernels_internal.h"
 
+/* adamkit.rules.adabelief.RECTIFY_THRESHOLD: the shortest average AdaBelief rectifies. */
+#define AK_RECTIFY_THRESHOLD 5.0
+
 void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
 {
     memset(k, 0, sizeof *k);
@@ -63,9 +66,41 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
         k->beta2 = h->beta2;
         k->one_minus_beta2 = 1 - h->beta2;
         break;
+    case AK_RULE_ADABELIEF:
+        k->decoupled = h->decoupled_weight_decay;
+        k->l2 = !h->decoupled_weight_decay && h->weight_decay != 0;
+        k->decay_factor = 1 - h->lr * h->weight_decay;
+        k->beta1 = h->beta1;
+        k->one_minus_beta1 = 1 - h->beta1;
+        k->beta2 = h->beta2;
+        k->one_minus_beta2 = 1 - h->beta2;
+        k->amsgrad = h->amsgrad;
+        break;
     default:
         break;
     }
+}
+
+/* adabelief_scalars(step, lr, betas, rectify) */
+static void adabelief_scalars(const ak_hyper *h, double step, ak_tensor_scalars *t)
+{
+    double bias_correction1 = 1 - pow(h->beta1, step);
+    double beta2_t = pow(h->beta2, step);
+    if (!h->rectify) {
+        t->step_size = h->lr / bias_correction1;
+        t->bias_correction2_sqrt = sqrt(1 - beta2_t);
+        return;
+    }
+    double rho_inf = 2 / (1 - h->beta2) - 1;
+    double rho_t = rho_inf - 2 * step * beta2_t / (1 - beta2_t);
+    if (rho_t < AK_RECTIFY_THRESHOLD) {
+        t->step_size = h->lr / bias_correction1;
+        t->sgd_step = 1;
+        return;
+    }
+    double rectification =
+        sqrt((1 - beta2_t) * (rho_t - 4) / (rho_inf - 4) * (rho_t - 2) / rho_t * rho_inf / (rho_inf - 2));
+    t->step_size = h->lr * rectification / bias_correction1;
 }
 
 #define AK_COUNTS_ENTRY(upper, lower, counts, unused) [AK_RULE_##upper] = counts,
@@ -85,6 +120,7 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
     t->momentum_step_size = 0;
     t->bias_correction1 = 1;
     t->rect = 0;
+    t->sgd_step = 0;
     if (rule == AK_RULE_ADAM) {
         /* adam_scalars(step, lr, betas, eps_hat) */
         double bias_correction1 = 1 - pow(h->beta1, step);
@@ -109,6 +145,8 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
         t->bias_correction2_sqrt = pow(bias_correction2, 0.5);
         if (rho_t > 5.0)
             t->rect = pow((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.5);
+    } else if (rule == AK_RULE_ADABELIEF) {
+        adabelief_scalars(h, step, t);
     }
 }
 

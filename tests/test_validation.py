@@ -20,7 +20,7 @@ import adamkit.torch  # noqa: E402
 NAN, INF = math.nan, math.inf
 NONNEGATIVE = ("lr", "eps", "weight_decay", "momentum", "dampening", "lr_decay", "initial_accumulator_value")
 UNIT_CLOSED = ("rho", "alpha")
-FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat", "nesterov", "centered")
+FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat", "nesterov", "centered", "rectify")
 PAIRS = ("betas",)
 NONPOSITIVE = ("beta2_decay",)
 AT_LEAST_ONE = ("d",)
@@ -300,7 +300,8 @@ def test_empty_parameter_list_is_rejected(name):
 def test_parameter_listed_twice_in_one_group_gets_torchs_warning(name):
     """torch warns and steps such a parameter twice (tests/torch/test_tampering.py checks the steps)."""
     weight, other = weights()
-    for cls in (getattr(torch.optim, name), CONSTRUCTORS[name]):
+    torchs = [getattr(torch.optim, name)] if hasattr(torch.optim, name) else []  # AdaBelief: adamkit's alone
+    for cls in (*torchs, CONSTRUCTORS[name]):
         with pytest.warns(UserWarning, match="duplicate parameters"):
             optimizer = cls([{"params": [other]}, {"params": [weight, weight]}])
         assert optimizer.param_groups[1]["params"] == [weight, weight]

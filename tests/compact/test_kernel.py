@@ -4,7 +4,7 @@ Bitwise, not within a quantisation step: the kernel repeats the NumPy codec's fl
 operations in the same order (IEEE division, square root and products, round-half-even, the
 same thresholds), and
 the rule's update in the rule's order without FMA, so every code, scale and parameter agrees,
-for Adam/AdamW, Adamax, Adadelta and RAdam, on every instruction set and thread count.
+for the rules of adamkit.specs.COMPACT, on every instruction set and thread count.
 """
 
 import ctypes
@@ -67,9 +67,15 @@ HYPERS = {
         dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
         dict(lr=5e-3, betas=(0.7, 0.95), eps=1e-3, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
     ),
+    "AdaBelief": (
+        dict(lr=2e-3, decoupled_weight_decay=False),
+        # Rectified: steps 1 to 3 are SGD's, step 10 is rectified (rho_t >= 5).
+        dict(lr=3e-3, betas=(0.9, 0.9), eps=1e-10, weight_decay=0.05, rectify=True),
+        dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-8, weight_decay=0.1, amsgrad=True, decoupled_weight_decay=False, maximize=True),
+    ),
 }
 CASES = [(name, hyper) for name, hypers in HYPERS.items() for hyper in hypers]
-SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA, "NAdam": specs.NADAM, "RAdam": specs.RADAM}
+SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA, "NAdam": specs.NADAM, "RAdam": specs.RADAM, "AdaBelief": specs.ADABELIEF}
 # The richest hyperparameters of each rule: maximize, weight decay, AMSGrad.
 RICH = {name: HYPERS[name][2] for name in SPECS}
 # Those, and Adam without AMSGrad (with decoupled decay and maximize).
@@ -452,6 +458,11 @@ def test_huge_finite_gradients_give_the_same_bits_on_every_isa_in_the_callers_ro
         assert_same_state(actual_state, expected_state)
     float32_param = float32_trajectory(name, param, grads, hyper)[-1]
     assert np.isfinite(expected_param[np.isfinite(float32_param)]).all()
+    if name == "AdaBelief" and mode == "up":
+        # Rounding upward, the signed code of every nonzero exp_avg is at least 1: in a block of
+        # scale ~1e37 it decodes to ~1e33, whose (g - m)^2 overflows, and the rest of the block's
+        # exp_avg_var is infinite (Adam's exp_avg_sq does not read exp_avg).
+        return
     rest = np.ones(param.size, bool)
     rest[[block * BLOCK + 44 for block in NON_FINITE_BLOCKS]] = False
     for key in quantized.state_keys(SPECS[name], hyper):

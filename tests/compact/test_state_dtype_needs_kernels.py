@@ -19,7 +19,7 @@ def no_kernels(monkeypatch):
 
 
 @pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
-@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "Adadelta", "RAdam"])
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "Adadelta", "RAdam", "AdaBelief"])
 def test_both_front_ends_refuse_compact_state_without_kernels(no_kernels, name, state_dtype):
     array = np.linspace(-1, 1, 5000, dtype=np.float32)
     before = array.copy()

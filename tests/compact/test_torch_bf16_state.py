@@ -46,7 +46,7 @@ def test_round_to_nearest_bfloat16_stalls_and_stochastic_rounding_does_not():
     assert bf16.mean().item() > 1 + 0.9 * (expected - 1)
 
 
-@pytest.mark.parametrize("optimizer", ["AdamW", "Adamax", "Adadelta", "NAdam", "RAdam"])
+@pytest.mark.parametrize("optimizer", ["AdamW", "Adamax", "Adadelta", "NAdam", "RAdam", "AdaBelief"])
 def test_bf16_state_is_four_bytes_per_parameter_and_exports_to_float32(optimizer):
     params = [torch.nn.Parameter(torch.randn(64, 128)), torch.nn.Parameter(torch.randn(10))]
     first, second = (slot.key for slot in getattr(akt, optimizer).spec.slots[:2])

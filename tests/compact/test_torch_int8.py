@@ -1,4 +1,4 @@
-"""adamkit.torch Adam/AdamW, Adamax, Adadelta and RAdam with state_dtype="int8": layout, checkpoints, the
+"""adamkit.torch's compact rules (adamkit.specs.COMPACT) with state_dtype="int8": layout, checkpoints, the
 step, quality."""
 
 import io
@@ -124,7 +124,7 @@ def state_keys(optimizer):
     return [slot.key for slot in getattr(akt, optimizer).spec.slots[:2]]
 
 
-OVERFLOWING = [("Adam", {}), ("AdamW", {}), ("Adam", {"amsgrad": True}), ("Adamax", {}), ("Adadelta", {})]
+OVERFLOWING = [("Adam", {}), ("AdamW", {}), ("Adam", {"amsgrad": True}), ("Adamax", {}), ("Adadelta", {}), ("AdaBelief", {"amsgrad": True})]
 # RAdam takes the 1e38 gradient only: at 3.4e38 its momentum step before rectification,
 # m/(1 - β1^t)·γ, computes m/(1 - β1) = 3.4e38 within 2^-8 of the largest float, which float32
 # state reaches just below it and bfloat16 state, rounding m up stochastically, beyond it.
@@ -274,6 +274,10 @@ GROUPS = {
     "Adadelta": (dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1), dict(lr=2.0, rho=0.95, maximize=True)),
     "NAdam": (dict(lr=5e-3, momentum_decay=0.05, weight_decay=0.1), dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
     "RAdam": (dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1), dict(lr=1e-2, maximize=True, decoupled_weight_decay=True, weight_decay=0.05)),
+    "AdaBelief": (
+        dict(lr=5e-3, betas=(0.8, 0.9), eps=1e-8, weight_decay=0.1, rectify=True),
+        dict(lr=1e-2, maximize=True, decoupled_weight_decay=False, weight_decay=0.05),
+    ),
 }
 
 
@@ -316,7 +320,7 @@ def test_a_step_equals_the_numpy_kernel_and_decode_rule_encode(optimizer):
         assert_same_state({k: v.numpy().reshape(-1) for k, v in state.items() if k not in SCALAR_STATE_KEYS}, kernel_states[index])
 
 
-@pytest.mark.parametrize("optimizer", ["Adamax", "Adadelta", "RAdam"])
+@pytest.mark.parametrize("optimizer", ["Adamax", "Adadelta", "RAdam", "AdaBelief"])
 def test_bad_input_raises_and_changes_nothing(optimizer):
     params = params_of_sizes((64, 80), 5000)
     opt = getattr(akt, optimizer)(params, state_dtype="int8")

@@ -26,6 +26,15 @@ RULE_CASES = {
     "adadelta": (specs.ADADELTA, dict(lr=0.7, rho=0.85, eps=1e-5, weight_decay=0.1, maximize=True)),
     "nadam": (specs.NADAM, dict(lr=0.02, betas=(0.8, 0.95), momentum_decay=0.05, weight_decay=0.1, maximize=True)),
     "radam": (specs.RADAM, dict(lr=0.02, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1, maximize=True)),
+    # Rectified, steps 1 to 3 are SGD with momentum (rho_t < 5); unrectified, the adaptive step.
+    "adabelief-rectify-l2": (
+        specs.ADABELIEF,
+        dict(lr=0.02, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.1, decoupled_weight_decay=False, rectify=True),
+    ),
+    "adabelief-amsgrad": (
+        specs.ADABELIEF,
+        dict(lr=0.02, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.1, amsgrad=True, maximize=True),
+    ),
 }
 
 

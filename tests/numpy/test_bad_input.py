@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import adamkit.numpy
 
-NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam")
+NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam", "AdaBelief")
 NONNEGATIVE = {
     "Adam": ("lr", "eps", "weight_decay"),
     "AdamW": ("lr", "eps", "weight_decay"),
@@ -20,6 +20,7 @@ NONNEGATIVE = {
     "RMSprop": ("lr", "eps", "weight_decay", "momentum"),
     "NAdam": ("lr", "eps", "weight_decay", "momentum_decay"),
     "RAdam": ("lr", "eps", "weight_decay"),
+    "AdaBelief": ("lr", "eps", "weight_decay"),
 }
 FLAGS = {
     "Adam": ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat"),
@@ -31,6 +32,7 @@ FLAGS = {
     "RMSprop": ("centered", "maximize"),
     "NAdam": ("decoupled_weight_decay", "maximize"),
     "RAdam": ("decoupled_weight_decay", "maximize"),
+    "AdaBelief": ("decoupled_weight_decay", "amsgrad", "rectify", "maximize"),
 }
 BAD_NUMBERS = st.one_of(
     st.floats(max_value=-1e-300, allow_infinity=True),

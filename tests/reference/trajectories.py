@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from tests.reference.adabelief import adabelief
 from tests.reference.adadelta import adadelta
 from tests.reference.adafactor import adafactor
 from tests.reference.adagrad import adagrad
@@ -25,6 +26,7 @@ _BY_NAME = {
     # torch keeps mu_product in its default scalar dtype, float32.
     "NAdam": lambda params, grads, **hyper: nadam(params, grads, **hyper, product_dtype=np.float32),
     "RAdam": radam,
+    "AdaBelief": adabelief,
 }
 
 

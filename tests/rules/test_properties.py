@@ -85,6 +85,18 @@ HYPERPARAMETERS = {
             maximize=st.booleans(),
         )
     ),
+    "AdaBelief": st.fixed_dictionaries(
+        dict(
+            lr=learning_rates,
+            betas=betas,
+            eps=epsilons,
+            weight_decay=weight_decays,
+            decoupled_weight_decay=st.booleans(),
+            amsgrad=st.booleans(),
+            rectify=st.booleans(),
+            maximize=st.booleans(),
+        )
+    ),
     "RMSprop": st.fixed_dictionaries(
         dict(
             lr=learning_rates,

@@ -8,6 +8,8 @@ import torch
 
 import adamkit.torch
 from adamkit import specs
+from adamkit import specs
+from tests.cases import CASES
 
 # Max-norm relative tolerances of the brief: float64 (and complex128) must agree to 1e-12,
 # float32 (and complex64) to 1e-6.
@@ -39,8 +41,15 @@ RICH = {
 
 
 def both(name):
-    """``(torch.optim.<name>, adamkit.torch.<name>)``."""
-    return getattr(torch.optim, name), getattr(adamkit.torch, name)
+    """``(torch.optim.<name>, adamkit.torch.<name>)``; ``None`` for an optimizer torch.optim has
+    not (AdaBelief)."""
+    return getattr(torch.optim, name, None), getattr(adamkit.torch, name)
+
+
+TORCH_CASES = tuple(case for case in CASES if hasattr(torch.optim, case.optimizer))
+"""The cases of the shared table whose optimizer torch.optim has, to compare with it."""
+TORCH_SPECS = tuple(spec for spec in specs.ALL if hasattr(torch.optim, spec.name))
+"""The specs of the optimizers torch.optim has."""
 
 
 def make_params(arrays):

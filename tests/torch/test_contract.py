@@ -13,6 +13,7 @@ import adamkit.torch
 from tests.cases import CASES, gradients, initial_params, param_groups
 from tests.torch._compare import (
     NATIVE_OPTIMIZERS,
+    TORCH_CASES,
     assert_step_refused,
     OPTIMIZERS,
     RICH,
@@ -409,7 +410,7 @@ def test_zero_grads_and_zero_lr_leave_params_bitwise_unchanged(case, dtype):
         assert_bitwise_equal(param.detach(), torch.tensor(array), f"param[{index}]")
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda case: case.id)
 def test_zero_step_treats_signed_zeros_like_torch(case):
     """With maximize and weight decay, torch itself turns -0.0 into +0.0 (−0 − (−0) = +0)."""
     torch_class, adamkit_class = both(case.optimizer)

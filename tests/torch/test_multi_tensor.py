@@ -199,6 +199,9 @@ ADAMKIT_OPTIONS = [
     ("Adagrad", dict(lr=1e-1, lr_decay=0.01, kahan_summation=True)),
     ("Adadelta", dict(rho=0.8, weight_decay=0.1, state_dtype="fp32")),
     ("Adamax", dict(lr=1e-2, weight_decay=0.1, kahan_summation=True)),
+    # torch.optim has no AdaBelief: off the CPU its plain configurations take this path too.
+    ("AdaBelief", dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.1, amsgrad=True, rectify=True)),
+    ("AdaBelief", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, state_dtype="fp32")),
 ]
 
 
@@ -302,6 +305,7 @@ PROFILED = [
     ("Adagrad", torch.float32, dict(lr=0.1, lr_decay=0.01)),
     ("RMSprop", torch.float32, dict(lr=1e-2, centered=True, momentum=0.9)),
     ("Adam", torch.complex64, dict(lr=1e-2)),
+    ("AdaBelief", torch.float32, dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, amsgrad=True, maximize=True)),
 ]
 
 
@@ -381,6 +385,7 @@ def _sparse_run(name, dtype, options, on_device):
         ("Adamax", dict(lr=1e-2, weight_decay=0.1)),
         ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
         ("Adadelta", dict(rho=0.8)),
+        ("AdaBelief", dict(lr=1e-2, weight_decay=0.1, rectify=True)),
     ],
     ids=lambda v: str(v),
 )

@@ -24,6 +24,7 @@ SPARSE_OPTIMIZERS = {
     "Adadelta": dict(lr=0.7, rho=0.85, eps=1e-5, weight_decay=0.1),
     "NAdam": dict(lr=0.03, betas=(0.8, 0.95), momentum_decay=0.05, weight_decay=0.05, decoupled_weight_decay=True),
     "RAdam": dict(lr=0.03, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1, maximize=True),
+    "AdaBelief": dict(lr=0.03, betas=(0.8, 0.9), eps=1e-8, weight_decay=0.1, amsgrad=True, rectify=True),
 }
 
 

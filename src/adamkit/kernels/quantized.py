@@ -7,14 +7,15 @@ The state slot ``<key>`` (torch's name: ``exp_avg``...) of one parameter is kept
 (``<key>_absmax``), one per block of :data:`adamkit.compact.int8.BLOCK` elements. Neither is a key
 torch.optim uses, so torch.optim never takes codes for moments: loaded into torch.optim, such
 state fails at its first step (``KeyError: 'exp_avg'``) instead of stepping codes as values.
-rule      int8 (signed)                               uint8 (unsigned)
-========  ==========================================  ===========================
-Adam      ``exp_avg``                                 ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad)
-Adamax    ``exp_avg``                                 ``exp_inf``
-Adadelta                                              ``square_avg``, ``acc_delta``
-RAdam     ``exp_avg``                                 ``exp_avg_sq``
-========  ==========================================  ===========================
-=======
+=========  ==========================================  ===========================
+rule       int8 (signed)                               uint8 (unsigned)
+=========  ==========================================  ===========================
+Adam       ``exp_avg``                                 ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad)
+Adamax     ``exp_avg``                                 ``exp_inf``
+Adadelta                                               ``square_avg``, ``acc_delta``
+RAdam      ``exp_avg``                                 ``exp_avg_sq``
+AdaBelief  ``exp_avg``                                 ``exp_avg_var``, ``max_exp_avg_var`` (amsgrad)
+=========  ==========================================  ===========================
 int8 codes hold the signed map (:func:`adamkit.compact.int8.encode_signed`), uint8 codes the unsigned one
 (:func:`adamkit.compact.int8.encode_unsigned`); :data:`CODE_DTYPES` gives each key's, from the specs
 (Adam: ``exp_avg`` int8, ``exp_avg_sq`` and ``max_exp_avg_sq`` uint8).

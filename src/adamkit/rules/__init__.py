@@ -9,6 +9,7 @@ them; every other part of adamkit derives what it needs from there (:mod:`adamki
 """
 
 from adamkit.rules.adafactor import ADAFACTOR, AdafactorState, adafactor
+from adamkit.rules.adabelief import ADABELIEF, AdaBeliefScalars, AdaBeliefState, adabelief, adabelief_scalars
 from adamkit.rules.adadelta import ADADELTA, AdadeltaState, adadelta
 from adamkit.rules.adagrad import ADAGRAD, AdagradState, adagrad, adagrad_lr
 from adamkit.rules.adam import ADAM, ADAMW, AdamScalars, AdamState, adam, adam_scalars
@@ -18,12 +19,13 @@ from adamkit.rules.radam import RADAM, RAdamScalars, RAdamState, radam, radam_sc
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
 
-SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM)
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM, ADABELIEF)
 """Every rule's spec, in order; every other part of adamkit derives what it needs from them."""
 """Every optimizer's spec, in the order the front ends and the commands list them."""
 
 __all__ = [
     "ADAFACTOR",
+    "ADABELIEF",
     "ADADELTA",
     "ADAGRAD",
     "ADAM",
@@ -35,6 +37,8 @@ __all__ = [
     "SGD",
     "SPECS",
     "AdafactorState",
+    "AdaBeliefScalars",
+    "AdaBeliefState",
     "AdadeltaState",
     "AdagradState",
     "AdamScalars",
@@ -46,6 +50,8 @@ __all__ = [
     "RAdamState",
     "RMSpropState",
     "SGDState",
+    "adabelief",
+    "adabelief_scalars",
     "adadelta",
     "adafactor",
     "adagrad",

@@ -31,6 +31,11 @@ def check_group(optimizer, group):
     flag = next((name for name in TORCH_FLAGS if group.get(name)), None)
     if flag is None:
         return
+    if not has_torch_implementation(optimizer):
+        raise ValueError(
+            f"{flag}={group[flag]!r} asks for torch.optim's own implementation, which "
+            f"{optimizer.spec.name} does not have"
+        )
     option = own_option(optimizer, group)
     if option is not None:
         raise ValueError(
@@ -48,11 +53,17 @@ def serves_device(optimizer, group, params):
     """Whether torch's implementation steps ``group``, whose parameters with gradients are
     ``params``, for their device: some are off the kernel device and the group uses none of
     adamkit's own options (then its ``fused=True``, if set, is torch's fused implementation)."""
-    if all(backend.steps_on_cpu(optimizer.spec, param) for param in params):
+    if all(backend.steps_on_cpu(optimizer.spec, param) for param in params) or not has_torch_implementation(optimizer):
         return False
     if own_option(optimizer, group) is not None or any(param.grad.layout != torch.strided for param in params):
         return False  # adamkit's device path: its options, its sparse steps
     return True
+
+
+def has_torch_implementation(optimizer):
+    """Whether torch.optim has ``optimizer``'s rule: its class steps through torch's functional
+    API (``_step_with_torch``); AdaBelief has none, and runs adamkit's device path everywhere."""
+    return hasattr(optimizer, "_step_with_torch")
 
 
 def step_group(optimizer, group):
