@@ -89,6 +89,8 @@ static void run_element_chunk(const void *context, int64_t chunk, int thread)
         scalars.step_size = plan->per_tensor[t].step_size;
         scalars.bias_correction2_sqrt = plan->per_tensor[t].bias_correction2_sqrt;
         scalars.created = plan->per_tensor[t].created;
+        scalars.clip = plan->per_tensor[t].clip;
+        scalars.initialising = plan->per_tensor[t].initialising;
         scalars.first_index = first;
         if (call->rounding_seeds)
             for (int s = 0; s < AK_MAX_SLOTS; s++)

@@ -38,6 +38,9 @@ typedef struct {
      * AK_LAYOUT_F32_BF16) each slot's rounding key for that index's upper 32 bits. */
     int64_t first_index;
     uint32_t rounding_keys[AK_MAX_SLOTS];
+    double decay_rate; /* ADOPT, decoupled: lr*weight_decay */
+    double clip;       /* ADOPT, per tensor: the clip bound k^(1/4) of the k-th update */
+    int initialising;  /* ADOPT, per tensor: the first step, which only sets exp_avg_sq */
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
@@ -68,6 +71,8 @@ static inline uint32_t ak_rounding_key(uint64_t seed, uint32_t slot, uint32_t hi
 typedef struct {
     double step_size, bias_correction2_sqrt;
     int created;
+    double clip;
+    int initialising;
 } ak_tensor_scalars;
 
 /* The per-call scalars of `rule` (the per-tensor fields are left zero). */

@@ -355,6 +355,8 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
     ak_scalars k = pl->scalars;
     k.step_size = pl->per_tensor[t].step_size;
     k.bias_correction2_sqrt = pl->per_tensor[t].bias_correction2_sqrt;
+    k.clip = pl->per_tensor[t].clip;
+    k.initialising = pl->per_tensor[t].initialising;
     int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
     if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
         int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;

@@ -47,6 +47,14 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
         k->centered = h->centered;
         k->with_momentum = h->momentum > 0;
         break;
+    case AK_RULE_ADOPT:
+        k->decoupled = h->decoupled_weight_decay && h->weight_decay != 0;
+        k->l2 = !h->decoupled_weight_decay && h->weight_decay != 0;
+        k->decay_rate = h->lr * h->weight_decay;
+        k->one_minus_beta1 = 1 - h->beta1;
+        k->beta2 = h->beta2;
+        k->one_minus_beta2 = 1 - h->beta2;
+        break;
     default:
         break;
     }
@@ -65,6 +73,8 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
 {
     t->step_size = 0;
     t->bias_correction2_sqrt = 1;
+    t->clip = 0;
+    t->initialising = 0;
     if (rule == AK_RULE_ADAM) {
         /* adam_scalars(step, lr, betas, eps_hat) */
         double bias_correction1 = 1 - pow(h->beta1, step);
@@ -80,5 +90,9 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
         t->step_size = h->lr / (1 - pow(h->beta1, step));
     } else if (rule == AK_RULE_ADAGRAD) {
         t->step_size = h->lr / (1 + (step - 1) * h->lr_decay);
+    } else if (rule == AK_RULE_ADOPT) {
+        /* step == 1; clip_bound(step): (step - 1) ** 0.25 */
+        t->initialising = step == 1;
+        t->clip = pow(step - 1, 0.25);
     }
 }

@@ -158,6 +158,8 @@ static void apply_tensor_scalars(ak_scalars *scalars, const ak_tensor_scalars *t
     scalars->step_size = t->step_size;
     scalars->bias_correction2_sqrt = t->bias_correction2_sqrt;
     scalars->created = 0;
+    scalars->clip = t->clip;
+    scalars->initialising = t->initialising;
 }
 
 /* Step the rows whose first entry lies in chunk `chunk` of the entries, a batch at a time: first

@@ -24,6 +24,7 @@ CASES = {
     "SGD-nesterov": (specs.SGD, {"lr": 1e-2, "momentum": 0.9, "nesterov": True}),
     "Adagrad": (specs.ADAGRAD, {"lr_decay": 0.01, "weight_decay": 0.1}),
     "RMSprop-centered": (specs.RMSPROP, {"centered": True, "momentum": 0.9}),
+    "ADOPT-decoupled-maximize": (specs.ADOPT, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
 }
 
 

@@ -23,13 +23,14 @@ from torch.optim import adadelta, adagrad, adam, adamax, rmsprop, sgd
 from torch.optim.optimizer import ParamsT
 
 from adamkit import specs
+from adamkit.torch._adopt import ADOPT
 from adamkit.torch._base import Optimizer
 from adamkit.torch._tensor_hyperparameters import check_tensor_hyperparameters, stored_betas
 from adamkit.torch._torch_step import amp_arguments
 from adamkit.validation import check_bool
 
 
-__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop"]
+__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "ADOPT"]
 """One class per spec of :data:`adamkit.specs.ALL`, in its order (tests/torch/test_contract.py checks)."""
 
 
