@@ -39,13 +39,21 @@ def sqrt(x):
 
 
 def maximum(a, b):
-    """The elementwise maximum; NaN in either operand propagates."""
-    return a.maximum(b) if _torch_style(a) else np.maximum(a, b)
+    """The elementwise maximum; NaN in either operand propagates. ``b`` may be a number."""
+    if not _torch_style(a):
+        return np.maximum(a, b)
+    if is_tensor(a) and not _torch_style(b):
+        return a.clamp_min(b)  # torch.maximum takes tensors only
+    return a.maximum(b)
 
 
 def minimum(a, b):
-    """The elementwise minimum; NaN in either operand propagates."""
-    return a.minimum(b) if _torch_style(a) else np.minimum(a, b)
+    """The elementwise minimum; NaN in either operand propagates. ``b`` may be a number."""
+    if not _torch_style(a):
+        return np.minimum(a, b)
+    if is_tensor(a) and not _torch_style(b):
+        return a.clamp_max(b)
+    return a.minimum(b)
 
 
 def absolute(x):
