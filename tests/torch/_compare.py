@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import adamkit.torch
+from tests.torch._rule_optimizer import rule_optimizer
 
 # Max-norm relative tolerances of the brief: float64 (and complex128) must agree to 1e-12,
 # float32 (and complex64) to 1e-6.
@@ -32,8 +33,10 @@ RICH = {
 
 
 def both(name):
-    """``(torch.optim.<name>, adamkit.torch.<name>)``."""
-    return getattr(torch.optim, name), getattr(adamkit.torch, name)
+    """``(torch.optim.<name>, adamkit.torch.<name>)``; where torch.optim has no ``name``, the
+    rule itself stands in for torch's class (:mod:`tests.torch._rule_optimizer`)."""
+    torch_class = getattr(torch.optim, name, None) or rule_optimizer(name)
+    return torch_class, getattr(adamkit.torch, name)
 
 
 def make_params(arrays):
