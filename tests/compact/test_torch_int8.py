@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import adamkit.torch as akt  # noqa: E402
-from adamkit import rules  # noqa: E402
+from adamkit import rules, specs  # noqa: E402
 from adamkit.compact.int8 import decode_signed, decode_unsigned, encode_signed, encode_unsigned  # noqa: E402
 from adamkit.compact.policy import MIN_QUANTIZED_NUMEL  # noqa: E402
 from adamkit.kernels import quantized  # noqa: E402
@@ -266,6 +266,7 @@ def test_a_non_contiguous_parameter_steps_as_its_contiguous_copy(state_dtype):
 GROUPS = {
     "Adamax": (dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1), dict(lr=1e-2, maximize=True, eps=1e-3)),
     "Adadelta": (dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1), dict(lr=2.0, rho=0.95, maximize=True)),
+    "ADOPT": (dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-4, weight_decay=0.1), dict(lr=1e-2, weight_decay=0.05, decoupled_weight_decay=True, maximize=True)),
 }
 
 
@@ -327,5 +328,5 @@ def test_bad_input_raises_and_changes_nothing(optimizer):
         assert torch.equal(p.detach(), param_before)
         for key, value in state_before.items():
             assert torch.equal(opt.state[p][key], value)
-    with pytest.raises(ValueError, match="compact state is for Adam, AdamW, Adamax and Adadelta; SGD takes"):
+    with pytest.raises(ValueError, match=f"compact state is for {specs.listed(specs.COMPACT)}; SGD takes"):
         akt.SGD(params, lr=0.1, state_dtype="int8")
