@@ -23,6 +23,7 @@ RULE_CASES = {
     "adamax": (specs.ADAMAX, dict(lr=0.03, betas=(0.85, 0.97), eps=1e-5, weight_decay=0.05)),
     "adagrad": (specs.ADAGRAD, dict(lr=0.1, lr_decay=0.02, weight_decay=0.1, eps=1e-7)),
     "adadelta": (specs.ADADELTA, dict(lr=0.7, rho=0.85, eps=1e-5, weight_decay=0.1, maximize=True)),
+    "adopt-decoupled": (specs.ADOPT, dict(lr=0.03, betas=(0.8, 0.95), eps=1e-5, weight_decay=0.1, decoupled_weight_decay=True)),
 }
 
 

@@ -29,6 +29,7 @@ RICH = {
     "SGD": dict(lr=1e-2, momentum=0.9, nesterov=True),
     "Adagrad": dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
     "RMSprop": dict(lr=1e-2, centered=True, momentum=0.9),
+    "ADOPT": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1, maximize=True),
 }
 
 
