@@ -94,6 +94,8 @@ static void run_element_chunk(const void *context, int64_t chunk, int thread)
         scalars.bias_correction1 = plan->per_tensor[t].bias_correction1;
         scalars.rect = plan->per_tensor[t].rect;
         scalars.sgd_step = plan->per_tensor[t].sgd_step;
+        scalars.clip = plan->per_tensor[t].clip;
+        scalars.initialising = plan->per_tensor[t].initialising;
         scalars.first_index = first;
         if (call->rounding_seeds)
             for (int s = 0; s < AK_MAX_SLOTS; s++)

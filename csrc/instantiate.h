@@ -3,7 +3,7 @@
  *
  * The including file defines ISA (scalar, avx2 or avx512) and provides, for float32 and
  * float64 arithmetic, the vector types f32v/f64v, their widths F32_LANES/F64_LANES and the
- * functions f32v_<op>/f64v_<op> (add, sub, mul, div, sqrt, max, abs, neg, set1, load, store),
+ * functions f32v_<op>/f64v_<op> (add, sub, mul, div, sqrt, max, min, abs, neg, set1, load, store),
  * plus f32v_load_bf16/f32v_store_bf16 (bfloat16 storage, rounded to nearest even) and
  * f32v_store_bf16_stochastic(p, v, key, index) (rounded stochastically with the bits of the
  * slot's key at element `index` and the LANES - 1 after it; kernels_api.h).

@@ -32,6 +32,11 @@ static inline f32v f32v_max(f32v a, f32v b)
 {
     return _mm256_blendv_ps(a, _mm256_max_ps(a, b), _mm256_cmp_ps(a, a, _CMP_ORD_Q));
 }
+/* min(a, b), NaN propagating as f32v_max. */
+static inline f32v f32v_min(f32v a, f32v b)
+{
+    return _mm256_blendv_ps(a, _mm256_min_ps(a, b), _mm256_cmp_ps(a, a, _CMP_ORD_Q));
+}
 static inline f32v f32v_abs(f32v a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
 static inline f32v f32v_neg(f32v a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
 
@@ -46,6 +51,10 @@ static inline f64v f64v_sqrt(f64v a) { return _mm256_sqrt_pd(a); }
 static inline f64v f64v_max(f64v a, f64v b)
 {
     return _mm256_blendv_pd(a, _mm256_max_pd(a, b), _mm256_cmp_pd(a, a, _CMP_ORD_Q));
+}
+static inline f64v f64v_min(f64v a, f64v b)
+{
+    return _mm256_blendv_pd(a, _mm256_min_pd(a, b), _mm256_cmp_pd(a, a, _CMP_ORD_Q));
 }
 static inline f64v f64v_abs(f64v a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
 static inline f64v f64v_neg(f64v a) { return _mm256_xor_pd(a, _mm256_set1_pd(-0.0)); }

@@ -33,6 +33,11 @@ static inline f32v f32v_max(f32v a, f32v b)
 {
     return _mm512_mask_max_ps(a, _mm512_cmp_ps_mask(a, a, _CMP_ORD_Q), a, b);
 }
+/* min(a, b), NaN propagating as f32v_max. */
+static inline f32v f32v_min(f32v a, f32v b)
+{
+    return _mm512_mask_min_ps(a, _mm512_cmp_ps_mask(a, a, _CMP_ORD_Q), a, b);
+}
 static inline f32v f32v_abs(f32v a) { return _mm512_abs_ps(a); }
 static inline f32v f32v_neg(f32v a)
 {
@@ -51,6 +56,10 @@ static inline f64v f64v_sqrt(f64v a) { return _mm512_sqrt_pd(a); }
 static inline f64v f64v_max(f64v a, f64v b)
 {
     return _mm512_mask_max_pd(a, _mm512_cmp_pd_mask(a, a, _CMP_ORD_Q), a, b);
+}
+static inline f64v f64v_min(f64v a, f64v b)
+{
+    return _mm512_mask_min_pd(a, _mm512_cmp_pd_mask(a, a, _CMP_ORD_Q), a, b);
 }
 static inline f64v f64v_abs(f64v a) { return _mm512_abs_pd(a); }
 static inline f64v f64v_neg(f64v a)

@@ -17,6 +17,7 @@ static inline f32v f32v_mul(f32v a, f32v b) { return a * b; }
 static inline f32v f32v_div(f32v a, f32v b) { return a / b; }
 static inline f32v f32v_sqrt(f32v a) { return sqrtf(a); }
 static inline f32v f32v_max(f32v a, f32v b) { return a != a ? a : (a > b ? a : b); }
+static inline f32v f32v_min(f32v a, f32v b) { return a != a ? a : (a < b ? a : b); }
 static inline f32v f32v_abs(f32v a) { return fabsf(a); }
 static inline f32v f32v_neg(f32v a) { return -a; }
 
@@ -29,6 +30,7 @@ static inline f64v f64v_mul(f64v a, f64v b) { return a * b; }
 static inline f64v f64v_div(f64v a, f64v b) { return a / b; }
 static inline f64v f64v_sqrt(f64v a) { return sqrt(a); }
 static inline f64v f64v_max(f64v a, f64v b) { return a != a ? a : (a > b ? a : b); }
+static inline f64v f64v_min(f64v a, f64v b) { return a != a ? a : (a < b ? a : b); }
 static inline f64v f64v_abs(f64v a) { return fabs(a); }
 static inline f64v f64v_neg(f64v a) { return -a; }
 

@@ -46,6 +46,9 @@ typedef struct {
     double rect;             /* RAdam: r_t once rho_t > 5, else 0 (r_t > 0 where it is taken) */
     double beta1;                      /* AdaBelief */
     int sgd_step; /* Per tensor, AdaBelief rectified: no denominator, param -= step_size * m */
+    double decay_rate; /* ADOPT, decoupled: lr*weight_decay */
+    double clip;       /* ADOPT, per tensor: the clip bound k^(1/4) of the k-th update */
+    int initialising;  /* ADOPT, per tensor: the first step, which only sets exp_avg_sq */
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
@@ -79,6 +82,8 @@ typedef struct {
     double bias_correction2, momentum_step_size; /* NAdam */
     double bias_correction1, rect;
     int sgd_step;
+    double clip;
+    int initialising;
 } ak_tensor_scalars;
 
 /* The per-call scalars of `rule` (the per-tensor fields are left zero). */

@@ -4,7 +4,7 @@
  * One driver serves every rule: it finds a block, and in one loop over its elements decodes
  * the state, applies the rule's element update and leaves the new state in float32 buffers on
  * the stack; then it encodes the buffers with the block's new maxima. A rule adds only its
- * element update (adam_element, adamax_element, adadelta_element, nadam_element, adabelief_element), the maps of its slots
+ * element update (adam_element, adamax_element, adadelta_element, nadam_element, adabelief_element, adopt_element), the maps of its slots
  * (LAYOUTS) and its cases in update_variant.
  *
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
@@ -46,13 +46,24 @@ static const rule_layout LAYOUTS[AK_N_RULES] = {
     [AK_RULE_NADAM] = {{SIGNED_MAP, UNSIGNED_MAP}, 0},
     [AK_RULE_RADAM] = {{SIGNED_MAP, UNSIGNED_MAP}, 1u << 1},
     [AK_RULE_ADABELIEF] = {{SIGNED_MAP, UNSIGNED_MAP, UNSIGNED_MAP}, 1u << 1 | 1u << 2},
+    [AK_RULE_ADOPT] = {{SIGNED_MAP, UNSIGNED_MAP}, 0},
 };
 
 int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
 {
-    if (rule == AK_RULE_ADAM || rule == AK_RULE_ADABELIEF)
+    switch (rule) {
+    case AK_RULE_ADAM:
+    case AK_RULE_ADABELIEF:
         return hyper->amsgrad ? 3 : 2;
-    return rule == AK_RULE_ADAMAX || rule == AK_RULE_ADADELTA || rule == AK_RULE_NADAM || rule == AK_RULE_RADAM ? 2 : 0;
+    case AK_RULE_ADAMAX:
+    case AK_RULE_ADADELTA:
+    case AK_RULE_NADAM:
+    case AK_RULE_RADAM:
+    case AK_RULE_ADOPT:
+        return 2;
+    default:
+        return 0;
+    }
 }
 
 /* ---- The codec ---- */
@@ -149,6 +160,9 @@ INLINE void encode_unsigned(int n, const float *x, float s, const float *root, u
 
 /* np.maximum(a, b): NaN in either operand propagates. */
 INLINE float maximum(float a, float b) { return (a > b || a != a) ? a : b; }
+
+/* np.minimum(a, b): NaN in either operand propagates. */
+INLINE float minimum(float a, float b) { return (a < b || a != a) ? a : b; }
 
 /* Each rule's update of one element, in the order of operations of adamkit.rules: from the
  * parameter p (decayed, for AdamW), the gradient g (directed, with L2 decay) and the decoded
@@ -250,6 +264,25 @@ INLINE float adabelief_element(const ak_scalars *k, int amsgrad, float p, float 
     return p - (float)k->step_size * (m / denom);
 }
 
+/* adamkit.rules.adopt: the first step only adds g^2 to v; later, the decoupled decay, then
+ * m <- m + (1 - beta1) (clip(g / max(sqrt(v), eps), clip) - m), param -= lr m, and v last. */
+INLINE float adopt_element(const ak_scalars *k, int decoupled, float p, float g, const float *old, float *new)
+{
+    if (k->initialising) {
+        new[0] = old[0];
+        new[1] = old[1] + g * g;
+        return p;
+    }
+    if (decoupled)
+        p = p - (float)k->decay_rate * p; /* param - (lr * weight_decay) * param */
+    float normed = g / maximum(sqrtf(old[1]), (float)k->eps);
+    normed = minimum(maximum(normed, (float)-k->clip), (float)k->clip);
+    float m = old[0] + (float)k->one_minus_beta1 * (normed - old[0]);
+    new[0] = m;
+    new[1] = (float)k->beta2 * old[1] + ((float)k->one_minus_beta2 * g) * g;
+    return p - (float)k->lr * m;
+}
+
 /* One block: n elements of a parameter and its gradient, and for each active slot its codes
  * and their unit; the update leaves the slot's new values in values[s] (and, for the
  * slots the layout roots, their square roots in roots[s]), and the parameter in place. */
@@ -282,7 +315,7 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
         float g = maximize ? -b->grad[i] : b->grad[i];
         if (decay == AK_Q8_L2)
             g = g + (float)k->weight_decay * p;
-        else if (decay == AK_Q8_DECOUPLED)
+        else if (decay == AK_Q8_DECOUPLED && rule != AK_RULE_ADOPT)
             p = p * (float)k->decay_factor; /* param * (1 - lr * weight_decay) */
         if (rule == AK_RULE_ADAM)
             p = adam_element(k, amsgrad, p, g, old, new, root);
@@ -294,6 +327,8 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
             p = nadam_element(k, p, g, old, new);
         else if (rule == AK_RULE_RADAM)
             p = radam_element(k, p, g, old, new, root);
+        else if (rule == AK_RULE_ADOPT)
+            p = adopt_element(k, decay == AK_Q8_DECOUPLED, p, g, old, new);
         else
             p = adadelta_element(k, p, g, old, new);
         b->param[i] = p;
@@ -369,6 +404,12 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
         VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_L2, 1)
         VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_DECOUPLED, 0)
         VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_DECOUPLED, 1)
+        VARIANT_CASE(AK_RULE_ADOPT, 0, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADOPT, 0, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_ADOPT, 0, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_ADOPT, 1, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADOPT, 1, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_ADOPT, 1, AK_Q8_DECOUPLED, 0)
     default:
         break;
     }
@@ -447,6 +488,8 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
     k.bias_correction1 = pl->per_tensor[t].bias_correction1;
     k.rect = pl->per_tensor[t].rect;
     k.sgd_step = pl->per_tensor[t].sgd_step;
+    k.clip = pl->per_tensor[t].clip;
+    k.initialising = pl->per_tensor[t].initialising;
     int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
     if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
         int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;

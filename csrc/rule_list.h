@@ -23,5 +23,6 @@
     X(RADAM, radam, 1, arg)                                                                        \
     /* Each entry ends with a backslash, so that a new rule is one added line. */
     X(ADABELIEF, adabelief, 1, arg)
+    X(ADOPT, adopt, 1, arg)
 
 #endif

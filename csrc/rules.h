@@ -4,7 +4,7 @@
  *   VEC, LANES        the arithmetic vector type and its width (1 for the scalar ISA)
  *   P_T, S_T          the storage types of parameters/gradients and of state
  *   OPS(op)           the function of vector operation `op` (add, sub, mul, div, sqrt, max,
- *                     abs, neg, set1) for VEC
+ *                     min, abs, neg, set1) for VEC
  *   LOAD_P, STORE_P   load/store LANES parameters (or gradients) as VEC
  *   LOAD_S            load LANES state values as VEC
  *   STORE_S(k, slot, index, p, v)  store v as LANES state values of slot `slot` at p, the
@@ -25,6 +25,7 @@
 #define DIV(a, b) OPS(div)(a, b)
 #define SQRT(a) OPS(sqrt)(a)
 #define MAX(a, b) OPS(max)(a, b) /* np.maximum: NaN in either operand propagates */
+#define MIN(a, b) OPS(min)(a, b) /* np.minimum: NaN in either operand propagates */
 #define ABS(a) OPS(abs)(a)
 #define NEG(a) OPS(neg)(a)
 #define SET1(x) OPS(set1)(x) /* a double scalar, rounded once to the arithmetic type */
@@ -283,6 +284,36 @@ static inline void FN(adabelief_lanes)(const ak_scalars *k, int64_t index, P_T *
     FN(store_param)(param, compensation, p);
 }
 
+static inline void FN(adopt_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
+                                   P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq, S_T *unused)
+{
+    (void)unused;
+    VEC p = LOAD_P(param);
+    VEC g = FN(directed_l2_gradient)(k, LOAD_P(grad), p); /* L2 only without decoupled decay */
+    VEC m = LOAD_S(exp_avg);
+    VEC v = LOAD_S(exp_avg_sq);
+    if (k->initialising) {
+        /* exp_avg_sq + grad * grad; param and exp_avg as they were */
+        v = ADD(v, MUL(g, g));
+    } else {
+        if (k->decoupled)
+            p = SUB(p, MUL(SET1(k->decay_rate), p)); /* param - (lr * weight_decay) * param */
+        /* grad / np.maximum(np.sqrt(exp_avg_sq), eps) */
+        VEC normed = DIV(g, MAX(SQRT(v), SET1(k->eps)));
+        /* np.minimum(np.maximum(normed_grad, -clip), clip) */
+        normed = MIN(MAX(normed, SET1(-k->clip)), SET1(k->clip));
+        /* exp_avg + (1 - beta1) * (normed_grad - exp_avg) */
+        m = ADD(m, MUL(SET1(k->one_minus_beta1), SUB(normed, m)));
+        /* param - lr * exp_avg */
+        p = SUB(p, MUL(SET1(k->lr), m));
+        /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
+        v = ADD(MUL(SET1(k->beta2), v), MUL(MUL(SET1(k->one_minus_beta2), g), g));
+    }
+    STORE_S(k, 0, index, exp_avg, m);
+    STORE_S(k, 1, index, exp_avg_sq, v);
+    FN(store_param)(param, compensation, p);
+}
+
 #define AT(buffer, i) ((buffer) ? (buffer) + (i) : NULL)
 
 /* In a segment's tail: copy its `rest` elements from index `i` of `buffer` into `tail`, or
@@ -376,6 +407,7 @@ DEFINE_SEGMENT(rmsprop)
 DEFINE_SEGMENT(nadam)
 DEFINE_SEGMENT(radam)
 DEFINE_SEGMENT(adabelief)
+DEFINE_SEGMENT(adopt)
 
 #undef DEFINE_SEGMENT
 #undef AT
@@ -387,6 +419,7 @@ DEFINE_SEGMENT(adabelief)
 #undef DIV
 #undef SQRT
 #undef MAX
+#undef MIN
 #undef ABS
 #undef NEG
 #undef SET1

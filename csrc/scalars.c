@@ -76,6 +76,14 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
         k->one_minus_beta2 = 1 - h->beta2;
         k->amsgrad = h->amsgrad;
         break;
+    case AK_RULE_ADOPT:
+        k->decoupled = h->decoupled_weight_decay && h->weight_decay != 0;
+        k->l2 = !h->decoupled_weight_decay && h->weight_decay != 0;
+        k->decay_rate = h->lr * h->weight_decay;
+        k->one_minus_beta1 = 1 - h->beta1;
+        k->beta2 = h->beta2;
+        k->one_minus_beta2 = 1 - h->beta2;
+        break;
     default:
         break;
     }
@@ -121,6 +129,8 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
     t->bias_correction1 = 1;
     t->rect = 0;
     t->sgd_step = 0;
+    t->clip = 0;
+    t->initialising = 0;
     if (rule == AK_RULE_ADAM) {
         /* adam_scalars(step, lr, betas, eps_hat) */
         double bias_correction1 = 1 - pow(h->beta1, step);
@@ -147,6 +157,10 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
             t->rect = pow((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.5);
     } else if (rule == AK_RULE_ADABELIEF) {
         adabelief_scalars(h, step, t);
+    } else if (rule == AK_RULE_ADOPT) {
+        /* step == 1; clip_bound(step): (step - 1) ** 0.25 */
+        t->initialising = step == 1;
+        t->clip = pow(step - 1, 0.25);
     }
 }
 

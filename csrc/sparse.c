@@ -163,6 +163,8 @@ static void apply_tensor_scalars(ak_scalars *scalars, const ak_tensor_scalars *t
     scalars->bias_correction1 = t->bias_correction1;
     scalars->rect = t->rect;
     scalars->sgd_step = t->sgd_step;
+    scalars->clip = t->clip;
+    scalars->initialising = t->initialising;
 }
 
 /* Step the rows whose first entry lies in chunk `chunk` of the entries, a batch at a time: first

@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")
 import adamkit.torch as akt  # noqa: E402
 from adamkit.kernels import native  # noqa: E402
 from adamkit.specs import SCALAR_STATE_KEYS  # noqa: E402
+from tests.torch._compare import both  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C kernels were not built")
 N, STEPS, TARGET = 4096, 1500, 1.25  # v starts at 1 and should move towards g^2 = 1.25
@@ -46,7 +47,7 @@ def test_round_to_nearest_bfloat16_stalls_and_stochastic_rounding_does_not():
     assert bf16.mean().item() > 1 + 0.9 * (expected - 1)
 
 
-@pytest.mark.parametrize("optimizer", ["AdamW", "Adamax", "Adadelta", "NAdam", "RAdam", "AdaBelief"])
+@pytest.mark.parametrize("optimizer", ["AdamW", "Adamax", "Adadelta", "NAdam", "RAdam", "AdaBelief", "ADOPT"])
 def test_bf16_state_is_four_bytes_per_parameter_and_exports_to_float32(optimizer):
     params = [torch.nn.Parameter(torch.randn(64, 128)), torch.nn.Parameter(torch.randn(10))]
     first, second = (slot.key for slot in getattr(akt, optimizer).spec.slots[:2])
@@ -59,7 +60,7 @@ def test_bf16_state_is_four_bytes_per_parameter_and_exports_to_float32(optimizer
     assert small[first].dtype == torch.float32  # below the size threshold
     assert sum(v.numel() * v.element_size() for k, v in big.items() if k not in SCALAR_STATE_KEYS) == 4 * 64 * 128
     exported = opt.export_torch_state_dict()
-    reference = getattr(torch.optim, optimizer)(params, lr=1e-3)
+    reference = both(optimizer)[0](params, lr=1e-3)
     reference.load_state_dict(exported)
     assert torch.equal(reference.state[params[0]][first], big[first].float())
     assert reference.state[params[0]][second].dtype == torch.float32

@@ -278,6 +278,7 @@ GROUPS = {
         dict(lr=5e-3, betas=(0.8, 0.9), eps=1e-8, weight_decay=0.1, rectify=True),
         dict(lr=1e-2, maximize=True, decoupled_weight_decay=False, weight_decay=0.05),
     ),
+    "ADOPT": (dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-4, weight_decay=0.1), dict(lr=1e-2, weight_decay=0.05, decoupled_weight_decay=True, maximize=True)),
 }
 
 

@@ -26,6 +26,7 @@ CASES = {
     "RMSprop-centered": (specs.RMSPROP, {"centered": True, "momentum": 0.9}),
     "NAdam-decoupled": (specs.NADAM, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
     "RAdam-decoupled": (specs.RADAM, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    "ADOPT-decoupled-maximize": (specs.ADOPT, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
 }
 
 

@@ -35,6 +35,7 @@ RULE_CASES = {
         specs.ADABELIEF,
         dict(lr=0.02, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.1, amsgrad=True, maximize=True),
     ),
+    "adopt-decoupled": (specs.ADOPT, dict(lr=0.03, betas=(0.8, 0.95), eps=1e-5, weight_decay=0.1, decoupled_weight_decay=True)),
 }
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import adamkit.numpy
 
-NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam", "AdaBelief")
+NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam", "AdaBelief", "ADOPT")
 NONNEGATIVE = {
     "Adam": ("lr", "eps", "weight_decay"),
     "AdamW": ("lr", "eps", "weight_decay"),
@@ -21,6 +21,7 @@ NONNEGATIVE = {
     "NAdam": ("lr", "eps", "weight_decay", "momentum_decay"),
     "RAdam": ("lr", "eps", "weight_decay"),
     "AdaBelief": ("lr", "eps", "weight_decay"),
+    "ADOPT": ("lr", "eps", "weight_decay"),
 }
 FLAGS = {
     "Adam": ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat"),
@@ -33,6 +34,7 @@ FLAGS = {
     "NAdam": ("decoupled_weight_decay", "maximize"),
     "RAdam": ("decoupled_weight_decay", "maximize"),
     "AdaBelief": ("decoupled_weight_decay", "amsgrad", "rectify", "maximize"),
+    "ADOPT": ("decoupled_weight_decay", "maximize"),
 }
 BAD_NUMBERS = st.one_of(
     st.floats(max_value=-1e-300, allow_infinity=True),

@@ -11,6 +11,7 @@ from tests.reference.adamax import adamax
 from tests.reference.adamw import adamw
 from tests.reference.nadam import nadam
 from tests.reference.radam import radam
+from tests.reference.adopt import adopt
 from tests.reference.rmsprop import rmsprop
 from tests.reference.sgd import sgd
 
@@ -27,6 +28,7 @@ _BY_NAME = {
     "NAdam": lambda params, grads, **hyper: nadam(params, grads, **hyper, product_dtype=np.float32),
     "RAdam": radam,
     "AdaBelief": adabelief,
+    "ADOPT": adopt,
 }
 
 

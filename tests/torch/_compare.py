@@ -10,6 +10,7 @@ import adamkit.torch
 from adamkit import specs
 from adamkit import specs
 from tests.cases import CASES
+from tests.torch._rule_optimizer import rule_optimizer
 
 # Max-norm relative tolerances of the brief: float64 (and complex128) must agree to 1e-12,
 # float32 (and complex64) to 1e-6.
@@ -37,13 +38,15 @@ RICH = {
     "Adafactor": dict(lr=0.05, weight_decay=0.1, d=1.5, beta2_decay=-0.6, eps=(1e-20, 1e-2)),
     "NAdam": dict(lr=1e-2, weight_decay=0.1, momentum_decay=0.05),
     "RAdam": dict(lr=1e-2, weight_decay=0.1, betas=(0.8, 0.9)),
+    "ADOPT": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1, maximize=True),
 }
 
 
 def both(name):
-    """``(torch.optim.<name>, adamkit.torch.<name>)``; ``None`` for an optimizer torch.optim has
-    not (AdaBelief)."""
-    return getattr(torch.optim, name, None), getattr(adamkit.torch, name)
+    """``(torch.optim.<name>, adamkit.torch.<name>)``; where torch.optim has no ``name``, the
+    rule itself stands in for torch's class (:mod:`tests.torch._rule_optimizer`)."""
+    torch_class = getattr(torch.optim, name, None) or rule_optimizer(name)
+    return torch_class, getattr(adamkit.torch, name)
 
 
 TORCH_CASES = tuple(case for case in CASES if hasattr(torch.optim, case.optimizer))

@@ -10,7 +10,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 import adamkit.torch
-from tests.torch._compare import Agreement
+from tests.torch._compare import Agreement, both
 from tests.torch._processes import MULTIPROCESS_MARKS, join_group, leave_group, spawn, tiny_batch, tiny_model
 
 pytestmark = MULTIPROCESS_MARKS
@@ -23,6 +23,7 @@ HYPER = {
     "Adafactor": dict(lr=0.05, weight_decay=0.05, d=1.5, beta2_decay=-0.6),
     "NAdam": dict(lr=1e-2, weight_decay=0.05, momentum_decay=0.05, decoupled_weight_decay=True),
     "AdaBelief": dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.05, amsgrad=True, rectify=True),
+    "ADOPT": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, decoupled_weight_decay=True),
 }
 DDP_STEPS = 8
 ZERO_FIRST_STEPS, ZERO_MORE_STEPS = 5, 5
@@ -147,11 +148,6 @@ def _single_process(cls, name, steps):
     return model, optimizer
 
 
-def _reference_class(name):
-    """torch.optim's optimizer ``name``, or adamkit's for one torch.optim has not (AdaBelief):
-    the single process the two are compared with."""
-    return getattr(torch.optim, name, None) or getattr(adamkit.torch, name)
-
 
 def _assert_bitwise_same(first, second, what):
     for index, (a, b) in enumerate(zip(first, second, strict=True)):
@@ -162,7 +158,7 @@ def _check_ddp(tmp_path, name):
     """(a) DDP: both ranks hold the same parameters, those of one process on the full batch."""
     rank0, rank1 = (torch.load(tmp_path / f"ddp-{name}-rank{rank}.pt") for rank in range(WORLD_SIZE))
     _assert_bitwise_same(rank0, rank1, name)
-    for cls in {getattr(adamkit.torch, name), _reference_class(name)}:
+    for cls in reversed(both(name)):
         model, _ = _single_process(cls, name, DDP_STEPS)
         Agreement(RTOL).check_all(f"{name} vs {cls.__module__}", rank0, _params(model))
     assert not torch.equal(rank0[0], _params(tiny_model())[0]), "training did not move the weights"
@@ -204,7 +200,8 @@ def _check_zero(tmp_path, name):
     _assert_bitwise_same(first[0]["params"], first[1]["params"], f"{name} after the first leg")
     _assert_bitwise_same(final[0], final[1], f"{name} after the resumed leg")
 
-    model, optimizer = _single_process(_reference_class(name), name, ZERO_FIRST_STEPS)
+    torch_class, _ = both(name)
+    model, optimizer = _single_process(torch_class, name, ZERO_FIRST_STEPS)
     Agreement(RTOL).check_all(f"{name} first leg", first[0]["params"], _params(model))
     _assert_torch_layout(consolidated, optimizer)
 

@@ -25,6 +25,7 @@ SPARSE_OPTIMIZERS = {
     "NAdam": dict(lr=0.03, betas=(0.8, 0.95), momentum_decay=0.05, weight_decay=0.05, decoupled_weight_decay=True),
     "RAdam": dict(lr=0.03, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1, maximize=True),
     "AdaBelief": dict(lr=0.03, betas=(0.8, 0.9), eps=1e-8, weight_decay=0.1, amsgrad=True, rectify=True),
+    "ADOPT": dict(lr=0.03, betas=(0.8, 0.95), eps=1e-5, weight_decay=0.1, maximize=True),
 }
 
 

@@ -16,10 +16,11 @@ from adamkit.rules.adam import ADAM, ADAMW, AdamScalars, AdamState, adam, adam_s
 from adamkit.rules.adamax import ADAMAX, AdamaxState, adamax
 from adamkit.rules.nadam import NADAM, NAdamCount, NAdamState, nadam
 from adamkit.rules.radam import RADAM, RAdamScalars, RAdamState, radam, radam_scalars
+from adamkit.rules.adopt import ADOPT, AdoptState, adopt
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
 
-SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM, ADABELIEF)
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM, ADABELIEF, ADOPT)
 """Every rule's spec, in order; every other part of adamkit derives what it needs from them."""
 """Every optimizer's spec, in the order the front ends and the commands list them."""
 
@@ -33,6 +34,7 @@ __all__ = [
     "ADAMW",
     "NADAM",
     "RADAM",
+    "ADOPT",
     "RMSPROP",
     "SGD",
     "SPECS",
@@ -48,6 +50,7 @@ __all__ = [
     "NAdamState",
     "RAdamScalars",
     "RAdamState",
+    "AdoptState",
     "RMSpropState",
     "SGDState",
     "adabelief",
@@ -62,6 +65,7 @@ __all__ = [
     "nadam",
     "radam",
     "radam_scalars",
+    "adopt",
     "rmsprop",
     "sgd",
 ]

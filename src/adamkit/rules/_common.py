@@ -5,7 +5,7 @@ A rule takes NumPy arrays; it also takes torch tensors on any device, and lists 
 (:class:`adamkit.torch._multi_tensor.TensorList`, each operation one ``torch._foreach_*``
 operation over the list), which is how the torch front end steps tensors the C kernels cannot
 reach (GPUs and other devices). Arithmetic operators are the same in all three; :func:`sqrt`,
-:func:`maximum`, :func:`absolute` and :func:`copy` call the value's own method when it spells
+:func:`maximum`, :func:`minimum`, :func:`absolute` and :func:`copy` call the value's own method when it spells
 them as torch does, so that nothing is moved to NumPy.
 """
 
@@ -39,8 +39,21 @@ def sqrt(x):
 
 
 def maximum(a, b):
-    """The elementwise maximum; NaN in either operand propagates."""
-    return a.maximum(b) if _torch_style(a) else np.maximum(a, b)
+    """The elementwise maximum; NaN in either operand propagates. ``b`` may be a number."""
+    if not _torch_style(a):
+        return np.maximum(a, b)
+    if is_tensor(a) and not _torch_style(b):
+        return a.clamp_min(b)  # torch.maximum takes tensors only
+    return a.maximum(b)
+
+
+def minimum(a, b):
+    """The elementwise minimum; NaN in either operand propagates. ``b`` may be a number."""
+    if not _torch_style(a):
+        return np.minimum(a, b)
+    if is_tensor(a) and not _torch_style(b):
+        return a.clamp_max(b)
+    return a.minimum(b)
 
 
 def absolute(x):

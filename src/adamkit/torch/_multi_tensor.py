@@ -62,6 +62,10 @@ class TensorList:
         """The elementwise maximum, NaN propagating (``rules._common.maximum``)."""
         return _apply(torch._foreach_maximum, self, other)
 
+    def minimum(self, other):
+        """The elementwise minimum, NaN propagating (``rules._common.minimum``)."""
+        return _apply(torch._foreach_minimum, self, other)
+
     def abs(self):
         """The elementwise absolute value (``rules._common.absolute``)."""
         return TensorList(torch._foreach_abs(self.tensors))

@@ -25,6 +25,7 @@ from torch.optim.optimizer import ParamsT
 from adamkit import specs
 from adamkit.torch._adafactor import Adafactor
 from adamkit.torch._adabelief import AdaBelief
+from adamkit.torch._adopt import ADOPT
 from adamkit.torch._base import Optimizer
 from adamkit.torch._nadam import NAdam
 from adamkit.torch._radam import RAdam
@@ -33,7 +34,7 @@ from adamkit.torch._torch_step import amp_arguments
 from adamkit.validation import check_bool
 
 
-__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Adafactor", "NAdam", "RAdam", "AdaBelief"]
+__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Adafactor", "NAdam", "RAdam", "AdaBelief", "ADOPT"]
 """One class per spec of :data:`adamkit.specs.ALL`, in its order (tests/torch/test_contract.py checks)."""
 
 
