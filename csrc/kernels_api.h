@@ -47,6 +47,7 @@ typedef struct {
  *   SGD       momentum_buffer (momentum != 0)
  *   Adagrad   sum
  *   RMSprop   square_avg, momentum_buffer (momentum > 0), grad_avg (centered)
+ *   Lion      exp_avg
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 

@@ -38,6 +38,7 @@ typedef struct {
      * AK_LAYOUT_F32_BF16) each slot's rounding key for that index's upper 32 bits. */
     int64_t first_index;
     uint32_t rounding_keys[AK_MAX_SLOTS];
+    double beta1; /* Lion: the weight of the momentum in the update's interpolation */
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under

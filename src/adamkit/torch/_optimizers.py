@@ -24,12 +24,13 @@ from torch.optim.optimizer import ParamsT
 
 from adamkit import specs
 from adamkit.torch._base import Optimizer
+from adamkit.torch._lion import Lion
 from adamkit.torch._tensor_hyperparameters import check_tensor_hyperparameters, stored_betas
 from adamkit.torch._torch_step import amp_arguments
 from adamkit.validation import check_bool
 
 
-__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop"]
+__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Lion"]
 """One class per spec of :data:`adamkit.specs.ALL`, in its order (tests/torch/test_contract.py checks)."""
 
 
