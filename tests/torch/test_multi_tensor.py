@@ -198,6 +198,8 @@ ADAMKIT_OPTIONS = [
     ("Adagrad", dict(lr=1e-1, lr_decay=0.01, kahan_summation=True)),
     ("Adadelta", dict(rho=0.8, weight_decay=0.1, state_dtype="fp32")),
     ("Adamax", dict(lr=1e-2, weight_decay=0.1, kahan_summation=True)),
+    ("Lion", dict(lr=1e-2, betas=(0.8, 0.95), weight_decay=0.1)),
+    ("Lion", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, maximize=True, kahan_summation=True)),
 ]
 
 
@@ -301,6 +303,8 @@ PROFILED = [
     ("Adagrad", torch.float32, dict(lr=0.1, lr_decay=0.01)),
     ("RMSprop", torch.float32, dict(lr=1e-2, centered=True, momentum=0.9)),
     ("Adam", torch.complex64, dict(lr=1e-2)),
+    ("Lion", torch.float32, dict(lr=1e-2, weight_decay=0.1)),
+    ("Lion", torch.bfloat16, dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, kahan_summation=True)),
 ]
 
 
