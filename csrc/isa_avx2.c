@@ -39,6 +39,14 @@ static inline f32v f32v_min(f32v a, f32v b)
 }
 static inline f32v f32v_abs(f32v a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
 static inline f32v f32v_neg(f32v a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
+/* np.sign: 1 where a > 0, -1 where a < 0, +0 elsewhere, then a itself where a is NaN. */
+static inline f32v f32v_sign(f32v a)
+{
+    f32v zero = _mm256_setzero_ps();
+    f32v sign = _mm256_or_ps(_mm256_and_ps(_mm256_cmp_ps(a, zero, _CMP_GT_OQ), _mm256_set1_ps(1.0f)),
+                             _mm256_and_ps(_mm256_cmp_ps(a, zero, _CMP_LT_OQ), _mm256_set1_ps(-1.0f)));
+    return _mm256_blendv_ps(sign, a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
 
 static inline f64v f64v_set1(double x) { return _mm256_set1_pd(x); }
 static inline f64v f64v_load(const double *p) { return _mm256_loadu_pd(p); }
@@ -58,6 +66,13 @@ static inline f64v f64v_min(f64v a, f64v b)
 }
 static inline f64v f64v_abs(f64v a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
 static inline f64v f64v_neg(f64v a) { return _mm256_xor_pd(a, _mm256_set1_pd(-0.0)); }
+static inline f64v f64v_sign(f64v a)
+{
+    f64v zero = _mm256_setzero_pd();
+    f64v sign = _mm256_or_pd(_mm256_and_pd(_mm256_cmp_pd(a, zero, _CMP_GT_OQ), _mm256_set1_pd(1.0)),
+                             _mm256_and_pd(_mm256_cmp_pd(a, zero, _CMP_LT_OQ), _mm256_set1_pd(-1.0)));
+    return _mm256_blendv_pd(sign, a, _mm256_cmp_pd(a, a, _CMP_UNORD_Q));
+}
 
 /* A bfloat16 is the upper half of a float32. */
 static inline f32v f32v_load_bf16(const uint16_t *p)

@@ -44,6 +44,14 @@ static inline f32v f32v_neg(f32v a)
     return _mm512_castsi512_ps(
         _mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)));
 }
+/* np.sign: 1 where a > 0, -1 where a < 0, +0 elsewhere, then a itself where a is NaN. */
+static inline f32v f32v_sign(f32v a)
+{
+    f32v zero = _mm512_setzero_ps();
+    f32v sign = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ), zero, _mm512_set1_ps(1.0f));
+    sign = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, zero, _CMP_LT_OQ), sign, _mm512_set1_ps(-1.0f));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), sign, a);
+}
 
 static inline f64v f64v_set1(double x) { return _mm512_set1_pd(x); }
 static inline f64v f64v_load(const double *p) { return _mm512_loadu_pd(p); }
@@ -66,6 +74,13 @@ static inline f64v f64v_neg(f64v a)
 {
     return _mm512_castsi512_pd(
         _mm512_xor_si512(_mm512_castpd_si512(a), _mm512_set1_epi64((long long)0x8000000000000000ull)));
+}
+static inline f64v f64v_sign(f64v a)
+{
+    f64v zero = _mm512_setzero_pd();
+    f64v sign = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, zero, _CMP_GT_OQ), zero, _mm512_set1_pd(1.0));
+    sign = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, zero, _CMP_LT_OQ), sign, _mm512_set1_pd(-1.0));
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q), sign, a);
 }
 
 /* A bfloat16 is the upper half of a float32. */

@@ -20,6 +20,8 @@ static inline f32v f32v_max(f32v a, f32v b) { return a != a ? a : (a > b ? a : b
 static inline f32v f32v_min(f32v a, f32v b) { return a != a ? a : (a < b ? a : b); }
 static inline f32v f32v_abs(f32v a) { return fabsf(a); }
 static inline f32v f32v_neg(f32v a) { return -a; }
+/* np.sign: -1, +0 or 1, and NaN stays NaN. */
+static inline f32v f32v_sign(f32v a) { return a > 0 ? 1.0f : a < 0 ? -1.0f : a != a ? a : 0.0f; }
 
 static inline f64v f64v_set1(double x) { return x; }
 static inline f64v f64v_load(const double *p) { return *p; }
@@ -33,6 +35,7 @@ static inline f64v f64v_max(f64v a, f64v b) { return a != a ? a : (a > b ? a : b
 static inline f64v f64v_min(f64v a, f64v b) { return a != a ? a : (a < b ? a : b); }
 static inline f64v f64v_abs(f64v a) { return fabs(a); }
 static inline f64v f64v_neg(f64v a) { return -a; }
+static inline f64v f64v_sign(f64v a) { return a > 0 ? 1.0 : a < 0 ? -1.0 : a != a ? a : 0.0; }
 
 /* A bfloat16 is the upper half of a float32. */
 static inline f32v f32v_load_bf16(const uint16_t *p)

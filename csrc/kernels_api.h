@@ -52,6 +52,7 @@ typedef struct {
  *   NAdam     exp_avg, exp_avg_sq
  *   RAdam     exp_avg, exp_avg_sq
  *   AdaBelief exp_avg, exp_avg_var, max_exp_avg_var (amsgrad)
+ *   Lion      exp_avg
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 

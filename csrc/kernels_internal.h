@@ -49,6 +49,7 @@ typedef struct {
     double decay_rate; /* ADOPT, decoupled: lr*weight_decay */
     double clip;       /* ADOPT, per tensor: the clip bound k^(1/4) of the k-th update */
     int initialising;  /* ADOPT, per tensor: the first step, which only sets exp_avg_sq */
+    double beta1; /* Lion: the weight of the momentum in the update's interpolation */
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under

@@ -24,5 +24,6 @@
     /* Each entry ends with a backslash, so that a new rule is one added line. */
     X(ADABELIEF, adabelief, 1, arg)
     X(ADOPT, adopt, 1, arg)
+    X(LION, lion, 0, arg)
 
 #endif

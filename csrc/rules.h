@@ -28,6 +28,7 @@
 #define MIN(a, b) OPS(min)(a, b) /* np.minimum: NaN in either operand propagates */
 #define ABS(a) OPS(abs)(a)
 #define NEG(a) OPS(neg)(a)
+#define SIGN(a) OPS(sign)(a) /* np.sign: -1, +0 or 1; NaN stays NaN */
 #define SET1(x) OPS(set1)(x) /* a double scalar, rounded once to the arithmetic type */
 
 /* grad = with_l2_penalty(directed_gradient(grad, maximize), param, weight_decay) */
@@ -314,6 +315,30 @@ static inline void FN(adopt_lanes)(const ak_scalars *k, int64_t index, P_T *para
     FN(store_param)(param, compensation, p);
 }
 
+static inline void FN(lion_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
+                                  P_T *compensation, S_T *exp_avg, S_T *unused1, S_T *unused2)
+{
+    (void)unused1;
+    (void)unused2;
+    VEC p = LOAD_P(param);
+    VEC g = LOAD_P(grad);
+    if (k->maximize)
+        g = NEG(g);
+    if (k->decoupled)
+        p = MUL(p, SET1(k->decay_factor)); /* param * (1 - lr * weight_decay) */
+    else if (k->l2)
+        g = ADD(g, MUL(SET1(k->weight_decay), p)); /* grad + weight_decay * param */
+    /* update = beta1 * exp_avg + (1 - beta1) * grad */
+    VEC m = LOAD_S(exp_avg);
+    VEC update = ADD(MUL(SET1(k->beta1), m), MUL(SET1(k->one_minus_beta1), g));
+    /* param - lr * sign(update) */
+    p = SUB(p, MUL(SET1(k->lr), SIGN(update)));
+    /* beta2 * exp_avg + (1 - beta2) * grad */
+    m = ADD(MUL(SET1(k->beta2), m), MUL(SET1(k->one_minus_beta2), g));
+    STORE_S(k, 0, index, exp_avg, m);
+    FN(store_param)(param, compensation, p);
+}
+
 #define AT(buffer, i) ((buffer) ? (buffer) + (i) : NULL)
 
 /* In a segment's tail: copy its `rest` elements from index `i` of `buffer` into `tail`, or
@@ -408,6 +433,7 @@ DEFINE_SEGMENT(nadam)
 DEFINE_SEGMENT(radam)
 DEFINE_SEGMENT(adabelief)
 DEFINE_SEGMENT(adopt)
+DEFINE_SEGMENT(lion)
 
 #undef DEFINE_SEGMENT
 #undef AT
@@ -422,4 +448,5 @@ DEFINE_SEGMENT(adopt)
 #undef MIN
 #undef ABS
 #undef NEG
+#undef SIGN
 #undef SET1

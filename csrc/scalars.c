@@ -84,6 +84,16 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
         k->beta2 = h->beta2;
         k->one_minus_beta2 = 1 - h->beta2;
         break;
+    case AK_RULE_LION:
+        /* A decoupled decay of 0 multiplies by 1, which changes no value: it is skipped. */
+        k->decoupled = h->decoupled_weight_decay && h->weight_decay != 0;
+        k->l2 = !h->decoupled_weight_decay && h->weight_decay != 0;
+        k->decay_factor = 1 - h->lr * h->weight_decay;
+        k->beta1 = h->beta1;
+        k->one_minus_beta1 = 1 - h->beta1;
+        k->beta2 = h->beta2;
+        k->one_minus_beta2 = 1 - h->beta2;
+        break;
     default:
         break;
     }

@@ -12,6 +12,7 @@ from tests.reference.adamw import adamw
 from tests.reference.nadam import nadam
 from tests.reference.radam import radam
 from tests.reference.adopt import adopt
+from tests.reference.lion import lion
 from tests.reference.rmsprop import rmsprop
 from tests.reference.sgd import sgd
 
@@ -29,6 +30,7 @@ _BY_NAME = {
     "RAdam": radam,
     "AdaBelief": adabelief,
     "ADOPT": adopt,
+    "Lion": lion,
 }
 
 

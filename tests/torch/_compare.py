@@ -11,6 +11,7 @@ from adamkit import specs
 from adamkit import specs
 from tests.cases import CASES
 from tests.torch._rule_optimizer import rule_optimizer
+from tests.cases import CASES
 
 # Max-norm relative tolerances of the brief: float64 (and complex128) must agree to 1e-12,
 # float32 (and complex64) to 1e-6.
@@ -25,6 +26,8 @@ OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop"
 # Those the C kernels step, which alone take Kahan summation, bfloat16 on the CPU and the
 # multi-tensor device path (Adafactor has no kernel yet).
 NATIVE_OPTIMIZERS = tuple(name for name in OPTIMIZERS if specs.BY_NAME[name].native)
+# The shared cases of the rules torch.optim has (Lion it has not).
+TORCH_CASES = tuple(case for case in CASES if hasattr(torch.optim, case.optimizer))
 
 # Hyperparameters that exercise every state slot of each optimizer.
 RICH = {

@@ -204,6 +204,8 @@ ADAMKIT_OPTIONS = [
     ("AdaBelief", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, state_dtype="fp32")),
     ("ADOPT", dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1, maximize=True)),
     ("ADOPT", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, kahan_summation=True)),
+    ("Lion", dict(lr=1e-2, betas=(0.8, 0.95), weight_decay=0.1)),
+    ("Lion", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, maximize=True, kahan_summation=True)),
 ]
 
 
@@ -309,6 +311,8 @@ PROFILED = [
     ("Adam", torch.complex64, dict(lr=1e-2)),
     ("AdaBelief", torch.float32, dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, amsgrad=True, maximize=True)),
     ("ADOPT", torch.float32, dict(lr=1e-2, weight_decay=0.1)),
+    ("Lion", torch.float32, dict(lr=1e-2, weight_decay=0.1)),
+    ("Lion", torch.bfloat16, dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, kahan_summation=True)),
 ]
 
 

@@ -29,7 +29,6 @@ needs_kernels = pytest.mark.skipif(not native.available(), reason="bfloat16 stat
 needs_int8 = pytest.mark.skipif(not quantized.available(), reason="state_dtype='int8' needs the C kernels")
 
 # The specs of optimizers torch.optim has, whose checkpoints these tests take from torch.
-TORCH_SPECS = [spec for spec in specs.ALL if hasattr(torch.optim, spec.name)]
 
 
 def _grads(params, seed):

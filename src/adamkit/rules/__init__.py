@@ -17,10 +17,11 @@ from adamkit.rules.adamax import ADAMAX, AdamaxState, adamax
 from adamkit.rules.nadam import NADAM, NAdamCount, NAdamState, nadam
 from adamkit.rules.radam import RADAM, RAdamScalars, RAdamState, radam, radam_scalars
 from adamkit.rules.adopt import ADOPT, AdoptState, adopt
+from adamkit.rules.lion import LION, LionState, lion
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
 
-SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM, ADABELIEF, ADOPT)
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM, ADABELIEF, ADOPT, LION)
 """Every rule's spec, in order; every other part of adamkit derives what it needs from them."""
 """Every optimizer's spec, in the order the front ends and the commands list them."""
 
@@ -35,6 +36,7 @@ __all__ = [
     "NADAM",
     "RADAM",
     "ADOPT",
+    "LION",
     "RMSPROP",
     "SGD",
     "SPECS",
@@ -51,6 +53,7 @@ __all__ = [
     "RAdamScalars",
     "RAdamState",
     "AdoptState",
+    "LionState",
     "RMSpropState",
     "SGDState",
     "adabelief",
@@ -66,6 +69,7 @@ __all__ = [
     "radam",
     "radam_scalars",
     "adopt",
+    "lion",
     "rmsprop",
     "sgd",
 ]

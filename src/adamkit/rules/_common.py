@@ -1,11 +1,11 @@
-"""Small pieces every rule shares: the sign of the gradient, L2 weight decay, and the four
+"""Small pieces every rule shares: the sign of the gradient, L2 weight decay, and the five
 operations whose spelling differs between NumPy and torch.
 
 A rule takes NumPy arrays; it also takes torch tensors on any device, and lists of tensors
 (:class:`adamkit.torch._multi_tensor.TensorList`, each operation one ``torch._foreach_*``
 operation over the list), which is how the torch front end steps tensors the C kernels cannot
 reach (GPUs and other devices). Arithmetic operators are the same in all three; :func:`sqrt`,
-:func:`maximum`, :func:`minimum`, :func:`absolute` and :func:`copy` call the value's own method when it spells
+:func:`maximum`, :func:`minimum`, :func:`absolute`, :func:`sign` and :func:`copy` call the value's own method when it spells
 them as torch does, so that nothing is moved to NumPy.
 """
 
@@ -59,6 +59,14 @@ def minimum(a, b):
 def absolute(x):
     """The elementwise absolute value."""
     return x.abs() if _torch_style(x) else np.abs(x)
+
+
+def sign(x):
+    """The elementwise sign: -1, 0 or 1, and NaN for NaN, as NumPy's. torch's ``sign`` takes NaN
+    to 0; the maximum with ``min(x, -1)``, which is at most -1 unless ``x`` is NaN, restores it."""
+    if not _torch_style(x):
+        return np.sign(x)
+    return x.sign().maximum(x.clamp_max(-1.0))
 
 
 def copy(x):

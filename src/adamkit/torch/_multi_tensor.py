@@ -70,6 +70,14 @@ class TensorList:
         """The elementwise absolute value (``rules._common.absolute``)."""
         return TensorList(torch._foreach_abs(self.tensors))
 
+    def sign(self):
+        """The elementwise sign, NaN taken to 0 as torch's (``rules._common.sign`` restores NaN)."""
+        return TensorList(torch._foreach_sign(self.tensors))
+
+    def clamp_max(self, bound):
+        """The elementwise minimum with the number ``bound``, NaN propagating."""
+        return TensorList(torch._foreach_clamp_max(self.tensors, bound))
+
     def clone(self):
         """New tensors holding the same values (``rules._common.copy``)."""
         return TensorList(torch._foreach_clone(self.tensors))

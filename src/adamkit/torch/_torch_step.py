@@ -53,9 +53,7 @@ def serves_device(optimizer, group, params):
     """Whether torch's implementation steps ``group``, whose parameters with gradients are
     ``params``, for their device: some are off the kernel device and the group uses none of
     adamkit's own options (then its ``fused=True``, if set, is torch's fused implementation).
-    An optimizer torch.optim does not have (no ``_step_with_torch``) never goes to torch."""
-    if not hasattr(optimizer, "_step_with_torch"):
-        return False
+    An optimizer torch.optim does not have never goes to torch."""
     if all(backend.steps_on_cpu(optimizer.spec, param) for param in params) or not has_torch_implementation(optimizer):
         return False
     if own_option(optimizer, group) is not None or any(param.grad.layout != torch.strided for param in params):
