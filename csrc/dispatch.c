@@ -89,6 +89,9 @@ static void run_element_chunk(const void *context, int64_t chunk, int thread)
         scalars.step_size = plan->per_tensor[t].step_size;
         scalars.bias_correction2_sqrt = plan->per_tensor[t].bias_correction2_sqrt;
         scalars.created = plan->per_tensor[t].created;
+        scalars.bias_correction1 = plan->per_tensor[t].bias_correction1;
+        scalars.alpha_t = plan->per_tensor[t].alpha_t;
+        scalars.one_minus_beta3_t = plan->per_tensor[t].one_minus_beta3_t;
         scalars.first_index = first;
         if (call->rounding_seeds)
             for (int s = 0; s < AK_MAX_SLOTS; s++)

@@ -38,6 +38,8 @@ typedef struct {
      * AK_LAYOUT_F32_BF16) each slot's rounding key for that index's upper 32 bits. */
     int64_t first_index;
     uint32_t rounding_keys[AK_MAX_SLOTS];
+    /* Per tensor, AdEMAMix: 1 - beta1**t, alpha_t and 1 - beta3_t (ademamix_scalars). */
+    double bias_correction1, alpha_t, one_minus_beta3_t;
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
@@ -68,6 +70,7 @@ static inline uint32_t ak_rounding_key(uint64_t seed, uint32_t slot, uint32_t hi
 typedef struct {
     double step_size, bias_correction2_sqrt;
     int created;
+    double bias_correction1, alpha_t, one_minus_beta3_t;
 } ak_tensor_scalars;
 
 /* The per-call scalars of `rule` (the per-tensor fields are left zero). */

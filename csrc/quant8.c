@@ -355,6 +355,9 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
     ak_scalars k = pl->scalars;
     k.step_size = pl->per_tensor[t].step_size;
     k.bias_correction2_sqrt = pl->per_tensor[t].bias_correction2_sqrt;
+    k.bias_correction1 = pl->per_tensor[t].bias_correction1;
+    k.alpha_t = pl->per_tensor[t].alpha_t;
+    k.one_minus_beta3_t = pl->per_tensor[t].one_minus_beta3_t;
     int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
     if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
         int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;

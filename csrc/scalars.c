@@ -47,6 +47,13 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
         k->centered = h->centered;
         k->with_momentum = h->momentum > 0;
         break;
+    case AK_RULE_ADEMAMIX:
+        k->decoupled = h->decoupled_weight_decay;
+        k->l2 = !h->decoupled_weight_decay && h->weight_decay != 0;
+        k->one_minus_beta1 = 1 - h->beta1;
+        k->beta2 = h->beta2;
+        k->one_minus_beta2 = 1 - h->beta2;
+        break;
     default:
         break;
     }
@@ -80,5 +87,23 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
         t->step_size = h->lr / (1 - pow(h->beta1, step));
     } else if (rule == AK_RULE_ADAGRAD) {
         t->step_size = h->lr / (1 + (step - 1) * h->lr_decay);
+    } else if (rule == AK_RULE_ADEMAMIX) {
+        /* ademamix_scalars(step, betas, alpha, t_alpha_beta3) */
+        double alpha = h->alpha, beta3 = h->beta3;
+        t->bias_correction1 = 1 - pow(h->beta1, step);
+        t->bias_correction2_sqrt = sqrt(1 - pow(h->beta2, step));
+        if (h->t_alpha_beta3 != 0) {
+            /* alpha_scheduler: min(step * alpha / t_alpha_beta3, alpha) */
+            double warmed = step * h->alpha / h->t_alpha_beta3;
+            alpha = warmed < h->alpha ? warmed : h->alpha;
+            /* beta3_scheduler: min(exp(log_beta1 * log_beta3 / ((1 - fraction) * log_beta3
+             * + fraction * log_beta1)), beta3) */
+            double log_beta1 = log(h->beta1), log_beta3 = log(h->beta3);
+            double fraction = step / h->t_alpha_beta3;
+            double scheduled = exp(log_beta1 * log_beta3 / ((1 - fraction) * log_beta3 + fraction * log_beta1));
+            beta3 = scheduled < h->beta3 ? scheduled : h->beta3;
+        }
+        t->alpha_t = alpha;
+        t->one_minus_beta3_t = 1 - beta3;
     }
 }

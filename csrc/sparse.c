@@ -158,6 +158,9 @@ static void apply_tensor_scalars(ak_scalars *scalars, const ak_tensor_scalars *t
     scalars->step_size = t->step_size;
     scalars->bias_correction2_sqrt = t->bias_correction2_sqrt;
     scalars->created = 0;
+    scalars->bias_correction1 = t->bias_correction1;
+    scalars->alpha_t = t->alpha_t;
+    scalars->one_minus_beta3_t = t->one_minus_beta3_t;
 }
 
 /* Step the rows whose first entry lies in chunk `chunk` of the entries, a batch at a time: first
