@@ -48,8 +48,8 @@ def serves_device(optimizer, group, params):
     """Whether torch's implementation steps ``group``, whose parameters with gradients are
     ``params``, for their device: some are off the kernel device and the group uses none of
     adamkit's own options (then its ``fused=True``, if set, is torch's fused implementation)."""
-    if all(backend.on_kernel_device(param) for param in params):
-        return False
+    if all(backend.on_kernel_device(param) for param in params) or not hasattr(optimizer, "_step_with_torch"):
+        return False  # adamkit's kernels, or a rule torch.optim does not have: adamkit's device path
     if own_option(optimizer, group) is not None or any(param.grad.layout != torch.strided for param in params):
         return False  # adamkit's device path: its options, its sparse steps
     return True
