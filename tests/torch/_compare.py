@@ -32,8 +32,8 @@ RICH = {
 
 
 def both(name):
-    """``(torch.optim.<name>, adamkit.torch.<name>)``."""
-    return getattr(torch.optim, name), getattr(adamkit.torch, name)
+    """``(torch.optim.<name>, adamkit.torch.<name>)``; ``None`` for a rule torch.optim lacks."""
+    return getattr(torch.optim, name, None), getattr(adamkit.torch, name)
 
 
 def make_params(arrays):

@@ -4,7 +4,8 @@
 key                               value
 ================================  ==========================================================
 ``param_groups.<g>.params``       int64 ids of group ``g``'s parameters (their flat positions)
-``param_groups.<g>.<name>``       a hyperparameter: a 0-d float or bool array; ``betas`` (2,)
+``param_groups.<g>.<name>``       a hyperparameter: a 0-d float or bool array (NaN for an
+                                  optional one left unset, ``None``); ``betas`` (2,) or (3,)
 ``state.<id>.<key>``              parameter ``<id>``'s state under torch's key; ``step`` is a
                                   0-d float32 array
 ================================  ==========================================================
@@ -41,7 +42,8 @@ def flatten(optimizer, states):
         flat[f"param_groups.{g}.params"] = np.arange(position, position + count, dtype=np.int64)
         position += count
         for name in optimizer.hyperparameters:
-            flat[f"param_groups.{g}.{name}"] = np.array(group[name])
+            # An optional hyperparameter left unset (None) is saved as NaN, which no check accepts.
+            flat[f"param_groups.{g}.{name}"] = np.array(np.nan if group[name] is None else group[name])
     for index, state in enumerate(states):
         for key, value in state.items():
             flat[f"state.{index}.{key}"] = np.array(value, copy=True)
@@ -150,7 +152,9 @@ def _hyperparameter(key, default, value):
         raise ValueError(
             f"state_dict[{key!r}] must be a real array of shape {shape}, got {array.dtype} {array.shape}"
         )
-    return tuple(float(item) for item in array) if shape else float(array)
+    if shape:
+        return tuple(float(item) for item in array)
+    return None if default is None and np.isnan(array) else float(array)
 
 
 def _param_state(optimizer, saved_id, entries, param):
