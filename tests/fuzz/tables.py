@@ -14,6 +14,7 @@ SLOTS = {
     "SGD": ("momentum_buffer",),
     "Adagrad": ("sum",),
     "RMSprop": ("square_avg", "momentum_buffer", "grad_avg"),
+    "AdEMAMix": ("exp_avg_fast", "exp_avg_slow", "exp_avg_sq"),
 }
 
 # Edits of a group's hyperparameters between steps, valid and invalid; "toggle" flips a flag.
@@ -31,3 +32,5 @@ HYPER_EDITS = {
                 ("centered", "toggle"), ("eps", -1.0)],
 }
 HYPER_EDITS["AdamW"] = HYPER_EDITS["Adam"]
+HYPER_EDITS["AdEMAMix"] = [("lr", 0.05), ("betas", (0.5, 0.9, 0.99)), ("betas", (0.9, 0.999)), ("alpha", -1.0),
+                           ("t_alpha_beta3", 10.0), ("t_alpha_beta3", 0.0), ("decoupled_weight_decay", "toggle")]
