@@ -30,6 +30,8 @@ static const struct {
     {"alpha", offsetof(ak_hyper, alpha)},
     {"lr_decay", offsetof(ak_hyper, lr_decay)},
     {"momentum_decay", offsetof(ak_hyper, momentum_decay)},
+    {"beta3", offsetof(ak_hyper, beta3)},
+    {"t_alpha_beta3", offsetof(ak_hyper, t_alpha_beta3)},
 };
 
 static const struct {

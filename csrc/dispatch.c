@@ -86,16 +86,7 @@ static void run_element_chunk(const void *context, int64_t chunk, int thread)
         int64_t key_span_end = plan->offsets[t] + (first / AK_KEY_SPAN + 1) * AK_KEY_SPAN;
         if (stop > key_span_end)
             stop = key_span_end;
-        scalars.step_size = plan->per_tensor[t].step_size;
-        scalars.bias_correction2_sqrt = plan->per_tensor[t].bias_correction2_sqrt;
-        scalars.created = plan->per_tensor[t].created;
-        scalars.bias_correction2 = plan->per_tensor[t].bias_correction2;
-        scalars.momentum_step_size = plan->per_tensor[t].momentum_step_size;
-        scalars.bias_correction1 = plan->per_tensor[t].bias_correction1;
-        scalars.rect = plan->per_tensor[t].rect;
-        scalars.sgd_step = plan->per_tensor[t].sgd_step;
-        scalars.clip = plan->per_tensor[t].clip;
-        scalars.initialising = plan->per_tensor[t].initialising;
+        scalars.tensor = plan->per_tensor[t];
         scalars.first_index = first;
         if (call->rounding_seeds)
             for (int s = 0; s < AK_MAX_SLOTS; s++)

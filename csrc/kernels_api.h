@@ -40,6 +40,7 @@ typedef struct {
     int amsgrad, maximize, decoupled_weight_decay, eps_hat, nesterov, centered;
     double momentum_decay; /* NAdam's psi */
     int rectify; /* AdaBelief */
+    double beta3, t_alpha_beta3; /* AdEMAMix; t_alpha_beta3 0 without warmup (None) */
 } ak_hyper;
 
 /* The state slots of each rule, in the order of adamkit.specs (at most three):
@@ -53,6 +54,7 @@ typedef struct {
  *   RAdam     exp_avg, exp_avg_sq
  *   AdaBelief exp_avg, exp_avg_var, max_exp_avg_var (amsgrad)
  *   Lion      exp_avg
+ *   AdEMAMix  exp_avg_fast, exp_avg_slow, exp_avg_sq
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 

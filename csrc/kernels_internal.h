@@ -20,6 +20,26 @@
 #define AK_X86 0
 #endif
 
+/* The per-tensor scalars of a rule (ak_tensor_scalars_at), in double. A rule that needs another
+ * adds its field here, once: ak_scalars holds the same fields, set together through its `tensor`. */
+#define AK_TENSOR_SCALAR_FIELDS                                                                    \
+    double step_size;             /* Adam, Adamax: lr/bc1 (eps_hat: lr*sqrt(bc2)/bc1); Adagrad: clr */ \
+    double bias_correction2_sqrt; /* Adam: sqrt(bc2) (eps_hat: 1) */                               \
+    int created;                  /* SGD: the momentum buffer is new and starts as the gradient */ \
+    double bias_correction1;      /* RAdam, AdEMAMix: 1 - beta1^t */                              \
+    double bias_correction2;      /* NAdam: 1 - beta2^t */                                         \
+    double momentum_step_size;    /* NAdam: the momentum's step size (step_size: the gradient's) */ \
+    double rect;                  /* RAdam: r_t once rho_t > 5, else 0 (r_t > 0 where taken) */    \
+    int sgd_step;                 /* AdaBelief rectified: no denominator, param -= step_size*m */  \
+    double clip;                  /* ADOPT: the clip bound k^(1/4) of the k-th update */           \
+    int initialising;             /* ADOPT: the first step, which only sets exp_avg_sq */          \
+    double alpha_t;               /* AdEMAMix: alpha at step t */                                  \
+    double one_minus_beta3_t;     /* AdEMAMix: 1 - beta3 at step t */
+
+typedef struct {
+    AK_TENSOR_SCALAR_FIELDS
+} ak_tensor_scalars;
+
 /* The scalars of one rule for one tensor, in double, exactly as adamkit/rules computes them;
  * the kernels cast each to the arithmetic type once. */
 typedef struct {
@@ -30,26 +50,19 @@ typedef struct {
     double alpha, one_minus_alpha;     /* RMSprop */
     double momentum, one_minus_dampening;
     int maximize, l2, decoupled, amsgrad, nesterov, centered, with_momentum;
-    /* Per tensor. */
-    double step_size;             /* Adam, Adamax: lr/bc1 (eps_hat: lr*sqrt(bc2)/bc1); Adagrad: clr */
-    double bias_correction2_sqrt; /* Adam: sqrt(bc2) (eps_hat: 1) */
-    int created;                  /* SGD: the momentum buffer is new and starts as the gradient */
+    double beta1;                      /* AdaBelief, Lion */
+    double decay_rate;                 /* ADOPT, decoupled: lr*weight_decay */
+    /* Per tensor (ak_tensor_scalars_at), the fields of ak_tensor_scalars: `tensor` sets them all. */
+    union {
+        struct {
+            AK_TENSOR_SCALAR_FIELDS
+        };
+        ak_tensor_scalars tensor;
+    };
     /* Per segment: the index in its tensor of the segment's first element, and (layout
      * AK_LAYOUT_F32_BF16) each slot's rounding key for that index's upper 32 bits. */
     int64_t first_index;
     uint32_t rounding_keys[AK_MAX_SLOTS];
-    /* Per tensor, NAdam: 1 - beta2^t, and the step size of the momentum (step_size is the
-     * gradient's). */
-    double bias_correction2, momentum_step_size;
-    /* Per tensor. */
-    double bias_correction1; /* RAdam: 1 - beta1^t */
-    double rect;             /* RAdam: r_t once rho_t > 5, else 0 (r_t > 0 where it is taken) */
-    double beta1;                      /* AdaBelief */
-    int sgd_step; /* Per tensor, AdaBelief rectified: no denominator, param -= step_size * m */
-    double decay_rate; /* ADOPT, decoupled: lr*weight_decay */
-    double clip;       /* ADOPT, per tensor: the clip bound k^(1/4) of the k-th update */
-    int initialising;  /* ADOPT, per tensor: the first step, which only sets exp_avg_sq */
-    double beta1; /* Lion: the weight of the momentum in the update's interpolation */
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
@@ -75,17 +88,6 @@ static inline uint32_t ak_rounding_key(uint64_t seed, uint32_t slot, uint32_t hi
 {
     return ak_mix32((uint32_t)seed ^ ak_mix32((uint32_t)(seed >> 32) ^ ak_mix32(slot ^ ak_mix32(high + 0x9e3779b9u))));
 }
-
-/* The per-tensor part of ak_scalars. */
-typedef struct {
-    double step_size, bias_correction2_sqrt;
-    int created;
-    double bias_correction2, momentum_step_size; /* NAdam */
-    double bias_correction1, rect;
-    int sgd_step;
-    double clip;
-    int initialising;
-} ak_tensor_scalars;
 
 /* The per-call scalars of `rule` (the per-tensor fields are left zero). */
 void ak_call_scalars(ak_rule rule, const ak_hyper *hyper, ak_scalars *out);

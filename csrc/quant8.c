@@ -4,7 +4,7 @@
  * One driver serves every rule: it finds a block, and in one loop over its elements decodes
  * the state, applies the rule's element update and leaves the new state in float32 buffers on
  * the stack; then it encodes the buffers with the block's new maxima. A rule adds only its
- * element update (adam_element, adamax_element, adadelta_element, nadam_element, adabelief_element, adopt_element), the maps of its slots
+ * element update (adam_element, adamax_element, adadelta_element, nadam_element, adabelief_element, adopt_element, ademamix_element), the maps of its slots
  * (LAYOUTS) and its cases in update_variant.
  *
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
@@ -47,6 +47,7 @@ static const rule_layout LAYOUTS[AK_N_RULES] = {
     [AK_RULE_RADAM] = {{SIGNED_MAP, UNSIGNED_MAP}, 1u << 1},
     [AK_RULE_ADABELIEF] = {{SIGNED_MAP, UNSIGNED_MAP, UNSIGNED_MAP}, 1u << 1 | 1u << 2},
     [AK_RULE_ADOPT] = {{SIGNED_MAP, UNSIGNED_MAP}, 0},
+    [AK_RULE_ADEMAMIX] = {{SIGNED_MAP, SIGNED_MAP, UNSIGNED_MAP}, 0},
 };
 
 int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
@@ -61,6 +62,8 @@ int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
     case AK_RULE_RADAM:
     case AK_RULE_ADOPT:
         return 2;
+    case AK_RULE_ADEMAMIX:
+        return 3;
     default:
         return 0;
     }
@@ -283,6 +286,22 @@ INLINE float adopt_element(const ak_scalars *k, int decoupled, float p, float g,
     return p - (float)k->lr * m;
 }
 
+/* adamkit.rules.ademamix: its decoupled decay adds weight_decay * param to the update. */
+INLINE float ademamix_element(const ak_scalars *k, int decay, float p, float g, const float *old, float *new)
+{
+    float m1 = old[0] + (float)k->one_minus_beta1 * (g - old[0]);
+    float v = (float)k->beta2 * old[2] + ((float)k->one_minus_beta2 * g) * g;
+    float m2 = old[1] + (float)k->one_minus_beta3_t * (g - old[1]);
+    new[0] = m1;
+    new[1] = m2;
+    new[2] = v;
+    float denom = sqrtf(v) / (float)k->bias_correction2_sqrt + (float)k->eps;
+    float update = (m1 / (float)k->bias_correction1 + (float)k->alpha_t * m2) / denom;
+    if (decay == AK_Q8_DECOUPLED)
+        update = update + (float)k->weight_decay * p;
+    return p - (float)k->lr * update;
+}
+
 /* One block: n elements of a parameter and its gradient, and for each active slot its codes
  * and their unit; the update leaves the slot's new values in values[s] (and, for the
  * slots the layout roots, their square roots in roots[s]), and the parameter in place. */
@@ -303,7 +322,7 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
                                     int decay, int amsgrad)
 {
     const rule_layout *layout = &LAYOUTS[rule];
-    const int slots = (rule == AK_RULE_ADAM || rule == AK_RULE_ADABELIEF) && amsgrad ? 3 : 2;
+    const int slots = ak_q8_slots(rule, &(ak_hyper){.amsgrad = amsgrad});
     uint32_t absmax0 = 0, absmax1 = 0, absmax2 = 0; /* one scalar each, so the loop vectorises */
     for (int i = 0; i < b->n; i++) {
         float old[AK_MAX_SLOTS], new[AK_MAX_SLOTS], root[AK_MAX_SLOTS];
@@ -315,7 +334,7 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
         float g = maximize ? -b->grad[i] : b->grad[i];
         if (decay == AK_Q8_L2)
             g = g + (float)k->weight_decay * p;
-        else if (decay == AK_Q8_DECOUPLED && rule != AK_RULE_ADOPT)
+        else if (decay == AK_Q8_DECOUPLED && rule != AK_RULE_ADOPT && rule != AK_RULE_ADEMAMIX)
             p = p * (float)k->decay_factor; /* param * (1 - lr * weight_decay) */
         if (rule == AK_RULE_ADAM)
             p = adam_element(k, amsgrad, p, g, old, new, root);
@@ -329,6 +348,8 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
             p = radam_element(k, p, g, old, new, root);
         else if (rule == AK_RULE_ADOPT)
             p = adopt_element(k, decay == AK_Q8_DECOUPLED, p, g, old, new);
+        else if (rule == AK_RULE_ADEMAMIX)
+            p = ademamix_element(k, decay, p, g, old, new);
         else
             p = adadelta_element(k, p, g, old, new);
         b->param[i] = p;
@@ -410,6 +431,12 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
         VARIANT_CASE(AK_RULE_ADOPT, 1, AK_Q8_PLAIN, 0)
         VARIANT_CASE(AK_RULE_ADOPT, 1, AK_Q8_L2, 0)
         VARIANT_CASE(AK_RULE_ADOPT, 1, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_ADEMAMIX, 0, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADEMAMIX, 0, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_ADEMAMIX, 0, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_ADEMAMIX, 1, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_ADEMAMIX, 1, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_ADEMAMIX, 1, AK_Q8_DECOUPLED, 0)
     default:
         break;
     }
@@ -481,15 +508,7 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
     int64_t first_block = (span % spans_per_row) * Q8_SPAN;
     int64_t last_block = first_block + Q8_SPAN < per_row ? first_block + Q8_SPAN : per_row;
     ak_scalars k = pl->scalars;
-    k.step_size = pl->per_tensor[t].step_size;
-    k.bias_correction2_sqrt = pl->per_tensor[t].bias_correction2_sqrt;
-    k.bias_correction2 = pl->per_tensor[t].bias_correction2;
-    k.momentum_step_size = pl->per_tensor[t].momentum_step_size;
-    k.bias_correction1 = pl->per_tensor[t].bias_correction1;
-    k.rect = pl->per_tensor[t].rect;
-    k.sgd_step = pl->per_tensor[t].sgd_step;
-    k.clip = pl->per_tensor[t].clip;
-    k.initialising = pl->per_tensor[t].initialising;
+    k.tensor = pl->per_tensor[t];
     int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
     if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
         int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;

@@ -21,9 +21,10 @@
     X(RMSPROP, rmsprop, 0, arg)                                                                    \
     X(NADAM, nadam, 1, arg)                                                                        \
     X(RADAM, radam, 1, arg)                                                                        \
+    X(ADABELIEF, adabelief, 1, arg)                                                                \
+    X(ADOPT, adopt, 1, arg)                                                                        \
+    X(LION, lion, 0, arg)                                                                          \
+    X(ADEMAMIX, ademamix, 1, arg)                                                                  \
     /* Each entry ends with a backslash, so that a new rule is one added line. */
-    X(ADABELIEF, adabelief, 1, arg)
-    X(ADOPT, adopt, 1, arg)
-    X(LION, lion, 0, arg)
 
 #endif

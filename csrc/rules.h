@@ -339,6 +339,35 @@ static inline void FN(lion_lanes)(const ak_scalars *k, int64_t index, P_T *param
     FN(store_param)(param, compensation, p);
 }
 
+static inline void FN(ademamix_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
+                                      P_T *compensation, S_T *exp_avg_fast, S_T *exp_avg_slow,
+                                      S_T *exp_avg_sq)
+{
+    VEC p = LOAD_P(param);
+    VEC g = FN(directed_l2_gradient)(k, LOAD_P(grad), p);
+    /* exp_avg_fast + (1 - beta1) * (grad - exp_avg_fast) */
+    VEC m1 = LOAD_S(exp_avg_fast);
+    m1 = ADD(m1, MUL(SET1(k->one_minus_beta1), SUB(g, m1)));
+    /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
+    VEC v = LOAD_S(exp_avg_sq);
+    v = ADD(MUL(SET1(k->beta2), v), MUL(MUL(SET1(k->one_minus_beta2), g), g));
+    /* exp_avg_slow + (1 - beta3_t) * (grad - exp_avg_slow) */
+    VEC m2 = LOAD_S(exp_avg_slow);
+    m2 = ADD(m2, MUL(SET1(k->one_minus_beta3_t), SUB(g, m2)));
+    STORE_S(k, 0, index, exp_avg_fast, m1);
+    STORE_S(k, 1, index, exp_avg_slow, m2);
+    STORE_S(k, 2, index, exp_avg_sq, v);
+    /* sqrt(exp_avg_sq) / bias_correction2_sqrt + eps */
+    VEC denom = ADD(DIV(SQRT(v), SET1(k->bias_correction2_sqrt)), SET1(k->eps));
+    /* (exp_avg_fast / bias_correction1 + alpha_t * exp_avg_slow) / denom */
+    VEC update = DIV(ADD(DIV(m1, SET1(k->bias_correction1)), MUL(SET1(k->alpha_t), m2)), denom);
+    if (k->decoupled)
+        update = ADD(update, MUL(SET1(k->weight_decay), p)); /* update + weight_decay * param */
+    /* param - lr * update */
+    p = SUB(p, MUL(SET1(k->lr), update));
+    FN(store_param)(param, compensation, p);
+}
+
 #define AT(buffer, i) ((buffer) ? (buffer) + (i) : NULL)
 
 /* In a segment's tail: copy its `rest` elements from index `i` of `buffer` into `tail`, or
@@ -434,6 +463,7 @@ DEFINE_SEGMENT(radam)
 DEFINE_SEGMENT(adabelief)
 DEFINE_SEGMENT(adopt)
 DEFINE_SEGMENT(lion)
+DEFINE_SEGMENT(ademamix)
 
 #undef DEFINE_SEGMENT
 #undef AT

@@ -94,6 +94,13 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
         k->beta2 = h->beta2;
         k->one_minus_beta2 = 1 - h->beta2;
         break;
+    case AK_RULE_ADEMAMIX:
+        k->decoupled = h->decoupled_weight_decay;
+        k->l2 = !h->decoupled_weight_decay && h->weight_decay != 0;
+        k->one_minus_beta1 = 1 - h->beta1;
+        k->beta2 = h->beta2;
+        k->one_minus_beta2 = 1 - h->beta2;
+        break;
     default:
         break;
     }
@@ -132,15 +139,8 @@ int ak_rule_uses_step(ak_rule rule)
 
 void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tensor_scalars *t)
 {
-    t->step_size = 0;
-    t->bias_correction2_sqrt = 1;
-    t->bias_correction2 = 1;
-    t->momentum_step_size = 0;
-    t->bias_correction1 = 1;
-    t->rect = 0;
-    t->sgd_step = 0;
-    t->clip = 0;
-    t->initialising = 0;
+    /* Zero, except the bias corrections, which are 1 for a rule without them. */
+    *t = (ak_tensor_scalars){.bias_correction1 = 1, .bias_correction2 = 1, .bias_correction2_sqrt = 1};
     if (rule == AK_RULE_ADAM) {
         /* adam_scalars(step, lr, betas, eps_hat) */
         double bias_correction1 = 1 - pow(h->beta1, step);
@@ -171,6 +171,24 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
         /* step == 1; clip_bound(step): (step - 1) ** 0.25 */
         t->initialising = step == 1;
         t->clip = pow(step - 1, 0.25);
+    } else if (rule == AK_RULE_ADEMAMIX) {
+        /* ademamix_scalars(step, betas, alpha, t_alpha_beta3) */
+        double alpha = h->alpha, beta3 = h->beta3;
+        t->bias_correction1 = 1 - pow(h->beta1, step);
+        t->bias_correction2_sqrt = sqrt(1 - pow(h->beta2, step));
+        if (h->t_alpha_beta3 != 0) {
+            /* alpha_scheduler: min(step * alpha / t_alpha_beta3, alpha) */
+            double warmed = step * h->alpha / h->t_alpha_beta3;
+            alpha = warmed < h->alpha ? warmed : h->alpha;
+            /* beta3_scheduler: min(exp(log_beta1 * log_beta3 / ((1 - fraction) * log_beta3
+             * + fraction * log_beta1)), beta3) */
+            double log_beta1 = log(h->beta1), log_beta3 = log(h->beta3);
+            double fraction = step / h->t_alpha_beta3;
+            double scheduled = exp(log_beta1 * log_beta3 / ((1 - fraction) * log_beta3 + fraction * log_beta1));
+            beta3 = scheduled < h->beta3 ? scheduled : h->beta3;
+        }
+        t->alpha_t = alpha;
+        t->one_minus_beta3_t = 1 - beta3;
     }
 }
 

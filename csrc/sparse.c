@@ -155,16 +155,8 @@ static void prefetch_values(const ak_sparse_plan *plan, int64_t *ahead, int64_t 
 
 static void apply_tensor_scalars(ak_scalars *scalars, const ak_tensor_scalars *t)
 {
-    scalars->step_size = t->step_size;
-    scalars->bias_correction2_sqrt = t->bias_correction2_sqrt;
-    scalars->bias_correction2 = t->bias_correction2;
-    scalars->momentum_step_size = t->momentum_step_size;
+    scalars->tensor = *t;
     scalars->created = 0;
-    scalars->bias_correction1 = t->bias_correction1;
-    scalars->rect = t->rect;
-    scalars->sgd_step = t->sgd_step;
-    scalars->clip = t->clip;
-    scalars->initialising = t->initialising;
 }
 
 /* Step the rows whose first entry lies in chunk `chunk` of the entries, a batch at a time: first

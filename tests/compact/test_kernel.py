@@ -78,9 +78,18 @@ HYPERS = {
         dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-4, weight_decay=0.1, maximize=True),
         dict(lr=5e-3, betas=(0.7, 0.95), eps=1e-3, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
     ),
+    # Each of its six variants (maximize x no decay, L2 or decoupled), warmup on and off.
+    "AdEMAMix": (
+        dict(lr=1e-2, betas=(0.8, 0.99, 0.999), alpha=3.0, t_alpha_beta3=5.0),
+        dict(lr=5e-3, eps=1e-6, weight_decay=0.1, decoupled_weight_decay=False, maximize=True),
+        dict(lr=5e-3, eps=1e-3, weight_decay=0.2, t_alpha_beta3=3, maximize=True),
+        dict(lr=2e-3, maximize=True),
+        dict(lr=2e-3, weight_decay=0.1, decoupled_weight_decay=False),
+        dict(lr=3e-3, weight_decay=0.05, alpha=8.0),
+    ),
 }
 CASES = [(name, hyper) for name, hypers in HYPERS.items() for hyper in hypers]
-SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA, "NAdam": specs.NADAM, "RAdam": specs.RADAM, "AdaBelief": specs.ADABELIEF, "ADOPT": specs.ADOPT}
+SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA, "NAdam": specs.NADAM, "RAdam": specs.RADAM, "AdaBelief": specs.ADABELIEF, "ADOPT": specs.ADOPT, "AdEMAMix": specs.ADEMAMIX}
 # The richest hyperparameters of each rule: maximize, weight decay, AMSGrad.
 RICH = {name: HYPERS[name][2] for name in SPECS}
 # Those, and Adam without AMSGrad (with decoupled decay and maximize).

@@ -29,7 +29,7 @@ def run_numpy(case, steps=STEPS):
 
 def recoverable(rule, group):
     """Whether the rule's last update is determined by its state (see adamkit.diagnostics.formulas)."""
-    if rule in (rules.adam, rules.adamax, rules.radam, rules.adabelief, rules.adopt):
+    if rule in (rules.adam, rules.adamax, rules.radam, rules.adabelief, rules.adopt, rules.ademamix):
         return True
     if rule is rules.rmsprop:
         return group["momentum"] > 0

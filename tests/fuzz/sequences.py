@@ -17,8 +17,8 @@ from tests.fuzz.ops import CATALOGUE
 from tests.fuzz.tables import SMALL_SHAPES
 
 FRONTS = ("torch", "numpy")
-OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam")
-COMPACT_RULES = ("Adam", "AdamW", "Adamax", "Adadelta", "NAdam")
+OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "AdEMAMix")
+COMPACT_RULES = ("Adam", "AdamW", "Adamax", "Adadelta", "NAdam", "AdEMAMix")
 
 # Valid hyperparameters a sequence starts from: name -> choices.
 _HYPER = {
@@ -35,6 +35,8 @@ _HYPER = {
               "decoupled_weight_decay": (False, True), "maximize": (False, True)},
 }
 _HYPER["AdamW"] = {**_HYPER["Adam"], "weight_decay": (0.01, 0.1)}
+_HYPER["AdEMAMix"] = {"lr": (1e-3, 1e-2), "betas": ((0.9, 0.999, 0.9999), (0.8, 0.99, 0.999)), "t_alpha_beta3": (None, 5.0),
+                      "weight_decay": (0.0, 0.1), "decoupled_weight_decay": (False, True), "maximize": (False, True)}
 
 _BFLOAT16_OPTIONS = ({}, {"kahan_summation": False}, {"state_dtype": "fp32"})
 COMPACT_SHAPES = ((4100,), (65, 64))  # at least 4096 float32 elements: compact state

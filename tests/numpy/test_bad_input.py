@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import adamkit.numpy
 
-NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam", "AdaBelief", "ADOPT")
+NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam", "AdaBelief", "ADOPT", "AdEMAMix")
 NONNEGATIVE = {
     "Adam": ("lr", "eps", "weight_decay"),
     "AdamW": ("lr", "eps", "weight_decay"),
@@ -22,6 +22,7 @@ NONNEGATIVE = {
     "RAdam": ("lr", "eps", "weight_decay"),
     "AdaBelief": ("lr", "eps", "weight_decay"),
     "ADOPT": ("lr", "eps", "weight_decay"),
+    "AdEMAMix": ("lr", "alpha", "t_alpha_beta3", "eps", "weight_decay"),
 }
 FLAGS = {
     "Adam": ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat"),
@@ -35,6 +36,7 @@ FLAGS = {
     "RAdam": ("decoupled_weight_decay", "maximize"),
     "AdaBelief": ("decoupled_weight_decay", "amsgrad", "rectify", "maximize"),
     "ADOPT": ("decoupled_weight_decay", "maximize"),
+    "AdEMAMix": ("decoupled_weight_decay", "maximize"),
 }
 BAD_NUMBERS = st.one_of(
     st.floats(max_value=-1e-300, allow_infinity=True),

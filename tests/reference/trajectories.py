@@ -13,6 +13,7 @@ from tests.reference.nadam import nadam
 from tests.reference.radam import radam
 from tests.reference.adopt import adopt
 from tests.reference.lion import lion
+from tests.reference.ademamix import ademamix
 from tests.reference.rmsprop import rmsprop
 from tests.reference.sgd import sgd
 
@@ -31,6 +32,7 @@ _BY_NAME = {
     "AdaBelief": adabelief,
     "ADOPT": adopt,
     "Lion": lion,
+    "AdEMAMix": ademamix,
 }
 
 

@@ -415,6 +415,8 @@ def test_zero_grads_and_zero_lr_leave_params_bitwise_unchanged(case, dtype):
 def test_zero_step_treats_signed_zeros_like_torch(case):
     """With maximize and weight decay, torch itself turns -0.0 into +0.0 (−0 − (−0) = +0)."""
     torch_class, adamkit_class = both(case.optimizer)
+    if torch_class is None:
+        pytest.skip(f"torch.optim has no {case.optimizer}")
     arrays = initial_params("float64")
     arrays[1][:2] = [0.0, -0.0]
     results = []
@@ -523,8 +525,7 @@ def test_defaults_equal_torchs(name):
 def test_adamkit_torch_has_one_class_per_spec_in_the_specs_order():
     from adamkit import specs
 
-    classes = [name for name in adamkit.torch.__all__ if name not in ("MismatchError", "Optimizer")]
-    assert classes == [spec.name for spec in specs.ALL]
+    assert [name for name in adamkit.torch.__all__ if name in specs.BY_NAME] == [spec.name for spec in specs.ALL]
     for spec in specs.ALL:
         assert getattr(adamkit.torch, spec.name).spec is spec
 

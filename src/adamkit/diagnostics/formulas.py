@@ -39,7 +39,8 @@ def group_bias_corrections(rule, step, betas):
     corrected = _CORRECTED_MOMENTS[rule]
     if step is None or corrected == 0:
         return None, None
-    first, second = bias_corrections(step, betas)
+    # (β1, β2) correct the two averages; AdEMAMix's β3, of its slow average, corrects none.
+    first, second = bias_corrections(step, tuple(betas)[:2])
     return first, (second if corrected == 2 else None)
 
 

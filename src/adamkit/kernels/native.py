@@ -340,11 +340,15 @@ def _rule_defaults(rule):
 
 
 def c_hyperparameters(hyper):
-    """The hyperparameters under the C field names: plain floats, ``betas`` split in two."""
+    """The hyperparameters under the C field names: plain floats, ``betas`` split in two (or
+    three, AdEMAMix's), ``None`` (AdEMAMix's ``t_alpha_beta3`` without warmup) as 0."""
     fields = {}
     for name, value in hyper.items():
         if name == "betas":
-            fields["beta1"], fields["beta2"] = (float(beta) for beta in value)
+            for field, beta in zip(("beta1", "beta2", "beta3"), value):
+                fields[field] = float(beta)
+        elif value is None:
+            fields[name] = 0.0
         elif isinstance(value, bool):
             fields[name] = value
         else:

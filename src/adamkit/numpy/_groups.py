@@ -53,8 +53,10 @@ def canonical(defaults, hyperparameters):
 
 
 def _like(default, value):
+    if value is None:
+        return None  # an optional hyperparameter left unset (AdEMAMix's t_alpha_beta3)
     if isinstance(default, bool):
         return value
     if isinstance(default, tuple):  # Adafactor's eps[0] may be None: its dtype's epsilon
         return tuple(None if item is None else float(item) for item in value)
-    return float(value)
+    return float(value) if default is not None else value

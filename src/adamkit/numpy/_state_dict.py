@@ -4,7 +4,8 @@
 key                               value
 ================================  ==========================================================
 ``param_groups.<g>.params``       int64 ids of group ``g``'s parameters (their flat positions)
-``param_groups.<g>.<name>``       a hyperparameter: a 0-d float or bool array; ``betas`` (2,)
+``param_groups.<g>.<name>``       a hyperparameter: a 0-d float or bool array (NaN for an
+                                  optional one left unset, ``None``); ``betas`` (2,) or (3,)
 ``state.<id>.<key>``              parameter ``<id>``'s state under torch's key; ``step`` is a
                                   0-d float32 array
 ================================  ==========================================================

@@ -18,10 +18,11 @@ from adamkit.rules.nadam import NADAM, NAdamCount, NAdamState, nadam
 from adamkit.rules.radam import RADAM, RAdamScalars, RAdamState, radam, radam_scalars
 from adamkit.rules.adopt import ADOPT, AdoptState, adopt
 from adamkit.rules.lion import LION, LionState, lion
+from adamkit.rules.ademamix import ADEMAMIX, AdEMAMixState, ademamix
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
 
-SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM, ADABELIEF, ADOPT, LION)
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM, ADABELIEF, ADOPT, LION, ADEMAMIX)
 """Every rule's spec, in order; every other part of adamkit derives what it needs from them."""
 """Every optimizer's spec, in the order the front ends and the commands list them."""
 
@@ -37,6 +38,7 @@ __all__ = [
     "RADAM",
     "ADOPT",
     "LION",
+    "ADEMAMIX",
     "RMSPROP",
     "SGD",
     "SPECS",
@@ -54,6 +56,7 @@ __all__ = [
     "RAdamState",
     "AdoptState",
     "LionState",
+    "AdEMAMixState",
     "RMSpropState",
     "SGDState",
     "adabelief",
@@ -70,6 +73,7 @@ __all__ = [
     "radam_scalars",
     "adopt",
     "lion",
+    "ademamix",
     "rmsprop",
     "sgd",
 ]

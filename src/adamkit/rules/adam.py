@@ -17,6 +17,7 @@ from adamkit.rules._spec import (
     Variant,
     check_flag,
     check_pair,
+    plain,
 )
 from adamkit.validation import check_nonnegative
 
@@ -221,3 +222,48 @@ ADAMW = Spec(
         ({"lr": 1e-2, "weight_decay": 0.1, "amsgrad": True, "maximize": True}, {"lr": 1e-3}),
     ),
 )
+
+
+def check_positive(name, value):
+    """A finite real number > 0, as torch's SparseAdam requires of ``lr`` and ``eps``."""
+    check_nonnegative(name, value)
+    if plain(value) == 0:
+        raise ValueError(f"Invalid {name}: {value!r} (must be a finite number > 0)")
+
+
+def check_fixed(value):
+    """The check of a hyperparameter that an optimizer fixes at ``value``."""
+
+    def check(name, given):
+        if given != value or type(given) is not type(value):
+            raise ValueError(f"Invalid {name}: {given!r} (SparseAdam fixes it at {value!r})")
+
+    return check
+
+
+_SPARSE_ADAM_FIXED = dict(weight_decay=0.0, amsgrad=False, decoupled_weight_decay=False, eps_hat=True, sparse_mode="lazy")
+
+SPARSE_ADAM = Spec(
+    name="SparseAdam",
+    rule=adam,
+    defaults=dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False, **_SPARSE_ADAM_FIXED),
+    checks={
+        **ADAM_CHECKS,
+        "lr": check_positive,
+        "eps": check_positive,
+        **{name: check_fixed(value) for name, value in _SPARSE_ADAM_FIXED.items()},
+    },
+    slots=_SLOTS[:2],
+    checkpoint_keys=("lr", "betas", "eps"),
+    positional=("lr", "betas", "eps", "maximize"),
+    fixed=tuple(_SPARSE_ADAM_FIXED),
+    uses_step=True,
+    corrected_moments=2,
+    diagnostics=adam_diagnostics,
+    sparse_grads="lazy",
+    variants=(),
+    cases=(),
+)
+"""torch's SparseAdam: Adam in the ε̂ form, stepped lazily on the rows of sparse gradients only
+(:mod:`adamkit.torch._sparse`), without weight decay. It takes no dense gradient, so it is not
+in :data:`adamkit.rules.SPECS`, whose optimizers every dense path runs."""

@@ -27,7 +27,6 @@ from adamkit.kernels import native, sparse
 from adamkit.torch import _kahan as kahan
 from adamkit.torch._cached_plan import CachedGroup, active_keys
 from adamkit.torch._local_shard import is_distributed
-from adamkit.torch._sparse import SPARSE_OPTIMIZERS
 
 _DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
 
@@ -50,7 +49,7 @@ class SparsePlan(CachedGroup):
         has a sparse gradient that the native lazy kernel takes as it is."""
         if (
             not stepped
-            or spec.name not in SPARSE_OPTIMIZERS
+            or spec.sparse_grads != "lazy"
             or group.get("sparse_mode") != "lazy"
             or group.get("fused") is False
             or not native.available()

@@ -45,8 +45,6 @@ from adamkit.validation import check_choice
 SPARSE_MODES = ("lazy", "dense")
 # The optimizers that take a sparse_mode (AMSGrad is Adam with amsgrad=True).
 SPARSE_OPTIMIZERS = tuple(spec.name for spec in specs.ALL if spec.sparse_grads == "lazy")
-# The optimizers whose sparse gradients always take the dense step: torch's SGD accepts them.
-DENSE_ONLY_OPTIMIZERS = tuple(spec.name for spec in specs.ALL if spec.sparse_grads == "dense")
 _LAZY_DTYPES = (torch.float16, torch.float32, torch.float64)
 
 
@@ -54,7 +52,7 @@ def check_mode(spec, group):
     """Raise ``ValueError`` unless ``group``'s ``sparse_mode``, if it sets one, is one ``spec`` has."""
     if "sparse_mode" not in group:
         return
-    if spec.name not in SPARSE_OPTIMIZERS:
+    if spec.sparse_grads != "lazy":
         raise ValueError(
             f"sparse_mode is not an option of {spec.name}; it is one of "
             f"{', '.join(SPARSE_OPTIMIZERS)} (got sparse_mode={group['sparse_mode']!r})"
@@ -64,12 +62,12 @@ def check_mode(spec, group):
 
 def accepts(spec):
     """Whether ``spec``'s optimizer takes sparse gradients at all."""
-    return spec.name in SPARSE_OPTIMIZERS or spec.name in DENSE_ONLY_OPTIMIZERS
+    return spec.sparse_grads is not None
 
 
 def mode_of(spec, group):
     """The sparse step ``group`` takes: its ``sparse_mode``, or ``"dense"`` for SGD."""
-    return group["sparse_mode"] if spec.name in SPARSE_OPTIMIZERS else "dense"
+    return group["sparse_mode"] if spec.sparse_grads == "lazy" else "dense"
 
 
 def rejection(spec, where):
