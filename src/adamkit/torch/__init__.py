@@ -13,7 +13,6 @@ from adamkit.torch import _optimizers
 from adamkit.torch._base import Optimizer
 from adamkit.torch._checks import MismatchError
 from adamkit.torch._optimizers import *  # noqa: F403  # one class per spec, named in its __all__
-from adamkit.torch._ademamix import AdEMAMix
 from adamkit.torch._sparse_adam import SparseAdam
 
-__all__ = _optimizers.__all__ + ["AdEMAMix", "SparseAdam", "MismatchError", "Optimizer"]
+__all__ = _optimizers.__all__ + ["SparseAdam", "MismatchError", "Optimizer"]
