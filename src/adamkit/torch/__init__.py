@@ -10,9 +10,29 @@
 """
 
 from adamkit.torch import _optimizers
+from adamkit.torch._adabelief import AdaBelief
+from adamkit.torch._adafactor import Adafactor
+from adamkit.torch._ademamix import AdEMAMix
+from adamkit.torch._adopt import ADOPT
 from adamkit.torch._base import Optimizer
 from adamkit.torch._checks import MismatchError
-from adamkit.torch._optimizers import *  # noqa: F403  # one class per spec, named in its __all__
+from adamkit.torch._lion import Lion
+from adamkit.torch._nadam import NAdam
+from adamkit.torch._optimizers import *  # noqa: F403  # the first rules' classes, named in its __all__
+from adamkit.torch._radam import RAdam
 from adamkit.torch._sparse_adam import SparseAdam
 
-__all__ = _optimizers.__all__ + ["SparseAdam", "MismatchError", "Optimizer"]
+# One class per spec, in the specs' order (tests/torch/test_contract.py checks), then the rest.
+__all__ = [
+    *_optimizers.__all__,
+    "Adafactor",
+    "NAdam",
+    "RAdam",
+    "AdaBelief",
+    "ADOPT",
+    "Lion",
+    "AdEMAMix",
+    "SparseAdam",
+    "MismatchError",
+    "Optimizer",
+]

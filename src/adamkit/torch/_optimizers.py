@@ -23,23 +23,15 @@ from torch.optim import adadelta, adagrad, adam, adamax, rmsprop, sgd
 from torch.optim.optimizer import ParamsT
 
 from adamkit import specs
-from adamkit.torch._adabelief import AdaBelief
-from adamkit.torch._adafactor import Adafactor
-from adamkit.torch._ademamix import AdEMAMix
-from adamkit.torch._adopt import ADOPT
 from adamkit.torch._base import Optimizer
-from adamkit.torch._lion import Lion
-from adamkit.torch._nadam import NAdam
-from adamkit.torch._radam import RAdam
 from adamkit.torch._tensor_hyperparameters import check_tensor_hyperparameters, stored_betas
 from adamkit.torch._torch_step import amp_arguments
 from adamkit.validation import check_bool
 
 
-__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Adafactor", "NAdam", "RAdam"]
-__all__ += ["AdaBelief", "ADOPT", "Lion", "AdEMAMix"]
-"""One class per spec of :data:`adamkit.specs.ALL`, in its order (tests/torch/test_contract.py checks);
-those after RMSprop live in their own modules."""
+__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop"]
+"""The classes of the rules adamkit started with; each later rule's class lives in its own module
+(:mod:`adamkit.torch` gathers them)."""
 
 
 class Adam(Optimizer):
