@@ -23,8 +23,7 @@ from adamkit.torch._radam import RAdam
 from adamkit.torch._sparse_adam import SparseAdam
 
 # One class per spec, in the specs' order (tests/torch/test_contract.py checks), then the rest.
-__all__ = [
-    *_optimizers.__all__,
+__all__ = _optimizers.__all__ + [
     "Adafactor",
     "NAdam",
     "RAdam",
