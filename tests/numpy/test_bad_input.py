@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import adamkit.numpy
 
-NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam", "AdaBelief", "ADOPT", "AdEMAMix")
+NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam", "AdaBelief", "ADOPT", "AdEMAMix", "Adafactor")
 NONNEGATIVE = {
     "Adam": ("lr", "eps", "weight_decay"),
     "AdamW": ("lr", "eps", "weight_decay"),
@@ -23,6 +23,7 @@ NONNEGATIVE = {
     "AdaBelief": ("lr", "eps", "weight_decay"),
     "ADOPT": ("lr", "eps", "weight_decay"),
     "AdEMAMix": ("lr", "alpha", "t_alpha_beta3", "eps", "weight_decay"),
+    "Adafactor": ("lr", "weight_decay"),
 }
 FLAGS = {
     "Adam": ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat"),
@@ -37,6 +38,7 @@ FLAGS = {
     "AdaBelief": ("decoupled_weight_decay", "amsgrad", "rectify", "maximize"),
     "ADOPT": ("decoupled_weight_decay", "maximize"),
     "AdEMAMix": ("decoupled_weight_decay", "maximize"),
+    "Adafactor": ("maximize",),
 }
 BAD_NUMBERS = st.one_of(
     st.floats(max_value=-1e-300, allow_infinity=True),

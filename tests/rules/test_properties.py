@@ -108,6 +108,16 @@ HYPERPARAMETERS = {
             maximize=st.booleans(),
         )
     ),
+    "Adafactor": st.fixed_dictionaries(
+        dict(
+            lr=learning_rates,
+            beta2_decay=st.floats(-1.0, -0.3),
+            eps=st.tuples(st.none() | st.floats(1e-30, 1e-3), st.floats(1e-4, 1e-2)),
+            d=st.floats(1.0, 3.0),
+            weight_decay=weight_decays,
+            maximize=st.booleans(),
+        )
+    ),
 }
 
 
@@ -173,10 +183,13 @@ def test_rules_never_modify_their_inputs(problem):
 @PROPERTY_SETTINGS
 @given(problems())
 def test_dtype_and_shape_are_preserved(problem):
+    """Each state array keeps its slot's shape: the parameter's, or Adafactor's factors'."""
+    shapes = problem.spec.slot_shapes(problem.hyper, problem.param.shape)
     for param, state in problem.run():
-        for array in (param, *state.values()):
+        assert param.dtype == problem.param.dtype and param.shape == problem.param.shape
+        for key, array in state.items():
             assert array.dtype == problem.param.dtype
-            assert array.shape == problem.param.shape
+            assert array.shape == shapes[key]
 
 
 # Things that must not move.
@@ -204,7 +217,8 @@ def test_zero_gradient_with_zero_learning_rate_changes_no_moment(problem):
     zeros = [np.zeros_like(grad) for grad in problem.grads]
     start = initial_state(problem.spec, problem.hyper, problem.param)
     _, state = final(trajectory(problem.spec, problem.hyper, problem.param, zeros))
-    for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "acc_delta", "sum", "grad_avg"):
+    keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "acc_delta", "sum", "grad_avg")
+    for key in keys + ("row_var", "col_var", "variance"):
         if key in start:
             np.testing.assert_array_equal(state[key], start[key])
     if "momentum_buffer" in state:

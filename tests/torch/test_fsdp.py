@@ -32,8 +32,9 @@ pytestmark = MULTIPROCESS_MARKS
 BATCH = 16
 STEPS = 20
 RTOL = 1e-5
+# Adafactor refuses sharded parameters (test_adafactor_refuses_sharded_parameters).
 LEGS = (
-    {name: (name, RICH[name]) for name in RICH}
+    {name: (name, RICH[name]) for name in RICH if name != "Adafactor"}
     | {"Adam-reference": ("Adam", {**RICH["Adam"], "fused": False})}
     | {"AdaBelief": ("AdaBelief", dict(lr=1e-2, weight_decay=0.1, amsgrad=True, rectify=True))}
 )
@@ -119,6 +120,10 @@ def _training(rank, world_size, out_dir):
     optimizer = _optimizer("AdamW", model.parameters())
     losses = _train(model, optimizer, STEPS, rank, world_size)
     results["AdamW-offload"] = {"losses": losses, "params": _full(model), "layout": []}
+    try:
+        adamkit.torch.Adafactor(_sharded_model(world_size).parameters())
+    except TypeError as error:
+        results["Adafactor-refusal"] = str(error)
     if rank == 0:
         torch.save(results, os.path.join(out_dir, f"results-{world_size}.pt"))
 
@@ -215,6 +220,12 @@ def test_fsdp2_training_matches_one_process(request, world_size):
         layout = results[leg]["layout"]
         assert layout and all(is_dtensor and same for _, is_dtensor, same in layout), (leg, layout)
     _check_matches_one_process(f"AdamW with CPU offload on {world_size}", results["AdamW-offload"], "AdamW")
+
+
+def test_adafactor_refuses_sharded_parameters(on_two):
+    """Its factors and root mean squares reduce over whole tensors: sharded, it says so."""
+    refusal = torch.load(on_two / "results-2.pt")["Adafactor-refusal"]
+    assert "param_groups[0]['params'][0] is sharded" in refusal and "FSDP2" in refusal
 
 
 @pytest.mark.filterwarnings("ignore:torch.distributed is disabled:UserWarning")

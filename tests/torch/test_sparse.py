@@ -433,22 +433,23 @@ def test_a_state_dict_with_an_unknown_sparse_mode_is_refused_and_changes_nothing
     assert optimizer.param_groups[0]["sparse_mode"] == "lazy"
 
 
-def test_rmsprop_refuses_sparse_gradients_as_torch_does_and_changes_nothing():
+@pytest.mark.parametrize("name, hyper", [("RMSprop", dict(lr=0.1, momentum=0.9)), ("Adafactor", dict(weight_decay=0.1))])
+def test_refuses_sparse_gradients_as_torch_does_and_changes_nothing(name, hyper):
     good, param = _table((17, 7), seed=23), _table((17, 7), seed=24)
-    optimizer = adamkit.torch.RMSprop([good, param], lr=0.1, momentum=0.9)
+    optimizer = getattr(adamkit.torch, name)([good, param], **hyper)
     good.grad, param.grad = torch.ones(17, 7, dtype=torch.float64), torch.ones(17, 7, dtype=torch.float64)
     optimizer.step()
     param.grad = _sparse_grad((17, 7), [1], 0)
     before = snapshot(optimizer)
-    expected = "RMSprop does not support sparse gradients (param_groups[0]['params'][1])"
+    expected = f"{name} does not support sparse gradients (param_groups[0]['params'][1])"
     with pytest.raises(TypeError, match=re.escape(expected)):
         optimizer.step()
     assert_unchanged(optimizer, before)
-    with pytest.raises(RuntimeError, match="RMSprop does not support sparse gradients"):
-        torch.optim.RMSprop([param], lr=0.1).step()
+    with pytest.raises(RuntimeError, match=f"{name} does not support sparse gradients"):
+        getattr(torch.optim, name)([param], **hyper).step()
 
 
-@pytest.mark.parametrize("name", ["SGD", "RMSprop"])
+@pytest.mark.parametrize("name", ["SGD", "RMSprop", "Adafactor"])
 def test_optimizers_without_a_choice_of_sparse_step_refuse_sparse_mode(name):
     param = _table((17, 7), seed=25)
     cls = getattr(adamkit.torch, name)

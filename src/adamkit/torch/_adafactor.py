@@ -54,17 +54,23 @@ class Adafactor(Optimizer):
             kahan_summation=False,
         )
 
+    def add_param_group(self, param_group):
+        """Add a group as torch does, refusing sharded parameters (see the class)."""
+        params = param_group.get("params") if isinstance(param_group, dict) else None
+        if params is not None and not isinstance(params, set):  # torch refuses a set
+            listed = [params] if isinstance(params, torch.Tensor) else list(params)
+            param_group = {**param_group, "params": listed}
+            for index, param in enumerate(listed):
+                _refuse_sharded(param, f"param_groups[{len(self.param_groups)}]['params'][{index}]")
+        super().add_param_group(param_group)
+
     def _stepped_params(self, group, group_index):
         for index, param in enumerate(group["params"]):
             if param.grad is None:
                 continue
             if param.is_complex():
                 raise RuntimeError("Adafactor does not support complex parameters")
-            if is_distributed(param):
-                raise TypeError(
-                    f"param_groups[{group_index}]['params'][{index}] is sharded (a DTensor): "
-                    "Adafactor's row and column factors need whole rows and columns"
-                )
+            _refuse_sharded(param, f"param_groups[{group_index}]['params'][{index}]")
         return super()._stepped_params(group, group_index)
 
     def _step_with_torch(self, group, torch_class):
@@ -85,4 +91,13 @@ class Adafactor(Optimizer):
             maximize=group["maximize"],
             has_complex=has_complex,
             **amp_arguments(self),
+        )
+
+
+def _refuse_sharded(param, where):
+    if is_distributed(param):
+        raise TypeError(
+            f"{where} is sharded (a DTensor, as FSDP2 makes): Adafactor's row and column factors "
+            "and its root mean squares are reductions over the whole tensor, which adamkit does "
+            "not yet gather across shards"
         )
