@@ -20,6 +20,7 @@ BATCH = 16  # each rank trains on its half
 HYPER = {
     "Adam": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, amsgrad=True),
     "AdamW": dict(lr=1e-2, weight_decay=0.1),
+    "RAdam": dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.05, decoupled_weight_decay=True),
 }
 DDP_STEPS = 8
 ZERO_FIRST_STEPS, ZERO_MORE_STEPS = 5, 5
