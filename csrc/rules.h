@@ -81,20 +81,28 @@ static inline VEC FN(decayed_gradient)(const ak_scalars *k, VEC *p, VEC g)
     return g;
 }
 
+/* adam_moments(param, grad, exp_avg, exp_avg_sq, ...), which Adam and RAdam share: from the
+ * loaded parameter *p, the decayed parameter in *p, the new moments stored and in *m, *v. */
+static inline void FN(adam_moments)(const ak_scalars *k, int64_t index, const P_T *grad, S_T *exp_avg,
+                                    S_T *exp_avg_sq, VEC *p, VEC *m, VEC *v)
+{
+    VEC g = FN(decayed_gradient)(k, p, LOAD_P(grad));
+    /* exp_avg + (1 - beta1) * (grad - exp_avg) */
+    *m = LOAD_S(exp_avg);
+    *m = ADD(*m, MUL(SET1(k->one_minus_beta1), SUB(g, *m)));
+    /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
+    *v = LOAD_S(exp_avg_sq);
+    *v = ADD(MUL(SET1(k->beta2), *v), MUL(MUL(SET1(k->one_minus_beta2), g), g));
+    STORE_S(k, 0, index, exp_avg, *m);
+    STORE_S(k, 1, index, exp_avg_sq, *v);
+}
+
 static inline void FN(adam_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
                                   P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq,
                                   S_T *max_exp_avg_sq)
 {
-    VEC p = LOAD_P(param);
-    VEC g = FN(decayed_gradient)(k, &p, LOAD_P(grad));
-    /* exp_avg + (1 - beta1) * (grad - exp_avg) */
-    VEC m = LOAD_S(exp_avg);
-    m = ADD(m, MUL(SET1(k->one_minus_beta1), SUB(g, m)));
-    /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
-    VEC v = LOAD_S(exp_avg_sq);
-    v = ADD(MUL(SET1(k->beta2), v), MUL(MUL(SET1(k->one_minus_beta2), g), g));
-    STORE_S(k, 0, index, exp_avg, m);
-    STORE_S(k, 1, index, exp_avg_sq, v);
+    VEC p = LOAD_P(param), m, v;
+    FN(adam_moments)(k, index, grad, exp_avg, exp_avg_sq, &p, &m, &v);
     VEC second_moment = v;
     if (k->amsgrad) {
         /* np.maximum(max_exp_avg_sq, exp_avg_sq) */
@@ -224,22 +232,8 @@ static inline void FN(radam_lanes)(const ak_scalars *k, int64_t index, P_T *para
                                    P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq, S_T *unused)
 {
     (void)unused;
-    VEC p = LOAD_P(param);
-    VEC g = LOAD_P(grad);
-    if (k->maximize)
-        g = NEG(g);
-    if (k->decoupled)
-        p = MUL(p, SET1(k->decay_factor)); /* param * (1 - lr * weight_decay) */
-    else if (k->l2)
-        g = ADD(g, MUL(SET1(k->weight_decay), p)); /* grad + weight_decay * param */
-    /* exp_avg + (1 - beta1) * (grad - exp_avg) */
-    VEC m = LOAD_S(exp_avg);
-    m = ADD(m, MUL(SET1(k->one_minus_beta1), SUB(g, m)));
-    /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
-    VEC v = LOAD_S(exp_avg_sq);
-    v = ADD(MUL(SET1(k->beta2), v), MUL(MUL(SET1(k->one_minus_beta2), g), g));
-    STORE_S(k, 0, index, exp_avg, m);
-    STORE_S(k, 1, index, exp_avg_sq, v);
+    VEC p = LOAD_P(param), m, v;
+    FN(adam_moments)(k, index, grad, exp_avg, exp_avg_sq, &p, &m, &v);
     /* exp_avg / bias_correction1 * lr */
     VEC scaled = MUL(DIV(m, SET1(k->bias_correction1)), SET1(k->lr));
     if (k->rect > 0) {

@@ -87,7 +87,9 @@ def test_a_step_equals_decode_rule_encode(optimizer):
 
 
 # Each optimizer with a learning rate that learns the task below in 150 full-batch steps.
-TRAINED = {"AdamW": 3e-3, "Adamax": 1e-2, "Adadelta": 3.0, "RAdam": 1e-2}
+TRAINED = {"AdamW": 3e-3, "Adamax": 1e-2, "Adadelta": 3.0}
+# The optimizers whose 8-bit checkpoints are tested, each with the learning rate it is run at.
+CHECKPOINTED = TRAINED | {"RAdam": 1e-2}
 
 
 def trained(state_dtype, steps=150, seed=0, optimizer="AdamW"):
@@ -95,7 +97,7 @@ def trained(state_dtype, steps=150, seed=0, optimizer="AdamW"):
     model = torch.nn.Sequential(torch.nn.Linear(32, 128), torch.nn.Tanh(), torch.nn.Linear(128, 4))
     x = torch.randn(2048, 32)
     y = torch.sin(x[:, :4] * 2) + 0.1 * x[:, 4:8] + 0.3 * torch.randn(2048, 4)  # noise: a loss floor
-    opt = getattr(akt, optimizer)(model.parameters(), lr=TRAINED[optimizer], state_dtype=state_dtype)
+    opt = getattr(akt, optimizer)(model.parameters(), lr=CHECKPOINTED[optimizer], state_dtype=state_dtype)
     for _ in range(steps):
         opt.zero_grad()
         loss = torch.nn.functional.mse_loss(model(x), y)
@@ -186,7 +188,7 @@ def test_gradients_near_the_largest_float_keep_every_parameter_finite_as_float32
         assert torch.isfinite(actual).all(), step
 
 
-@pytest.mark.parametrize("optimizer", TRAINED)
+@pytest.mark.parametrize("optimizer", CHECKPOINTED)
 def test_state_dict_is_compact_and_round_trips_bitwise(optimizer):
     _, model, opt = trained("int8", steps=20, optimizer=optimizer)
     saved = opt.state_dict()
@@ -199,7 +201,7 @@ def test_state_dict_is_compact_and_round_trips_bitwise(optimizer):
     assert set(first) == {"step", *(name for key in state_keys(optimizer) for name in compact_keys(key))}
     assert sum(v.numel() * v.element_size() for k, v in first.items() if k != "step") <= 2.1 * 32 * 128
     buffer.seek(0)
-    other = getattr(akt, optimizer)(model.parameters(), lr=TRAINED[optimizer], state_dtype="int8")
+    other = getattr(akt, optimizer)(model.parameters(), lr=CHECKPOINTED[optimizer], state_dtype="int8")
     other.load_state_dict(torch.load(buffer))
     for p in model.parameters():
         assert opt.state[p].keys() == other.state[p].keys()
@@ -212,26 +214,26 @@ def decoded(state, key):
     return (decode_signed if codes.dtype == np.int8 else decode_unsigned)(codes, absmax)
 
 
-@pytest.mark.parametrize("optimizer", TRAINED)
+@pytest.mark.parametrize("optimizer", CHECKPOINTED)
 def test_export_loads_into_torch_and_a_torch_checkpoint_loads_quantised(optimizer):
     _, model, opt = trained("int8", steps=20, optimizer=optimizer)
     weight = model[0].weight
     first, second = state_keys(optimizer)
     exported = opt.export_torch_state_dict()
-    reference = getattr(torch.optim, optimizer)(model.parameters(), lr=TRAINED[optimizer])
+    reference = getattr(torch.optim, optimizer)(model.parameters(), lr=CHECKPOINTED[optimizer])
     reference.load_state_dict(exported)
     state = reference.state[weight]
     assert set(state) == {"step", first, second} and state[first].dtype == torch.float32
     for key in (first, second):
         np.testing.assert_array_equal(state[key].numpy(), decoded(opt.state[weight], key))
     # torch's own fp32 checkpoint into an int8 optimizer: quantised, codes as the codec gives.
-    fresh = getattr(akt, optimizer)(model.parameters(), lr=TRAINED[optimizer], state_dtype="int8")
+    fresh = getattr(akt, optimizer)(model.parameters(), lr=CHECKPOINTED[optimizer], state_dtype="int8")
     fresh.load_state_dict(reference.state_dict())
     codes, absmax = encode_unsigned(reference.state[weight][second].numpy())
     np.testing.assert_array_equal(fresh.state[weight][codes_key(second)].numpy(), codes)
     np.testing.assert_array_equal(fresh.state[weight][scales_key(second)].numpy(), absmax)
     # and an int8 checkpoint into a float32 adamkit optimizer is decoded.
-    plain = getattr(akt, optimizer)(model.parameters(), lr=TRAINED[optimizer])
+    plain = getattr(akt, optimizer)(model.parameters(), lr=CHECKPOINTED[optimizer])
     plain.load_state_dict(opt.state_dict())
     assert plain.state[weight][first].dtype == torch.float32 and scales_key(first) not in plain.state[weight]
 

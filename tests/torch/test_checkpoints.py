@@ -31,6 +31,7 @@ CHECKPOINT_CASES = (
     ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.05), dict(rho=0.95)),
     ("Adamax", dict(lr=1e-2, weight_decay=0.05, betas=(0.7, 0.9)), dict(lr=1e-3)),
     ("NAdam", dict(lr=1e-2, weight_decay=0.05, momentum_decay=0.05), dict(decoupled_weight_decay=True)),
+    ("RAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True), dict(lr=3e-3, decoupled_weight_decay=False)),
 )
 CASE_IDS = [name for name, _, _ in CHECKPOINT_CASES]
 TOTAL_STEPS = 30

@@ -25,6 +25,7 @@ HYPER = {
     "AdaBelief": dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.05, amsgrad=True, rectify=True),
     "ADOPT": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, decoupled_weight_decay=True),
     "AdEMAMix": dict(lr=1e-2, betas=(0.8, 0.99, 0.999), t_alpha_beta3=4, weight_decay=0.1),
+    "RAdam": dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.05, decoupled_weight_decay=True),
 }
 DDP_STEPS = 8
 ZERO_FIRST_STEPS, ZERO_MORE_STEPS = 5, 5

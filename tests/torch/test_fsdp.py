@@ -280,6 +280,7 @@ INT8_HYPERS = {
     "Adadelta": dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1),
     "AdaBelief": dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.1, amsgrad=True, rectify=True),
     "AdEMAMix": dict(lr=1e-2, betas=(0.8, 0.99, 0.999), t_alpha_beta3=3, weight_decay=0.1, maximize=True),
+    "RAdam": dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.1, maximize=True),
 }
 INT8_STEPS, INT8_SAVE_AT = 6, 3
 INT8_NAMES = tuple(INT8_HYPERS)
@@ -389,7 +390,7 @@ def test_int8_state_gives_the_same_bits_on_one_two_and_four_processes_and_resume
             _assert_bitwise(f"resumed state on {world_size}", list(got.values()), list(want.values()))
 
 
-@pytest.mark.parametrize("name", ["Adamax", "Adadelta", "AdaBelief", "AdEMAMix"])
+@pytest.mark.parametrize("name", ["Adamax", "Adadelta", "RAdam", "AdaBelief", "AdEMAMix"])
 def test_int8_state_of_more_rules_gives_the_same_bits_on_one_and_two_processes(on_one, name):
     results = {w: torch.load(on_one / f"int8-{name}-{w}-fresh.pt") for w in (1, 2)}
     first = getattr(adamkit.torch, name).spec.slots[0].key

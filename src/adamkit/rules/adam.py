@@ -88,6 +88,24 @@ def adam(
     >>> np.round(s.param, 6)
     array([0.9, 0.9])
     """
+    param, exp_avg, exp_avg_sq = adam_moments(
+        param, grad, exp_avg, exp_avg_sq, lr, betas, weight_decay, maximize, decoupled_weight_decay
+    )
+    # AMSGrad keeps the largest second moment seen so far.
+    if amsgrad:
+        max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq)
+    second_moment = max_exp_avg_sq if amsgrad else exp_avg_sq
+    # Bias-corrected step.
+    step_size, bias_correction2_sqrt = adam_scalars(step, lr, betas, eps_hat)
+    denom = sqrt(second_moment) / bias_correction2_sqrt + eps
+    param = param - step_size * (exp_avg / denom)
+    return AdamState(param, exp_avg, exp_avg_sq, max_exp_avg_sq)
+
+
+def adam_moments(param, grad, exp_avg, exp_avg_sq, lr, betas, weight_decay, maximize, decoupled_weight_decay):
+    r"""The start of a step that Adam and RAdam share: the gradient's direction, weight decay
+    (decoupled, :math:`\theta(1 - \gamma\lambda)`, or L2) and the new moments; returns
+    ``(param, exp_avg, exp_avg_sq)``."""
     beta1, beta2 = betas
     grad = directed_gradient(grad, maximize)
     if decoupled_weight_decay:
@@ -99,15 +117,7 @@ def adam(
     exp_avg = exp_avg + (1 - beta1) * (grad - exp_avg)
     # Second raw moment estimate: an exponential average of squared gradients.
     exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * grad * grad
-    # AMSGrad keeps the largest second moment seen so far.
-    if amsgrad:
-        max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq)
-    second_moment = max_exp_avg_sq if amsgrad else exp_avg_sq
-    # Bias-corrected step.
-    step_size, bias_correction2_sqrt = adam_scalars(step, lr, betas, eps_hat)
-    denom = sqrt(second_moment) / bias_correction2_sqrt + eps
-    param = param - step_size * (exp_avg / denom)
-    return AdamState(param, exp_avg, exp_avg_sq, max_exp_avg_sq)
+    return param, exp_avg, exp_avg_sq
 
 
 def adam_scalars_per_step(step, lr, betas, eps_hat=False):

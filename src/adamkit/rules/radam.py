@@ -9,9 +9,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adamkit.rules._common import directed_gradient, reciprocal, sqrt, with_l2_penalty
+from adamkit.rules._common import reciprocal, sqrt
 from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, check_flag
-from adamkit.rules.adam import ADAM_CHECKPOINT_KEYS, ADAM_CHECKS
+from adamkit.rules.adam import ADAM_CHECKPOINT_KEYS, ADAM_CHECKS, adam_moments
 
 # The length of the approximated simple moving average above which the variance of the
 # adaptive learning rate is tractable (the paper's threshold, ρ_t > 4, made 5 by torch).
@@ -93,16 +93,10 @@ def radam(
     >>> np.round(s.param, 6)
     array([0.9, 0.9])
     """
-    beta1, beta2 = betas
-    grad = directed_gradient(grad, maximize)
-    if decoupled_weight_decay:
-        param = param * (1 - lr * weight_decay)
-    else:
-        grad = with_l2_penalty(grad, param, weight_decay)
-    # First moment estimate, β1 m + (1 - β1) g, in torch's lerp form.
-    exp_avg = exp_avg + (1 - beta1) * (grad - exp_avg)
-    # Second raw moment estimate.
-    exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * grad * grad
+    # Weight decay and the moments, as in Adam.
+    param, exp_avg, exp_avg_sq = adam_moments(
+        param, grad, exp_avg, exp_avg_sq, lr, betas, weight_decay, maximize, decoupled_weight_decay
+    )
     bias_correction1, bias_correction2_sqrt, rect = radam_scalars(step, betas)
     # Bias-corrected first moment, times the learning rate.
     scaled_exp_avg = exp_avg / bias_correction1 * lr
