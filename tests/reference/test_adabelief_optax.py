@@ -25,8 +25,9 @@ def _optax_finals(groups, params, grads):
         )
         theta = jax.numpy.asarray(param)
         state = transform.init(theta)
+        update = jax.jit(transform.update)  # compiled once: 60 steps of small operations are slow
         for step in grads:
-            updates, state = transform.update(jax.numpy.asarray(step[index]), state, theta)
+            updates, state = update(jax.numpy.asarray(step[index]), state, theta)
             theta = optax.apply_updates(theta, updates)
         finals.append(np.asarray(theta))
     return finals

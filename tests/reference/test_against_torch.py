@@ -14,12 +14,12 @@ from tests.reference.adam import adam
 from tests.reference.trajectories import reference_trajectory
 
 torch = pytest.importorskip("torch")
+# The cases of the rules torch.optim has; the others meet their reference packages
+# (tests/reference/test_<rule>_*.py).
 TORCH_CASES = tuple(case for case in CASES if hasattr(torch.optim, case.optimizer))
 
 STEPS = 50
 RELATIVE = 1e-12
-# The cases of the rules torch.optim has; the others meet their reference packages
-# (tests/reference/test_lion_packages.py).
 
 
 def assert_close(actual, expected, what):

@@ -86,16 +86,11 @@ HYPERPARAMETERS = {
         )
     ),
     "AdaBelief": st.fixed_dictionaries(
-        dict(
-            lr=learning_rates,
-            betas=betas,
-            eps=epsilons,
-            weight_decay=weight_decays,
-            decoupled_weight_decay=st.booleans(),
-            amsgrad=st.booleans(),
-            rectify=st.booleans(),
-            maximize=st.booleans(),
-        )
+        {
+            **{key: value for key, value in _ADAM_HYPERPARAMETERS.items() if key != "eps_hat"},
+            "decoupled_weight_decay": st.booleans(),
+            "rectify": st.booleans(),
+        }
     ),
     "RMSprop": st.fixed_dictionaries(
         dict(
