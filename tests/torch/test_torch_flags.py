@@ -131,7 +131,6 @@ MODEL_CASES = (
     ("SGD", dict(lr=1e-2, momentum=0.9, nesterov=True)),
     ("Adagrad", dict(lr=1e-2, lr_decay=1e-3)),
     ("RMSprop", dict(lr=1e-3, momentum=0.5, centered=True)),
-    ("NAdam", dict(lr=2e-3, momentum_decay=0.05)),
 )
 
 
