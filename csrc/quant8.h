@@ -1,4 +1,4 @@
-/* Adam, AdamW, Adamax and Adadelta on 8-bit block-wise state: one fused pass per block.
+/* Adam, AdamW, Adamax, Adadelta and NAdam on 8-bit block-wise state: one fused pass per block.
  *
  * The state codec is adamkit/compact/int8.py (the NumPy reference): blocks of
  * AK_Q8_BLOCK elements, one float32 absolute maximum s per block, and two maps,

@@ -139,7 +139,7 @@ def test_markdown_header_holds_the_exact_command_and_the_machine(run):
 def test_missing_paths_are_explained_in_notes(run):
     _, record, markdown, printed, _ = run
     for row in record["results"]:
-        if row["rule"] in ("Adamax", "Adadelta", "RMSprop", "RAdam"):
+        if row["rule"] in ("Adamax", "Adadelta", "RMSprop", "RAdam", "NAdam"):
             assert "torch fused" not in row["contenders"]
             assert f"torch fused not timed: torch.optim.{row['optimizer']} has no fused path" in row["notes"]
     assert "has no fused path" in markdown and "has no fused path" in printed

@@ -49,7 +49,7 @@ def test_compact_state_is_timed_and_its_ratios_follow_from_the_medians(run):
     record, _, _, _ = run
     for row in record["results"]["dense"]["results"]:
         medians = {label: entry["median_ms"] for label, entry in row["contenders"].items()}
-        if row["rule"] in ("Adam", "AdamW", "AMSGrad", "Adamax", "Adadelta", "RAdam"):
+        if row["rule"] in ("Adam", "AdamW", "AMSGrad", "Adamax", "Adadelta", "RAdam", "NAdam"):
             assert set(contenders.COMPACT_STATE) <= set(medians), row["rule"]
         for label, ratio in row["compact_time_vs_torch_best"].items():
             assert math.isclose(ratio, medians[label] / medians[row["torch_best"]])

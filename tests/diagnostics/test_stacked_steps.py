@@ -16,6 +16,7 @@ ARGUMENTS = {
                     for momentum in (0.0, 0.9) for centered in (False, True)],
     rules.adadelta: [{"lr": 1.0, "eps": 1e-6}],
     rules.radam: [{"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6}],
+    rules.nadam: [{"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-8}],
     rules.sgd: [{"lr": 0.1, "momentum": momentum, "nesterov": nesterov}
                 for momentum, nesterov in ((0.0, False), (0.9, False), (0.9, True))],
 }

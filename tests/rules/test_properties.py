@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from adamkit.specs import SCALAR_STATE_KEYS
 from tests.rules._drive import SPECS, group_hyperparameters, initial_state, step_rule, trajectory
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
@@ -123,6 +124,17 @@ HYPERPARAMETERS = {
             maximize=st.booleans(),
         )
     ),
+    "NAdam": st.fixed_dictionaries(
+        dict(
+            lr=learning_rates,
+            betas=betas,
+            eps=epsilons,
+            weight_decay=weight_decays,
+            momentum_decay=st.floats(0.0, 0.1),
+            decoupled_weight_decay=st.booleans(),
+            maximize=st.booleans(),
+        )
+    ),
 }
 
 
@@ -193,6 +205,8 @@ def test_dtype_and_shape_are_preserved(problem):
     for param, state in problem.run():
         assert param.dtype == problem.param.dtype and param.shape == problem.param.shape
         for key, array in state.items():
+            if key in SCALAR_STATE_KEYS:
+                continue
             assert array.dtype == problem.param.dtype
             assert array.shape == shapes[key]
 

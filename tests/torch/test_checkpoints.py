@@ -10,6 +10,7 @@ import torch
 import adamkit.torch
 from adamkit.kernels import quantized
 from adamkit.nonfinite import NonFiniteGradientWarning
+from adamkit.specs import SCALAR_STATE_KEYS
 
 from tests.cases import gradients, initial_params
 from tests.torch._compare import (
@@ -54,6 +55,22 @@ def _train(params, optimizer, grads):
         optimizer.step()
 
 
+def _in_legs(classes, start, hyper, second_group, grads, tmp_path):
+    """Train with ``classes[0]``, then with each next class from the previous one's checkpoint
+    on disk (after FIRST_SAVE and SECOND_SAVE steps); return the last parameters and optimizer."""
+    bounds = (0, FIRST_SAVE, SECOND_SAVE, len(grads))
+    values, saved = start, None
+    for leg, cls in enumerate(classes):
+        params, optimizer = _optimizer(cls, values, hyper, second_group)
+        if saved is not None:
+            optimizer.load_state_dict(saved)
+        _train(params, optimizer, grads[bounds[leg] : bounds[leg + 1]])
+        torch.save({"params": params, "optimizer": optimizer.state_dict()}, tmp_path / f"leg{leg}.pt")
+        checkpoint = torch.load(tmp_path / f"leg{leg}.pt")
+        values, saved = checkpoint["params"], checkpoint["optimizer"]
+    return params, optimizer
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(("name", "hyper", "second_group"), CHECKPOINT_CASES, ids=CASE_IDS)
 def test_torch_to_adamkit_to_torch_continues_the_same_trajectory(
@@ -62,27 +79,12 @@ def test_torch_to_adamkit_to_torch_continues_the_same_trajectory(
     torch_class, adamkit_class = both(name)
     start = [torch.tensor(a) for a in initial_params(dtype)]
     grads = gradients(dtype, steps=TOTAL_STEPS)
-
-    reference_params, reference = _optimizer(torch_class, start, hyper, second_group)
-    _train(reference_params, reference, grads)
-
-    # Leg 1: torch.optim, then a checkpoint of the model and the optimizer on disk.
-    params, optimizer = _optimizer(torch_class, start, hyper, second_group)
-    _train(params, optimizer, grads[:FIRST_SAVE])
-    torch.save({"params": params, "optimizer": optimizer.state_dict()}, tmp_path / "torch.pt")
-
-    # Leg 2: a new process would build adamkit's optimizer and load torch's checkpoint.
-    checkpoint = torch.load(tmp_path / "torch.pt")
-    params, optimizer = _optimizer(adamkit_class, checkpoint["params"], hyper, second_group)
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    _train(params, optimizer, grads[FIRST_SAVE:SECOND_SAVE])
-    torch.save({"params": params, "optimizer": optimizer.state_dict()}, tmp_path / "adamkit.pt")
-
-    # Leg 3: back to torch.optim.
-    checkpoint = torch.load(tmp_path / "adamkit.pt")
-    params, optimizer = _optimizer(torch_class, checkpoint["params"], hyper, second_group)
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    _train(params, optimizer, grads[SECOND_SAVE:])
+    # torch.optim resumed from its own checkpoints at the same steps: loading casts state to the
+    # parameters' dtype (NAdam's mu_product too), so that is what a resumed run continues.
+    reference_params, reference = _in_legs((torch_class, torch_class, torch_class), start, hyper, second_group, grads, tmp_path)
+    # torch.optim, then adamkit (a new process would build adamkit's optimizer and load
+    # torch's checkpoint), then torch.optim again.
+    params, optimizer = _in_legs((torch_class, adamkit_class, torch_class), start, hyper, second_group, grads, tmp_path)
 
     agreement = Agreement(TOLERANCE[getattr(torch, dtype)])
     for index, (value, expected) in enumerate(zip(params, reference_params)):
@@ -96,7 +98,11 @@ def test_adamkit_checkpoint_resumes_in_adamkit(name, hyper, second_group, tmp_pa
     start = [torch.tensor(a) for a in initial_params("float64")]
     grads = gradients("float64", steps=12)
     reference_params, reference = _optimizer(adamkit_class, start, hyper, second_group)
-    _train(reference_params, reference, grads)
+    _train(reference_params, reference, grads[:5])
+    for state in reference.state.values():
+        # Loading casts state to the parameters' dtype as torch does, NAdam's float32 mu_product too.
+        state.update({slot.key: state[slot.key].double() for slot in adamkit_class.spec.scalar_state})
+    _train(reference_params, reference, grads[5:])
 
     params, optimizer = _optimizer(adamkit_class, start, hyper, second_group)
     _train(params, optimizer, grads[:5])
@@ -154,7 +160,7 @@ def _trained(name, hyper, second_group, steps, seed):
 
 
 def _wrong_state_shape(state_dict):
-    victim = next(key for key, value in state_dict["state"][1].items() if key != "step")
+    victim = next(key for key, value in state_dict["state"][1].items() if key not in SCALAR_STATE_KEYS)
     state_dict["state"][1][victim] = torch.zeros(3)
     return [victim, "(3,)", "(17,)"]  # index 1 is the size-17 parameter of group 0
 

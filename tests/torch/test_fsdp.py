@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 
 import adamkit.torch
+from adamkit.specs import SCALAR_STATE_KEYS
 from tests.torch._compare import RICH, Agreement
 from tests.torch._processes import MULTIPROCESS_MARKS, TIMEOUT_SECONDS, join_group, leave_group, spawn, tiny_batch, tiny_model
 
@@ -91,7 +92,7 @@ def _state_layout(model, optimizer):
     layout = []
     for param in model.parameters():
         for key, value in optimizer.state[param].items():
-            if key != "step":
+            if key not in SCALAR_STATE_KEYS:  # 0-d, kept plain as torch keeps them
                 layout.append((key, isinstance(value, DTensor), getattr(value, "placements", None) == param.placements))
     return layout
 

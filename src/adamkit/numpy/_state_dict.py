@@ -211,7 +211,8 @@ def _state_array(optimizer, key, name, value, param):
         raise ValueError(f"state_dict[{key!r}] must hold real numbers, got dtype {array.dtype}")
     if name in SCALAR_STATE_KEYS:
         if array.shape != () or not (np.isfinite(array) and array >= 0):
-            raise ValueError(f"state_dict[{key!r}] must be a finite 0-d number >= 0, got {array!r}")
+            what = "count" if name == "step" else "number"
+            raise ValueError(f"state_dict[{key!r}] must be a finite 0-d {what} >= 0, got {array!r}")
         return np.array(array, dtype=np.float32)
     slot = next(slot for slot in optimizer.spec.slots if slot.key == name)
     shape = slot.shape_for(param.shape)

@@ -138,7 +138,10 @@ def nadam_diagnostics(state, step, lr, betas, eps, **_):
     hold, so no update is reported.
     """
     _, beta2 = betas
-    scale = np.sqrt(state["exp_avg_sq"] / (1 - beta2 ** np.asarray(step, dtype=np.float64)))
+    # Each count's bias correction as the rule computes it (Python's float power), for an array
+    # of counts too (the states of several steps stacked).
+    bias_correction2 = np.reshape([1 - beta2**count for count in np.ravel(step).tolist()], np.shape(step))
+    scale = np.sqrt(state["exp_avg_sq"] / bias_correction2)
     return Quantities(lr / (scale + eps), None, scale, eps)
 
 

@@ -455,8 +455,9 @@ class Optimizer(torch.optim.Optimizer):
 
 
 def _initial_step(param, group):
-    """A zero ``step`` (and, plus its fill, a scalar state such as NAdam's ``mu_product``) where torch puts it: on the parameter's device, float32 if fused, for
-    torch's fused and capturable implementations off the kernel device; else on the CPU."""
+    """A zero ``step`` where torch puts it: on the parameter's device, float32 if fused, for
+    torch's fused and capturable implementations off the kernel device; else on the CPU. Plus
+    its fill, it is a scalar state (NAdam's ``mu_product``), which torch puts there too."""
     if not backend.on_kernel_device(param) and (group.get("fused") or group.get("capturable")):
         return torch.zeros((), dtype=_get_scalar_dtype(is_fused=group.get("fused")), device=param.device)
     return torch.tensor(0.0, dtype=_step_dtype())
