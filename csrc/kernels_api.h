@@ -47,6 +47,7 @@ typedef struct {
  *   SGD       momentum_buffer (momentum != 0)
  *   Adagrad   sum
  *   RMSprop   square_avg, momentum_buffer (momentum > 0), grad_avg (centered)
+ *   ADOPT     exp_avg, exp_avg_sq
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 
@@ -89,7 +90,7 @@ typedef struct {
  *     s = t + c;  param = round(s);  c = round(s - param)
  * in the same pass (rules.h, store_param, has the derivation). Zeros start it. */
 
-/* Whether `rule` reads call->steps (Adam, Adamax and Adagrad). */
+/* Whether `rule` reads call->steps (Adam, Adamax, Adagrad and ADOPT). */
 int ak_rule_uses_step(ak_rule rule);
 
 /* Whether this CPU (and OS) can run `isa`. */
