@@ -55,6 +55,7 @@ typedef struct {
  *   AdaBelief exp_avg, exp_avg_var, max_exp_avg_var (amsgrad)
  *   Lion      exp_avg
  *   AdEMAMix  exp_avg_fast, exp_avg_slow, exp_avg_sq
+ *   ADOPT     exp_avg, exp_avg_sq
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 

@@ -100,7 +100,8 @@ def test_every_rule_that_takes_int8_state_steps_it_in_the_numpy_front_end():
             param = np.random.default_rng(0).standard_normal(4096).astype(np.float32)
             start = param.copy()
             optimizer = getattr(adamkit.numpy, spec.name)([param], state_dtype="int8")
-            optimizer.step([np.ones_like(param)])
+            for _ in range(2):  # ADOPT's first step only initialises its second moment
+                optimizer.step([np.ones_like(param)])
             assert not np.array_equal(param, start), spec.name
             codes = [value for key, value in optimizer.state[0].items() if key.endswith("_codes")]
             assert codes and all(value.dtype in (np.int8, np.uint8) for value in codes), spec.name

@@ -135,6 +135,16 @@ HYPERPARAMETERS = {
             maximize=st.booleans(),
         )
     ),
+    "ADOPT": st.fixed_dictionaries(
+        dict(
+            lr=learning_rates,
+            betas=betas,
+            eps=epsilons,
+            weight_decay=weight_decays,
+            decoupled_weight_decay=st.booleans(),
+            maximize=st.booleans(),
+        )
+    ),
 }
 
 

@@ -13,8 +13,10 @@ rule       int8 (signed)                               uint8 (unsigned)
 Adam       ``exp_avg``                                 ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad)
 Adamax     ``exp_avg``                                 ``exp_inf``
 Adadelta                                               ``square_avg``, ``acc_delta``
+NAdam      ``exp_avg``                                 ``exp_avg_sq``
 RAdam      ``exp_avg``                                 ``exp_avg_sq``
 AdaBelief  ``exp_avg``                                 ``exp_avg_var``, ``max_exp_avg_var`` (amsgrad)
+ADOPT      ``exp_avg``                                 ``exp_avg_sq``
 =========  ==========================================  ===========================
 int8 codes hold the signed map (:func:`adamkit.compact.int8.encode_signed`), uint8 codes the unsigned one
 (:func:`adamkit.compact.int8.encode_unsigned`); :data:`CODE_DTYPES` gives each key's, from the specs

@@ -10,8 +10,8 @@ from typing import NamedTuple
 import numpy as np
 
 from adamkit.rules._common import directed_gradient, maximum, minimum, sqrt, with_l2_penalty
-from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, check_flag, check_pair
-from adamkit.validation import check_nonnegative
+from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant
+from adamkit.rules.adam import ADAM_CHECKS
 
 
 class AdoptState(NamedTuple):
@@ -103,14 +103,7 @@ ADOPT = Spec(
         decoupled_weight_decay=False,
         maximize=False,
     ),
-    checks={
-        "lr": check_nonnegative,
-        "betas": check_pair,
-        "eps": check_nonnegative,
-        "weight_decay": check_nonnegative,
-        "decoupled_weight_decay": check_flag,
-        "maximize": check_flag,
-    },
+    checks={key: ADAM_CHECKS[key] for key in ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize")},
     slots=(StateSlot("exp_avg", code=np.int8), StateSlot("exp_avg_sq", code=np.uint8)),
     checkpoint_keys=("lr", "betas", "eps", "weight_decay"),
     positional=("lr", "betas", "eps", "weight_decay"),
