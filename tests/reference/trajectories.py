@@ -5,6 +5,7 @@ from tests.reference.adagrad import adagrad
 from tests.reference.adam import adam
 from tests.reference.adamax import adamax
 from tests.reference.adamw import adamw
+from tests.reference.lamb import lamb
 from tests.reference.rmsprop import rmsprop
 from tests.reference.sgd import sgd
 
@@ -16,6 +17,7 @@ _BY_NAME = {
     "SGD": sgd,
     "Adagrad": adagrad,
     "RMSprop": rmsprop,
+    "LAMB": lamb,
 }
 
 

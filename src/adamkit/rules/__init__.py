@@ -12,10 +12,11 @@ from adamkit.rules.adadelta import ADADELTA, AdadeltaState, adadelta
 from adamkit.rules.adagrad import ADAGRAD, AdagradState, adagrad, adagrad_lr
 from adamkit.rules.adam import ADAM, ADAMW, AdamScalars, AdamState, adam, adam_scalars
 from adamkit.rules.adamax import ADAMAX, AdamaxState, adamax
+from adamkit.rules.lamb import LAMB, LambState, lamb
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
 
-SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP)
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, LAMB)
 """Every rule's spec, in order; every other part of adamkit derives what it needs from them."""
 """Every optimizer's spec, in the order the front ends and the commands list them."""
 
@@ -25,6 +26,7 @@ __all__ = [
     "ADAM",
     "ADAMAX",
     "ADAMW",
+    "LAMB",
     "RMSPROP",
     "SGD",
     "SPECS",
@@ -33,6 +35,7 @@ __all__ = [
     "AdamScalars",
     "AdamState",
     "AdamaxState",
+    "LambState",
     "RMSpropState",
     "SGDState",
     "adadelta",
@@ -41,6 +44,7 @@ __all__ = [
     "adam",
     "adam_scalars",
     "adamax",
+    "lamb",
     "rmsprop",
     "sgd",
 ]
