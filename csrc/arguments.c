@@ -29,6 +29,7 @@ static const struct {
     {"rho", offsetof(ak_hyper, rho)},
     {"alpha", offsetof(ak_hyper, alpha)},
     {"lr_decay", offsetof(ak_hyper, lr_decay)},
+    {"trust_clip", offsetof(ak_hyper, trust_clip)},
 };
 
 static const struct {

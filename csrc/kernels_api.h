@@ -38,6 +38,7 @@ typedef struct {
     double lr, beta1, beta2, eps, weight_decay;
     double momentum, dampening, rho, alpha, lr_decay;
     int amsgrad, maximize, decoupled_weight_decay, eps_hat, nesterov, centered;
+    double trust_clip; /* LAMB: 0 for none (its trust_clip=None) */
 } ak_hyper;
 
 /* The state slots of each rule, in the order of adamkit.specs (at most three):
@@ -47,6 +48,7 @@ typedef struct {
  *   SGD       momentum_buffer (momentum != 0)
  *   Adagrad   sum
  *   RMSprop   square_avg, momentum_buffer (momentum > 0), grad_avg (centered)
+ *   LAMB      exp_avg, exp_avg_sq
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 

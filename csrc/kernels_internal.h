@@ -38,6 +38,12 @@ typedef struct {
      * AK_LAYOUT_F32_BF16) each slot's rounding key for that index's upper 32 bits. */
     int64_t first_index;
     uint32_t rounding_keys[AK_MAX_SLOTS];
+    /* LAMB (lamb.c): beta1, and per tensor its bias corrections 1 - beta^t. Per block of its
+     * first pass, norm_sums (else NULL) receives the block's squared norms of the parameter and
+     * of the update, summed over the elements of index below norm_end (lamb_lanes). */
+    double beta1, bias_correction1, bias_correction2;
+    double *norm_sums;
+    int64_t norm_end;
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
@@ -68,6 +74,7 @@ static inline uint32_t ak_rounding_key(uint64_t seed, uint32_t slot, uint32_t hi
 typedef struct {
     double step_size, bias_correction2_sqrt;
     int created;
+    double bias_correction1, bias_correction2; /* LAMB: 1 - beta1^t, 1 - beta2^t */
 } ak_tensor_scalars;
 
 /* The per-call scalars of `rule` (the per-tensor fields are left zero). */
@@ -139,5 +146,10 @@ typedef void (*ak_task_fn)(const void *context, int64_t task, int thread);
  * threads, which the child does not have, and a parallel region of two or more threads waits
  * for them forever. */
 void ak_parallel_for(int64_t n_tasks, int threads, int grain, ak_task_fn task, const void *context);
+
+/* LAMB's update of every tensor of `call` (lamb.c), given the call's scalars, each tensor's, its
+ * segment function and the storage sizes; returns 0, or -1 if memory could not be allocated. */
+int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars *scalars,
+                   const ak_tensor_scalars *per_tensor, size_t param_size, size_t state_size);
 
 #endif

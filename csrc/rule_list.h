@@ -18,6 +18,7 @@
     X(ADADELTA, adadelta, 0, arg)                                                                  \
     X(SGD, sgd, 0, arg)                                                                            \
     X(ADAGRAD, adagrad, 1, arg)                                                                    \
-    X(RMSPROP, rmsprop, 0, arg)
+    X(RMSPROP, rmsprop, 0, arg)                                                                    \
+    X(LAMB, lamb, 1, arg)
 
 #endif

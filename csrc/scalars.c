@@ -47,6 +47,12 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
         k->centered = h->centered;
         k->with_momentum = h->momentum > 0;
         break;
+    case AK_RULE_LAMB:
+        k->beta1 = h->beta1;
+        k->one_minus_beta1 = 1 - h->beta1;
+        k->beta2 = h->beta2;
+        k->one_minus_beta2 = 1 - h->beta2;
+        break;
     default:
         break;
     }
@@ -80,5 +86,10 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
         t->step_size = h->lr / (1 - pow(h->beta1, step));
     } else if (rule == AK_RULE_ADAGRAD) {
         t->step_size = h->lr / (1 + (step - 1) * h->lr_decay);
+    } else if (rule == AK_RULE_LAMB) {
+        /* 1 - beta1**step, 1 - beta2**step; the step size lr * trust_ratio comes after the
+         * norms (lamb.c) */
+        t->bias_correction1 = 1 - pow(h->beta1, step);
+        t->bias_correction2 = 1 - pow(h->beta2, step);
     }
 }

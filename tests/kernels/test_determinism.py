@@ -24,6 +24,7 @@ CASES = {
     "SGD-nesterov": (specs.SGD, {"lr": 1e-2, "momentum": 0.9, "nesterov": True}),
     "Adagrad": (specs.ADAGRAD, {"lr_decay": 0.01, "weight_decay": 0.1}),
     "RMSprop-centered": (specs.RMSPROP, {"centered": True, "momentum": 0.9}),
+    "LAMB-clip-maximize": (specs.LAMB, {"lr": 1e-2, "weight_decay": 0.1, "trust_clip": 0.5, "maximize": True}),
 }
 
 

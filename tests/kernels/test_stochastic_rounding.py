@@ -20,6 +20,7 @@ CASES = {
     "adamax": (specs.ADAMAX, dict(lr=2e-3, betas=(0.7, 0.95), weight_decay=0.1)),
     "adadelta": (specs.ADADELTA, dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.05, maximize=True)),
     "rmsprop-centered-momentum": (specs.RMSPROP, dict(lr=1e-2, alpha=0.9, momentum=0.5, centered=True)),
+    "lamb-clip": (specs.LAMB, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, trust_clip=0.5, maximize=False)),
 }
 SEEDS = (0, 4 * 100_003 + 2, (1 << 40) + 5)
 

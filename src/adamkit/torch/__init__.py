@@ -12,6 +12,7 @@
 from adamkit.torch import _optimizers
 from adamkit.torch._base import Optimizer
 from adamkit.torch._checks import MismatchError
+from adamkit.torch._lamb import LAMB
 from adamkit.torch._optimizers import *  # noqa: F403  # one class per spec, named in its __all__
 
-__all__ = _optimizers.__all__ + ["MismatchError", "Optimizer"]
+__all__ = _optimizers.__all__ + ["LAMB", "MismatchError", "Optimizer"]

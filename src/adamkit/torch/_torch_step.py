@@ -48,6 +48,8 @@ def serves_device(optimizer, group, params):
     """Whether torch's implementation steps ``group``, whose parameters with gradients are
     ``params``, for their device: some are off the kernel device and the group uses none of
     adamkit's own options (then its ``fused=True``, if set, is torch's fused implementation)."""
+    if not hasattr(optimizer, "_step_with_torch"):
+        return False  # torch.optim has no such rule: adamkit's device path
     if all(backend.on_kernel_device(param) for param in params):
         return False
     if own_option(optimizer, group) is not None or any(param.grad.layout != torch.strided for param in params):
