@@ -58,6 +58,15 @@ class LAMB(Optimizer):
             kahan_summation=kahan_summation,
         )
 
+    def _reject(self, group_index, param, group):
+        if param.grad.layout != torch.strided:
+            index = next(i for i, p in enumerate(group["params"]) if p is param)
+            raise TypeError(
+                f"LAMB does not take sparse gradients (param_groups[{group_index}]['params'][{index}] "
+                f"has a {param.grad.layout} gradient): its trust ratio is over the whole parameter"
+            )
+        super()._reject(group_index, param, group)
+
     def _stepped_params(self, group, group_index):
         stepped = super()._stepped_params(group, group_index)
         for param in stepped:
