@@ -35,6 +35,11 @@ class Case:
 CASES = tuple(Case(spec.name, hyper, second) for spec in specs.ALL for hyper, second in spec.cases)
 """Every spec's cases (:attr:`adamkit.rules._spec.Spec.cases`, beside its rule), in registry order."""
 
+WITHOUT_TORCH_CLASS = ("LAMB",)
+"""The optimizers ``torch.optim`` has no class of: the tests against torch's leave them out."""
+TORCH_CASES = tuple(case for case in CASES if case.optimizer not in WITHOUT_TORCH_CLASS)
+"""The cases of the optimizers ``torch.optim`` also has."""
+
 
 def initial_params(dtype, seed=0):
     """The starting parameters of every case: one array per entry of ``SIZES``."""

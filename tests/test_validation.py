@@ -16,6 +16,7 @@ from adamkit import specs
 
 torch = pytest.importorskip("torch")
 import adamkit.torch  # noqa: E402
+from tests.cases import WITHOUT_TORCH_CLASS  # noqa: E402
 
 NAN, INF = math.nan, math.inf
 NONNEGATIVE = ("lr", "eps", "weight_decay", "momentum", "dampening", "lr_decay", "initial_accumulator_value")
@@ -270,7 +271,7 @@ def test_empty_parameter_list_is_rejected(name):
         CONSTRUCTORS[name]([])
 
 
-@pytest.mark.parametrize("name", CONSTRUCTORS)
+@pytest.mark.parametrize("name", [name for name in CONSTRUCTORS if name not in WITHOUT_TORCH_CLASS])
 def test_parameter_listed_twice_in_one_group_gets_torchs_warning(name):
     """torch warns and steps such a parameter twice (tests/torch/test_tampering.py checks the steps)."""
     weight, other = weights()

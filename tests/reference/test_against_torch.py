@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.cases import CASES, GROUP_OF_SIZE, gradients, initial_params
+from tests.cases import GROUP_OF_SIZE, TORCH_CASES, gradients, initial_params
 from tests.reference.adam import adam
 from tests.reference.trajectories import reference_trajectory
 
@@ -38,7 +38,7 @@ def torch_trajectory(case, params, grads):
     return tensors, optimizer.state
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda case: case.id)
 def test_reference_matches_torch(case):
     params = initial_params("float64")
     grads = gradients("float64", steps=STEPS)

@@ -57,4 +57,6 @@ def _like(default, value):
         return value
     if isinstance(default, tuple):
         return tuple(float(item) for item in value)
+    if value is None:
+        return None  # an option that is off (LAMB's trust_clip=None)
     return float(value)

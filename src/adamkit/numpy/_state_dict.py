@@ -4,7 +4,8 @@
 key                               value
 ================================  ==========================================================
 ``param_groups.<g>.params``       int64 ids of group ``g``'s parameters (their flat positions)
-``param_groups.<g>.<name>``       a hyperparameter: a 0-d float or bool array; ``betas`` (2,)
+``param_groups.<g>.<name>``       a hyperparameter: a 0-d float or bool array; ``betas`` (2,);
+                                  NaN for an option that is off (``None``, LAMB's trust_clip)
 ``state.<id>.<key>``              parameter ``<id>``'s state under torch's key; ``step`` is a
                                   0-d float32 array
 ================================  ==========================================================
@@ -41,7 +42,8 @@ def flatten(optimizer, states):
         flat[f"param_groups.{g}.params"] = np.arange(position, position + count, dtype=np.int64)
         position += count
         for name in optimizer.hyperparameters:
-            flat[f"param_groups.{g}.{name}"] = np.array(group[name])
+            value = group[name]
+            flat[f"param_groups.{g}.{name}"] = np.array(np.nan if value is None else value)
     for index, state in enumerate(states):
         for key, value in state.items():
             flat[f"state.{index}.{key}"] = np.array(value, copy=True)
@@ -133,6 +135,9 @@ def _group_hyperparameters(optimizer, saved_group, g):
         name: _hyperparameter(f"param_groups.{g}.{name}", optimizer.defaults[name], saved_group[name])
         for name in optimizer.hyperparameters
     }
+    for name, value in values.items():
+        if optimizer.spec.defaults.get(name, 0.0) is None and np.isnan(value):
+            values[name] = None  # an option that is off, saved as NaN
     try:
         return optimizer.checked_hyperparameters(values, f"state_dict parameter group {g}")
     except (TypeError, ValueError) as error:

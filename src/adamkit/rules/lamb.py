@@ -113,14 +113,12 @@ def lamb(
 
 
 def lamb_diagnostics(state, step, lr, betas, eps, **_):
-    r"""LAMB: :math:`\gamma/(\sqrt{\hat v}+\epsilon)` on :math:`\hat m`, before the trust ratio
-    (which needs the parameter, not stored in the state); the scale is :math:`\sqrt{\hat v}`."""
-    beta1, beta2 = betas
-    bias_correction1, bias_correction2 = 1 - np.power(beta1, step), 1 - np.power(beta2, step)
-    scale = np.sqrt(state["exp_avg_sq"] / bias_correction2)
-    denom = scale + eps
-    update = lr * (state["exp_avg"] / bias_correction1) / denom
-    return Quantities(lr / denom, update, scale, eps)
+    r"""LAMB: :math:`\gamma/(\sqrt{\hat v}+\epsilon)` on :math:`\hat m`, before the trust ratio;
+    the scale is :math:`\sqrt{\hat v}`. The last update is not reported: it needs the trust
+    ratio, which needs the parameter before the step, not kept in the state."""
+    _, beta2 = betas
+    scale = np.sqrt(state["exp_avg_sq"] / (1 - np.power(beta2, step)))
+    return Quantities(lr / (scale + eps), None, scale, eps)
 
 
 def check_trust_clip(name, value):
