@@ -32,6 +32,7 @@ SOURCES = [
     "csrc/quant8.c",
     "csrc/quant8_adam_avx512.c",
     "csrc/quant8_adam_avx2.c",
+    "csrc/lamb.c",
 ]
 HEADERS = [
     "csrc/binding.h",

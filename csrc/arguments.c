@@ -32,6 +32,7 @@ static const struct {
     {"momentum_decay", offsetof(ak_hyper, momentum_decay)},
     {"beta3", offsetof(ak_hyper, beta3)},
     {"t_alpha_beta3", offsetof(ak_hyper, t_alpha_beta3)},
+    {"trust_clip", offsetof(ak_hyper, trust_clip)},
 };
 
 static const struct {

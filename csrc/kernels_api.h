@@ -41,6 +41,7 @@ typedef struct {
     double momentum_decay; /* NAdam's psi */
     int rectify; /* AdaBelief */
     double beta3, t_alpha_beta3; /* AdEMAMix; t_alpha_beta3 0 without warmup (None) */
+    double trust_clip; /* LAMB: 0 for none (its trust_clip=None) */
 } ak_hyper;
 
 /* The state slots of each rule, in the order of adamkit.specs (at most three):
@@ -56,6 +57,7 @@ typedef struct {
  *   Lion      exp_avg
  *   AdEMAMix  exp_avg_fast, exp_avg_slow, exp_avg_sq
  *   ADOPT     exp_avg, exp_avg_sq
+ *   LAMB      exp_avg, exp_avg_sq
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 

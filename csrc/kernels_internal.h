@@ -50,7 +50,7 @@ typedef struct {
     double alpha, one_minus_alpha;     /* RMSprop */
     double momentum, one_minus_dampening;
     int maximize, l2, decoupled, amsgrad, nesterov, centered, with_momentum;
-    double beta1;                      /* AdaBelief, Lion */
+    double beta1;                      /* AdaBelief, Lion, LAMB */
     double decay_rate;                 /* ADOPT, decoupled: lr*weight_decay */
     /* Per tensor (ak_tensor_scalars_at), the fields of ak_tensor_scalars: `tensor` sets them all. */
     union {
@@ -63,6 +63,11 @@ typedef struct {
      * AK_LAYOUT_F32_BF16) each slot's rounding key for that index's upper 32 bits. */
     int64_t first_index;
     uint32_t rounding_keys[AK_MAX_SLOTS];
+    /* LAMB (lamb.c; its bias corrections are per tensor, above). Per block of its first pass,
+     * norm_sums (else NULL) receives the block's squared norms of the parameter and of the
+     * update, summed over the elements of index below norm_end (lamb_lanes). */
+    double *norm_sums;
+    int64_t norm_end;
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
@@ -162,5 +167,10 @@ typedef void (*ak_task_fn)(const void *context, int64_t task, int thread);
  * threads, which the child does not have, and a parallel region of two or more threads waits
  * for them forever. */
 void ak_parallel_for(int64_t n_tasks, int threads, int grain, ak_task_fn task, const void *context);
+
+/* LAMB's update of every tensor of `call` (lamb.c), given the call's scalars, each tensor's, its
+ * segment function and the storage sizes; returns 0, or -1 if memory could not be allocated. */
+int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars *scalars,
+                   const ak_tensor_scalars *per_tensor, size_t param_size, size_t state_size);
 
 #endif

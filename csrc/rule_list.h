@@ -26,5 +26,6 @@
     X(LION, lion, 0, arg)                                                                          \
     X(ADEMAMIX, ademamix, 1, arg)                                                                  \
     /* Each entry ends with a backslash, so that a new rule is one added line. */
+    X(LAMB, lamb, 1, arg)
 
 #endif

@@ -362,6 +362,50 @@ static inline void FN(ademamix_lanes)(const ak_scalars *k, int64_t index, P_T *p
     FN(store_param)(param, compensation, p);
 }
 
+/* Add the squares of the first lanes of v, those of index below k->norm_end, to *sum in
+ * float64, one by one in element order (adamkit.rules.lamb.squared_norm). */
+static inline void FN(add_squares)(const ak_scalars *k, int64_t index, VEC v, double *sum)
+{
+    _Alignas(64) unsigned char lanes[LANES * sizeof(double)];
+    OPS(store)((void *)lanes, v);
+    int wide = sizeof(VEC) == LANES * sizeof(double); /* float64 arithmetic */
+    for (int j = 0; j < LANES && index + j < k->norm_end; j++) {
+        double x = wide ? ((const double *)(const void *)lanes)[j] : ((const float *)(const void *)lanes)[j];
+        *sum += x * x;
+    }
+}
+
+/* LAMB's elements: with k->norm_sums (the first pass) the squared norms of the parameter and of
+ * the update r, nothing stored; else (the second pass, k->step_size = lr * trust_ratio) the
+ * step. Both passes compute r from the same inputs, so it is the same r. */
+static inline void FN(lamb_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
+                                  P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq, S_T *unused)
+{
+    (void)unused;
+    VEC p = LOAD_P(param);
+    VEC g = LOAD_P(grad);
+    if (k->maximize)
+        g = NEG(g);
+    /* beta1 * exp_avg + (1 - beta1) * grad */
+    VEC m = ADD(MUL(SET1(k->beta1), LOAD_S(exp_avg)), MUL(SET1(k->one_minus_beta1), g));
+    /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
+    VEC v = ADD(MUL(SET1(k->beta2), LOAD_S(exp_avg_sq)), MUL(MUL(SET1(k->one_minus_beta2), g), g));
+    /* (exp_avg / bias_correction1) / (sqrt(exp_avg_sq / bias_correction2) + eps) */
+    VEC r = DIV(DIV(m, SET1(k->bias_correction1)), ADD(SQRT(DIV(v, SET1(k->bias_correction2))), SET1(k->eps)));
+    if (k->l2)
+        r = ADD(r, MUL(SET1(k->weight_decay), p)); /* update + weight_decay * param */
+    if (k->norm_sums) {
+        FN(add_squares)(k, index, p, &k->norm_sums[0]);
+        FN(add_squares)(k, index, r, &k->norm_sums[1]);
+        return;
+    }
+    STORE_S(k, 0, index, exp_avg, m);
+    STORE_S(k, 1, index, exp_avg_sq, v);
+    /* param - step_size * update */
+    p = SUB(p, MUL(SET1(k->step_size), r));
+    FN(store_param)(param, compensation, p);
+}
+
 #define AT(buffer, i) ((buffer) ? (buffer) + (i) : NULL)
 
 /* In a segment's tail: copy its `rest` elements from index `i` of `buffer` into `tail`, or
@@ -458,6 +502,7 @@ DEFINE_SEGMENT(adabelief)
 DEFINE_SEGMENT(adopt)
 DEFINE_SEGMENT(lion)
 DEFINE_SEGMENT(ademamix)
+DEFINE_SEGMENT(lamb)
 
 #undef DEFINE_SEGMENT
 #undef AT

@@ -101,6 +101,12 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
         k->beta2 = h->beta2;
         k->one_minus_beta2 = 1 - h->beta2;
         break;
+    case AK_RULE_LAMB:
+        k->beta1 = h->beta1;
+        k->one_minus_beta1 = 1 - h->beta1;
+        k->beta2 = h->beta2;
+        k->one_minus_beta2 = 1 - h->beta2;
+        break;
     default:
         break;
     }
@@ -189,6 +195,11 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *h, double step, ak_tenso
         }
         t->alpha_t = alpha;
         t->one_minus_beta3_t = 1 - beta3;
+    } else if (rule == AK_RULE_LAMB) {
+        /* 1 - beta1**step, 1 - beta2**step; the step size lr * trust_ratio comes after the
+         * norms (lamb.c) */
+        t->bias_correction1 = 1 - pow(h->beta1, step);
+        t->bias_correction2 = 1 - pow(h->beta2, step);
     }
 }
 

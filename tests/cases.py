@@ -39,6 +39,7 @@ NATIVE_CASES = tuple(case for case in CASES if specs.BY_NAME[case.optimizer].nat
 alone take Kahan summation, bfloat16 on the CPU and the multi-tensor device path."""
 
 
+
 def initial_params(dtype, seed=0):
     """The starting parameters of every case: one array per entry of ``SIZES``."""
     rng = np.random.default_rng(seed)

@@ -300,7 +300,7 @@ def test_empty_parameter_list_is_rejected(name):
 def test_parameter_listed_twice_in_one_group_gets_torchs_warning(name):
     """torch warns and steps such a parameter twice (tests/torch/test_tampering.py checks the steps)."""
     weight, other = weights()
-    torchs = [getattr(torch.optim, name)] if hasattr(torch.optim, name) else []  # AdaBelief: adamkit's alone
+    torchs = [getattr(torch.optim, name)] if hasattr(torch.optim, name) else []  # else adamkit's alone
     for cls in (*torchs, CONSTRUCTORS[name]):
         with pytest.warns(UserWarning, match="duplicate parameters"):
             optimizer = cls([{"params": [other]}, {"params": [weight, weight]}])

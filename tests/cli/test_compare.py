@@ -309,7 +309,7 @@ def test_bad_lr_spec_exits_2_with_a_clear_message(spec, says, tmp_path, capsys):
 @pytest.mark.parametrize(
     "optimizers, says",
     [
-        ("adam,lamb", "unknown optimizer 'lamb'"),
+        ("adam,lars", "unknown optimizer 'lars'"),
         ("adam,,sgd", "unknown optimizer ''"),
         ("adam,sgd,adam", "adam is listed twice"),
     ],

@@ -27,6 +27,7 @@ CASES = {
     "NAdam-decoupled": (specs.NADAM, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
     "RAdam-decoupled": (specs.RADAM, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
     "ADOPT-decoupled-maximize": (specs.ADOPT, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
+    "LAMB-clip-maximize": (specs.LAMB, {"lr": 1e-2, "weight_decay": 0.1, "trust_clip": 0.5, "maximize": True}),
 }
 
 

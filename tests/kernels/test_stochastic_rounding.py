@@ -25,6 +25,7 @@ CASES = {
         dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
     ),
     "adopt-l2": (specs.ADOPT, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-4, weight_decay=0.1, decoupled_weight_decay=False, maximize=False)),
+    "lamb-clip": (specs.LAMB, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, trust_clip=0.5, maximize=False)),
 }
 SEEDS = (0, 4 * 100_003 + 2, (1 << 40) + 5)
 

@@ -14,6 +14,7 @@ from tests.reference.radam import radam
 from tests.reference.adopt import adopt
 from tests.reference.lion import lion
 from tests.reference.ademamix import ademamix
+from tests.reference.lamb import lamb
 from tests.reference.rmsprop import rmsprop
 from tests.reference.sgd import sgd
 
@@ -33,6 +34,7 @@ _BY_NAME = {
     "ADOPT": adopt,
     "Lion": lion,
     "AdEMAMix": ademamix,
+    "LAMB": lamb,
 }
 
 

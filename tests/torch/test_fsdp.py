@@ -129,6 +129,22 @@ def _training(rank, world_size, out_dir):
         torch.save(results, os.path.join(out_dir, f"results-{world_size}.pt"))
 
 
+def _lamb_on_shards(rank, world_size, out_dir):
+    """LAMB's trust ratio needs the norms of whole parameters, which a shard is not: its step
+    raises, and leaves the parameters and the state as they were."""
+    model = _sharded_model(world_size)
+    optimizer = adamkit.torch.LAMB(model.parameters(), lr=1e-2)
+    before = _full(model)
+    try:
+        _train(model, optimizer, 1, rank, world_size)
+        message = None
+    except NotImplementedError as error:
+        message = str(error)
+    unchanged = all(torch.equal(a, b) for a, b in zip(before, _full(model))) and not optimizer.state
+    if rank == 0:
+        torch.save({"message": message, "unchanged": unchanged}, os.path.join(out_dir, "lamb-on-shards.pt"))
+
+
 def _checkpoint(rank, world_size, out_dir, leg, resume):
     """Train half the steps and save a distributed checkpoint, or (``resume``) load it and train on."""
     import torch.distributed.checkpoint as dcp
@@ -169,7 +185,7 @@ def runs(tmp_path_factory):
 def on_two(runs):
     """Two processes train every leg, save a distributed checkpoint of each checkpointed leg half
     way, and step each 8-bit optimizer (saving its checkpoint)."""
-    jobs = [(_training, ()), *((_checkpoint, (leg, False)) for leg in CHECKPOINTED)]
+    jobs = [(_training, ()), *((_checkpoint, (leg, False)) for leg in CHECKPOINTED), (_lamb_on_shards, ())]
     spawn(_worker, 2, str(runs), jobs + [(_int8, ("", name)) for name in INT8_NAMES])
     return runs
 
@@ -210,6 +226,12 @@ def _check_matches_one_process(what, got, leg):
     agreement.check_all(f"{what}: parameters", got["params"], params)
     agreement.check(f"{what}: losses", torch.tensor(got["losses"]), torch.tensor(losses))
     assert not torch.equal(params[0], tiny_model()[0].weight), "training did not move the weights"
+
+
+def test_lamb_refuses_sharded_parameters_and_changes_nothing(on_two):
+    result = torch.load(on_two / "lamb-on-shards.pt")
+    assert result["message"] and "sharded across processes" in result["message"], result
+    assert result["unchanged"]
 
 
 @pytest.mark.parametrize("world_size", [2, 4])

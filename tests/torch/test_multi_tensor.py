@@ -43,6 +43,10 @@ def _spec_and_groups(case, **extra):
 
 
 RULE_CASES = [*((case, {}) for case in CASES), *((case, {"eps_hat": True}) for case in CASES if case.optimizer == "Adam")]
+# The rules made of elementwise operations only. LAMB's norms are reductions: on lists they are
+# torch's (TensorList.squared_norms), on NumPy the rule's fixed order, so LAMB is checked against
+# the rule on NumPy to a tolerance (test_each_rule_on_lists_agrees_with_the_rule_on_numpy).
+ELEMENTWISE_RULE_CASES = [(case, extra) for case, extra in RULE_CASES if case.optimizer != "LAMB"]
 
 
 def _tensors(dtype, seed, shapes=SHAPES, scale=1.0):
@@ -67,7 +71,7 @@ def _copy_states(states):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16], ids=str)
-@pytest.mark.parametrize(("case", "extra"), RULE_CASES, ids=lambda v: v.id if hasattr(v, "id") else str(v))
+@pytest.mark.parametrize(("case", "extra"), ELEMENTWISE_RULE_CASES, ids=lambda v: v.id if hasattr(v, "id") else str(v))
 def test_each_rule_on_lists_equals_the_rule_per_tensor_bit_for_bit(case, extra, dtype):
     spec, groups = _spec_and_groups(case, **extra)
     for hyperparameters, group in groups:

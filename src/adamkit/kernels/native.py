@@ -351,6 +351,8 @@ def c_hyperparameters(hyper):
             fields[name] = 0.0
         elif isinstance(value, bool):
             fields[name] = value
+        elif value is None:
+            continue  # an option that is off (LAMB's trust_clip=None): its C field stays 0
         else:
             fields[name] = float(value)
     return fields

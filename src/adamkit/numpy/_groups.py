@@ -59,4 +59,6 @@ def _like(default, value):
         return value
     if isinstance(default, tuple):  # Adafactor's eps[0] may be None: its dtype's epsilon
         return tuple(None if item is None else float(item) for item in value)
-    return float(value) if default is not None else value
+    if value is None:
+        return None  # an option that is off (LAMB's trust_clip=None)
+    return float(value)

@@ -135,6 +135,9 @@ def _group_hyperparameters(optimizer, saved_group, g):
         name: _hyperparameter(f"param_groups.{g}.{name}", optimizer.defaults[name], saved_group[name])
         for name in optimizer.hyperparameters
     }
+    for name, value in values.items():
+        if optimizer.spec.defaults.get(name, 0.0) is None and np.isnan(value):
+            values[name] = None  # an option that is off, saved as NaN
     try:
         return optimizer.checked_hyperparameters(values, f"state_dict parameter group {g}")
     except (TypeError, ValueError) as error:

@@ -19,10 +19,11 @@ from adamkit.rules.radam import RADAM, RAdamScalars, RAdamState, radam, radam_sc
 from adamkit.rules.adopt import ADOPT, AdoptState, adopt
 from adamkit.rules.lion import LION, LionState, lion
 from adamkit.rules.ademamix import ADEMAMIX, AdEMAMixState, ademamix
+from adamkit.rules.lamb import LAMB, LambState, lamb
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
 
-SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM, ADABELIEF, ADOPT, LION, ADEMAMIX)
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM, ADABELIEF, ADOPT, LION, ADEMAMIX, LAMB)
 """Every rule's spec, in order; every other part of adamkit derives what it needs from them."""
 """Every optimizer's spec, in the order the front ends and the commands list them."""
 
@@ -39,6 +40,7 @@ __all__ = [
     "ADOPT",
     "LION",
     "ADEMAMIX",
+    "LAMB",
     "RMSPROP",
     "SGD",
     "SPECS",
@@ -57,6 +59,7 @@ __all__ = [
     "AdoptState",
     "LionState",
     "AdEMAMixState",
+    "LambState",
     "RMSpropState",
     "SGDState",
     "adabelief",
@@ -74,6 +77,7 @@ __all__ = [
     "adopt",
     "lion",
     "ademamix",
+    "lamb",
     "rmsprop",
     "sgd",
 ]

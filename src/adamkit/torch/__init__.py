@@ -16,6 +16,7 @@ from adamkit.torch._ademamix import AdEMAMix
 from adamkit.torch._adopt import ADOPT
 from adamkit.torch._base import Optimizer
 from adamkit.torch._checks import MismatchError
+from adamkit.torch._lamb import LAMB
 from adamkit.torch._lion import Lion
 from adamkit.torch._nadam import NAdam
 from adamkit.torch._optimizers import *  # noqa: F403  # the first rules' classes, named in its __all__
@@ -31,6 +32,7 @@ __all__ = _optimizers.__all__ + [
     "ADOPT",
     "Lion",
     "AdEMAMix",
+    "LAMB",
     "SparseAdam",
     "MismatchError",
     "Optimizer",

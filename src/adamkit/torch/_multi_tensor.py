@@ -86,6 +86,22 @@ class TensorList:
         """The elementwise ``1 / x`` (``rules._common.reciprocal``)."""
         return TensorList(torch._foreach_reciprocal(self.tensors))
 
+    def squared_norms(self):
+        """Each tensor's squared norm, in float64 (``rules.lamb.squared_norm``): the sum is
+        torch's reduction, whose order is not the C kernels' blocked one."""
+        norms = torch._foreach_norm(self.tensors, 2, dtype=torch.float64)
+        return TensorList(torch._foreach_mul(norms, norms))
+
+    def trust_ratios(self, update_squared_norms, trust_clip):
+        """LAMB's trust ratio of each tensor, these being the parameters' squared norms
+        (``rules.lamb.trust_ratio``), as float64 tensors of no dimension."""
+        params = torch.stack(self.tensors)
+        updates = torch.stack(update_squared_norms.tensors)
+        ratios = torch.where((params == 0) | (updates == 0), 1.0, params.sqrt() / updates.sqrt())
+        if trust_clip is not None:
+            ratios = torch.where(ratios > trust_clip, trust_clip, ratios)
+        return TensorList(ratios.unbind())
+
 
 def _apply(operation, tensor_list, other):
     if isinstance(other, TensorList):

@@ -1,0 +1,111 @@
+/* ak_lamb_update: LAMB (adamkit.rules.lamb), whose step scales each tensor's update by its
+ * trust ratio ||param|| / ||update||, norms over the whole tensor.
+ *
+ * Two passes over blocks of AK_NORM_BLOCK consecutive elements of each tensor (the last block
+ * of a tensor may be shorter), both run in parallel over all blocks of all tensors:
+ *   1. lamb_lanes computes the new moments and the update r, stores nothing, and sums the
+ *      squares of the parameter and of r in float64, one by one in element order, into the
+ *      block's two sums;
+ *   2. after the caller's thread has added each tensor's block sums one by one in block order
+ *      and made its step size lr * trust_ratio (in double, as the rule), lamb_lanes computes the
+ *      same moments and r again from the same inputs, stores the moments and steps the
+ *      parameter.
+ * This is the order of adamkit.rules.lamb.squared_norm, so the bits are the rule's whatever
+ * the thread count and the ISA. Recomputing r (instead of storing it between the passes) needs
+ * no scratch memory and gives the same r for every layout, bfloat16 state included: pass 1
+ * writes nothing that pass 2 reads.
+ */
+#include <stdlib.h>
+
+#include "kernels_internal.h"
+
+#define AK_NORM_BLOCK ((int64_t)4096) /* adamkit.rules.lamb.NORM_BLOCK */
+
+typedef struct {
+    const ak_call *call;
+    ak_segment_fn segment;
+    ak_scalars scalars;
+    const ak_tensor_scalars *per_tensor;
+    const int64_t *block_offsets; /* block_offsets[t] = blocks of the tensors before t */
+    double *sums;                 /* two per block: the first pass */
+    const double *step_sizes;     /* per tensor: the second pass */
+    size_t param_size, state_size;
+} lamb_plan;
+
+static void run_block(const void *context, int64_t block, int thread)
+{
+    (void)thread;
+    const lamb_plan *plan = context;
+    const ak_call *call = plan->call;
+    int64_t t = ak_tensor_at(plan->block_offsets, call->n_tensors, block);
+    int64_t first = (block - plan->block_offsets[t]) * AK_NORM_BLOCK;
+    int64_t n = call->numels[t] - first < AK_NORM_BLOCK ? call->numels[t] - first : AK_NORM_BLOCK;
+    ak_scalars k = plan->scalars;
+    k.bias_correction1 = plan->per_tensor[t].bias_correction1;
+    k.bias_correction2 = plan->per_tensor[t].bias_correction2;
+    k.first_index = first;
+    k.norm_end = first + n;
+    if (plan->sums) {
+        k.norm_sums = plan->sums + 2 * block;
+        k.norm_sums[0] = k.norm_sums[1] = 0.0;
+    } else {
+        k.step_size = plan->step_sizes[t];
+    }
+    /* A block never crosses a multiple of 2^32 elements: its rounding keys hold for all of it. */
+    if (call->rounding_seeds)
+        for (int s = 0; s < AK_MAX_SLOTS; s++)
+            k.rounding_keys[s] = ak_rounding_key(call->rounding_seeds[t], (uint32_t)s, (uint32_t)(first >> 32));
+    void *slot[AK_MAX_SLOTS];
+    for (int s = 0; s < AK_MAX_SLOTS; s++)
+        slot[s] = call->slots[s] ? ak_element_at(call->slots[s][t], first, plan->state_size) : NULL;
+    void *compensation = call->compensation ? ak_element_at(call->compensation[t], first, plan->param_size) : NULL;
+    plan->segment(&k, n, ak_element_at(call->params[t], first, plan->param_size),
+                  ak_element_at((void *)call->grads[t], first, plan->param_size), compensation, slot[0],
+                  slot[1], slot[2]);
+}
+
+/* lr * trust_ratio(param_sq, update_sq, trust_clip) of adamkit.rules.lamb, in double. */
+static double lamb_step_size(const ak_hyper *h, double param_sq, double update_sq)
+{
+    double ratio = param_sq == 0 || update_sq == 0 ? 1.0 : sqrt(param_sq) / sqrt(update_sq);
+    if (h->trust_clip > 0 && ratio > h->trust_clip)
+        ratio = h->trust_clip;
+    return h->lr * ratio;
+}
+
+int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars *scalars,
+                   const ak_tensor_scalars *per_tensor, size_t param_size, size_t state_size)
+{
+    int64_t n = call->n_tensors;
+    int64_t *block_offsets = malloc((size_t)(n + 1) * sizeof *block_offsets);
+    double *step_sizes = malloc((size_t)n * sizeof *step_sizes);
+    double *sums = NULL;
+    int status = -1;
+    if (!block_offsets || !step_sizes)
+        goto done;
+    block_offsets[0] = 0;
+    for (int64_t t = 0; t < n; t++)
+        block_offsets[t + 1] = block_offsets[t] + (call->numels[t] + AK_NORM_BLOCK - 1) / AK_NORM_BLOCK;
+    int64_t blocks = block_offsets[n];
+    sums = malloc((size_t)(2 * blocks > 0 ? 2 * blocks : 1) * sizeof *sums);
+    if (!sums)
+        goto done;
+    lamb_plan plan = {call, segment, *scalars, per_tensor, block_offsets, sums, step_sizes, param_size, state_size};
+    ak_parallel_for(blocks, call->num_threads, 1, run_block, &plan);
+    for (int64_t t = 0; t < n; t++) {
+        double param_sq = 0.0, update_sq = 0.0;
+        for (int64_t b = block_offsets[t]; b < block_offsets[t + 1]; b++) {
+            param_sq += sums[2 * b];
+            update_sq += sums[2 * b + 1];
+        }
+        step_sizes[t] = lamb_step_size(&call->hyper, param_sq, update_sq);
+    }
+    plan.sums = NULL;
+    ak_parallel_for(blocks, call->num_threads, 1, run_block, &plan);
+    status = 0;
+done:
+    free(block_offsets);
+    free(step_sizes);
+    free(sums);
+    return status;
+}
