@@ -1,10 +1,10 @@
-/* ak_q8_update: Adam/AdamW, Adamax and Adadelta with 8-bit block-wise state (see quant8.h and
+/* ak_q8_update: Adam/AdamW, Adamax, Adadelta and Lion with 8-bit block-wise state (see quant8.h and
  * adamkit/compact/int8.py, whose float32 operations this file repeats in the same order).
  *
  * One driver serves every rule: it finds a block, and in one loop over its elements decodes
  * the state, applies the rule's element update and leaves the new state in float32 buffers on
  * the stack; then it encodes the buffers with the block's new maxima. A rule adds only its
- * element update (adam_element, adamax_element, adadelta_element), the maps of its slots
+ * element update (adam_element, adamax_element, adadelta_element, lion_element), the maps of its slots
  * (LAYOUTS) and its cases in update_variant.
  *
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
@@ -43,12 +43,15 @@ static const rule_layout LAYOUTS[AK_N_RULES] = {
     [AK_RULE_ADAM] = {{SIGNED_MAP, UNSIGNED_MAP, UNSIGNED_MAP}, 1u << 1 | 1u << 2},
     [AK_RULE_ADAMAX] = {{SIGNED_MAP, UNSIGNED_MAP}, 0},
     [AK_RULE_ADADELTA] = {{UNSIGNED_MAP, UNSIGNED_MAP}, 0},
+    [AK_RULE_LION] = {{SIGNED_MAP}, 0},
 };
 
 int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
 {
     if (rule == AK_RULE_ADAM)
         return hyper->amsgrad ? 3 : 2;
+    if (rule == AK_RULE_LION)
+        return 1;
     return rule == AK_RULE_ADAMAX || rule == AK_RULE_ADADELTA ? 2 : 0;
 }
 
@@ -193,6 +196,18 @@ INLINE float adadelta_element(const ak_scalars *k, float p, float g, const float
     return p - (float)k->lr * delta;
 }
 
+/* np.sign: -1, +0 or 1; NaN stays NaN. */
+INLINE float sign(float x) { return x > 0 ? 1.0f : x < 0 ? -1.0f : x != x ? x : 0.0f; }
+
+/* adamkit.rules.lion: update = beta1 m + (1 - beta1) g, param -= lr * sign(update),
+ * m <- beta2 m + (1 - beta2) g. */
+INLINE float lion_element(const ak_scalars *k, float p, float g, const float *old, float *new)
+{
+    float update = (float)k->beta1 * old[0] + (float)k->one_minus_beta1 * g;
+    new[0] = (float)k->beta2 * old[0] + (float)k->one_minus_beta2 * g;
+    return p - (float)k->lr * sign(update);
+}
+
 /* One block: n elements of a parameter and its gradient, and for each active slot its codes
  * and their unit; the update leaves the slot's new values in values[s] (and, for the
  * slots the layout roots, their square roots in roots[s]), and the parameter in place. */
@@ -213,7 +228,7 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
                                     int decay, int amsgrad)
 {
     const rule_layout *layout = &LAYOUTS[rule];
-    const int slots = rule == AK_RULE_ADAM && amsgrad ? 3 : 2;
+    const int slots = rule == AK_RULE_LION ? 1 : rule == AK_RULE_ADAM && amsgrad ? 3 : 2;
     uint32_t absmax0 = 0, absmax1 = 0, absmax2 = 0; /* one scalar each, so the loop vectorises */
     for (int i = 0; i < b->n; i++) {
         float old[AK_MAX_SLOTS], new[AK_MAX_SLOTS], root[AK_MAX_SLOTS];
@@ -231,8 +246,10 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
             p = adam_element(k, amsgrad, p, g, old, new, root);
         else if (rule == AK_RULE_ADAMAX)
             p = adamax_element(k, p, g, old, new);
-        else
+        else if (rule == AK_RULE_ADADELTA)
             p = adadelta_element(k, p, g, old, new);
+        else
+            p = lion_element(k, p, g, old, new);
         b->param[i] = p;
         for (int s = 0; s < slots; s++) {
             b->values[s][i] = new[s];
@@ -240,7 +257,8 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
                 b->roots[s][i] = root[s];
         }
         absmax0 = running_absmax(absmax0, new[0]);
-        absmax1 = running_absmax(absmax1, new[1]);
+        if (slots > 1)
+            absmax1 = running_absmax(absmax1, new[1]);
         if (slots > 2)
             absmax2 = running_absmax(absmax2, new[2]);
     }
@@ -282,6 +300,12 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
         VARIANT_CASE(AK_RULE_ADADELTA, 0, AK_Q8_L2, 0)
         VARIANT_CASE(AK_RULE_ADADELTA, 1, AK_Q8_PLAIN, 0)
         VARIANT_CASE(AK_RULE_ADADELTA, 1, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_LION, 0, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_LION, 0, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_LION, 0, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_LION, 1, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_LION, 1, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_LION, 1, AK_Q8_DECOUPLED, 0)
     default:
         break;
     }

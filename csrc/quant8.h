@@ -31,7 +31,7 @@
 enum { AK_Q8_PLAIN, AK_Q8_L2, AK_Q8_DECOUPLED };
 
 typedef struct {
-    ak_rule rule;                   /* AK_RULE_ADAM, AK_RULE_ADAMAX or AK_RULE_ADADELTA */
+    ak_rule rule;                   /* AK_RULE_ADAM, AK_RULE_ADAMAX, AK_RULE_ADADELTA or AK_RULE_LION */
     ak_isa isa;                     /* supported by this CPU: the instruction set it runs */
     ak_hyper hyper;
     int num_threads;                /* > 0 */

@@ -20,6 +20,7 @@ CASES = {
     "adamax": (specs.ADAMAX, dict(lr=2e-3, betas=(0.7, 0.95), weight_decay=0.1)),
     "adadelta": (specs.ADADELTA, dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.05, maximize=True)),
     "rmsprop-centered-momentum": (specs.RMSPROP, dict(lr=1e-2, alpha=0.9, momentum=0.5, centered=True)),
+    "lion-l2-maximize": (specs.LION, dict(lr=1e-3, betas=(0.8, 0.95), weight_decay=0.1, decoupled_weight_decay=False, maximize=True)),
 }
 SEEDS = (0, 4 * 100_003 + 2, (1 << 40) + 5)
 
@@ -60,7 +61,8 @@ def kernel_step(spec, hyper, params, grads, states, steps, seeds, isa=None, num_
 def reference_step(spec, hyper, param, grad, state, step, seed):
     keys = [slot.key for slot in spec.slots]
     values = {key: bfloat16.to_float32(state[key]) for key in state}
-    new = spec.rule(param, grad, *(values.get(key) for key in keys), step=step, **hyper)
+    step_argument = {"step": step} if spec.counts_steps else {}
+    new = spec.rule(param, grad, *(values.get(key) for key in keys), **step_argument, **hyper)
     rounded = {key: bfloat16.stochastically_rounded(getattr(new, key), seed, keys.index(key)) for key in state}
     return new.param, rounded
 

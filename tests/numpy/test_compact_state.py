@@ -437,7 +437,7 @@ def test_amsgrad_turned_on_later_gets_compact_state():
         ("Adam", "fp8", ValueError, "Invalid state_dtype: 'fp8' (must be one of None, 'bf16', 'int8')"),
         ("Adam", "fp32", ValueError, "Invalid state_dtype: 'fp32' (float32 state is for bfloat16 parameters"),
         ("AdamW", np.int8, ValueError, "Invalid state_dtype: <class 'numpy.int8'>"),
-        ("Adagrad", "int8", ValueError, "Invalid state_dtype: 'int8' (compact state is for Adam, AdamW, Adamax and Adadelta; Adagrad takes None)"),
+        ("Adagrad", "int8", ValueError, "Invalid state_dtype: 'int8' (compact state is for Adam, AdamW, Adamax, Adadelta and Lion; Adagrad takes None)"),
         ("SGD", "bf16", ValueError, "Invalid state_dtype: 'bf16' (compact state is for Adam, AdamW, Adamax and Adadelta; SGD takes None)"),
         ("RMSprop", "fp32", ValueError, "Invalid state_dtype: 'fp32'"),
     ],

@@ -12,6 +12,7 @@ rule      int8 (signed)                               uint8 (unsigned)
 Adam      ``exp_avg``                                 ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad)
 Adamax    ``exp_avg``                                 ``exp_inf``
 Adadelta                                              ``square_avg``, ``acc_delta``
+Lion      ``exp_avg``
 ========  ==========================================  ===========================
 =======
 int8 codes hold the signed map (:func:`adamkit.compact.int8.encode_signed`), uint8 codes the unsigned one
@@ -121,7 +122,8 @@ def update_pointers(
         grad_ptrs,
         tuple(state_ptrs[codes_key(key)] for key in keys) + padding,
         tuple(state_ptrs[scales_key(key)] for key in keys) + padding,
-        [float(step) for step in steps],
+        # The steps of a rule that counts none (Lion) are None; its scalars read no step.
+        [float(step) for step in steps] if spec.counts_steps else [0.0] * len(steps),
     )
 
 
@@ -176,6 +178,10 @@ adadelta = functools.partial(update, specs.ADADELTA)
 """:func:`update` for :func:`adamkit.rules.adadelta`."""
 adadelta_pointers = functools.partial(update_pointers, specs.ADADELTA)
 """:func:`update_pointers` for :func:`adamkit.rules.adadelta`."""
+lion = functools.partial(update, specs.LION)
+""":func:`update` for :func:`adamkit.rules.lion`."""
+lion_pointers = functools.partial(update_pointers, specs.LION)
+""":func:`update_pointers` for :func:`adamkit.rules.lion`."""
 
 
 def _rule_and_hyper(spec, hyperparameters):
