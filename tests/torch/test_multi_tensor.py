@@ -384,6 +384,7 @@ def _sparse_run(name, dtype, options, on_device):
         ("Adamax", dict(lr=1e-2, weight_decay=0.1)),
         ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
         ("Adadelta", dict(rho=0.8)),
+        ("Lion", dict(lr=1e-2, weight_decay=0.1)),
     ],
     ids=lambda v: str(v),
 )

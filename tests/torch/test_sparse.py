@@ -20,6 +20,7 @@ SPARSE_OPTIMIZERS = {
     "Adamax": dict(lr=0.03, betas=(0.85, 0.97), eps=1e-5, weight_decay=0.05),
     "Adagrad": dict(lr=0.1, lr_decay=0.02, initial_accumulator_value=0.1, eps=1e-7),
     "Adadelta": dict(lr=0.7, rho=0.85, eps=1e-5, weight_decay=0.1),
+    "Lion": dict(lr=0.03, betas=(0.85, 0.97), weight_decay=0.1, decoupled_weight_decay=False, maximize=True),
 }
 
 
