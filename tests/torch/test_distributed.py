@@ -5,6 +5,7 @@ runs on the full batch."""
 import copy
 import os
 
+import pytest
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -20,6 +21,7 @@ BATCH = 16  # each rank trains on its half
 HYPER = {
     "Adam": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, amsgrad=True),
     "AdamW": dict(lr=1e-2, weight_decay=0.1),
+    "Lion": dict(lr=1e-3, betas=(0.85, 0.97), weight_decay=0.1),
 }
 DDP_STEPS = 8
 ZERO_FIRST_STEPS, ZERO_MORE_STEPS = 5, 5
@@ -149,11 +151,16 @@ def _assert_bitwise_same(first, second, what):
         assert torch.equal(a, b), f"{what}: parameter {index} differs between the ranks"
 
 
+def _reference_class(name):
+    """torch.optim's class of ``name``, or lion_pytorch's Lion, which torch.optim lacks."""
+    return getattr(torch.optim, name) if hasattr(torch.optim, name) else pytest.importorskip("lion_pytorch").Lion
+
+
 def _check_ddp(tmp_path, name):
     """(a) DDP: both ranks hold the same parameters, those of one process on the full batch."""
     rank0, rank1 = (torch.load(tmp_path / f"ddp-{name}-rank{rank}.pt") for rank in range(WORLD_SIZE))
     _assert_bitwise_same(rank0, rank1, name)
-    for cls in (getattr(adamkit.torch, name), getattr(torch.optim, name)):
+    for cls in (getattr(adamkit.torch, name), _reference_class(name)):
         model, _ = _single_process(cls, name, DDP_STEPS)
         Agreement(RTOL).check_all(f"{name} vs {cls.__module__}", rank0, _params(model))
     assert not torch.equal(rank0[0], _params(tiny_model())[0]), "training did not move the weights"
@@ -195,8 +202,7 @@ def _check_zero(tmp_path, name):
     _assert_bitwise_same(first[0]["params"], first[1]["params"], f"{name} after the first leg")
     _assert_bitwise_same(final[0], final[1], f"{name} after the resumed leg")
 
-    torch_class = getattr(torch.optim, name)
-    model, optimizer = _single_process(torch_class, name, ZERO_FIRST_STEPS)
+    model, optimizer = _single_process(_reference_class(name), name, ZERO_FIRST_STEPS)
     Agreement(RTOL).check_all(f"{name} first leg", first[0]["params"], _params(model))
     _assert_torch_layout(consolidated, optimizer)
 

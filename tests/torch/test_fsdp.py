@@ -32,7 +32,10 @@ pytestmark = MULTIPROCESS_MARKS
 BATCH = 16
 STEPS = 20
 RTOL = 1e-5
-LEGS = {name: (name, RICH[name]) for name in RICH} | {"Adam-reference": ("Adam", {**RICH["Adam"], "fused": False})}
+LEGS = {name: (name, RICH[name]) for name in RICH} | {
+    "Adam-reference": ("Adam", {**RICH["Adam"], "fused": False}),
+    "Lion": ("Lion", dict(lr=1e-3, betas=(0.85, 0.97), weight_decay=0.1)),
+}
 CHECKPOINTED = ("Adam", "AdamW", "SGD")
 
 
