@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import adamkit.numpy
 
-NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop")
+NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Lion")
 NONNEGATIVE = {
     "Adam": ("lr", "eps", "weight_decay"),
     "AdamW": ("lr", "eps", "weight_decay"),
@@ -18,6 +18,7 @@ NONNEGATIVE = {
     "SGD": ("lr", "momentum", "dampening", "weight_decay"),
     "Adagrad": ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
     "RMSprop": ("lr", "eps", "weight_decay", "momentum"),
+    "Lion": ("lr", "weight_decay"),
 }
 FLAGS = {
     "Adam": ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat"),
@@ -27,6 +28,7 @@ FLAGS = {
     "SGD": ("nesterov", "maximize"),
     "Adagrad": ("maximize",),
     "RMSprop": ("centered", "maximize"),
+    "Lion": ("decoupled_weight_decay", "maximize"),
 }
 BAD_NUMBERS = st.one_of(
     st.floats(max_value=-1e-300, allow_infinity=True),
