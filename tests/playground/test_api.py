@@ -11,7 +11,7 @@ pytest.importorskip("flask")
 
 import adamkit.numpy
 from adamkit.playground.app import create_app
-from adamkit.playground.settings import MAX_OPTIMIZER_STEPS, MAX_STEPS
+from adamkit.playground.settings import MAX_OPTIMIZER_STEPS, MAX_OPTIMIZERS, MAX_STEPS
 from adamkit.trajectories import FUNCTIONS, OPTIMIZERS, UncorrectedAdam, trace
 
 # Non-default settings: a rotated quadratic with noisy gradients and every knob moved.
@@ -194,8 +194,8 @@ BAD = [
     ({"angle": 91}, "angle"),
     ({"optimizers": []}, "optimizers"),
     ({"optimizers": "adam"}, "optimizers"),
-    ({"optimizers": [{"name": "adam"}] * 9}, "optimizers"),
-    ({"optimizers": [{"name": "lion"}]}, "optimizers[0].name"),
+    ({"optimizers": [{"name": "adam"}] * (MAX_OPTIMIZERS + 1)}, "optimizers"),
+    ({"optimizers": [{"name": "madgrad"}]}, "optimizers[0].name"),
     ({"optimizers": [{"name": "adam"}, {"name": "adam"}]}, "optimizers[1].name"),
     ({"optimizers": [{"name": "adam", "lr": -0.1}]}, "optimizers[0].lr"),
     ({"optimizers": [{"name": "adam", "lr": 0}]}, "optimizers[0].lr"),
