@@ -4,7 +4,7 @@
  * One driver serves every rule: it finds a block, and in one loop over its elements decodes
  * the state, applies the rule's element update and leaves the new state in float32 buffers on
  * the stack; then it encodes the buffers with the block's new maxima. A rule adds only its
- * element update (adam_element, adamax_element, adadelta_element, nadam_element, adabelief_element, adopt_element, ademamix_element), the maps of its slots
+ * element update (adam_element, adamax_element, adadelta_element, nadam_element, adabelief_element, adopt_element, ademamix_element, lion_element), the maps of its slots
  * (LAYOUTS) and its cases in update_variant.
  *
  * The loops are plain C that the compiler vectorises; rint is the add-and-subtract of 2^23,
@@ -48,6 +48,7 @@ static const rule_layout LAYOUTS[AK_N_RULES] = {
     [AK_RULE_ADABELIEF] = {{SIGNED_MAP, UNSIGNED_MAP, UNSIGNED_MAP}, 1u << 1 | 1u << 2},
     [AK_RULE_ADOPT] = {{SIGNED_MAP, UNSIGNED_MAP}, 0},
     [AK_RULE_ADEMAMIX] = {{SIGNED_MAP, SIGNED_MAP, UNSIGNED_MAP}, 0},
+    [AK_RULE_LION] = {{SIGNED_MAP}, 0},
 };
 
 int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
@@ -64,6 +65,8 @@ int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
         return 2;
     case AK_RULE_ADEMAMIX:
         return 3;
+    case AK_RULE_LION:
+        return 1;
     default:
         return 0;
     }
@@ -302,6 +305,18 @@ INLINE float ademamix_element(const ak_scalars *k, int decay, float p, float g, 
     return p - (float)k->lr * update;
 }
 
+/* np.sign: -1, +0 or 1; NaN stays NaN. */
+INLINE float sign(float x) { return x > 0 ? 1.0f : x < 0 ? -1.0f : x != x ? x : 0.0f; }
+
+/* adamkit.rules.lion: update = beta1 m + (1 - beta1) g, param -= lr * sign(update),
+ * m <- beta2 m + (1 - beta2) g. */
+INLINE float lion_element(const ak_scalars *k, float p, float g, const float *old, float *new)
+{
+    float update = (float)k->beta1 * old[0] + (float)k->one_minus_beta1 * g;
+    new[0] = (float)k->beta2 * old[0] + (float)k->one_minus_beta2 * g;
+    return p - (float)k->lr * sign(update);
+}
+
 /* One block: n elements of a parameter and its gradient, and for each active slot its codes
  * and their unit; the update leaves the slot's new values in values[s] (and, for the
  * slots the layout roots, their square roots in roots[s]), and the parameter in place. */
@@ -350,8 +365,10 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
             p = adopt_element(k, decay == AK_Q8_DECOUPLED, p, g, old, new);
         else if (rule == AK_RULE_ADEMAMIX)
             p = ademamix_element(k, decay, p, g, old, new);
-        else
+        else if (rule == AK_RULE_ADADELTA)
             p = adadelta_element(k, p, g, old, new);
+        else
+            p = lion_element(k, p, g, old, new);
         b->param[i] = p;
         for (int s = 0; s < slots; s++) {
             b->values[s][i] = new[s];
@@ -359,7 +376,8 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
                 b->roots[s][i] = root[s];
         }
         absmax0 = running_absmax(absmax0, new[0]);
-        absmax1 = running_absmax(absmax1, new[1]);
+        if (slots > 1)
+            absmax1 = running_absmax(absmax1, new[1]);
         if (slots > 2)
             absmax2 = running_absmax(absmax2, new[2]);
     }
@@ -437,6 +455,12 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
         VARIANT_CASE(AK_RULE_ADEMAMIX, 1, AK_Q8_PLAIN, 0)
         VARIANT_CASE(AK_RULE_ADEMAMIX, 1, AK_Q8_L2, 0)
         VARIANT_CASE(AK_RULE_ADEMAMIX, 1, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_LION, 0, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_LION, 0, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_LION, 0, AK_Q8_DECOUPLED, 0)
+        VARIANT_CASE(AK_RULE_LION, 1, AK_Q8_PLAIN, 0)
+        VARIANT_CASE(AK_RULE_LION, 1, AK_Q8_L2, 0)
+        VARIANT_CASE(AK_RULE_LION, 1, AK_Q8_DECOUPLED, 0)
     default:
         break;
     }

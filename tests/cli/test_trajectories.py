@@ -128,7 +128,7 @@ def test_optimizers_and_functions_can_be_chosen(tmp_path):
     [
         (["--functions", "himmelblau"], "unknown function 'himmelblau'"),
         (["--functions", "beale,beale"], "beale is listed twice"),
-        (["--optimizers", "lion"], "unknown optimizer 'lion'"),
+        (["--optimizers", "madgrad"], "unknown optimizer 'madgrad'"),
         (["--steps", "0"], "must be an integer >= 1"),
         (["--weight-decay", "-1"], "must be a finite number >= 0"),
         (["--weight-decay", "nan"], "must be a finite number >= 0"),

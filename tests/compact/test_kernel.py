@@ -87,9 +87,15 @@ HYPERS = {
         dict(lr=2e-3, weight_decay=0.1, decoupled_weight_decay=False),
         dict(lr=3e-3, weight_decay=0.05, alpha=8.0),
     ),
+    # Each decay (none, decoupled, L2) and maximize: Lion's variants of the driver.
+    "Lion": (
+        dict(lr=1e-3),
+        dict(lr=1e-2, betas=(0.8, 0.95), weight_decay=0.1),
+        dict(lr=3e-3, betas=(0.95, 0.98), weight_decay=0.05, decoupled_weight_decay=False, maximize=True),
+    ),
 }
 CASES = [(name, hyper) for name, hypers in HYPERS.items() for hyper in hypers]
-SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA, "NAdam": specs.NADAM, "RAdam": specs.RADAM, "AdaBelief": specs.ADABELIEF, "ADOPT": specs.ADOPT, "AdEMAMix": specs.ADEMAMIX}
+SPECS = {"Adam": specs.ADAM, "Adamax": specs.ADAMAX, "Adadelta": specs.ADADELTA, "NAdam": specs.NADAM, "RAdam": specs.RADAM, "AdaBelief": specs.ADABELIEF, "ADOPT": specs.ADOPT, "AdEMAMix": specs.ADEMAMIX, "Lion": specs.LION}
 # The richest hyperparameters of each rule: maximize, weight decay, AMSGrad.
 RICH = {name: HYPERS[name][2] for name in SPECS}
 # Those, and Adam without AMSGrad (with decoupled decay and maximize).
@@ -127,11 +133,18 @@ def initial_state(name, hyper, shape, rng, rows=False):
     return state
 
 
+def rule_step(name, param, grad, decoded, step, hyper):
+    """The rule of ``name`` on float32 arrays; ``step`` only for the rules that count steps."""
+    spec = SPECS[name]
+    step_argument = {"step": tensor_count(spec, hyper, step)} if spec.counts_steps else {}
+    return spec.rule(param, grad, *decoded, **step_argument, **hyper)
+
+
 def reference_step(name, param, grad, state, step, hyper):
     """decode -> the rule in float32 -> encode."""
     keys = quantized.state_keys(SPECS[name], hyper)
     decoded = [decode(state[codes_key(key)], state[scales_key(key)]) for key in keys]
-    new = SPECS[name].rule(param, grad, *decoded, step=tensor_count(SPECS[name], hyper, step), **hyper)
+    new = rule_step(name, param, grad, decoded, step, hyper)
     assert new.param.dtype == np.float32
     rows = state[scales_key(keys[0])].ndim == 2
     encoded = {}
@@ -256,7 +269,7 @@ def float32_new_state(name, param, grad, state, step, hyper):
     """The rule's new parameter and state in float32, from the decoded state (before encoding)."""
     decoded = [decode(state[codes_key(key)], state[scales_key(key)]) for key in quantized.state_keys(SPECS[name], hyper)]
     with np.errstate(invalid="ignore", over="ignore"):
-        return SPECS[name].rule(param.copy(), grad, *decoded, step=tensor_count(SPECS[name], hyper, step), **hyper)
+        return rule_step(name, param.copy(), grad, decoded, step, hyper)
 
 
 def assert_non_finite_where_float32_state_is(name, hyper, state, new):
@@ -345,14 +358,18 @@ def float32_trajectory(name, param, grads, hyper):
     state = [np.zeros_like(param) for _ in quantized.state_keys(spec, hyper)]
     for step, grad in enumerate(grads, 1):
         with np.errstate(invalid="ignore", over="ignore"):
-            new = spec.rule(param, grad, *state, step=tensor_count(SPECS[name], hyper, step), **hyper)
+            new = rule_step(name, param, grad, state, step, hyper)
         param, state = new.param, [getattr(new, key) for key in quantized.state_keys(spec, hyper)]
         params.append(param)
     return params
 
 
+# Lion's state, an average of finite gradients, never overflows: there is no infinity to check.
+OVERFLOWING_CASES = [case for case in EDGE_CASES if case[0] != "Lion"]
+
+
 @pytest.mark.parametrize("isa", native.available_isas())
-@pytest.mark.parametrize("case", EDGE_CASES + [("Adam", HYPERS["Adam"][0]), ("Adamax", HYPERS["Adamax"][0])], ids=case_id)
+@pytest.mark.parametrize("case", OVERFLOWING_CASES + [("Adam", HYPERS["Adam"][0]), ("Adamax", HYPERS["Adamax"][0])], ids=case_id)
 def test_huge_finite_gradients_leave_the_rest_of_their_blocks_finite_on_every_isa(case, isa):
     """Issue case 16: a finite gradient of 1e38 made its block's exp_avg_sq scale infinite, and
     every parameter of the block NaN. In blocks in the middle of a run of whole blocks, the last
@@ -604,6 +621,7 @@ def test_the_named_entry_points_are_update_with_their_spec():
         ("Adam", quantized.adam, quantized.adam_pointers),
         ("Adamax", quantized.adamax, quantized.adamax_pointers),
         ("Adadelta", quantized.adadelta, quantized.adadelta_pointers),
+        ("Lion", quantized.lion, quantized.lion_pointers),
     ):
         hyper = RICH[name]
         param = rng.standard_normal(300).astype(np.float32)
@@ -628,7 +646,8 @@ def test_bad_input_raises_and_changes_nothing(name):
     state = initial_state(name, hyper, 300, rng)
     before = param.copy(), copied(state)
     grad = np.ones(300, np.float32)
-    first, second = quantized.state_keys(spec, hyper)[:2]
+    keys = quantized.state_keys(spec, hyper)
+    first, second = keys[0], keys[-1]  # the same slot for Lion, which has one
     bad_states = {
         codes_key(first): state[codes_key(first)].view(np.uint8 if state[codes_key(first)].dtype == np.int8 else np.int8),
         scales_key(second): state[scales_key(second)][:1],

@@ -18,8 +18,12 @@ def no_kernels(monkeypatch):
     monkeypatch.setattr(native, "_warned", False)
 
 
-@pytest.mark.parametrize("state_dtype", ["int8", "bf16"])
-@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "Adadelta", "RAdam", "AdaBelief"])
+# Lion takes int8 only (adamkit.compact.policy.COMPACT_RULES).
+@pytest.mark.parametrize(
+    ("name", "state_dtype"),
+    [(name, dtype) for name in ("Adam", "AdamW", "Adamax", "Adadelta", "RAdam", "AdaBelief") for dtype in ("int8", "bf16")]
+    + [("Lion", "int8")],
+)
 def test_both_front_ends_refuse_compact_state_without_kernels(no_kernels, name, state_dtype):
     array = np.linspace(-1, 1, 5000, dtype=np.float32)
     before = array.copy()

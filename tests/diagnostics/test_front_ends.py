@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 import adamkit.torch  # noqa: E402
 
 STEPS = 4
-NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam", "AdaBelief", "Adafactor", "LAMB")
+NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam", "AdaBelief", "Adafactor", "LAMB", "Lion")
 ONE_CASE_EACH = {name: next(case for case in CASES[::-1] if case.optimizer == name) for name in NAMES}
 
 

@@ -26,6 +26,7 @@ CASES = {
     ),
     "adopt-l2": (specs.ADOPT, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-4, weight_decay=0.1, decoupled_weight_decay=False, maximize=False)),
     "lamb-clip": (specs.LAMB, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, trust_clip=0.5, maximize=False)),
+    "lion-l2-maximize": (specs.LION, dict(lr=1e-3, betas=(0.8, 0.95), weight_decay=0.1, decoupled_weight_decay=False, maximize=True)),
 }
 SEEDS = (0, 4 * 100_003 + 2, (1 << 40) + 5)
 
@@ -66,7 +67,8 @@ def kernel_step(spec, hyper, params, grads, states, steps, seeds, isa=None, num_
 def reference_step(spec, hyper, param, grad, state, step, seed):
     keys = [slot.key for slot in spec.slots]
     values = {key: bfloat16.to_float32(state[key]) for key in state}
-    new = spec.rule(param, grad, *(values.get(key) for key in keys), step=step, **hyper)
+    step_argument = {"step": step} if spec.counts_steps else {}
+    new = spec.rule(param, grad, *(values.get(key) for key in keys), **step_argument, **hyper)
     rounded = {key: bfloat16.stochastically_rounded(getattr(new, key), seed, keys.index(key)) for key in state}
     return new.param, rounded
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import adamkit.numpy
 
-NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam", "AdaBelief", "ADOPT", "AdEMAMix", "Adafactor")
+NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "RAdam", "AdaBelief", "ADOPT", "AdEMAMix", "Adafactor", "Lion")
 NONNEGATIVE = {
     "Adam": ("lr", "eps", "weight_decay"),
     "AdamW": ("lr", "eps", "weight_decay"),
@@ -24,6 +24,7 @@ NONNEGATIVE = {
     "ADOPT": ("lr", "eps", "weight_decay"),
     "AdEMAMix": ("lr", "alpha", "t_alpha_beta3", "eps", "weight_decay"),
     "Adafactor": ("lr", "weight_decay"),
+    "Lion": ("lr", "weight_decay"),
 }
 FLAGS = {
     "Adam": ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat"),
@@ -39,6 +40,7 @@ FLAGS = {
     "ADOPT": ("decoupled_weight_decay", "maximize"),
     "AdEMAMix": ("decoupled_weight_decay", "maximize"),
     "Adafactor": ("maximize",),
+    "Lion": ("decoupled_weight_decay", "maximize"),
 }
 BAD_NUMBERS = st.one_of(
     st.floats(max_value=-1e-300, allow_infinity=True),

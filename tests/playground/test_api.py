@@ -195,7 +195,7 @@ BAD = [
     ({"optimizers": []}, "optimizers"),
     ({"optimizers": "adam"}, "optimizers"),
     ({"optimizers": [{"name": "adam"}] * (MAX_OPTIMIZERS + 1)}, "optimizers"),
-    ({"optimizers": [{"name": "lion"}]}, "optimizers[0].name"),
+    ({"optimizers": [{"name": "madgrad"}]}, "optimizers[0].name"),
     ({"optimizers": [{"name": "adam"}, {"name": "adam"}]}, "optimizers[1].name"),
     ({"optimizers": [{"name": "adam", "lr": -0.1}]}, "optimizers[0].lr"),
     ({"optimizers": [{"name": "adam", "lr": 0}]}, "optimizers[0].lr"),

@@ -8,10 +8,8 @@ import torch
 
 import adamkit.torch
 from adamkit import specs
-from adamkit import specs
 from tests.cases import CASES
 from tests.torch._rule_optimizer import rule_optimizer
-from tests.cases import CASES
 
 # Max-norm relative tolerances of the brief: float64 (and complex128) must agree to 1e-12,
 # float32 (and complex64) to 1e-6.

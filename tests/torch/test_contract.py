@@ -13,7 +13,6 @@ import adamkit.torch
 from tests.cases import CASES, gradients, initial_params, param_groups
 from tests.torch._compare import (
     NATIVE_OPTIMIZERS,
-    TORCH_CASES,
     assert_step_refused,
     OPTIMIZERS,
     RICH,

@@ -27,6 +27,7 @@ HYPER = {
     "AdEMAMix": dict(lr=1e-2, betas=(0.8, 0.99, 0.999), t_alpha_beta3=4, weight_decay=0.1),
     "RAdam": dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.05, decoupled_weight_decay=True),
     "LAMB": dict(lr=1e-2, weight_decay=0.1, trust_clip=5.0),
+    "Lion": dict(lr=1e-3, betas=(0.85, 0.97), weight_decay=0.1),
 }
 DDP_STEPS = 8
 ZERO_FIRST_STEPS, ZERO_MORE_STEPS = 5, 5
@@ -155,6 +156,7 @@ def _single_process(cls, name, steps):
 def _assert_bitwise_same(first, second, what):
     for index, (a, b) in enumerate(zip(first, second, strict=True)):
         assert torch.equal(a, b), f"{what}: parameter {index} differs between the ranks"
+
 
 
 

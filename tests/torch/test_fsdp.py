@@ -37,6 +37,7 @@ RTOL = 1e-5
 LEGS = (
     {name: (name, RICH[name]) for name in RICH if name != "Adafactor"}
     | {"Adam-reference": ("Adam", {**RICH["Adam"], "fused": False})}
+    | {"Lion": ("Lion", dict(lr=1e-3, betas=(0.85, 0.97), weight_decay=0.1))}
     | {"AdaBelief": ("AdaBelief", dict(lr=1e-2, weight_decay=0.1, amsgrad=True, rectify=True))}
 )
 CHECKPOINTED = ("Adam", "AdamW", "SGD")

@@ -84,3 +84,30 @@ def test_arguments_lion_does_not_have_are_refused(flag):
 def test_bad_hyperparameters_name_argument_and_value(argument, value, error):
     with pytest.raises(error, match=argument if argument != "betas" else "beta"):
         adamkit.torch.Lion([torch.nn.Parameter(torch.ones(2))], **{argument: value})
+
+
+def test_bfloat16_state_is_refused_since_lion_counts_no_steps_to_seed_its_rounding():
+    with pytest.raises(ValueError, match="compact state is for Adam, AdamW, Adamax and Adadelta; Lion takes"):
+        adamkit.torch.Lion([torch.nn.Parameter(torch.ones(5000))], state_dtype="bf16")
+
+
+@pytest.mark.parametrize("state_dtype", ["int8"])
+def test_compact_state_exports_to_lion_pytorch_and_loads_back(state_dtype):
+    """Compact ``exp_avg`` (a large parameter; the small one keeps float32) exports as the float32
+    state lion_pytorch steps, and loads back compact, decoding to the same values."""
+    params = [torch.nn.Parameter(torch.randn(64, 128)), torch.nn.Parameter(torch.randn(10))]
+    optimizer = adamkit.torch.Lion(params, lr=1e-3, weight_decay=0.1, state_dtype=state_dtype)
+    for seed in range(2):
+        set_grads(params, [torch.randn(p.shape, generator=torch.Generator().manual_seed(seed)) for p in params])
+        optimizer.step()
+    big, small = (optimizer.state[p] for p in params)
+    assert "exp_avg" not in big and big["exp_avg_codes"].dtype == torch.int8
+    assert small["exp_avg"].dtype == torch.float32
+    exported = optimizer.export_torch_state_dict()
+    reference = lion_pytorch.Lion(params, lr=1e-3, weight_decay=0.1)
+    reference.load_state_dict(exported)
+    decoded = reference.state[params[0]]["exp_avg"]
+    assert decoded.dtype == torch.float32 and decoded.abs().max() > 0
+    again = adamkit.torch.Lion(params, lr=1e-3, weight_decay=0.1, state_dtype=state_dtype)
+    again.load_state_dict(copy.deepcopy(reference.state_dict()))
+    assert torch.equal(again.export_torch_state_dict()["state"][0]["exp_avg"], decoded)

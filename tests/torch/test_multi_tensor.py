@@ -398,6 +398,7 @@ def _sparse_run(name, dtype, options, on_device):
         ("Adadelta", dict(rho=0.8)),
         ("AdaBelief", dict(lr=1e-2, weight_decay=0.1, rectify=True)),
         ("ADOPT", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True)),
+        ("Lion", dict(lr=1e-2, weight_decay=0.1)),
     ],
     ids=lambda v: str(v),
 )

@@ -26,6 +26,7 @@ SPARSE_OPTIMIZERS = {
     "RAdam": dict(lr=0.03, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1, maximize=True),
     "AdaBelief": dict(lr=0.03, betas=(0.8, 0.9), eps=1e-8, weight_decay=0.1, amsgrad=True, rectify=True),
     "ADOPT": dict(lr=0.03, betas=(0.8, 0.95), eps=1e-5, weight_decay=0.1, maximize=True),
+    "Lion": dict(lr=0.03, betas=(0.85, 0.97), weight_decay=0.1, decoupled_weight_decay=False, maximize=True),
 }
 
 

@@ -23,9 +23,14 @@ from adamkit.kernels.quantized import CODE_DTYPES, codes_key, scales_key
 COMPACT_STATE_DTYPES = ("bf16", "int8")
 """The ``state_dtype`` values that keep state compact."""
 STATE_DTYPES = (None, "fp32", *COMPACT_STATE_DTYPES)
-COMPACT_RULES = dict.fromkeys(COMPACT_STATE_DTYPES, quantized.RULES)
+COMPACT_RULES = {
+    "bf16": tuple(dict.fromkeys(spec.rule for spec in specs.COMPACT if spec.counts_steps)),
+    "int8": quantized.RULES,
+}
 """The rules whose steps take each compact ``state_dtype``: those of the 8-bit kernel
-(:data:`adamkit.specs.COMPACT`) take both."""
+(:data:`adamkit.specs.COMPACT`) take int8, and those of them that count steps bf16, whose
+stochastic rounding draws fresh bits at each step from the step count (:func:`rounding_seed`):
+Lion, which counts none, would round every step with the same bits."""
 MIN_QUANTIZED_NUMEL = 4096
 """Parameters with fewer elements keep float32 state: for them the per-block scale and the
 kernel call would save almost nothing (a 4096-element tensor's fp32 state is 32 KiB)."""

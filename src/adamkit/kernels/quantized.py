@@ -17,6 +17,7 @@ NAdam      ``exp_avg``                                 ``exp_avg_sq``
 RAdam      ``exp_avg``                                 ``exp_avg_sq``
 AdaBelief  ``exp_avg``                                 ``exp_avg_var``, ``max_exp_avg_var`` (amsgrad)
 ADOPT      ``exp_avg``                                 ``exp_avg_sq``
+Lion       ``exp_avg``
 =========  ==========================================  ===========================
 int8 codes hold the signed map (:func:`adamkit.compact.int8.encode_signed`), uint8 codes the unsigned one
 (:func:`adamkit.compact.int8.encode_unsigned`); :data:`CODE_DTYPES` gives each key's, from the specs
@@ -125,7 +126,8 @@ def update_pointers(
         grad_ptrs,
         tuple(state_ptrs[codes_key(key)] for key in keys) + padding,
         tuple(state_ptrs[scales_key(key)] for key in keys) + padding,
-        steps if native.takes_mu_product(rule) else [float(step) for step in steps],
+        # NAdam's steps are (step, mu_product) pairs; those of a rule that counts none (Lion), None.
+        steps if native.takes_mu_product(rule) else [float(step) for step in steps] if spec.counts_steps else [0.0] * len(steps),
     )
 
 
@@ -180,6 +182,10 @@ adadelta = functools.partial(update, specs.ADADELTA)
 """:func:`update` for :func:`adamkit.rules.adadelta`."""
 adadelta_pointers = functools.partial(update_pointers, specs.ADADELTA)
 """:func:`update_pointers` for :func:`adamkit.rules.adadelta`."""
+lion = functools.partial(update, specs.LION)
+""":func:`update` for :func:`adamkit.rules.lion`."""
+lion_pointers = functools.partial(update_pointers, specs.LION)
+""":func:`update_pointers` for :func:`adamkit.rules.lion`."""
 
 
 def _rule_and_hyper(spec, hyperparameters):

@@ -27,8 +27,7 @@ def hyperparameters(run, settings):
     choice = OPTIMIZERS[run.name]
     accepted = choice.factory.hyperparameters
     values = {**choice.settings, "lr": run.lr, "weight_decay": settings.weight_decay}
-    if "betas" in accepted:
-        values.update(betas=settings.betas, eps=settings.eps)
+    values.update({name: getattr(settings, name) for name in ("betas", "eps") if name in accepted})
     if "amsgrad" in accepted:
         values["amsgrad"] = settings.amsgrad or choice.settings.get("amsgrad", False)
     if "decoupled_weight_decay" in accepted:
@@ -37,8 +36,9 @@ def hyperparameters(run, settings):
 
 
 def has_bias_correction(run):
-    """Whether ``run``'s optimizer corrects its moments' bias: the Adam family (it has betas)."""
-    return "betas" in OPTIMIZERS[run.name].factory.hyperparameters
+    """Whether ``run``'s optimizer corrects its moments' bias: the Adam family (not Lion, whose
+    betas are not corrected)."""
+    return OPTIMIZERS[run.name].factory.spec.corrected_moments > 0
 
 
 def corrects_bias(run, settings):
