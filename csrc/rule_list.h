@@ -25,7 +25,7 @@
     X(ADOPT, adopt, 1, arg)                                                                        \
     X(LION, lion, 0, arg)                                                                          \
     X(ADEMAMIX, ademamix, 1, arg)                                                                  \
+    X(LAMB, lamb, 1, arg)                                                                          \
     /* Each entry ends with a backslash, so that a new rule is one added line. */
-    X(LAMB, lamb, 1, arg)
 
 #endif
