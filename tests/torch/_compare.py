@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import adamkit.torch
+from tests.cases import CASES
 
 # Max-norm relative tolerances of the brief: float64 (and complex128) must agree to 1e-12,
 # float32 (and complex64) to 1e-6.
@@ -18,6 +19,8 @@ TOLERANCE = {
 }
 
 OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop")
+# The shared cases of the rules torch.optim has (AdEMAMix is compared with its reference packages).
+TORCH_CASES = tuple(case for case in CASES if case.optimizer in OPTIMIZERS)
 
 # Hyperparameters that exercise every state slot of each optimizer.
 RICH = {

@@ -4,8 +4,8 @@ table, in float32 and float64: parameters, state tensors, step counts and state_
 import pytest
 import torch
 
-from tests.cases import CASES, DTYPES, STEPS, gradients, initial_params, param_groups
-from tests.torch._compare import TOLERANCE, Agreement, both, make_params, set_grads
+from tests.cases import DTYPES, STEPS, gradients, initial_params, param_groups
+from tests.torch._compare import TOLERANCE, TORCH_CASES, Agreement, both, make_params, set_grads
 
 
 def _run_side_by_side(case, dtype):
@@ -28,7 +28,7 @@ def _group_order(optimizer):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda case: case.id)
 def test_parameters_and_state_follow_torch(case, dtype):
     agreement = Agreement(TOLERANCE[getattr(torch, dtype)])
     steps = 0
@@ -56,7 +56,7 @@ def _assert_same_layout(ours, theirs):
             assert mine[key] == value, f"param_groups[{index}][{key!r}]: {mine[key]!r} != {value!r}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda case: case.id)
 def test_state_dict_has_torchs_layout(case):
     for step, (adamkit_optimizer, torch_optimizer) in enumerate(_run_side_by_side(case, "float64")):
         if step in (0, 2):
@@ -65,7 +65,7 @@ def test_state_dict_has_torchs_layout(case):
             break
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda case: case.id)
 def test_fresh_state_dict_has_torchs_layout(case):
     """Before any step (Adagrad already has its accumulators)."""
     torch_class, adamkit_class = both(case.optimizer)

@@ -10,9 +10,10 @@ import torch
 
 import adamkit
 import adamkit.torch
-from tests.cases import CASES, gradients, initial_params, param_groups
+from tests.cases import gradients, initial_params, param_groups
 from tests.torch._compare import (
     OPTIMIZERS,
+    TORCH_CASES,
     RICH,
     TOLERANCE,
     Agreement,
@@ -115,7 +116,7 @@ def test_the_skip_warning_points_at_the_caller():
     assert record[0].filename == __file__
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda case: case.id)
 def test_skip_policy_with_finite_grads_equals_torch_and_is_silent(case):
     torch_class, adamkit_class = both(case.optimizer)
     ours, theirs = make_params(initial_params("float32")), make_params(initial_params("float32"))
@@ -170,7 +171,7 @@ def _run_poisoned(cls, case, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda case: case.id)
 def test_by_default_nonfinite_grads_propagate_as_in_torch(case, dtype):
     torch_class, adamkit_class = both(case.optimizer)
     theirs, torch_optimizer = _run_poisoned(torch_class, case, dtype)
@@ -191,7 +192,7 @@ def test_by_default_nonfinite_grads_propagate_as_in_torch(case, dtype):
 
 @pytest.mark.parametrize("name", ["Adam", "RMSprop"])
 def test_by_default_nonfinite_grads_are_as_silent_as_in_torch(name):
-    case = next(c for c in CASES if c.optimizer == name)
+    case = next(c for c in TORCH_CASES if c.optimizer == name)
     _, adamkit_class = both(name)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
