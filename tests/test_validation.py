@@ -56,6 +56,12 @@ VALID_EDGES = {
 }
 
 
+# AdEMAMix's own kinds, checked by bad_cases' own rows: α any number >= 0 (not RMSprop's [0, 1]),
+# t_alpha_beta3 None or a number of steps > 0, betas a triple.
+OWN = {("AdEMAMix", "alpha"), ("AdEMAMix", "betas"), ("AdEMAMix", "t_alpha_beta3")}
+OWN_VALID_EDGES = {"alpha": (0.0, 100.0), "betas": ((0.0, 0.0, 0.0), (0.999999, 0.5, 0.9)), "t_alpha_beta3": (None, 1e-3, 1e9)}
+
+
 def names_value(name, value):
     """A ``match`` pattern: the argument's name, then the value as written in the message."""
     return re.escape(name) + ".*" + re.escape(repr(value))
@@ -63,7 +69,7 @@ def names_value(name, value):
 
 def hyperparameters(kinds):
     """``(spec name, hyperparameter)`` for every hyperparameter of ``kinds`` any spec has."""
-    return [(name, key) for name, spec in SPECS.items() for key in spec.defaults if key in kinds]
+    return [(name, key) for name, spec in SPECS.items() for key in spec.defaults if key in kinds and (name, key) not in OWN]
 
 
 def constructor_hyperparameters(kinds):
@@ -90,6 +96,14 @@ def bad_cases():
         cases += [(name, key, pair, ValueError, names_value(key, entry)) for pair, entry in BAD_BETA_ENTRIES]
         cases += [(name, key, pair, ValueError, names_value(key, pair)) for pair in BAD_BETA_LENGTHS]
         cases += [(name, key, 0.9, TypeError, names_value(key, 0.9))]
+    name = "AdEMAMix"
+    cases += [(name, "alpha", value, ValueError, names_value("alpha", value)) for value in BAD_NONNEGATIVE]
+    cases += [(name, "t_alpha_beta3", value, ValueError, names_value("t_alpha_beta3", value)) for value in (*BAD_NONNEGATIVE, 0.0)]
+    for key in ("alpha", "t_alpha_beta3"):
+        cases += [(name, key, value, TypeError, names_value(key, value)) for value in NOT_A_NUMBER if value is not None]
+    cases += [(name, "betas", (*pair, 0.9999), ValueError, names_value("betas", entry)) for pair, entry in BAD_BETA_ENTRIES]
+    cases += [(name, "betas", (0.9, 0.999, value), ValueError, names_value("betas[2]", value)) for value in (1.0, -0.1, NAN)]
+    cases += [(name, "betas", triple, ValueError, names_value("betas", triple)) for triple in ((0.9, 0.99), (0.9,) * 4, ())]
     return cases
 
 
@@ -125,7 +139,7 @@ def test_every_hyperparameter_has_a_known_constraint():
     """So that the tables here cover every spec; a new hyperparameter needs a row."""
     known = set(NONNEGATIVE + UNIT_CLOSED + FLAGS + PAIRS)
     for spec in specs.ALL:
-        assert set(spec.defaults) <= known, spec.name
+        assert set(spec.defaults) <= known | {key for name, key in OWN if name == spec.name}, spec.name
 
 
 # Through the specs.
@@ -143,7 +157,7 @@ def test_spec_accepts_its_defaults_and_valid_edges(name):
     spec = SPECS[name]
     spec.validate(spec.defaults)
     for key in spec.defaults:
-        for value in VALID_EDGES.get(key, ()):
+        for value in (OWN_VALID_EDGES if (name, key) in OWN else VALID_EDGES).get(key, ()):
             spec.validate({**spec.defaults, key: value})
 
 
@@ -274,7 +288,7 @@ def test_empty_parameter_list_is_rejected(name):
 def test_parameter_listed_twice_in_one_group_gets_torchs_warning(name):
     """torch warns and steps such a parameter twice (tests/torch/test_tampering.py checks the steps)."""
     weight, other = weights()
-    for cls in (getattr(torch.optim, name), CONSTRUCTORS[name]):
+    for cls in dict.fromkeys((getattr(torch.optim, name, CONSTRUCTORS[name]), CONSTRUCTORS[name])):
         with pytest.warns(UserWarning, match="duplicate parameters"):
             optimizer = cls([{"params": [other]}, {"params": [weight, weight]}])
         assert optimizer.param_groups[1]["params"] == [weight, weight]

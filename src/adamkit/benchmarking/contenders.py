@@ -117,7 +117,10 @@ def _adamkit_numpy(case, init, grads, notes):
 
 
 def _torch_path(label, flags, case, init, grads, notes):
-    optimizer_class = getattr(torch.optim, case.optimizer)
+    optimizer_class = getattr(torch.optim, case.optimizer, None)
+    if optimizer_class is None:
+        notes.append(f"{label} not timed: torch.optim has no {case.optimizer}")
+        return None
     accepted = inspect.signature(optimizer_class).parameters
     missing = [flag for flag in flags if flag not in accepted]
     if missing:
