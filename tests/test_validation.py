@@ -67,6 +67,12 @@ VALID_EDGES = {
 VALID_EPS_PAIRS = ((0.0, 0.0), (None, 0.0), (1e300, 1e300))
 
 
+# AdEMAMix's own kinds, checked by bad_cases' own rows: α any number >= 0 (not RMSprop's [0, 1]),
+# t_alpha_beta3 None or a number of steps > 0, betas a triple.
+OWN = {("AdEMAMix", "alpha"), ("AdEMAMix", "betas"), ("AdEMAMix", "t_alpha_beta3")}
+OWN_VALID_EDGES = {"alpha": (0.0, 100.0), "betas": ((0.0, 0.0, 0.0), (0.999999, 0.5, 0.9)), "t_alpha_beta3": (None, 1e-3, 1e9)}
+
+
 def names_value(name, value):
     """A ``match`` pattern: the argument's name, then the value as written in the message."""
     return re.escape(name) + ".*" + re.escape(repr(value))
@@ -74,12 +80,13 @@ def names_value(name, value):
 
 def hyperparameters(kinds, pairs=False):
     """``(spec name, hyperparameter)`` for every hyperparameter of ``kinds`` any spec has, of
-    those whose default is a pair if ``pairs`` (Adafactor's ``eps``), else of the others."""
+    those whose default is a pair if ``pairs`` (Adafactor's ``eps``), else of the others; not
+    those a spec checks in its own way (``OWN``)."""
     return [
         (name, key)
         for name, spec in SPECS.items()
         for key, default in spec.defaults.items()
-        if key in kinds and isinstance(default, tuple) == pairs
+        if key in kinds and isinstance(default, tuple) == pairs and (name, key) not in OWN
     ]
 
 
@@ -115,6 +122,14 @@ def bad_cases():
         for name, key in hyperparameters(kinds):
             cases += [(name, key, value, ValueError, names_value(key, value)) for value in bad]
             cases += [(name, key, value, TypeError, names_value(key, value)) for value in NOT_A_NUMBER]
+    name = "AdEMAMix"
+    cases += [(name, "alpha", value, ValueError, names_value("alpha", value)) for value in BAD_NONNEGATIVE]
+    cases += [(name, "t_alpha_beta3", value, ValueError, names_value("t_alpha_beta3", value)) for value in (*BAD_NONNEGATIVE, 0.0)]
+    for key in ("alpha", "t_alpha_beta3"):
+        cases += [(name, key, value, TypeError, names_value(key, value)) for value in NOT_A_NUMBER if value is not None]
+    cases += [(name, "betas", (*pair, 0.9999), ValueError, names_value("betas", entry)) for pair, entry in BAD_BETA_ENTRIES]
+    cases += [(name, "betas", (0.9, 0.999, value), ValueError, names_value("betas[2]", value)) for value in (1.0, -0.1, NAN)]
+    cases += [(name, "betas", triple, ValueError, names_value("betas", triple)) for triple in ((0.9, 0.99), (0.9,) * 4, ())]
     return cases
 
 
@@ -150,7 +165,7 @@ def test_every_hyperparameter_has_a_known_constraint():
     """So that the tables here cover every spec; a new hyperparameter needs a row."""
     known = set(NONNEGATIVE + UNIT_CLOSED + FLAGS + PAIRS + NONPOSITIVE + AT_LEAST_ONE + EPS_PAIRS)
     for spec in specs.ALL:
-        assert set(spec.defaults) <= known, spec.name
+        assert set(spec.defaults) <= known | {key for name, key in OWN if name == spec.name}, spec.name
 
 
 # Through the specs.
@@ -168,7 +183,10 @@ def test_spec_accepts_its_defaults_and_valid_edges(name):
     spec = SPECS[name]
     spec.validate(spec.defaults)
     for key, default in spec.defaults.items():
-        edges = VALID_EPS_PAIRS if key in EPS_PAIRS and isinstance(default, tuple) else VALID_EDGES.get(key, ())
+        if key in EPS_PAIRS and isinstance(default, tuple):
+            edges = VALID_EPS_PAIRS
+        else:
+            edges = (OWN_VALID_EDGES if (name, key) in OWN else VALID_EDGES).get(key, ())
         for value in edges:
             spec.validate({**spec.defaults, key: value})
 

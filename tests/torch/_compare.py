@@ -24,8 +24,6 @@ OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop"
 # Those the C kernels step, which alone take Kahan summation, bfloat16 on the CPU and the
 # multi-tensor device path (Adafactor has no kernel yet).
 NATIVE_OPTIMIZERS = tuple(name for name in OPTIMIZERS if specs.BY_NAME[name].native)
-# The shared cases of the rules torch.optim has (Lion it has not).
-TORCH_CASES = tuple(case for case in CASES if hasattr(torch.optim, case.optimizer))
 
 # Hyperparameters that exercise every state slot of each optimizer.
 RICH = {

@@ -10,10 +10,10 @@ import torch
 
 import adamkit
 import adamkit.torch
-from tests.cases import CASES, gradients, initial_params, param_groups
+from tests.cases import gradients, initial_params, param_groups
 from tests.torch._compare import (
-    TORCH_CASES,
     OPTIMIZERS,
+    TORCH_CASES,
     RICH,
     TOLERANCE,
     Agreement,
@@ -192,7 +192,7 @@ def test_by_default_nonfinite_grads_propagate_as_in_torch(case, dtype):
 
 @pytest.mark.parametrize("name", ["Adam", "RMSprop"])
 def test_by_default_nonfinite_grads_are_as_silent_as_in_torch(name):
-    case = next(c for c in CASES if c.optimizer == name)
+    case = next(c for c in TORCH_CASES if c.optimizer == name)
     _, adamkit_class = both(name)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
