@@ -51,12 +51,14 @@ static const rule_layout LAYOUTS[AK_N_RULES] = {
     [AK_RULE_LION] = {{SIGNED_MAP}, 0},
 };
 
-int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
+/* The number of 8-bit slots of `rule` (0: no 8-bit state); always inlined, so that in each
+ * variant of decode_and_update_block it is a constant and the block loop vectorises. */
+INLINE int slot_count(int rule, int amsgrad)
 {
     switch (rule) {
     case AK_RULE_ADAM:
     case AK_RULE_ADABELIEF:
-        return hyper->amsgrad ? 3 : 2;
+        return amsgrad ? 3 : 2;
     case AK_RULE_ADAMAX:
     case AK_RULE_ADADELTA:
     case AK_RULE_NADAM:
@@ -70,6 +72,11 @@ int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
     default:
         return 0;
     }
+}
+
+int ak_q8_slots(ak_rule rule, const ak_hyper *hyper)
+{
+    return slot_count(rule, hyper->amsgrad);
 }
 
 /* ---- The codec ---- */
@@ -240,10 +247,10 @@ INLINE float radam_element(const ak_scalars *k, float p, float g, const float *o
     new[1] = v;
     root[1] = sqrtf(v);
     float scaled = m / (float)k->bias_correction1 * (float)k->lr;
-    if (!(k->rect > 0))
-        return p - scaled;
     float adaptive = 1.0f / (root[1] + (float)k->eps) * (float)k->bias_correction2_sqrt;
-    return p - scaled * adaptive * (float)k->rect;
+    /* Both branches computed and one selected, so that the block loop vectorises. */
+    float rectified = p - scaled * adaptive * (float)k->rect;
+    return k->rect > 0 ? rectified : p - scaled;
 }
 
 /* adamkit.rules.adabelief: the belief s <- beta2 s + (1 - beta2)(g - m)^2 + eps, and, but in a
@@ -264,29 +271,26 @@ INLINE float adabelief_element(const ak_scalars *k, int amsgrad, float p, float 
     float second_root = sqrtf(second_moment);
     root[1] = amsgrad ? sqrtf(s) : second_root;
     root[2] = second_root;
-    if (k->sgd_step)
-        return p - (float)k->step_size * m;
     float denom = second_root / (float)k->bias_correction2_sqrt + (float)k->eps;
-    return p - (float)k->step_size * (m / denom);
+    /* Both branches computed and one selected, so that the block loop vectorises. */
+    float adaptive = p - (float)k->step_size * (m / denom);
+    return k->sgd_step ? p - (float)k->step_size * m : adaptive;
 }
 
 /* adamkit.rules.adopt: the first step only adds g^2 to v; later, the decoupled decay, then
  * m <- m + (1 - beta1) (clip(g / max(sqrt(v), eps), clip) - m), param -= lr m, and v last. */
 INLINE float adopt_element(const ak_scalars *k, int decoupled, float p, float g, const float *old, float *new)
 {
-    if (k->initialising) {
-        new[0] = old[0];
-        new[1] = old[1] + g * g;
-        return p;
-    }
-    if (decoupled)
-        p = p - (float)k->decay_rate * p; /* param - (lr * weight_decay) * param */
+    /* The first step only sets exp_avg_sq; both outcomes are computed and one selected, so that
+     * the block loop vectorises. */
+    const int initialising = k->initialising;
+    float decayed = decoupled ? p - (float)k->decay_rate * p : p; /* param - (lr * weight_decay) * param */
     float normed = g / maximum(sqrtf(old[1]), (float)k->eps);
     normed = minimum(maximum(normed, (float)-k->clip), (float)k->clip);
     float m = old[0] + (float)k->one_minus_beta1 * (normed - old[0]);
-    new[0] = m;
-    new[1] = (float)k->beta2 * old[1] + ((float)k->one_minus_beta2 * g) * g;
-    return p - (float)k->lr * m;
+    new[0] = initialising ? old[0] : m;
+    new[1] = initialising ? old[1] + g * g : (float)k->beta2 * old[1] + ((float)k->one_minus_beta2 * g) * g;
+    return initialising ? p : decayed - (float)k->lr * m;
 }
 
 /* adamkit.rules.ademamix: its decoupled decay adds weight_decay * param to the update. */
@@ -306,7 +310,7 @@ INLINE float ademamix_element(const ak_scalars *k, int decay, float p, float g, 
 }
 
 /* np.sign: -1, +0 or 1; NaN stays NaN. */
-INLINE float sign(float x) { return x > 0 ? 1.0f : x < 0 ? -1.0f : x != x ? x : 0.0f; }
+INLINE float sign(float x) { return x != x ? x : (float)((x > 0) - (x < 0)); }
 
 /* adamkit.rules.lion: update = beta1 m + (1 - beta1) g, param -= lr * sign(update),
  * m <- beta2 m + (1 - beta2) g. */
@@ -337,7 +341,7 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
                                     int decay, int amsgrad)
 {
     const rule_layout *layout = &LAYOUTS[rule];
-    const int slots = ak_q8_slots(rule, &(ak_hyper){.amsgrad = amsgrad});
+    const int slots = slot_count(rule, amsgrad);
     uint32_t absmax0 = 0, absmax1 = 0, absmax2 = 0; /* one scalar each, so the loop vectorises */
     for (int i = 0; i < b->n; i++) {
         float old[AK_MAX_SLOTS], new[AK_MAX_SLOTS], root[AK_MAX_SLOTS];
