@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 import adamkit.torch  # noqa: E402
 
 NAN, INF = math.nan, math.inf
-NONNEGATIVE = ("lr", "eps", "weight_decay", "momentum", "dampening", "lr_decay", "initial_accumulator_value")
+NONNEGATIVE = ("lr", "eps", "weight_decay", "momentum", "dampening", "lr_decay", "initial_accumulator_value", "momentum_decay")
 UNIT_CLOSED = ("rho", "alpha")
 FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat", "nesterov", "centered", "rectify")
 PAIRS = ("betas",)
@@ -69,8 +69,14 @@ VALID_EPS_PAIRS = ((0.0, 0.0), (None, 0.0), (1e300, 1e300))
 
 # AdEMAMix's own kinds, checked by bad_cases' own rows: α any number >= 0 (not RMSprop's [0, 1]),
 # t_alpha_beta3 None or a number of steps > 0, betas a triple.
-OWN = {("AdEMAMix", "alpha"), ("AdEMAMix", "betas"), ("AdEMAMix", "t_alpha_beta3")}
-OWN_VALID_EDGES = {"alpha": (0.0, 100.0), "betas": ((0.0, 0.0, 0.0), (0.999999, 0.5, 0.9)), "t_alpha_beta3": (None, 1e-3, 1e9)}
+# LAMB's trust_clip: None or a finite number > 0.
+OWN = {("AdEMAMix", "alpha"), ("AdEMAMix", "betas"), ("AdEMAMix", "t_alpha_beta3"), ("LAMB", "trust_clip")}
+OWN_VALID_EDGES = {
+    "alpha": (0.0, 100.0),
+    "betas": ((0.0, 0.0, 0.0), (0.999999, 0.5, 0.9)),
+    "t_alpha_beta3": (None, 1e-3, 1e9),
+    "trust_clip": (None, 1e-12, 1e300),
+}
 
 
 def names_value(name, value):
@@ -130,6 +136,8 @@ def bad_cases():
     cases += [(name, "betas", (*pair, 0.9999), ValueError, names_value("betas", entry)) for pair, entry in BAD_BETA_ENTRIES]
     cases += [(name, "betas", (0.9, 0.999, value), ValueError, names_value("betas[2]", value)) for value in (1.0, -0.1, NAN)]
     cases += [(name, "betas", triple, ValueError, names_value("betas", triple)) for triple in ((0.9, 0.99), (0.9,) * 4, ())]
+    cases += [("LAMB", "trust_clip", value, ValueError, names_value("trust_clip", value)) for value in (0.0, *BAD_NONNEGATIVE)]
+    cases += [("LAMB", "trust_clip", value, TypeError, names_value("trust_clip", value)) for value in NOT_A_NUMBER[1:]]
     return cases
 
 

@@ -17,8 +17,8 @@ from tests.fuzz.ops import CATALOGUE
 from tests.fuzz.tables import SMALL_SHAPES
 
 FRONTS = ("torch", "numpy")
-OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "AdEMAMix")
-COMPACT_RULES = ("Adam", "AdamW", "Adamax", "Adadelta", "NAdam", "AdEMAMix")
+OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop")
+COMPACT_RULES = ("Adam", "AdamW", "Adamax", "Adadelta")
 
 # Valid hyperparameters a sequence starts from: name -> choices.
 _HYPER = {
@@ -31,12 +31,8 @@ _HYPER = {
                 "weight_decay": (0.0, 0.1), "maximize": (False, True)},
     "RMSprop": {"lr": (1e-2,), "alpha": (0.99, 0.9), "momentum": (0.0, 0.5), "centered": (False, True),
                 "weight_decay": (0.0, 0.1), "maximize": (False, True)},
-    "NAdam": {"lr": (2e-3, 1e-2), "momentum_decay": (4e-3, 0.05), "weight_decay": (0.0, 0.1),
-              "decoupled_weight_decay": (False, True), "maximize": (False, True)},
 }
 _HYPER["AdamW"] = {**_HYPER["Adam"], "weight_decay": (0.01, 0.1)}
-_HYPER["AdEMAMix"] = {"lr": (1e-3, 1e-2), "betas": ((0.9, 0.999, 0.9999), (0.8, 0.99, 0.999)), "t_alpha_beta3": (None, 5.0),
-                      "weight_decay": (0.0, 0.1), "decoupled_weight_decay": (False, True), "maximize": (False, True)}
 
 _BFLOAT16_OPTIONS = ({}, {"kahan_summation": False}, {"state_dtype": "fp32"})
 COMPACT_SHAPES = ((4100,), (65, 64))  # at least 4096 float32 elements: compact state
@@ -46,7 +42,7 @@ def draw_config(rng, front, seed):
     """An optimizer, its hyperparameters, options and parameter groups.
 
     The optimizer and how its state is kept go round with the seed, so that a few hundred
-    consecutive seeds cover them all: seed % 8 picks the optimizer, and (seed // 8) % 5 full
+    consecutive seeds cover them all: seed % 7 picks the optimizer, and (seed // 7) % 5 full
     precision (twice), 8-bit state, bfloat16 state (rules that have them) or, for torch,
     bfloat16 parameters, with each option of :data:`_BFLOAT16_OPTIONS` in turn.
     """

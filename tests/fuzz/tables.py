@@ -14,8 +14,6 @@ SLOTS = {
     "SGD": ("momentum_buffer",),
     "Adagrad": ("sum",),
     "RMSprop": ("square_avg", "momentum_buffer", "grad_avg"),
-    "NAdam": ("exp_avg", "exp_avg_sq"),
-    "AdEMAMix": ("exp_avg_fast", "exp_avg_slow", "exp_avg_sq"),
 }
 
 # Edits of a group's hyperparameters between steps, valid and invalid; "toggle" flips a flag.
@@ -31,9 +29,5 @@ HYPER_EDITS = {
     "Adagrad": [("lr", 0.05), ("lr", -1.0), ("lr_decay", -1.0), ("eps", -1.0), ("weight_decay", 0.2)],
     "RMSprop": [("lr", 0.05), ("lr", -1.0), ("alpha", 1.5), ("momentum", 0.5), ("momentum", 0.0),
                 ("centered", "toggle"), ("eps", -1.0)],
-    "NAdam": [("lr", 0.05), ("lr", -1.0), ("betas", (0.5, 0.9)), ("momentum_decay", 0.1),
-              ("momentum_decay", -1.0), ("decoupled_weight_decay", "toggle"), ("eps", -1.0)],
 }
 HYPER_EDITS["AdamW"] = HYPER_EDITS["Adam"]
-HYPER_EDITS["AdEMAMix"] = [("lr", 0.05), ("betas", (0.5, 0.9, 0.99)), ("betas", (0.9, 0.999)), ("alpha", -1.0),
-                           ("t_alpha_beta3", 10.0), ("t_alpha_beta3", 0.0), ("decoupled_weight_decay", "toggle")]

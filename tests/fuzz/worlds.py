@@ -14,7 +14,7 @@ import numpy as np
 
 # Another rule whose state dict an optimizer is made to load: a different set of keys.
 OTHER_RULE = {"Adam": "Adagrad", "AdamW": "RMSprop", "Adamax": "Adam", "Adadelta": "Adamax",
-              "SGD": "Adadelta", "Adagrad": "SGD", "RMSprop": "Adam", "NAdam": "Adamax", "AdEMAMix": "Adamax"}
+              "SGD": "Adadelta", "Adagrad": "SGD", "RMSprop": "Adam"}
 OTHER_HYPER = {"SGD": {"momentum": 0.9}, "RMSprop": {"centered": True, "momentum": 0.5}}
 
 

@@ -108,7 +108,9 @@ HYPERPARAMETERS = {
         dict(
             lr=learning_rates,
             beta2_decay=st.floats(-1.0, -0.3),
-            eps=st.tuples(st.none() | st.floats(1e-30, 1e-3), st.floats(1e-4, 1e-2)),
+            # eps1 >= 1e-15, so that eps1**2 is a normal float32: below, a zero gradient gives
+            # 0 * rsqrt(0) = NaN, in torch too (and NumPy warns).
+            eps=st.tuples(st.none() | st.floats(1e-15, 1e-3), st.floats(1e-4, 1e-2)),
             d=st.floats(1.0, 3.0),
             weight_decay=weight_decays,
             maximize=st.booleans(),
@@ -142,6 +144,37 @@ HYPERPARAMETERS = {
             eps=epsilons,
             weight_decay=weight_decays,
             decoupled_weight_decay=st.booleans(),
+            maximize=st.booleans(),
+        )
+    ),
+    "Lion": st.fixed_dictionaries(
+        dict(
+            lr=learning_rates,
+            betas=betas,
+            weight_decay=weight_decays,
+            decoupled_weight_decay=st.booleans(),
+            maximize=st.booleans(),
+        )
+    ),
+    "AdEMAMix": st.fixed_dictionaries(
+        dict(
+            lr=learning_rates,
+            betas=st.tuples(st.floats(0.5, 0.95), st.floats(0.9, 0.999), st.floats(0.9, 0.9999)),
+            alpha=st.floats(0.0, 10.0),
+            t_alpha_beta3=st.none() | st.floats(1.0, 100.0),
+            eps=epsilons,
+            weight_decay=weight_decays,
+            decoupled_weight_decay=st.booleans(),
+            maximize=st.booleans(),
+        )
+    ),
+    "LAMB": st.fixed_dictionaries(
+        dict(
+            lr=learning_rates,
+            betas=betas,
+            eps=epsilons,
+            weight_decay=weight_decays,
+            trust_clip=st.none() | st.floats(0.1, 10.0),
             maximize=st.booleans(),
         )
     ),

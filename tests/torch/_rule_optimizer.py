@@ -35,15 +35,19 @@ class RuleOptimizer(torch.optim.Optimizer):
                     continue
                 state = self.state[param]
                 if not state:
-                    state["step"] = torch.tensor(0.0)
+                    if self.spec.counts_steps:  # Lion counts none
+                        state["step"] = torch.tensor(0.0)
                     for slot in self.spec.active_slots(group):
                         state[slot.key] = torch.full_like(param, slot.initial_value(group), memory_format=torch.preserve_format)
-                state["step"] += 1
+                step_argument = {}
+                if self.spec.counts_steps:
+                    state["step"] += 1
+                    step_argument = {"step": state["step"].item()}
                 result = self.spec.rule(
                     _array(param),
                     _array(param.grad),
                     *(_array(state[key]) if key in state else None for key in keys),
-                    step=state["step"].item(),
+                    **step_argument,
                     **hyper,
                 )
                 _real(param).copy_(torch.from_numpy(np.asarray(result.param)))

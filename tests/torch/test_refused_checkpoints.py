@@ -181,7 +181,7 @@ def _torch_state_dict(name, steps=2):
 
 def _state_keys(name):
     spec = getattr(adamkit.torch, name).spec
-    return {slot.key for slot in spec.active_slots(spec.defaults)}
+    return {slot.key for slot in (*spec.active_slots(spec.defaults), *spec.scalar_state)}
 
 
 def _same_state(source, target):

@@ -135,9 +135,6 @@ def _group_hyperparameters(optimizer, saved_group, g):
         name: _hyperparameter(f"param_groups.{g}.{name}", optimizer.defaults[name], saved_group[name])
         for name in optimizer.hyperparameters
     }
-    for name, value in values.items():
-        if optimizer.spec.defaults.get(name, 0.0) is None and np.isnan(value):
-            values[name] = None  # an option that is off, saved as NaN
     try:
         return optimizer.checked_hyperparameters(values, f"state_dict parameter group {g}")
     except (TypeError, ValueError) as error:
@@ -145,8 +142,11 @@ def _group_hyperparameters(optimizer, saved_group, g):
 
 
 def _saved(value):
-    """A hyperparameter as an array holds it: a ``None`` in a pair (Adafactor's ``eps[0]``) as NaN."""
-    return tuple(np.nan if item is None else item for item in value) if isinstance(value, tuple) else value
+    """A hyperparameter as an array holds it: ``None`` (LAMB's ``trust_clip``, AdEMAMix's
+    ``t_alpha_beta3``, Adafactor's ``eps[0]``) as NaN, which no check accepts."""
+    if isinstance(value, tuple):
+        return tuple(np.nan if item is None else item for item in value)
+    return np.nan if value is None else value
 
 
 def _hyperparameter(key, default, value):
@@ -160,9 +160,9 @@ def _hyperparameter(key, default, value):
         raise ValueError(
             f"state_dict[{key!r}] must be a real array of shape {shape}, got {array.dtype} {array.shape}"
         )
-    if not shape:
-        return float(array)
     # NaN where the default is None is a saved None (:func:`_saved`); elsewhere the check refuses it.
+    if not shape:
+        return None if default is None and np.isnan(array) else float(array)
     return tuple(None if np.isnan(item) and fallback is None else float(item) for item, fallback in zip(array, default))
 
 

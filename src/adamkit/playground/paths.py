@@ -15,6 +15,7 @@ import numpy as np
 from adamkit.diagnostics.formulas import FORMULAS, group_bias_corrections
 from adamkit.playground.functions import test_function
 from adamkit.rules._common import with_l2_penalty
+from adamkit.specs import SCALAR_STATE_KEYS
 from adamkit.trajectories import OPTIMIZERS
 
 #: The step count at which Adam starts when bias correction is off (see above).
@@ -28,6 +29,8 @@ def hyperparameters(run, settings):
     accepted = choice.factory.hyperparameters
     values = {**choice.settings, "lr": run.lr, "weight_decay": settings.weight_decay}
     values.update({name: getattr(settings, name) for name in ("betas", "eps") if name in accepted})
+    if "betas" in accepted:  # the page's (beta1, beta2), then the rule's own further betas (AdEMAMix's beta3)
+        values["betas"] = (*settings.betas, *choice.factory.spec.defaults["betas"][2:])
     if "amsgrad" in accepted:
         values["amsgrad"] = settings.amsgrad or choice.settings.get("amsgrad", False)
     if "decoupled_weight_decay" in accepted:
@@ -102,7 +105,7 @@ def recorded_run(function, run, settings):
     for _, point, optimizer in stepping(function, run, settings):
         state = optimizer.state[0]
         if keys is None:
-            keys = [key for key in state if key != "step"]
+            keys = [key for key in state if key != "step" and key not in SCALAR_STATE_KEYS]
         points.append(point.tolist())
         rows.append([state[key].tolist() for key in keys])
         counts.append(float(state["step"]) if "step" in state else None)
