@@ -88,7 +88,7 @@ def ademamix(
 
     where the decay term :math:`\lambda\theta` is there with ``decoupled_weight_decay`` (the
     paper's), and :math:`\alpha_t`, :math:`\beta_3(t)` are α and β3, or, with
-    ``t_alpha_beta3``, their schedulers (:func:`ademamix_scalars`). The slow average is not
+    ``t_alpha_beta3``, their schedulers (``adamkit.rules.ademamix.ademamix_scalars``). The slow average is not
     corrected for bias. ``step`` is :math:`t`, counting this step.
     """
     beta1, beta2, _ = betas

@@ -15,7 +15,7 @@ from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, check_flag
 from adamkit.validation import as_float, check_nonnegative
 
 NORM_BLOCK = 4096
-"""The block of the norms' fixed order of summation (:func:`squared_norm`)."""
+"""The block of the norms' fixed order of summation (:func:`adamkit.rules.lamb.squared_norm`)."""
 
 
 class LambState(NamedTuple):
@@ -28,7 +28,7 @@ def squared_norm(x) -> float:
     r""":math:`\|x\|^2` over the whole array, in float64 and in a fixed order.
 
     Each element is squared in float64; the squares are summed one by one, in element order,
-    within each block of :data:`NORM_BLOCK` consecutive elements, and the blocks' sums are then
+    within each block of ``NORM_BLOCK`` consecutive elements, and the blocks' sums are then
     added one by one, in block order. The C kernels sum in this order, so their bits equal the
     rule's on any thread count (each thread sums whole blocks). A list of torch tensors
     (the device path) sums each tensor with torch's own reduction in float64 instead.
@@ -86,8 +86,8 @@ def lamb(
         r &\leftarrow \frac{m/(1-\beta_1^t)}{\sqrt{v/(1-\beta_2^t)} + \epsilon} + \lambda\theta \\
         \theta &\leftarrow \theta - \gamma\,\frac{\|\theta\|}{\|r\|}\, r
 
-    The norms are over the whole array (:func:`squared_norm`), and the ratio is 1 where
-    either is 0 (:func:`trust_ratio`), at most ``trust_clip`` when it is given. Unlike
+    The norms are over the whole array (:func:`adamkit.rules.lamb.squared_norm`), and the ratio is 1 where
+    either is 0 (:func:`adamkit.rules.lamb.trust_ratio`), at most ``trust_clip`` when it is given. Unlike
     ``pytorch_optimizer.Lamb``, both moments are bias-corrected inside the ratio's update, so
     :math:`\gamma` multiplies the ratio alone.
 

@@ -1,5 +1,5 @@
 """``SparseAdam``, torch.optim's Adam for sparse gradients: adamkit's lazy Adam in the ε̂ form
-(:data:`adamkit.rules.adam.SPARSE_ADAM`), stepped by the lazy sparse kernel row by row."""
+(``adamkit.rules.adam.SPARSE_ADAM``), stepped by the lazy sparse kernel row by row."""
 
 import torch
 from torch import Tensor
