@@ -7,6 +7,7 @@ from torch.optim.optimizer import ParamsT
 from adamkit import specs
 from adamkit.torch._base import Optimizer
 from adamkit.torch._local_shard import is_distributed
+from adamkit.torch._tensor_hyperparameters import check_tensor_lr
 from adamkit.torch._torch_step import amp_arguments
 
 
@@ -37,8 +38,7 @@ class Adafactor(Optimizer):
         maximize: bool = False,
         nonfinite_grads: str = "propagate",
     ) -> None:
-        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
+        check_tensor_lr(lr)
         super().__init__(
             params,
             dict(

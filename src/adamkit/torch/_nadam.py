@@ -13,6 +13,7 @@ from torch.optim.optimizer import ParamsT
 
 from adamkit import specs
 from adamkit.torch._base import Optimizer
+from adamkit.torch._tensor_hyperparameters import check_tensor_lr
 
 __all__ = ["NAdam"]
 
@@ -48,8 +49,7 @@ class NAdam(Optimizer):
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
     ) -> None:
-        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
+        check_tensor_lr(lr)
         super().__init__(
             params,
             dict(

@@ -7,6 +7,7 @@ from torch.optim.optimizer import ParamsT
 
 from adamkit.rules.adam import SPARSE_ADAM
 from adamkit.torch._base import Optimizer
+from adamkit.torch._tensor_hyperparameters import check_tensor_lr
 
 __all__ = ["SparseAdam"]
 
@@ -39,8 +40,7 @@ class SparseAdam(Optimizer):
         nonfinite_grads: str = "propagate",
     ) -> None:
         # torch's checks and messages, before adamkit's checks of the same values.
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
+        check_tensor_lr(lr)
         if not 0.0 < lr:
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 < eps:

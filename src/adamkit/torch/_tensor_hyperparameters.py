@@ -4,6 +4,13 @@ make of ``lr`` and ``betas``, and ``betas`` as torch stores them in a parameter 
 import torch
 
 
+def check_tensor_lr(lr):
+    """torch's check of a tensor ``lr`` in NAdam's, Adafactor's and SparseAdam's constructors,
+    with its message."""
+    if torch.is_tensor(lr) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+
+
 def check_tensor_hyperparameters(lr, betas, foreach, capturable):
     """torch's Adam checks of tensor ``lr`` and ``betas``: its foreach implementation takes
     them only with ``capturable=True``, and betas are both floats or both tensors (so ``betas=(0, 0.9)``
