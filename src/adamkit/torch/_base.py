@@ -26,6 +26,7 @@ from adamkit.torch._cached_sparse_plan import SparsePlan
 from adamkit.torch._checks import OVERLAP, MismatchError, overlaps_itself
 from adamkit.torch._finite import first_nonfinite
 from adamkit.torch._local_shard import local
+from adamkit.torch._param_lists import index_of, pick, rounds
 from adamkit.torch._state_dict import loadable_state_dict
 from adamkit.torch._step_counters import PackedSteps
 from adamkit.torch._step_wrapper import profile_hook_step, without_grad
@@ -242,7 +243,7 @@ class Optimizer(torch.optim.Optimizer):
         for param in stepped:
             grad = param.grad
             if grad.layout != torch.strided and _sparse.accepts(self.spec):
-                where = f"param_groups[{group_index}]['params'][{_index_of(param, group['params'])}]"
+                where = f"param_groups[{group_index}]['params'][{index_of(param, group['params'])}]"
                 _sparse.check_grad(self.spec, param, group, where)
                 if compact_state.quantizes(param, self.state_dtype):
                     raise TypeError(f"{where} has a sparse gradient, which state_dtype={self.state_dtype!r} does not take")
@@ -295,7 +296,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def _reject(self, group_index, param, group):
         """Raise the precise error for a parameter that ``_stepped_params`` refused."""
-        where = f"param_groups[{group_index}]['params'][{_index_of(param, group['params'])}]"
+        where = f"param_groups[{group_index}]['params'][{index_of(param, group['params'])}]"
         grad = param.grad
         if grad.layout != torch.strided:
             raise TypeError(_sparse.rejection(self.spec, where))
@@ -325,7 +326,7 @@ class Optimizer(torch.optim.Optimizer):
         if first is None:
             return None
         group_index, group, param = stepped[first]
-        return f"param_groups[{group_index}]['params'][{_index_of(param, group['params'])}]"
+        return f"param_groups[{group_index}]['params'][{index_of(param, group['params'])}]"
 
     profile_hook_step = staticmethod(profile_hook_step)
 
@@ -405,10 +406,10 @@ class Optimizer(torch.optim.Optimizer):
     def _update_group(self, group_index, group, params):
         """Step ``params``; a parameter listed ``k`` times is stepped ``k`` times, as torch's
         for-loop does: in ``k`` rounds, since the kernels step a round's tensors in parallel."""
-        rounds = _rounds(params)
-        for round_params in rounds:
+        listings = rounds(params)
+        for round_params in listings:
             self._update_round(group_index, group, round_params)
-        if len(rounds) > 1:
+        if len(listings) > 1:
             self._plans[group_index] = None
 
     def _update_round(self, group_index, group, params):
@@ -436,8 +437,8 @@ class Optimizer(torch.optim.Optimizer):
         else:
             sparse_set = set(sparse)
             dense = [i for i in range(len(params)) if i not in sparse_set]
-            backend.update(self.spec, hyperparameters, *_pick(dense, params, states, steps), fused, self.state_dtype)
-            batch = _pick(sparse, params, states, steps)
+            backend.update(self.spec, hyperparameters, *pick(dense, params, states, steps), fused, self.state_dtype)
+            batch = pick(sparse, params, states, steps)
             _sparse.update(self.spec, hyperparameters, _sparse.mode_of(self.spec, group), *batch, fused)
         for param, state in zip(params, states):
             if state and param not in self.state:
@@ -476,24 +477,3 @@ def _state_like(param, value, dtype=None, shape=None):
     if _has_sparse_grad(param) and dtype is None:
         return _huge_pages.full_like(param, value)
     return torch.full_like(param, value, dtype=dtype, memory_format=torch.preserve_format)
-
-
-def _rounds(params):
-    """``params`` split into rounds in which each parameter appears once: the first listing of
-    each, then the second listing of those listed twice, and so on."""
-    rounds, seen = [], {}
-    for param in params:
-        count = seen.get(id(param), 0)
-        seen[id(param)] = count + 1
-        if count == len(rounds):
-            rounds.append([])
-        rounds[count].append(param)
-    return rounds
-
-
-def _pick(indices, *lists):
-    return tuple([values[i] for i in indices] for values in lists)
-
-
-def _index_of(param, params):
-    return next(i for i, p in enumerate(params) if p is param)

@@ -19,7 +19,7 @@ kernels do not serve, the step is torch.optim's own implementation with the same
 """
 
 import torch
-from torch.optim import adadelta, adagrad, adam, adamax, rmsprop, sgd
+from torch.optim import adadelta, adagrad, adam, adamax, sgd
 from torch.optim.optimizer import ParamsT
 
 from adamkit import specs
@@ -29,9 +29,9 @@ from adamkit.torch._torch_step import amp_arguments
 from adamkit.validation import check_bool
 
 
-__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop"]
-"""The classes of the rules adamkit started with; each later rule's class lives in its own module
-(:mod:`adamkit.torch` gathers them)."""
+__all__ = ["Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad"]
+"""The classes of the rules adamkit started with but RMSprop; RMSprop's and each later rule's
+class live in their own modules (:mod:`adamkit.torch` gathers them)."""
 
 
 class Adam(Optimizer):
@@ -423,72 +423,4 @@ class Adagrad(Optimizer):
             has_complex=has_complex,
             fused=group["fused"],
             **amp_arguments(self),
-        )
-
-
-class RMSprop(Optimizer):
-    """RMSprop, optionally centered and with momentum (:func:`adamkit.rules.rmsprop`)."""
-
-    spec = specs.RMSPROP
-
-    def __init__(
-        self,
-        params: ParamsT,
-        lr: float | torch.Tensor = 1e-2,
-        alpha: float = 0.99,
-        eps: float = 1e-8,
-        weight_decay: float = 0,
-        momentum: float = 0,
-        centered: bool = False,
-        capturable: bool = False,
-        foreach: bool | None = None,
-        maximize: bool = False,
-        differentiable: bool = False,
-        *,
-        nonfinite_grads: str = "propagate",
-        state_dtype: str | None = None,
-        kahan_summation: bool | None = None,
-    ) -> None:
-        super().__init__(
-            params,
-            dict(
-                lr=lr,
-                momentum=momentum,
-                alpha=alpha,
-                eps=eps,
-                centered=centered,
-                weight_decay=weight_decay,
-                capturable=capturable,
-                foreach=foreach,
-                maximize=maximize,
-                differentiable=differentiable,
-            ),
-            nonfinite_grads=nonfinite_grads,
-            state_dtype=state_dtype,
-            kahan_summation=kahan_summation,
-        )
-
-    def _step_with_torch(self, group, torch_class):
-        """Step ``group`` with torch's own implementation, ``torch.optim.rmsprop.rmsprop``
-        (:mod:`adamkit.torch._torch_step`)."""
-        params, grads, square_avgs, momentum_buffers, grad_avgs, steps = lists = [[] for _ in range(6)]
-        has_complex = torch_class._init_group(self, group, *lists)
-        rmsprop.rmsprop(
-            params,
-            grads,
-            square_avgs,
-            grad_avgs,
-            momentum_buffers,
-            steps,
-            lr=group["lr"],
-            alpha=group["alpha"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum=group["momentum"],
-            centered=group["centered"],
-            foreach=group["foreach"],
-            maximize=group["maximize"],
-            differentiable=group["differentiable"],
-            capturable=group["capturable"],
-            has_complex=has_complex,
         )
