@@ -33,6 +33,8 @@ ADAMKIT_EXTRAS = {
     "nonfinite_grads": "propagate",
     "state_dtype": None,
     "kahan_summation": None,
+    "step_in_backward": False,
+    "max_grad_norm": None,
 }
 # The optimizers with a choice of sparse step (adamkit.torch._sparse).
 SPARSE_MODE_OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "NAdam", "RAdam")
@@ -502,7 +504,7 @@ def test_signature_equals_torchs_apart_from_the_documented_opt_ins(name):
     for extra in extras:
         assert extra.kind is inspect.Parameter.KEYWORD_ONLY, extra.name
         assert extra.default == ADAMKIT_EXTRAS[extra.name], extra.name
-    assert "nonfinite_grads" in {p.name for p in extras}
+    assert {"nonfinite_grads", "step_in_backward", "max_grad_norm"} <= {p.name for p in extras}
     # Kahan summation needs the C kernels: a class whose rule has none does not take it.
     assert ("kahan_summation" in {p.name for p in extras}) == (name in NATIVE_OPTIMIZERS)
     assert ("sparse_mode" in [p.name for p in extras]) == (name in SPARSE_MODE_OPTIMIZERS)

@@ -65,6 +65,7 @@ def _worker(rank, world_size, rendezvous, out_dir):
             _ddp_leg(rank, out_dir, name)
             _zero_legs(rank, out_dir, name)
         _int8_legs(rank, out_dir)
+        _in_backward_leg(rank, out_dir)
         completed = True
     finally:
         leave_group(completed)
@@ -104,6 +105,26 @@ def _int8_legs(rank, out_dir):
     optimizer.consolidate_state_dict(to=0)
     if rank == 0:
         torch.save({"params": _params(model), "state": optimizer.state_dict()}, os.path.join(out_dir, "int8-zero.pt"))
+
+
+def _in_backward_leg(rank, out_dir):
+    """step_in_backward=True is refused at construction under DDP and ZeRO: a hook would step
+    before the all-reduce (DDP) or with a shard's gradient (ZeRO)."""
+    from torch.distributed.optim import ZeroRedundancyOptimizer
+
+    ddp = DistributedDataParallel(tiny_model())
+    messages = []
+    for make in (
+        lambda: adamkit.torch.AdamW(ddp.parameters(), step_in_backward=True),
+        lambda: ZeroRedundancyOptimizer(ddp.parameters(), optimizer_class=adamkit.torch.AdamW, step_in_backward=True),
+    ):
+        try:
+            make()
+            messages.append(None)
+        except ValueError as error:
+            messages.append(str(error))
+    if rank == 0:
+        torch.save(messages, os.path.join(out_dir, "in-backward.pt"))
 
 
 def _zero(model, name):
@@ -257,6 +278,9 @@ def test_ddp_and_zero_redundancy_optimizer_on_two_processes(tmp_path):
     """One pair of processes runs every scenario; each check below names the one that fails."""
     spawn(_worker, WORLD_SIZE, str(tmp_path))
     _check_int8(tmp_path)
+    for message in torch.load(tmp_path / "in-backward.pt"):
+        assert message and "step_in_backward=True cannot be used with torch.distributed over 2 processes" in message
+        assert "before its gradient is all-reduced" in message
     for name in HYPER:
         _check_ddp(tmp_path, name)
         _check_zero(tmp_path, name)

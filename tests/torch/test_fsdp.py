@@ -111,6 +111,19 @@ def _worker(rank, world_size, rendezvous, out_dir, jobs):
         leave_group(completed)
 
 
+def _in_backward_refused(rank, world_size, out_dir):
+    """step_in_backward=True refuses sharded parameters (on one process) and any optimizer
+    under torch.distributed over more processes, at construction."""
+    model = _sharded_model(world_size)
+    try:
+        adamkit.torch.AdamW(model.parameters(), step_in_backward=True)
+        message = None
+    except (TypeError, ValueError) as error:
+        message = f"{type(error).__name__}: {error}"
+    if rank == 0:
+        torch.save(message, os.path.join(out_dir, f"in-backward-{world_size}.pt"))
+
+
 def _training(rank, world_size, out_dir):
     results = {}
     for leg in LEGS:
@@ -187,6 +200,7 @@ def on_two(runs):
     """Two processes train every leg, save a distributed checkpoint of each checkpointed leg half
     way, and step each 8-bit optimizer (saving its checkpoint)."""
     jobs = [(_training, ()), *((_checkpoint, (leg, False)) for leg in CHECKPOINTED), (_lamb_on_shards, ())]
+    jobs.append((_in_backward_refused, ()))
     spawn(_worker, 2, str(runs), jobs + [(_int8, ("", name)) for name in INT8_NAMES])
     return runs
 
@@ -202,7 +216,7 @@ def resumed_on_two(on_two):
 @pytest.fixture(scope="module")
 def on_one(on_two):
     """One process steps each 8-bit optimizer, and resumes the 8-bit checkpoint saved on two."""
-    jobs = [*((_int8, ("", name)) for name in INT8_NAMES), (_int8, (SAVED_INT8, "Adam"))]
+    jobs = [*((_int8, ("", name)) for name in INT8_NAMES), (_int8, (SAVED_INT8, "Adam")), (_in_backward_refused, ())]
     spawn(_worker, 1, str(on_two), jobs)
     return on_two
 
@@ -244,6 +258,13 @@ def test_fsdp2_training_matches_one_process(request, world_size):
         layout = results[leg]["layout"]
         assert layout and all(is_dtensor and same for _, is_dtensor, same in layout), (leg, layout)
     _check_matches_one_process(f"AdamW with CPU offload on {world_size}", results["AdamW-offload"], "AdamW")
+
+
+def test_step_in_backward_refuses_shards_and_processes(on_two, on_one):
+    on_shards = torch.load(on_one / "in-backward-1.pt")
+    assert on_shards.startswith("TypeError: param_groups[0]['params'][0] is sharded (a DTensor"), on_shards
+    on_two_processes = torch.load(on_two / "in-backward-2.pt")
+    assert on_two_processes.startswith("ValueError: step_in_backward=True cannot be used with torch.distributed over 2")
 
 
 def test_adafactor_refuses_sharded_parameters(on_two):

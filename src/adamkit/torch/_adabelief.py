@@ -46,6 +46,8 @@ class AdaBelief(Optimizer):
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -63,4 +65,6 @@ class AdaBelief(Optimizer):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )

@@ -37,6 +37,8 @@ class Adafactor(Optimizer):
         foreach: bool | None = None,
         maximize: bool = False,
         nonfinite_grads: str = "propagate",
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         check_tensor_lr(lr)
         super().__init__(
@@ -52,6 +54,8 @@ class Adafactor(Optimizer):
             ),
             nonfinite_grads=nonfinite_grads,
             kahan_summation=False,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )
 
     def add_param_group(self, param_group):

@@ -43,6 +43,8 @@ class AdEMAMix(Optimizer):
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         self.spec.check_group(dict(betas=betas, t_alpha_beta3=t_alpha_beta3))
         super().__init__(
@@ -60,4 +62,6 @@ class AdEMAMix(Optimizer):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )

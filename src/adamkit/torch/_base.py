@@ -19,7 +19,7 @@ from adamkit.torch import _checks as checks
 from adamkit.torch import _compact_state as compact_state
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _torch_step as torch_step
-from adamkit.torch import _huge_pages, _sparse
+from adamkit.torch import _huge_pages, _in_backward, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
 from adamkit.torch._cached_plan import GroupPlan
 from adamkit.torch._cached_sparse_plan import SparsePlan
@@ -42,7 +42,7 @@ def _step_dtype():
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-class Optimizer(torch.optim.Optimizer):
+class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` whose math is the :class:`~adamkit.rules._spec.Spec` ``spec``.
 
     ``nonfinite_grads="skip"`` is an opt-in policy: when any gradient holds NaN or infinity the
@@ -81,6 +81,8 @@ class Optimizer(torch.optim.Optimizer):
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
         check_choice("state_dtype", state_dtype, STATE_DTYPES)
@@ -99,6 +101,7 @@ class Optimizer(torch.optim.Optimizer):
         self.skipped_steps = 0
         self._steps: dict[int, PackedSteps] = {}
         self._plans: dict[int, GroupPlan | SparsePlan | None] = {}
+        _in_backward.configure(self, defaults, step_in_backward, max_grad_norm)
         super().__init__(params, defaults)
         if defaults.get("fused"):
             # torch's checks, after its checks of the groups.
@@ -332,15 +335,15 @@ class Optimizer(torch.optim.Optimizer):
 
     @without_grad
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
+        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss.
+        With ``step_in_backward=True`` the closure's backward steps the parameters, and the step
+        steps only gradients that backward's hooks did not (:mod:`adamkit.torch._in_backward`)."""
+        _in_backward.check_step(self)
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        batches = [self._prepare(group_index, group) for group_index, group in enumerate(self.param_groups)]
-        if self.spec.counts_steps:
-            for group_index, (group, stepped, _) in enumerate(batches):
-                self._steps.setdefault(group_index, PackedSteps()).check(group_index, group, stepped, self.state)
+        batches = self._prepared(list(enumerate(self.param_groups)))
         if self.nonfinite_grads == "skip":
             culprit = self._first_nonfinite(batches)
             if culprit is not None:
@@ -348,8 +351,21 @@ class Optimizer(torch.optim.Optimizer):
                 # step is wrapped by without_grad, the hook wrapper and _untraced: 5 frames to the caller.
                 warn_skipped(culprit, stacklevel=5)
                 return loss
+        self._step_prepared(range(len(batches)), batches)
+        return loss
+
+    def _prepared(self, keyed_groups):
+        """:meth:`_prepare` of each ``(key, group)``, then the check of their step counts."""
+        batches = [self._prepare(key, group) for key, group in keyed_groups]
+        if self.spec.counts_steps:
+            for (key, _), (group, stepped, _) in zip(keyed_groups, batches):
+                self._steps.setdefault(key, PackedSteps()).check(key, group, stepped, self.state)
+        return batches
+
+    def _step_prepared(self, keys, batches):
+        """Step the groups :meth:`_prepared` made ready, under their ``keys``."""
         grad_enabled = torch.is_grad_enabled()  # differentiable=True: torch's steps are differentiated
-        for group_index, (group, stepped, grad_ptrs) in enumerate(batches):
+        for group_index, (group, stepped, grad_ptrs) in zip(keys, batches):
             if grad_ptrs is _TORCH:
                 self._plans[group_index] = None
                 torch_step.step_group(self, group)
@@ -362,7 +378,6 @@ class Optimizer(torch.optim.Optimizer):
                     self._update_group(group_index, group, stepped)
             finally:
                 torch._C._set_grad_enabled(grad_enabled)
-        return loss
 
     def _prepare(self, group_index, group):
         """``(group, params with gradients, their gradients' pointers if the group's plan holds,

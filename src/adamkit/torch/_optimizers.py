@@ -66,6 +66,8 @@ class Adam(Optimizer):
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         check_tensor_hyperparameters(lr, betas, foreach, capturable)
         super().__init__(
@@ -88,6 +90,8 @@ class Adam(Optimizer):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )
 
     def _step_with_torch(self, group, torch_class):
@@ -139,6 +143,8 @@ class AdamW(Adam):
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -158,6 +164,8 @@ class AdamW(Adam):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )
 
     def __setstate__(self, state):
@@ -192,6 +200,8 @@ class Adamax(Optimizer):
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -209,6 +219,8 @@ class Adamax(Optimizer):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )
 
     def _step_with_torch(self, group, torch_class):
@@ -258,6 +270,8 @@ class Adadelta(Optimizer):
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -275,6 +289,8 @@ class Adadelta(Optimizer):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )
 
     def _step_with_torch(self, group, torch_class):
@@ -317,6 +333,8 @@ class SGD(Optimizer):
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         check_bool("nesterov", nesterov)
         self.spec.check_group(dict(momentum=momentum, dampening=dampening, nesterov=nesterov))
@@ -336,6 +354,8 @@ class SGD(Optimizer):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )
 
     def _step_with_torch(self, group, torch_class):
@@ -385,6 +405,8 @@ class Adagrad(Optimizer):
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -403,6 +425,8 @@ class Adagrad(Optimizer):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )
 
     def _step_with_torch(self, group, torch_class):

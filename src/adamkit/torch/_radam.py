@@ -39,6 +39,8 @@ class RAdam(Optimizer):
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -57,6 +59,8 @@ class RAdam(Optimizer):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )
 
     def _step_with_torch(self, group, torch_class):

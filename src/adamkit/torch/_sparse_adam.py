@@ -38,6 +38,8 @@ class SparseAdam(Optimizer):
         maximize: bool = False,
         *,
         nonfinite_grads: str = "propagate",
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         # torch's checks and messages, before adamkit's checks of the same values.
         check_tensor_lr(lr)
@@ -52,6 +54,8 @@ class SparseAdam(Optimizer):
             params,
             dict(lr=lr, betas=betas, eps=eps, maximize=maximize, **_fixed()),
             nonfinite_grads=nonfinite_grads,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )
         for kind, refused, reason in (
             ("Sparse", lambda p: p.is_sparse, "SparseAdam requires dense parameter tensors"),
