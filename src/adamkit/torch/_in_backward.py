@@ -31,6 +31,7 @@ import weakref
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
 
+from adamkit.kernels import plan_checks
 from adamkit.step_lock import lock_of
 from adamkit.torch._local_shard import is_distributed
 from adamkit.validation import check_bool
@@ -64,6 +65,7 @@ class _Hooks:
         self.handles = []
         self.where = {}  # id(param) -> ParamKey
         self.accumulating = 0
+        self.validated = {}  # group index -> the group's values when last checked in full
 
 
 class _StepHook:
@@ -257,10 +259,28 @@ def _step_param(optimizer, param):
             torch.nn.utils.clip_grad_norm_(param, optimizer.max_grad_norm)
         single = {**group, "params": [param]}
         try:
-            optimizer._step_prepared([key], optimizer._prepared([(key, single)]))
+            optimizer._step_prepared([key], _prepared(optimizer, hooks, key, group, single))
         except (TypeError, ValueError, RuntimeError) as error:
             raise _located(error, key) from None
         param.grad = None
+
+
+def _prepared(optimizer, hooks, key, group, single):
+    """The one-parameter batch to step: through its cached plan while the group holds the very
+    values its last full check saw (a scheduler's new ``lr`` is a new object; a tensor value
+    may change in place, so a group holding one is checked in full every time)."""
+    values = list(group.values())
+    plan = optimizer._plans.get(key)
+    if plan is not None and plan_checks.same_objects(values, hooks.validated.get(int(key), [])):
+        pointers = plan.gradient_pointers(single, optimizer.state)
+        if pointers is not None:
+            if optimizer.spec.counts_steps:
+                optimizer._steps[key].check(key, single, plan.params, optimizer.state)
+            return [(single, plan.params, pointers)]
+    batches = optimizer._prepared([(key, single)])
+    if not any(torch.is_tensor(value) for value in values):
+        hooks.validated[int(key)] = values
+    return batches
 
 
 def _located(error, key):
