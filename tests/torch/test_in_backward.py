@@ -239,6 +239,12 @@ def test_a_checkpoint_resumes_bit_for_bit_and_copies_step_in_backward():
         assert not any(torch.equal(p, b) for p, b in zip(copied_params, before))
 
 
+def test_a_shallow_copy_would_step_the_same_parameters_twice_and_is_refused():
+    optimizer = adamkit.torch.Adam(_params(), step_in_backward=True)
+    with pytest.raises(ValueError, match="is already stepped in backward by another optimizer"):
+        copy.copy(optimizer)
+
+
 def test_hooks_follow_add_param_group_and_leave_with_the_optimizer():
     first, second = _params(sizes=((3,),)), _params(sizes=((4,),))
     optimizer = adamkit.torch.Adam(first, lr=0.1, step_in_backward=True)

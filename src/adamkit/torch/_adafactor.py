@@ -20,7 +20,8 @@ class Adafactor(Optimizer):
     implementation. As in torch, complex parameters raise ``RuntimeError`` at the step.
     Sharded parameters (FSDP2's ``DTensor``) raise ``TypeError`` at the step: the factors are
     means over whole rows and columns, which a shard does not hold. adamkit's options other
-    than ``nonfinite_grads`` (``state_dtype``, ``kahan_summation``) are not taken.
+    than ``nonfinite_grads`` and ``step_in_backward`` (``state_dtype``, ``kahan_summation``)
+    are not taken.
     """
 
     spec = specs.ADAFACTOR

@@ -61,6 +61,9 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
     each update (:mod:`adamkit.torch._kahan`), so that training without a float32 copy of the
     weights follows float32 training; it costs 2 bytes per parameter.
 
+    ``step_in_backward=True`` steps each parameter inside ``backward`` as soon as its gradient is
+    accumulated, then frees the gradient (:mod:`adamkit.torch._in_backward`).
+
     torch's implementation flags mean what they mean in torch. On the CPU the default,
     ``foreach=False`` and ``fused=True`` run adamkit's kernels (``fused=False`` its reference
     backend). ``foreach=True``, ``capturable=True``, ``differentiable=True``, ``fused=True`` off

@@ -7,7 +7,11 @@ stepped alone with its group's current hyperparameters (a scheduler's ``lr`` app
 next backward), through the same path as :meth:`~adamkit.torch.Optimizer.step`: one kernel
 call through a cached plan and a step counter of the parameter's own (:class:`ParamKey`).
 The kernels give the same bits whether tensors are stepped one by one or in a list, so the
-training is the one without the option, bit for bit.
+training is the one without the option, bit for bit; but for ``state_dtype="bf16"``, whose
+stochastic rounding is seeded by a parameter's position among those stepped together: alone,
+each is first (as reproducible, other bits). The optimizer must be kept referenced: once it
+is collected, its hooks are removed and gradients accumulate again. A parameter that does not
+require grad when it joins gets no hook.
 
 - ``with optimizer.accumulating():`` the hooks leave gradients to accumulate; the first
   backward after the block steps with the sum (gradient accumulation over micro-batches).
@@ -123,6 +127,8 @@ class InBackward:
         self.__dict__.setdefault("max_grad_norm", None)
         self._in_backward = None
         if self.step_in_backward:
+            for group_index, group in enumerate(self.param_groups):
+                _check_group(self, group, group_index)  # a shallow copy shares the parameters
             _start(self)
             for group_index in range(len(self.param_groups)):
                 _register(self, group_index)

@@ -6,7 +6,8 @@ adamkit's keyword-only options. The math of each class is the rule of its spec, 
 ``_step_with_torch`` calls torch's functional implementation of the same optimizer. Every class
 takes the keyword-only options ``nonfinite_grads``, ``state_dtype`` (``"fp32"``: float32 state
 for bfloat16 parameters; the optimizers whose spec takes compact state also ``"int8"`` and
-``"bf16"``) and ``kahan_summation`` (:class:`adamkit.torch.Optimizer`).
+``"bf16"``), ``kahan_summation`` (:class:`adamkit.torch.Optimizer`), and ``step_in_backward``
+with ``max_grad_norm`` (:mod:`adamkit.torch._in_backward`).
 
 ``sparse_mode`` (the specs with ``sparse_grads="lazy"``; also a parameter-group key) is how a
 sparse COO gradient, as ``nn.Embedding(sparse=True)`` makes, is stepped: ``"lazy"``, the

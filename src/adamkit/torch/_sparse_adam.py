@@ -23,7 +23,7 @@ class SparseAdam(Optimizer):
     Its constructor's checks, its errors (``RuntimeError`` for a dense gradient), its groups and
     its state (``step``, ``exp_avg``, ``exp_avg_sq``; ``step`` a 0-d tensor, saved as an int) are
     torch's; checkpoints load both ways.
-    ``nonfinite_grads`` is adamkit's option; compact state and Kahan summation are not offered,
+    ``nonfinite_grads`` and ``step_in_backward`` are adamkit's options; compact state and Kahan summation are not offered,
     since the lazy step keeps full-precision state of float16, float32 and float64 parameters.
     """
 
