@@ -58,6 +58,9 @@ class ParamKey(int):
     def __eq__(self, other):
         return isinstance(other, ParamKey) and int(self) == int(other) and self.param_index == other.param_index
 
+    def __ne__(self, other):
+        return not self == other
+
     def __hash__(self):
         return hash((int(self), self.param_index, ParamKey))
 
@@ -108,7 +111,7 @@ class InBackward:
             hooks.accumulating -= 1
 
     def add_param_group(self, param_group):
-        if self.__dict__.get("_in_backward") is not None:
+        if self.__dict__.get("_in_backward") is not None and isinstance(param_group, dict):
             _check_group(self, {**self.defaults, **param_group}, len(self.param_groups))
         super().add_param_group(param_group)
         if self.__dict__.get("_in_backward") is not None:
