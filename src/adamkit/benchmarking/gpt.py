@@ -11,7 +11,6 @@ most current GPTs) and without dropout. The full size, width 512 and 8 blocks of
 import math
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 from torch.nn import functional
 
@@ -74,7 +73,11 @@ class GPT(nn.Module):
         for name, param in self.named_parameters():
             if param.dim() == 2:
                 # GPT-2's initialisation: residual projections scaled down by the depth.
-                scale = 0.02 / math.sqrt(2 * size.layers) if name.endswith(("projection.weight", "contract.weight")) else 0.02
+                scale = (
+                    0.02 / math.sqrt(2 * size.layers)
+                    if name.endswith(("projection.weight", "contract.weight"))
+                    else 0.02
+                )
                 nn.init.normal_(param, std=scale)
 
     def forward(self, ids):

@@ -35,6 +35,8 @@ import subprocess
 import sys
 from statistics import mean
 
+import torch
+
 from adamkit.benchmarking import train_configs
 from adamkit.benchmarking.runner import finish_record, start_record
 from adamkit.benchmarking.schedule import rotation
@@ -88,7 +90,7 @@ def run_train_benchmark(settings, *, progress=None):
             "steps": settings.steps,
             "warmup": settings.warmup,
             "seeds": settings.seeds,
-            "threads": {"requested": settings.threads},
+            "threads": {"requested": settings.threads, "torch": settings.threads or torch.get_num_threads()},
             "quick": settings.quick,
             "hyperparameters": train_configs.HYPERPARAMETERS,
             "baseline": BASELINE,
@@ -149,7 +151,7 @@ def _train_seed(names, seed, settings):
 
 def _summarize(name, runs, error, settings):
     config = train_configs.BY_NAME[name]
-    row = {"config": name, "description": config.description, "model_dtype": str(config.model_dtype), "error": error}
+    row = {"config": name, "description": config.description, "model_dtype": config.model_dtype, "error": error}
     if error is not None:
         return row
     first = runs[0]
@@ -191,7 +193,5 @@ def _compare_with_baseline(rows):
             comparison["time_vs_baseline"] = row["time"]["median_ms"] / baseline["time"]["median_ms"]
             comparison["loss_vs_baseline"] = row["final_loss"] / baseline["final_loss"] - 1
         row["vs_baseline"] = comparison
-        row["targets_met"] = {
-            name: abs(value) <= TARGETS[name] for name, value in comparison.items()
-        }
+        row["targets_met"] = {name: abs(value) <= TARGETS[name] for name, value in comparison.items()}
         row["targets_met"]["no_full_gradient_set"] = row["peak_live_gradient_fraction"] < 1

@@ -1,7 +1,7 @@
 """The configurations ``adamkit bench --train`` compares: a model dtype and an AdamW.
 
 Every configuration trains the same GPT from the same initial weights (made in float32, then
-converted with ``.to(dtype)``) with the same hyperparameters, :data:`HYPERPARAMETERS`:
+converted with ``.to(getattr(torch, model_dtype))``) with the same hyperparameters, :data:`HYPERPARAMETERS`:
 
 - ``torch-fp32-fused``: ``torch.optim.AdamW(fused=True)`` on the float32 model;
 - ``torch-bf16``: ``torch.optim.AdamW(fused=True)`` on the bfloat16 model (bfloat16 state,
@@ -24,8 +24,6 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
-
 HYPERPARAMETERS = {"lr": 1e-3, "betas": (0.9, 0.95), "eps": 1e-8, "weight_decay": 0.1}
 
 
@@ -36,8 +34,8 @@ class TrainConfig:
 
     name: str
     description: str
-    model_dtype: torch.dtype
-    make_optimizer: Callable[[list], torch.optim.Optimizer]
+    model_dtype: str
+    make_optimizer: Callable[[list], object]
     package: str | None = None
     by_default: bool = True
 
@@ -49,6 +47,8 @@ class TrainConfig:
 
 
 def _torch_adamw(params):
+    import torch
+
     return torch.optim.AdamW(params, fused=True, **HYPERPARAMETERS)
 
 
@@ -67,26 +67,26 @@ def _torchao_adamw(params):
 
 SMALLEST = {"state_dtype": "int8", "kahan_summation": True}
 CONFIGS = (
-    TrainConfig("torch-fp32-fused", "torch.optim.AdamW(fused=True), fp32 model", torch.float32, _torch_adamw),
-    TrainConfig("torch-bf16", "torch.optim.AdamW(fused=True), bf16 model", torch.bfloat16, _torch_adamw),
-    TrainConfig("adamkit-fp32", "adamkit.torch.AdamW, fp32 model", torch.float32, _adamkit_adamw()),
+    TrainConfig("torch-fp32-fused", "torch.optim.AdamW(fused=True), fp32 model", "float32", _torch_adamw),
+    TrainConfig("torch-bf16", "torch.optim.AdamW(fused=True), bf16 model", "bfloat16", _torch_adamw),
+    TrainConfig("adamkit-fp32", "adamkit.torch.AdamW, fp32 model", "float32", _adamkit_adamw()),
     TrainConfig(
         "adamkit-smallest",
         'adamkit.torch.AdamW(state_dtype="int8", step_in_backward=True, kahan_summation=True), bf16 model',
-        torch.bfloat16,
+        "bfloat16",
         _adamkit_adamw(**SMALLEST, step_in_backward=True),
     ),
     TrainConfig(
         "torchao-bf16-sr",
         "torchao.optim._AdamW(bf16_stochastic_round=True), bf16 model",
-        torch.bfloat16,
+        "bfloat16",
         _torchao_adamw,
         package="torchao",
     ),
     TrainConfig(
         "adamkit-smallest-no-sib",
         'adamkit.torch.AdamW(state_dtype="int8", kahan_summation=True), bf16 model (no step_in_backward)',
-        torch.bfloat16,
+        "bfloat16",
         _adamkit_adamw(**SMALLEST),
         by_default=False,
     ),

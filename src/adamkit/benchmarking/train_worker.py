@@ -22,6 +22,7 @@ import traceback
 import torch
 
 from adamkit.benchmarking import gpt, train_configs, train_memory
+from adamkit.benchmarking.runner import apply_threads
 from adamkit.benchmarking.train_corpus import Corpus
 
 EVALUATION_WINDOWS = {"full": 64, "quick": 8}
@@ -38,7 +39,7 @@ class Trainer:
         self.corpus = Corpus(size.context)
         torch.manual_seed(job["seed"])
         config = train_configs.BY_NAME[job["config"]]
-        self.model = gpt.GPT(size).to(config.model_dtype)
+        self.model = gpt.GPT(size).to(getattr(torch, config.model_dtype))
         self.params = list(self.model.parameters())
         self.live_gradients = train_memory.LiveGradients(self.params)
         self.optimizer = config.make_optimizer(self.params)
@@ -95,8 +96,7 @@ def serve(job, commands, answers):
         answers.write(json.dumps(message) + "\n")
         answers.flush()
 
-    if job.get("threads") is not None:
-        torch.set_num_threads(job["threads"])
+    apply_threads(job["threads"])
     try:
         trainer = Trainer(job)
     except Exception as error:
