@@ -4,7 +4,7 @@ import shlex
 from dataclasses import dataclass
 
 from adamkit.benchmarking import train_configs
-from adamkit.benchmarking.settings import DEFAULT_OUT, positive_int
+from adamkit.benchmarking.settings import DEFAULT_OUT, closing_words, positive_int
 
 FULL_STEPS, FULL_WARMUP = 200, 3
 QUICK_STEPS, QUICK_WARMUP = 2, 1
@@ -28,12 +28,7 @@ class TrainSettings:
         """The ``adamkit bench --train`` command line that reproduces this run, every option explicit."""
         words = ["adamkit", "bench", "--train", "--configs", *self.configs]
         words += ["--steps", str(self.steps), "--warmup", str(self.warmup), "--seeds", str(self.seeds)]
-        if self.threads is not None:
-            words += ["--threads", str(self.threads)]
-        if self.quick:
-            words.append("--quick")
-        words += ["--out", self.out]
-        return shlex.join(words)
+        return shlex.join(words + closing_words(self.threads, self.quick, self.out))
 
 
 def resolve_train(*, configs=None, steps=None, warmup=None, seeds=None, threads=None, quick=False, out=None):
