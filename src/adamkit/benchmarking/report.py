@@ -163,31 +163,31 @@ def _method_lines(record):
 
 def markdown(record):
     """The Markdown report: command, machine, method, the table, and notes."""
-    lines = [
-        "# adamkit bench",
-        "",
-        "```",
-        record["command"],
-        "```",
-        "",
-        f"Run {record['started']}. Machine: {machine_line(record)}.",
-        "",
-        load_line(record),
-        "",
-        *_method_lines(record),
-        "",
-    ]
-    lines += markdown_table(headers(record), rows(record))
-    run_notes = notes(record)
-    if run_notes:
-        lines += ["", "Notes:", *(f"- {note}" for note in run_notes)]
-    return "\n".join(lines) + "\n"
+    return titled_markdown("adamkit bench", record, _method_lines(record), headers(record), rows(record), notes(record))
 
 
 def markdown_table(table_headers, table_rows):
     """The lines of a Markdown table."""
     lines = ["| " + " | ".join(table_headers) + " |", "|" + "|".join("---" for _ in table_headers) + "|"]
     return lines + ["| " + " | ".join(cells) + " |" for cells in table_rows]
+
+
+def titled_markdown(title, record, method, table_headers, table_rows, table_notes):
+    """A Markdown report: ``title``, the command, machine and load, the ``method`` lines, the
+    table and its notes (when there are any)."""
+    lines = [
+        f"# {title}",
+        "",
+        "```",
+        record["command"],
+        "```",
+        "",
+        f"Run {record['started']}. Machine: {machine_line(record)}.",
+    ]
+    lines += ["", load_line(record), "", *method, "", *markdown_table(table_headers, table_rows)]
+    if table_notes:
+        lines += ["", "Notes:", *(f"- {note}" for note in table_notes)]
+    return "\n".join(lines) + "\n"
 
 
 def write(record, out_dir, render=markdown):

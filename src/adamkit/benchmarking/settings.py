@@ -140,12 +140,13 @@ class SparseSettings:
         words = ["adamkit", "bench", "--sparse", "--rows", str(self.rows), "--dim", str(self.dim)]
         words += ["--fraction", f"{self.fraction:g}", "--lookups-per-row", str(self.lookups_per_row)]
         words += ["--steps", str(self.steps), "--warmup", str(self.warmup)]
-        if self.threads is not None:
-            words += ["--threads", str(self.threads)]
-        if self.quick:
-            words.append("--quick")
-        words += ["--out", self.out]
-        return shlex.join(words)
+        return shlex.join(words + closing_words(self.threads, self.quick, self.out))
+
+
+def closing_words(threads, quick, out):
+    """The last words of a run's command line: ``--threads``, ``--quick`` when given, ``--out``."""
+    words = [] if threads is None else ["--threads", str(threads)]
+    return words + (["--quick"] if quick else []) + ["--out", out]
 
 
 def resolve_sparse(

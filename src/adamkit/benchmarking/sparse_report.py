@@ -58,25 +58,7 @@ def method_lines(record):
 
 def markdown(record):
     """The Markdown report: command, machine, method, the table, and notes."""
-    lines = [
-        f"# {TITLE}",
-        "",
-        "```",
-        record["command"],
-        "```",
-        "",
-        f"Run {record['started']}. Machine: {report.machine_line(record)}.",
-        "",
-        report.load_line(record),
-        "",
-        *method_lines(record),
-        "",
-        *report.markdown_table(headers(), rows(record)),
-        "",
-        "Notes:",
-        *(f"- {note}" for note in notes(record)),
-    ]
-    return "\n".join(lines) + "\n"
+    return report.titled_markdown(TITLE, record, method_lines(record), headers(), rows(record), notes(record))
 
 
 def print_table(record, console):

@@ -13,6 +13,10 @@ touched per step (coalesced, and as an embedding's backward makes it), against a
 dense-mode and dense Adam, torch's fused Adam and torch.optim.SparseAdam (--rows, --dim,
 --fraction, --lookups-per-row).
 
+With --train: a 25M-parameter GPT trained on the CPU by each optimizer configuration (--configs),
+each in its own process, reporting peak RSS, bytes per parameter of parameters, gradients and
+optimizer state, the median whole-step time and the final loss over --seeds seeds.
+
 With --reference: the run whose tables head BENCHMARKS.md, in one JSON: every rule on workload
 A (float32, bfloat16 and 8-bit state), the sparse run, and the final train loss of bfloat16 and
 8-bit state against float32 state on compare's mlp and cnn tasks. --update FILE splices the
@@ -30,7 +34,7 @@ import argparse
 import json
 import sys
 
-from adamkit.benchmarking import rule_cases, workloads
+from adamkit.benchmarking import rule_cases, train_configs, workloads
 from adamkit.benchmarking.settings import (
     DEFAULT_OUT,
     FULL_STEPS,
@@ -41,19 +45,23 @@ from adamkit.benchmarking.settings import (
     SPARSE_FULL,
     SPARSE_LOOKUPS_PER_ROW,
 )
+from adamkit.benchmarking.train_settings import SEEDS as TRAIN_SEEDS
 
 # The options of each kind of run, by argparse destination, with their spelling.
 DENSE_ONLY = {"workloads": "--workloads", "rules": "--rules", "scale": "--scale"}
 SPARSE_ONLY = {"rows": "--rows", "dim": "--dim", "fraction": "--fraction", "lookups_per_row": "--lookups-per-row"}
+TRAIN_ONLY = {"configs": "--configs", "seeds": "--seeds"}
 RUN_OPTIONS = {
     **DENSE_ONLY,
     **SPARSE_ONLY,
+    **TRAIN_ONLY,
     "steps": "--steps",
     "warmup": "--warmup",
     "threads": "--threads",
     "quick": "--quick",
     "sparse": "--sparse",
     "reference": "--reference",
+    "train": "--train",
     "out": "--out",
 }
 
@@ -90,6 +98,14 @@ def add_arguments(parser):
         help=f"--sparse: embedding lookups per touched row (default {SPARSE_LOOKUPS_PER_ROW})",
     )
     parser.add_argument(
+        "--train", action="store_true", help="train a GPT per optimizer configuration: memory, step time, loss"
+    )
+    parser.add_argument(
+        "--configs", nargs="+", metavar="NAME",
+        help=f"--train: configurations, of {', '.join(train_configs.NAMES)} (default: {', '.join(train_configs.DEFAULT_NAMES)})",
+    )
+    parser.add_argument("--seeds", type=int, help=f"--train: seeds per configuration (default {TRAIN_SEEDS})")
+    parser.add_argument(
         "--reference", action="store_true",
         help="the run BENCHMARKS.md's tables come from: every rule on workload A, compact state, its quality, sparse",
     )
@@ -120,6 +136,8 @@ def run(args):
     console = Console()
     if args.sparse:
         return _run_sparse(chosen, console)
+    if args.train:
+        return _run_train(chosen, console)
     if args.reference:
         return _run_reference(chosen, console, args.update)
     return _run_rules(chosen, console)
@@ -130,17 +148,25 @@ def resolve_settings(args):
     run raise ``ValueError``."""
     from adamkit.benchmarking import settings
 
-    if args.sparse and args.reference:
-        raise ValueError("--sparse and --reference are different runs: give one of them")
+    common = dict(steps=args.steps, warmup=args.warmup, threads=args.threads, quick=args.quick, out=args.out)
+    kinds = [spelling for spelling in ("--sparse", "--reference", "--train") if getattr(args, spelling[2:])]
+    if len(kinds) > 1:
+        raise ValueError(f"{' and '.join(kinds)} are different runs: give one of them")
     if args.update is not None and not args.reference:
         raise ValueError("--update is an option of --reference and --report-from only")
+    if not args.train:
+        _refuse(args, TRAIN_ONLY, "is an option of --train only")
+    if args.train:
+        from adamkit.benchmarking import train_settings
+
+        _refuse(args, {**DENSE_ONLY, **SPARSE_ONLY}, "is not an option of --train")
+        return train_settings.resolve_train(configs=args.configs, seeds=args.seeds, **common)
     if args.reference:
         _refuse(args, {**DENSE_ONLY, **SPARSE_ONLY}, "is not an option of --reference")
     elif args.sparse:
         _refuse(args, DENSE_ONLY, "is not an option of --sparse")
     else:
         _refuse(args, SPARSE_ONLY, "is an option of --sparse only")
-    common = dict(steps=args.steps, warmup=args.warmup, threads=args.threads, quick=args.quick, out=args.out)
     if args.reference:
         if args.update is not None:
             from adamkit.benchmarking import reference_report
@@ -185,12 +211,14 @@ def _report_from(args):
 
 def _markdown(record):
     """The Markdown report of ``record``, rendered for its kind of run."""
-    from adamkit.benchmarking import reference, reference_report, report, sparse_report
+    from adamkit.benchmarking import reference, reference_report, report, sparse_report, train_report
 
     if reference.is_reference(record):
         return reference_report.markdown(record)
     if "rows" in record["settings"]:
         return sparse_report.markdown(record)
+    if "configs" in record["settings"]:
+        return train_report.markdown(record)
     return report.markdown(record)
 
 
@@ -210,6 +238,13 @@ def _run_sparse(chosen, console):
 
     record = sparse.run_sparse_benchmark(chosen, progress=_progress(console))
     return _report(record, chosen.out, console, sparse_report.markdown, sparse_report.print_table)
+
+
+def _run_train(chosen, console):
+    from adamkit.benchmarking import train, train_report
+
+    record = train.run_train_benchmark(chosen, progress=_progress(console))
+    return _report(record, chosen.out, console, train_report.markdown, train_report.print_table)
 
 
 def _run_rules(chosen, console):

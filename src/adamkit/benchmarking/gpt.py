@@ -1,0 +1,93 @@
+"""The GPT that ``adamkit bench --train`` trains: a small decoder-only transformer over bytes.
+
+Token and position embeddings, pre-LayerNorm blocks of causal self-attention
+(:func:`torch.nn.functional.scaled_dot_product_attention`) and a GELU MLP four times as wide,
+a final LayerNorm and an untied linear head over the 256 byte values, without biases (as in
+most current GPTs) and without dropout. The full size, width 512 and 8 blocks of 8 heads over
+128 bytes of context, holds 25.4M parameters; its whole step on 4 windows (512 tokens) is about
+6 × 25M × 512 ≈ 78 GFLOP, near a second on two AVX2 cores when nothing else runs.
+"""
+
+import math
+from dataclasses import dataclass
+
+from torch import nn
+from torch.nn import functional
+
+VOCABULARY = 256  # bytes
+
+
+@dataclass(frozen=True)
+class GPTSize:
+    """The shape of a GPT and of the batches it trains on."""
+
+    width: int
+    layers: int
+    heads: int
+    context: int
+    batch: int
+
+    def parameter_count(self):
+        """The parameters of :class:`GPT` at this size, counted from the shapes."""
+        block = 2 * self.width + 4 * self.width * self.width + 8 * self.width * self.width
+        embeddings = (VOCABULARY + self.context) * self.width
+        return embeddings + self.layers * block + self.width + self.width * VOCABULARY
+
+
+FULL = GPTSize(width=512, layers=8, heads=8, context=128, batch=4)
+QUICK = GPTSize(width=32, layers=2, heads=2, context=16, batch=2)
+
+
+class Block(nn.Module):
+    """A pre-LayerNorm transformer block: causal self-attention, then the MLP, each residual."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.heads = size.heads
+        self.attention_norm = nn.LayerNorm(size.width, bias=False)
+        self.qkv = nn.Linear(size.width, 3 * size.width, bias=False)
+        self.projection = nn.Linear(size.width, size.width, bias=False)
+        self.mlp_norm = nn.LayerNorm(size.width, bias=False)
+        self.expand = nn.Linear(size.width, 4 * size.width, bias=False)
+        self.contract = nn.Linear(4 * size.width, size.width, bias=False)
+
+    def forward(self, hidden):
+        batch, length, width = hidden.shape
+        query, key, value = self.qkv(self.attention_norm(hidden)).split(width, dim=2)
+        query, key, value = (t.view(batch, length, self.heads, -1).transpose(1, 2) for t in (query, key, value))
+        attended = functional.scaled_dot_product_attention(query, key, value, is_causal=True)
+        hidden = hidden + self.projection(attended.transpose(1, 2).reshape(batch, length, width))
+        return hidden + self.contract(functional.gelu(self.expand(self.mlp_norm(hidden))))
+
+
+class GPT(nn.Module):
+    """Embeddings, ``size.layers`` blocks, LayerNorm, the logits over bytes."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.tokens = nn.Embedding(VOCABULARY, size.width)
+        self.positions = nn.Embedding(size.context, size.width)
+        self.blocks = nn.ModuleList(Block(size) for _ in range(size.layers))
+        self.norm = nn.LayerNorm(size.width, bias=False)
+        self.head = nn.Linear(size.width, VOCABULARY, bias=False)
+        for name, param in self.named_parameters():
+            if param.dim() == 2:
+                # GPT-2's initialisation: residual projections scaled down by the depth.
+                scale = (
+                    0.02 / math.sqrt(2 * size.layers)
+                    if name.endswith(("projection.weight", "contract.weight"))
+                    else 0.02
+                )
+                nn.init.normal_(param, std=scale)
+
+    def forward(self, ids):
+        hidden = self.tokens(ids) + self.positions.weight[: ids.shape[1]]
+        for block in self.blocks:
+            hidden = block(hidden)
+        return self.head(self.norm(hidden))
+
+
+def loss(model, inputs, targets):
+    """The mean next-byte cross-entropy (nats), computed in float32 from ``model``'s logits."""
+    logits = model(inputs).float()
+    return functional.cross_entropy(logits.reshape(-1, VOCABULARY), targets.reshape(-1))
