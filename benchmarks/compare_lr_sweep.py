@@ -2,7 +2,7 @@
 
 For each task and optimizer, train seed 0 at the task's default epochs with compare's own code
 at learning rates of the ladder 1, 3, 10, 30, ... × 10⁻⁶ (about 3× apart): the optimizer's
-current learning rate on the task and two rungs on each side; while the best (the smallest area
+current learning rate on the task and ``--side`` rungs on each side (default 2); while the best (the smallest area
 under the per-epoch training-loss curve, compare's *loss AUC*) lies at an end of the grid, one
 more rung is added beyond it, at most ``--extend`` times. Prints, per task, the Markdown table of
 ``docs/compare.md`` ("lr: loss AUC", the lowest in bold, — where the loss diverged).
@@ -21,7 +21,6 @@ from adamkit.compare.choices import OPTIMIZERS
 from adamkit.compare.tasks import LEARNING_RATES, TASKS, digits_split
 
 LADDER = tuple(mantissa * 10.0**exponent for exponent in range(-6, 3) for mantissa in (1, 3))
-SIDE = 2
 SEED = 0
 
 
@@ -36,10 +35,10 @@ def nearest_rung(lr):
     return min(range(len(LADDER)), key=lambda index: abs(math.log(LADDER[index] / lr)))
 
 
-def sweep(task, name, extend):
+def sweep(task, name, side, extend):
     """``{lr: loss AUC}`` over the grid around ``name``'s learning rate on ``task``."""
     center = nearest_rung(LEARNING_RATES[name][task])
-    low, high = max(0, center - SIDE), min(len(LADDER) - 1, center + SIDE)
+    low, high = max(0, center - side), min(len(LADDER) - 1, center + side)
     areas = {LADDER[index]: loss_area(task, name, LADDER[index]) for index in range(low, high + 1)}
     for _ in range(extend):
         best = min(areas, key=areas.get)
@@ -67,6 +66,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="compare's names, comma-separated")
     parser.add_argument("--tasks", default=",".join(TASKS), help="compare's tasks, comma-separated")
+    parser.add_argument("--side", type=int, default=2, help="rungs on each side of the current learning rate")
     parser.add_argument("--extend", type=int, default=2, help="rungs added beyond an end where the best lies")
     args = parser.parse_args(argv)
     import torch
@@ -83,7 +83,7 @@ def main(argv=None):
     for task in args.tasks.split(","):
         print(f"\n**{task}**\n\n| optimizer | lr: loss AUC (lowest in bold; — diverged) |\n|---|---|", flush=True)
         for name in names:
-            row, best = table_row(name, sweep(task, name, args.extend))
+            row, best = table_row(name, sweep(task, name, args.side, args.extend))
             chosen.setdefault(name, {})[task] = best
             print(row, flush=True)
     print("\nbest learning rates (compare_lrs):")

@@ -70,8 +70,11 @@ def _spawned(settings):
     rendezvous = os.path.join(directory, f"rendezvous-{uuid.uuid4().hex}")
     path = os.path.join(directory, "rows.json")
     context = mp.start_processes(
-        distributed_worker.worker, args=(WORLD_SIZE, rendezvous, settings, path),
-        nprocs=WORLD_SIZE, join=False, start_method="spawn",
+        distributed_worker.worker,
+        args=(WORLD_SIZE, rendezvous, settings, path),
+        nprocs=WORLD_SIZE,
+        join=False,
+        start_method="spawn",
     )
     deadline = time.monotonic() + TIMEOUT_SECONDS
     try:

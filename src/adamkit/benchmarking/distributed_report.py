@@ -66,7 +66,7 @@ def method_lines(record):
         f"after {report.count(settings['warmup'], 'warm-up step')}, every contender taking one step per round in "
         "turn, each step between two barriers, so it is the slower rank's.",
         f"`{report.SPEEDUP_HEADER}`: the fastest torch.optim path's time over adamkit.torch's (above 1: adamkit is "
-        "faster). `int8 / adamkit`: adamkit.torch with `state_dtype=\"int8\"` over adamkit.torch (float32 state). "
+        'faster). `int8 / adamkit`: adamkit.torch with `state_dtype="int8"` over adamkit.torch (float32 state). '
         "State MiB: the optimizer's state tensors on rank 0 / rank 1 (a ZeRO optimizer's shard; FSDP2's local "
         "shards).",
     ]
@@ -105,4 +105,3 @@ def print_table(record, console):
     report.print_cells(
         record["command"], headers(record), rows(record), notes(record), console, label_columns=LABEL_COLUMNS
     )
-

@@ -40,7 +40,10 @@ def worker(rank, world_size, rendezvous, settings, path):
     if os.path.exists("/sys/class/net/lo"):
         os.environ["GLOO_SOCKET_IFNAME"] = "lo"
     dist.init_process_group(
-        "gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world_size,
+        "gloo",
+        init_method=f"file://{rendezvous}",
+        rank=rank,
+        world_size=world_size,
         timeout=timedelta(seconds=TIMEOUT_SECONDS),
     )
     rows = []
@@ -63,7 +66,9 @@ def _row(wrapper, case, settings, rank, world_size):
     spec = specs.BY_NAME[case.optimizer]
     notes = []
     if wrapper == "FSDP2" and not spec.elementwise:
-        notes.append(f"{case.optimizer} not timed under FSDP2: its state is not per element, so it refuses sharded parameters")
+        notes.append(
+            f"{case.optimizer} not timed under FSDP2: its state is not per element, so it refuses sharded parameters"
+        )
         entrants = []
     else:
         entrants = _contenders(wrapper, case, settings, rank, world_size, notes)
@@ -71,10 +76,18 @@ def _row(wrapper, case, settings, rank, world_size):
         [entrant for entrant, _ in entrants], warmup=settings.warmup, steps=settings.steps, clock=_synchronised_clock
     )
     state_bytes = {entrant.label: _gathered(_state_bytes(optimizer)) for entrant, optimizer in entrants}
-    entries = {label: {**timing_entry(samples), "state_bytes_per_rank": state_bytes[label]}
-               for label, samples in timings.samples.items()}
-    return {"wrapper": wrapper, "rule": case.name, "optimizer": case.optimizer,
-            "hyperparameters": case.hyperparameters, "contenders": entries, "notes": notes}
+    entries = {
+        label: {**timing_entry(samples), "state_bytes_per_rank": state_bytes[label]}
+        for label, samples in timings.samples.items()
+    }
+    return {
+        "wrapper": wrapper,
+        "rule": case.name,
+        "optimizer": case.optimizer,
+        "hyperparameters": case.hyperparameters,
+        "contenders": entries,
+        "notes": notes,
+    }
 
 
 def _synchronised_clock():

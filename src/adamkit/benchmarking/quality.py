@@ -92,8 +92,10 @@ def run_quality(settings, *, progress=None):
         for task in settings.tasks:
             for name in settings.optimizers_of(task):
                 lr = learning_rate(name, task)
-                report(f"training {task} with {name} at lr {lr:g}: {', '.join(states_of(name))} state, "
-                       f"{settings.seeds} seed(s)")
+                report(
+                    f"training {task} with {name} at lr {lr:g}: {', '.join(states_of(name))} state, "
+                    f"{settings.seeds} seed(s)"
+                )
                 record["results"].append(_row(task, name, lr, settings))
     return record
 
@@ -107,8 +109,14 @@ def _row(task, name, lr, settings):
         for seed in range(settings.seeds):
             started = time.process_time()
             _, run = torch_training.train(
-                TASKS[task], name, lr, digits_split(seed), seed=seed, epochs=epochs,
-                precision=precision, optimizer_options=options,
+                TASKS[task],
+                name,
+                lr,
+                digits_split(seed),
+                seed=seed,
+                epochs=epochs,
+                precision=precision,
+                optimizer_options=options,
             )
             losses[state].append(run.train_loss[-1])
             cpu_seconds[state].append(time.process_time() - started)
@@ -122,7 +130,9 @@ def _row(task, name, lr, settings):
         "lr": lr,
         "losses": losses,
         "mean_loss": {state: _mean(values) for state, values in losses.items()},
-        "gap_of_mean": {state: _mean(values) / _mean(base) - 1 for state, values in losses.items() if state != BASELINE},
+        "gap_of_mean": {
+            state: _mean(values) / _mean(base) - 1 for state, values in losses.items() if state != BASELINE
+        },
         "largest_seed_gap": {
             state: max((value / reference - 1 for value, reference in zip(values, base)), key=abs)
             for state, values in losses.items()
