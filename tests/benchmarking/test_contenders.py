@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from adamkit import specs
 from adamkit.benchmarking import contenders, rule_cases
+from adamkit.compact import policy
 from adamkit.kernels import native
 
 SIZES = (1, 7, 17, 4097)
@@ -60,6 +62,22 @@ def test_every_contender_does_the_same_work_on_its_own_copy(case):
         assert torch.equal(grad, before)
     # The initial parameters are copied, never stepped in place.
     assert all(not any(p is t for t in init) for e in entrants for p in e.params)
+
+
+@pytest.mark.skipif(not native.available(), reason="compact state needs the C kernels")
+@pytest.mark.parametrize("name", ["Lion", "AdamW"])
+def test_each_rule_is_timed_with_the_compact_states_its_policy_allows(name):
+    """Lion takes 8-bit state but not bfloat16 state (it counts no steps to seed the rounding):
+    the bench times it, and leaves out only its bf16 contender, with a note."""
+    spec = specs.BY_NAME[name]
+    init, grads = _tensors()
+    entrants, notes = contenders.build(rule_cases.BY_NAME[name], init, grads)
+    labels = {entrant.label for entrant in entrants}
+    for label, state_dtype in contenders.COMPACT_STATE.items():
+        taken = state_dtype in policy.COMPACT_RULES and spec.rule in policy.COMPACT_RULES[state_dtype]
+        assert (label in labels) == taken, label
+        assert (f"{label} not timed: {name} does not take state_dtype={state_dtype!r}" in notes) == (not taken)
+    assert (contenders.ADAMKIT_BF16 in labels) == (name != "Lion")
 
 
 def test_adamkit_numpy_is_timed_when_the_front_end_exists():

@@ -10,8 +10,11 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
-from adamkit.benchmarking import contenders, quality, reference_report
+from adamkit import specs
+from adamkit.benchmarking import contenders, distributed, quality, reference_report, settings
+from adamkit.compact import policy
 
 PAGE = f"# A page\n\nBefore.\n\n{reference_report.BEGIN}\nold tables\n{reference_report.END}\n\nAfter.\n"
 
@@ -42,7 +45,8 @@ def test_the_run_holds_every_part(run):
     parts = record["results"]
     assert [row["workload"] for row in parts["dense"]["results"]] == ["A"] * len(parts["dense"]["results"])
     assert parts["sparse"]["settings"]["steps"] == 2 and len(parts["sparse"]["results"]) == 2
-    assert [row["task"] for row in parts["quality"]["results"]] == ["mlp"]
+    assert {row["task"] for row in parts["quality"]["results"]} == {"mlp"}
+    assert parts["distributed"]["settings"]["world_size"] == distributed.WORLD_SIZE == 2
 
 
 def test_compact_state_is_timed_and_its_ratios_follow_from_the_medians(run):
@@ -58,17 +62,66 @@ def test_compact_state_is_timed_and_its_ratios_follow_from_the_medians(run):
             assert math.isclose(ratio, medians[label] / medians[row["torch_best"]])
 
 
+def test_the_quick_run_trains_the_first_optimizer_at_its_share_of_compares_learning_rate(run):
+    record, _, _, _ = run
+    [row] = record["results"]["quality"]["results"]
+    assert row["optimizer"] == quality.FIRST == "adam" and row["epochs"] == 1
+    assert list(row["losses"]) == list(quality.STATES)
+    assert row["lr"] == specs.COMPARED["adam"][1].compare_lrs["mlp"] * quality.LR_FRACTION
+
+
 def test_quality_gaps_follow_from_the_losses(run):
     record, _, _, _ = run
     for row in record["results"]["quality"]["results"]:
         losses = row["losses"]
-        assert list(losses) == list(quality.STATES) and all(len(values) == 1 for values in losses.values())
+        assert all(len(values) == 1 for values in losses.values())
         base = losses[quality.BASELINE][0]
         assert 0 < base < math.log(10)  # below the cross-entropy of a uniform guess over 10 digits
-        for name in quality.STATES:
+        for name in losses:
             if name != quality.BASELINE:
                 assert math.isclose(row["gap_of_mean"][name], losses[name][0] / base - 1)
                 assert row["largest_seed_gap"][name] == row["gap_of_mean"][name]
+
+
+def test_distributed_times_each_wrapper_and_rule_with_the_contenders_that_apply(run):
+    record, _, _, _ = run
+    rows = record["results"]["distributed"]["results"]
+    rules = settings.DISTRIBUTED_QUICK_RULES
+    assert [(row["wrapper"], row["rule"]) for row in rows] == [(w, r) for w in distributed.WRAPPERS for r in rules]
+    for row in rows:
+        entries = row["contenders"]
+        spec = specs.BY_NAME[row["optimizer"]]
+        expected = {contenders.ADAMKIT_TORCH}
+        if hasattr(torch.optim, row["optimizer"]):
+            expected |= {"torch for-loop", "torch foreach"}
+        if policy.takes_compact_state(spec, "int8"):
+            expected.add(contenders.ADAMKIT_INT8)
+        assert set(entries) <= expected, row["rule"]
+        for label in expected - set(entries):  # refused the wrapper's parameters: a note says so
+            assert any(note.startswith(f"{label} not timed under {row['wrapper']}: ") for note in row["notes"])
+        if row["rule"] == "Adafactor" and row["wrapper"] == "FSDP2":  # its factors need whole matrices
+            assert contenders.ADAMKIT_TORCH not in entries
+            continue
+        assert set(entries) == expected, row["rule"]
+        for entry in entries.values():
+            assert len(entry["times_s"]) == 2 and math.isclose(entry["median_ms"], 1e3 * sum(entry["times_s"]) / 2)
+        torch_paths = [entries[label]["median_ms"] for label in ("torch for-loop", "torch foreach") if label in entries]
+        adamkit_ms = entries[contenders.ADAMKIT_TORCH]["median_ms"]
+        assert row["speedup_vs_torch_best"] == (min(torch_paths) / adamkit_ms if torch_paths else None)
+
+
+def test_zero_and_fsdp2_split_the_state_that_ddp_keeps_whole_on_each_rank(run):
+    record, _, _, _ = run
+    rows = {(row["wrapper"], row["rule"]): row["contenders"] for row in record["results"]["distributed"]["results"]}
+    for label in (contenders.ADAMKIT_TORCH, "torch for-loop"):
+        whole = rows["DDP", "Adam"][label]["state_bytes_per_rank"]
+        zero = rows["ZeRO", "Adam"][label]["state_bytes_per_rank"]
+        fsdp = rows["FSDP2", "Adam"][label]["state_bytes_per_rank"]
+        assert whole[0] == whole[1] > 0
+        assert sum(zero) == whole[0] and 0 < min(zero)  # each parameter's state on one rank
+        # FSDP2 shards each tensor's moments by rows; the per-tensor step counts are on every rank.
+        steps = 4 * 2 * settings.DISTRIBUTED_QUICK["depth"]
+        assert max(fsdp) < whole[0] and sum(fsdp) - whole[0] <= steps * 2
 
 
 def test_the_page_and_bench_md_hold_the_rendered_tables(run):
@@ -116,6 +169,10 @@ def test_a_page_without_markers_in_order_is_refused(text):
         (["--reference", "--rows", "5"], "--rows is not an option of --reference"),
         (["--reference", "--rules", "Adam"], "--rules is not an option of --reference"),
         (["--reference", "--sparse"], "--sparse and --reference are different runs"),
+        (["--reference", "--distributed"], "--distributed and --reference are different runs"),
+        (["--distributed", "--threads", "2"], "--threads is not an option of --distributed"),
+        (["--distributed", "--rows", "5"], "--rows is not an option of --distributed"),
+        (["--distributed", "--rules", "SGD"], "--rules: unknown name 'SGD'"),
         (["--update", "PAGE.md"], "--update is an option of --reference and --report-from only"),
         (["--reference", "--update", "missing.md"], "missing.md"),
         (["--reference", "--update", "plain.md"], "plain.md: the text must hold the line '<!-- BEGIN"),

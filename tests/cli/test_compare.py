@@ -17,6 +17,7 @@ import torch
 from rich.console import Console
 from sklearn.datasets import load_digits
 
+from adamkit import specs
 from adamkit.cli import compare
 from adamkit.cli.main import build_parser, load_subcommands, main
 from adamkit.compare import comparison, plot, tasks
@@ -220,7 +221,8 @@ def test_numpy_backend_matches_the_torch_backend(tiny, tiny_numpy):
 
 
 def test_every_optimizer_reduces_the_logreg_loss(tmp_path):
-    assert main(["compare", "--task", "logreg", "--backend", "numpy", "--epochs", "3",
+    assert {choice.class_name for choice in OPTIMIZERS.values()} == {spec.name for spec in specs.ALL}
+    assert main(["compare", "--task", "logreg", "--backend", "numpy", "--epochs", "3", "--optimizers", "All",
                  "--out", str(tmp_path), "--quiet"]) == 0
     data = results(tmp_path)["results"]
     assert list(data) == list(OPTIMIZERS)
@@ -312,6 +314,7 @@ def test_bad_lr_spec_exits_2_with_a_clear_message(spec, says, tmp_path, capsys):
         ("adam,lars", "unknown optimizer 'lars'"),
         ("adam,,sgd", "unknown optimizer ''"),
         ("adam,sgd,adam", "adam is listed twice"),
+        ("adam,all", "unknown optimizer 'all'"),
     ],
 )
 def test_bad_optimizer_list_exits_2_with_a_clear_message(optimizers, says, tmp_path, capsys):

@@ -14,8 +14,10 @@ pytest.importorskip("matplotlib")
 import matplotlib.image
 from rich.console import Console
 
+from adamkit import specs
 from adamkit.cli import trajectories as command
 from adamkit.cli.main import build_parser, load_subcommands, main
+from adamkit.specs import DRAWN
 from adamkit.trajectories import FUNCTIONS, OPTIMIZERS, trace
 from adamkit.trajectories import figures, plot
 
@@ -123,9 +125,20 @@ def test_optimizers_and_functions_can_be_chosen(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["noisy.png", "saddle.png"]
 
 
+def test_all_draws_every_optimizer_including_each_rule_shown(tmp_path):
+    # AdamW is drawn beside Adam with L2 decay, by --weight-decay.
+    assert {spec.name for spec, _ in DRAWN.values()} == {spec.name for spec in specs.ALL} - {"AdamW"}
+    assert main(["trajectories", "--functions", "ALL", "--optimizers", "all", "--steps", "3",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    data = json.loads((tmp_path / figures.JSON_FILE).read_text())
+    assert list(data["functions"]) == list(FUNCTIONS)
+    assert all(list(record["paths"]) == list(OPTIMIZERS) for record in data["functions"].values())
+
+
 @pytest.mark.parametrize(
     "argv, says",
     [
+        (["--optimizers", "adam,all"], "unknown optimizer 'all'"),
         (["--functions", "himmelblau"], "unknown function 'himmelblau'"),
         (["--functions", "beale,beale"], "beale is listed twice"),
         (["--optimizers", "madgrad"], "unknown optimizer 'madgrad'"),

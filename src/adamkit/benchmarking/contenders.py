@@ -11,7 +11,8 @@ which are set once and shared (no optimizer here writes to a gradient). Labels:
 - ``plain NumPy``: :class:`~adamkit.benchmarking.plain_numpy.PlainNumpyAdam`, for Adam;
 - ``adamkit.torch int8``, ``adamkit.torch bf16``: ``adamkit.torch.<Optimizer>(...,
   state_dtype="int8")`` (8-bit block-wise state) and ``state_dtype="bf16"`` (bfloat16 state with
-  stochastic rounding), for every rule whose optimizer takes them (a note says why not otherwise);
+  stochastic rounding), for every rule whose optimizer takes them (:mod:`adamkit.compact.policy`;
+  a note says why not otherwise);
 - ``bitsandbytes AdamW8bit``, ``torchao AdamW8bit``: 8-bit AdamW, for AdamW, when installed.
 """
 
@@ -22,8 +23,10 @@ import inspect
 import torch
 
 import adamkit.torch
+from adamkit import specs
 from adamkit.benchmarking.plain_numpy import PlainNumpyAdam
 from adamkit.benchmarking.schedule import Contender
+from adamkit.compact import policy
 
 ADAMKIT_TORCH = "adamkit.torch"
 ADAMKIT_NUMPY = "adamkit.numpy"
@@ -87,6 +90,10 @@ def _adamkit_torch(case, init, grads):
 
 
 def _adamkit_compact(label, state_dtype, case, init, grads, notes):
+    spec = specs.BY_NAME[case.optimizer]
+    if not policy.takes_compact_state(spec, state_dtype):
+        notes.append(f"{label} not timed: {case.optimizer} does not take state_dtype={state_dtype!r}")
+        return None
     params = _parameters(init, grads)
     try:
         optimizer = getattr(adamkit.torch, case.optimizer)(params, **case.hyperparameters, state_dtype=state_dtype)

@@ -178,19 +178,76 @@ def resolve_sparse(
     )
 
 
-QUALITY_FULL = dict(tasks=("mlp", "cnn"), seeds=3, epochs=None)
-QUALITY_QUICK = dict(tasks=("mlp",), seeds=1, epochs=1)
-QUALITY_LR = 3e-4
+DISTRIBUTED_FULL = dict(width=1024, depth=4)
+DISTRIBUTED_QUICK = dict(width=64, depth=2)
+DISTRIBUTED_QUICK_RULES = ("Adam", "Lion", "Adafactor")
+
+
+@dataclass(frozen=True)
+class DistributedSettings:
+    """``adamkit bench --distributed``: ``rules`` under each of ``wrappers``, on an MLP of
+    ``depth`` square layers of ``width`` (:mod:`adamkit.benchmarking.distributed`)."""
+
+    rules: tuple[str, ...]
+    wrappers: tuple[str, ...]
+    width: int
+    depth: int
+    steps: int
+    warmup: int
+    quick: bool
+    out: str
+
+    @property
+    def n_params(self):
+        return self.depth * (self.width + 1) * self.width
+
+    def rule_list(self):
+        from adamkit.benchmarking import distributed
+
+        return [distributed.BY_NAME[name] for name in self.rules]
+
+    def command(self):
+        """The ``adamkit bench --distributed`` command line that reproduces this run, every option explicit."""
+        words = ["adamkit", "bench", "--distributed", "--rules", *self.rules]
+        words += ["--steps", str(self.steps), "--warmup", str(self.warmup)]
+        if self.quick:
+            words.append("--quick")
+        words += ["--out", self.out]
+        return shlex.join(words)
+
+
+def resolve_distributed(*, rules=None, steps=None, warmup=None, quick=False, out=None):
+    """Check the options of ``adamkit bench --distributed`` and fill in defaults (smaller with ``quick``:
+    :data:`DISTRIBUTED_QUICK_RULES` unless ``rules`` are given)."""
+    from adamkit.benchmarking import distributed
+
+    common = resolve(workloads=None, rules=None, steps=steps, warmup=warmup, quick=quick, out=out)
+    if rules is None and quick:
+        rules = DISTRIBUTED_QUICK_RULES
+    return DistributedSettings(
+        rules=_names("--rules", rules, distributed.NAMES),
+        wrappers=distributed.WRAPPERS,
+        steps=common.steps,
+        warmup=common.warmup,
+        quick=quick,
+        out=common.out,
+        **(DISTRIBUTED_QUICK if quick else DISTRIBUTED_FULL),
+    )
+
+
+QUALITY_FULL = dict(tasks=("mlp", "cnn"), every_optimizer_on=("mlp",), seeds=3, epochs=None)
+QUALITY_QUICK = dict(tasks=("mlp",), every_optimizer_on=(), seeds=1, epochs=1)
 REFERENCE_WORKLOADS = ("A",)
 
 
 @dataclass(frozen=True)
 class QualitySettings:
-    """Train ``tasks`` (of ``adamkit compare``) at learning rate ``lr`` with seeds 0 to
-    ``seeds`` − 1, for ``epochs`` epochs (``None``: each task's own)."""
+    """Train ``tasks`` (of ``adamkit compare``) with seeds 0 to ``seeds`` − 1, for ``epochs``
+    epochs (``None``: each task's own): on the tasks of ``every_optimizer_on`` every optimizer
+    that takes compact state, on the others the first of them (Adam)."""
 
     tasks: tuple[str, ...]
-    lr: float
+    every_optimizer_on: tuple[str, ...]
     seeds: int
     epochs: int | None
 
@@ -198,6 +255,12 @@ class QualitySettings:
         from adamkit.compare.tasks import TASKS
 
         return TASKS[task].epochs if self.epochs is None else self.epochs
+
+    def optimizers_of(self, task):
+        """The names in ``adamkit compare`` of the optimizers trained on ``task``."""
+        from adamkit.benchmarking import quality
+
+        return quality.OPTIMIZERS if task in self.every_optimizer_on else (quality.FIRST,)
 
 
 @dataclass(frozen=True)
@@ -208,6 +271,7 @@ class ReferenceSettings:
     dense: Settings
     sparse: SparseSettings
     quality: QualitySettings
+    distributed: DistributedSettings
 
     @property
     def out(self):
@@ -227,10 +291,12 @@ class ReferenceSettings:
 
 def resolve_reference(*, steps=None, warmup=None, threads=None, quick=False, out=None):
     """Check the options of ``adamkit bench --reference`` and fill in defaults (smaller with ``quick``):
-    every rule on workload A, the sparse benchmark at its default size, and the quality runs."""
+    every rule on workload A, the sparse benchmark at its default size, the quality runs and the
+    distributed run."""
     common = dict(steps=steps, warmup=warmup, threads=threads, quick=quick, out=out)
     return ReferenceSettings(
         dense=resolve(workloads=REFERENCE_WORKLOADS, **common),
         sparse=resolve_sparse(**common),
-        quality=QualitySettings(lr=QUALITY_LR, **(QUALITY_QUICK if quick else QUALITY_FULL)),
+        quality=QualitySettings(**(QUALITY_QUICK if quick else QUALITY_FULL)),
+        distributed=resolve_distributed(steps=steps, warmup=warmup, quick=quick, out=out),
     )

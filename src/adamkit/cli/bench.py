@@ -17,9 +17,14 @@ With --train: a 25M-parameter GPT trained on the CPU by each optimizer configura
 each in its own process, reporting peak RSS, bytes per parameter of parameters, gradients and
 optimizer state, the median whole-step time and the final loss over --seeds seeds.
 
+With --distributed: the optimizer step under DDP, ZeroRedundancyOptimizer and FSDP2 on two CPU
+processes (gloo), adamkit.torch (float32 and 8-bit state) against torch.optim's for-loop and
+foreach paths, in alternating rounds, with the bytes of optimizer state per rank (--rules).
+
 With --reference: the run whose tables head BENCHMARKS.md, in one JSON: every rule on workload
-A (float32, bfloat16 and 8-bit state), the sparse run, and the final train loss of bfloat16 and
-8-bit state against float32 state on compare's mlp and cnn tasks. --update FILE splices the
+A (float32, bfloat16 and 8-bit state), the sparse run, the distributed run, and the final train
+loss of every optimizer that takes bfloat16 and 8-bit state, with them against float32 state,
+on compare's tasks. --update FILE splices the
 tables into FILE between its markers; --report-from JSON renders a record written before (any
 kind), or with --update splices a reference record's tables, without running anything:
 
@@ -51,6 +56,9 @@ from adamkit.benchmarking.train_settings import SEEDS as TRAIN_SEEDS
 DENSE_ONLY = {"workloads": "--workloads", "rules": "--rules", "scale": "--scale"}
 SPARSE_ONLY = {"rows": "--rows", "dim": "--dim", "fraction": "--fraction", "lookups_per_row": "--lookups-per-row"}
 TRAIN_ONLY = {"configs": "--configs", "seeds": "--seeds"}
+# --distributed runs one thread per process on its own model.
+DISTRIBUTED_REFUSED = {"workloads": "--workloads", "scale": "--scale", "threads": "--threads"}
+RUN_KINDS = {"sparse": "--sparse", "distributed": "--distributed", "reference": "--reference", "train": "--train"}
 RUN_OPTIONS = {
     **DENSE_ONLY,
     **SPARSE_ONLY,
@@ -62,6 +70,7 @@ RUN_OPTIONS = {
     "sparse": "--sparse",
     "reference": "--reference",
     "train": "--train",
+    "distributed": "--distributed",
     "out": "--out",
 }
 
@@ -106,6 +115,10 @@ def add_arguments(parser):
     )
     parser.add_argument("--seeds", type=int, help=f"--train: seeds per configuration (default {TRAIN_SEEDS})")
     parser.add_argument(
+        "--distributed", action="store_true",
+        help="time the step under DDP, ZeRO and FSDP2 on two gloo processes instead (--rules, --steps, --warmup)",
+    )
+    parser.add_argument(
         "--reference", action="store_true",
         help="the run BENCHMARKS.md's tables come from: every rule on workload A, compact state, its quality, sparse",
     )
@@ -138,6 +151,8 @@ def run(args):
         return _run_sparse(chosen, console)
     if args.train:
         return _run_train(chosen, console)
+    if args.distributed:
+        return _run_distributed(chosen, console)
     if args.reference:
         return _run_reference(chosen, console, args.update)
     return _run_rules(chosen, console)
@@ -149,7 +164,7 @@ def resolve_settings(args):
     from adamkit.benchmarking import settings
 
     common = dict(steps=args.steps, warmup=args.warmup, threads=args.threads, quick=args.quick, out=args.out)
-    kinds = [spelling for spelling in ("--sparse", "--reference", "--train") if getattr(args, spelling[2:])]
+    kinds = [spelling for name, spelling in RUN_KINDS.items() if getattr(args, name)]
     if len(kinds) > 1:
         raise ValueError(f"{' and '.join(kinds)} are different runs: give one of them")
     if args.update is not None and not args.reference:
@@ -165,6 +180,8 @@ def resolve_settings(args):
         _refuse(args, {**DENSE_ONLY, **SPARSE_ONLY}, "is not an option of --reference")
     elif args.sparse:
         _refuse(args, DENSE_ONLY, "is not an option of --sparse")
+    elif args.distributed:
+        _refuse(args, {**DISTRIBUTED_REFUSED, **SPARSE_ONLY}, "is not an option of --distributed")
     else:
         _refuse(args, SPARSE_ONLY, "is an option of --sparse only")
     if args.reference:
@@ -173,6 +190,10 @@ def resolve_settings(args):
 
             reference_report.read_page(args.update)  # the markers are there before the run
         return settings.resolve_reference(**common)
+    if args.distributed:
+        return settings.resolve_distributed(
+            rules=args.rules, steps=args.steps, warmup=args.warmup, quick=args.quick, out=args.out
+        )
     if args.sparse:
         return settings.resolve_sparse(
             rows=args.rows, dim=args.dim, fraction=args.fraction, lookups_per_row=args.lookups_per_row, **common
@@ -211,10 +232,20 @@ def _report_from(args):
 
 def _markdown(record):
     """The Markdown report of ``record``, rendered for its kind of run."""
-    from adamkit.benchmarking import reference, reference_report, report, sparse_report, train_report
+    from adamkit.benchmarking import (
+        distributed,
+        distributed_report,
+        reference,
+        reference_report,
+        report,
+        sparse_report,
+        train_report,
+    )
 
     if reference.is_reference(record):
         return reference_report.markdown(record)
+    if distributed.is_distributed(record):
+        return distributed_report.markdown(record)
     if "rows" in record["settings"]:
         return sparse_report.markdown(record)
     if "configs" in record["settings"]:
@@ -231,6 +262,13 @@ def _run_reference(chosen, console, update):
         reference_report.update(update, record)
         console.print(f"updated {update}", markup=False, highlight=False)
     return status
+
+
+def _run_distributed(chosen, console):
+    from adamkit.benchmarking import distributed, distributed_report
+
+    record = distributed.run_distributed(chosen, progress=_progress(console))
+    return _report(record, chosen.out, console, distributed_report.markdown, distributed_report.print_table)
 
 
 def _run_sparse(chosen, console):

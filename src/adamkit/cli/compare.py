@@ -27,7 +27,9 @@ INSTALL_HINT = "pip install 'adamkit[cli]'"
 
 
 def optimizer_names(text):
-    """Parse ``--optimizers adam,sgd`` into known, distinct names."""
+    """Parse ``--optimizers adam,sgd`` into known, distinct names; ``all`` is every optimizer."""
+    if text.strip().lower() == "all":
+        return list(OPTIMIZERS)
     names = [name.strip().lower() for name in text.split(",")]
     for name in names:
         _check_known(name, text)
@@ -98,7 +100,7 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--optimizers", type=optimizer_names, default=list(OPTIMIZERS), metavar="NAME,...",
-        help=f"which to compare (default {','.join(OPTIMIZERS)})",
+        help=f"which to compare, or all (default {','.join(OPTIMIZERS)})",
     )
     parser.add_argument(
         "--lr", type=lr_override, action="append", default=[], metavar="NAME=LR",

@@ -19,9 +19,11 @@ PROG = "adamkit trajectories"
 
 
 def names(known, what):
-    """An argparse type for a comma-separated list of distinct names from ``known``."""
+    """An argparse type for a comma-separated list of distinct names from ``known``, or ``all``."""
 
     def parse(text):
+        if text.strip().lower() == "all":
+            return list(known)
         chosen = [name.strip().lower() for name in text.split(",")]
         for name in chosen:
             if name not in known:
@@ -85,11 +87,11 @@ def add_arguments(parser):
     parser.epilog = "\n".join(lines)
     parser.add_argument(
         "--functions", type=names(FUNCTIONS, "function"), default=list(FUNCTIONS), metavar="NAME,...",
-        help=f"which functions to draw (default {','.join(FUNCTIONS)})",
+        help=f"which functions to draw, or all (default {','.join(FUNCTIONS)})",
     )
     parser.add_argument(
         "--optimizers", type=names(OPTIMIZERS, "optimizer"), default=None, metavar="NAME,...",
-        help=f"which optimizers to draw, of {','.join(OPTIMIZERS)} (default: all; on noisy the four "
+        help=f"which optimizers to draw, of {','.join(OPTIMIZERS)}, or all (default: all; on noisy the four "
              "that pair with and without momentum)",
     )
     parser.add_argument("--steps", type=positive_int, default=None,

@@ -175,7 +175,7 @@ NADAM = Spec(
     sparse_grads="lazy",
     scalar_state=(StateSlot("mu_product", fill=1.0),),
     advance=nadam_count,
-    variants=(Variant("NAdam", compare_lrs={"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2}),),
+    variants=(Variant("NAdam", compare_lrs={"logreg": 0.3, "mlp": 3e-3, "cnn": 1e-2}),),
     cases=(
         ({"lr": 1e-2, "weight_decay": 0.1, "momentum_decay": 0.05}, {"betas": (0.8, 0.99)}),
         (
