@@ -195,6 +195,9 @@ def check_step(optimizer):
     if hooks is None:
         return
     if getattr(optimizer, "grad_scale", None) is not None or getattr(optimizer, "found_inf", None) is not None:
+        # GradScaler deletes these after a step that returns; this one raises.
+        optimizer.__dict__.pop("grad_scale", None)
+        optimizer.__dict__.pop("found_inf", None)
         raise RuntimeError(
             "torch.amp.GradScaler cannot drive an optimizer with step_in_backward=True: each parameter was "
             "stepped during backward with its gradient still scaled, before any check for infinities. "
