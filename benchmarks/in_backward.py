@@ -45,7 +45,9 @@ def main():
         runs = {}
         for name, in_backward in (("backward alone", None), ("step after", False), ("step in backward", True)):
             params, weights = _model(tensors, numel)
-            optimizer = None if in_backward is None else adamkit.torch.AdamW(params, lr=1e-4, step_in_backward=in_backward)
+            optimizer = (
+                None if in_backward is None else adamkit.torch.AdamW(params, lr=1e-4, step_in_backward=in_backward)
+            )
             runs[name] = (params, weights, optimizer, [])
         for round_ in range(WARMUP + ROUNDS):
             for params, weights, optimizer, times in runs.values():

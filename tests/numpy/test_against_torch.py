@@ -13,7 +13,9 @@ from tests.cases import CASES, DTYPES, STEPS, gradients, group_order, initial_pa
 torch = pytest.importorskip("torch")
 import adamkit.torch  # noqa: E402
 
-TORCH_ONLY_FLAGS = {"foreach", "fused", "capturable", "differentiable", "kahan_summation", "sparse_mode"}
+TORCH_ONLY_FLAGS = {
+    "foreach", "fused", "capturable", "differentiable", "kahan_summation", "sparse_mode", "step_in_backward", "max_grad_norm",
+}  # fmt: skip
 NAMES = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "NAdam", "Adafactor")
 
 

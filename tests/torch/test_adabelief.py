@@ -22,6 +22,7 @@ def test_the_signature_is_the_rules():
     assert keyword_only == {
         "decoupled_weight_decay": True, "amsgrad": False, "rectify": False, "maximize": False,
         "sparse_mode": "lazy", "nonfinite_grads": "propagate", "state_dtype": None, "kahan_summation": None,
+        "step_in_backward": False, "max_grad_norm": None,
     }  # fmt: skip
     assert [parameters[name].default for name in ("lr", "betas", "eps", "weight_decay")] == [1e-3, (0.9, 0.999), 1e-16, 0.0]
 

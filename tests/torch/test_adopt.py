@@ -17,6 +17,8 @@ KEYWORD_ONLY = {
     "nonfinite_grads": "propagate",
     "state_dtype": None,
     "kahan_summation": None,
+    "step_in_backward": False,
+    "max_grad_norm": None,
 }
 
 

@@ -328,6 +328,9 @@ def test_grad_scaler_step_raises_adamkits_error():
     scaler.scale(_loss(params, 0)).backward()
     with pytest.raises(RuntimeError, match="GradScaler cannot drive an optimizer with step_in_backward=True"):
         scaler.step(optimizer)
+    params[0].grad = torch.ones_like(params[0])
+    optimizer.step()  # without the scaler, the optimizer steps on
+    assert optimizer.state[params[0]]["step"] == 2
 
 
 def test_a_bad_gradient_is_named_by_its_index_in_its_group():

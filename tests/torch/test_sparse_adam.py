@@ -145,7 +145,7 @@ def test_signature_and_defaults_are_torchs():
     assert list(ours)[: len(theirs)] == list(theirs)
     for name, parameter in theirs.items():
         assert (ours[name].default, ours[name].kind) == (parameter.default, parameter.kind), name
-    assert list(ours)[len(theirs):] == ["nonfinite_grads"]
+    assert list(ours)[len(theirs):] == ["nonfinite_grads", "step_in_backward", "max_grad_norm"]
     made = adamkit.torch.SparseAdam([torch.zeros(2)]).defaults
     for key, value in torch.optim.SparseAdam([torch.zeros(2)]).defaults.items():
         assert made[key] == value

@@ -5,7 +5,8 @@ Every parameter that requires grad gets a hook (``Tensor.register_post_accumulat
 that holds only a weak reference to the optimizer. When the hook fires, the parameter is
 stepped alone with its group's current hyperparameters (a scheduler's ``lr`` applies to the
 next backward), through the same path as :meth:`~adamkit.torch.Optimizer.step`: one kernel
-call through a cached plan and a step counter of the parameter's own (:class:`ParamKey`).
+call through a cached plan and a step counter of the parameter's own
+(:class:`~adamkit.torch._in_backward.ParamKey`).
 The kernels give the same bits whether tensors are stepped one by one or in a list, so the
 training is the one without the option, bit for bit; but for ``state_dtype="bf16"``, whose
 stochastic rounding is seeded by a parameter's position among those stepped together: alone,
@@ -194,6 +195,9 @@ def check_step(optimizer):
     if hooks is None:
         return
     if getattr(optimizer, "grad_scale", None) is not None or getattr(optimizer, "found_inf", None) is not None:
+        # GradScaler deletes these after a step that returns; this one raises.
+        optimizer.__dict__.pop("grad_scale", None)
+        optimizer.__dict__.pop("found_inf", None)
         raise RuntimeError(
             "torch.amp.GradScaler cannot drive an optimizer with step_in_backward=True: each parameter was "
             "stepped during backward with its gradient still scaled, before any check for infinities. "
