@@ -81,8 +81,14 @@ def _row(wrapper, case, settings, rank, world_size):
         "optimizer": case.optimizer,
         "hyperparameters": case.hyperparameters,
         "contenders": entries,
-        "notes": notes + [f"{label} not timed under {wrapper}: {reason}" for label, reason in timings.skipped.items()],
+        "notes": notes
+        + [f"{label} not timed under {wrapper}: {_first_line(reason)}" for label, reason in timings.skipped.items()],
     }
+
+
+def _first_line(text):
+    """The first line of an error's text (torch's DTensor errors run to many lines)."""
+    return text.splitlines()[0]
 
 
 def _synchronised_clock():
@@ -112,7 +118,7 @@ def _contenders(wrapper, case, settings, rank, world_size, notes):
                 wrapper, optimizer_class, {**case.hyperparameters, **options}, settings, world_size
             )
         except REFUSALS as error:
-            notes.append(f"{label} not timed under {wrapper}: {type(error).__name__}: {error}")
+            notes.append(f"{label} not timed under {wrapper}: {_first_line(f'{type(error).__name__}: {error}')}")
             continue
         _backward(model, rank, world_size, settings)
         # Optional: a step that refuses the wrapper's parameters (LAMB's whole-tensor norms under

@@ -68,7 +68,8 @@ TASKS = {
 
 #: Each optimizer's learning rate per task (Variant.compare_lrs, beside its rule): of a grid spaced
 #: by about 3×, the one with the smallest area under the training-loss curve (fast and low) on
-#: seed 0 at the task's default epochs. docs/compare.md lists the grids and every result of that sweep.
+#: seed 0 at the task's default epochs. docs/compare.md lists the grids and every result of that
+#: sweep; benchmarks/compare_lr_sweep.py runs it for the optimizers given.
 LEARNING_RATES = {name: variant.compare_lrs for name, (_, variant) in specs.COMPARED.items()}
 
 

@@ -54,7 +54,7 @@ class Variant:
     ``compare`` and ``trajectories`` are its name in ``adamkit compare`` and ``adamkit
     trajectories``: ``True`` for ``label.lower()``, a string for another name, ``False`` where it
     is not shown. ``compare_lrs`` is its learning rate on each task of ``adamkit compare`` (the
-    sweep of ``docs/compare.md``). ``trajectory_lr`` is a learning rate it takes on every test
+    sweep of ``docs/compare.md``, which ``benchmarks/compare_lr_sweep.py`` runs). ``trajectory_lr`` is a learning rate it takes on every test
     function of ``adamkit trajectories``; ``None`` gives it the lr each function sets for the
     adaptive methods. ``bench`` says whether ``adamkit bench`` times it, under ``label``.
     """
