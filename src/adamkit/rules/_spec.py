@@ -121,6 +121,14 @@ class Spec:
     rule takes per tensor as ``step`` (:class:`adamkit.rules.NAdamCount`); the kernels take the
     same per tensor (``csrc/kernels_api.h``, ``mu_products``). See :meth:`count`.
 
+    ``group_state`` are keys every parameter group keeps besides its hyperparameters, with their
+    initial values (Schedule-Free's ``k``, ``weight_sum``, ``lr_max``...): the front ends add
+    them to each group, and a checkpoint saves them with the group. ``advance_group(group)``
+    advances them in place once per step of the optimizer, whether or not any parameter of the
+    group has a gradient, and returns what the rule takes as ``step`` for every tensor of the
+    group: per-group scalars that depend on the whole group's history. Such a rule keeps no
+    per-parameter count (``counts_steps`` is false).
+
     ``sparse_grads`` is how the torch front end steps a sparse gradient: ``"lazy"`` (the
     ``sparse_mode`` option, lazy by default), ``"dense"`` (always densified, as torch's SGD) or
     ``None`` (refused, as torch refuses it).
@@ -156,6 +164,8 @@ class Spec:
     native: bool = True
     scalar_state: tuple[StateSlot, ...] = ()
     advance: Callable[[dict, float, dict], object] | None = None
+    group_state: dict = field(default_factory=dict)
+    advance_group: Callable[[dict], object] | None = None
 
     def count(self, state, step, group):
         """The rule's per-tensor ``step`` argument after ``state["step"]`` has become ``step``:
