@@ -65,3 +65,12 @@ class ScheduleFreeAdamW:
             self.z[i] = self.z[i] - lr * u
             self.x[i] = (1.0 - c) * self.x[i] + c * self.z[i]
         return lr, c
+
+
+def schedule_free_adamw(params, grads, **hyper):
+    """Run Schedule-Free AdamW on ``params`` for ``len(grads)`` steps; return ``(y, state)``, the
+    parameters as they stand in train mode."""
+    optimizer = ScheduleFreeAdamW([params], **hyper)
+    for grad in grads:
+        optimizer.step([grad])
+    return optimizer.y()[0], {"z": optimizer.z[0], "exp_avg_sq": optimizer.v[0]}

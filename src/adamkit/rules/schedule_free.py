@@ -95,6 +95,16 @@ def to_y(x, z, beta1: float):
     return lerp(x, z, 1 - beta1)
 
 
+def eval_point(param, state, group):
+    """The parameter at x, from its value at y and its ``state``; ``None`` before its first step."""
+    return to_x(param, state["z"], plain(group["betas"][0])) if "z" in state else None
+
+
+def train_point(param, state, group):
+    """The parameter at y, from its value at x and its ``state``; ``None`` before its first step."""
+    return to_y(param, state["z"], plain(group["betas"][0])) if "z" in state else None
+
+
 def schedule_free_adamw(
     param: np.ndarray,
     grad: np.ndarray,
@@ -146,11 +156,13 @@ def schedule_free_adamw(
     return ScheduleFreeState(param, z, exp_avg_sq)
 
 
-def schedule_free_diagnostics(state, param, scheduled_lr, eps, **_):
-    r"""Schedule-Free AdamW: :math:`\gamma_k/(\sqrt v+\epsilon)` on the gradient of the base
-    sequence :math:`z`, with the raw second moment (the state holds no count: the group's ``k``
-    does). The update of the parameters mixes :math:`z` in, so none is reported."""
-    scale = np.sqrt(state["exp_avg_sq"])
+def schedule_free_diagnostics(state, param, betas, eps, k, scheduled_lr, **_):
+    r"""Schedule-Free AdamW: :math:`\gamma_k/(\sqrt{\hat v}+\epsilon)` on the gradient of the base
+    sequence :math:`z`, with :math:`\hat v = v/(1-\beta_2^k)` at the group's count ``k`` and
+    its last scheduled learning rate. The parameters' update mixes :math:`z` in, which the
+    step size does not describe, so no update is reported."""
+    _, beta2 = betas
+    scale = np.sqrt(state["exp_avg_sq"] / (1 - beta2**k)) if k > 0 else np.sqrt(state["exp_avg_sq"])
     return Quantities(scheduled_lr / (scale + eps), None, scale, eps)
 
 
@@ -194,9 +206,12 @@ ADAMW_SCHEDULE_FREE = Spec(
     positional=("lr", "betas", "eps", "weight_decay", "warmup_steps", "r", "weight_lr_power"),
     counts_steps=False,
     uses_step=True,
+    native=False,
     diagnostics=schedule_free_diagnostics,
     group_state=GROUP_STATE,
     advance_group=advance_group,
+    eval_point=eval_point,
+    train_point=train_point,
     variants=(
         Variant(
             "AdamWScheduleFree",

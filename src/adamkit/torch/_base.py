@@ -98,6 +98,7 @@ class Optimizer(torch.optim.Optimizer):
         self.skipped_steps = 0
         self._steps: dict[int, PackedSteps] = {}
         self._plans: dict[int, GroupPlan | SparsePlan | None] = {}
+        self._group_counts: dict[int, object] = {}
         super().__init__(params, defaults)
         if defaults.get("fused"):
             # torch's checks, after its checks of the groups.
@@ -145,8 +146,7 @@ class Optimizer(torch.optim.Optimizer):
         self.__dict__.setdefault("skipped_steps", 0)
         self.__dict__.setdefault("state_dtype", None)
         self.__dict__.setdefault("kahan_summation", None)
-        self._steps = {}
-        self._plans = {}
+        self._steps, self._plans, self._group_counts = {}, {}, {}
         for group in self.param_groups:
             for key, value in defaults.items():
                 group.setdefault(key, value)
@@ -332,6 +332,7 @@ class Optimizer(torch.optim.Optimizer):
     @without_grad
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
+        self.spec.check_train_mode(self.param_groups)
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -349,6 +350,7 @@ class Optimizer(torch.optim.Optimizer):
                 return loss
         grad_enabled = torch.is_grad_enabled()  # differentiable=True: torch's steps are differentiated
         for group_index, (group, stepped, grad_ptrs) in enumerate(batches):
+            self._group_counts[group_index] = self.spec.group_count(group)
             if grad_ptrs is _TORCH:
                 self._plans[group_index] = None
                 torch_step.step_group(self, group)
@@ -388,15 +390,14 @@ class Optimizer(torch.optim.Optimizer):
 
     def _step_planned(self, group_index, group, grad_ptrs):
         plan = self._plans[group_index]
-        if self.spec.counts_steps:
-            steps = self._counts(group_index, group, plan.states)
-        else:
-            steps = [None] * len(grad_ptrs)
-        plan.step(self.spec.rule_arguments(group), grad_ptrs, steps)
+        plan.step(self.spec.rule_arguments(group), grad_ptrs, self._counts(group_index, group, plan.states))
 
     def _counts(self, group_index, group, states):
         """Count the step of every state of ``states``; return what the rule takes per tensor
-        as ``step`` (:meth:`adamkit.rules._spec.Spec.count`)."""
+        as ``step`` (:meth:`adamkit.rules._spec.Spec.count`), or the group's count of this step
+        for a rule that counts per group (:meth:`adamkit.rules._spec.Spec.group_count`)."""
+        if not self.spec.counts_steps:
+            return [self._group_counts.get(group_index)] * len(states)
         steps = self._steps.setdefault(group_index, PackedSteps()).advance(states)
         if self.spec.advance is None:
             return steps
@@ -419,10 +420,7 @@ class Optimizer(torch.optim.Optimizer):
                 self._init_state(param, group)
         states = [self.state[param] if param in self.state else {} for param in params]
         kahan.add_buffers(params, states, self.kahan_summation)
-        if self.spec.counts_steps:
-            steps = self._counts(group_index, group, states)
-        else:
-            steps = [None] * len(params)
+        steps = self._counts(group_index, group, states)
         hyperparameters = self.spec.rule_arguments(group)
         stepped, stepped_states = params, states
         if self.state_dtype in COMPACT_STATE_DTYPES:
