@@ -77,7 +77,7 @@ def minimize(
     x = _initial_point(x0)
     objective = Objective(fun, jac, args if isinstance(args, tuple) else (args,))
     notify = _notifier(callback)
-    optimizer = optimizer_class([x], **hyperparameters)
+    optimizer = specs.in_train_mode(optimizer_class([x], **hyperparameters))
     value, grad = objective(x)
     previous, nit, termination = None, 0, None
     while termination is None:
@@ -97,6 +97,10 @@ def minimize(
             if notify(x, value, nit):
                 termination = _CALLBACK
     status, message = termination
+    if optimizer.spec.has_modes and nit:
+        # Schedule-Free's answer is its average x, where the parameters stand in eval mode.
+        optimizer.eval()
+        value, grad = objective(x)
     return optimize_result(
         x=x,
         fun=value,

@@ -218,6 +218,7 @@ ADAMW_SCHEDULE_FREE = Spec(
             compare="schedulefree",
             compare_lrs={"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2},
             trajectories="schedulefree",
+            bench=False,
         ),
     ),
     cases=(
