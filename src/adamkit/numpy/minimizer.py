@@ -70,7 +70,9 @@ def minimize(
 
     Returns a ``scipy.optimize.OptimizeResult`` (a compatible dict with attributes when SciPy
     is absent) with ``x``, ``fun``, ``jac`` (all at the final iterate), ``nit`` (optimizer
-    steps), ``nfev``, ``njev``, ``status``, ``success`` and ``message``.
+    steps), ``nfev``, ``njev``, ``status``, ``success`` and ``message``. Schedule-Free steps in
+    train mode, its stopping tests read its training point y, and its final iterate is its
+    average x (its eval mode), where ``fun`` and ``jac`` are evaluated once more.
     """
     optimizer_class = METHODS[_method_name(method)]
     stopping, hyperparameters = _split_options(optimizer_class, options, tol)
