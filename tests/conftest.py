@@ -1,6 +1,20 @@
-"""How pytest-xdist shares the tests out (``--dist loadgroup``, see pyproject.toml)."""
+"""How pytest-xdist shares the tests out (``--dist loadgroup``, see pyproject.toml), and the
+mode new Schedule-Free optimizers start in."""
 
 import pytest
+
+from adamkit import specs
+
+
+@pytest.fixture(autouse=True)
+def optimizers_with_modes_start_in_train_mode(monkeypatch):
+    """New optimizers with a train and an eval mode (Schedule-Free) start in train mode, so that
+    the shared tests, which step every optimizer as torch.optim's are stepped, step them too. They
+    start in eval mode, as ``schedulefree``'s, where a module defines a fixture of this name that
+    does nothing (``tests/torch/test_schedule_free.py``), which tests the modes themselves."""
+    for spec in specs.ALL:
+        if spec.has_modes:
+            monkeypatch.setitem(spec.group_state, "train_mode", True)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -70,12 +70,18 @@ VALID_EPS_PAIRS = ((0.0, 0.0), (None, 0.0), (1e300, 1e300))
 # AdEMAMix's own kinds, checked by bad_cases' own rows: α any number >= 0 (not RMSprop's [0, 1]),
 # t_alpha_beta3 None or a number of steps > 0, betas a triple.
 # LAMB's trust_clip: None or a finite number > 0.
-OWN = {("AdEMAMix", "alpha"), ("AdEMAMix", "betas"), ("AdEMAMix", "t_alpha_beta3"), ("LAMB", "trust_clip")}
+# Schedule-Free's warmup_steps: a whole number >= 0; its r and weight_lr_power: any finite number.
+OWN = {("AdEMAMix", "alpha"), ("AdEMAMix", "betas"), ("AdEMAMix", "t_alpha_beta3"), ("LAMB", "trust_clip")} | {
+    ("AdamWScheduleFree", key) for key in ("warmup_steps", "r", "weight_lr_power")
+}
 OWN_VALID_EDGES = {
     "alpha": (0.0, 100.0),
     "betas": ((0.0, 0.0, 0.0), (0.999999, 0.5, 0.9)),
     "t_alpha_beta3": (None, 1e-3, 1e9),
     "trust_clip": (None, 1e-12, 1e300),
+    "warmup_steps": (0, 1, 10**6, 3.0),
+    "r": (0.0, -2.0, 1e3),
+    "weight_lr_power": (0.0, -1.0, 8.0),
 }
 
 
@@ -138,6 +144,12 @@ def bad_cases():
     cases += [(name, "betas", triple, ValueError, names_value("betas", triple)) for triple in ((0.9, 0.99), (0.9,) * 4, ())]
     cases += [("LAMB", "trust_clip", value, ValueError, names_value("trust_clip", value)) for value in (0.0, *BAD_NONNEGATIVE)]
     cases += [("LAMB", "trust_clip", value, TypeError, names_value("trust_clip", value)) for value in NOT_A_NUMBER[1:]]
+    name = "AdamWScheduleFree"
+    cases += [(name, "warmup_steps", value, ValueError, names_value("warmup_steps", value)) for value in (*BAD_NONNEGATIVE, 2.5)]
+    for key in ("r", "weight_lr_power"):
+        cases += [(name, key, value, ValueError, names_value(key, value)) for value in (NAN, INF, -INF)]
+    for key in ("warmup_steps", "r", "weight_lr_power"):
+        cases += [(name, key, value, TypeError, names_value(key, value)) for value in NOT_A_NUMBER]
     return cases
 
 

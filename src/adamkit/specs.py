@@ -58,6 +58,15 @@ DRAWN = {
 """``(spec, variant)`` of each optimizer ``adamkit trajectories`` draws, under its name there."""
 
 
+def in_train_mode(optimizer):
+    """``optimizer``, put in train mode if it has modes (Schedule-Free's ``train()``, see
+    :attr:`Spec.eval_point`): how the commands and :func:`adamkit.minimize` start every optimizer."""
+    spec = getattr(optimizer, "spec", None)
+    if spec is not None and spec.has_modes:
+        optimizer.train()
+    return optimizer
+
+
 def listed(chosen):
     """The names of the specs ``chosen`` as prose: ``"Adam, AdamW and Adamax"``."""
     names = [spec.name for spec in chosen]
@@ -66,5 +75,5 @@ def listed(chosen):
 
 __all__ = [
     "ALL", "BY_NAME", "CODE_DTYPES", "COMPACT", "COMPARED", "DRAWN", "SCALAR_STATE_KEYS",
-    "Quantities", "Spec", "StateSlot", "Variant", "listed", "plain",
+    "Quantities", "Spec", "StateSlot", "Variant", "in_train_mode", "listed", "plain",
 ]

@@ -16,6 +16,7 @@ from tests.reference.lion import lion
 from tests.reference.ademamix import ademamix
 from tests.reference.lamb import lamb
 from tests.reference.rmsprop import rmsprop
+from tests.reference.schedule_free import schedule_free_adamw
 from tests.reference.sgd import sgd
 
 _BY_NAME = {
@@ -35,6 +36,7 @@ _BY_NAME = {
     "Lion": lion,
     "AdEMAMix": ademamix,
     "LAMB": lamb,
+    "AdamWScheduleFree": schedule_free_adamw,
 }
 
 

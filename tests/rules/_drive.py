@@ -33,11 +33,14 @@ def initial_state(spec, hyper, param):
     return state
 
 
-def step_rule(spec, hyper, param, grad, state, step):
-    """One call of the rule; returns the new ``(param, state)``, keeping only existing slots."""
+def step_rule(spec, hyper, param, grad, state, step, group_count=None):
+    """One call of the rule; returns the new ``(param, state)``, keeping only existing slots.
+    ``group_count`` is what a rule that counts per group takes this step (:meth:`Spec.group_count`)."""
     keys = [slot.key for slot in spec.slots]
     scalars = {slot.key: state[slot.key].copy() for slot in spec.scalar_state}
     step_argument = {"step": spec.count(scalars, float(step), hyper)} if spec.counts_steps else {}
+    if group_count is not None:
+        step_argument = {"step": group_count}
     result = spec.rule(
         param, grad, *(state.get(key) for key in keys), **step_argument, **spec.rule_arguments(hyper)
     )
@@ -48,8 +51,9 @@ def step_rule(spec, hyper, param, grad, state, step):
 def trajectory(spec, hyper, param, grads):
     """Yield ``(param, state)`` after each step of ``grads``, starting from torch's state."""
     state = initial_state(spec, hyper, param)
+    group = {**hyper, **spec.group_state}  # the group's own state, advanced once per step
     for step, grad in enumerate(grads, start=1):
-        param, state = step_rule(spec, hyper, param, grad, state, step)
+        param, state = step_rule(spec, hyper, param, grad, state, step, spec.group_count(group))
         yield param, state
 
 

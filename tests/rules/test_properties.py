@@ -178,6 +178,17 @@ HYPERPARAMETERS = {
             maximize=st.booleans(),
         )
     ),
+    "AdamWScheduleFree": st.fixed_dictionaries(
+        dict(
+            lr=learning_rates,
+            betas=betas,
+            eps=epsilons,
+            weight_decay=weight_decays,
+            warmup_steps=st.integers(0, 10),
+            r=st.floats(0.0, 2.0),
+            weight_lr_power=st.floats(0.0, 3.0),
+        )
+    ),
 }
 
 
@@ -231,9 +242,10 @@ def final(run):
 def test_rules_never_modify_their_inputs(problem):
     spec, hyper = problem.spec, problem.hyper
     param, state = problem.param, initial_state(spec, hyper, problem.param)
+    group = {**hyper, **spec.group_state}
     for step, grad in enumerate(problem.grads, start=1):
         before = [param.copy(), grad.copy()] + [value.copy() for value in state.values()]
-        new_param, new_state = step_rule(spec, hyper, param, grad, state, step)
+        new_param, new_state = step_rule(spec, hyper, param, grad, state, step, spec.group_count(group))
         after = [param, grad] + list(state.values())
         for original, now in zip(before, after, strict=True):
             np.testing.assert_array_equal(now, original)

@@ -19,6 +19,7 @@ class RuleOptimizer(torch.optim.Optimizer):
     def __init__(self, params, *args, **kwargs):
         defaults = {**self.spec.defaults, **dict(zip(self.spec.positional, args)), **kwargs}
         self.spec.validate(defaults)
+        defaults.update(self.spec.group_state)  # Schedule-Free's k, weight_sum...
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -30,6 +31,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         keys = [slot.key for slot in self.spec.slots]
         for group in self.param_groups:
             hyper = self.spec.rule_arguments(group)
+            group_count = self.spec.group_count(group)
             for param in group["params"]:
                 if param.grad is None:
                     continue
@@ -38,8 +40,9 @@ class RuleOptimizer(torch.optim.Optimizer):
                     if self.spec.counts_steps:  # Lion counts none
                         state["step"] = torch.tensor(0.0)
                     for slot in self.spec.active_slots(group):
-                        state[slot.key] = torch.full_like(param, slot.initial_value(group), memory_format=torch.preserve_format)
-                step_argument = {}
+                        if slot.fill is not None:  # else the rule makes it (Schedule-Free's z)
+                            state[slot.key] = torch.full_like(param, slot.initial_value(group), memory_format=torch.preserve_format)
+                step_argument = {} if group_count is None else {"step": group_count}
                 if self.spec.counts_steps:
                     state["step"] += 1
                     step_argument = {"step": state["step"].item()}
@@ -54,6 +57,9 @@ class RuleOptimizer(torch.optim.Optimizer):
                 for key in keys:
                     if key in state:
                         _real(state[key]).copy_(torch.from_numpy(np.asarray(getattr(result, key))))
+                    elif getattr(result, key) is not None:
+                        created = torch.from_numpy(np.array(getattr(result, key)))
+                        state[key] = torch.view_as_complex(created) if param.is_complex() else created
         return loss
 
 

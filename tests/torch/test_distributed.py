@@ -28,6 +28,7 @@ HYPER = {
     "RAdam": dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.05, decoupled_weight_decay=True),
     "LAMB": dict(lr=1e-2, weight_decay=0.1, trust_clip=5.0),
     "Lion": dict(lr=1e-3, betas=(0.85, 0.97), weight_decay=0.1),
+    "AdamWScheduleFree": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, warmup_steps=3, r=1.0),
 }
 DDP_STEPS = 8
 ZERO_FIRST_STEPS, ZERO_MORE_STEPS = 5, 5
@@ -38,13 +39,27 @@ RTOL = 1e-5
 
 
 def _train(model, optimizer, steps, rows=slice(None)):
-    """``steps`` steps of the mean squared error on ``rows`` of the batch."""
+    """``steps`` steps of the mean squared error on ``rows`` of the batch, in train mode for an
+    optimizer that has modes (Schedule-Free)."""
+    _train_mode(optimizer)
     inputs, targets = tiny_batch(BATCH)
     for _ in range(steps):
         optimizer.zero_grad()
         loss = torch.nn.functional.mse_loss(model(inputs[rows]), targets[rows])
         loss.backward()
         optimizer.step()
+
+
+def _train_mode(optimizer):
+    """Put a Schedule-Free optimizer in train mode; under ZeRO the optimizer it shards, whose
+    groups ZeRO then copies into its own, as it does after each step (before each, it copies
+    its own into the sharded optimizer's)."""
+    sharded = getattr(optimizer, "optim", optimizer)
+    if not hasattr(sharded, "train"):  # no modes (the rule that stands in for torch's class has none)
+        return
+    sharded.train()
+    if sharded is not optimizer:
+        optimizer._sync_param_groups(sharded.param_groups, optimizer.param_groups)
 
 
 def _rows(rank):

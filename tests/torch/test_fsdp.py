@@ -39,6 +39,7 @@ LEGS = (
     | {"Adam-reference": ("Adam", {**RICH["Adam"], "fused": False})}
     | {"Lion": ("Lion", dict(lr=1e-3, betas=(0.85, 0.97), weight_decay=0.1))}
     | {"AdaBelief": ("AdaBelief", dict(lr=1e-2, weight_decay=0.1, amsgrad=True, rectify=True))}
+    | {"AdamWScheduleFree": ("AdamWScheduleFree", dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, warmup_steps=3, r=1.0))}
 )
 CHECKPOINTED = ("Adam", "AdamW", "SGD")
 
@@ -48,7 +49,10 @@ CHECKPOINTED = ("Adam", "AdamW", "SGD")
 
 def _optimizer(leg, params):
     name, hyper = LEGS[leg]
-    return getattr(adamkit.torch, name)(params, **hyper)
+    optimizer = getattr(adamkit.torch, name)(params, **hyper)
+    if optimizer.spec.has_modes:
+        optimizer.train()  # Schedule-Free steps in train mode only
+    return optimizer
 
 
 def _train(model, optimizer, steps, rank=0, world_size=1):

@@ -31,7 +31,7 @@ def make_optimizer(name, backend, params, lr, **options):
     with ``options`` (such as ``state_dtype``) added to its fixed settings."""
     choice = OPTIMIZERS[name]
     front_end = importlib.import_module(FRONT_ENDS[backend])
-    return getattr(front_end, choice.class_name)(params, lr=lr, **choice.settings, **options)
+    return specs.in_train_mode(getattr(front_end, choice.class_name)(params, lr=lr, **choice.settings, **options))
 
 
 def hyperparameters(optimizer):

@@ -72,7 +72,8 @@ def diagnose(optimizer: Any) -> list[GroupDiagnostics]:
     formula = FORMULAS[spec.rule]
     summaries = []
     for group, members in read_groups(optimizer):
-        hyperparameters = spec.rule_arguments(group)
+        # The group's own state (Schedule-Free's k and scheduled_lr) besides the hyperparameters.
+        hyperparameters = {**spec.rule_arguments(group), **{key: group[key] for key in spec.group_state}}
         stepped = [member for member in members if member.stepped]
         quantities = [
             formula(member.state, step=member.step, param=member.param, **hyperparameters)

@@ -148,7 +148,7 @@ class Optimizer:
                 )
             seen.add(id(param))
         hyperparameters = self.checked_hyperparameters({**self.defaults, **overrides}, where)
-        group = {"params": params, **hyperparameters}
+        group = {"params": params, **hyperparameters, **self.spec.group_state}
         self.param_groups.append(group)
         if self.spec.eager_state:
             for param in params:
@@ -161,7 +161,7 @@ class Optimizer:
             self.spec.check_group({**self.spec.defaults, **hyperparameters})
         except (TypeError, ValueError) as error:
             raise type(error)(f"{where}: {error}") from None
-        return canonical(self.spec.defaults, hyperparameters)
+        return canonical({**self.spec.defaults, **self.spec.group_state}, hyperparameters)
 
     @one_at_a_time
     def step(self, grads: Iterable[np.ndarray | None]) -> None:
@@ -175,6 +175,7 @@ class Optimizer:
         if isinstance(grads, (np.ndarray, set, frozenset, dict)) or not hasattr(grads, "__iter__"):
             raise TypeError(f"grads must be a list with one array per parameter, got {type(grads).__name__}")
         grads = list(grads)
+        self.spec.check_train_mode(self.param_groups)
         if self.nonfinite_grads == "propagate" and self._plan is not None and self._plan.step(self, grads):
             return
         batches = self._checked_batches(grads)
@@ -185,9 +186,10 @@ class Optimizer:
                 warn_skipped(culprit, stacklevel=3)  # step is wrapped by one_at_a_time
                 return
         for group, arguments, entries in batches:
+            count = self.spec.group_count(group)
             if entries:
                 params = [param for _, param, _ in entries]
-                self._update_group(group, arguments, params, [grad for _, _, grad in entries])
+                self._update_group(group, arguments, params, [grad for _, _, grad in entries], count)
         self._plan = StepPlan.build(self, grads)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -321,7 +323,7 @@ class Optimizer:
                 state.update(_state_layout.new_slot(param, slot.key, fill, held, shapes[slot.key]))
         return state
 
-    def _update_group(self, group, arguments, params, grads):
+    def _update_group(self, group, arguments, params, grads, group_count):
         keys = [slot.key for slot in self.spec.active_slots(group)]
         names = {layout: _state_layout.slot_names(keys, layout) for layout in _state_layout.STATE_DTYPES}
         buckets = _stepping.buckets(params, self._state_dtype)
@@ -333,7 +335,7 @@ class Optimizer:
                 state["step"] += 1
                 steps.append(self.spec.count(state, state["step"].item(), arguments))
             else:
-                steps.append(None)
+                steps.append(group_count)
             states.append(state)
             arrays = {key: value for key, value in state.items() if key not in SCALAR_STATE_KEYS}
             # A state array the kernels cannot take as it is (strided, unaligned) is stepped

@@ -42,7 +42,7 @@ def flatten(optimizer, states):
         count = len(group["params"])
         flat[f"param_groups.{g}.params"] = np.arange(position, position + count, dtype=np.int64)
         position += count
-        for name in optimizer.hyperparameters:
+        for name in (*optimizer.hyperparameters, *optimizer.spec.group_state):
             flat[f"param_groups.{g}.{name}"] = np.array(_saved(group[name]))
     for index, state in enumerate(states):
         for key, value in state.items():
@@ -122,19 +122,18 @@ def _group_ids(saved_group, g, size):
 
 
 def _group_hyperparameters(optimizer, saved_group, g):
-    names = set(optimizer.hyperparameters)
-    unknown = sorted(saved_group.keys() - names - {"params"})
+    # The group's own state (Schedule-Free's k, weight_sum...) is saved beside its hyperparameters.
+    defaults = {**optimizer.defaults, **optimizer.spec.group_state}
+    names = [*optimizer.hyperparameters, *optimizer.spec.group_state]
+    unknown = sorted(saved_group.keys() - set(names) - {"params"})
     if unknown:
         raise ValueError(
             f"state_dict has unknown key 'param_groups.{g}.{unknown[0]}' for {optimizer.spec.name}"
         )
-    missing = [name for name in optimizer.hyperparameters if name not in saved_group]
+    missing = [name for name in names if name not in saved_group]
     if missing:
         raise MissingKeyError(f"state_dict lacks 'param_groups.{g}.{missing[0]}'")
-    values = {
-        name: _hyperparameter(f"param_groups.{g}.{name}", optimizer.defaults[name], saved_group[name])
-        for name in optimizer.hyperparameters
-    }
+    values = {name: _hyperparameter(f"param_groups.{g}.{name}", defaults[name], saved_group[name]) for name in names}
     try:
         return optimizer.checked_hyperparameters(values, f"state_dict parameter group {g}")
     except (TypeError, ValueError) as error:

@@ -70,14 +70,16 @@ def minimize(
 
     Returns a ``scipy.optimize.OptimizeResult`` (a compatible dict with attributes when SciPy
     is absent) with ``x``, ``fun``, ``jac`` (all at the final iterate), ``nit`` (optimizer
-    steps), ``nfev``, ``njev``, ``status``, ``success`` and ``message``.
+    steps), ``nfev``, ``njev``, ``status``, ``success`` and ``message``. Schedule-Free steps in
+    train mode, its stopping tests read its training point y, and its final iterate is its
+    average x (its eval mode), where ``fun`` and ``jac`` are evaluated once more.
     """
     optimizer_class = METHODS[_method_name(method)]
     stopping, hyperparameters = _split_options(optimizer_class, options, tol)
     x = _initial_point(x0)
     objective = Objective(fun, jac, args if isinstance(args, tuple) else (args,))
     notify = _notifier(callback)
-    optimizer = optimizer_class([x], **hyperparameters)
+    optimizer = specs.in_train_mode(optimizer_class([x], **hyperparameters))
     value, grad = objective(x)
     previous, nit, termination = None, 0, None
     while termination is None:
@@ -97,6 +99,10 @@ def minimize(
             if notify(x, value, nit):
                 termination = _CALLBACK
     status, message = termination
+    if optimizer.spec.has_modes and nit:
+        # Schedule-Free's answer is its average x, where the parameters stand in eval mode.
+        optimizer.eval()
+        value, grad = objective(x)
     return optimize_result(
         x=x,
         fun=value,

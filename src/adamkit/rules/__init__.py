@@ -22,8 +22,9 @@ from adamkit.rules.ademamix import ADEMAMIX, AdEMAMixState, ademamix
 from adamkit.rules.lamb import LAMB, LambState, lamb
 from adamkit.rules.rmsprop import RMSPROP, RMSpropState, rmsprop
 from adamkit.rules.sgd import SGD, SGDState, sgd
+from adamkit.rules.schedule_free import ADAMW_SCHEDULE_FREE, ScheduleFreeCount, ScheduleFreeState, schedule_free_adamw
 
-SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM, ADABELIEF, ADOPT, LION, ADEMAMIX, LAMB)
+SPECS = (ADAM, ADAMW, ADAMAX, ADADELTA, SGD, ADAGRAD, RMSPROP, ADAFACTOR, NADAM, RADAM, ADABELIEF, ADOPT, LION, ADEMAMIX, LAMB, ADAMW_SCHEDULE_FREE)
 """Every rule's spec, in order; every other part of adamkit derives what it needs from them."""
 """Every optimizer's spec, in the order the front ends and the commands list them."""
 
@@ -41,6 +42,7 @@ __all__ = [
     "LION",
     "ADEMAMIX",
     "LAMB",
+    "ADAMW_SCHEDULE_FREE",
     "RMSPROP",
     "SGD",
     "SPECS",
@@ -60,6 +62,8 @@ __all__ = [
     "LionState",
     "AdEMAMixState",
     "LambState",
+    "ScheduleFreeCount",
+    "ScheduleFreeState",
     "RMSpropState",
     "SGDState",
     "adabelief",
@@ -78,6 +82,7 @@ __all__ = [
     "lion",
     "ademamix",
     "lamb",
+    "schedule_free_adamw",
     "rmsprop",
     "sgd",
 ]

@@ -121,6 +121,22 @@ class Spec:
     rule takes per tensor as ``step`` (:class:`adamkit.rules.NAdamCount`); the kernels take the
     same per tensor (``csrc/kernels_api.h``, ``mu_products``). See :meth:`count`.
 
+    ``group_state`` are keys every parameter group keeps besides its hyperparameters, with their
+    initial values (Schedule-Free's ``k``, ``weight_sum``, ``lr_max``...): the front ends add
+    them to each group, and a checkpoint saves them with the group. ``advance_group(group)``
+    advances them in place once per step of the optimizer, whether or not any parameter of the
+    group has a gradient, and returns what the rule takes as ``step`` for every tensor of the
+    group: per-group scalars that depend on the whole group's history. Such a rule keeps no
+    per-parameter count (``counts_steps`` is false).
+
+    ``eval_point`` and ``train_point`` are set for an optimizer whose parameters hold another
+    point while training than where the model is evaluated (Schedule-Free's :math:`y` and
+    :math:`x`), and which therefore has two modes, as ``schedulefree``'s optimizers: each
+    ``(param, state, group)`` gives the parameter's value at that point from its value at the
+    other, or ``None`` while its state cannot tell (before its first step). The optimizers'
+    ``train()`` and ``eval()`` move the parameters of each group not yet in that mode, and record
+    it in ``group["train_mode"]``; ``step`` outside train mode raises (:meth:`check_train_mode`).
+
     ``sparse_grads`` is how the torch front end steps a sparse gradient: ``"lazy"`` (the
     ``sparse_mode`` option, lazy by default), ``"dense"`` (always densified, as torch's SGD) or
     ``None`` (refused, as torch refuses it).
@@ -156,11 +172,34 @@ class Spec:
     native: bool = True
     scalar_state: tuple[StateSlot, ...] = ()
     advance: Callable[[dict, float, dict], object] | None = None
+    group_state: dict = field(default_factory=dict)
+    advance_group: Callable[[dict], object] | None = None
+    eval_point: Callable[[object, dict, dict], object] | None = None
+    train_point: Callable[[object, dict, dict], object] | None = None
 
     def count(self, state, step, group):
         """The rule's per-tensor ``step`` argument after ``state["step"]`` has become ``step``:
         ``step`` itself, or what ``advance`` makes of it (advancing ``scalar_state`` in place)."""
         return step if self.advance is None else self.advance(state, step, group)
+
+    def group_count(self, group):
+        """Advance ``group`` by one step (``advance_group``) and return what every tensor of it
+        takes as ``step``; ``None`` for a rule without per-group state."""
+        return None if self.advance_group is None else self.advance_group(group)
+
+    @property
+    def has_modes(self):
+        """Whether the optimizer has a train mode and an eval mode (``eval_point``)."""
+        return self.eval_point is not None
+
+    def check_train_mode(self, groups):
+        """Raise ``RuntimeError`` if the optimizer has modes and its first group is not in train
+        mode, before anything is stepped: ``schedulefree`` checks the first group, and raises."""
+        if self.has_modes and not groups[0]["train_mode"]:
+            raise RuntimeError(
+                "Optimizer was not in train mode when step is called. Please insert .train() and "
+                ".eval() calls on the optimizer. See documentation for details."
+            )
 
     @functools.cached_property
     def rule_hyperparameters(self):

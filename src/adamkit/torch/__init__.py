@@ -22,6 +22,7 @@ from adamkit.torch._nadam import NAdam
 from adamkit.torch._optimizers import *  # noqa: F403  # the first rules' classes, named in its __all__
 from adamkit.torch._radam import RAdam
 from adamkit.torch._rmsprop import RMSprop
+from adamkit.torch._schedule_free import AdamWScheduleFree
 from adamkit.torch._sparse_adam import SparseAdam
 
 # One class per spec, in the specs' order (tests/torch/test_contract.py checks), then the rest.
@@ -35,6 +36,7 @@ __all__ = _optimizers.__all__ + [
     "Lion",
     "AdEMAMix",
     "LAMB",
+    "AdamWScheduleFree",
     "SparseAdam",
     "MismatchError",
     "Optimizer",

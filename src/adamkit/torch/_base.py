@@ -104,6 +104,7 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
         self.skipped_steps = 0
         self._steps: dict[int, PackedSteps] = {}
         self._plans: dict[int, GroupPlan | SparsePlan | None] = {}
+        self._group_counts: dict[int, object] = {}
         _in_backward.configure(self, defaults, step_in_backward, max_grad_norm)
         super().__init__(params, defaults)
         if defaults.get("fused"):
@@ -152,8 +153,7 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
         self.__dict__.setdefault("skipped_steps", 0)
         self.__dict__.setdefault("state_dtype", None)
         self.__dict__.setdefault("kahan_summation", None)
-        self._steps = {}
-        self._plans = {}
+        self._steps, self._plans, self._group_counts = {}, {}, {}
         for group in self.param_groups:
             for key, value in defaults.items():
                 group.setdefault(key, value)
@@ -341,6 +341,7 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
         """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss.
         With ``step_in_backward=True`` the closure's backward steps the parameters, and the step
         steps only gradients that backward's hooks did not (:mod:`adamkit.torch._in_backward`)."""
+        self.spec.check_train_mode(self.param_groups)
         _in_backward.check_step(self)
         loss = None
         if closure is not None:
@@ -369,6 +370,7 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
         """Step the groups :meth:`_prepared` made ready, under their ``keys``."""
         grad_enabled = torch.is_grad_enabled()  # differentiable=True: torch's steps are differentiated
         for group_index, (group, stepped, grad_ptrs) in zip(keys, batches):
+            self._group_counts[group_index] = self.spec.group_count(group)
             if grad_ptrs is _TORCH:
                 self._plans[group_index] = None
                 torch_step.step_group(self, group)
@@ -407,15 +409,14 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
 
     def _step_planned(self, group_index, group, grad_ptrs):
         plan = self._plans[group_index]
-        if self.spec.counts_steps:
-            steps = self._counts(group_index, group, plan.states)
-        else:
-            steps = [None] * len(grad_ptrs)
-        plan.step(self.spec.rule_arguments(group), grad_ptrs, steps)
+        plan.step(self.spec.rule_arguments(group), grad_ptrs, self._counts(group_index, group, plan.states))
 
     def _counts(self, group_index, group, states):
         """Count the step of every state of ``states``; return what the rule takes per tensor
-        as ``step`` (:meth:`adamkit.rules._spec.Spec.count`)."""
+        as ``step`` (:meth:`adamkit.rules._spec.Spec.count`), or the group's count of this step
+        for a rule that counts per group (:meth:`adamkit.rules._spec.Spec.group_count`)."""
+        if not self.spec.counts_steps:
+            return [self._group_counts.get(group_index)] * len(states)
         steps = self._steps.setdefault(group_index, PackedSteps()).advance(states)
         if self.spec.advance is None:
             return steps
@@ -438,10 +439,7 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
                 self._init_state(param, group)
         states = [self.state[param] if param in self.state else {} for param in params]
         kahan.add_buffers(params, states, self.kahan_summation)
-        if self.spec.counts_steps:
-            steps = self._counts(group_index, group, states)
-        else:
-            steps = [None] * len(params)
+        steps = self._counts(group_index, group, states)
         hyperparameters = self.spec.rule_arguments(group)
         stepped, stepped_states = params, states
         if self.state_dtype in COMPACT_STATE_DTYPES:
