@@ -45,11 +45,15 @@ def tensors(name, hyper, rng):
 
 # Every rule with Kahan compensation (the richest hyperparameters: maximize, decay, AMSGrad),
 # and a few rounded to nearest without it.
-CASES = [(case, True) for case in EDGE_CASES] + [(case, False) for case in (EDGE_CASES[0], EDGE_CASES[-1], EDGE_CASES[-2])]
+CASES = [(case, True) for case in EDGE_CASES] + [
+    (case, False) for case in (EDGE_CASES[0], EDGE_CASES[-1], EDGE_CASES[-2])
+]
 
 
 @pytest.mark.parametrize("isa", native.available_isas())
-@pytest.mark.parametrize("case, kahan", CASES, ids=[case_id(case) + ("-kahan" if kahan else "-rounded") for case, kahan in CASES])
+@pytest.mark.parametrize(
+    "case, kahan", CASES, ids=[case_id(case) + ("-kahan" if kahan else "-rounded") for case, kahan in CASES]
+)
 def test_bf16_params_equal_decode_rule_encode_and_the_bf16_store_bitwise(case, kahan, isa):
     """Two groups (the case's hyperparameters, and the rule's first), each one call over SHAPES,
     three steps, on one and on three threads."""
@@ -57,7 +61,10 @@ def test_bf16_params_equal_decode_rule_encode_and_the_bf16_store_bitwise(case, k
     spec = SPECS[name]
     rng = np.random.default_rng(len(name))
     groups = [hyper, HYPERS[name][0]]
-    stepped = {threads: [tensors(name, group, np.random.default_rng(index)) for index, group in enumerate(groups)] for threads in (1, 3)}
+    stepped = {
+        threads: [tensors(name, group, np.random.default_rng(index)) for index, group in enumerate(groups)]
+        for threads in (1, 3)
+    }
     expected = [tensors(name, group, np.random.default_rng(index)) for index, group in enumerate(groups)]
     for step in (1, 2, 10):
         grads = [bits(rng.standard_normal(shape) * 10.0 ** rng.uniform(-4, 0, shape)) for shape in SHAPES]
