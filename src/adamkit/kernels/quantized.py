@@ -138,11 +138,7 @@ def update_pointers(
         tuple(state_ptrs[codes_key(key)] for key in keys) + padding,
         tuple(state_ptrs[scales_key(key)] for key in keys) + padding,
         # NAdam's steps are (step, mu_product) pairs; those of a rule that counts none (Lion), None.
-        steps
-        if native.takes_mu_product(rule)
-        else [float(step) for step in steps]
-        if spec.counts_steps
-        else [0.0] * len(steps),
+        steps if native.takes_mu_product(rule) else [float(step) for step in steps] if spec.counts_steps else [0.0] * len(steps),
         dtype,
         compensation,
     )
