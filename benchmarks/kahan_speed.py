@@ -1,9 +1,10 @@
 """Step time of AdamW on bfloat16 parameters (with and without Kahan summation, with bfloat16
-or float32 state) against float32 parameters.
+or float32 state, or 8-bit state) against float32 parameters, and torch's fused AdamW.
 
 Workload A of issue 3: 20M parameters in 50 tensors. Each contender steps its own parameters
 (float32, or the same values in bfloat16 with bfloat16 gradients, and bfloat16 state or, with
-``state_dtype="fp32"``, float32 state) with adamkit.torch AdamW; the contenders alternate step by step, and each figure is the median of --steps steps
+``state_dtype="fp32"``, float32 state, or with ``state_dtype="int8"`` 8-bit state) with
+adamkit.torch AdamW, or torch.optim.AdamW(fused=True) on float32; the contenders alternate step by step, and each figure is the median of --steps steps
 after 3 warm-up steps: wall-clock time, and (a check that holds up on a loaded machine with
 --threads 1) the CPU time of the stepping thread. Also prints the bytes per parameter of
 parameters plus optimizer state.
@@ -31,6 +32,13 @@ def contender(dtype, kahan_summation, grads, state_dtype=None):
     return params, adamkit.torch.AdamW(params, lr=1e-3, kahan_summation=kahan_summation, state_dtype=state_dtype)
 
 
+def torch_fused(grads):
+    params = [torch.zeros(n, requires_grad=True) for n in SIZES]
+    for param, grad in zip(params, grads):
+        param.grad = grad.clone()
+    return params, torch.optim.AdamW(params, lr=1e-3, fused=True)
+
+
 def bytes_per_param(params, optimizer):
     tensors = [*params, *(v for p in params for k, v in optimizer.state[p].items() if k != "step")]
     return sum(t.numel() * t.element_size() for t in tensors) / sum(SIZES)
@@ -51,6 +59,10 @@ def main():
         "bf16 params, kahan_summation=False": contender(torch.bfloat16, False, grads),
         "bf16 params, fp32 state + Kahan": contender(torch.bfloat16, None, grads, "fp32"),
         "bf16 params, fp32 state, kahan_summation=False": contender(torch.bfloat16, False, grads, "fp32"),
+        "fp32 params, int8 state": contender(torch.float32, None, grads, "int8"),
+        "bf16 params + Kahan, int8 state": contender(torch.bfloat16, None, grads, "int8"),
+        "bf16 params, int8 state, kahan_summation=False": contender(torch.bfloat16, False, grads, "int8"),
+        "torch.optim fp32, fused": torch_fused(grads),
     }
     wall = {name: [] for name in contenders}
     cpu = {name: [] for name in contenders}

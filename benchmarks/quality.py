@@ -20,6 +20,8 @@ task whatever the variant:
 - bf16-params: the model in bfloat16 (parameters, forward, backward), Kahan summation and
   bfloat16 state, adamkit's defaults for bfloat16 parameters (threshold 1 %);
 - bf16-params-fp32-state: the same with state_dtype="fp32" (threshold 1 %);
+- bf16-params-int8: bfloat16 parameters, Kahan summation and state_dtype="int8" (8-bit state for
+  the tensors of at least 4096 elements; threshold 2 %, as int8's);
 and three diagnostics with no threshold, which tell how large a gap is worth noticing and
 where a bfloat16 gap comes from:
 - fp64: the model and the state in float64, the baseline's training rounded less: its gap is
@@ -78,6 +80,9 @@ VARIANTS = {
     "bf16-params": Variant("bfloat16 parameters, Kahan summation, bfloat16 state (the defaults)", 0.01, BFLOAT16),
     "bf16-params-fp32-state": Variant(
         'bfloat16 parameters, Kahan summation, state_dtype="fp32"', 0.01, BFLOAT16, {"state_dtype": "fp32"}
+    ),
+    "bf16-params-int8": Variant(
+        'bfloat16 parameters, Kahan summation, state_dtype="int8"', 0.02, BFLOAT16, {"state_dtype": "int8"}
     ),
     "fp64": Variant("diagnostic: float64 parameters and state", None, Precision(torch.float64)),
     "bf16-params-plain": Variant(

@@ -27,6 +27,7 @@
 #include "quant8.h"
 #include "quant8_codec.h"
 #include "quant8_adam_fused.h"
+#include "quant8_bf16.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -480,6 +481,7 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
  * the step measurably slower (BENCHMARKS.md, issue 5: 8-bit state speed). */
 #define Q8_SPAN 32
 #define Q8_CHUNK_SPANS 8
+#define Q8_SPAN_ELEMENTS (Q8_SPAN * AK_Q8_BLOCK)
 
 typedef struct {
     const ak_q8_call *call;
@@ -487,6 +489,7 @@ typedef struct {
     ak_scalars scalars;
     const ak_tensor_scalars *per_tensor;
     const int64_t *span_offsets; /* spans of the tensors before t; [n_tensors + 1] */
+    float *scratch; /* bf16_params: per thread, a span's parameters and gradients in float32 */
 } plan;
 
 static int64_t blocks_per_row(const ak_q8_call *c, int64_t t)
@@ -494,13 +497,15 @@ static int64_t blocks_per_row(const ak_q8_call *c, int64_t t)
     return (c->row_numels[t] + AK_Q8_BLOCK - 1) / AK_Q8_BLOCK;
 }
 
-/* Decode, update and encode block `b` of tensor t, which starts at element `first` and holds n. */
-INLINE void run_block(const plan *pl, const ak_scalars *k, int64_t t, int64_t b, int64_t first, int n)
+/* Decode, update and encode block `b` of tensor t, which starts at element `first` and holds n
+ * float32 parameters at `param` and gradients at `grad`. */
+INLINE void run_block(const plan *pl, const ak_scalars *k, int64_t t, int64_t b, int64_t first, int n, float *param,
+                      const float *grad)
 {
     const ak_q8_call *c = pl->call;
     const rule_layout *layout = &LAYOUTS[c->rule];
     float values[AK_MAX_SLOTS][AK_Q8_BLOCK], roots[AK_MAX_SLOTS][AK_Q8_BLOCK];
-    q8_block block = {.n = n, .param = c->params[t] + first, .grad = c->grads[t] + first};
+    q8_block block = {.n = n, .param = param, .grad = grad};
     for (int s = 0; s < AK_MAX_SLOTS; s++) {
         if (!c->codes[s])
             continue;
@@ -523,8 +528,9 @@ INLINE void run_block(const plan *pl, const ak_scalars *k, int64_t t, int64_t b,
 }
 
 /* Step one span (numbered across all tensors), block after block; with a fused runner
- * (quant8_adam_fused.h), Adam steps the span's whole blocks with it. */
-INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fused_adam)
+ * (quant8_adam_fused.h), Adam steps the span's whole blocks with it. bfloat16 parameters are
+ * stepped in float32 in the scratch of `thread`, and stored back (quant8_bf16.h). */
+INLINE void run_span(const plan *pl, int64_t global_span, int thread, ak_q8_adam_runner fused_adam)
 {
     const ak_q8_call *c = pl->call;
     int64_t t = ak_tensor_at(pl->span_offsets, c->n_tensors, global_span);
@@ -538,10 +544,19 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
     ak_scalars k = pl->scalars;
     k.tensor = pl->per_tensor[t];
     int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
+    const int64_t span_first = row * row_numel + first_block * AK_Q8_BLOCK, span_first_block = first_block;
+    const int64_t span_end = row * row_numel + (last_block * AK_Q8_BLOCK < row_numel ? last_block * AK_Q8_BLOCK : row_numel);
+    float *param = (float *)c->params[t] + span_first;
+    const float *grad = (const float *)c->grads[t] + span_first;
+    if (c->bf16_params) {
+        param = pl->scratch + (int64_t)thread * 2 * Q8_SPAN_ELEMENTS;
+        ak_q8_bf16_widen(span_end - span_first, (const uint16_t *)c->params[t] + span_first, param);
+        ak_q8_bf16_widen(span_end - span_first, (const uint16_t *)c->grads[t] + span_first, param + Q8_SPAN_ELEMENTS);
+        grad = param + Q8_SPAN_ELEMENTS;
+    }
     if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
         int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;
-        ak_q8_run run = {
-            .n_blocks = whole_blocks_end - first_block, .param = c->params[t] + first, .grad = c->grads[t] + first};
+        ak_q8_run run = {.n_blocks = whole_blocks_end - first_block, .param = param, .grad = grad};
         for (int s = 0; s < pl->slots; s++) {
             run.codes[s] = (char *)c->codes[s][t] + first;
             run.scales[s] = c->absmax[s][t] + first_scale;
@@ -550,10 +565,13 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
         first_block = whole_blocks_end;
     }
     for (int64_t block = first_block; block < last_block; block++) {
-        int64_t in_row = block * AK_Q8_BLOCK;
+        int64_t in_row = block * AK_Q8_BLOCK, in_span = (block - span_first_block) * AK_Q8_BLOCK;
         int n = (int)(row_numel - in_row < AK_Q8_BLOCK ? row_numel - in_row : AK_Q8_BLOCK);
-        run_block(pl, &k, t, row * per_row + block, row * row_numel + in_row, n);
+        run_block(pl, &k, t, row * per_row + block, row * row_numel + in_row, n, param + in_span, grad + in_span);
     }
+    if (c->bf16_params)
+        ak_q8_bf16_store(span_end - span_first, param, (uint16_t *)c->params[t] + span_first,
+                         c->compensation ? c->compensation[t] + span_first : NULL);
 }
 
 /* run_span compiled for each instruction set (the code is the same; the compiler vectorises
@@ -563,22 +581,19 @@ INLINE void run_span(const plan *pl, int64_t global_span, ak_q8_adam_runner fuse
  * processor with AVX512F alone (Xeon Phi) runs the AVX2 version. */
 static void run_span_baseline(const void *pl, int64_t global_span, int thread)
 {
-    (void)thread;
-    run_span(pl, global_span, NULL);
+    run_span(pl, global_span, thread, NULL);
 }
 
 #if AK_X86 && defined(__GNUC__)
 __attribute__((target("avx2"))) static void run_span_avx2(const void *pl, int64_t global_span, int thread)
 {
-    (void)thread;
-    run_span(pl, global_span, ak_q8_adam_run_avx2);
+    run_span(pl, global_span, thread, ak_q8_adam_run_avx2);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static void run_span_avx512(const void *pl, int64_t global_span,
                                                                                  int thread)
 {
-    (void)thread;
-    run_span(pl, global_span, ak_q8_adam_run_avx512);
+    run_span(pl, global_span, thread, ak_q8_adam_run_avx512);
 }
 #endif
 
@@ -603,12 +618,18 @@ int ak_q8_update(const ak_q8_call *call)
         return 0;
     int64_t *offsets = malloc((size_t)(n + 1) * sizeof *offsets);
     ak_tensor_scalars *per_tensor = malloc((size_t)n * sizeof *per_tensor);
-    if (!offsets || !per_tensor) {
+    float *scratch = call->bf16_params ? malloc((size_t)call->num_threads * 2 * Q8_SPAN_ELEMENTS * sizeof *scratch) : NULL;
+    if (!offsets || !per_tensor || (call->bf16_params && !scratch)) {
         free(offsets);
         free(per_tensor);
+        free(scratch);
         return -1;
     }
-    plan pl = {.call = call, .slots = ak_q8_slots(call->rule, &call->hyper), .per_tensor = per_tensor, .span_offsets = offsets};
+    plan pl = {.call = call,
+               .slots = ak_q8_slots(call->rule, &call->hyper),
+               .per_tensor = per_tensor,
+               .span_offsets = offsets,
+               .scratch = scratch};
     ak_call_scalars(call->rule, &call->hyper, &pl.scalars);
     offsets[0] = 0;
     for (int64_t t = 0; t < n; t++) {
@@ -621,5 +642,6 @@ int ak_q8_update(const ak_q8_call *call)
     ak_parallel_for(offsets[n], call->num_threads, Q8_CHUNK_SPANS, runner_for(call->isa), &pl);
     free(offsets);
     free(per_tensor);
+    free(scratch);
     return 0;
 }

@@ -16,6 +16,10 @@
  * independent, so the result does not depend on the thread count. On AVX-512 and AVX2, Adam
  * updates each block in the same loop as it encodes the previous one (quant8_adam_fused.h).
  *
+ * bfloat16 parameters (bf16_params) are widened to float32 a span at a time, stepped as float32
+ * parameters are, and stored rounded to nearest even, optionally with Kahan compensation
+ * (quant8_bf16.h): the same bits as the dense bfloat16 layouts' store.
+ *
  * Blocks restart at every row of row_numels[t] elements (the last block of a row may be
  * shorter); the scales of a tensor are ordered row by row. A flat tensor is one row.
  */
@@ -39,8 +43,8 @@ typedef struct {
     int64_t n_tensors;
     const int64_t *numels;          /* [n_tensors] */
     const int64_t *row_numels;      /* [n_tensors] elements per row, dividing numels[t] */
-    float *const *params;           /* [n_tensors] float32 */
-    const float *const *grads;      /* [n_tensors] float32 */
+    void *const *params;            /* [n_tensors] float32, or bfloat16 with bf16_params */
+    const void *const *grads;       /* [n_tensors] of the parameters' dtype */
     /* Per slot, the first ak_q8_slots() given, the others NULL: */
     void *const *codes[AK_MAX_SLOTS];   /* [n_tensors] numel codes each, int8 for the signed
                                            map, uint8 for the unsigned */
@@ -48,6 +52,8 @@ typedef struct {
                                            scales each */
     const double *steps;            /* [n_tensors], this step included */
     const double *mu_products;      /* [n_tensors] or NULL: NAdam's, as ak_call's */
+    int bf16_params;                /* parameters and gradients are bfloat16 (quant8_bf16.h) */
+    uint16_t *const *compensation;  /* [n_tensors] bfloat16 Kahan buffers, or NULL; bf16_params only */
 } ak_q8_call;
 
 /* How many slots `rule` steps with these hyperparameters (its first ones, in order), or 0 if

@@ -4,25 +4,38 @@
 #include "quant8.h"
 
 /* quant8_update(rule, hyper, isa, num_threads, numels, row_numels, params, grads, codes,
- *               absmax, steps)
+ *               absmax, steps, dtype, compensation)
  *
  * A rule on 8-bit block-wise state (quant8.h). numels, row_numels (the elements per row of
  * the blocks), params, grads and steps have one entry per tensor, as sequences of ints (or
  * int64 arrays); codes and absmax are 3-tuples, one entry per state slot of the rule: the
- * slot's pointers, one per tensor, or None for a slot the rule does not use here. */
+ * slot's pointers, one per tensor, or None for a slot the rule does not use here. dtype is the
+ * parameters' and gradients', "float32" or "bfloat16"; compensation is None, or (bfloat16 only)
+ * a sequence of pointers to each parameter's bfloat16 Kahan compensation buffer. */
 PyObject *ak_py_quant8_update(PyObject *self, PyObject *args)
 {
     (void)self;
-    const char *rule, *isa;
+    const char *rule, *isa, *dtype;
     int num_threads;
-    PyObject *hyper, *numels, *row_numels, *params, *grads, *codes, *absmax, *steps;
-    if (!PyArg_ParseTuple(args, "sOsiOOOOO!O!O:quant8_update", &rule, &hyper, &isa, &num_threads,
+    PyObject *hyper, *numels, *row_numels, *params, *grads, *codes, *absmax, *steps, *compensation;
+    if (!PyArg_ParseTuple(args, "sOsiOOOOO!O!OsO:quant8_update", &rule, &hyper, &isa, &num_threads,
                           &numels, &row_numels, &params, &grads, &PyTuple_Type, &codes,
-                          &PyTuple_Type, &absmax, &steps))
+                          &PyTuple_Type, &absmax, &steps, &dtype, &compensation))
         return NULL;
-    ak_q8_call call = {.num_threads = num_threads};
+    ak_q8_call call = {.num_threads = num_threads, .bf16_params = strcmp(dtype, "bfloat16") == 0};
     if (ak_py_read_call(rule, hyper, isa, num_threads, &call.rule, &call.isa, &call.hyper) < 0)
         return NULL;
+    if (!call.bf16_params && strcmp(dtype, "float32") != 0) {
+        PyErr_Format(PyExc_ValueError, "dtype must be 'float32' or 'bfloat16', got '%s'", dtype);
+        return NULL;
+    }
+    if (compensation != Py_None && !call.bf16_params) {
+        PyErr_Format(PyExc_ValueError,
+                     "compensation is only for bfloat16 parameters (their float32 results are "
+                     "rounded), got dtype %s",
+                     dtype);
+        return NULL;
+    }
     int used = ak_q8_slots(call.rule, &call.hyper);
     if (used == 0) {
         PyErr_Format(PyExc_ValueError, "rule '%s' has no 8-bit state", rule);
@@ -61,6 +74,8 @@ PyObject *ak_py_quant8_update(PyObject *self, PyObject *args)
         ak_py_read_integers(row_numels, n, "row_numels", row_numel, 0) < 0 ||
         ak_py_read_pointers(params, n, "param_ptrs", a.scratch, a.params) < 0 ||
         ak_py_read_pointers(grads, n, "grad_ptrs", a.scratch, (void **)a.grads) < 0 ||
+        (compensation != Py_None &&
+         ak_py_read_pointers(compensation, n, "compensation_ptrs", a.scratch, a.compensation) < 0) ||
         (ak_rule_takes_mu_product(call.rule) ? ak_py_read_counts(steps, n, a.steps, a.mu_products)
                                               : ak_py_read_steps(steps, n, a.steps)) < 0)
         goto done;
@@ -82,7 +97,10 @@ PyObject *ak_py_quant8_update(PyObject *self, PyObject *args)
                          i, (long long)a.numels[i], (long long)row_numel[i]);
             goto done;
         }
-        const char *missing = !a.params[i] ? "param_ptrs" : !a.grads[i] ? "grad_ptrs" : NULL;
+        const char *missing = !a.params[i]                                ? "param_ptrs"
+                              : !a.grads[i]                               ? "grad_ptrs"
+                              : compensation != Py_None && !a.compensation[i] ? "compensation_ptrs"
+                                                                          : NULL;
         for (int s = 0; s < used && !missing; s++)
             missing = !a.slots[s][i] ? "code_ptrs" : !scales[s][i] ? "absmax_ptrs" : NULL;
         if (missing) {
@@ -93,8 +111,9 @@ PyObject *ak_py_quant8_update(PyObject *self, PyObject *args)
     call.n_tensors = n;
     call.numels = a.numels;
     call.row_numels = row_numel;
-    call.params = (float *const *)a.params;
-    call.grads = (const float *const *)a.grads;
+    call.params = a.params;
+    call.grads = (const void *const *)a.grads;
+    call.compensation = compensation != Py_None ? (uint16_t *const *)a.compensation : NULL;
     call.steps = a.steps;
     call.mu_products = ak_rule_takes_mu_product(call.rule) ? a.mu_products : NULL;
     int status;

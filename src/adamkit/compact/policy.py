@@ -4,8 +4,8 @@
 bfloat16 parameters (a torch dtype). The compact values, :data:`COMPACT_STATE_DTYPES`, are
 ``"int8"`` (8-bit block-wise codes and scales, :mod:`adamkit.kernels.quantized`) and ``"bf16"``
 (bfloat16, stored with stochastic rounding). This module says which optimizers take them
-(:func:`takes_compact_state`), which parameters get them (:func:`keeps_compact`: float32, at
-least :data:`MIN_QUANTIZED_NUMEL` elements) and how each state key is coded, so that both front
+(:func:`takes_compact_state`), which parameters get them (:func:`keeps_compact`: float32, and
+for int8 also bfloat16, of at least :data:`MIN_QUANTIZED_NUMEL` elements) and how each state key is coded, so that both front
 ends follow the same rules. 8-bit codes are kept under keys torch.optim does not use
 (:func:`adamkit.kernels.quantized.compact_keys`); :func:`with_current_keys` reads the layout
 adamkit 0.1.0 saved, codes under torch's keys. A compact ``state_dtype`` needs the C kernels: without them the
@@ -73,10 +73,16 @@ def check_compact_state(spec, state_dtype, optimizer_name, alternatives):
         )
 
 
-def keeps_compact(state_dtype, is_float32, numel):
-    """Whether a parameter (float32 or not, of ``numel`` elements) keeps compact state under
-    ``state_dtype``; otherwise its state is full precision."""
-    return state_dtype in COMPACT_STATE_DTYPES and is_float32 and numel >= MIN_QUANTIZED_NUMEL
+COMPACT_PARAM_DTYPES = {"bf16": ("float32",), "int8": quantized.PARAM_DTYPES}
+"""The parameter dtypes whose state each compact ``state_dtype`` holds: bfloat16 state is for
+float32 parameters, and 8-bit state for float32 and bfloat16 ones (the kernel steps bfloat16
+parameters in float32 and stores them rounded, or with Kahan compensation)."""
+
+
+def keeps_compact(state_dtype, dtype, numel):
+    """Whether a parameter of ``dtype`` (its name: ``"float32"``...) and ``numel`` elements keeps
+    compact state under ``state_dtype``; otherwise its state is full precision."""
+    return state_dtype in COMPACT_STATE_DTYPES and dtype in COMPACT_PARAM_DTYPES[state_dtype] and numel >= MIN_QUANTIZED_NUMEL
 
 
 def rounding_seed(step, index):

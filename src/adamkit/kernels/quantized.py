@@ -26,11 +26,14 @@ int8 codes hold the signed map (:func:`adamkit.compact.int8.encode_signed`), uin
 The scales are a 1-d array, or, in the row layout of :mod:`adamkit.compact.int8` (blocks
 restart at every row; FSDP2 shards by rows), an array of shape ``(rows, blocks per row)``.
 
-One call steps a whole list of float32 parameters. For each block the kernel decodes the
-state, applies the rule of :mod:`adamkit.rules` in float32 in the rule's order of operations,
-and re-encodes with the block's new maxima, in one pass over memory. It computes exactly the
-bits of ``decode -> rule -> encode`` in NumPy (tested), whatever the thread count and the
-instruction set.
+One call steps a whole list of float32, or bfloat16, parameters. For each block the kernel
+decodes the state, applies the rule of :mod:`adamkit.rules` in float32 in the rule's order of
+operations, and re-encodes with the block's new maxima, in one pass over memory. bfloat16
+parameters and gradients are widened to float32 for the rule, and the new parameters stored
+rounded to nearest even, or with Kahan summation (a bfloat16 compensation buffer per parameter,
+stored as :func:`adamkit.kernels.native.update_pointers` describes), in the same pass. It
+computes exactly the bits of ``decode -> rule -> encode`` (and the bfloat16 store) in NumPy
+(tested), whatever the thread count and the instruction set.
 """
 
 import functools
@@ -73,6 +76,8 @@ def coded_slot(name):
 
 RULES = tuple(dict.fromkeys(spec.rule for spec in specs.COMPACT))
 """The rules this kernel steps."""
+PARAM_DTYPES = ("float32", "bfloat16")
+"""The dtypes of the parameters (and gradients) this kernel steps."""
 
 
 def available():
@@ -96,20 +101,26 @@ def update_pointers(
     steps,
     *,
     row_numels=None,
+    dtype="float32",
+    compensation=None,
     isa=None,
     num_threads=None,
 ):
-    """Step float32 tensors in place given data pointers (the entry point for torch tensors).
+    """Step float32 or bfloat16 tensors in place given data pointers (the entry point for torch
+    tensors).
 
     Blocks restart at every row of ``row_numels[i]`` elements (default: one row, the flat
     layout). ``state_ptrs`` maps the :func:`compact_keys` of each key of :func:`state_keys`
     to a sequence of pointers, one per tensor; ``steps[i]`` counts this step.
     ``hyperparameters`` are the rule's keyword arguments (``betas``, ``decoupled_weight_decay``...).
-    ``isa`` forces an instruction set of :func:`adamkit.kernels.native.available_isas`; neither
+    ``dtype`` is the parameters' and gradients' dtype, ``"float32"`` or ``"bfloat16"``;
+    ``compensation`` (bfloat16 only) one pointer per tensor to its bfloat16 Kahan buffer, or
+    ``None`` to store the parameters rounded to nearest. ``isa`` forces an instruction set of :func:`adamkit.kernels.native.available_isas`; neither
     it nor ``num_threads`` changes the result. The caller keeps the memory alive, of the right
     sizes, and unaliased during the call.
     """
     rule, hyper = _rule_and_hyper(spec, hyperparameters)
+    dtype = _dtype_name(dtype)
     keys = state_keys(spec, hyper)
     expected = {name for key in keys for name in compact_keys(key)}
     if set(state_ptrs) != expected:
@@ -128,22 +139,35 @@ def update_pointers(
         tuple(state_ptrs[scales_key(key)] for key in keys) + padding,
         # NAdam's steps are (step, mu_product) pairs; those of a rule that counts none (Lion), None.
         steps if native.takes_mu_product(rule) else [float(step) for step in steps] if spec.counts_steps else [0.0] * len(steps),
+        dtype,
+        compensation,
     )
 
 
-def update(spec, params, grads, states, steps, *, isa=None, num_threads=None, **hyperparameters):
+def update(spec, params, grads, states, steps, *, compensations=None, isa=None, num_threads=None, **hyperparameters):
     """Step float32 NumPy arrays in place; ``states[i]`` holds the codes and scales of
     ``params[i]`` under the :func:`compact_keys` of this module's table, in the flat or the row layout (read
-    from the scales' shape). Bad input raises before anything changes."""
+    from the scales' shape). Bad input raises before anything changes.
+
+    uint16 ``params`` and ``grads`` are bfloat16 bit patterns (:mod:`adamkit.compact.bfloat16`),
+    and ``compensations`` (bfloat16 only) their uint16 Kahan buffers, or ``None``."""
     _rule_and_hyper(spec, hyperparameters)
     params, grads, states, steps = list(params), list(grads), list(states), list(steps)
     native.check_per_param(params, grads=grads, states=states, steps=steps)
+    dtype = np.uint16 if params and isinstance(params[0], np.ndarray) and params[0].dtype == np.uint16 else np.float32
+    if compensations is not None:
+        compensations = list(compensations)
+        if dtype != np.uint16:
+            raise ValueError("compensations are for bfloat16 (uint16) parameters only")
+        native.check_per_param(params, compensations=compensations)
     keys = state_keys(spec, hyperparameters)
     pointers = {name: [] for key in keys for name in compact_keys(key)}
     row_numels = []
     for index, (param, grad, state) in enumerate(zip(params, grads, states)):
-        _check_array(f"params[{index}]", param, np.float32, param.size, writable=True)
-        _check_array(f"grads[{index}]", grad, np.float32, param.size, writable=False)
+        _check_array(f"params[{index}]", param, dtype, param.size, writable=True)
+        _check_array(f"grads[{index}]", grad, dtype, param.size, writable=False)
+        if compensations is not None:
+            _check_array(f"compensations[{index}]", compensations[index], np.uint16, param.size, writable=True)
         scales = state.get(scales_key(keys[0]))
         rows = isinstance(scales, np.ndarray) and scales.ndim == 2 and param.ndim >= 1
         row_numels.append(param.size // param.shape[0] if rows and param.shape[0] else param.size)
@@ -163,6 +187,8 @@ def update(spec, params, grads, states, steps, *, isa=None, num_threads=None, **
         pointers,
         steps,
         row_numels=row_numels,
+        dtype="bfloat16" if dtype == np.uint16 else "float32",
+        compensation=None if compensations is None else [buffer.ctypes.data for buffer in compensations],
         isa=isa,
         num_threads=num_threads,
     )
@@ -196,6 +222,14 @@ def _rule_and_hyper(spec, hyperparameters):
     if rule not in RULES:
         raise ValueError(f"{spec.name} has no 8-bit state (it is for {specs.listed(specs.COMPACT)})")
     return rule, hyper
+
+
+def _dtype_name(dtype):
+    """``"float32"`` or ``"bfloat16"`` for that name or torch dtype; raise ``ValueError`` else."""
+    name = str(dtype).removeprefix("torch.")
+    if name not in PARAM_DTYPES:
+        raise ValueError(f"Invalid dtype: {dtype!r} (must be one of {', '.join(PARAM_DTYPES)})")
+    return name
 
 
 def _check_array(name, array, dtype, size, writable):

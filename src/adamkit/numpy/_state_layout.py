@@ -50,7 +50,7 @@ def check_state_dtype(spec, state_dtype, optimizer_name):
 
 def layout(param, state_dtype):
     """``"int8"``, ``"bf16"`` or ``None``: how ``param``'s state is held under ``state_dtype``."""
-    if state_dtype is None or not keeps_compact(state_dtype, param.dtype == np.float32, param.size):
+    if state_dtype is None or not keeps_compact(state_dtype, param.dtype.name, param.size):
         return None
     return state_dtype
 

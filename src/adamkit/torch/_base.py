@@ -195,18 +195,16 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
                         compact_state.quantize_state(state, keys, self.state_dtype)
 
     def _widened_state(self, state_dict):
-        """The float32 copies of the saved state of bfloat16 parameters that keep float32 state
-        (``state_dtype="fp32"``), which torch's loading would round to the parameter's dtype."""
+        """Copies of the saved state that torch's loading would cast to the parameter's dtype:
+        8-bit codes and scales, and float32 state of bfloat16 parameters (``state_dtype="fp32"``,
+        or to be encoded in 8 bits) (:func:`compact_state.uncast_copies`)."""
         widened, slot_keys = {}, {slot.key for slot in self.spec.slots}
         for group, saved_group in zip(self.param_groups, state_dict["param_groups"]):
             for param, index in zip(group["params"], saved_group["params"]):
                 saved = state_dict["state"].get(index, {})
-                if backend.slot_dtype(param, self.state_dtype) is torch.float32:
-                    widened[param] = {
-                        key: value.detach().to(torch.float32, copy=True).contiguous()
-                        for key, value in saved.items()
-                        if key in slot_keys and torch.is_tensor(value) and value.is_floating_point()
-                    }
+                if saved:
+                    fp32 = backend.slot_dtype(param, self.state_dtype) is torch.float32
+                    widened[param] = compact_state.uncast_copies(param, saved, slot_keys, fp32, self.state_dtype)
         return widened
 
     def export_torch_state_dict(self) -> dict[str, Any]:

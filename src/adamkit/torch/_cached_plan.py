@@ -148,7 +148,7 @@ class GroupPlan(CachedGroup):
             params, subset = [stepped[i] for i in indices], [states[i] for i in indices]
             if kind == INT8:
                 arguments = compact_state.int8_arguments(spec, group, params, subset)
-                watched.append((indices, list(arguments["state_ptrs"])))
+                watched.append((indices, list(arguments["state_ptrs"]) + ([kahan.KEY] if arguments["compensation"] else [])))
             else:
                 arguments = backend.native_arguments(spec, group, stepped[0].dtype, params, subset)
                 watched.append((indices, keys + ([kahan.KEY] if arguments["compensation"] else [])))

@@ -75,10 +75,10 @@ def expected_slots(spec, group, param, state):
             codes, scales = quantized.compact_keys(key)
             expected[codes] = (_CODE_DTYPES[key], param.shape)
             expected[scales] = (torch.float32, torch.Size(absmax_shape(param.shape, rows)))
-        return expected
-    dtype = torch.bfloat16 if kind == BFLOAT16 else _full_precision_dtype(param, state, keys)
-    shapes = spec.slot_shapes(group, param.shape)
-    expected = {key: (dtype, torch.Size(shapes[key])) for key in keys if key in shapes}
+    else:
+        dtype = torch.bfloat16 if kind == BFLOAT16 else _full_precision_dtype(param, state, keys)
+        shapes = spec.slot_shapes(group, param.shape)
+        expected = {key: (dtype, torch.Size(shapes[key])) for key in keys if key in shapes}
     if kahan.KEY in state:
         expected[kahan.KEY] = (torch.bfloat16, param.shape)
     return expected

@@ -2,8 +2,8 @@ r"""Compact state of the optimizers of :data:`adamkit.specs.COMPACT`: ``state_dt
 block-wise, see :mod:`adamkit.kernels.quantized`) and ``state_dtype="bf16"`` (bfloat16 with
 stochastic rounding).
 
-A parameter's state is quantised when the parameter is a float32 CPU tensor of at least
-:data:`adamkit.compact.policy.MIN_QUANTIZED_NUMEL` elements (decided on its shape, so every
+A parameter's state is quantised when the parameter is a float32 (or, for int8, a bfloat16) CPU
+tensor of at least :data:`adamkit.compact.policy.MIN_QUANTIZED_NUMEL` elements (decided on its shape, so every
 process of a job makes the same choice); smaller tensors, and other dtypes, keep torch's full-precision state, which
 costs little. Quantised state holds each of torch's slots (Adam's ``exp_avg``, ``exp_avg_sq``,
 ``max_exp_avg_sq``...) as int8/uint8 codes of the
@@ -41,6 +41,7 @@ from adamkit.compact.policy import DECODERS, ENCODERS, keeps_compact, rounding_s
 from adamkit.kernels import native, quantized
 from adamkit.kernels.quantized import codes_key, coded_slot, compact_keys, scales_key
 from adamkit.torch import _backend as backend
+from adamkit.torch import _kahan as kahan
 from adamkit.torch._local_shard import is_distributed, like, local
 
 _CODE_DTYPES = {np.dtype(np.int8): torch.int8, np.dtype(np.uint8): torch.uint8}
@@ -48,7 +49,8 @@ _CODE_DTYPES = {np.dtype(np.int8): torch.int8, np.dtype(np.uint8): torch.uint8}
 
 def quantizes(param, state_dtype):
     """Whether ``param``'s state is kept 8-bit under ``state_dtype``."""
-    return keeps_compact(state_dtype, param.dtype == torch.float32, param.numel()) and not (
+    dtype = str(param.dtype).removeprefix("torch.")
+    return keeps_compact(state_dtype, dtype, param.numel()) and not (
         state_dtype == "int8" and is_distributed(param) and param.dim() < 2
     )
 
@@ -79,6 +81,32 @@ def current_state_dict(state_dict):
             pid: with_current_keys(state, _holds_codes) if isinstance(state, dict) else state
             for pid, state in state_dict["state"].items()
         },
+    }
+
+
+def float32_scales(saved):
+    """Copies of the float32 8-bit scales of one parameter's ``saved`` state, which torch's
+    loading would round to a bfloat16 parameter's dtype."""
+    return {
+        key: value.detach().clone().contiguous()
+        for key, value in saved.items()
+        if torch.is_tensor(value) and value.dtype == torch.float32 and coded_slot(key) is not None and key == scales_key(coded_slot(key))
+    }
+
+
+def uncast_copies(param, saved, slot_keys, float32_state, state_dtype):
+    """Copies of what torch's loading would cast to ``param``'s dtype in its ``saved`` state:
+    8-bit codes and scales that load as they were saved (:func:`kept_compact`), or, for a
+    bfloat16 ``param``, float32 copies of its full-precision ``slot_keys`` if its state is float32
+    (``float32_state``) or is to be encoded in 8 bits under ``state_dtype``."""
+    if is_quantized(saved) and quantizes(param, state_dtype):
+        return {key: value.detach().clone().contiguous() for key, value in saved.items() if coded_slot(key) is not None}
+    if param.dtype is not torch.bfloat16 or not (float32_state or quantizes(param, state_dtype)):
+        return {}
+    return {
+        key: value.detach().to(torch.float32, copy=True).contiguous()
+        for key, value in saved.items()
+        if key in slot_keys and torch.is_tensor(value) and value.is_floating_point()
     }
 
 
@@ -133,8 +161,9 @@ def dequantized(state):
     return plain
 
 
-def to_float32_state_dict(state_dict):
-    """A torch.optim-compatible copy of ``state_dict`` with quantised state decoded to float32.
+def to_float32_state_dict(state_dict, kept=frozenset()):
+    """A torch.optim-compatible copy of ``state_dict`` with quantised state decoded to float32,
+    but for the parameter ids in ``kept``.
 
     Anything that is not a state dict is returned as it is, for the caller's checks to reject.
     """
@@ -143,29 +172,49 @@ def to_float32_state_dict(state_dict):
     return {
         **state_dict,
         "state": {
-            pid: dequantized(state) if isinstance(state, dict) else state for pid, state in state_dict["state"].items()
+            pid: dequantized(state) if isinstance(state, dict) and pid not in kept else state
+            for pid, state in state_dict["state"].items()
         },
     }
 
 
+def kept_compact(optimizer, state_dict):
+    """The ids of the parameters whose 8-bit state in ``state_dict`` (checked to fit) loads as it
+    was saved: those that keep 8-bit state in ``optimizer``. Decoding and encoding again could
+    move a scale by a rounding (``s / 127^2 * 127^2`` is not always ``s``)."""
+    kept = set()
+    for group, saved_group in zip(optimizer.param_groups, state_dict["param_groups"]):
+        for param, index in zip(group["params"], saved_group["params"]):
+            saved = state_dict["state"].get(index)
+            if isinstance(saved, dict) and is_quantized(saved) and quantizes(param, optimizer.state_dtype):
+                kept.add(index)
+    return kept
+
+
 def update(spec, hyperparameters, params, grads, states, steps):
-    """Step contiguous float32 ``params`` whose ``states`` are quantised, with one kernel call.
+    """Step contiguous float32 and bfloat16 ``params`` whose ``states`` are quantised, with one
+    kernel call per dtype (a bfloat16 parameter with its Kahan buffer, if it has one).
 
     DTensor parameters (FSDP2) step their local rows, whose blocks restart at every row."""
-    quantized.update_pointers(
-        spec,
-        hyperparameters,
-        grad_ptrs=[local(g).data_ptr() for g in grads],
-        steps=steps,
-        **int8_arguments(spec, hyperparameters, params, states),
-    )
+    for dtype in dict.fromkeys(p.dtype for p in params):
+        picked = [i for i, p in enumerate(params) if p.dtype == dtype]
+        quantized.update_pointers(
+            spec,
+            hyperparameters,
+            grad_ptrs=[local(grads[i]).data_ptr() for i in picked],
+            steps=[steps[i] for i in picked],
+            **int8_arguments(spec, hyperparameters, [params[i] for i in picked], [states[i] for i in picked]),
+        )
 
 
 def int8_arguments(spec, hyperparameters, params, states):
     """The arguments of :func:`adamkit.kernels.quantized.update_pointers` but for the gradients'
-    pointers and the step counts, for contiguous float32 ``params`` with 8-bit ``states``."""
+    pointers and the step counts, for contiguous ``params`` of one dtype (float32 or bfloat16)
+    with 8-bit ``states``."""
     shards = [local(p) for p in params]
     return {
+        "dtype": params[0].dtype,
+        "compensation": kahan.pointers(states),
         "numels": [shard.numel() for shard in shards],
         "param_ptrs": [shard.data_ptr() for shard in shards],
         "state_ptrs": {

@@ -44,7 +44,7 @@ def loadable_state_dict(optimizer, state_dict):
     saved for a momentum buffer it had not made yet (older torch releases)."""
     state_dict = compact_state.current_state_dict(state_dict)
     check_state_dict_fits(optimizer, state_dict)
-    converted = compact_state.to_float32_state_dict(state_dict)
+    converted = compact_state.to_float32_state_dict(state_dict, compact_state.kept_compact(optimizer, state_dict))
     return {
         **converted,
         "state": {
