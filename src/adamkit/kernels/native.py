@@ -113,12 +113,11 @@ def update(spec, hyperparameters, params, grads, states, steps, *, isa=None, num
     ``momentum_buffer``) is added to ``states[i]``. ``isa`` forces an instruction set from
     :func:`available_isas`; ``num_threads`` defaults to OpenMP's default. Neither changes the
     result. Bad input raises before anything is changed. A rule without kernels
-    (``spec.native`` false), or with an option they lack (:func:`serves`), runs the reference
-    backend.
+    (``spec.native`` false) runs the reference backend.
     """
-    if _native is None or not serves(spec, hyperparameters):
+    if _native is None or not spec.native:
         if isa is not None:
-            reason = _UNAVAILABLE_REASON if _native is None else f"{spec.name} has no kernel for these hyperparameters"
+            reason = _UNAVAILABLE_REASON if _native is None else f"{spec.name} has no kernel"
             raise RuntimeError(f"isa={isa!r} needs the native kernels, but {reason}")
         if spec.native:
             warn_unavailable_once()
@@ -340,18 +339,9 @@ def _rule_defaults(rule):
     return _DEFAULTS[rule]
 
 
-def serves(spec, hyperparameters):
-    """Whether the kernels step ``spec``'s rule with ``hyperparameters``: it has kernels, and
-    ``cautious=True``, whose whole-tensor mask they do not compute, is off."""
-    return spec.native and not hyperparameters.get("cautious", False)
-
-
 def c_hyperparameters(hyper):
     """The hyperparameters under the C field names: plain floats, ``betas`` split in two (or
-    three, AdEMAMix's), ``None`` (AdEMAMix's ``t_alpha_beta3`` without warmup) as 0. An option
-    the kernels lack raises ``ValueError`` (the C side would skip a field it does not know)."""
-    if hyper.get("cautious", False):
-        raise ValueError("cautious=True is not stepped by the C kernels: the reference backend steps it")
+    three, AdEMAMix's), ``None`` (AdEMAMix's ``t_alpha_beta3`` without warmup) as 0."""
     fields = {}
     for name, value in hyper.items():
         if name == "betas":

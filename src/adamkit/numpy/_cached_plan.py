@@ -85,7 +85,7 @@ class StepPlan:
         arrays cannot be stepped as they are (a state array stepped through a copy) or overlap
         (which the full path refuses), or a group's step counts differ in dtype (they could not
         share one array)."""
-        if not native.available() or not all(native.serves(optimizer.spec, g) for g in optimizer.param_groups):
+        if not native.available() or not optimizer.spec.native:
             return None
         plan = cls(optimizer, grads)
         ranges = plan._table[-2]

@@ -42,15 +42,14 @@ def update(spec, hyperparameters, params, states, steps, fused, state_dtype=None
     buckets = {}
     for index, param in enumerate(params):
         buckets.setdefault((on_kernel_device(param), param.dtype), []).append(index)
-    kernels = native.serves(spec, hyperparameters)
     for (on_cpu, dtype), indices in buckets.items():
         bucket = [params[i] for i in indices], [states[i] for i in indices], [steps[i] for i in indices]
         if not on_cpu:
             _update_torch_ops(spec, hyperparameters, *bucket, state_dtype)
-        elif kernels and fused is not False and native.available() and _native_ready(dtype, *bucket[:2]):
+        elif spec.native and fused is not False and native.available() and _native_ready(dtype, *bucket[:2]):
             _update_native(spec, hyperparameters, dtype, *bucket, state_dtype)
         else:
-            if fused is None and kernels:
+            if fused is None and spec.native:
                 native.warn_unavailable_once()
             _update_reference(spec, hyperparameters, *bucket)
 

@@ -159,7 +159,7 @@ class GroupPlan(CachedGroup):
     @classmethod
     def build(cls, spec, group, stepped, states, state_container):
         """A plan for a group just stepped in full, or ``None`` if the kernels cannot take it whole."""
-        if not stepped or not native.serves(spec, group) or group.get("fused") is False or not native.available():
+        if not stepped or not spec.native or group.get("fused") is False or not native.available():
             return None
         dtype = stepped[0].dtype
         if dtype not in backend.NATIVE_DTYPES:
