@@ -24,6 +24,7 @@ SOURCES = [
     "csrc/plan_checks_arrays.c",
     "csrc/dispatch.c",
     "csrc/scalars.c",
+    "csrc/cautious.c",
     "csrc/isa_scalar.c",
     "csrc/isa_avx2.c",
     "csrc/isa_avx512.c",

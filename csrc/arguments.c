@@ -46,6 +46,7 @@ static const struct {
     {"nesterov", offsetof(ak_hyper, nesterov)},
     {"centered", offsetof(ak_hyper, centered)},
     {"rectify", offsetof(ak_hyper, rectify)},
+    {"cautious", offsetof(ak_hyper, cautious)},
 };
 
 static int lookup(const char *const *names, int count, const char *name, const char *what)

@@ -40,6 +40,12 @@ static inline f32v f32v_min(f32v a, f32v b)
 static inline f32v f32v_abs(f32v a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
 static inline f32v f32v_neg(f32v a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
 /* np.sign: 1 where a > 0, -1 where a < 0, +0 elsewhere, then a itself where a is NaN. */
+/* 1 where a > 0, else +0 (NaN included): the cautious mask. */
+static inline f32v f32v_positive(f32v a)
+{
+    return _mm256_and_ps(_mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f));
+}
+
 static inline f32v f32v_sign(f32v a)
 {
     f32v zero = _mm256_setzero_ps();
@@ -66,6 +72,11 @@ static inline f64v f64v_min(f64v a, f64v b)
 }
 static inline f64v f64v_abs(f64v a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
 static inline f64v f64v_neg(f64v a) { return _mm256_xor_pd(a, _mm256_set1_pd(-0.0)); }
+static inline f64v f64v_positive(f64v a)
+{
+    return _mm256_and_pd(_mm256_cmp_pd(a, _mm256_setzero_pd(), _CMP_GT_OQ), _mm256_set1_pd(1.0));
+}
+
 static inline f64v f64v_sign(f64v a)
 {
     f64v zero = _mm256_setzero_pd();

@@ -45,6 +45,12 @@ static inline f32v f32v_neg(f32v a)
         _mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)));
 }
 /* np.sign: 1 where a > 0, -1 where a < 0, +0 elsewhere, then a itself where a is NaN. */
+/* 1 where a > 0, else +0 (NaN included): the cautious mask. */
+static inline f32v f32v_positive(f32v a)
+{
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f));
+}
+
 static inline f32v f32v_sign(f32v a)
 {
     f32v zero = _mm512_setzero_ps();
@@ -75,6 +81,11 @@ static inline f64v f64v_neg(f64v a)
     return _mm512_castsi512_pd(
         _mm512_xor_si512(_mm512_castpd_si512(a), _mm512_set1_epi64((long long)0x8000000000000000ull)));
 }
+static inline f64v f64v_positive(f64v a)
+{
+    return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_GT_OQ), _mm512_set1_pd(1.0));
+}
+
 static inline f64v f64v_sign(f64v a)
 {
     f64v zero = _mm512_setzero_pd();

@@ -21,6 +21,8 @@ static inline f32v f32v_min(f32v a, f32v b) { return a != a ? a : (a < b ? a : b
 static inline f32v f32v_abs(f32v a) { return fabsf(a); }
 static inline f32v f32v_neg(f32v a) { return -a; }
 /* np.sign: -1, +0 or 1, and NaN stays NaN. */
+/* 1 where a > 0, else +0 (NaN included): the cautious mask. */
+static inline f32v f32v_positive(f32v a) { return a > 0 ? 1.0f : 0.0f; }
 static inline f32v f32v_sign(f32v a) { return a > 0 ? 1.0f : a < 0 ? -1.0f : a != a ? a : 0.0f; }
 
 static inline f64v f64v_set1(double x) { return x; }
@@ -35,6 +37,7 @@ static inline f64v f64v_max(f64v a, f64v b) { return a != a ? a : (a > b ? a : b
 static inline f64v f64v_min(f64v a, f64v b) { return a != a ? a : (a < b ? a : b); }
 static inline f64v f64v_abs(f64v a) { return fabs(a); }
 static inline f64v f64v_neg(f64v a) { return -a; }
+static inline f64v f64v_positive(f64v a) { return a > 0 ? 1.0 : 0.0; }
 static inline f64v f64v_sign(f64v a) { return a > 0 ? 1.0 : a < 0 ? -1.0 : a != a ? a : 0.0; }
 
 /* A bfloat16 is the upper half of a float32. */

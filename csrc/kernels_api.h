@@ -42,6 +42,7 @@ typedef struct {
     int rectify; /* AdaBelief */
     double beta3, t_alpha_beta3; /* AdEMAMix; t_alpha_beta3 0 without warmup (None) */
     double trust_clip; /* LAMB: 0 for none (its trust_clip=None) */
+    int cautious; /* Adam, Lion, AdEMAMix: mask by the gradient's sign (cautious.c) */
 } ak_hyper;
 
 /* The state slots of each rule, in the order of adamkit.specs (at most three):

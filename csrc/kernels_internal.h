@@ -68,6 +68,12 @@ typedef struct {
      * update, summed over the elements of index below norm_end (lamb_lanes). */
     double *norm_sums;
     int64_t norm_end;
+    /* cautious=True (cautious.c): in the first pass kept_count (else NULL) receives the number
+     * of the block's elements whose update agrees in sign with the gradient, and nothing is
+     * stored; in the second, cautious_scale is the tensor's rescale of the kept elements. */
+    int cautious;
+    int64_t *kept_count;
+    double cautious_scale;
 } ak_scalars;
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
@@ -167,6 +173,11 @@ typedef void (*ak_task_fn)(const void *context, int64_t task, int thread);
  * threads, which the child does not have, and a parallel region of two or more threads waits
  * for them forever. */
 void ak_parallel_for(int64_t n_tasks, int threads, int grain, ak_task_fn task, const void *context);
+
+/* The update of every tensor of `call` with cautious=True (cautious.c), given the call's scalars,
+ * each tensor's, its segment function and its layout's element sizes; 0, or -1 out of memory. */
+int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scalars *scalars,
+                       const ak_tensor_scalars *per_tensor, size_t param_size, size_t state_size);
 
 /* LAMB's update of every tensor of `call` (lamb.c), given the call's scalars, each tensor's, its
  * segment function and the storage sizes; returns 0, or -1 if memory could not be allocated. */

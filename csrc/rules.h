@@ -30,6 +30,7 @@
 #define NEG(a) OPS(neg)(a)
 #define SIGN(a) OPS(sign)(a) /* np.sign: -1, +0 or 1; NaN stays NaN */
 #define SET1(x) OPS(set1)(x) /* a double scalar, rounded once to the arithmetic type */
+#define POSITIVE(a) OPS(positive)(a) /* 1 where a > 0, else +0 (NaN included) */
 
 /* grad = with_l2_penalty(directed_gradient(grad, maximize), param, weight_decay) */
 static inline VEC FN(directed_l2_gradient)(const ak_scalars *k, VEC g, VEC p)
@@ -68,6 +69,28 @@ static inline void FN(store_param)(P_T *param, P_T *compensation, VEC t)
     STORE_P(compensation, SUB(s, LOAD_P(param)));
 }
 
+/* cautious_direction(update, grad) of adamkit.rules.cautious. In the first pass (k->kept_count
+ * set) it adds the number of lanes where update * grad > 0 to *k->kept_count and returns 1: the
+ * caller returns, storing nothing. In the second it makes *update update * (kept *
+ * cautious_scale) and returns 0. A zero-padded tail lane has grad 0, so it is never counted. */
+static inline int FN(caution)(const ak_scalars *k, VEC *update, VEC grad)
+{
+    /* (update * grad > 0) as 1 or 0 */
+    VEC kept = POSITIVE(MUL(*update, grad));
+    if (k->kept_count) {
+        _Alignas(64) unsigned char lanes[LANES * sizeof(double)];
+        OPS(store)((void *)lanes, kept);
+        int wide = sizeof(VEC) == LANES * sizeof(double); /* float64 arithmetic */
+        for (int j = 0; j < LANES; j++)
+            *k->kept_count += wide ? ((const double *)(const void *)lanes)[j] != 0
+                                   : ((const float *)(const void *)lanes)[j] != 0;
+        return 1;
+    }
+    /* update * (kept * kept_scale(kept)) */
+    *update = MUL(*update, MUL(kept, SET1(k->cautious_scale)));
+    return 0;
+}
+
 /* grad = directed_gradient(grad, maximize); then param * (1 - lr * weight_decay) (decoupled
  * decay, into *p) or grad + weight_decay * param (L2) */
 static inline VEC FN(decayed_gradient)(const ak_scalars *k, VEC *p, VEC g)
@@ -82,9 +105,10 @@ static inline VEC FN(decayed_gradient)(const ak_scalars *k, VEC *p, VEC g)
 }
 
 /* adam_moments(param, grad, exp_avg, exp_avg_sq, ...), which Adam and RAdam share: from the
- * loaded parameter *p, the decayed parameter in *p, the new moments stored and in *m, *v. */
-static inline void FN(adam_moments)(const ak_scalars *k, int64_t index, const P_T *grad, S_T *exp_avg,
-                                    S_T *exp_avg_sq, VEC *p, VEC *m, VEC *v)
+ * loaded parameter *p, the decayed parameter in *p, the new moments in *m, *v, stored but in
+ * cautious's first pass; returns the gradient they took. */
+static inline VEC FN(adam_moments)(const ak_scalars *k, int64_t index, const P_T *grad, S_T *exp_avg,
+                                   S_T *exp_avg_sq, VEC *p, VEC *m, VEC *v)
 {
     VEC g = FN(decayed_gradient)(k, p, LOAD_P(grad));
     /* exp_avg + (1 - beta1) * (grad - exp_avg) */
@@ -93,8 +117,11 @@ static inline void FN(adam_moments)(const ak_scalars *k, int64_t index, const P_
     /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
     *v = LOAD_S(exp_avg_sq);
     *v = ADD(MUL(SET1(k->beta2), *v), MUL(MUL(SET1(k->one_minus_beta2), g), g));
-    STORE_S(k, 0, index, exp_avg, *m);
-    STORE_S(k, 1, index, exp_avg_sq, *v);
+    if (!k->kept_count) {
+        STORE_S(k, 0, index, exp_avg, *m);
+        STORE_S(k, 1, index, exp_avg_sq, *v);
+    }
+    return g;
 }
 
 static inline void FN(adam_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
@@ -102,7 +129,10 @@ static inline void FN(adam_lanes)(const ak_scalars *k, int64_t index, P_T *param
                                   S_T *max_exp_avg_sq)
 {
     VEC p = LOAD_P(param), m, v;
-    FN(adam_moments)(k, index, grad, exp_avg, exp_avg_sq, &p, &m, &v);
+    VEC g = FN(adam_moments)(k, index, grad, exp_avg, exp_avg_sq, &p, &m, &v);
+    VEC direction = m;
+    if (k->cautious && FN(caution)(k, &direction, g))
+        return;
     VEC second_moment = v;
     if (k->amsgrad) {
         /* np.maximum(max_exp_avg_sq, exp_avg_sq) */
@@ -111,8 +141,8 @@ static inline void FN(adam_lanes)(const ak_scalars *k, int64_t index, P_T *param
     }
     /* np.sqrt(second_moment) / bias_correction2_sqrt + eps */
     VEC denom = ADD(DIV(SQRT(second_moment), SET1(k->bias_correction2_sqrt)), SET1(k->eps));
-    /* param - step_size * (exp_avg / denom) */
-    p = SUB(p, MUL(SET1(k->step_size), DIV(m, denom)));
+    /* param - step_size * (direction / denom) */
+    p = SUB(p, MUL(SET1(k->step_size), DIV(direction, denom)));
     FN(store_param)(param, compensation, p);
 }
 
@@ -325,8 +355,11 @@ static inline void FN(lion_lanes)(const ak_scalars *k, int64_t index, P_T *param
     /* update = beta1 * exp_avg + (1 - beta1) * grad */
     VEC m = LOAD_S(exp_avg);
     VEC update = ADD(MUL(SET1(k->beta1), m), MUL(SET1(k->one_minus_beta1), g));
-    /* param - lr * sign(update) */
-    p = SUB(p, MUL(SET1(k->lr), SIGN(update)));
+    VEC direction = SIGN(update);
+    if (k->cautious && FN(caution)(k, &direction, g))
+        return;
+    /* param - lr * direction */
+    p = SUB(p, MUL(SET1(k->lr), direction));
     /* beta2 * exp_avg + (1 - beta2) * grad */
     m = ADD(MUL(SET1(k->beta2), m), MUL(SET1(k->one_minus_beta2), g));
     STORE_S(k, 0, index, exp_avg, m);
@@ -348,13 +381,15 @@ static inline void FN(ademamix_lanes)(const ak_scalars *k, int64_t index, P_T *p
     /* exp_avg_slow + (1 - beta3_t) * (grad - exp_avg_slow) */
     VEC m2 = LOAD_S(exp_avg_slow);
     m2 = ADD(m2, MUL(SET1(k->one_minus_beta3_t), SUB(g, m2)));
-    STORE_S(k, 0, index, exp_avg_fast, m1);
-    STORE_S(k, 1, index, exp_avg_slow, m2);
-    STORE_S(k, 2, index, exp_avg_sq, v);
     /* sqrt(exp_avg_sq) / bias_correction2_sqrt + eps */
     VEC denom = ADD(DIV(SQRT(v), SET1(k->bias_correction2_sqrt)), SET1(k->eps));
     /* (exp_avg_fast / bias_correction1 + alpha_t * exp_avg_slow) / denom */
     VEC update = DIV(ADD(DIV(m1, SET1(k->bias_correction1)), MUL(SET1(k->alpha_t), m2)), denom);
+    if (k->cautious && FN(caution)(k, &update, g))
+        return;
+    STORE_S(k, 0, index, exp_avg_fast, m1);
+    STORE_S(k, 1, index, exp_avg_slow, m2);
+    STORE_S(k, 2, index, exp_avg_sq, v);
     if (k->decoupled)
         update = ADD(update, MUL(SET1(k->weight_decay), p)); /* update + weight_decay * param */
     /* param - lr * update */
@@ -429,9 +464,10 @@ static inline void FN(lamb_lanes)(const ak_scalars *k, int64_t index, P_T *param
         const P_T *grad = grad_v;                                                                    \
         S_T *slot0 = slot0_v, *slot1 = slot1_v, *slot2 = slot2_v;                                    \
         int64_t i = 0;                                                                               \
-        if (!compensation && !(k.maximize | k.l2 | k.decoupled | k.amsgrad)) {                       \
+        if (!compensation && !(k.maximize | k.l2 | k.decoupled | k.amsgrad | k.cautious)) {          \
             ak_scalars plain = k; /* the flags known off: the compiler drops their branches */       \
-            plain.maximize = plain.l2 = plain.decoupled = plain.amsgrad = 0;                         \
+            plain.maximize = plain.l2 = plain.decoupled = plain.amsgrad = plain.cautious = 0;        \
+            plain.kept_count = NULL;                                                                 \
             for (; i + LANES <= n; i += LANES)                                                       \
                 FN(rule##_lanes)(&plain, k.first_index + i, param + i, grad + i, NULL, AT(slot0, i), \
                                  AT(slot1, i), AT(slot2, i));                                        \
@@ -518,4 +554,5 @@ DEFINE_SEGMENT(lamb)
 #undef ABS
 #undef NEG
 #undef SIGN
+#undef POSITIVE
 #undef SET1

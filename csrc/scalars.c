@@ -17,6 +17,7 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
     k->weight_decay = h->weight_decay;
     k->maximize = h->maximize;
     k->l2 = h->weight_decay != 0;
+    k->cautious = h->cautious;
     switch (rule) {
     case AK_RULE_ADAM:
         k->decoupled = h->decoupled_weight_decay;

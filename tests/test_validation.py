@@ -20,7 +20,7 @@ import adamkit.torch  # noqa: E402
 NAN, INF = math.nan, math.inf
 NONNEGATIVE = ("lr", "eps", "weight_decay", "momentum", "dampening", "lr_decay", "initial_accumulator_value", "momentum_decay")
 UNIT_CLOSED = ("rho", "alpha")
-FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat", "nesterov", "centered", "rectify")
+FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay", "eps_hat", "nesterov", "centered", "rectify", "cautious")
 PAIRS = ("betas",)
 NONPOSITIVE = ("beta2_decay",)
 AT_LEAST_ONE = ("d",)

@@ -47,3 +47,10 @@ def test_state_buffers_are_the_tensors_torch_and_adamkit_keep(case):
         optimizer.step()
         optimizer.step()
         assert _tensor_state_keys(optimizer, param) == set(traffic.STATE_BUFFERS[case.name]), cls
+
+
+def test_cautious_reads_param_grad_and_state_again_in_its_first_pass():
+    # AdamW: the plain step's 4 reads and 3 writes, and the first pass's 4 reads; Lion 3+2 and 3.
+    assert traffic.step_elements("AdamW", {"cautious": True}) * FP32 == (4 + 3 + 4) * FP32 == 44
+    assert traffic.step_elements("Lion", {"cautious": True}) * FP32 == (3 + 2 + 3) * FP32 == 32
+    assert traffic.step_elements("AdamW", {}) == traffic.elements_per_param("AdamW")

@@ -28,6 +28,10 @@ CASES = {
     "RAdam-decoupled": (specs.RADAM, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
     "ADOPT-decoupled-maximize": (specs.ADOPT, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
     "LAMB-clip-maximize": (specs.LAMB, {"lr": 1e-2, "weight_decay": 0.1, "trust_clip": 0.5, "maximize": True}),
+    # cautious=True: whole-tensor counts over blocks of both passes (csrc/cautious.c).
+    "AdamW-cautious-amsgrad": (specs.ADAMW, {"lr": 1e-2, "amsgrad": True, "cautious": True}),
+    "Lion-cautious-L2": (specs.LION, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": False, "cautious": True}),
+    "AdEMAMix-cautious": (specs.ADEMAMIX, {"lr": 1e-2, "weight_decay": 0.1, "cautious": True}),
 }
 
 

@@ -16,7 +16,7 @@ STEPS = 12
 SPECS = {spec.name: spec for spec in specs.ALL}
 
 # Flags the shared table leaves out: the eps-hat opt-in, centered RMSprop without momentum,
-# SGD with every momentum option and a group without momentum.
+# SGD with every momentum option and a group without momentum, cautious updates.
 EXTRA_CASES = (
     Case("Adam", {"lr": 1e-2, "eps_hat": True, "amsgrad": True}, {"eps_hat": False}),
     Case("AdamW", {"eps_hat": True, "eps": 1e-3, "weight_decay": 0.1}, {"amsgrad": True}),
@@ -26,6 +26,17 @@ EXTRA_CASES = (
         {"lr": 1e-2, "momentum": 0.5, "dampening": 0.5, "nesterov": True, "maximize": True},
         {"momentum": 0.0},
     ),
+    # cautious=True: the two passes of csrc/cautious.c, with every branch of its rules.
+    Case(
+        "Adam",
+        {"lr": 1e-2, "cautious": True, "amsgrad": True, "weight_decay": 0.1, "maximize": True},
+        {"amsgrad": False},
+    ),
+    Case("AdamW", {"cautious": True, "eps_hat": True, "weight_decay": 0.1}, {"eps": 1e-3}),
+    Case(
+        "Lion", {"lr": 1e-2, "cautious": True, "weight_decay": 0.1}, {"decoupled_weight_decay": False, "maximize": True}
+    ),
+    Case("AdEMAMix", {"lr": 1e-2, "cautious": True, "t_alpha_beta3": 5.0, "weight_decay": 0.1}, {"alpha": 8.0}),
 )
 ALL_CASES = NATIVE_CASES + EXTRA_CASES
 """The cases of the rules the C kernels step."""

@@ -23,14 +23,14 @@ def test_signature_is_the_papers_with_adamkits_options():
     assert [name for name, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD] == positional
     keyword_only = [name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY]
     assert keyword_only == [
-        "decoupled_weight_decay", "maximize", "nonfinite_grads", "state_dtype", "kahan_summation", "step_in_backward",
-        "max_grad_norm",
+        "decoupled_weight_decay", "maximize", "cautious", "nonfinite_grads", "state_dtype", "kahan_summation",
+        "step_in_backward", "max_grad_norm",
     ]  # fmt: skip
     defaults = {name: p.default for name, p in parameters.items() if name != "params"}
     assert defaults == dict(
         lr=1e-3, betas=(0.9, 0.999, 0.9999), alpha=5.0, t_alpha_beta3=None, eps=1e-8, weight_decay=0.0,
-        decoupled_weight_decay=True, maximize=False, nonfinite_grads="propagate", state_dtype=None, kahan_summation=None,
-        step_in_backward=False, max_grad_norm=None,
+        decoupled_weight_decay=True, maximize=False, cautious=False, nonfinite_grads="propagate", state_dtype=None,
+        kahan_summation=None, step_in_backward=False, max_grad_norm=None,
     )
 
 

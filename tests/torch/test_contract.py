@@ -29,6 +29,7 @@ from tests.torch._compare import (
 
 ADAMKIT_EXTRAS = {
     "eps_hat": False,
+    "cautious": False,
     "sparse_mode": "lazy",
     "nonfinite_grads": "propagate",
     "state_dtype": None,
@@ -519,7 +520,7 @@ def test_defaults_equal_torchs(name):
     theirs = torch_class([torch.nn.Parameter(torch.ones(1))]).defaults
     for key, value in theirs.items():
         assert key in ours and ours[key] == value and type(ours[key]) is type(value), key
-    assert set(ours) - set(theirs) <= {"eps_hat", "sparse_mode"}
+    assert set(ours) - set(theirs) <= {"eps_hat", "cautious", "sparse_mode"}
     assert ours.get("sparse_mode") == ("lazy" if name in SPARSE_MODE_OPTIMIZERS else None)
 
 

@@ -12,6 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 import adamkit.torch
 from tests.torch._compare import Agreement, both
 from tests.torch._processes import MULTIPROCESS_MARKS, join_group, leave_group, spawn, tiny_batch, tiny_model
+from tests.torch._rule_optimizer import rule_optimizer
 
 pytestmark = MULTIPROCESS_MARKS
 
@@ -29,10 +30,26 @@ HYPER = {
     "LAMB": dict(lr=1e-2, weight_decay=0.1, trust_clip=5.0),
     "Lion": dict(lr=1e-3, betas=(0.85, 0.97), weight_decay=0.1),
     "AdamWScheduleFree": dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05, warmup_steps=3, r=1.0),
+    # cautious=True counts over whole tensors, which DDP and ZeRO keep whole; torch has no such
+    # option, so the rule stands in for torch's class.
+    "AdamW+cautious": dict(lr=1e-2, weight_decay=0.1, cautious=True),
 }
 DDP_STEPS = 8
 ZERO_FIRST_STEPS, ZERO_MORE_STEPS = 5, 5
 RTOL = 1e-5
+
+
+def _class_name(name):
+    """The optimizer of a key of ``HYPER``: the part before a ``+`` naming its variant."""
+    return name.split("+")[0]
+
+
+def _both(name):
+    """:func:`tests.torch._compare.both` of the key's optimizer; for a variant torch's class cannot
+    take, the rule in its place."""
+    if "+" in name:
+        return rule_optimizer(_class_name(name)), getattr(adamkit.torch, _class_name(name))
+    return both(name)
 
 
 # --- what every process runs -------------------------------------------------------------------
@@ -89,7 +106,7 @@ def _worker(rank, world_size, rendezvous, out_dir):
 def _ddp_leg(rank, out_dir, name):
     model = tiny_model()
     ddp = DistributedDataParallel(model)
-    optimizer = getattr(adamkit.torch, name)(ddp.parameters(), **HYPER[name])
+    optimizer = getattr(adamkit.torch, _class_name(name))(ddp.parameters(), **HYPER[name])
     _train(ddp, optimizer, DDP_STEPS, _rows(rank))
     torch.save(_params(model), os.path.join(out_dir, f"ddp-{name}-rank{rank}.pt"))
 
@@ -148,7 +165,7 @@ def _zero(model, name):
     from torch.distributed.optim import ZeroRedundancyOptimizer
 
     return ZeroRedundancyOptimizer(
-        model.parameters(), optimizer_class=getattr(adamkit.torch, name), **HYPER[name]
+        model.parameters(), optimizer_class=getattr(adamkit.torch, _class_name(name)), **HYPER[name]
     )
 
 
@@ -159,7 +176,7 @@ def _zero_legs(rank, out_dir, name):
     model = tiny_model()
     ddp = DistributedDataParallel(model)
     optimizer = _zero(ddp, name)
-    assert type(optimizer.optim) is getattr(adamkit.torch, name)
+    assert type(optimizer.optim) is getattr(adamkit.torch, _class_name(name))
     _train(ddp, optimizer, ZERO_FIRST_STEPS, _rows(rank))
     shard = [tuple(p.shape) for g in optimizer.optim.param_groups for p in g["params"]]
     torch.save({"params": _params(model), "shard": shard}, path(f"first-rank{rank}"))
@@ -201,7 +218,7 @@ def _check_ddp(tmp_path, name):
     """(a) DDP: both ranks hold the same parameters, those of one process on the full batch."""
     rank0, rank1 = (torch.load(tmp_path / f"ddp-{name}-rank{rank}.pt") for rank in range(WORLD_SIZE))
     _assert_bitwise_same(rank0, rank1, name)
-    for cls in reversed(both(name)):
+    for cls in reversed(_both(name)):
         model, _ = _single_process(cls, name, DDP_STEPS)
         Agreement(RTOL).check_all(f"{name} vs {cls.__module__}", rank0, _params(model))
     assert not torch.equal(rank0[0], _params(tiny_model())[0]), "training did not move the weights"
@@ -243,7 +260,7 @@ def _check_zero(tmp_path, name):
     _assert_bitwise_same(first[0]["params"], first[1]["params"], f"{name} after the first leg")
     _assert_bitwise_same(final[0], final[1], f"{name} after the resumed leg")
 
-    torch_class, _ = both(name)
+    torch_class, _ = _both(name)
     model, optimizer = _single_process(torch_class, name, ZERO_FIRST_STEPS)
     Agreement(RTOL).check_all(f"{name} first leg", first[0]["params"], _params(model))
     _assert_torch_layout(consolidated, optimizer)
@@ -256,7 +273,7 @@ def _check_zero(tmp_path, name):
     with torch.no_grad():
         for param, value in zip(plain.parameters(), first[0]["params"]):
             param.copy_(value)
-    plain_optimizer = getattr(adamkit.torch, name)(plain.parameters(), **HYPER[name])
+    plain_optimizer = getattr(adamkit.torch, _class_name(name))(plain.parameters(), **HYPER[name])
     plain_optimizer.load_state_dict(copy.deepcopy(consolidated))
     _train(plain, plain_optimizer, ZERO_MORE_STEPS)
     Agreement(RTOL).check_all(f"{name} resumed single-process", _params(plain), _params(model))

@@ -143,6 +143,10 @@ def _training(rank, world_size, out_dir):
         adamkit.torch.Adafactor(_sharded_model(world_size).parameters())
     except TypeError as error:
         results["Adafactor-refusal"] = str(error)
+    try:
+        adamkit.torch.AdamW(_sharded_model(world_size).parameters(), cautious=True)
+    except NotImplementedError as error:
+        results["cautious-refusal"] = str(error)
     if rank == 0:
         torch.save(results, os.path.join(out_dir, f"results-{world_size}.pt"))
 
@@ -275,6 +279,13 @@ def test_adafactor_refuses_sharded_parameters(on_two):
     """Its factors and root mean squares reduce over whole tensors: sharded, it says so."""
     refusal = torch.load(on_two / "results-2.pt")["Adafactor-refusal"]
     assert "param_groups[0]['params'][0] is sharded" in refusal and "FSDP2" in refusal
+
+
+def test_cautious_refuses_sharded_parameters(on_two):
+    """Its mask's rescale counts over whole tensors, which adamkit does not all-reduce: refused
+    when the sharded parameters are given."""
+    refusal = torch.load(on_two / "results-2.pt")["cautious-refusal"]
+    assert "cautious=True cannot step params[0], sharded across processes" in refusal and "FSDP2" in refusal
 
 
 @pytest.mark.filterwarnings("ignore:torch.distributed is disabled:UserWarning")

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import adamkit.torch
+from adamkit import specs
 from adamkit.kernels import native, reference
 from adamkit.nonfinite import NonFiniteGradientWarning
 from adamkit.torch import _backend, _finite, _torch_step
@@ -42,7 +43,16 @@ def _spec_and_groups(case, **extra):
     return spec, [(spec.rule_arguments(group), group) for group in optimizer.param_groups]
 
 
-RULE_CASES = [*((case, {}) for case in CASES), *((case, {"eps_hat": True}) for case in CASES if case.optimizer == "Adam")]
+RULE_CASES = [
+    *((case, {}) for case in CASES),
+    *((case, {"eps_hat": True}) for case in CASES if case.optimizer == "Adam"),
+    # cautious=True: its per-tensor rescale is one stacked computation (TensorList.kept_scales).
+    *(
+        (case, {"cautious": True})
+        for case in CASES
+        if "cautious" in specs.BY_NAME[case.optimizer].defaults and "weight_decay" in case.hyper
+    ),
+]
 # The rules made of elementwise operations only. LAMB's norms are reductions: on lists they are
 # torch's (TensorList.squared_norms), on NumPy the rule's fixed order, so LAMB is checked against
 # the rule on NumPy to a tolerance (test_each_rule_on_lists_agrees_with_the_rule_on_numpy).
@@ -110,7 +120,9 @@ def test_each_rule_on_lists_agrees_with_the_rule_on_numpy(case, extra, dtype):
             for index, (got, want) in enumerate(zip(params, arrays)):
                 agreement.check(f"group {group_index} param {index}", got, torch.from_numpy(want))
                 for key, value in array_states[index].items():
-                    agreement.check(f"group {group_index} state[{index}][{key!r}]", states[index][key], torch.from_numpy(value))
+                    agreement.check(
+                        f"group {group_index} state[{index}][{key!r}]", states[index][key], torch.from_numpy(value)
+                    )
 
 
 def _float32_reference(spec, hyperparameters, params, grads, states, steps, compensations, state_dtype):
@@ -153,7 +165,9 @@ def test_bfloat16_with_kahan_or_float32_state_is_the_float32_rule_rounded_once(c
     for step in range(1, STEPS + 1):
         grads = _tensors(torch.bfloat16, seed=step, scale=1e-3)  # small updates: the compensation matters
         steps = [tensor_count(spec, hyperparameters, step)] * len(params)
-        multi_tensor.update(spec, hyperparameters, params, grads, states, steps, compensations, float32_state=float32_state)
+        multi_tensor.update(
+            spec, hyperparameters, params, grads, states, steps, compensations, float32_state=float32_state
+        )
         _float32_reference(spec, hyperparameters, expected[0], grads, expected[1], steps, expected[2], state_dtype)
         for index, (got, want) in enumerate(zip(params, expected[0])):
             assert_bitwise_equal(got, want, f"step {step}: param {index}")
@@ -210,6 +224,10 @@ ADAMKIT_OPTIONS = [
     ("ADOPT", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, kahan_summation=True)),
     ("Lion", dict(lr=1e-2, betas=(0.8, 0.95), weight_decay=0.1)),
     ("Lion", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, maximize=True, kahan_summation=True)),
+    ("Adam", dict(lr=1e-2, cautious=True, weight_decay=0.1, amsgrad=True)),
+    ("AdamW", dict(lr=1e-2, cautious=True, kahan_summation=True)),
+    ("Lion", dict(lr=1e-2, cautious=True, weight_decay=0.1, maximize=True)),
+    ("AdEMAMix", dict(lr=1e-2, cautious=True, weight_decay=0.1, t_alpha_beta3=3.0)),
 ]
 
 
@@ -241,7 +259,10 @@ def test_adamkit_options_on_the_device_path_agree_with_the_kernels(name, options
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_nonfinite_skip_on_the_device_path_names_the_parameter_and_changes_nothing(bad, device_path):
     params, optimizer = _train("Adam", torch.float32, dict(lr=1e-2, nonfinite_grads="skip"), steps=3)
-    before = [p.detach().clone() for p in params], [{k: v.clone() for k, v in optimizer.state[p].items()} for p in params]
+    before = (
+        [p.detach().clone() for p in params],
+        [{k: v.clone() for k, v in optimizer.state[p].items()} for p in params],
+    )
     for param in params:
         param.grad = torch.full_like(param, 3e38)  # huge but finite: not a reason to skip
     params[4].grad[2, 1] = bad  # the second parameter of the second group
@@ -313,15 +334,24 @@ PROFILED = [
     ("Adagrad", torch.float32, dict(lr=0.1, lr_decay=0.01)),
     ("RMSprop", torch.float32, dict(lr=1e-2, centered=True, momentum=0.9)),
     ("Adam", torch.complex64, dict(lr=1e-2)),
-    ("AdaBelief", torch.float32, dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, amsgrad=True, maximize=True)),
+    (
+        "AdaBelief",
+        torch.float32,
+        dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, amsgrad=True, maximize=True),
+    ),
     ("ADOPT", torch.float32, dict(lr=1e-2, weight_decay=0.1)),
     ("Lion", torch.float32, dict(lr=1e-2, weight_decay=0.1)),
     ("Lion", torch.bfloat16, dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=False, kahan_summation=True)),
+    ("Adam", torch.float32, dict(lr=1e-2, cautious=True, weight_decay=0.1)),
+    ("Lion", torch.float32, dict(lr=1e-2, cautious=True)),
+    ("AdEMAMix", torch.bfloat16, dict(lr=1e-2, cautious=True, kahan_summation=True)),
 ]
 
 
 @pytest.mark.parametrize(("name", "dtype", "options"), PROFILED, ids=lambda v: str(v))
-def test_the_operations_of_a_step_do_not_grow_with_the_number_of_tensors(name, dtype, options, device_path, monkeypatch):
+def test_the_operations_of_a_step_do_not_grow_with_the_number_of_tensors(
+    name, dtype, options, device_path, monkeypatch
+):
     # Plain configurations of rules torch has take torch's implementation on other devices
     # (tests/torch/test_torch_flags.py); here adamkit's path steps them, as it steps every
     # configuration of a rule torch lacks.

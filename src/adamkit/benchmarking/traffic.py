@@ -8,14 +8,15 @@ parameter and each state buffer once; the gradient is only read. With ``S`` stat
 Every array that is written was read in the same pass, so its cache lines are already present
 and there is no write-allocate traffic to add. For fp32 (4 bytes per element), Adam
 (``S = 2``: ``exp_avg``, ``exp_avg_sq``) moves 7 elements, 28 B; AMSGrad (``S = 3``, with
-``max_exp_avg_sq``) 9 elements, 36 B.
+``max_exp_avg_sq``) 9 elements, 36 B. ``cautious=True`` reads the parameter, the gradient and
+the state once more (:func:`step_elements`): AdamW moves 11 elements, 44 B.
 
 The state buffers are the spec's slots active under the hyperparameters of each case of
 :mod:`adamkit.benchmarking.rule_cases` (the step counter is a scalar and is not counted).
 """
 
 from adamkit import specs
-from adamkit.benchmarking.rule_cases import CASES
+from adamkit.benchmarking.rule_cases import BY_NAME, CASES
 
 
 def _state_buffers(case):
@@ -29,7 +30,19 @@ STATE_BUFFERS = {case.name: _state_buffers(case) for case in CASES}
 
 def elements_per_param(rule):
     """Array elements read plus written per parameter per step by ``rule``."""
-    return 3 + 2 * len(STATE_BUFFERS[rule])
+    case = BY_NAME[rule]
+    return step_elements(case.optimizer, case.hyperparameters)
+
+
+def step_elements(optimizer, hyperparameters):
+    """Array elements read plus written per parameter per step by ``optimizer`` with
+    ``hyperparameters`` (besides its defaults): ``3 + 2S``, and with ``cautious=True`` the
+    ``2 + S`` that the first of the two passes of ``csrc/cautious.c`` reads (the parameter, the
+    gradient and the state, to count the mask before any element is written)."""
+    spec = specs.BY_NAME[optimizer]
+    buffers = len(spec.active_slots({**spec.defaults, **hyperparameters}))
+    first_pass = 2 + buffers if hyperparameters.get("cautious") else 0
+    return 3 + 2 * buffers + first_pass
 
 
 def bytes_per_param(rule, itemsize=4):

@@ -152,6 +152,8 @@ class RowKernel:
 
     def __init__(self, spec, hyperparameters):
         rule, hyper = native.rule_and_hyper(spec, hyperparameters)
+        if hyper.get("cautious"):
+            raise TypeError("cautious=True has no lazy sparse step: its mask's rescale is over the whole tensor")
         self._spec = spec
         self._rule = rule
         self._uses_step = native.uses_step(rule)

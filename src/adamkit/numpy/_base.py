@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from adamkit import specs
+from adamkit.compact import cautious
 from adamkit.kernels import plan_checks
 from adamkit.kernels.quantized import codes_key, coded_slot
 from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
@@ -85,9 +86,9 @@ class Optimizer:
         state_dtype = arguments.pop("state_dtype")
         check_choice("nonfinite_grads", nonfinite_grads, POLICIES)
         _state_layout.check_state_dtype(self.spec, state_dtype, type(self).__name__)
+        self._state_dtype = state_dtype
         self.defaults = {**self.spec.defaults, **self.checked_hyperparameters(arguments, type(self).__name__)}
         self.nonfinite_grads = nonfinite_grads
-        self._state_dtype = state_dtype
         self.skipped_steps = 0
         self.param_groups: list[dict[str, Any]] = []
         self._states: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
@@ -159,6 +160,7 @@ class Optimizer:
         try:
             self.spec.validate(hyperparameters)
             self.spec.check_group({**self.spec.defaults, **hyperparameters})
+            cautious.check_state_dtype(self._state_dtype, hyperparameters)
         except (TypeError, ValueError) as error:
             raise type(error)(f"{where}: {error}") from None
         return canonical({**self.spec.defaults, **self.spec.group_state}, hyperparameters)

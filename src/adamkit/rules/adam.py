@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from adamkit.rules._common import directed_gradient, maximum, sqrt, with_l2_penalty
+from adamkit.rules.cautious import cautious_direction
 from adamkit.rules._spec import (
     Quantities,
     Spec,
@@ -66,6 +67,7 @@ def adam(
     maximize: bool = False,
     decoupled_weight_decay: bool = False,
     eps_hat: bool = False,
+    cautious: bool = False,
 ) -> AdamState:
     r"""One Adam step on one array; returns the new :class:`AdamState`.
 
@@ -82,12 +84,16 @@ def adam(
     ``step`` is :math:`t`, already counting this step. ``m`` and ``v`` are stored raw, not
     bias-corrected, as torch stores them. ``eps_hat=True`` is the opt-in ε̂ convention:
     :math:`\theta \leftarrow \theta - \gamma\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\frac{m}{\sqrt v + \hat\epsilon}`.
+    ``cautious=True`` (Liang et al., 2024) replaces :math:`m` in the last line by
+    :math:`m \odot \phi / \max(\overline\phi, 10^{-3})` with :math:`\phi = \mathbb{1}[m \odot g > 0]`
+    over the whole array (:mod:`adamkit.rules.cautious`); the decoupled decay is not masked.
 
     >>> import numpy as np
     >>> s = adam(np.ones(2), np.ones(2), np.zeros(2), np.zeros(2), step=1, lr=0.1)
     >>> np.round(s.param, 6)
     array([0.9, 0.9])
     """
+    before = param
     param, exp_avg, exp_avg_sq = adam_moments(
         param, grad, exp_avg, exp_avg_sq, lr, betas, weight_decay, maximize, decoupled_weight_decay
     )
@@ -98,7 +104,12 @@ def adam(
     # Bias-corrected step.
     step_size, bias_correction2_sqrt = adam_scalars(step, lr, betas, eps_hat)
     denom = sqrt(second_moment) / bias_correction2_sqrt + eps
-    param = param - step_size * (exp_avg / denom)
+    direction = exp_avg
+    if cautious:
+        # Keep the momentum where it agrees in sign with the gradient the moments took.
+        l2 = 0.0 if decoupled_weight_decay else weight_decay
+        direction = cautious_direction(exp_avg, with_l2_penalty(directed_gradient(grad, maximize), before, l2))
+    param = param - step_size * (direction / denom)
     return AdamState(param, exp_avg, exp_avg_sq, max_exp_avg_sq)
 
 
@@ -167,6 +178,7 @@ ADAM_CHECKS = {
 }
 """The checks of Adam's hyperparameters, which Adamax shares."""
 ADAM_CHECKPOINT_KEYS = ("lr", "betas", "eps", "weight_decay")
+_CHECKS = {**ADAM_CHECKS, "cautious": check_flag}
 
 _SLOTS = (
     StateSlot("exp_avg", code=np.int8),
@@ -189,8 +201,9 @@ ADAM = Spec(
         maximize=False,
         decoupled_weight_decay=False,
         eps_hat=False,
+        cautious=False,
     ),
-    checks=ADAM_CHECKS,
+    checks=_CHECKS,
     slots=_SLOTS,
     checkpoint_keys=ADAM_CHECKPOINT_KEYS,
     positional=_POSITIONAL,
@@ -215,7 +228,7 @@ ADAMW = Spec(
     name="AdamW",
     rule=adam,
     defaults={**ADAM.defaults, "weight_decay": 1e-2, "decoupled_weight_decay": True},
-    checks=ADAM_CHECKS,
+    checks=_CHECKS,
     slots=_SLOTS,
     checkpoint_keys=ADAM_CHECKPOINT_KEYS,
     positional=_POSITIONAL,
@@ -251,7 +264,9 @@ def check_fixed(value):
     return check
 
 
-_SPARSE_ADAM_FIXED = dict(weight_decay=0.0, amsgrad=False, decoupled_weight_decay=False, eps_hat=True, sparse_mode="lazy")
+_SPARSE_ADAM_FIXED = dict(
+    weight_decay=0.0, amsgrad=False, decoupled_weight_decay=False, eps_hat=True, sparse_mode="lazy", cautious=False
+)
 
 SPARSE_ADAM = Spec(
     name="SparseAdam",

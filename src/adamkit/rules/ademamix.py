@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from adamkit.rules._common import directed_gradient, sqrt, with_l2_penalty
+from adamkit.rules.cautious import cautious_direction
 from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, check_flag
 from adamkit.validation import as_float, check_betas, check_nonnegative, check_unit_interval
 
@@ -75,6 +76,7 @@ def ademamix(
     weight_decay: float = 0.0,
     decoupled_weight_decay: bool = True,
     maximize: bool = False,
+    cautious: bool = False,
 ) -> AdEMAMixState:
     r"""One AdEMAMix step on one array; returns the new :class:`AdEMAMixState`.
 
@@ -89,7 +91,10 @@ def ademamix(
     where the decay term :math:`\lambda\theta` is there with ``decoupled_weight_decay`` (the
     paper's), and :math:`\alpha_t`, :math:`\beta_3(t)` are α and β3, or, with
     ``t_alpha_beta3``, their schedulers (``adamkit.rules.ademamix.ademamix_scalars``). The slow average is not
-    corrected for bias. ``step`` is :math:`t`, counting this step.
+    corrected for bias. ``step`` is :math:`t`, counting this step. ``cautious=True`` (Liang et
+    al., 2024) multiplies the mixture over its denominator, :math:`u`, by
+    :math:`\phi / \max(\overline\phi, 10^{-3})` with :math:`\phi = \mathbb{1}[u \odot g > 0]` over
+    the whole array (:mod:`adamkit.rules.cautious`), before the decoupled decay is added.
     """
     beta1, beta2, _ = betas
     grad = directed_gradient(grad, maximize)
@@ -104,6 +109,8 @@ def ademamix(
     exp_avg_slow = exp_avg_slow + (1 - beta3_t) * (grad - exp_avg_slow)
     denom = sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
     update = (exp_avg_fast / bias_correction1 + alpha_t * exp_avg_slow) / denom
+    if cautious:
+        update = cautious_direction(update, grad)
     if decoupled_weight_decay:
         update = update + weight_decay * param
     param = param - lr * update
@@ -166,6 +173,7 @@ ADEMAMIX = Spec(
         weight_decay=0.0,
         decoupled_weight_decay=True,
         maximize=False,
+        cautious=False,
     ),
     checks={
         "lr": check_nonnegative,
@@ -176,6 +184,7 @@ ADEMAMIX = Spec(
         "weight_decay": check_nonnegative,
         "decoupled_weight_decay": check_flag,
         "maximize": check_flag,
+        "cautious": check_flag,
     },
     check_group=check_warmed_betas,
     slots=(

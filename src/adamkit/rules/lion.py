@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from adamkit.rules._common import directed_gradient, sign, with_l2_penalty
+from adamkit.rules.cautious import cautious_direction
 from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, check_flag, check_pair
 from adamkit.validation import check_nonnegative
 
@@ -27,6 +28,7 @@ def lion(
     weight_decay: float = 0.0,
     decoupled_weight_decay: bool = True,
     maximize: bool = False,
+    cautious: bool = False,
 ) -> LionState:
     r"""One Lion step on one array; returns the new :class:`LionState`.
 
@@ -40,6 +42,10 @@ def lion(
     :math:`\mathrm{sign}(0) = 0`, and NaN stays NaN. The update has the same magnitude
     :math:`\gamma` in every coordinate, so Lion's learning rate is typically 3-10x smaller
     than AdamW's and its λ as much larger (the paper's Sec. 3.2). No scalar depends on the step.
+    ``cautious=True`` (Liang et al., 2024) replaces :math:`\mathrm{sign}(c)` by
+    :math:`\mathrm{sign}(c) \odot \phi / \max(\overline\phi, 10^{-3})` with
+    :math:`\phi = \mathbb{1}[\mathrm{sign}(c) \odot g > 0]` over the whole array
+    (:mod:`adamkit.rules.cautious`); the decoupled decay is not masked.
 
     >>> import numpy as np
     >>> s = lion(np.ones(2), np.array([2.0, -3.0]), np.zeros(2), lr=0.1)
@@ -54,7 +60,8 @@ def lion(
         grad = with_l2_penalty(grad, param, weight_decay)
     # Interpolate the momentum and the gradient with β1; only the sign of it is the update.
     update = beta1 * exp_avg + (1 - beta1) * grad
-    param = param - lr * sign(update)
+    direction = cautious_direction(sign(update), grad) if cautious else sign(update)
+    param = param - lr * direction
     # The momentum, an exponential average of gradients with its own, longer β2.
     exp_avg = beta2 * exp_avg + (1 - beta2) * grad
     return LionState(param, exp_avg)
@@ -72,13 +79,16 @@ def lion_diagnostics(state, param, lr, **_):
 LION = Spec(
     name="Lion",
     rule=lion,
-    defaults=dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, decoupled_weight_decay=True, maximize=False),
+    defaults=dict(
+        lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, decoupled_weight_decay=True, maximize=False, cautious=False
+    ),
     checks={
         "lr": check_nonnegative,
         "betas": check_pair,
         "weight_decay": check_nonnegative,
         "decoupled_weight_decay": check_flag,
         "maximize": check_flag,
+        "cautious": check_flag,
     },
     slots=(StateSlot("exp_avg", code=np.int8),),
     # lion_pytorch.Lion's group keys, which its step reads.

@@ -24,6 +24,8 @@ class AdEMAMix(Optimizer):
     ``state_dtype="int8"`` or ``"bf16"`` keeps the three averages of large float32 parameters
     compact; see :class:`adamkit.torch.Optimizer`. Off the CPU the step is the rule on lists of
     tensors (:mod:`adamkit.torch._multi_tensor`). Sparse gradients are refused.
+    ``cautious=True`` masks the mixture where its sign disagrees with the gradient's and rescales
+    it by the kept fraction (Liang et al., 2024; :mod:`adamkit.rules.cautious`).
     """
 
     spec = specs.ADEMAMIX
@@ -40,6 +42,7 @@ class AdEMAMix(Optimizer):
         *,
         decoupled_weight_decay: bool = True,
         maximize: bool = False,
+        cautious: bool = False,
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
@@ -58,6 +61,7 @@ class AdEMAMix(Optimizer):
                 weight_decay=weight_decay,
                 decoupled_weight_decay=decoupled_weight_decay,
                 maximize=maximize,
+                cautious=cautious,
             ),
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,

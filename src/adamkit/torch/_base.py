@@ -124,12 +124,12 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
         step steps it twice, as torch's does."""
         if isinstance(param_group, dict):
             self.spec.validate(param_group)
-            torch_step.check_group(self, {**self.defaults, **param_group})
             _sparse.check_mode(self.spec, param_group)
             params = param_group.get("params")
             if not isinstance(params, set) and params is not None:
                 listed = [params] if isinstance(params, torch.Tensor) else list(params)
                 param_group = {**param_group, "params": listed}
+            torch_step.check_group(self, {**self.defaults, **param_group})
         super().add_param_group(param_group)
 
     def __getstate__(self):

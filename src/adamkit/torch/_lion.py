@@ -26,6 +26,8 @@ class Lion(Optimizer):
     to the gradient (L2). ``state_dtype="int8"`` or ``"bf16"`` keeps large float32 parameters'
     ``exp_avg`` compact (:class:`adamkit.torch.Optimizer`); a sparse gradient is stepped row by
     row (``sparse_mode="lazy"``, weight decay on those rows only) or densified (``"dense"``).
+    ``cautious=True`` masks the update where its sign disagrees with the gradient's and rescales
+    it by the kept fraction (Liang et al., 2024; :mod:`adamkit.rules.cautious`).
     """
 
     spec = specs.LION
@@ -39,6 +41,7 @@ class Lion(Optimizer):
         *,
         decoupled_weight_decay: bool = True,
         maximize: bool = False,
+        cautious: bool = False,
         sparse_mode: str = "lazy",
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
@@ -54,6 +57,7 @@ class Lion(Optimizer):
                 weight_decay=weight_decay,
                 decoupled_weight_decay=decoupled_weight_decay,
                 maximize=maximize,
+                cautious=cautious,
                 sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,

@@ -78,6 +78,10 @@ class TensorList:
         """The elementwise minimum with the number ``bound``, NaN propagating."""
         return TensorList(torch._foreach_clamp_max(self.tensors, bound))
 
+    def clamp_min(self, bound):
+        """The elementwise maximum with the number ``bound``."""
+        return TensorList(torch._foreach_clamp_min(self.tensors, bound))
+
     def clone(self):
         """New tensors holding the same values (``rules._common.copy``)."""
         return TensorList(torch._foreach_clone(self.tensors))
@@ -91,6 +95,16 @@ class TensorList:
         torch's reduction, whose order is not the C kernels' blocked one."""
         norms = torch._foreach_norm(self.tensors, 2, dtype=torch.float64)
         return TensorList(torch._foreach_mul(norms, norms))
+
+    def kept_scales(self, floor):
+        """The cautious rescale of each tensor, these being its 0/1 masks
+        (``rules.cautious.kept_scale``): 1 over the kept fraction, at least ``floor``, as float64
+        tensors of no dimension. The counts are sums of ones in float64, hence exact, and the
+        division and reciprocal are IEEE's, as ``rules.cautious.scale_of_count`` computes them."""
+        counts = torch.stack(torch._foreach_norm(self.tensors, 1, dtype=torch.float64))
+        sizes = torch.tensor([t.numel() for t in self.tensors], dtype=torch.float64).to(counts.device)
+        fractions = torch.where(sizes == 0, 1.0, counts / sizes.clamp_min(1.0))
+        return TensorList(fractions.clamp_min(floor).reciprocal().unbind())
 
     def trust_ratios(self, update_squared_norms, trust_clip):
         """LAMB's trust ratio of each tensor, these being the parameters' squared norms

@@ -38,6 +38,7 @@ class live in their own modules (:mod:`adamkit.torch` gathers them)."""
 class Adam(Optimizer):
     """Adam (:func:`adamkit.rules.adam`); ``decoupled_weight_decay=True`` makes it AdamW.
 
+    ``cautious=True`` masks the update where its sign disagrees with the gradient's (Liang et al., 2024).
     ``eps_hat=True`` opts in to the ε̂ convention of Keras and ``SparseAdam``; with it, the lazy
     sparse step (``sparse_mode="lazy"``, the default) follows ``torch.optim.SparseAdam``.
     ``state_dtype="int8"`` keeps large float32 parameters' state 8-bit block-wise (about 2 bytes
@@ -63,6 +64,7 @@ class Adam(Optimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
         eps_hat: bool = False,
+        cautious: bool = False,
         sparse_mode: str = "lazy",
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
@@ -86,6 +88,7 @@ class Adam(Optimizer):
                 fused=fused,
                 decoupled_weight_decay=decoupled_weight_decay,
                 eps_hat=eps_hat,
+                cautious=cautious,
                 sparse_mode=sparse_mode,
             ),
             nonfinite_grads=nonfinite_grads,
@@ -140,6 +143,7 @@ class AdamW(Adam):
         differentiable: bool = False,
         fused: bool | None = None,
         eps_hat: bool = False,
+        cautious: bool = False,
         sparse_mode: str = "lazy",
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
@@ -161,6 +165,7 @@ class AdamW(Adam):
             fused=fused,
             decoupled_weight_decay=True,
             eps_hat=eps_hat,
+            cautious=cautious,
             sparse_mode=sparse_mode,
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,

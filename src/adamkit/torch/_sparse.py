@@ -38,6 +38,7 @@ import torch
 from adamkit import specs
 from adamkit.kernels import sparse
 from adamkit.torch import _backend as backend
+from adamkit.torch import _cautious as cautious
 from adamkit.torch import _multi_tensor as multi_tensor
 from adamkit.torch._arrays import as_array
 from adamkit.validation import check_choice
@@ -78,6 +79,7 @@ def rejection(spec, where):
 def check_grad(spec, param, group, where):
     """Raise ``TypeError``/``ValueError`` naming ``where`` unless ``param.grad`` can be stepped."""
     check_mode(spec, group)
+    cautious.check_sparse(spec, group, where)
     grad = param.grad
     if grad.layout != torch.sparse_coo:
         raise TypeError(f"the gradient of {where} has layout {grad.layout}; adamkit takes sparse COO")

@@ -11,7 +11,7 @@ flags as torch's ``step`` passes them: the bits and the speed are torch's. torch
 API advances the ``step`` tensors itself, in place, so adamkit's packed counters
 (:mod:`adamkit.torch._step_counters`) stay current.
 
-adamkit's own options (``eps_hat``, ``state_dtype``, ``kahan_summation=True``,
+adamkit's own options (``eps_hat``, ``cautious``, ``state_dtype``, ``kahan_summation=True``,
 ``sparse_mode="dense"``) are math torch's implementation cannot do: with an explicit torch
 implementation flag they raise ``ValueError`` (:func:`check_group`), never ignored.
 """
@@ -20,6 +20,7 @@ import torch
 from torch.optim.optimizer import _device_dtype_check_for_fused
 
 from adamkit.torch import _backend as backend
+from adamkit.torch import _cautious as cautious
 
 # The flags that name one of torch's implementations, which adamkit's kernels are not.
 TORCH_FLAGS = ("foreach", "capturable", "differentiable")
@@ -27,7 +28,9 @@ TORCH_FLAGS = ("foreach", "capturable", "differentiable")
 
 def check_group(optimizer, group):
     """Raise ``ValueError`` naming both settings if ``group`` asks for torch's implementation
-    with one of adamkit's own options, which that implementation cannot honour."""
+    with one of adamkit's own options, which that implementation cannot honour, or asks for
+    ``cautious=True`` where it cannot be honoured (:func:`adamkit.torch._cautious.check_group`)."""
+    cautious.check_group(optimizer, group)
     flag = next((name for name in TORCH_FLAGS if group.get(name)), None)
     if flag is None:
         return
@@ -82,6 +85,8 @@ def own_option(optimizer, group):
     """The first of adamkit's own options ``optimizer`` uses for ``group``, as ``name=value``."""
     if group.get("eps_hat"):
         return "eps_hat=True"
+    if group.get("cautious"):
+        return "cautious=True"
     if optimizer.state_dtype is not None:
         return f"state_dtype={optimizer.state_dtype!r}"
     if optimizer.kahan_summation:

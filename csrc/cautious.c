@@ -1,0 +1,106 @@
+/* ak_cautious_update: Adam, Lion and AdEMAMix with cautious=True (adamkit.rules.cautious), whose
+ * update keeps the elements that agree in sign with the gradient and rescales them by the kept
+ * fraction of the whole tensor.
+ *
+ * Two passes over blocks of AK_CAUTIOUS_BLOCK consecutive elements of each tensor (the last
+ * block of a tensor may be shorter), both run in parallel over all blocks of all tensors:
+ *   1. the rule's lanes function computes the new moments and the update, stores nothing, and
+ *      counts the block's elements where update * grad > 0 (FN(caution) in rules.h);
+ *   2. after the caller's thread has added each tensor's block counts and made its scale
+ *      1 / max(count / numel, 1e-3) in double (adamkit.rules.cautious.scale_of_count), the
+ *      lanes function computes the same moments and update from the same inputs, stores the
+ *      moments and steps the parameter with the kept elements rescaled.
+ * The counts are integers, so their sum is exact in any order: the bits are the rule's whatever
+ * the thread count and the ISA. Recomputing (instead of storing between the passes) needs no
+ * scratch memory and holds for every layout, bfloat16 state included: pass 1 writes nothing.
+ */
+#include <stdlib.h>
+
+#include "kernels_internal.h"
+
+#define AK_CAUTIOUS_BLOCK ((int64_t)4096)
+#define AK_MIN_KEPT_FRACTION 1e-3 /* adamkit.rules.cautious.MIN_KEPT_FRACTION */
+
+typedef struct {
+    const ak_call *call;
+    ak_segment_fn segment;
+    ak_scalars scalars;
+    const ak_tensor_scalars *per_tensor;
+    const int64_t *block_offsets; /* block_offsets[t] = blocks of the tensors before t */
+    int64_t *counts;              /* one per block: the first pass */
+    const double *scales;         /* per tensor: the second pass */
+    size_t param_size, state_size;
+} cautious_plan;
+
+static void run_block(const void *context, int64_t block, int thread)
+{
+    (void)thread;
+    const cautious_plan *plan = context;
+    const ak_call *call = plan->call;
+    int64_t t = ak_tensor_at(plan->block_offsets, call->n_tensors, block);
+    int64_t first = (block - plan->block_offsets[t]) * AK_CAUTIOUS_BLOCK;
+    int64_t n = call->numels[t] - first < AK_CAUTIOUS_BLOCK ? call->numels[t] - first : AK_CAUTIOUS_BLOCK;
+    ak_scalars k = plan->scalars;
+    k.tensor = plan->per_tensor[t];
+    k.first_index = first;
+    if (plan->counts) {
+        k.kept_count = plan->counts + block;
+        *k.kept_count = 0;
+    } else {
+        k.kept_count = NULL;
+        k.cautious_scale = plan->scales[t];
+    }
+    /* A block never crosses a multiple of 2^32 elements: its rounding keys hold for all of it. */
+    if (call->rounding_seeds)
+        for (int s = 0; s < AK_MAX_SLOTS; s++)
+            k.rounding_keys[s] = ak_rounding_key(call->rounding_seeds[t], (uint32_t)s, (uint32_t)(first >> 32));
+    void *slot[AK_MAX_SLOTS];
+    for (int s = 0; s < AK_MAX_SLOTS; s++)
+        slot[s] = call->slots[s] ? ak_element_at(call->slots[s][t], first, plan->state_size) : NULL;
+    void *compensation = call->compensation ? ak_element_at(call->compensation[t], first, plan->param_size) : NULL;
+    plan->segment(&k, n, ak_element_at(call->params[t], first, plan->param_size),
+                  ak_element_at((void *)call->grads[t], first, plan->param_size), compensation, slot[0],
+                  slot[1], slot[2]);
+}
+
+/* scale_of_count(count, size) of adamkit.rules.cautious, in double. */
+static double cautious_scale(int64_t count, int64_t size)
+{
+    double fraction = size ? (double)count / (double)size : 1.0;
+    return 1.0 / (AK_MIN_KEPT_FRACTION > fraction ? AK_MIN_KEPT_FRACTION : fraction);
+}
+
+int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scalars *scalars,
+                       const ak_tensor_scalars *per_tensor, size_t param_size, size_t state_size)
+{
+    int64_t n = call->n_tensors;
+    int64_t *block_offsets = malloc((size_t)(n + 1) * sizeof *block_offsets);
+    double *scales = malloc((size_t)n * sizeof *scales);
+    int64_t *counts = NULL;
+    int status = -1;
+    if (!block_offsets || !scales)
+        goto done;
+    block_offsets[0] = 0;
+    for (int64_t t = 0; t < n; t++)
+        block_offsets[t + 1] = block_offsets[t] + (call->numels[t] + AK_CAUTIOUS_BLOCK - 1) / AK_CAUTIOUS_BLOCK;
+    int64_t blocks = block_offsets[n];
+    counts = malloc((size_t)(blocks > 0 ? blocks : 1) * sizeof *counts);
+    if (!counts)
+        goto done;
+    cautious_plan plan = {call, segment, *scalars, per_tensor, block_offsets, counts, scales, param_size, state_size};
+    ak_parallel_for(blocks, call->num_threads, 1, run_block, &plan);
+    for (int64_t t = 0; t < n; t++) {
+        int64_t kept = 0;
+        for (int64_t b = block_offsets[t]; b < block_offsets[t + 1]; b++)
+            kept += counts[b];
+        scales[t] = cautious_scale(kept, call->numels[t]);
+    }
+    plan.counts = NULL;
+    ak_parallel_for(blocks, call->num_threads, 1, run_block, &plan);
+    status = 0;
+done:
+    free(block_offsets);
+    free(scales);
+    free(counts);
+    return status;
+}
