@@ -60,7 +60,7 @@ DRAWN = {
 
 def in_train_mode(optimizer):
     """``optimizer``, put in train mode if it has modes (Schedule-Free's ``train()``, see
-    :attr:`Spec.eval_point`): how the commands and :func:`adamkit.minimize` start every optimizer."""
+    :attr:`Spec.eval_point`): how ``adamkit compare`` and :func:`adamkit.minimize` start every optimizer."""
     spec = getattr(optimizer, "spec", None)
     if spec is not None and spec.has_modes:
         optimizer.train()

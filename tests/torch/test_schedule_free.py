@@ -136,9 +136,7 @@ def test_a_group_without_gradients_still_counts_the_step_as_schedulefree():
     ]
 
 
-@pytest.mark.parametrize(
-    "saver, loader", [("ours", "theirs"), ("theirs", "ours"), ("ours", "ours")]
-)
+@pytest.mark.parametrize("saver, loader", [("ours", "theirs"), ("theirs", "ours"), ("ours", "ours")])
 def test_a_checkpoint_loads_both_ways_and_the_run_continues(saver, loader):
     classes = {"ours": adamkit.torch.AdamWScheduleFree, "theirs": schedulefree.AdamWScheduleFree}
     params = initial_params("float64")

@@ -15,7 +15,7 @@ import numpy as np
 from adamkit.diagnostics.formulas import FORMULAS, group_bias_corrections
 from adamkit.playground.functions import test_function
 from adamkit.rules._common import with_l2_penalty
-from adamkit.specs import SCALAR_STATE_KEYS, in_train_mode
+from adamkit.specs import SCALAR_STATE_KEYS
 from adamkit.trajectories import OPTIMIZERS
 
 #: The step count at which Adam starts when bias correction is off (see above).
@@ -56,7 +56,7 @@ def stepping(function, run, settings):
     parameter array, updated in place.
     """
     point = np.array(function.start, dtype=np.float64)
-    optimizer = in_train_mode(OPTIMIZERS[run.name].factory([point], **hyperparameters(run, settings)))
+    optimizer = OPTIMIZERS[run.name].factory([point], **hyperparameters(run, settings))
     if has_bias_correction(run) and not settings.bias_correction:
         optimizer.state[0]["step"] = np.array(UNCORRECTED_STEP)
     noise = np.random.default_rng(settings.seed)

@@ -51,8 +51,10 @@ class MismatchError(RuntimeError, ValueError):
 
 def overlaps_itself(tensor):
     """Whether some elements of ``tensor`` share one memory location (a stride of 0 over a
-    dimension of more than one element, as ``expand`` makes)."""
-    return any(stride == 0 and size > 1 for size, stride in zip(tensor.shape, tensor.stride()))
+    dimension of more than one element, as ``expand`` makes). A tensor without elements shares
+    none, whatever its strides (NumPy gives an empty copy strides of 0: a rule's new slot of an
+    empty FSDP2 shard)."""
+    return tensor.numel() > 1 and any(stride == 0 and size > 1 for size, stride in zip(tensor.shape, tensor.stride()))
 
 
 def state_layout(param, state):

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adamkit.specs import in_train_mode
 from adamkit.trajectories.choices import OPTIMIZERS, make_optimizer
 
 
@@ -28,7 +27,7 @@ def descend(function, make, steps=None, *, seed=0):
     """
     steps = function.steps if steps is None else steps
     point = np.array(function.start, dtype=np.float64)
-    optimizer = in_train_mode(make([point]))
+    optimizer = make([point])
     noise = np.random.default_rng(seed)
     path = np.empty((steps + 1, 2))
     path[0] = point
