@@ -4,8 +4,11 @@ Token and position embeddings, pre-LayerNorm blocks of causal self-attention
 (:func:`torch.nn.functional.scaled_dot_product_attention`) and a GELU MLP four times as wide,
 a final LayerNorm and an untied linear head over the 256 byte values, without biases (as in
 most current GPTs) and without dropout. The full size, width 512 and 8 blocks of 8 heads over
-128 bytes of context, holds 25.4M parameters; its whole step on 4 windows (512 tokens) is about
-6 × 25M × 512 ≈ 78 GFLOP, near a second on two AVX2 cores when nothing else runs.
+128 bytes of context, holds 25.5M parameters, the low end of the 25–50M asked for, because the
+step must stay short on two CPU cores: its whole step on 4 windows (512 tokens) is about
+6 × 25.5M × 512 ≈ 78 GFLOP, about 5 CPU-seconds in float32 on the AVX2 machine of the first
+run (2–3 s on two idle cores). In bfloat16 the same step took about 12 times as long there:
+without AVX-512 BF16, torch's bfloat16 matrix products on the CPU are much slower than float32's.
 """
 
 import math
