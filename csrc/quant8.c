@@ -555,10 +555,10 @@ INLINE void run_span(const plan *pl, int64_t global_span, int thread, ak_q8_adam
         grad = param + Q8_SPAN_ELEMENTS;
     }
     if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
-        int64_t first = row * row_numel + first_block * AK_Q8_BLOCK, first_scale = row * per_row + first_block;
+        int64_t first_scale = row * per_row + first_block;
         ak_q8_run run = {.n_blocks = whole_blocks_end - first_block, .param = param, .grad = grad};
         for (int s = 0; s < pl->slots; s++) {
-            run.codes[s] = (char *)c->codes[s][t] + first;
+            run.codes[s] = (char *)c->codes[s][t] + span_first;
             run.scales[s] = c->absmax[s][t] + first_scale;
         }
         fused_adam(&k, k.maximize != 0, decay_of(&k), &run);
