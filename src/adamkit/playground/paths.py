@@ -28,7 +28,9 @@ def hyperparameters(run, settings):
     choice = OPTIMIZERS[run.name]
     accepted = choice.factory.hyperparameters
     values = {**choice.settings, "lr": run.lr, "weight_decay": settings.weight_decay}
-    values.update({name: getattr(settings, name) for name in ("betas", "eps") if name in accepted})
+    # Adafactor's eps is a pair (eps1, eps2) of another meaning: it keeps its own.
+    knobs = ("betas",) if isinstance(choice.factory.spec.defaults.get("eps"), tuple) else ("betas", "eps")
+    values.update({name: getattr(settings, name) for name in knobs if name in accepted})
     if "betas" in accepted:  # the page's (beta1, beta2), then the rule's own further betas (AdEMAMix's beta3)
         values["betas"] = (*settings.betas, *choice.factory.spec.defaults["betas"][2:])
     if "amsgrad" in accepted:
