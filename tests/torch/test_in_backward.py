@@ -14,7 +14,12 @@ import torch
 import adamkit.torch
 from tests.torch._compare import RICH, assert_bitwise_equal
 
-CLASSES = tuple(name for name in adamkit.torch.__all__ if name not in ("MismatchError", "Optimizer", "SparseAdam"))
+# SparseAdam steps sparse gradients (tested below); AdamWScheduleFree refuses the option (below).
+CLASSES = tuple(
+    name
+    for name in adamkit.torch.__all__
+    if name not in ("MismatchError", "Optimizer", "SparseAdam", "AdamWScheduleFree")
+)
 HYPER = {
     **RICH,
     "AdaBelief": dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.05, amsgrad=True, rectify=True),
@@ -292,6 +297,13 @@ def test_sparse_gradients_step_in_backward_as_after_it():
 def test_what_cannot_step_in_backward_is_refused_at_construction(options, error, words):
     with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
         adamkit.torch.Adam(_params(), **{"step_in_backward": True, **options})
+
+
+def test_schedule_free_whose_group_advances_once_per_step_is_refused():
+    params = _params()
+    with pytest.raises(ValueError, match="cannot be used with AdamWScheduleFree: its group advances once per step"):
+        adamkit.torch.AdamWScheduleFree(params, step_in_backward=True)
+    assert all(param._post_accumulate_grad_hooks is None for param in params)
 
 
 def test_max_grad_norm_without_step_in_backward_is_refused():

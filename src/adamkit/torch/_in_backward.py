@@ -26,7 +26,8 @@ require grad when it joins gets no hook.
 - Refused with a precise error: ``nonfinite_grads="skip"`` (its all-or-nothing decision needs
   every gradient), ``differentiable=True`` and ``capturable=True``, torch.distributed with more
   than one process (a hook would step before DDP's all-reduce) and sharded parameters
-  (DTensor), a parameter stepped in backward by another optimizer, and ``torch.amp.GradScaler``
+  (DTensor), a rule whose group advances once per step (Schedule-Free AdamW), a parameter
+  stepped in backward by another optimizer, and ``torch.amp.GradScaler``
   (``scaler.step`` raises: each gradient was stepped while still scaled).
 """
 
@@ -163,6 +164,11 @@ def configure(optimizer, defaults, step_in_backward, max_grad_norm):
         raise ValueError(
             "nonfinite_grads='skip' cannot be used with step_in_backward=True: skipping is all or nothing over "
             "a step, but in backward each parameter is stepped before the later gradients exist"
+        )
+    if optimizer.spec.advance_group is not None:
+        raise ValueError(
+            f"step_in_backward=True cannot be used with {optimizer.spec.name}: its group advances once per step "
+            "(the schedule's k, weight sum and averaging weight), but in backward each parameter is stepped alone"
         )
     if (
         torch.distributed.is_available()

@@ -69,6 +69,8 @@ class AdamWScheduleFree(Optimizer):
         nonfinite_grads: str = "propagate",
         state_dtype: str | None = None,
         kahan_summation: bool | None = None,
+        step_in_backward: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -85,6 +87,8 @@ class AdamWScheduleFree(Optimizer):
             nonfinite_grads=nonfinite_grads,
             state_dtype=state_dtype,
             kahan_summation=kahan_summation,
+            step_in_backward=step_in_backward,
+            max_grad_norm=max_grad_norm,
         )
 
     @torch.no_grad()
