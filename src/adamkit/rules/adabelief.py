@@ -168,7 +168,7 @@ ADABELIEF = Spec(
     corrected_moments=2,
     diagnostics=adabelief_diagnostics,
     sparse_grads="lazy",
-    variants=(Variant("AdaBelief", compare_lrs={"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2}),),
+    variants=(Variant("AdaBelief", compare_lrs={"logreg": 0.1, "mlp": 3e-3, "cnn": 3e-3}),),
     cases=(
         (
             {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-8, "weight_decay": 0.1, "amsgrad": True},

@@ -182,7 +182,7 @@ ADAFACTOR = Spec(
     uses_step=True,
     diagnostics=adafactor_diagnostics,
     native=False,
-    variants=(Variant("Adafactor", compare_lrs={"logreg": 1.0, "mlp": 0.03, "cnn": 1e-2}, bench=False),),
+    variants=(Variant("Adafactor", compare_lrs={"logreg": 1.0, "mlp": 0.03, "cnn": 0.1}, bench=False),),
     cases=(
         ({"weight_decay": 0.1, "d": 1.5, "beta2_decay": -0.6}, {"lr": 0.05}),
         ({"eps": (1e-20, 1e-2), "maximize": True, "lr": 0.5}, {"beta2_decay": -1.0}),

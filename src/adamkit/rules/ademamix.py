@@ -197,7 +197,7 @@ ADEMAMIX = Spec(
     uses_step=True,
     corrected_moments=2,
     diagnostics=ademamix_diagnostics,
-    variants=(Variant("AdEMAMix", compare_lrs={"logreg": 0.1, "mlp": 3e-3, "cnn": 3e-3}),),
+    variants=(Variant("AdEMAMix", compare_lrs={"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2}),),
     cases=(
         ({"lr": 1e-2, "betas": (0.8, 0.99, 0.999), "alpha": 3.0, "weight_decay": 0.1}, {"t_alpha_beta3": 20.0}),
         (

@@ -110,7 +110,7 @@ ADOPT = Spec(
     uses_step=True,
     diagnostics=adopt_diagnostics,
     sparse_grads="lazy",
-    variants=(Variant("ADOPT", compare_lrs={"logreg": 1.0, "mlp": 3e-3, "cnn": 3e-3}),),
+    variants=(Variant("ADOPT", compare_lrs={"logreg": 1.0, "mlp": 3e-3, "cnn": 1e-2}),),
     cases=(
         ({"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-3, "weight_decay": 0.1}, {"maximize": True, "eps": 1e-6}),
         ({"lr": 3e-3, "weight_decay": 0.05, "decoupled_weight_decay": True}, {"betas": (0.5, 0.9), "weight_decay": 0.0}),

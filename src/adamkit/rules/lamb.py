@@ -148,7 +148,7 @@ LAMB = Spec(
     uses_step=True,
     corrected_moments=2,
     diagnostics=lamb_diagnostics,
-    variants=(Variant("LAMB", compare_lrs={"logreg": 0.1, "mlp": 0.03, "cnn": 1e-2}),),
+    variants=(Variant("LAMB", compare_lrs={"logreg": 0.1, "mlp": 0.03, "cnn": 0.03}),),
     cases=(
         ({}, {"lr": 1e-2}),
         ({"lr": 1e-2, "weight_decay": 0.1, "betas": (0.5, 0.9), "trust_clip": 0.5, "maximize": True}, {"eps": 1e-3}),

@@ -97,7 +97,7 @@ LION = Spec(
     counts_steps=False,
     diagnostics=lion_diagnostics,
     sparse_grads="lazy",
-    variants=(Variant("Lion", compare_lrs={"logreg": 0.1, "mlp": 1e-3, "cnn": 1e-3}),),
+    variants=(Variant("Lion", compare_lrs={"logreg": 0.1, "mlp": 1e-3, "cnn": 3e-3}),),
     cases=(
         ({"lr": 1e-2, "betas": (0.8, 0.95), "weight_decay": 0.1}, {"lr": 3e-3}),
         (

@@ -151,7 +151,7 @@ RADAM = Spec(
     corrected_moments=2,
     diagnostics=radam_diagnostics,
     sparse_grads="lazy",
-    variants=(Variant("RAdam", compare_lrs={"logreg": 3.0, "mlp": 0.03, "cnn": 1e-2}),),
+    variants=(Variant("RAdam", compare_lrs={"logreg": 3.0, "mlp": 0.03, "cnn": 0.1}),),
     cases=(
         ({"lr": 1e-2, "betas": (0.8, 0.99), "weight_decay": 0.1}, {"lr": 3e-3, "maximize": True}),
         (
