@@ -7,13 +7,21 @@ most current GPTs) and without dropout. The full size, width 512 and 8 blocks of
 128 bytes of context, holds 25.5M parameters, the low end of the 25–50M asked for, because the
 step must stay short on two CPU cores: its whole step on 4 windows (512 tokens) is about
 6 × 25.5M × 512 ≈ 78 GFLOP, about 5 CPU-seconds in float32 on the AVX2 machine of the first
-run (2–3 s on two idle cores). In bfloat16 the same step took about 12 times as long there:
-without AVX-512 BF16, torch's bfloat16 matrix products on the CPU are much slower than float32's.
+run (2–3 s on two idle cores).
+
+The arithmetic is float32 whatever the parameters' dtype: a bfloat16 model keeps its weights
+in bfloat16 (2 bytes per parameter, and bfloat16 gradients) and widens each weight to float32
+only while one operation uses it (:class:`WidenedLinear` keeps no float32 copy for backward).
+On a CPU without bfloat16 instructions (AVX-512 BF16 or AMX), torch's bfloat16 matrix product
+falls back to a slow generic loop: on the AVX2 machine of the first runs ``aten::mm`` took 26
+times as long in bfloat16 as in float32, and a bfloat16 step about 12 times as long as a
+float32 one, which would time the CPU's missing instructions rather than the optimizers.
 """
 
 import math
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 from torch.nn import functional
 
@@ -41,6 +49,35 @@ FULL = GPTSize(width=512, layers=8, heads=8, context=128, batch=4)
 QUICK = GPTSize(width=32, layers=2, heads=2, context=16, batch=2)
 
 
+class WidenedLinear(torch.autograd.Function):
+    """``x @ weight.T`` in float32 for a weight of any dtype: the weight is widened in forward
+    and again in backward, so only the weight itself is kept for backward, and its gradient
+    comes back in the weight's dtype."""
+
+    @staticmethod
+    def forward(ctx, inputs, weight):
+        ctx.save_for_backward(inputs, weight)
+        return inputs @ weight.float().T
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        inputs, weight = ctx.saved_tensors
+        grad_weight = grad_output.flatten(0, -2).T @ inputs.flatten(0, -2)
+        return grad_output @ weight.float(), grad_weight.to(weight.dtype)
+
+
+def linear(inputs, layer):
+    """``layer(inputs)`` in float32 arithmetic."""
+    if layer.weight.dtype == torch.float32:
+        return layer(inputs)
+    return WidenedLinear.apply(inputs, layer.weight)
+
+
+def layer_norm(inputs, layer):
+    """``layer(inputs)`` in float32 arithmetic (its weight widened)."""
+    return functional.layer_norm(inputs, layer.normalized_shape, layer.weight.float(), None, layer.eps)
+
+
 class Block(nn.Module):
     """A pre-LayerNorm transformer block: causal self-attention, then the MLP, each residual."""
 
@@ -56,11 +93,12 @@ class Block(nn.Module):
 
     def forward(self, hidden):
         batch, length, width = hidden.shape
-        query, key, value = self.qkv(self.attention_norm(hidden)).split(width, dim=2)
+        query, key, value = linear(layer_norm(hidden, self.attention_norm), self.qkv).split(width, dim=2)
         query, key, value = (t.view(batch, length, self.heads, -1).transpose(1, 2) for t in (query, key, value))
         attended = functional.scaled_dot_product_attention(query, key, value, is_causal=True)
-        hidden = hidden + self.projection(attended.transpose(1, 2).reshape(batch, length, width))
-        return hidden + self.contract(functional.gelu(self.expand(self.mlp_norm(hidden))))
+        hidden = hidden + linear(attended.transpose(1, 2).reshape(batch, length, width), self.projection)
+        expanded = functional.gelu(linear(layer_norm(hidden, self.mlp_norm), self.expand))
+        return hidden + linear(expanded, self.contract)
 
 
 class GPT(nn.Module):
@@ -84,13 +122,13 @@ class GPT(nn.Module):
                 nn.init.normal_(param, std=scale)
 
     def forward(self, ids):
-        hidden = self.tokens(ids) + self.positions.weight[: ids.shape[1]]
+        hidden = self.tokens(ids).float() + self.positions.weight[: ids.shape[1]].float()
         for block in self.blocks:
             hidden = block(hidden)
-        return self.head(self.norm(hidden))
+        return linear(layer_norm(hidden, self.norm), self.head)
 
 
 def loss(model, inputs, targets):
-    """The mean next-byte cross-entropy (nats), computed in float32 from ``model``'s logits."""
-    logits = model(inputs).float()
+    """The mean next-byte cross-entropy (nats) of ``model``'s float32 logits."""
+    logits = model(inputs)
     return functional.cross_entropy(logits.reshape(-1, VOCABULARY), targets.reshape(-1))
