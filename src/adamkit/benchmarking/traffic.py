@@ -10,6 +10,10 @@ and there is no write-allocate traffic to add. For fp32 (4 bytes per element), A
 (``S = 2``: ``exp_avg``, ``exp_avg_sq``) moves 7 elements, 28 B; AMSGrad (``S = 3``, with
 ``max_exp_avg_sq``) 9 elements, 36 B.
 
+A rule with a norm pass (``Spec.norm_pass``: LAMB) first reads the parameter, gradient and
+states and writes the states, then reads the parameter and states again and writes the
+parameter: ``1 + S`` elements more, 10 (40 B) for LAMB's fp32 state.
+
 The state buffers are the spec's slots active under the hyperparameters of each case of
 :mod:`adamkit.benchmarking.rule_cases` (the step counter is a scalar and is not counted).
 """
@@ -26,10 +30,14 @@ def _state_buffers(case):
 STATE_BUFFERS = {case.name: _state_buffers(case) for case in CASES}
 """The state keys each benchmarked case reads and writes at every step."""
 
+NORM_PASS = {case.name: specs.BY_NAME[case.optimizer].norm_pass for case in CASES}
+"""Whether each benchmarked case reads its parameter and state a second time (``Spec.norm_pass``)."""
+
 
 def elements_per_param(rule):
     """Array elements read plus written per parameter per step by ``rule``."""
-    return 3 + 2 * len(STATE_BUFFERS[rule])
+    states = len(STATE_BUFFERS[rule])
+    return 3 + 2 * states + (1 + states if NORM_PASS[rule] else 0)
 
 
 def bytes_per_param(rule, itemsize=4):

@@ -158,6 +158,7 @@ LAMB = Spec(
     positional=("lr", "betas", "eps", "weight_decay"),
     uses_step=True,
     corrected_moments=2,
+    norm_pass=True,
     diagnostics=lamb_diagnostics,
     variants=(Variant("LAMB", compare_lrs={"logreg": 0.1, "mlp": 1e-2, "cnn": 1e-2}),),
     cases=(
