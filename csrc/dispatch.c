@@ -58,13 +58,28 @@ int ak_default_threads(void)
 #endif
 }
 
+void ak_run_segment(const ak_call *call, ak_segment_fn segment, ak_scalars *scalars, int64_t t, int64_t first,
+                    int64_t n)
+{
+    size_t param_size = PARAM_SIZE[call->layout], state_size = STATE_SIZE[call->layout];
+    scalars->first_index = first;
+    if (call->rounding_seeds)
+        for (int s = 0; s < AK_MAX_SLOTS; s++)
+            scalars->rounding_keys[s] = ak_rounding_key(call->rounding_seeds[t], (uint32_t)s, (uint32_t)(first >> 32));
+    void *slot[AK_MAX_SLOTS];
+    for (int s = 0; s < AK_MAX_SLOTS; s++)
+        slot[s] = call->slots[s] ? ak_element_at(call->slots[s][t], first, state_size) : NULL;
+    void *compensation = call->compensation ? ak_element_at(call->compensation[t], first, param_size) : NULL;
+    segment(scalars, n, ak_element_at(call->params[t], first, param_size),
+            ak_element_at((void *)call->grads[t], first, param_size), compensation, slot[0], slot[1], slot[2]);
+}
+
 typedef struct {
     const ak_call *call;
     ak_segment_fn segment;
     ak_scalars scalars;
     const ak_tensor_scalars *per_tensor;
     const int64_t *offsets; /* offsets[t] = elements of the tensors before t; [n_tensors + 1] */
-    size_t param_size, state_size;
 } ak_plan;
 
 /* Chunk `chunk` of the concatenated elements, as the pieces of the tensors it covers. */
@@ -87,18 +102,7 @@ static void run_element_chunk(const void *context, int64_t chunk, int thread)
         if (stop > key_span_end)
             stop = key_span_end;
         scalars.tensor = plan->per_tensor[t];
-        scalars.first_index = first;
-        if (call->rounding_seeds)
-            for (int s = 0; s < AK_MAX_SLOTS; s++)
-                scalars.rounding_keys[s] = ak_rounding_key(call->rounding_seeds[t], (uint32_t)s, (uint32_t)(first >> 32));
-        void *slot[AK_MAX_SLOTS];
-        for (int s = 0; s < AK_MAX_SLOTS; s++)
-            slot[s] = call->slots[s] ? ak_element_at(call->slots[s][t], first, plan->state_size) : NULL;
-        void *compensation =
-            call->compensation ? ak_element_at(call->compensation[t], first, plan->param_size) : NULL;
-        plan->segment(&scalars, stop - begin, ak_element_at(call->params[t], first, plan->param_size),
-                      ak_element_at((void *)call->grads[t], first, plan->param_size), compensation,
-                      slot[0], slot[1], slot[2]);
+        ak_run_segment(call, plan->segment, &scalars, t, first, stop - begin);
         begin = stop;
         if (begin == plan->offsets[t + 1])
             t++;
@@ -151,8 +155,6 @@ int ak_update(const ak_call *call)
         .segment = ak_segment_for(call->isa, call->layout, call->rule),
         .per_tensor = per_tensor,
         .offsets = offsets,
-        .param_size = PARAM_SIZE[call->layout],
-        .state_size = STATE_SIZE[call->layout],
     };
     ak_call_scalars(call->rule, &call->hyper, &plan.scalars);
 
@@ -178,7 +180,7 @@ int ak_update(const ak_call *call)
 
     int status = 0;
     if (call->rule == AK_RULE_LAMB)
-        status = ak_lamb_update(call, plan.segment, &plan.scalars, per_tensor, plan.param_size, plan.state_size);
+        status = ak_lamb_update(call, plan.segment, &plan.scalars, per_tensor);
     else if (call->hyper.cautious)
         status = ak_cautious_update(call, plan.segment, &plan.scalars, per_tensor, plan.param_size, plan.state_size);
     else

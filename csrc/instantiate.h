@@ -3,7 +3,8 @@
  *
  * The including file defines ISA (scalar, avx2 or avx512) and provides, for float32 and
  * float64 arithmetic, the vector types f32v/f64v, their widths F32_LANES/F64_LANES and the
- * functions f32v_<op>/f64v_<op> (add, sub, mul, div, sqrt, max, min, abs, neg, set1, load, store),
+ * functions f32v_<op>/f64v_<op> (add, sub, mul, div, sqrt, max, min, abs, neg, set1, load, store,
+ * add_squares),
  * plus f32v_load_bf16/f32v_store_bf16 (bfloat16 storage, rounded to nearest even) and
  * f32v_store_bf16_stochastic(p, v, key, index) (rounded stochastically with the bits of the
  * slot's key at element `index` and the LANES - 1 after it; kernels_api.h).
@@ -25,6 +26,7 @@
 #define STORE_P f32v_store
 #define LOAD_S f32v_load
 #define STORE_S(k, slot, index, p, v) f32v_store(p, v)
+#define EXACT_STATE 1
 #include "rules.h"
 #undef LAYOUT
 #undef VEC
@@ -36,6 +38,7 @@
 #undef STORE_P
 #undef LOAD_S
 #undef STORE_S
+#undef EXACT_STATE
 
 /* float64 parameters and state */
 #define LAYOUT f64
@@ -48,6 +51,7 @@
 #define STORE_P f64v_store
 #define LOAD_S f64v_load
 #define STORE_S(k, slot, index, p, v) f64v_store(p, v)
+#define EXACT_STATE 1
 #include "rules.h"
 #undef LAYOUT
 #undef VEC
@@ -59,6 +63,7 @@
 #undef STORE_P
 #undef LOAD_S
 #undef STORE_S
+#undef EXACT_STATE
 
 /* bfloat16 parameters, float32 state, float32 arithmetic */
 #define LAYOUT bf16_f32
@@ -71,6 +76,7 @@
 #define STORE_P f32v_store_bf16
 #define LOAD_S f32v_load
 #define STORE_S(k, slot, index, p, v) f32v_store(p, v)
+#define EXACT_STATE 1
 #include "rules.h"
 #undef LAYOUT
 #undef VEC
@@ -82,6 +88,7 @@
 #undef STORE_P
 #undef LOAD_S
 #undef STORE_S
+#undef EXACT_STATE
 
 /* bfloat16 parameters and state, float32 arithmetic */
 #define LAYOUT bf16
@@ -94,6 +101,7 @@
 #define STORE_P f32v_store_bf16
 #define LOAD_S f32v_load_bf16
 #define STORE_S(k, slot, index, p, v) f32v_store_bf16(p, v)
+#define EXACT_STATE 0
 #include "rules.h"
 #undef LAYOUT
 #undef VEC
@@ -105,6 +113,7 @@
 #undef STORE_P
 #undef LOAD_S
 #undef STORE_S
+#undef EXACT_STATE
 
 /* float32 parameters, bfloat16 state stored with stochastic rounding, float32 arithmetic */
 #define LAYOUT f32_bf16
@@ -117,6 +126,7 @@
 #define STORE_P f32v_store
 #define LOAD_S f32v_load_bf16
 #define STORE_S(k, slot, index, p, v) f32v_store_bf16_stochastic(p, v, (k)->rounding_keys[slot], index)
+#define EXACT_STATE 0
 #include "rules.h"
 #undef LAYOUT
 #undef VEC
@@ -128,6 +138,7 @@
 #undef STORE_P
 #undef LOAD_S
 #undef STORE_S
+#undef EXACT_STATE
 
 #define AK_SEGMENT_ENTRY(upper, lower, counts, layout) [AK_RULE_##upper] = AK_NAME(layout, lower##_segment),
 #define AK_ROW(layout) {AK_RULES(AK_SEGMENT_ENTRY, layout)}

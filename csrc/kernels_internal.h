@@ -64,8 +64,9 @@ typedef struct {
     int64_t first_index;
     uint32_t rounding_keys[AK_MAX_SLOTS];
     /* LAMB (lamb.c; its bias corrections are per tensor, above). Per block of its first pass,
-     * norm_sums (else NULL) receives the block's squared norms of the parameter and of the
-     * update, summed over the elements of index below norm_end (lamb_lanes). */
+     * norm_sums (else NULL) receives the block's lane sums of the squares of the parameter
+     * (AK_NORM_LANES) then of the update (AK_NORM_LANES), over the elements of index below
+     * norm_end (lamb_lanes). */
     double *norm_sums;
     int64_t norm_end;
     /* cautious=True (cautious.c): in the first pass kept_count (else NULL) receives the number
@@ -75,6 +76,10 @@ typedef struct {
     int64_t *kept_count;
     double cautious_scale;
 } ak_scalars;
+
+/* The partial sums of each block of LAMB's norms, whatever the vector width
+ * (adamkit.rules.lamb.NORM_LANES): a power of two, a multiple of every ISA's LANES. */
+#define AK_NORM_LANES 16
 
 /* The bits of |x| of a float32 whose upper half is the largest finite bfloat16's, 0x7F7F, under
  * the mask AK_BF16_MAGNITUDE: stochastic rounding does not round it up to an infinity
@@ -179,9 +184,15 @@ void ak_parallel_for(int64_t n_tasks, int threads, int grain, ak_task_fn task, c
 int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scalars *scalars,
                        const ak_tensor_scalars *per_tensor, size_t param_size, size_t state_size);
 
-/* LAMB's update of every tensor of `call` (lamb.c), given the call's scalars, each tensor's, its
- * segment function and the storage sizes; returns 0, or -1 if memory could not be allocated. */
+/* Run `segment` over the n elements of tensor t of `call` from element `first`, which lie within
+ * one span of 2^32 elements, with `scalars`, whose first index and rounding keys it sets: the
+ * pointers of the parameter, gradient, compensation and state slots at `first` (dispatch.c). */
+void ak_run_segment(const ak_call *call, ak_segment_fn segment, ak_scalars *scalars, int64_t t, int64_t first,
+                    int64_t n);
+
+/* LAMB's update of every tensor of `call` (lamb.c), given the call's scalars, each tensor's and
+ * its segment function; returns 0, or -1 if memory could not be allocated. */
 int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars *scalars,
-                   const ak_tensor_scalars *per_tensor, size_t param_size, size_t state_size);
+                   const ak_tensor_scalars *per_tensor);
 
 #endif

@@ -3,17 +3,20 @@
  *
  * Two passes over blocks of AK_NORM_BLOCK consecutive elements of each tensor (the last block
  * of a tensor may be shorter), both run in parallel over all blocks of all tensors:
- *   1. lamb_lanes computes the new moments and the update r, stores nothing, and sums the
- *      squares of the parameter and of r in float64, one by one in element order, into the
- *      block's two sums;
+ *   1. lamb_lanes computes the new moments and the update r, and adds the squares of the
+ *      parameter and of r, in float64, to AK_NORM_LANES lane sums each (element i to lane
+ *      i % AK_NORM_LANES, in element order); the block's two sums are its lanes added in a
+ *      fixed tree (lane_tree_sum). Float32 and float64 state is stored here;
  *   2. after the caller's thread has added each tensor's block sums one by one in block order
- *      and made its step size lr * trust_ratio (in double, as the rule), lamb_lanes computes the
- *      same moments and r again from the same inputs, stores the moments and steps the
- *      parameter.
- * This is the order of adamkit.rules.lamb.squared_norm, so the bits are the rule's whatever
- * the thread count and the ISA. Recomputing r (instead of storing it between the passes) needs
- * no scratch memory and gives the same r for every layout, bfloat16 state included: pass 1
- * writes nothing that pass 2 reads.
+ *      and made its step size lr * trust_ratio (in double, as the rule), lamb_lanes computes r
+ *      again, from the stored moments (bfloat16 state: from the same inputs as pass 1, then
+ *      stores the moments), and steps the parameter.
+ * This is the order of adamkit.rules.lamb.squared_norm, whose lanes are the same for every
+ * vector width, so the bits are the rule's whatever the thread count and the ISA. Per element,
+ * pass 1 reads the parameter, gradient and state and writes the state; pass 2 reads the
+ * parameter and state and writes the parameter (Spec.norm_pass, the traffic model's count).
+ * For bfloat16 state, whose rounding would change r, pass 1 writes nothing and pass 2 reads
+ * the gradient again.
  */
 #include <stdlib.h>
 
@@ -29,8 +32,17 @@ typedef struct {
     const int64_t *block_offsets; /* block_offsets[t] = blocks of the tensors before t */
     double *sums;                 /* two per block: the first pass */
     const double *step_sizes;     /* per tensor: the second pass */
-    size_t param_size, state_size;
 } lamb_plan;
+
+/* The sum of AK_NORM_LANES lane sums in the fixed tree of adamkit.rules.lamb.squared_norm: of w
+ * lanes, lane j becomes lane j plus lane j + w/2, until one is left. */
+static double lane_tree_sum(double *lanes)
+{
+    for (int width = AK_NORM_LANES / 2; width >= 1; width /= 2)
+        for (int j = 0; j < width; j++)
+            lanes[j] += lanes[j + width];
+    return lanes[0];
+}
 
 static void run_block(const void *context, int64_t block, int thread)
 {
@@ -40,28 +52,20 @@ static void run_block(const void *context, int64_t block, int thread)
     int64_t t = ak_tensor_at(plan->block_offsets, call->n_tensors, block);
     int64_t first = (block - plan->block_offsets[t]) * AK_NORM_BLOCK;
     int64_t n = call->numels[t] - first < AK_NORM_BLOCK ? call->numels[t] - first : AK_NORM_BLOCK;
+    _Alignas(64) double lanes[2 * AK_NORM_LANES] = {0};
     ak_scalars k = plan->scalars;
-    k.bias_correction1 = plan->per_tensor[t].bias_correction1;
-    k.bias_correction2 = plan->per_tensor[t].bias_correction2;
-    k.first_index = first;
+    k.tensor = plan->per_tensor[t];
     k.norm_end = first + n;
-    if (plan->sums) {
-        k.norm_sums = plan->sums + 2 * block;
-        k.norm_sums[0] = k.norm_sums[1] = 0.0;
-    } else {
+    if (plan->sums)
+        k.norm_sums = lanes;
+    else
         k.step_size = plan->step_sizes[t];
-    }
     /* A block never crosses a multiple of 2^32 elements: its rounding keys hold for all of it. */
-    if (call->rounding_seeds)
-        for (int s = 0; s < AK_MAX_SLOTS; s++)
-            k.rounding_keys[s] = ak_rounding_key(call->rounding_seeds[t], (uint32_t)s, (uint32_t)(first >> 32));
-    void *slot[AK_MAX_SLOTS];
-    for (int s = 0; s < AK_MAX_SLOTS; s++)
-        slot[s] = call->slots[s] ? ak_element_at(call->slots[s][t], first, plan->state_size) : NULL;
-    void *compensation = call->compensation ? ak_element_at(call->compensation[t], first, plan->param_size) : NULL;
-    plan->segment(&k, n, ak_element_at(call->params[t], first, plan->param_size),
-                  ak_element_at((void *)call->grads[t], first, plan->param_size), compensation, slot[0],
-                  slot[1], slot[2]);
+    ak_run_segment(call, plan->segment, &k, t, first, n);
+    if (plan->sums) {
+        plan->sums[2 * block] = lane_tree_sum(lanes);
+        plan->sums[2 * block + 1] = lane_tree_sum(lanes + AK_NORM_LANES);
+    }
 }
 
 /* lr * trust_ratio(param_sq, update_sq, trust_clip) of adamkit.rules.lamb, in double. */
@@ -74,7 +78,7 @@ static double lamb_step_size(const ak_hyper *h, double param_sq, double update_s
 }
 
 int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars *scalars,
-                   const ak_tensor_scalars *per_tensor, size_t param_size, size_t state_size)
+                   const ak_tensor_scalars *per_tensor)
 {
     int64_t n = call->n_tensors;
     int64_t *block_offsets = malloc((size_t)(n + 1) * sizeof *block_offsets);
@@ -90,7 +94,7 @@ int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars 
     sums = malloc((size_t)(2 * blocks > 0 ? 2 * blocks : 1) * sizeof *sums);
     if (!sums)
         goto done;
-    lamb_plan plan = {call, segment, *scalars, per_tensor, block_offsets, sums, step_sizes, param_size, state_size};
+    lamb_plan plan = {call, segment, *scalars, per_tensor, block_offsets, sums, step_sizes};
     ak_parallel_for(blocks, call->num_threads, 1, run_block, &plan);
     for (int64_t t = 0; t < n; t++) {
         double param_sq = 0.0, update_sq = 0.0;

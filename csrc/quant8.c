@@ -3,7 +3,8 @@
  *
  * One driver serves every rule: it finds a block, and in one loop over its elements decodes
  * the state, applies the rule's element update and leaves the new state in float32 buffers on
- * the stack; then it encodes the buffers with the block's new maxima. A rule adds only its
+ * the stack; then it encodes the buffers with the block's new maxima. The loop has no branch:
+ * the flags and a rule's per-tensor phase (phase_of) select a copy of it. A rule adds only its
  * element update (adam_element, adamax_element, adadelta_element, nadam_element, adabelief_element, adopt_element, ademamix_element, lion_element), the maps of its slots
  * (LAYOUTS) and its cases in update_variant.
  *
@@ -238,9 +239,10 @@ INLINE float nadam_element(const ak_scalars *k, float p, float g, const float *o
 }
 
 /* adamkit.rules.radam: param -= exp_avg / bc1 * lr, times reciprocal(sqrt(v) + eps) * sqrt(bc2)
- * * rect once rectified (rect > 0). The square root of v is computed in either branch, for the
- * encoder. */
-INLINE float radam_element(const ak_scalars *k, float p, float g, const float *old, float *new, float *root)
+ * * rect once rectified (`rectified`: rect > 0). The square root of v is computed in either
+ * branch, for the encoder. */
+INLINE float radam_element(const ak_scalars *k, int rectified, float p, float g, const float *old, float *new,
+                           float *root)
 {
     float m = old[0] + (float)k->one_minus_beta1 * (g - old[0]);
     float v = (float)k->beta2 * old[1] + ((float)k->one_minus_beta2 * g) * g;
@@ -248,15 +250,15 @@ INLINE float radam_element(const ak_scalars *k, float p, float g, const float *o
     new[1] = v;
     root[1] = sqrtf(v);
     float scaled = m / (float)k->bias_correction1 * (float)k->lr;
+    if (!rectified)
+        return p - scaled;
     float adaptive = 1.0f / (root[1] + (float)k->eps) * (float)k->bias_correction2_sqrt;
-    /* Both branches computed and one selected, so that the block loop vectorises. */
-    float rectified = p - scaled * adaptive * (float)k->rect;
-    return k->rect > 0 ? rectified : p - scaled;
+    return p - scaled * adaptive * (float)k->rect;
 }
 
 /* adamkit.rules.adabelief: the belief s <- beta2 s + (1 - beta2)(g - m)^2 + eps, and, but in a
- * rectified SGD step, param -= step_size * (m / (sqrt(s) / bias_correction2_sqrt + eps)). */
-INLINE float adabelief_element(const ak_scalars *k, int amsgrad, float p, float g, const float *old,
+ * rectified SGD step (`sgd_step`), param -= step_size * (m / (sqrt(s) / bias_correction2_sqrt + eps)). */
+INLINE float adabelief_element(const ak_scalars *k, int amsgrad, int sgd_step, float p, float g, const float *old,
                                float *new, float *root)
 {
     float m = (float)k->beta1 * old[0] + (float)k->one_minus_beta1 * g;
@@ -272,26 +274,30 @@ INLINE float adabelief_element(const ak_scalars *k, int amsgrad, float p, float 
     float second_root = sqrtf(second_moment);
     root[1] = amsgrad ? sqrtf(s) : second_root;
     root[2] = second_root;
+    if (sgd_step)
+        return p - (float)k->step_size * m;
     float denom = second_root / (float)k->bias_correction2_sqrt + (float)k->eps;
-    /* Both branches computed and one selected, so that the block loop vectorises. */
-    float adaptive = p - (float)k->step_size * (m / denom);
-    return k->sgd_step ? p - (float)k->step_size * m : adaptive;
+    return p - (float)k->step_size * (m / denom);
 }
 
-/* adamkit.rules.adopt: the first step only adds g^2 to v; later, the decoupled decay, then
- * m <- m + (1 - beta1) (clip(g / max(sqrt(v), eps), clip) - m), param -= lr m, and v last. */
-INLINE float adopt_element(const ak_scalars *k, int decoupled, float p, float g, const float *old, float *new)
+/* adamkit.rules.adopt: the first step (`initialising`) only adds g^2 to v; later, the decoupled
+ * decay, then m <- m + (1 - beta1) (clip(g / max(sqrt(v), eps), clip) - m), param -= lr m, and
+ * v last. */
+INLINE float adopt_element(const ak_scalars *k, int decoupled, int initialising, float p, float g, const float *old,
+                           float *new)
 {
-    /* The first step only sets exp_avg_sq; both outcomes are computed and one selected, so that
-     * the block loop vectorises. */
-    const int initialising = k->initialising;
+    if (initialising) {
+        new[0] = old[0];
+        new[1] = old[1] + g * g;
+        return p;
+    }
     float decayed = decoupled ? p - (float)k->decay_rate * p : p; /* param - (lr * weight_decay) * param */
     float normed = g / maximum(sqrtf(old[1]), (float)k->eps);
     normed = minimum(maximum(normed, (float)-k->clip), (float)k->clip);
     float m = old[0] + (float)k->one_minus_beta1 * (normed - old[0]);
-    new[0] = initialising ? old[0] : m;
-    new[1] = initialising ? old[1] + g * g : (float)k->beta2 * old[1] + ((float)k->one_minus_beta2 * g) * g;
-    return initialising ? p : decayed - (float)k->lr * m;
+    new[0] = m;
+    new[1] = (float)k->beta2 * old[1] + ((float)k->one_minus_beta2 * g) * g;
+    return decayed - (float)k->lr * m;
 }
 
 /* adamkit.rules.ademamix: its decoupled decay adds weight_decay * param to the update. */
@@ -310,8 +316,14 @@ INLINE float ademamix_element(const ak_scalars *k, int decay, float p, float g, 
     return p - (float)k->lr * update;
 }
 
-/* np.sign: -1, +0 or 1; NaN stays NaN. */
-INLINE float sign(float x) { return x != x ? x : (float)((x > 0) - (x < 0)); }
+/* np.sign: -1, +0 or 1; NaN stays NaN. Selects, not an integer difference, so that the block
+ * loop vectorises. */
+INLINE float sign(float x)
+{
+    float s = x > 0 ? 1.0f : 0.0f;
+    s = x < 0 ? -1.0f : s;
+    return x != x ? x : s;
+}
 
 /* adamkit.rules.lion: update = beta1 m + (1 - beta1) g, param -= lr * sign(update),
  * m <- beta2 m + (1 - beta2) g. */
@@ -336,10 +348,11 @@ typedef struct {
     float absmax[AK_MAX_SLOTS]; /* out: each slot's new scale (ak_q8_scale) */
 } q8_block;
 
-/* Decode, apply `rule`, keep the new state: the rule and the flags are constants at each call
- * site (update_variant), so each combination compiles to its own branch-free loop. */
+/* Decode, apply `rule`, keep the new state: the rule, the flags and the phase (phase_of) are
+ * constants at each call site (update_variant), so each combination compiles to its own
+ * branch-free loop. */
 INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, int maximize,
-                                    int decay, int amsgrad)
+                                    int decay, int amsgrad, int phase)
 {
     const rule_layout *layout = &LAYOUTS[rule];
     const int slots = slot_count(rule, amsgrad);
@@ -359,15 +372,15 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
         if (rule == AK_RULE_ADAM)
             p = adam_element(k, amsgrad, p, g, old, new, root);
         else if (rule == AK_RULE_ADABELIEF)
-            p = adabelief_element(k, amsgrad, p, g, old, new, root);
+            p = adabelief_element(k, amsgrad, phase, p, g, old, new, root);
         else if (rule == AK_RULE_ADAMAX)
             p = adamax_element(k, p, g, old, new);
         else if (rule == AK_RULE_NADAM)
             p = nadam_element(k, p, g, old, new);
         else if (rule == AK_RULE_RADAM)
-            p = radam_element(k, p, g, old, new, root);
+            p = radam_element(k, phase, p, g, old, new, root);
         else if (rule == AK_RULE_ADOPT)
-            p = adopt_element(k, decay == AK_Q8_DECOUPLED, p, g, old, new);
+            p = adopt_element(k, decay == AK_Q8_DECOUPLED, phase, p, g, old, new);
         else if (rule == AK_RULE_ADEMAMIX)
             p = ademamix_element(k, decay, p, g, old, new);
         else if (rule == AK_RULE_ADADELTA)
@@ -391,19 +404,41 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
     b->absmax[2] = ak_q8_scale(ak_q8_as_float(absmax2));
 }
 
-#define VARIANT(rule, maximize, decay, amsgrad) ((((rule) * 2 + (maximize)) * 3 + (decay)) * 2 + (amsgrad))
-#define VARIANT_CASE(rule, maximize, decay, amsgrad)                                            \
-    case VARIANT(rule, maximize, decay, amsgrad):                                                \
-        decode_and_update_block(k, b, rule, maximize, decay, amsgrad);                          \
+#define VARIANT(rule, maximize, decay, amsgrad, phase)                                          \
+    (((((rule) * 2 + (maximize)) * 3 + (decay)) * 2 + (amsgrad)) * 2 + (phase))
+#define PHASE_CASE(rule, maximize, decay, amsgrad, phase)                                       \
+    case VARIANT(rule, maximize, decay, amsgrad, phase):                                         \
+        decode_and_update_block(k, b, rule, maximize, decay, amsgrad, phase);                   \
         break;
+/* A rule without phases, and one with both (phase_of). */
+#define VARIANT_CASE(rule, maximize, decay, amsgrad) PHASE_CASE(rule, maximize, decay, amsgrad, 0)
+#define PHASED_CASES(rule, maximize, decay, amsgrad)                                            \
+    PHASE_CASE(rule, maximize, decay, amsgrad, 0) PHASE_CASE(rule, maximize, decay, amsgrad, 1)
 
 /* How the rule applies weight decay: AK_Q8_PLAIN (none), AK_Q8_L2 or AK_Q8_DECOUPLED. */
 INLINE int decay_of(const ak_scalars *k) { return k->decoupled ? AK_Q8_DECOUPLED : k->l2 ? AK_Q8_L2 : AK_Q8_PLAIN; }
 
+/* The per-tensor branch of a rule's update, which its own copy of the block loop takes so that
+ * the loop has no branch on it: RAdam rectified (rect > 0), AdaBelief's rectified SGD step,
+ * ADOPT's first step; 0 for the other rules. */
+INLINE int phase_of(const ak_scalars *k, ak_rule rule)
+{
+    switch (rule) {
+    case AK_RULE_RADAM:
+        return k->rect > 0;
+    case AK_RULE_ADABELIEF:
+        return k->sgd_step != 0;
+    case AK_RULE_ADOPT:
+        return k->initialising != 0;
+    default:
+        return 0;
+    }
+}
+
 INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
 {
     int decay = decay_of(k);
-    switch (VARIANT(rule, k->maximize != 0, decay, k->amsgrad != 0)) {
+    switch (VARIANT(rule, k->maximize != 0, decay, k->amsgrad != 0, phase_of(k, rule))) {
         VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_PLAIN, 0)
         VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_PLAIN, 1)
         VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_L2, 0)
@@ -430,30 +465,30 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
         VARIANT_CASE(AK_RULE_NADAM, 1, AK_Q8_PLAIN, 0)
         VARIANT_CASE(AK_RULE_NADAM, 1, AK_Q8_L2, 0)
         VARIANT_CASE(AK_RULE_NADAM, 1, AK_Q8_DECOUPLED, 0)
-        VARIANT_CASE(AK_RULE_RADAM, 0, AK_Q8_PLAIN, 0)
-        VARIANT_CASE(AK_RULE_RADAM, 0, AK_Q8_L2, 0)
-        VARIANT_CASE(AK_RULE_RADAM, 0, AK_Q8_DECOUPLED, 0)
-        VARIANT_CASE(AK_RULE_RADAM, 1, AK_Q8_PLAIN, 0)
-        VARIANT_CASE(AK_RULE_RADAM, 1, AK_Q8_L2, 0)
-        VARIANT_CASE(AK_RULE_RADAM, 1, AK_Q8_DECOUPLED, 0)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_PLAIN, 0)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_PLAIN, 1)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_L2, 0)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_L2, 1)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_DECOUPLED, 0)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 0, AK_Q8_DECOUPLED, 1)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_PLAIN, 0)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_PLAIN, 1)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_L2, 0)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_L2, 1)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_DECOUPLED, 0)
-        VARIANT_CASE(AK_RULE_ADABELIEF, 1, AK_Q8_DECOUPLED, 1)
-        VARIANT_CASE(AK_RULE_ADOPT, 0, AK_Q8_PLAIN, 0)
-        VARIANT_CASE(AK_RULE_ADOPT, 0, AK_Q8_L2, 0)
-        VARIANT_CASE(AK_RULE_ADOPT, 0, AK_Q8_DECOUPLED, 0)
-        VARIANT_CASE(AK_RULE_ADOPT, 1, AK_Q8_PLAIN, 0)
-        VARIANT_CASE(AK_RULE_ADOPT, 1, AK_Q8_L2, 0)
-        VARIANT_CASE(AK_RULE_ADOPT, 1, AK_Q8_DECOUPLED, 0)
+        PHASED_CASES(AK_RULE_RADAM, 0, AK_Q8_PLAIN, 0)
+        PHASED_CASES(AK_RULE_RADAM, 0, AK_Q8_L2, 0)
+        PHASED_CASES(AK_RULE_RADAM, 0, AK_Q8_DECOUPLED, 0)
+        PHASED_CASES(AK_RULE_RADAM, 1, AK_Q8_PLAIN, 0)
+        PHASED_CASES(AK_RULE_RADAM, 1, AK_Q8_L2, 0)
+        PHASED_CASES(AK_RULE_RADAM, 1, AK_Q8_DECOUPLED, 0)
+        PHASED_CASES(AK_RULE_ADABELIEF, 0, AK_Q8_PLAIN, 0)
+        PHASED_CASES(AK_RULE_ADABELIEF, 0, AK_Q8_PLAIN, 1)
+        PHASED_CASES(AK_RULE_ADABELIEF, 0, AK_Q8_L2, 0)
+        PHASED_CASES(AK_RULE_ADABELIEF, 0, AK_Q8_L2, 1)
+        PHASED_CASES(AK_RULE_ADABELIEF, 0, AK_Q8_DECOUPLED, 0)
+        PHASED_CASES(AK_RULE_ADABELIEF, 0, AK_Q8_DECOUPLED, 1)
+        PHASED_CASES(AK_RULE_ADABELIEF, 1, AK_Q8_PLAIN, 0)
+        PHASED_CASES(AK_RULE_ADABELIEF, 1, AK_Q8_PLAIN, 1)
+        PHASED_CASES(AK_RULE_ADABELIEF, 1, AK_Q8_L2, 0)
+        PHASED_CASES(AK_RULE_ADABELIEF, 1, AK_Q8_L2, 1)
+        PHASED_CASES(AK_RULE_ADABELIEF, 1, AK_Q8_DECOUPLED, 0)
+        PHASED_CASES(AK_RULE_ADABELIEF, 1, AK_Q8_DECOUPLED, 1)
+        PHASED_CASES(AK_RULE_ADOPT, 0, AK_Q8_PLAIN, 0)
+        PHASED_CASES(AK_RULE_ADOPT, 0, AK_Q8_L2, 0)
+        PHASED_CASES(AK_RULE_ADOPT, 0, AK_Q8_DECOUPLED, 0)
+        PHASED_CASES(AK_RULE_ADOPT, 1, AK_Q8_PLAIN, 0)
+        PHASED_CASES(AK_RULE_ADOPT, 1, AK_Q8_L2, 0)
+        PHASED_CASES(AK_RULE_ADOPT, 1, AK_Q8_DECOUPLED, 0)
         VARIANT_CASE(AK_RULE_ADEMAMIX, 0, AK_Q8_PLAIN, 0)
         VARIANT_CASE(AK_RULE_ADEMAMIX, 0, AK_Q8_L2, 0)
         VARIANT_CASE(AK_RULE_ADEMAMIX, 0, AK_Q8_DECOUPLED, 0)

@@ -11,6 +11,8 @@
  *                     first of which is element `index` of its tensor (the position and the
  *                     slot seed stochastic rounding; the other layouts ignore them)
  *   FN(name)          the name of this instantiation's function `name`
+ *   EXACT_STATE       1 where S_T holds every value of the arithmetic type exactly (float32 or
+ *                     float64 state), 0 for bfloat16 state
  *
  * Each *_lanes function updates LANES elements in the order of operations of the rule of the
  * same name in adamkit/rules (quoted in the comments), and stores the parameter through
@@ -397,45 +399,63 @@ static inline void FN(ademamix_lanes)(const ak_scalars *k, int64_t index, P_T *p
     FN(store_param)(param, compensation, p);
 }
 
-/* Add the squares of the first lanes of v, those of index below k->norm_end, to *sum in
- * float64, one by one in element order (adamkit.rules.lamb.squared_norm). */
-static inline void FN(add_squares)(const ak_scalars *k, int64_t index, VEC v, double *sum)
+/* v with its lanes from `count` on set to zero (v itself where count >= LANES): the lanes of a
+ * segment's zero-padded tail that are not elements. */
+static inline VEC FN(first_lanes)(VEC v, int64_t count)
 {
-    _Alignas(64) unsigned char lanes[LANES * sizeof(double)];
+    if (count >= LANES)
+        return v;
+    _Alignas(64) unsigned char lanes[sizeof(VEC)];
+    const size_t size = sizeof(VEC) / LANES;
     OPS(store)((void *)lanes, v);
-    int wide = sizeof(VEC) == LANES * sizeof(double); /* float64 arithmetic */
-    for (int j = 0; j < LANES && index + j < k->norm_end; j++) {
-        double x = wide ? ((const double *)(const void *)lanes)[j] : ((const float *)(const void *)lanes)[j];
-        *sum += x * x;
-    }
+    memset(lanes + count * size, 0, (size_t)(LANES - count) * size);
+    return OPS(load)((const void *)lanes);
 }
 
-/* LAMB's elements: with k->norm_sums (the first pass) the squared norms of the parameter and of
- * the update r, nothing stored; else (the second pass, k->step_size = lr * trust_ratio) the
- * step. Both passes compute r from the same inputs, so it is the same r. */
+/* LAMB's elements, in the two passes of lamb.c, which compute the same r:
+ * - the first (k->norm_sums set) computes the new moments and the update r, and adds the
+ *   squares of the parameter and of r, in float64, to the block's lane sums: element `index`
+ *   to lane index % AK_NORM_LANES of k->norm_sums (the parameter's) and of
+ *   k->norm_sums + AK_NORM_LANES (r's), where LANES consecutive lanes are one vector. Where the
+ *   state holds the arithmetic type exactly (EXACT_STATE) it stores the moments;
+ * - the second (k->step_size = lr * trust_ratio) steps the parameter: with EXACT_STATE from
+ *   the moments the first pass stored, without the gradient; else (bfloat16 state, whose
+ *   rounding would change r) from the moments computed again from the same inputs, which it
+ *   stores. */
 static inline void FN(lamb_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
                                   P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq, S_T *unused)
 {
     (void)unused;
     VEC p = LOAD_P(param);
-    VEC g = LOAD_P(grad);
-    if (k->maximize)
-        g = NEG(g);
-    /* beta1 * exp_avg + (1 - beta1) * grad */
-    VEC m = ADD(MUL(SET1(k->beta1), LOAD_S(exp_avg)), MUL(SET1(k->one_minus_beta1), g));
-    /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
-    VEC v = ADD(MUL(SET1(k->beta2), LOAD_S(exp_avg_sq)), MUL(MUL(SET1(k->one_minus_beta2), g), g));
+    VEC m, v;
+    if (EXACT_STATE && !k->norm_sums) {
+        m = LOAD_S(exp_avg);
+        v = LOAD_S(exp_avg_sq);
+    } else {
+        VEC g = LOAD_P(grad);
+        if (k->maximize)
+            g = NEG(g);
+        /* beta1 * exp_avg + (1 - beta1) * grad */
+        m = ADD(MUL(SET1(k->beta1), LOAD_S(exp_avg)), MUL(SET1(k->one_minus_beta1), g));
+        /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
+        v = ADD(MUL(SET1(k->beta2), LOAD_S(exp_avg_sq)), MUL(MUL(SET1(k->one_minus_beta2), g), g));
+        if (EXACT_STATE || !k->norm_sums) {
+            STORE_S(k, 0, index, exp_avg, m);
+            STORE_S(k, 1, index, exp_avg_sq, v);
+        }
+    }
     /* (exp_avg / bias_correction1) / (sqrt(exp_avg_sq / bias_correction2) + eps) */
     VEC r = DIV(DIV(m, SET1(k->bias_correction1)), ADD(SQRT(DIV(v, SET1(k->bias_correction2))), SET1(k->eps)));
     if (k->l2)
         r = ADD(r, MUL(SET1(k->weight_decay), p)); /* update + weight_decay * param */
     if (k->norm_sums) {
-        FN(add_squares)(k, index, p, &k->norm_sums[0]);
-        FN(add_squares)(k, index, r, &k->norm_sums[1]);
+        /* squared_norm(param), squared_norm(update); the padded lanes of p are zero, those of
+         * r may not be (0 / 0 with eps = 0) */
+        double *lane = k->norm_sums + (index & (AK_NORM_LANES - 1));
+        OPS(add_squares)(lane, p);
+        OPS(add_squares)(lane + AK_NORM_LANES, FN(first_lanes)(r, k->norm_end - index));
         return;
     }
-    STORE_S(k, 0, index, exp_avg, m);
-    STORE_S(k, 1, index, exp_avg_sq, v);
     /* param - step_size * update */
     p = SUB(p, MUL(SET1(k->step_size), r));
     FN(store_param)(param, compensation, p);

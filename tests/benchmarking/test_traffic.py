@@ -26,6 +26,14 @@ def test_lion_moves_20_bytes_per_fp32_parameter():
     assert traffic.bytes_per_param("Lion") == (reads + writes) * FP32 == 20
 
 
+def test_lamb_counts_its_norm_pass():
+    # Pass 1 reads param, grad, exp_avg, exp_avg_sq and writes exp_avg, exp_avg_sq; pass 2
+    # reads param, exp_avg, exp_avg_sq and writes param.
+    reads, writes = 4 + 3, 2 + 1
+    assert traffic.bytes_per_param("LAMB") == (reads + writes) * FP32 == 40
+    assert [case.name for case in rule_cases.CASES if traffic.NORM_PASS[case.name]] == ["LAMB"]
+
+
 def test_float64_doubles_the_bytes():
     assert traffic.bytes_per_param("Adam", itemsize=8) == 56
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from adamkit.rules import lamb
-from adamkit.rules.lamb import NORM_BLOCK, squared_norm, trust_ratio
+from adamkit.rules.lamb import NORM_BLOCK, NORM_LANES, squared_norm, trust_ratio
 from tests.reference.lamb import lamb as reference_lamb
 from tests.rules._compare import assert_close, max_relative_error
 from tests.rules.lamb_inputs import hyper_of, params_and_grads
@@ -45,19 +45,36 @@ def test_trust_ratio_edges():
     assert np.isnan(trust_ratio(16.0, float("nan"), trust_clip=1.5))
 
 
-def test_squared_norm_order():
-    """Sequential within blocks of NORM_BLOCK, then over the blocks' sums (the kernels' order)."""
-    x = np.random.default_rng(0).standard_normal(2 * NORM_BLOCK + 5).astype(np.float32) * 1e3
-    blocks = []
-    for start in range(0, x.size, NORM_BLOCK):
-        total = 0.0
-        for value in x[start : start + NORM_BLOCK].tolist():
-            total += value * value
-        blocks.append(total)
+def _lanes_then_tree(values):
+    """One block's sum as the kernels take it: NORM_LANES sequential partial sums, lane i % NORM_LANES
+    for element i, then lanes j and j + w/2 of w added until one is left."""
+    lanes = [0.0] * NORM_LANES
+    for i, value in enumerate(values):
+        lanes[i % NORM_LANES] += value * value
+    while len(lanes) > 1:
+        half = len(lanes) // 2
+        lanes = [lanes[j] + lanes[j + half] for j in range(half)]
+    return lanes[0]
+
+
+@pytest.mark.parametrize("size", [1, 7, 17, 4097, 2 * NORM_BLOCK + 5])
+def test_squared_norm_order(size):
+    """Lanes within blocks of NORM_BLOCK, a fixed tree over the lanes, then the blocks' sums in
+    order (the kernels' order), written as plain Python loops."""
+    x = np.random.default_rng(size).standard_normal(size).astype(np.float32) * 1e3
     expected = 0.0
-    for total in blocks:
-        expected += total
+    for start in range(0, x.size, NORM_BLOCK):
+        expected += _lanes_then_tree(x[start : start + NORM_BLOCK].tolist())
     assert squared_norm(x) == expected and squared_norm(np.zeros(0)) == 0.0
+
+
+def test_squared_norm_order_is_not_sequential():
+    """The lanes change the bits: a sequential sum of these squares rounds differently."""
+    x = np.random.default_rng(0).standard_normal(NORM_BLOCK)
+    sequential = 0.0
+    for value in x.tolist():
+        sequential += value * value
+    assert squared_norm(x) == _lanes_then_tree(x.tolist()) != sequential
 
 
 def test_differs_from_pytorch_optimizer_by_its_uncorrected_step():

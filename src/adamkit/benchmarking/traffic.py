@@ -11,6 +11,10 @@ and there is no write-allocate traffic to add. For fp32 (4 bytes per element), A
 ``max_exp_avg_sq``) 9 elements, 36 B. ``cautious=True`` reads the parameter, the gradient and
 the state once more (:func:`step_elements`): AdamW moves 11 elements, 44 B.
 
+A rule with a norm pass (``Spec.norm_pass``: LAMB) first reads the parameter, gradient and
+states and writes the states, then reads the parameter and states again and writes the
+parameter: ``1 + S`` elements more, 10 (40 B) for LAMB's fp32 state.
+
 The state buffers are the spec's slots active under the hyperparameters of each case of
 :mod:`adamkit.benchmarking.rule_cases` (the step counter is a scalar and is not counted).
 """
@@ -27,6 +31,9 @@ def _state_buffers(case):
 STATE_BUFFERS = {case.name: _state_buffers(case) for case in CASES}
 """The state keys each benchmarked case reads and writes at every step."""
 
+NORM_PASS = {case.name: specs.BY_NAME[case.optimizer].norm_pass for case in CASES}
+"""Whether each benchmarked case reads its parameter and state a second time (``Spec.norm_pass``)."""
+
 
 def elements_per_param(rule):
     """Array elements read plus written per parameter per step by ``rule``."""
@@ -36,13 +43,15 @@ def elements_per_param(rule):
 
 def step_elements(optimizer, hyperparameters):
     """Array elements read plus written per parameter per step by ``optimizer`` with
-    ``hyperparameters`` (besides its defaults): ``3 + 2S``, and with ``cautious=True`` the
+    ``hyperparameters`` (besides its defaults): ``3 + 2S``; with ``cautious=True`` the
     ``2 + S`` that the first of the two passes of ``csrc/cautious.c`` reads (the parameter, the
-    gradient and the state, to count the mask before any element is written)."""
+    gradient and the state, to count the mask before any element is written); with a norm pass
+    (``Spec.norm_pass``) the ``1 + S`` of the second pass."""
     spec = specs.BY_NAME[optimizer]
     buffers = len(spec.active_slots({**spec.defaults, **hyperparameters}))
     first_pass = 2 + buffers if hyperparameters.get("cautious") else 0
-    return 3 + 2 * buffers + first_pass
+    norm_pass = 1 + buffers if spec.norm_pass else 0
+    return 3 + 2 * buffers + first_pass + norm_pass
 
 
 def bytes_per_param(rule, itemsize=4):

@@ -144,6 +144,11 @@ class Spec:
     ``native``: the C kernels step the rule (``csrc/rule_list.h`` lists it); the others are
     stepped by the reference backend on the CPU and by torch's own implementation elsewhere.
 
+    ``norm_pass``: the step needs whole-tensor norms first (LAMB's trust ratio), so the kernels
+    make two passes: the first reads the parameter, gradient and state and writes the state,
+    the second reads the parameter and state again and writes the parameter
+    (:mod:`adamkit.benchmarking.traffic` counts both).
+
     The optimizer takes compact state (``state_dtype="int8"`` and ``"bf16"``) when every slot
     has a ``code``: the 8-bit kernel (``csrc/quant8.c``) steps its rule.
 
@@ -176,6 +181,7 @@ class Spec:
     advance_group: Callable[[dict], object] | None = None
     eval_point: Callable[[object, dict, dict], object] | None = None
     train_point: Callable[[object, dict, dict], object] | None = None
+    norm_pass: bool = False
 
     def count(self, state, step, group):
         """The rule's per-tensor ``step`` argument after ``state["step"]`` has become ``step``:

@@ -17,6 +17,10 @@ from adamkit.validation import as_float, check_nonnegative
 NORM_BLOCK = 4096
 """The block of the norms' fixed order of summation (:func:`adamkit.rules.lamb.squared_norm`)."""
 
+NORM_LANES = 16
+"""The partial sums of each block (:func:`adamkit.rules.lamb.squared_norm`), whatever a CPU's
+vector width: one per residue of the element index modulo ``NORM_LANES``."""
+
 
 class LambState(NamedTuple):
     param: np.ndarray
@@ -27,11 +31,15 @@ class LambState(NamedTuple):
 def squared_norm(x) -> float:
     r""":math:`\|x\|^2` over the whole array, in float64 and in a fixed order.
 
-    Each element is squared in float64; the squares are summed one by one, in element order,
-    within each block of ``NORM_BLOCK`` consecutive elements, and the blocks' sums are then
-    added one by one, in block order. The C kernels sum in this order, so their bits equal the
-    rule's on any thread count (each thread sums whole blocks). A list of torch tensors
-    (the device path) sums each tensor with torch's own reduction in float64 instead.
+    Each element is squared in float64. Within each block of ``NORM_BLOCK`` consecutive
+    elements, ``NORM_LANES`` partial sums each add, one by one in element order, the squares
+    of the elements whose index is their lane modulo ``NORM_LANES``; a fixed tree then adds
+    the lanes, halving them (lane ``j`` plus lane ``j + w/2`` of ``w`` lanes, until one is
+    left). The blocks' sums are added one by one, in block order. The C kernels sum in this
+    order, which vector registers of 1, 4, 8 or 16 lanes follow alike, so their bits equal the
+    rule's on any instruction set and thread count (each thread sums whole blocks). A list of
+    torch tensors (the device path) sums each tensor with torch's own reduction in float64
+    instead.
     """
     if hasattr(x, "squared_norms"):
         return x.squared_norms()
@@ -40,9 +48,12 @@ def squared_norm(x) -> float:
         return 0.0
     blocks = np.zeros(-(-squares.size // NORM_BLOCK) * NORM_BLOCK)
     blocks[: squares.size] = squares
-    # np.cumsum adds strictly in order: its last column is each block's sequential sum.
-    block_sums = np.cumsum(blocks.reshape(-1, NORM_BLOCK), axis=1)[:, -1]
-    return float(np.cumsum(block_sums)[-1])
+    # np.cumsum adds strictly in order: its last row is each lane's sequential sum.
+    lanes = np.cumsum(blocks.reshape(-1, NORM_BLOCK // NORM_LANES, NORM_LANES), axis=1)[:, -1]
+    while lanes.shape[1] > 1:
+        half = lanes.shape[1] // 2
+        lanes = lanes[:, :half] + lanes[:, half:]
+    return float(np.cumsum(lanes[:, 0])[-1])
 
 
 def trust_ratio(param_squared_norm, update_squared_norm, trust_clip=None):
@@ -147,6 +158,7 @@ LAMB = Spec(
     positional=("lr", "betas", "eps", "weight_decay"),
     uses_step=True,
     corrected_moments=2,
+    norm_pass=True,
     diagnostics=lamb_diagnostics,
     variants=(Variant("LAMB", compare_lrs={"logreg": 0.1, "mlp": 0.03, "cnn": 0.03}),),
     cases=(
