@@ -29,7 +29,6 @@ typedef struct {
     const int64_t *block_offsets; /* block_offsets[t] = blocks of the tensors before t */
     int64_t *counts;              /* one per block: the first pass */
     const double *scales;         /* per tensor: the second pass */
-    size_t param_size, state_size;
 } cautious_plan;
 
 static void run_block(const void *context, int64_t block, int thread)
@@ -42,7 +41,6 @@ static void run_block(const void *context, int64_t block, int thread)
     int64_t n = call->numels[t] - first < AK_CAUTIOUS_BLOCK ? call->numels[t] - first : AK_CAUTIOUS_BLOCK;
     ak_scalars k = plan->scalars;
     k.tensor = plan->per_tensor[t];
-    k.first_index = first;
     if (plan->counts) {
         k.kept_count = plan->counts + block;
         *k.kept_count = 0;
@@ -51,16 +49,7 @@ static void run_block(const void *context, int64_t block, int thread)
         k.cautious_scale = plan->scales[t];
     }
     /* A block never crosses a multiple of 2^32 elements: its rounding keys hold for all of it. */
-    if (call->rounding_seeds)
-        for (int s = 0; s < AK_MAX_SLOTS; s++)
-            k.rounding_keys[s] = ak_rounding_key(call->rounding_seeds[t], (uint32_t)s, (uint32_t)(first >> 32));
-    void *slot[AK_MAX_SLOTS];
-    for (int s = 0; s < AK_MAX_SLOTS; s++)
-        slot[s] = call->slots[s] ? ak_element_at(call->slots[s][t], first, plan->state_size) : NULL;
-    void *compensation = call->compensation ? ak_element_at(call->compensation[t], first, plan->param_size) : NULL;
-    plan->segment(&k, n, ak_element_at(call->params[t], first, plan->param_size),
-                  ak_element_at((void *)call->grads[t], first, plan->param_size), compensation, slot[0],
-                  slot[1], slot[2]);
+    ak_run_segment(call, plan->segment, &k, t, first, n);
 }
 
 /* scale_of_count(count, size) of adamkit.rules.cautious, in double. */
@@ -71,7 +60,7 @@ static double cautious_scale(int64_t count, int64_t size)
 }
 
 int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scalars *scalars,
-                       const ak_tensor_scalars *per_tensor, size_t param_size, size_t state_size)
+                       const ak_tensor_scalars *per_tensor)
 {
     int64_t n = call->n_tensors;
     int64_t *block_offsets = malloc((size_t)(n + 1) * sizeof *block_offsets);
@@ -87,7 +76,7 @@ int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scal
     counts = malloc((size_t)(blocks > 0 ? blocks : 1) * sizeof *counts);
     if (!counts)
         goto done;
-    cautious_plan plan = {call, segment, *scalars, per_tensor, block_offsets, counts, scales, param_size, state_size};
+    cautious_plan plan = {call, segment, *scalars, per_tensor, block_offsets, counts, scales};
     ak_parallel_for(blocks, call->num_threads, 1, run_block, &plan);
     for (int64_t t = 0; t < n; t++) {
         int64_t kept = 0;

@@ -182,7 +182,7 @@ int ak_update(const ak_call *call)
     if (call->rule == AK_RULE_LAMB)
         status = ak_lamb_update(call, plan.segment, &plan.scalars, per_tensor);
     else if (call->hyper.cautious)
-        status = ak_cautious_update(call, plan.segment, &plan.scalars, per_tensor, plan.param_size, plan.state_size);
+        status = ak_cautious_update(call, plan.segment, &plan.scalars, per_tensor);
     else
         ak_parallel_for((offsets[n] + AK_CHUNK - 1) / AK_CHUNK, call->num_threads, 1, run_element_chunk,
                         &plan);

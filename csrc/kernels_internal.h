@@ -180,9 +180,9 @@ typedef void (*ak_task_fn)(const void *context, int64_t task, int thread);
 void ak_parallel_for(int64_t n_tasks, int threads, int grain, ak_task_fn task, const void *context);
 
 /* The update of every tensor of `call` with cautious=True (cautious.c), given the call's scalars,
- * each tensor's, its segment function and its layout's element sizes; 0, or -1 out of memory. */
+ * each tensor's and its segment function; 0, or -1 out of memory. */
 int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scalars *scalars,
-                       const ak_tensor_scalars *per_tensor, size_t param_size, size_t state_size);
+                       const ak_tensor_scalars *per_tensor);
 
 /* Run `segment` over the n elements of tensor t of `call` from element `first`, which lie within
  * one span of 2^32 elements, with `scalars`, whose first index and rounding keys it sets: the
