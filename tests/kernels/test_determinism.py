@@ -33,7 +33,10 @@ CASES = {
     "Lion-cautious-L2": (specs.LION, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": False, "cautious": True}),
     "AdEMAMix-cautious": (specs.ADEMAMIX, {"lr": 1e-2, "weight_decay": 0.1, "cautious": True}),
     # Schedule-Free: z created as the parameter; each tensor's own (step, lr, ckp1).
-    "AdamWScheduleFree-warmup": (specs.ADAMWSCHEDULEFREE, {"lr": 1e-2, "weight_decay": 0.1, "warmup_steps": 4, "r": 1.0}),
+    "AdamWScheduleFree-warmup": (
+        specs.ADAMWSCHEDULEFREE,
+        {"lr": 1e-2, "weight_decay": 0.1, "warmup_steps": 4, "r": 1.0},
+    ),
 }
 
 
