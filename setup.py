@@ -45,6 +45,7 @@ HEADERS = [
     "csrc/rule_list.h",
     "csrc/kernels_internal.h",
     "csrc/rules.h",
+    "csrc/rules_schedule_free.h",
     "csrc/instantiate.h",
     "csrc/quant8.h",
     "csrc/quant8_adam_fused.h",

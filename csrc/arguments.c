@@ -246,7 +246,7 @@ int ak_py_read_steps(PyObject *obj, Py_ssize_t n, double *out)
     return 0;
 }
 
-int ak_py_read_counts(PyObject *obj, Py_ssize_t n, double *steps, double *mu_products)
+int ak_py_read_tuples(PyObject *obj, Py_ssize_t n, int width, double *const *columns, const char *form)
 {
     PyObject *fast = PySequence_Fast(obj, "steps must be a sequence");
     if (!fast)
@@ -257,25 +257,26 @@ int ak_py_read_counts(PyObject *obj, Py_ssize_t n, double *steps, double *mu_pro
     }
     PyObject **items = PySequence_Fast_ITEMS(fast);
     for (Py_ssize_t i = 0; i < n; i++) {
-        int bad = !PyTuple_Check(items[i]) || PyTuple_GET_SIZE(items[i]) != 2;
-        if (!bad) {
-            steps[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(items[i], 0));
-            bad = steps[i] == -1.0 && PyErr_Occurred();
-        }
-        if (!bad) {
-            mu_products[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(items[i], 1));
-            bad = mu_products[i] == -1.0 && PyErr_Occurred();
+        int bad = !PyTuple_Check(items[i]) || PyTuple_GET_SIZE(items[i]) != width;
+        for (int j = 0; j < width && !bad; j++) {
+            columns[j][i] = PyFloat_AsDouble(PyTuple_GET_ITEM(items[i], j));
+            bad = columns[j][i] == -1.0 && PyErr_Occurred();
         }
         if (bad) {
             PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "steps[%zd] must be a pair (step, mu_product) of numbers, got %R", i,
-                         items[i]);
+            PyErr_Format(PyExc_TypeError, "steps[%zd] must be %s, got %R", i, form, items[i]);
             Py_DECREF(fast);
             return -1;
         }
     }
     Py_DECREF(fast);
     return 0;
+}
+
+int ak_py_read_counts(PyObject *obj, Py_ssize_t n, double *steps, double *mu_products)
+{
+    double *const columns[2] = {steps, mu_products};
+    return ak_py_read_tuples(obj, n, 2, columns, "a pair (step, mu_product) of numbers");
 }
 
 int ak_py_read_flags(PyObject *obj, Py_ssize_t n, unsigned char *out)
@@ -328,10 +329,13 @@ int ak_py_allocate(ak_py_tensors *a, Py_ssize_t n, Py_ssize_t max_views)
     a->created = PyMem_Calloc(count, sizeof *a->created);
     a->scratch = PyMem_Calloc(count, sizeof *a->scratch);
     a->mu_products = PyMem_Calloc(count, sizeof *a->mu_products);
+    a->scheduled_lrs = PyMem_Calloc(count, sizeof *a->scheduled_lrs);
+    a->averaging_weights = PyMem_Calloc(count, sizeof *a->averaging_weights);
     a->views = max_views ? PyMem_Calloc((size_t)max_views, sizeof *a->views) : NULL;
     a->arrays = max_views ? PyMem_Calloc((size_t)max_views, sizeof *a->arrays) : NULL;
     int ok = a->numels && a->params && a->grads && a->compensation && a->rounding_seeds &&
-             a->steps && a->created && a->scratch && a->mu_products && ((a->views && a->arrays) || !max_views);
+             a->steps && a->created && a->scratch && a->mu_products && a->scheduled_lrs && a->averaging_weights &&
+             ((a->views && a->arrays) || !max_views);
     for (int s = 0; s < AK_MAX_SLOTS; s++)
         ok = ok && a->slots[s];
     if (!ok) {
@@ -359,6 +363,8 @@ void ak_py_release(ak_py_tensors *a)
     PyMem_Free(a->created);
     PyMem_Free(a->scratch);
     PyMem_Free(a->mu_products);
+    PyMem_Free(a->scheduled_lrs);
+    PyMem_Free(a->averaging_weights);
     PyMem_Free(a->views);
 }
 

@@ -42,6 +42,10 @@ int ak_py_read_steps(PyObject *obj, Py_ssize_t n, double *out);
  * NAdam counts (adamkit.rules.NAdamCount). */
 int ak_py_read_counts(PyObject *obj, Py_ssize_t n, double *steps, double *mu_products);
 
+/* columns[j][i] = number j of the i-th item of the sequence `obj` of n tuples of `width` numbers
+ * (`form` names them in the error). */
+int ak_py_read_tuples(PyObject *obj, Py_ssize_t n, int width, double *const *columns, const char *form);
+
 /* out[i] = whether the i-th item of the sequence `obj` of n `created` flags is true. */
 int ak_py_read_flags(PyObject *obj, Py_ssize_t n, unsigned char *out);
 
@@ -60,6 +64,7 @@ typedef struct {
     double *steps;
     unsigned char *created;
     double *mu_products;
+    double *scheduled_lrs, *averaging_weights;
     int64_t *scratch; /* for ak_py_read_pointers */
     Py_buffer *views;
     Py_ssize_t n_views;

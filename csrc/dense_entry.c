@@ -17,9 +17,12 @@ static PyObject *run(ak_call *call, ak_py_tensors *a, const char *rule, PyObject
         PyErr_Format(PyExc_TypeError, "steps are required by rule '%s'", rule);
         return NULL;
     }
-    int takes_product = ak_rule_takes_mu_product(call->rule);
+    int takes_product = ak_rule_takes_mu_product(call->rule), takes_schedule = ak_rule_takes_schedule(call->rule);
+    double *const schedule[3] = {a->steps, a->scheduled_lrs, a->averaging_weights};
     if (steps != Py_None &&
-        (takes_product ? ak_py_read_counts(steps, n, a->steps, a->mu_products) : ak_py_read_steps(steps, n, a->steps)) < 0)
+        (takes_product    ? ak_py_read_counts(steps, n, a->steps, a->mu_products)
+         : takes_schedule ? ak_py_read_tuples(steps, n, 3, schedule, "a triple (step, scheduled_lr, ckp1) of numbers")
+                          : ak_py_read_steps(steps, n, a->steps)) < 0)
         return NULL;
     if (created != Py_None && ak_py_read_flags(created, n, a->created) < 0)
         return NULL;
@@ -29,6 +32,8 @@ static PyObject *run(ak_call *call, ak_py_tensors *a, const char *rule, PyObject
     call->steps = a->steps;
     call->created = a->created;
     call->mu_products = takes_product && n > 0 ? a->mu_products : NULL;
+    call->scheduled_lrs = takes_schedule && n > 0 ? a->scheduled_lrs : NULL;
+    call->averaging_weights = takes_schedule && n > 0 ? a->averaging_weights : NULL;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = ak_update(call);

@@ -136,6 +136,32 @@ void ak_parallel_for(int64_t n_tasks, int threads, int grain, ak_task_fn task, c
 #endif
 }
 
+/* Whether tensor t > 0 of `call` has the count of tensor t - 1: its step, and NAdam's momentum
+ * product or AdamWScheduleFree's scheduled lr and averaging weight. */
+static int same_count(const ak_call *call, int64_t t)
+{
+    if (!ak_rule_uses_step(call->rule))
+        return 1;
+    int same = call->steps[t] == call->steps[t - 1];
+    if (call->mu_products)
+        same = same && call->mu_products[t] == call->mu_products[t - 1];
+    if (call->scheduled_lrs)
+        same = same && call->scheduled_lrs[t] == call->scheduled_lrs[t - 1] &&
+               call->averaging_weights[t] == call->averaging_weights[t - 1];
+    return same;
+}
+
+/* The per-tensor scalars of tensor t of `call`. */
+static void tensor_scalars(const ak_call *call, int64_t t, ak_tensor_scalars *out)
+{
+    double step = ak_rule_uses_step(call->rule) ? call->steps[t] : 1;
+    ak_tensor_scalars_at(call->rule, &call->hyper, step, out);
+    if (call->mu_products)
+        ak_nadam_tensor_scalars(&call->hyper, step, call->mu_products[t], out);
+    if (call->scheduled_lrs)
+        ak_schedule_free_tensor_scalars(&call->hyper, step, call->scheduled_lrs[t], call->averaging_weights[t], out);
+}
+
 int ak_update(const ak_call *call)
 {
     if (call->isa < 0 || call->isa >= AK_N_ISAS || !ak_isa_supported(call->isa))
@@ -158,23 +184,14 @@ int ak_update(const ak_call *call)
     };
     ak_call_scalars(call->rule, &call->hyper, &plan.scalars);
 
-    /* The per-tensor scalars; consecutive tensors at the same step (and NAdam's momentum
-     * product) share one computation. */
-    int uses_step = ak_rule_uses_step(call->rule);
-    const double *products = call->mu_products;
-    ak_tensor_scalars previous;
-    ak_tensor_scalars_at(call->rule, &call->hyper, uses_step ? call->steps[0] : 1, &previous);
-    if (products)
-        ak_nadam_tensor_scalars(&call->hyper, call->steps[0], products[0], &previous);
+    /* The per-tensor scalars; consecutive tensors with the same count share one computation. */
     offsets[0] = 0;
     for (int64_t t = 0; t < n; t++) {
         offsets[t + 1] = offsets[t] + call->numels[t];
-        if (uses_step && t > 0 && (call->steps[t] != call->steps[t - 1] || (products && products[t] != products[t - 1]))) {
-            ak_tensor_scalars_at(call->rule, &call->hyper, call->steps[t], &previous);
-            if (products)
-                ak_nadam_tensor_scalars(&call->hyper, call->steps[t], products[t], &previous);
-        }
-        per_tensor[t] = previous;
+        if (t == 0 || !same_count(call, t))
+            tensor_scalars(call, t, &per_tensor[t]);
+        else
+            per_tensor[t] = per_tensor[t - 1];
         per_tensor[t].created = call->created ? call->created[t] : 0;
     }
 

@@ -59,6 +59,7 @@ typedef struct {
  *   AdEMAMix  exp_avg_fast, exp_avg_slow, exp_avg_sq
  *   ADOPT     exp_avg, exp_avg_sq
  *   LAMB      exp_avg, exp_avg_sq
+ *   AdamWScheduleFree  z (created: it starts as the parameter), exp_avg_sq
  * An inactive slot's pointer array is NULL. */
 #define AK_MAX_SLOTS 3
 
@@ -79,6 +80,8 @@ typedef struct {
     const uint64_t *rounding_seeds; /* [n_tensors], AK_LAYOUT_F32_BF16 only: see below */
     const double *mu_products;     /* [n_tensors] or NULL: NAdam's state['mu_product'], this
                                     * step's factor included, as a double (its .item()) */
+    const double *scheduled_lrs;   /* [n_tensors] or NULL: AdamWScheduleFree's scheduled lr and */
+    const double *averaging_weights; /* averaging weight ckp1 (adamkit.rules.ScheduleFreeCount) */
 } ak_call;
 
 /* Stochastic rounding of bfloat16 state (AK_LAYOUT_F32_BF16). The state is loaded exactly,
@@ -109,6 +112,11 @@ int ak_rule_uses_step(ak_rule rule);
 /* Whether `rule` reads call->mu_products (NAdam): then each item of the `steps` the Python
  * binding takes is a pair (step, mu_product), adamkit.rules.NAdamCount. */
 int ak_rule_takes_mu_product(ak_rule rule);
+
+/* Whether `rule` reads call->scheduled_lrs and call->averaging_weights (AdamWScheduleFree): then
+ * each item of the `steps` the Python binding takes is a triple (step, scheduled_lr, ckp1),
+ * adamkit.rules.ScheduleFreeCount. */
+int ak_rule_takes_schedule(ak_rule rule);
 
 /* Whether this CPU (and OS) can run `isa`. */
 int ak_isa_supported(ak_isa isa);

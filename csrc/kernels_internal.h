@@ -23,18 +23,21 @@
 /* The per-tensor scalars of a rule (ak_tensor_scalars_at), in double. A rule that needs another
  * adds its field here, once: ak_scalars holds the same fields, set together through its `tensor`. */
 #define AK_TENSOR_SCALAR_FIELDS                                                                    \
-    double step_size;             /* Adam, Adamax: lr/bc1 (eps_hat: lr*sqrt(bc2)/bc1); Adagrad: clr */ \
+    double step_size;             /* Adam, Adamax: lr/bc1 (eps_hat: lr*sqrt(bc2)/bc1); Adagrad: clr; ScheduleFree: lr_k */ \
     double bias_correction2_sqrt; /* Adam: sqrt(bc2) (eps_hat: 1) */                               \
     int created;                  /* SGD: the momentum buffer is new and starts as the gradient */ \
     double bias_correction1;      /* RAdam, AdEMAMix: 1 - beta1^t */                              \
-    double bias_correction2;      /* NAdam: 1 - beta2^t */                                         \
+    double bias_correction2;      /* NAdam, ScheduleFree: 1 - beta2^t */                                       \
     double momentum_step_size;    /* NAdam: the momentum's step size (step_size: the gradient's) */ \
     double rect;                  /* RAdam: r_t once rho_t > 5, else 0 (r_t > 0 where taken) */    \
     int sgd_step;                 /* AdaBelief rectified: no denominator, param -= step_size*m */  \
     double clip;                  /* ADOPT: the clip bound k^(1/4) of the k-th update */           \
     int initialising;             /* ADOPT: the first step, which only sets exp_avg_sq */          \
     double alpha_t;               /* AdEMAMix: alpha at step t */                                  \
-    double one_minus_beta3_t;     /* AdEMAMix: 1 - beta3 at step t */
+    double one_minus_beta3_t;     /* AdEMAMix: 1 - beta3 at step t */                            \
+    double lerp_weight;           /* AdamWScheduleFree: ckp1, or 1 - ckp1 with lerp_from_end */    \
+    int lerp_from_end;            /* AdamWScheduleFree: |ckp1| >= 0.5, lerp runs from z */         \
+    double y_step_size;           /* AdamWScheduleFree: lr * (beta1 * (1 - ckp1) - 1) */
 
 typedef struct {
     AK_TENSOR_SCALAR_FIELDS
@@ -114,6 +117,11 @@ void ak_tensor_scalars_at(ak_rule rule, const ak_hyper *hyper, double step, ak_t
 /* NAdam's per-tensor scalars at step `step` with the momentum product `mu_product` (this step's
  * factor included). */
 void ak_nadam_tensor_scalars(const ak_hyper *hyper, double step, double mu_product, ak_tensor_scalars *out);
+
+/* AdamWScheduleFree's per-tensor scalars at the group's count `step` (this step included), with
+ * its scheduled learning rate and averaging weight ckp1 (adamkit.rules.ScheduleFreeCount). */
+void ak_schedule_free_tensor_scalars(const ak_hyper *hyper, double step, double scheduled_lr, double ckp1,
+                                     ak_tensor_scalars *out);
 
 /* `compensation` is NULL or the parameter's compensation buffer (see ak_call). */
 typedef void (*ak_segment_fn)(const ak_scalars *scalars, int64_t n, void *param, const void *grad,

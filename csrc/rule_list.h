@@ -26,6 +26,7 @@
     X(LION, lion, 0, arg)                                                                          \
     X(ADEMAMIX, ademamix, 1, arg)                                                                  \
     X(LAMB, lamb, 1, arg)                                                                          \
+    X(SCHEDULE_FREE_ADAMW, schedule_free_adamw, 1, arg)                                            \
     /* Each entry ends with a backslash, so that a new rule is one added line. */
 
 #endif

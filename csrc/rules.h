@@ -546,6 +546,8 @@ static inline void FN(nadam_lanes)(const ak_scalars *k, int64_t index, P_T *para
     FN(store_param)(param, compensation, p);
 }
 
+#include "rules_schedule_free.h"
+
 DEFINE_SEGMENT(adam)
 DEFINE_SEGMENT(adamax)
 DEFINE_SEGMENT(adadelta)
@@ -559,6 +561,7 @@ DEFINE_SEGMENT(adopt)
 DEFINE_SEGMENT(lion)
 DEFINE_SEGMENT(ademamix)
 DEFINE_SEGMENT(lamb)
+DEFINE_SEGMENT(schedule_free_adamw)
 
 #undef DEFINE_SEGMENT
 #undef AT

@@ -102,6 +102,10 @@ void ak_call_scalars(ak_rule rule, const ak_hyper *h, ak_scalars *k)
         k->beta2 = h->beta2;
         k->one_minus_beta2 = 1 - h->beta2;
         break;
+    case AK_RULE_SCHEDULE_FREE_ADAMW:
+        k->beta2 = h->beta2;
+        k->one_minus_beta2 = 1 - h->beta2;
+        break;
     case AK_RULE_LAMB:
         k->beta1 = h->beta1;
         k->one_minus_beta1 = 1 - h->beta1;
@@ -209,6 +213,11 @@ int ak_rule_takes_mu_product(ak_rule rule)
     return rule == AK_RULE_NADAM;
 }
 
+int ak_rule_takes_schedule(ak_rule rule)
+{
+    return rule == AK_RULE_SCHEDULE_FREE_ADAMW;
+}
+
 /* momentum_schedule(step, beta1, momentum_decay) */
 static double momentum_schedule(double step, const ak_hyper *h)
 {
@@ -223,4 +232,16 @@ void ak_nadam_tensor_scalars(const ak_hyper *h, double step, double mu_product, 
     t->bias_correction2 = 1 - pow(h->beta2, step);
     t->step_size = -h->lr * (1.0 - mu) / (1.0 - mu_product);
     t->momentum_step_size = (-h->lr * mu_next) / (1.0 - mu_product * mu_next);
+}
+
+void ak_schedule_free_tensor_scalars(const ak_hyper *h, double step, double scheduled_lr, double ckp1,
+                                     ak_tensor_scalars *t)
+{
+    /* schedule_free_adamw(..., step=ScheduleFreeCount(count, lr, ckp1)) */
+    t->bias_correction2 = 1 - pow(h->beta2, step);
+    t->step_size = scheduled_lr;
+    /* lerp(start, end, weight): from end backwards when abs(weight) >= 0.5 */
+    t->lerp_from_end = !(fabs(ckp1) < 0.5);
+    t->lerp_weight = t->lerp_from_end ? 1 - ckp1 : ckp1;
+    t->y_step_size = scheduled_lr * (h->beta1 * (1 - ckp1) - 1);
 }

@@ -32,6 +32,11 @@ CASES = {
     "AdamW-cautious-amsgrad": (specs.ADAMW, {"lr": 1e-2, "amsgrad": True, "cautious": True}),
     "Lion-cautious-L2": (specs.LION, {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": False, "cautious": True}),
     "AdEMAMix-cautious": (specs.ADEMAMIX, {"lr": 1e-2, "weight_decay": 0.1, "cautious": True}),
+    # Schedule-Free: z created as the parameter; each tensor's own (step, lr, ckp1).
+    "AdamWScheduleFree-warmup": (
+        specs.ADAMWSCHEDULEFREE,
+        {"lr": 1e-2, "weight_decay": 0.1, "warmup_steps": 4, "r": 1.0},
+    ),
 }
 
 
@@ -57,7 +62,7 @@ def _trajectory(name, dtype, update, call_sizes):
         for size in call_sizes:
             chosen = range(start, start + size)
             # Tensors at steps 1 to 9: RAdam's rectification starts at step 6.
-            steps = tensor_steps(spec, hyper, chosen, t, spread=7)
+            steps = tensor_steps(spec, group, chosen, t, spread=7)
             update(spec, hyper, [params[i] for i in chosen], [grads[t][i] for i in chosen],
                    [states[i] for i in chosen], steps)
             start += size

@@ -83,7 +83,12 @@ def tensor_count(spec, hyper, step):
     """The rule's per-tensor ``step`` argument at the count ``step`` (``None`` for rules that do
     not count): the count, or, for a rule with scalar state (NAdam's ``mu_product``), what the
     front ends make of it after torch's initial scalar state has been advanced through every
-    step up to it (:meth:`adamkit.rules._spec.Spec.count`)."""
+    step up to it (:meth:`adamkit.rules._spec.Spec.count`); for a rule with per-group state
+    (Schedule-Free's), what the group's ``advance_group`` returns at that step, the group taking
+    ``hyper`` over the spec's defaults (:meth:`adamkit.rules._spec.Spec.group_count`)."""
+    if spec.advance_group is not None:
+        group = {**spec.defaults, **hyper, **spec.group_state}
+        return [spec.group_count(group) for _ in range(int(step))][-1]
     if not spec.counts_steps:
         return None
     hyper = {**spec.defaults, **hyper}
@@ -124,8 +129,7 @@ def for_each_group_step(case, steps, step):
     for t in range(steps):
         for g, hyper in enumerate(hypers):
             indices = [i for i, group in enumerate(GROUP_OF_TENSOR) if group == g]
-            arguments = spec.rule_arguments(hyper)
-            step(spec, arguments, t, indices, tensor_steps(spec, arguments, indices, t))
+            step(spec, spec.rule_arguments(hyper), t, indices, tensor_steps(spec, hyper, indices, t))
 
 
 def pick(values, indices):

@@ -65,7 +65,7 @@ def _reference(case, steps=STEPS, kahan=True):
                 [params[i] for i in indices],
                 [grads[i] for i in indices],
                 [states[i] for i in indices],
-                [tensor_count(spec, spec.rule_arguments(hyper), t + 1) for _ in indices],
+                [tensor_count(spec, hyper, t + 1) for _ in indices],
                 "bfloat16",
                 None if compensations is None else [compensations[i] for i in indices],
             )

@@ -14,6 +14,7 @@ import torch
 
 import adamkit.numpy
 import adamkit.torch
+from adamkit import rules
 from tests.cases import GROUP_OF_SIZE, gradients, initial_params
 
 schedulefree = pytest.importorskip("schedulefree")
@@ -181,3 +182,40 @@ def test_what_the_class_refuses():
     with pytest.raises(TypeError, match="sparse"):
         optimizer.step()
     assert torch.equal(embedding.weight, before)
+
+
+def test_bfloat16_parameters_step_through_the_kernels_as_the_rule_rounded_once_per_step():
+    """bfloat16 CPU parameters with float32 state, without Kahan summation: the rule in float32,
+    each new parameter rounded to bfloat16 once, gives the same bits (``z`` starting as the
+    bfloat16 parameter)."""
+    rule, spec = rules.schedule_free_adamw, adamkit.torch.AdamWScheduleFree.spec
+    starts = [torch.from_numpy(p).to(torch.bfloat16) for p in initial_params("float32")]
+    params = [torch.nn.Parameter(p.clone()) for p in starts]
+    optimizer = torch_optimizer(adamkit.torch.AdamWScheduleFree, params, state_dtype="fp32", kahan_summation=False)
+    optimizer.train()
+    groups = [{**spec.defaults, **HYPER, **spec.group_state}, {**spec.defaults, **HYPER, **SECOND, **spec.group_state}]
+    expected = [{"param": p.float().numpy(), "z": None, "exp_avg_sq": np.zeros(p.shape, np.float32)} for p in starts]
+    for step_grads in gradients("float32", 8):
+        grads = [torch.from_numpy(g).to(torch.bfloat16) for g in step_grads]
+        for param, grad in zip(params, grads):
+            param.grad = grad
+        optimizer.step()
+        counts = [spec.group_count(group) for group in groups]
+        for index, (state, grad) in enumerate(zip(expected, grads)):
+            group = groups[GROUP_OF_SIZE[index]]
+            new = rule(
+                state["param"],
+                grad.float().numpy(),
+                state["z"],
+                state["exp_avg_sq"],
+                step=counts[GROUP_OF_SIZE[index]],
+                **spec.rule_arguments(group),
+            )
+            rounded = torch.from_numpy(new.param).to(torch.bfloat16).float().numpy()
+            state.update(param=rounded, z=new.z, exp_avg_sq=new.exp_avg_sq)
+    for param, state in zip(params, expected):
+        assert param.dtype == torch.bfloat16
+        np.testing.assert_array_equal(param.detach().float().numpy(), state["param"])
+        for key in ("z", "exp_avg_sq"):
+            assert optimizer.state[param][key].dtype == torch.float32
+            np.testing.assert_array_equal(optimizer.state[param][key].numpy(), state[key], err_msg=key)

@@ -179,10 +179,12 @@ class _Batch:
         return math.isfinite(sum(counts)) and min(counts) >= 0
 
     def step(self, arguments, grads):
+        # A rule that counts per group advances the group whether or not it has gradients.
+        group_count = self._spec.group_count(self.group)
         if not self.params:
             return
         if self._steps is None:
-            steps = [None] * len(self.params)
+            steps = [group_count] * len(self.params)
         else:
             steps = np.add(self._steps, self._one, out=self._next).tolist()
             if self._spec.advance is not None:

@@ -206,7 +206,6 @@ ADAMW_SCHEDULE_FREE = Spec(
     positional=("lr", "betas", "eps", "weight_decay", "warmup_steps", "r", "weight_lr_power"),
     counts_steps=False,
     uses_step=True,
-    native=False,
     diagnostics=schedule_free_diagnostics,
     group_state=GROUP_STATE,
     advance_group=advance_group,
