@@ -233,8 +233,8 @@ def minimize(outcome, mirror=True, timeout=SEQUENCE_SECONDS):
         if found is None:
             chunk //= 2
             continue
-        index, failing = found
-        best, ops = failing, candidates[index]["ops"]
+        index, _ = found
+        ops = candidates[index]["ops"]
         chunk = min(chunk, len(ops) // 2)
     alone = _first_failing(front, [{**sequence, "ops": ops}], status, mirror, timeout)
     if alone is None:
