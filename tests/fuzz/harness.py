@@ -225,7 +225,7 @@ def minimize(outcome, mirror=True, timeout=SEQUENCE_SECONDS):
 
     front, status = outcome["front"], outcome["status"]
     sequence = draw_sequence(outcome["seed"], front)
-    best, ops = outcome, sequence["ops"]
+    ops = sequence["ops"]
     chunk = len(ops) // 2
     while chunk >= 1:
         candidates = [{**sequence, "ops": ops[:i] + ops[i + chunk :]} for i in range(0, len(ops), chunk)]
