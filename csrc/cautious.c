@@ -36,9 +36,8 @@ static void run_block(const void *context, int64_t block, int thread)
     (void)thread;
     const cautious_plan *plan = context;
     const ak_call *call = plan->call;
-    int64_t t = ak_tensor_at(plan->block_offsets, call->n_tensors, block);
-    int64_t first = (block - plan->block_offsets[t]) * AK_CAUTIOUS_BLOCK;
-    int64_t n = call->numels[t] - first < AK_CAUTIOUS_BLOCK ? call->numels[t] - first : AK_CAUTIOUS_BLOCK;
+    int64_t first, n;
+    int64_t t = ak_block_at(call, plan->block_offsets, AK_CAUTIOUS_BLOCK, block, &first, &n);
     ak_scalars k = plan->scalars;
     k.tensor = plan->per_tensor[t];
     if (plan->counts) {
@@ -63,15 +62,12 @@ int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scal
                        const ak_tensor_scalars *per_tensor)
 {
     int64_t n = call->n_tensors;
-    int64_t *block_offsets = malloc((size_t)(n + 1) * sizeof *block_offsets);
+    int64_t *block_offsets = ak_block_offsets(call, AK_CAUTIOUS_BLOCK);
     double *scales = malloc((size_t)n * sizeof *scales);
     int64_t *counts = NULL;
     int status = -1;
     if (!block_offsets || !scales)
         goto done;
-    block_offsets[0] = 0;
-    for (int64_t t = 0; t < n; t++)
-        block_offsets[t + 1] = block_offsets[t] + (call->numels[t] + AK_CAUTIOUS_BLOCK - 1) / AK_CAUTIOUS_BLOCK;
     int64_t blocks = block_offsets[n];
     counts = malloc((size_t)(blocks > 0 ? blocks : 1) * sizeof *counts);
     if (!counts)

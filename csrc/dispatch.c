@@ -74,6 +74,26 @@ void ak_run_segment(const ak_call *call, ak_segment_fn segment, ak_scalars *scal
             ak_element_at((void *)call->grads[t], first, param_size), compensation, slot[0], slot[1], slot[2]);
 }
 
+int64_t *ak_block_offsets(const ak_call *call, int64_t block_size)
+{
+    int64_t *offsets = malloc((size_t)(call->n_tensors + 1) * sizeof *offsets);
+    if (!offsets)
+        return NULL;
+    offsets[0] = 0;
+    for (int64_t t = 0; t < call->n_tensors; t++)
+        offsets[t + 1] = offsets[t] + (call->numels[t] + block_size - 1) / block_size;
+    return offsets;
+}
+
+int64_t ak_block_at(const ak_call *call, const int64_t *offsets, int64_t block_size, int64_t block, int64_t *first,
+                    int64_t *n)
+{
+    int64_t t = ak_tensor_at(offsets, call->n_tensors, block);
+    *first = (block - offsets[t]) * block_size;
+    *n = call->numels[t] - *first < block_size ? call->numels[t] - *first : block_size;
+    return t;
+}
+
 typedef struct {
     const ak_call *call;
     ak_segment_fn segment;

@@ -198,6 +198,15 @@ int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scal
 void ak_run_segment(const ak_call *call, ak_segment_fn segment, ak_scalars *scalars, int64_t t, int64_t first,
                     int64_t n);
 
+/* The blocks of `block_size` elements of each tensor of `call`, the last of a tensor possibly
+ * shorter, that the two-pass steps (lamb.c, cautious.c) run: offsets[t] = the blocks of the
+ * tensors before t, offsets[n_tensors] = all of them. Allocated with malloc; NULL out of memory. */
+int64_t *ak_block_offsets(const ak_call *call, int64_t block_size);
+
+/* Block `block` of those: its tensor (returned), its first element and its length. */
+int64_t ak_block_at(const ak_call *call, const int64_t *offsets, int64_t block_size, int64_t block, int64_t *first,
+                    int64_t *n);
+
 /* LAMB's update of every tensor of `call` (lamb.c), given the call's scalars, each tensor's and
  * its segment function; returns 0, or -1 if memory could not be allocated. */
 int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars *scalars,

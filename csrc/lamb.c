@@ -49,9 +49,8 @@ static void run_block(const void *context, int64_t block, int thread)
     (void)thread;
     const lamb_plan *plan = context;
     const ak_call *call = plan->call;
-    int64_t t = ak_tensor_at(plan->block_offsets, call->n_tensors, block);
-    int64_t first = (block - plan->block_offsets[t]) * AK_NORM_BLOCK;
-    int64_t n = call->numels[t] - first < AK_NORM_BLOCK ? call->numels[t] - first : AK_NORM_BLOCK;
+    int64_t first, n;
+    int64_t t = ak_block_at(call, plan->block_offsets, AK_NORM_BLOCK, block, &first, &n);
     _Alignas(64) double lanes[2 * AK_NORM_LANES] = {0};
     ak_scalars k = plan->scalars;
     k.tensor = plan->per_tensor[t];
@@ -81,15 +80,12 @@ int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars 
                    const ak_tensor_scalars *per_tensor)
 {
     int64_t n = call->n_tensors;
-    int64_t *block_offsets = malloc((size_t)(n + 1) * sizeof *block_offsets);
+    int64_t *block_offsets = ak_block_offsets(call, AK_NORM_BLOCK);
     double *step_sizes = malloc((size_t)n * sizeof *step_sizes);
     double *sums = NULL;
     int status = -1;
     if (!block_offsets || !step_sizes)
         goto done;
-    block_offsets[0] = 0;
-    for (int64_t t = 0; t < n; t++)
-        block_offsets[t + 1] = block_offsets[t] + (call->numels[t] + AK_NORM_BLOCK - 1) / AK_NORM_BLOCK;
     int64_t blocks = block_offsets[n];
     sums = malloc((size_t)(2 * blocks > 0 ? 2 * blocks : 1) * sizeof *sums);
     if (!sums)

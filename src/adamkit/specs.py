@@ -60,10 +60,16 @@ DRAWN = {
 
 def in_train_mode(optimizer):
     """``optimizer``, put in train mode if it has modes (Schedule-Free's ``train()``, see
-    :attr:`Spec.eval_point`): how ``adamkit compare`` and :func:`adamkit.minimize` start every optimizer."""
-    spec = getattr(optimizer, "spec", None)
+    :attr:`Spec.eval_point`): how ``adamkit compare``, :func:`adamkit.minimize` and the
+    distributed benchmark start every optimizer. A ``ZeroRedundancyOptimizer`` puts the optimizer
+    it shards (its ``optim``) in train mode and copies that one's groups into its own, as it does
+    after each step (before each step it copies its own into the sharded optimizer's)."""
+    sharded = getattr(optimizer, "optim", optimizer)
+    spec = getattr(sharded, "spec", None)
     if spec is not None and spec.has_modes:
-        optimizer.train()
+        sharded.train()
+        if sharded is not optimizer:
+            optimizer._sync_param_groups(sharded.param_groups, optimizer.param_groups)
     return optimizer
 
 

@@ -5,7 +5,8 @@ re-renders the tables, and editing either alone fails here."""
 import json
 from pathlib import Path
 
-from adamkit.benchmarking import reference_report, rule_cases
+from adamkit.benchmarking import quality, reference_report, rule_cases
+from adamkit.benchmarking.settings import QUALITY_FULL, QualitySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED_JSON = ROOT / "benchmarks" / "results" / "current" / "bench.json"
@@ -25,4 +26,7 @@ def test_the_committed_json_is_a_full_reference_run():
     assert record["command"].startswith("adamkit bench --reference ") and "--quick" not in record["command"]
     # Every rule the bench times, once (the rows keep the order of the run that made them).
     assert sorted(row["rule"] for row in record["results"]["dense"]["results"]) == sorted(rule_cases.NAMES)
-    assert [row["task"] for row in record["results"]["quality"]["results"]] == ["mlp", "cnn"]
+    full = QualitySettings(**QUALITY_FULL)
+    expected = [(task, optimizer) for task in full.tasks for optimizer in full.optimizers_of(task)]
+    assert [(row["task"], row["optimizer"]) for row in record["results"]["quality"]["results"]] == expected
+    assert {row["optimizer"] for row in record["results"]["quality"]["results"]} == set(quality.OPTIMIZERS)

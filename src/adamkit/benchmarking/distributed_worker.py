@@ -147,13 +147,14 @@ def _wrapped(wrapper, optimizer_class, hyper, settings, world_size):
             if isinstance(layer, torch.nn.Linear):
                 fully_shard(layer, mesh=mesh)
         fully_shard(model, mesh=mesh)
-        return model, optimizer_class(model.parameters(), **hyper)
+        return model, specs.in_train_mode(optimizer_class(model.parameters(), **hyper))
     ddp = torch.nn.parallel.DistributedDataParallel(model)
     if wrapper == "ZeRO":
         from torch.distributed.optim import ZeroRedundancyOptimizer
 
-        return ddp, ZeroRedundancyOptimizer(ddp.parameters(), optimizer_class=optimizer_class, **hyper)
-    return ddp, optimizer_class(ddp.parameters(), **hyper)
+        optimizer = ZeroRedundancyOptimizer(ddp.parameters(), optimizer_class=optimizer_class, **hyper)
+        return ddp, specs.in_train_mode(optimizer)
+    return ddp, specs.in_train_mode(optimizer_class(ddp.parameters(), **hyper))
 
 
 def _backward(model, rank, world_size, settings):
