@@ -10,9 +10,14 @@ mode in ``group["train_mode"]``, which ``state_dict`` saves.
 
 import numpy as np
 
+from adamkit.rules._spec import Spec
+
 
 class Modes:
     """``train()`` and ``eval()`` for :class:`adamkit.numpy.Optimizer` subclasses."""
+
+    spec: Spec
+    param_groups: list[dict]
 
     def train(self) -> None:
         """Put the parameters at the training point (y), where gradients are taken."""
