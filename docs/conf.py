@@ -66,6 +66,7 @@ autosummary_context = {
     "api_modules": [
         "adamkit",
         "adamkit.rules",
+        "adamkit.rules.schedule_free",
         "adamkit.torch",
         "adamkit.numpy",
         "adamkit.diagnostics",

@@ -60,7 +60,7 @@ DRAWN = {
 
 def in_train_mode(optimizer):
     """``optimizer``, put in train mode if it has modes (Schedule-Free's ``train()``, see
-    :attr:`Spec.eval_point`): how ``adamkit compare``, :func:`adamkit.minimize` and the
+    ``Spec.eval_point``): how ``adamkit compare``, :func:`adamkit.minimize` and the
     distributed benchmark start every optimizer. A ``ZeroRedundancyOptimizer`` puts the optimizer
     it shards (its ``optim``) in train mode and copies that one's groups into its own, as it does
     after each step (before each step it copies its own into the sharded optimizer's)."""

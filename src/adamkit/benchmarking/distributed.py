@@ -1,5 +1,5 @@
 """``adamkit bench --distributed``: the optimizer step under DDP, ``ZeroRedundancyOptimizer`` and
-FSDP2 on :data:`WORLD_SIZE` CPU processes (gloo on loopback), adamkit.torch against torch.optim.
+FSDP2 on ``WORLD_SIZE`` CPU processes (gloo on loopback), adamkit.torch against torch.optim.
 
 For each wrapper and rule, every contender (adamkit.torch; torch.optim's for-loop and foreach
 paths where torch.optim has the rule; adamkit.torch with 8-bit state where the rule takes it)
@@ -37,7 +37,7 @@ NAMES = tuple(BY_NAME)
 
 def run_distributed(settings, *, progress=None):
     """Time every wrapper × rule of ``settings`` (:class:`~adamkit.benchmarking.settings.DistributedSettings`)
-    on :data:`WORLD_SIZE` processes; return the JSON-ready record."""
+    on ``WORLD_SIZE`` processes; return the JSON-ready record."""
     report = progress or (lambda message: None)
     record = runner.start_record(
         settings,

@@ -56,11 +56,13 @@ class WidenedLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, inputs, weight):
+        """``inputs @ weight.float().T``, keeping ``inputs`` and the weight as it is for backward."""
         ctx.save_for_backward(inputs, weight)
         return inputs @ weight.float().T
 
     @staticmethod
     def backward(ctx, grad_output):
+        """The gradients of the inputs (float32) and of the weight (in the weight's dtype)."""
         inputs, weight = ctx.saved_tensors
         grad_weight = grad_output.flatten(0, -2).T @ inputs.flatten(0, -2)
         return grad_output @ weight.float(), grad_weight.to(weight.dtype)

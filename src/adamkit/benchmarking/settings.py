@@ -218,7 +218,7 @@ class DistributedSettings:
 
 def resolve_distributed(*, rules=None, steps=None, warmup=None, quick=False, out=None):
     """Check the options of ``adamkit bench --distributed`` and fill in defaults (smaller with ``quick``:
-    :data:`DISTRIBUTED_QUICK_RULES` unless ``rules`` are given)."""
+    ``DISTRIBUTED_QUICK_RULES`` unless ``rules`` are given)."""
     from adamkit.benchmarking import distributed
 
     common = resolve(workloads=None, rules=None, steps=steps, warmup=warmup, quick=quick, out=out)

@@ -182,7 +182,7 @@ def _summarize(name, runs, error, settings):
 
 
 def _compare_with_baseline(rows):
-    """Add each row's ratios to the baseline's figures and whether it meets :data:`TARGETS`."""
+    """Add each row's ratios to the baseline's figures and whether it meets ``TARGETS``."""
     baseline = next((row for row in rows if row["config"] == BASELINE and row["error"] is None), None)
     for row in rows:
         if row["error"] is not None:

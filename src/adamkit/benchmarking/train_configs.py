@@ -1,7 +1,7 @@
 """The configurations ``adamkit bench --train`` compares: a model dtype and an AdamW.
 
 Every configuration trains the same GPT from the same initial weights (made in float32, then
-converted with ``.to(getattr(torch, model_dtype))``) with the same hyperparameters, :data:`HYPERPARAMETERS`:
+converted with ``.to(getattr(torch, model_dtype))``) with the same hyperparameters, ``HYPERPARAMETERS``:
 
 - ``torch-fp32-fused``: ``torch.optim.AdamW(fused=True)`` on the float32 model;
 - ``torch-bf16``: ``torch.optim.AdamW(fused=True)`` on the bfloat16 model (bfloat16 state,

@@ -59,7 +59,7 @@ class LiveGradients:
         self.peak_bytes = max(self.peak_bytes, live)
 
     def detach(self):
-        """Remove the hooks; :attr:`peak_bytes` keeps what they saw."""
+        """Remove the hooks; ``peak_bytes`` keeps what they saw."""
         for handle in self.handles:
             handle.remove()
         self.handles = []

@@ -4,7 +4,7 @@ Run as ``python -m adamkit.benchmarking.train_worker '<job JSON>'`` by
 :mod:`adamkit.benchmarking.train`, which drives it over its standard input and output, one JSON
 object a line: the worker answers ``{"ready": ...}`` (or ``{"error": ...}`` when the model or
 the optimizer cannot be built), then one ``{"time_s", "loss"}`` per ``step`` command, and the
-summary of :func:`summary` to ``finish``, after which it exits. Anything else the worker prints
+summary of ``Trainer.summary`` to ``finish``, after which it exits. Anything else the worker prints
 goes to standard error.
 
 A step is what a training loop does: forward, loss, backward, ``optimizer.step()``,

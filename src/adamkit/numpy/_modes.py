@@ -1,6 +1,6 @@
 """``train()`` and ``eval()`` of the NumPy optimizers whose rule has two points (Schedule-Free:
 the parameters hold y while training, and the model is evaluated at x), as ``schedulefree``'s
-optimizers have them (:attr:`adamkit.rules._spec.Spec.eval_point`).
+optimizers have them (``Spec.eval_point``).
 
 A new optimizer is in eval mode, and its ``step`` raises ``RuntimeError`` until ``train()``.
 Each call moves, in place, the parameters of the groups not yet in that mode, those whose

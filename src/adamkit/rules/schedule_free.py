@@ -13,8 +13,8 @@ gradient is taken. During training the parameters hold :math:`y` and the state h
 
 The averaging weight :math:`c_{k+1}` depends on the whole group (its ``k``, ``lr_max`` and
 ``weight_sum``, kept in the parameter group as ``schedulefree`` keeps them), so it is computed
-once per group and step by :func:`advance_group`, which the front ends call through
-:attr:`adamkit.rules._spec.Spec.advance_group`; the rule takes it per tensor as its ``step``
+once per group and step by ``advance_group``, which the front ends call through
+``Spec.advance_group``; the rule takes it per tensor as its ``step``
 (:class:`ScheduleFreeCount`).
 """
 
@@ -127,7 +127,7 @@ def schedule_free_adamw(
         z &\leftarrow z - \gamma_k u
 
     ``step`` is the group's :class:`ScheduleFreeCount` :math:`(k+1, \gamma_k, c_{k+1})`
-    (:func:`advance_group`). The update of :math:`y` is that of :math:`x \leftarrow
+    (``advance_group``). The update of :math:`y` is that of :math:`x \leftarrow
     (1-c_{k+1})x + c_{k+1}z` and :math:`y = (1-\beta_1)z + \beta_1 x`, without :math:`x`.
     Weight decay is taken at :math:`y`. ``z`` is ``None`` before the first step, and starts
     as the parameter.

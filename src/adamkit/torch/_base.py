@@ -197,7 +197,7 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
     def _widened_state(self, state_dict):
         """Copies of the saved state that torch's loading would cast to the parameter's dtype:
         8-bit codes and scales, and float32 state of bfloat16 parameters (``state_dtype="fp32"``,
-        or to be encoded in 8 bits) (:func:`compact_state.uncast_copies`)."""
+        or to be encoded in 8 bits) (``compact_state.uncast_copies``)."""
         widened, slot_keys = {}, {slot.key for slot in self.spec.slots}
         for group, saved_group in zip(self.param_groups, state_dict["param_groups"]):
             for param, index in zip(group["params"], saved_group["params"]):
