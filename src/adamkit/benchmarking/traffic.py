@@ -23,16 +23,14 @@ from adamkit import specs
 from adamkit.benchmarking.rule_cases import BY_NAME, CASES
 
 
-def _state_buffers(case):
-    spec = specs.BY_NAME[case.optimizer]
-    return tuple(slot.key for slot in spec.active_slots({**spec.defaults, **case.hyperparameters}))
+def _state_buffers(optimizer, hyperparameters):
+    """The state keys ``optimizer`` with ``hyperparameters`` (besides its defaults) reads and writes."""
+    spec = specs.BY_NAME[optimizer]
+    return tuple(slot.key for slot in spec.active_slots({**spec.defaults, **hyperparameters}))
 
 
-STATE_BUFFERS = {case.name: _state_buffers(case) for case in CASES}
+STATE_BUFFERS = {case.name: _state_buffers(case.optimizer, case.hyperparameters) for case in CASES}
 """The state keys each benchmarked case reads and writes at every step."""
-
-NORM_PASS = {case.name: specs.BY_NAME[case.optimizer].norm_pass for case in CASES}
-"""Whether each benchmarked case reads its parameter and state a second time (``Spec.norm_pass``)."""
 
 
 def elements_per_param(rule):
@@ -47,10 +45,9 @@ def step_elements(optimizer, hyperparameters):
     ``2 + S`` that the first of the two passes of ``csrc/cautious.c`` reads (the parameter, the
     gradient and the state, to count the mask before any element is written); with a norm pass
     (``Spec.norm_pass``) the ``1 + S`` of the second pass."""
-    spec = specs.BY_NAME[optimizer]
-    buffers = len(spec.active_slots({**spec.defaults, **hyperparameters}))
+    buffers = len(_state_buffers(optimizer, hyperparameters))
     first_pass = 2 + buffers if hyperparameters.get("cautious") else 0
-    norm_pass = 1 + buffers if spec.norm_pass else 0
+    norm_pass = 1 + buffers if specs.BY_NAME[optimizer].norm_pass else 0
     return 3 + 2 * buffers + first_pass + norm_pass
 
 
