@@ -61,9 +61,10 @@ def check_compact_state(spec, state_dtype, optimizer_name, alternatives):
         return
     if not takes_compact_state(spec, state_dtype):
         listed = specs.listed(other for other in specs.ALL if takes_compact_state(other, state_dtype))
+        reason = f": {spec.full_precision_state}" if spec.full_precision_state else ""
         raise ValueError(
             f"Invalid state_dtype: {state_dtype!r} (compact state is for {listed}; "
-            f"{optimizer_name} takes {alternatives})"
+            f"{optimizer_name} takes {alternatives}{reason})"
         )
     if not kernels_built(state_dtype):
         reason = native.unavailable_reason() or "the C extension adamkit.kernels._native was built without it"

@@ -153,7 +153,9 @@ class Spec:
     (:mod:`adamkit.benchmarking.traffic` counts both).
 
     The optimizer takes compact state (``state_dtype="int8"`` and ``"bf16"``) when every slot
-    has a ``code``: the 8-bit kernel (``csrc/quant8.c``) steps its rule.
+    has a ``code``: the 8-bit kernel (``csrc/quant8.c``) steps its rule. ``full_precision_state``
+    says why a rule with per-element moments keeps them in full precision all the same; the
+    refusal of a compact ``state_dtype`` quotes it.
 
     ``variants`` are what the commands show of it. ``cases`` are hyperparameter settings that
     together reach every branch of the rule, each with the overrides of a second parameter
@@ -186,6 +188,7 @@ class Spec:
     train_point: Callable[[object, dict, dict], object] | None = None
     norm_pass: bool = False
     step_optional: bool = False
+    full_precision_state: str | None = None
 
     def count(self, state, step, group):
         """The rule's per-tensor ``step`` argument after ``state["step"]`` has become ``step``:
