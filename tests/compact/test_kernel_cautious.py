@@ -25,8 +25,16 @@ CASES = [
     ("Adam", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True, maximize=True, cautious=True)),
     ("Adam", dict(lr=3e-3, weight_decay=0.05, decoupled_weight_decay=True, cautious=True)),
     ("AdEMAMix", dict(lr=5e-3, eps=1e-6, weight_decay=0.1, decoupled_weight_decay=False, maximize=True, cautious=True)),
-    ("AdEMAMix", dict(lr=5e-3, betas=(0.8, 0.99, 0.999), alpha=3.0, t_alpha_beta3=5.0, weight_decay=0.2, cautious=True)),
-    ("Lion", dict(lr=3e-3, betas=(0.95, 0.98), weight_decay=0.05, decoupled_weight_decay=False, maximize=True, cautious=True)),
+    (
+        "AdEMAMix",
+        dict(lr=5e-3, betas=(0.8, 0.99, 0.999), alpha=3.0, t_alpha_beta3=5.0, weight_decay=0.2, cautious=True),
+    ),
+    (
+        "Lion",
+        dict(
+            lr=3e-3, betas=(0.95, 0.98), weight_decay=0.05, decoupled_weight_decay=False, maximize=True, cautious=True
+        ),
+    ),
     ("Lion", dict(lr=1e-2, betas=(0.8, 0.95), weight_decay=0.1, cautious=True)),
 ]
 SIZES = (4097, 1, 7, 17, 0, 70000)
@@ -93,13 +101,28 @@ def test_bfloat16_parameters_with_kahan_compensation(case, isa):
     params = [bfloat16.rounded(rng.standard_normal(shape).astype(np.float32)) for shape in shapes]
     compensations = [np.zeros(shape, np.uint16) for shape in shapes]
     states = [initial_state(name, hyper, shape, rng, rows=len(shape) == 2) for shape in shapes]
-    expected = [list(column) for column in zip(*[(p.copy(), c.copy(), copied(s)) for p, c, s in zip(params, compensations, states)])]
+    expected = [
+        list(column)
+        for column in zip(*[(p.copy(), c.copy(), copied(s)) for p, c, s in zip(params, compensations, states)])
+    ]
     for step in (1, 2):
         grads = [bfloat16.rounded(rng.standard_normal(shape).astype(np.float32)) for shape in shapes]
         count = tensor_count(SPECS[name], hyper, step)
-        quantized.update(SPECS[name], params, grads, states, [count] * 2, compensations=compensations, isa=isa, num_threads=2, **hyper)
+        quantized.update(
+            SPECS[name],
+            params,
+            grads,
+            states,
+            [count] * 2,
+            compensations=compensations,
+            isa=isa,
+            num_threads=2,
+            **hyper,
+        )
         for index, grad in enumerate(grads):
-            new = reference_bf16_step(name, expected[0][index], expected[1][index], grad, expected[2][index], step, hyper)
+            new = reference_bf16_step(
+                name, expected[0][index], expected[1][index], grad, expected[2][index], step, hyper
+            )
             expected[0][index], expected[1][index], expected[2][index] = new
         for param, compensation, state, *wanted in zip(params, compensations, states, *expected):
             np.testing.assert_array_equal(param, wanted[0])
@@ -115,10 +138,16 @@ def test_both_front_ends_take_cautious_with_int8_state_and_step_as_the_reference
     arrays = [rng.standard_normal(n).astype(np.float32) for n in (5000, 7, 4097)]
     hyper = dict(lr=1e-3, weight_decay=0.1, cautious=True)
     tensors = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in arrays]
-    ours = getattr(akt, optimizer)([{"params": tensors[:2]}, {"params": tensors[2:], "maximize": True}], **hyper, state_dtype="int8")
+    ours = getattr(akt, optimizer)(
+        [{"params": tensors[:2]}, {"params": tensors[2:], "maximize": True}], **hyper, state_dtype="int8"
+    )
     numpy_arrays = [a.copy() for a in arrays]
-    theirs = getattr(akn, optimizer)([{"params": numpy_arrays[:2]}, {"params": numpy_arrays[2:], "maximize": True}], **hyper, state_dtype="int8")
-    name, rule_hyper = ("Adam", {**hyper, "decoupled_weight_decay": True}) if optimizer == "AdamW" else (optimizer, hyper)
+    theirs = getattr(akn, optimizer)(
+        [{"params": numpy_arrays[:2]}, {"params": numpy_arrays[2:], "maximize": True}], **hyper, state_dtype="int8"
+    )
+    name, rule_hyper = (
+        ("Adam", {**hyper, "decoupled_weight_decay": True}) if optimizer == "AdamW" else (optimizer, hyper)
+    )
     expected_param = arrays[0].copy()
     expected_state = {}
     for key in quantized.state_keys(SPECS[name], rule_hyper):
@@ -129,7 +158,9 @@ def test_both_front_ends_take_cautious_with_int8_state_and_step_as_the_reference
             tensor.grad = torch.from_numpy(grad)
         ours.step()
         theirs.step(grads)
-        expected_param, expected_state = reference_step(name, expected_param, grads[0], expected_state, step, rule_hyper)
+        expected_param, expected_state = reference_step(
+            name, expected_param, grads[0], expected_state, step, rule_hyper
+        )
     np.testing.assert_array_equal(tensors[0].detach().numpy(), expected_param)
     for key, value in expected_state.items():
         np.testing.assert_array_equal(ours.state[tensors[0]][key].numpy(), value, err_msg=key)

@@ -50,7 +50,12 @@ def test_each_step_is_the_float32_rule_rounded_with_the_seed_of_its_own_step():
     for step in range(1, 5):
         before = [p.detach().numpy().copy() for p in params], [dict(opt.state[p]) for p in params]
         if step > 1:
-            before_exp_avg = [bfloat16.to_float32(s["exp_avg"].view(torch.uint16).numpy()) if s["exp_avg"].dtype == torch.bfloat16 else s["exp_avg"].numpy().copy() for s in before[1]]
+            before_exp_avg = [
+                bfloat16.to_float32(s["exp_avg"].view(torch.uint16).numpy())
+                if s["exp_avg"].dtype == torch.bfloat16
+                else s["exp_avg"].numpy().copy()
+                for s in before[1]
+            ]
         else:
             before_exp_avg = [np.zeros(n, np.float32) for n in SIZES]
         torch_step(params, opt, step)
@@ -108,8 +113,10 @@ def test_a_checkpoint_without_step_loads_with_the_count_at_zero():
     assert all(resumed.state[p]["step"].item() == 1 for p in resumed_params)
     with pytest.raises(KeyError, match="step"):
         akt.Adam(resumed_params).load_state_dict(
-            {"state": {0: {"exp_avg": torch.zeros(SIZES[0]), "exp_avg_sq": torch.zeros(SIZES[0])}},
-             "param_groups": [{**akt.Adam(resumed_params).state_dict()["param_groups"][0]}]}
+            {
+                "state": {0: {"exp_avg": torch.zeros(SIZES[0]), "exp_avg_sq": torch.zeros(SIZES[0])}},
+                "param_groups": [{**akt.Adam(resumed_params).state_dict()["param_groups"][0]}],
+            }
         )
 
 
@@ -128,6 +135,10 @@ def test_the_numpy_front_end_steps_as_the_torch_one_and_loads_without_step():
         np.testing.assert_array_equal(numpy_opt.state[index]["exp_avg"], ours, strict=True)
     saved = numpy_opt.state_dict()
     stepless = {key: value for key, value in saved.items() if not key.endswith(".step")}
-    again = akn.Lion([{"params": [a.copy() for a in arrays[:2]]}, {"params": [a.copy() for a in arrays[2:]], **GROUPS[1]}], **GROUPS[0], state_dtype="bf16")
+    again = akn.Lion(
+        [{"params": [a.copy() for a in arrays[:2]]}, {"params": [a.copy() for a in arrays[2:]], **GROUPS[1]}],
+        **GROUPS[0],
+        state_dtype="bf16",
+    )
     again.load_state_dict(stepless)
     assert [float(again.state[i]["step"]) for i in range(3)] == [0.0, 0.0, 0.0]

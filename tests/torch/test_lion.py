@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import adamkit.torch
-from adamkit import specs
 from adamkit.torch import _backend
 from adamkit.torch import _multi_tensor as multi_tensor
 from tests.cases import gradients, initial_params
