@@ -51,8 +51,7 @@ static void run_block(const void *context, int64_t block, int thread)
     ak_run_segment(call, plan->segment, &k, t, first, n);
 }
 
-/* scale_of_count(count, size) of adamkit.rules.cautious, in double. */
-static double cautious_scale(int64_t count, int64_t size)
+double ak_cautious_scale(int64_t count, int64_t size)
 {
     double fraction = size ? (double)count / (double)size : 1.0;
     return 1.0 / (AK_MIN_KEPT_FRACTION > fraction ? AK_MIN_KEPT_FRACTION : fraction);
@@ -78,7 +77,7 @@ int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scal
         int64_t kept = 0;
         for (int64_t b = block_offsets[t]; b < block_offsets[t + 1]; b++)
             kept += counts[b];
-        scales[t] = cautious_scale(kept, call->numels[t]);
+        scales[t] = ak_cautious_scale(kept, call->numels[t]);
     }
     plan.counts = NULL;
     ak_parallel_for(blocks, call->num_threads, 1, run_block, &plan);

@@ -45,6 +45,11 @@ static inline f32v f32v_positive(f32v a)
 {
     return _mm256_and_ps(_mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f));
 }
+/* The number of lanes where a > 0 (a NaN lane is not counted): cautious's first pass. */
+static inline int f32v_count_positive(f32v a)
+{
+    return __builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ)));
+}
 
 static inline f32v f32v_sign(f32v a)
 {
@@ -75,6 +80,10 @@ static inline f64v f64v_neg(f64v a) { return _mm256_xor_pd(a, _mm256_set1_pd(-0.
 static inline f64v f64v_positive(f64v a)
 {
     return _mm256_and_pd(_mm256_cmp_pd(a, _mm256_setzero_pd(), _CMP_GT_OQ), _mm256_set1_pd(1.0));
+}
+static inline int f64v_count_positive(f64v a)
+{
+    return __builtin_popcount((unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a, _mm256_setzero_pd(), _CMP_GT_OQ)));
 }
 
 static inline f64v f64v_sign(f64v a)

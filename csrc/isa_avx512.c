@@ -50,6 +50,11 @@ static inline f32v f32v_positive(f32v a)
 {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f));
 }
+/* The number of lanes where a > 0 (a NaN lane is not counted): cautious's first pass. */
+static inline int f32v_count_positive(f32v a)
+{
+    return __builtin_popcount((unsigned)_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ));
+}
 
 static inline f32v f32v_sign(f32v a)
 {
@@ -84,6 +89,10 @@ static inline f64v f64v_neg(f64v a)
 static inline f64v f64v_positive(f64v a)
 {
     return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_GT_OQ), _mm512_set1_pd(1.0));
+}
+static inline int f64v_count_positive(f64v a)
+{
+    return __builtin_popcount((unsigned)_mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_GT_OQ));
 }
 
 static inline f64v f64v_sign(f64v a)

@@ -23,6 +23,8 @@ static inline f32v f32v_neg(f32v a) { return -a; }
 /* np.sign: -1, +0 or 1, and NaN stays NaN. */
 /* 1 where a > 0, else +0 (NaN included): the cautious mask. */
 static inline f32v f32v_positive(f32v a) { return a > 0 ? 1.0f : 0.0f; }
+/* The number of lanes where a > 0 (a NaN lane is not counted): cautious's first pass. */
+static inline int f32v_count_positive(f32v a) { return a > 0; }
 static inline f32v f32v_sign(f32v a) { return a > 0 ? 1.0f : a < 0 ? -1.0f : a != a ? a : 0.0f; }
 
 static inline f64v f64v_set1(double x) { return x; }
@@ -38,6 +40,7 @@ static inline f64v f64v_min(f64v a, f64v b) { return a != a ? a : (a < b ? a : b
 static inline f64v f64v_abs(f64v a) { return fabs(a); }
 static inline f64v f64v_neg(f64v a) { return -a; }
 static inline f64v f64v_positive(f64v a) { return a > 0 ? 1.0 : 0.0; }
+static inline int f64v_count_positive(f64v a) { return a > 0; }
 static inline f64v f64v_sign(f64v a) { return a > 0 ? 1.0 : a < 0 ? -1.0 : a != a ? a : 0.0; }
 
 /* sums[j] += v[j] * v[j] in float64 for each lane j: LAMB's squared norms (rules.h). */

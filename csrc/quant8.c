@@ -15,6 +15,14 @@
  * AVX2, Adam steps the whole blocks of each span with the fused loop of quant8_adam_fused.h
  * instead (the same bits).
  *
+ * cautious=True (Adam, AdamW, AdEMAMix and Lion) steps in two passes over the spans, as
+ * csrc/cautious.c does over blocks: the first decodes each block, runs the rule and counts the
+ * elements whose update agrees in sign with the gradient, storing nothing; the counts of a
+ * tensor's spans are integers, summed exactly in any order, and make its scale
+ * (ak_cautious_scale); the second decodes the same codes again, runs the rule with the masked
+ * and rescaled update and encodes once. Both passes decode identically (the codes are not
+ * written in between), so the result is decode -> the cautious rule in float32 -> encode.
+ *
  * The same bits in the caller's rounding mode hold as GCC compiles this file. clang folds the
  * negated gradient's product ((1 - beta2) (-g)) (-g) into ((1 - beta2) g) g. That is the same
  * rounding to nearest or toward zero, but not rounding up or down: there a clang build's
@@ -33,6 +41,9 @@
 #define INLINE static inline __attribute__((always_inline))
 
 enum { SIGNED_MAP, UNSIGNED_MAP };
+
+/* A block loop's part in cautious=True: none, its first pass (count) or its second (mask). */
+enum { Q8_NOT_CAUTIOUS, Q8_COUNT, Q8_MASK };
 
 /* The map of each slot of a rule, and the slots whose square roots (of the new values) the
  * rule's update computes anyway, which the unsigned encoder then reuses. */
@@ -173,6 +184,18 @@ INLINE void encode_unsigned(int n, const float *x, float s, const float *root, u
 
 /* ---- The rules ---- */
 
+/* cautious_direction(update, grad) of adamkit.rules.cautious for one element, in a block loop's
+ * part `caution`: in the mask pass, update * (kept * scale) with kept = (update * grad > 0) as
+ * 1 or 0 and scale the tensor's float32 rescale; in the count pass (which stores nothing) the
+ * update as it is, with *kept_count incremented where it is kept; otherwise the update. */
+INLINE float caution(int caution, const ak_scalars *k, float update, float g, int64_t *kept_count)
+{
+    float kept = update * g > 0 ? 1.0f : 0.0f;
+    if (caution == Q8_COUNT)
+        *kept_count += update * g > 0;
+    return caution == Q8_MASK ? update * (kept * (float)k->cautious_scale) : update;
+}
+
 /* np.maximum(a, b): NaN in either operand propagates. */
 INLINE float maximum(float a, float b) { return (a > b || a != a) ? a : b; }
 
@@ -185,8 +208,8 @@ INLINE float minimum(float a, float b) { return (a < b || a != a) ? a : b; }
  * roots into root[s]); returns the new parameter. */
 
 /* adamkit.rules.adam */
-INLINE float adam_element(const ak_scalars *k, int amsgrad, float p, float g, const float *old,
-                          float *new, float *root)
+INLINE float adam_element(const ak_scalars *k, int amsgrad, int cautious, int64_t *kept, float p, float g,
+                          const float *old, float *new, float *root)
 {
     float m = old[0] + (float)k->one_minus_beta1 * (g - old[0]);
     float v = (float)k->beta2 * old[1] + ((float)k->one_minus_beta2 * g) * g;
@@ -201,7 +224,7 @@ INLINE float adam_element(const ak_scalars *k, int amsgrad, float p, float g, co
     root[1] = amsgrad ? sqrtf(v) : second_root;
     root[2] = second_root;
     float denom = second_root / (float)k->bias_correction2_sqrt + (float)k->eps;
-    return p - (float)k->step_size * (m / denom);
+    return p - (float)k->step_size * (caution(cautious, k, m, g, kept) / denom);
 }
 
 /* adamkit.rules.adamax: u <- max(beta2 u, |g| + eps), param -= step_size * (m / u). */
@@ -301,7 +324,8 @@ INLINE float adopt_element(const ak_scalars *k, int decoupled, int initialising,
 }
 
 /* adamkit.rules.ademamix: its decoupled decay adds weight_decay * param to the update. */
-INLINE float ademamix_element(const ak_scalars *k, int decay, float p, float g, const float *old, float *new)
+INLINE float ademamix_element(const ak_scalars *k, int decay, int cautious, int64_t *kept, float p, float g,
+                              const float *old, float *new)
 {
     float m1 = old[0] + (float)k->one_minus_beta1 * (g - old[0]);
     float v = (float)k->beta2 * old[2] + ((float)k->one_minus_beta2 * g) * g;
@@ -310,7 +334,7 @@ INLINE float ademamix_element(const ak_scalars *k, int decay, float p, float g, 
     new[1] = m2;
     new[2] = v;
     float denom = sqrtf(v) / (float)k->bias_correction2_sqrt + (float)k->eps;
-    float update = (m1 / (float)k->bias_correction1 + (float)k->alpha_t * m2) / denom;
+    float update = caution(cautious, k, (m1 / (float)k->bias_correction1 + (float)k->alpha_t * m2) / denom, g, kept);
     if (decay == AK_Q8_DECOUPLED)
         update = update + (float)k->weight_decay * p;
     return p - (float)k->lr * update;
@@ -327,11 +351,12 @@ INLINE float sign(float x)
 
 /* adamkit.rules.lion: update = beta1 m + (1 - beta1) g, param -= lr * sign(update),
  * m <- beta2 m + (1 - beta2) g. */
-INLINE float lion_element(const ak_scalars *k, float p, float g, const float *old, float *new)
+INLINE float lion_element(const ak_scalars *k, int cautious, int64_t *kept, float p, float g, const float *old,
+                          float *new)
 {
     float update = (float)k->beta1 * old[0] + (float)k->one_minus_beta1 * g;
     new[0] = (float)k->beta2 * old[0] + (float)k->one_minus_beta2 * g;
-    return p - (float)k->lr * sign(update);
+    return p - (float)k->lr * caution(cautious, k, sign(update), g, kept);
 }
 
 /* One block: n elements of a parameter and its gradient, and for each active slot its codes
@@ -346,17 +371,20 @@ typedef struct {
     float *values[AK_MAX_SLOTS];
     float *roots[AK_MAX_SLOTS];
     float absmax[AK_MAX_SLOTS]; /* out: each slot's new scale (ak_q8_scale) */
+    int64_t kept;               /* out, cautious's count pass: the elements kept */
 } q8_block;
 
-/* Decode, apply `rule`, keep the new state: the rule, the flags and the phase (phase_of) are
- * constants at each call site (update_variant), so each combination compiles to its own
- * branch-free loop. */
+/* Decode, apply `rule`, keep the new state: the rule, the flags, the phase (phase_of) and the
+ * part in cautious=True are constants at each call site (update_variant), so each combination
+ * compiles to its own branch-free loop. The count pass of cautious=True keeps nothing but the
+ * count of kept elements. */
 INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, int maximize,
-                                    int decay, int amsgrad, int phase)
+                                    int decay, int amsgrad, int phase, int cautious)
 {
     const rule_layout *layout = &LAYOUTS[rule];
     const int slots = slot_count(rule, amsgrad);
     uint32_t absmax0 = 0, absmax1 = 0, absmax2 = 0; /* one scalar each, so the loop vectorises */
+    int64_t kept = 0;
     for (int i = 0; i < b->n; i++) {
         float old[AK_MAX_SLOTS], new[AK_MAX_SLOTS], root[AK_MAX_SLOTS];
         for (int s = 0; s < slots; s++)
@@ -370,7 +398,7 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
         else if (decay == AK_Q8_DECOUPLED && rule != AK_RULE_ADOPT && rule != AK_RULE_ADEMAMIX)
             p = p * (float)k->decay_factor; /* param * (1 - lr * weight_decay) */
         if (rule == AK_RULE_ADAM)
-            p = adam_element(k, amsgrad, p, g, old, new, root);
+            p = adam_element(k, amsgrad, cautious, &kept, p, g, old, new, root);
         else if (rule == AK_RULE_ADABELIEF)
             p = adabelief_element(k, amsgrad, phase, p, g, old, new, root);
         else if (rule == AK_RULE_ADAMAX)
@@ -382,11 +410,13 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
         else if (rule == AK_RULE_ADOPT)
             p = adopt_element(k, decay == AK_Q8_DECOUPLED, phase, p, g, old, new);
         else if (rule == AK_RULE_ADEMAMIX)
-            p = ademamix_element(k, decay, p, g, old, new);
+            p = ademamix_element(k, decay, cautious, &kept, p, g, old, new);
         else if (rule == AK_RULE_ADADELTA)
             p = adadelta_element(k, p, g, old, new);
         else
-            p = lion_element(k, p, g, old, new);
+            p = lion_element(k, cautious, &kept, p, g, old, new);
+        if (cautious == Q8_COUNT)
+            continue;
         b->param[i] = p;
         for (int s = 0; s < slots; s++) {
             b->values[s][i] = new[s];
@@ -399,21 +429,31 @@ INLINE void decode_and_update_block(const ak_scalars *k, q8_block *b, int rule, 
         if (slots > 2)
             absmax2 = running_absmax(absmax2, new[2]);
     }
+    b->kept = kept;
     b->absmax[0] = ak_q8_scale(ak_q8_as_float(absmax0));
     b->absmax[1] = ak_q8_scale(ak_q8_as_float(absmax1));
     b->absmax[2] = ak_q8_scale(ak_q8_as_float(absmax2));
 }
 
-#define VARIANT(rule, maximize, decay, amsgrad, phase)                                          \
-    (((((rule) * 2 + (maximize)) * 3 + (decay)) * 2 + (amsgrad)) * 2 + (phase))
-#define PHASE_CASE(rule, maximize, decay, amsgrad, phase)                                       \
-    case VARIANT(rule, maximize, decay, amsgrad, phase):                                         \
-        decode_and_update_block(k, b, rule, maximize, decay, amsgrad, phase);                   \
+#define VARIANT(rule, maximize, decay, amsgrad, phase, cautious)                                \
+    ((((((rule) * 2 + (maximize)) * 3 + (decay)) * 2 + (amsgrad)) * 2 + (phase)) * 3 + (cautious))
+#define PART_CASE(rule, maximize, decay, amsgrad, phase, cautious)                              \
+    case VARIANT(rule, maximize, decay, amsgrad, phase, cautious):                               \
+        decode_and_update_block(k, b, rule, maximize, decay, amsgrad, phase, cautious);         \
         break;
+#define PHASE_CASE(rule, maximize, decay, amsgrad, phase) PART_CASE(rule, maximize, decay, amsgrad, phase, Q8_NOT_CAUTIOUS)
 /* A rule without phases, and one with both (phase_of). */
 #define VARIANT_CASE(rule, maximize, decay, amsgrad) PHASE_CASE(rule, maximize, decay, amsgrad, 0)
 #define PHASED_CASES(rule, maximize, decay, amsgrad)                                            \
     PHASE_CASE(rule, maximize, decay, amsgrad, 0) PHASE_CASE(rule, maximize, decay, amsgrad, 1)
+/* The two passes of cautious=True, for each form of decay. */
+#define CAUTIOUS_CASES(rule, maximize, amsgrad)                                                 \
+    PART_CASE(rule, maximize, AK_Q8_PLAIN, amsgrad, 0, Q8_COUNT)                                \
+    PART_CASE(rule, maximize, AK_Q8_PLAIN, amsgrad, 0, Q8_MASK)                                 \
+    PART_CASE(rule, maximize, AK_Q8_L2, amsgrad, 0, Q8_COUNT)                                   \
+    PART_CASE(rule, maximize, AK_Q8_L2, amsgrad, 0, Q8_MASK)                                    \
+    PART_CASE(rule, maximize, AK_Q8_DECOUPLED, amsgrad, 0, Q8_COUNT)                            \
+    PART_CASE(rule, maximize, AK_Q8_DECOUPLED, amsgrad, 0, Q8_MASK)
 
 /* How the rule applies weight decay: AK_Q8_PLAIN (none), AK_Q8_L2 or AK_Q8_DECOUPLED. */
 INLINE int decay_of(const ak_scalars *k) { return k->decoupled ? AK_Q8_DECOUPLED : k->l2 ? AK_Q8_L2 : AK_Q8_PLAIN; }
@@ -435,10 +475,16 @@ INLINE int phase_of(const ak_scalars *k, ak_rule rule)
     }
 }
 
+/* The block loop's part in cautious=True: the count pass has somewhere to count. */
+INLINE int cautious_part_of(const ak_scalars *k)
+{
+    return !k->cautious ? Q8_NOT_CAUTIOUS : k->kept_count ? Q8_COUNT : Q8_MASK;
+}
+
 INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
 {
     int decay = decay_of(k);
-    switch (VARIANT(rule, k->maximize != 0, decay, k->amsgrad != 0, phase_of(k, rule))) {
+    switch (VARIANT(rule, k->maximize != 0, decay, k->amsgrad != 0, phase_of(k, rule), cautious_part_of(k))) {
         VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_PLAIN, 0)
         VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_PLAIN, 1)
         VARIANT_CASE(AK_RULE_ADAM, 0, AK_Q8_L2, 0)
@@ -501,6 +547,14 @@ INLINE void update_variant(const ak_scalars *k, q8_block *b, ak_rule rule)
         VARIANT_CASE(AK_RULE_LION, 1, AK_Q8_PLAIN, 0)
         VARIANT_CASE(AK_RULE_LION, 1, AK_Q8_L2, 0)
         VARIANT_CASE(AK_RULE_LION, 1, AK_Q8_DECOUPLED, 0)
+        CAUTIOUS_CASES(AK_RULE_ADAM, 0, 0)
+        CAUTIOUS_CASES(AK_RULE_ADAM, 0, 1)
+        CAUTIOUS_CASES(AK_RULE_ADAM, 1, 0)
+        CAUTIOUS_CASES(AK_RULE_ADAM, 1, 1)
+        CAUTIOUS_CASES(AK_RULE_ADEMAMIX, 0, 0)
+        CAUTIOUS_CASES(AK_RULE_ADEMAMIX, 1, 0)
+        CAUTIOUS_CASES(AK_RULE_LION, 0, 0)
+        CAUTIOUS_CASES(AK_RULE_LION, 1, 0)
     default:
         break;
     }
@@ -525,6 +579,8 @@ typedef struct {
     const ak_tensor_scalars *per_tensor;
     const int64_t *span_offsets; /* spans of the tensors before t; [n_tensors + 1] */
     float *scratch; /* bf16_params: per thread, a span's parameters and gradients in float32 */
+    int64_t *kept_counts; /* cautious=True, its count pass: one per span; else NULL */
+    const double *cautious_scales; /* cautious=True, its mask pass: one per tensor */
 } plan;
 
 static int64_t blocks_per_row(const ak_q8_call *c, int64_t t)
@@ -550,6 +606,10 @@ INLINE void run_block(const plan *pl, const ak_scalars *k, int64_t t, int64_t b,
         block.roots[s] = roots[s];
     }
     update_variant(k, &block, c->rule);
+    if (k->kept_count) {
+        *k->kept_count += block.kept; /* cautious's count pass: nothing to encode */
+        return;
+    }
     for (int s = 0; s < AK_MAX_SLOTS; s++) {
         if (!c->codes[s])
             continue;
@@ -578,6 +638,12 @@ INLINE void run_span(const plan *pl, int64_t global_span, int thread, ak_q8_adam
     int64_t last_block = first_block + Q8_SPAN < per_row ? first_block + Q8_SPAN : per_row;
     ak_scalars k = pl->scalars;
     k.tensor = pl->per_tensor[t];
+    if (pl->kept_counts) {
+        k.kept_count = &pl->kept_counts[global_span];
+        *k.kept_count = 0;
+    } else if (pl->cautious_scales) {
+        k.cautious_scale = pl->cautious_scales[t];
+    }
     int64_t whole_blocks_end = last_block == per_row && row_numel % AK_Q8_BLOCK ? last_block - 1 : last_block;
     const int64_t span_first = row * row_numel + first_block * AK_Q8_BLOCK, span_first_block = first_block;
     const int64_t span_end = row * row_numel + (last_block * AK_Q8_BLOCK < row_numel ? last_block * AK_Q8_BLOCK : row_numel);
@@ -589,7 +655,7 @@ INLINE void run_span(const plan *pl, int64_t global_span, int thread, ak_q8_adam
         ak_q8_bf16_widen(span_end - span_first, (const uint16_t *)c->grads[t] + span_first, param + Q8_SPAN_ELEMENTS);
         grad = param + Q8_SPAN_ELEMENTS;
     }
-    if (fused_adam && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
+    if (fused_adam && !k.cautious && c->rule == AK_RULE_ADAM && whole_blocks_end > first_block) {
         int64_t first_scale = row * per_row + first_block;
         ak_q8_run run = {.n_blocks = whole_blocks_end - first_block, .param = param, .grad = grad};
         for (int s = 0; s < pl->slots; s++) {
@@ -604,7 +670,7 @@ INLINE void run_span(const plan *pl, int64_t global_span, int thread, ak_q8_adam
         int n = (int)(row_numel - in_row < AK_Q8_BLOCK ? row_numel - in_row : AK_Q8_BLOCK);
         run_block(pl, &k, t, row * per_row + block, row * row_numel + in_row, n, param + in_span, grad + in_span);
     }
-    if (c->bf16_params)
+    if (c->bf16_params && !k.kept_count)
         ak_q8_bf16_store(span_end - span_first, param, (uint16_t *)c->params[t] + span_first,
                          c->compensation ? c->compensation[t] + span_first : NULL);
 }
@@ -646,6 +712,34 @@ static ak_task_fn runner_for(ak_isa isa)
     return run_span_baseline;
 }
 
+/* cautious=True: the count pass over every span, then each tensor's scale from its spans'
+ * counts, then the mask pass. Returns 0, or -1 if memory could not be allocated. */
+static int cautious_passes(plan *pl, int64_t spans, ak_task_fn runner)
+{
+    const ak_q8_call *call = pl->call;
+    int64_t *counts = malloc((size_t)(spans > 0 ? spans : 1) * sizeof *counts);
+    double *scales = malloc((size_t)call->n_tensors * sizeof *scales);
+    if (!counts || !scales) {
+        free(counts);
+        free(scales);
+        return -1;
+    }
+    pl->kept_counts = counts;
+    ak_parallel_for(spans, call->num_threads, Q8_CHUNK_SPANS, runner, pl);
+    for (int64_t t = 0; t < call->n_tensors; t++) {
+        int64_t kept = 0;
+        for (int64_t span = pl->span_offsets[t]; span < pl->span_offsets[t + 1]; span++)
+            kept += counts[span];
+        scales[t] = ak_cautious_scale(kept, call->numels[t]);
+    }
+    pl->kept_counts = NULL;
+    pl->cautious_scales = scales;
+    ak_parallel_for(spans, call->num_threads, Q8_CHUNK_SPANS, runner, pl);
+    free(counts);
+    free(scales);
+    return 0;
+}
+
 int ak_q8_update(const ak_q8_call *call)
 {
     int64_t n = call->n_tensors;
@@ -674,9 +768,13 @@ int ak_q8_update(const ak_q8_call *call)
         if (call->mu_products)
             ak_nadam_tensor_scalars(&call->hyper, call->steps[t], call->mu_products[t], &per_tensor[t]);
     }
-    ak_parallel_for(offsets[n], call->num_threads, Q8_CHUNK_SPANS, runner_for(call->isa), &pl);
+    int status = 0;
+    if (call->hyper.cautious)
+        status = cautious_passes(&pl, offsets[n], runner_for(call->isa));
+    else
+        ak_parallel_for(offsets[n], call->num_threads, Q8_CHUNK_SPANS, runner_for(call->isa), &pl);
     free(offsets);
     free(per_tensor);
     free(scratch);
-    return 0;
+    return status;
 }

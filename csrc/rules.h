@@ -72,24 +72,19 @@ static inline void FN(store_param)(P_T *param, P_T *compensation, VEC t)
 }
 
 /* cautious_direction(update, grad) of adamkit.rules.cautious. In the first pass (k->kept_count
- * set) it adds the number of lanes where update * grad > 0 to *k->kept_count and returns 1: the
- * caller returns, storing nothing. In the second it makes *update update * (kept *
- * cautious_scale) and returns 0. A zero-padded tail lane has grad 0, so it is never counted. */
+ * set) it adds the number of lanes where update * grad > 0 to *k->kept_count (a compare, its
+ * lane mask and a population count: an exact integer on every ISA) and returns 1: the caller
+ * returns, storing nothing. In the second it makes *update update * (kept * cautious_scale)
+ * and returns 0. A zero-padded tail lane has grad 0, so it is never counted. */
 static inline int FN(caution)(const ak_scalars *k, VEC *update, VEC grad)
 {
-    /* (update * grad > 0) as 1 or 0 */
-    VEC kept = POSITIVE(MUL(*update, grad));
+    VEC product = MUL(*update, grad);
     if (k->kept_count) {
-        _Alignas(64) unsigned char lanes[LANES * sizeof(double)];
-        OPS(store)((void *)lanes, kept);
-        int wide = sizeof(VEC) == LANES * sizeof(double); /* float64 arithmetic */
-        for (int j = 0; j < LANES; j++)
-            *k->kept_count += wide ? ((const double *)(const void *)lanes)[j] != 0
-                                   : ((const float *)(const void *)lanes)[j] != 0;
+        *k->kept_count += OPS(count_positive)(product);
         return 1;
     }
-    /* update * (kept * kept_scale(kept)) */
-    *update = MUL(*update, MUL(kept, SET1(k->cautious_scale)));
+    /* update * (kept * kept_scale(kept)), kept = (update * grad > 0) as 1 or 0 */
+    *update = MUL(*update, MUL(POSITIVE(product), SET1(k->cautious_scale)));
     return 0;
 }
 

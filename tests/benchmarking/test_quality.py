@@ -32,13 +32,13 @@ def test_the_full_run_trains_every_optimizer_on_mlp_and_adam_on_cnn():
 
 
 @pytest.mark.skipif(not native.available(), reason="compact state needs the C kernels")
-def test_a_row_of_lion_has_no_bf16_state_and_its_gaps_follow_from_its_losses():
+def test_a_row_of_lion_has_bf16_state_and_its_gaps_follow_from_its_losses():
     chosen = settings.QualitySettings(tasks=("mlp",), every_optimizer_on=("mlp",), seeds=1, epochs=1)
     with quality._one_thread():
         row = quality._row("mlp", "lion", 3e-5, chosen)
-    assert not policy.takes_compact_state(specs.LION, "bf16")
-    assert list(row["losses"]) == ["fp32", "int8", "fp64"] and row["label"] == "Lion" and row["lr"] == 3e-5
+    assert policy.takes_compact_state(specs.LION, "bf16")
+    assert list(row["losses"]) == ["fp32", "bf16", "int8", "fp64"] and row["label"] == "Lion" and row["lr"] == 3e-5
     base = row["losses"]["fp32"][0]
     assert 0 < base < math.log(10)
-    for state in ("int8", "fp64"):
+    for state in ("bf16", "int8", "fp64"):
         assert math.isclose(row["gap_of_mean"][state], row["losses"][state][0] / base - 1)

@@ -136,8 +136,7 @@ def initial_state(name, hyper, shape, rng, rows=False):
 def rule_step(name, param, grad, decoded, step, hyper):
     """The rule of ``name`` on float32 arrays; ``step`` only for the rules that count steps."""
     spec = SPECS[name]
-    step_argument = {"step": tensor_count(spec, hyper, step)} if spec.counts_steps else {}
-    return spec.rule(param, grad, *decoded, **step_argument, **hyper)
+    return spec.rule(param, grad, *decoded, **spec.step_argument(tensor_count(spec, hyper, step)), **hyper)
 
 
 def reference_step(name, param, grad, state, step, hyper):

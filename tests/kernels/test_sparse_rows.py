@@ -63,7 +63,7 @@ def _native_and_reference(spec, hyper, param, state, indices, values, steps):
     """``(param, state)`` after the steps ``steps`` of the native kernel and of the reference,
     each on its own copy, once they are checked to be bitwise equal."""
     fast, slow = _copy(param, state), _copy(param, state)
-    for step in (tensor_count(spec, hyper, step) for step in steps) if spec.counts_steps else [None] * len(steps):  # None: Lion counts no steps
+    for step in (tensor_count(spec, hyper, step) for step in steps):
         sparse.update_rows(spec, _full(spec, hyper), fast[0], indices, values, fast[1], step)
         sparse.update_rows(spec, _full(spec, hyper), slow[0], indices, values, slow[1], step, fused=False)
     assert np.array_equal(fast[0], slow[0])

@@ -67,8 +67,7 @@ def kernel_step(spec, hyper, params, grads, states, steps, seeds, isa=None, num_
 def reference_step(spec, hyper, param, grad, state, step, seed):
     keys = [slot.key for slot in spec.slots]
     values = {key: bfloat16.to_float32(state[key]) for key in state}
-    step_argument = {"step": step} if spec.counts_steps else {}
-    new = spec.rule(param, grad, *(values.get(key) for key in keys), **step_argument, **hyper)
+    new = spec.rule(param, grad, *(values.get(key) for key in keys), **spec.step_argument(step), **hyper)
     rounded = {key: bfloat16.stochastically_rounded(getattr(new, key), seed, keys.index(key)) for key in state}
     return new.param, rounded
 

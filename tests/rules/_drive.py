@@ -38,9 +38,7 @@ def step_rule(spec, hyper, param, grad, state, step, group_count=None):
     ``group_count`` is what a rule that counts per group takes this step (:meth:`Spec.group_count`)."""
     keys = [slot.key for slot in spec.slots]
     scalars = {slot.key: state[slot.key].copy() for slot in spec.scalar_state}
-    step_argument = {"step": spec.count(scalars, float(step), hyper)} if spec.counts_steps else {}
-    if group_count is not None:
-        step_argument = {"step": group_count}
+    step_argument = spec.step_argument(spec.count(scalars, float(step), hyper) if spec.counts_steps else group_count)
     result = spec.rule(
         param, grad, *(state.get(key) for key in keys), **step_argument, **spec.rule_arguments(hyper)
     )

@@ -37,15 +37,14 @@ class RuleOptimizer(torch.optim.Optimizer):
                     continue
                 state = self.state[param]
                 if not state:
-                    if self.spec.counts_steps:  # Lion counts none
+                    if self.spec.counts_steps:
                         state["step"] = torch.tensor(0.0)
                     for slot in self.spec.active_slots(group):
                         if slot.fill is not None:  # else the rule makes it (Schedule-Free's z)
                             state[slot.key] = torch.full_like(param, slot.initial_value(group), memory_format=torch.preserve_format)
-                step_argument = {} if group_count is None else {"step": group_count}
                 if self.spec.counts_steps:
                     state["step"] += 1
-                    step_argument = {"step": state["step"].item()}
+                step_argument = self.spec.step_argument(state["step"].item() if self.spec.counts_steps else group_count)
                 result = self.spec.rule(
                     _array(param),
                     _array(param.grad),

@@ -126,16 +126,6 @@ def test_the_group_key_saves_and_loads_and_a_torch_checkpoint_takes_the_loading_
         ours.step()
 
 
-def test_eight_bit_state_is_refused_at_construction():
-    for make in (adamkit.torch.AdamW, adamkit.numpy.AdamW):
-        with pytest.raises(ValueError, match=r"cautious=True cannot be used with state_dtype='int8'"):
-            make(
-                [np.zeros(3, np.float32)] if make is adamkit.numpy.AdamW else [torch.zeros(3)],
-                cautious=True,
-                state_dtype="int8",
-            )
-
-
 @needs_kernels
 def test_a_lazy_sparse_step_is_refused_and_changes_nothing_and_a_dense_one_is_taken():
     embedding = torch.nn.Embedding(10, 4, sparse=True)

@@ -167,8 +167,13 @@ def test_a_checkpoint_loads_both_ways_and_the_run_continues(saver, loader):
 def test_what_the_class_refuses():
     param = torch.nn.Parameter(torch.ones(8))
     for state_dtype in ("int8", "bf16"):
-        with pytest.raises(ValueError, match="AdamWScheduleFree takes None or 'fp32'"):
+        # With the reason: z is an iterate the weights follow, not a moment.
+        with pytest.raises(
+            ValueError, match="AdamWScheduleFree takes None or 'fp32': z is not a moment but the iterate"
+        ):
             adamkit.torch.AdamWScheduleFree([param], state_dtype=state_dtype)
+        with pytest.raises(ValueError, match="AdamWScheduleFree takes None: z is not a moment"):
+            adamkit.numpy.AdamWScheduleFree([np.ones(8, np.float32)], state_dtype=state_dtype)
     for flag in ("foreach", "fused", "capturable", "differentiable"):
         with pytest.raises(TypeError, match=flag):
             adamkit.torch.AdamWScheduleFree([param], **{flag: False})

@@ -29,8 +29,8 @@ COMPACT_RULES = {
 }
 """The rules whose steps take each compact ``state_dtype``: those of the 8-bit kernel
 (:data:`adamkit.specs.COMPACT`) take int8, and those of them that count steps bf16, whose
-stochastic rounding draws fresh bits at each step from the step count (:func:`rounding_seed`):
-Lion, which counts none, would round every step with the same bits."""
+stochastic rounding draws fresh bits at each step from the step count (:func:`rounding_seed`).
+Lion counts steps for this alone (:attr:`adamkit.rules._spec.Spec.step_optional`)."""
 MIN_QUANTIZED_NUMEL = 4096
 """Parameters with fewer elements keep float32 state: for them the per-block scale and the
 kernel call would save almost nothing (a 4096-element tensor's fp32 state is 32 KiB)."""
@@ -61,9 +61,10 @@ def check_compact_state(spec, state_dtype, optimizer_name, alternatives):
         return
     if not takes_compact_state(spec, state_dtype):
         listed = specs.listed(other for other in specs.ALL if takes_compact_state(other, state_dtype))
+        reason = f": {spec.full_precision_state}" if spec.full_precision_state else ""
         raise ValueError(
             f"Invalid state_dtype: {state_dtype!r} (compact state is for {listed}; "
-            f"{optimizer_name} takes {alternatives})"
+            f"{optimizer_name} takes {alternatives}{reason})"
         )
     if not kernels_built(state_dtype):
         reason = native.unavailable_reason() or "the C extension adamkit.kernels._native was built without it"

@@ -41,7 +41,6 @@ import functools
 import numpy as np
 
 from adamkit import specs
-from adamkit.compact.cautious import check_state_dtype
 from adamkit.compact.int8 import absmax_shape
 from adamkit.kernels import native
 
@@ -222,7 +221,6 @@ def _rule_and_hyper(spec, hyperparameters):
     rule, hyper = native.rule_and_hyper(spec, hyperparameters)
     if rule not in RULES:
         raise ValueError(f"{spec.name} has no 8-bit state (it is for {specs.listed(specs.COMPACT)})")
-    check_state_dtype("int8", hyper)
     return rule, hyper
 
 

@@ -24,8 +24,9 @@ def update(spec, hyperparameters, params, grads, states, steps):
 
 def _update_each(spec, keys, hyperparameters, params, grads, states, steps):
     for param, grad, state, step in zip(params, grads, states, steps, strict=True):
-        step_argument = {} if step is None else {"step": step}
-        result = spec.rule(param, grad, *(state.get(key) for key in keys), **step_argument, **hyperparameters)
+        result = spec.rule(
+            param, grad, *(state.get(key) for key in keys), **spec.step_argument(step), **hyperparameters
+        )
         _assign(param, result.param)
         for key in keys:
             value = getattr(result, key)

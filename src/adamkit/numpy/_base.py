@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from adamkit import specs
-from adamkit.compact import cautious
 from adamkit.kernels import plan_checks
 from adamkit.kernels.quantized import codes_key, coded_slot
 from adamkit.nonfinite import POLICIES, first_nonfinite, warn_skipped
@@ -160,7 +159,6 @@ class Optimizer:
         try:
             self.spec.validate(hyperparameters)
             self.spec.check_group({**self.spec.defaults, **hyperparameters})
-            cautious.check_state_dtype(self._state_dtype, hyperparameters)
         except (TypeError, ValueError) as error:
             raise type(error)(f"{where}: {error}") from None
         return canonical({**self.spec.defaults, **self.spec.group_state}, hyperparameters)

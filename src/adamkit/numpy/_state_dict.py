@@ -168,6 +168,8 @@ def _hyperparameter(key, default, value):
 def _param_state(optimizer, saved_id, entries, param):
     """The saved ``entries`` of one parameter, checked and in the layout ``optimizer`` holds."""
     held = _state_layout.layout(param, optimizer.state_dtype)
+    if optimizer.spec.step_optional and entries and "step" not in entries:
+        entries = {"step": np.zeros((), dtype=np.float32), **entries}
     if optimizer.spec.counts_steps and "step" not in entries:
         raise MissingKeyError(f"state_dict has state for parameter id {saved_id} but lacks 'state.{saved_id}.step'")
     for slot in optimizer.spec.scalar_state:

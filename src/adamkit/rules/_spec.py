@@ -109,7 +109,10 @@ class Spec:
     together (SGD's Nesterov momentum), and raises ``ValueError``.
 
     ``counts_steps``: the state holds torch's ``step``. ``uses_step``: the rule's math reads it
-    (a bias correction, a decayed learning rate), so the kernels take it. ``eager_state``: the
+    (a bias correction, a decayed learning rate), so the kernels take it. ``step_optional``: a
+    checkpoint whose parameter state has no ``step`` loads, its count starting at 0, where the
+    rule's reference packages save none (Lion counts steps only to seed the stochastic rounding
+    of its bfloat16 state, :func:`adamkit.compact.policy.rounding_seed`). ``eager_state``: the
     state is made with the optimizer, as torch's Adagrad makes it. ``corrected_moments``: how
     many of ``betas``' averages the rule corrects for bias (Adam 2, Adamax 1), which the
     diagnostics report. ``diagnostics`` computes the rule's :class:`Quantities` from its
@@ -150,7 +153,9 @@ class Spec:
     (:mod:`adamkit.benchmarking.traffic` counts both).
 
     The optimizer takes compact state (``state_dtype="int8"`` and ``"bf16"``) when every slot
-    has a ``code``: the 8-bit kernel (``csrc/quant8.c``) steps its rule.
+    has a ``code``: the 8-bit kernel (``csrc/quant8.c``) steps its rule. ``full_precision_state``
+    says why a rule with per-element moments keeps them in full precision all the same; the
+    refusal of a compact ``state_dtype`` quotes it.
 
     ``variants`` are what the commands show of it. ``cases`` are hyperparameter settings that
     together reach every branch of the rule, each with the overrides of a second parameter
@@ -182,6 +187,8 @@ class Spec:
     eval_point: Callable[[object, dict, dict], object] | None = None
     train_point: Callable[[object, dict, dict], object] | None = None
     norm_pass: bool = False
+    step_optional: bool = False
+    full_precision_state: str | None = None
 
     def count(self, state, step, group):
         """The rule's per-tensor ``step`` argument after ``state["step"]`` has become ``step``:
@@ -212,6 +219,12 @@ class Spec:
         """The keyword arguments of ``rule`` that come from a parameter group."""
         signature = inspect.signature(self.rule).parameters.values()
         return tuple(p.name for p in signature if p.kind is p.KEYWORD_ONLY and p.name != "step")
+
+    def step_argument(self, step):
+        """The rule's ``step`` keyword for the count ``step``: none where ``step`` is ``None`` or
+        the rule's math does not take it (Lion counts steps only to seed its rounding)."""
+        takes = "step" in inspect.signature(self.rule).parameters
+        return {"step": step} if takes and step is not None else {}
 
     @property
     def compact(self):

@@ -94,7 +94,9 @@ LION = Spec(
     # lion_pytorch.Lion's group keys, which its step reads.
     checkpoint_keys=("lr", "betas", "weight_decay"),
     positional=("lr", "betas", "weight_decay"),
-    counts_steps=False,
+    # A per-parameter count, which the rule never reads: it seeds the stochastic rounding of
+    # bfloat16 state afresh at every step. lion_pytorch and adamkit before it save no step.
+    step_optional=True,
     diagnostics=lion_diagnostics,
     sparse_grads="lazy",
     variants=(Variant("Lion", compare_lrs={"logreg": 0.1, "mlp": 1e-3, "cnn": 3e-3}),),

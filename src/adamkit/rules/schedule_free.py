@@ -211,6 +211,12 @@ ADAMW_SCHEDULE_FREE = Spec(
     advance_group=advance_group,
     eval_point=eval_point,
     train_point=train_point,
+    full_precision_state=(
+        "z is not a moment but the iterate the weights follow (y and x average it), so 8-bit "
+        "codes would move the weights by up to 1/127 of each block's largest |z| at every step, "
+        "and bfloat16 would make them bfloat16 weights; exp_avg_sq alone could be compact, "
+        "beside a full-precision z, which the kernels do not step"
+    ),
     variants=(
         Variant(
             "AdamWScheduleFree",

@@ -27,19 +27,13 @@ from adamkit.torch._checks import OVERLAP, MismatchError, overlaps_itself
 from adamkit.torch._finite import first_nonfinite
 from adamkit.torch._local_shard import local
 from adamkit.torch._param_lists import index_of, pick, rounds
-from adamkit.torch._state_dict import loadable_state_dict
+from adamkit.torch._state_dict import loadable_state_dict, step_dtype as _step_dtype
 from adamkit.torch._step_counters import PackedSteps
 from adamkit.torch._step_wrapper import profile_hook_step, without_grad
 from adamkit.validation import check_choice
 
 # Marks a group that torch's own implementation steps (:mod:`adamkit.torch._torch_step`).
 _TORCH = object()
-
-
-def _step_dtype():
-    # torch keeps `step` as a float tensor of the default scalar dtype (float32 unless the
-    # default dtype is float64).
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
 class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):

@@ -1,8 +1,6 @@
 """Where the torch front end cannot honour ``cautious=True`` (:mod:`adamkit.rules.cautious`), whose
 mask is rescaled by the kept fraction of the whole tensor: it refuses, never steps otherwise.
 
-- 8-bit state (``state_dtype="int8"``): ``ValueError`` at construction
-  (:mod:`adamkit.compact.cautious`).
 - A lazy sparse step (``sparse_mode="lazy"``) updates only the gradient's rows, and the fraction
   is over all of them: ``TypeError`` at the step that gets a sparse gradient, before anything
   changes (``sparse_mode="dense"`` densifies the gradient and takes the cautious step).
@@ -12,16 +10,14 @@ mask is rescaled by the kept fraction of the whole tensor: it refuses, never ste
   step full tensors, which need nothing.
 """
 
-from adamkit.compact.cautious import check_state_dtype
 from adamkit.torch._local_shard import is_distributed
 
 
 def check_group(optimizer, group):
-    """Raise if ``group`` (with its ``params`` once it is added) sets ``cautious=True`` with 8-bit
-    state (``ValueError``) or with a parameter sharded across processes (``NotImplementedError``)."""
+    """Raise ``NotImplementedError`` if ``group`` (with its ``params`` once it is added) sets
+    ``cautious=True`` with a parameter sharded across processes."""
     if not group.get("cautious"):
         return
-    check_state_dtype(optimizer.state_dtype, group)
     for index, param in enumerate(group.get("params", ())):
         if is_distributed(param) and any(placement.is_shard() for placement in param.placements):
             raise NotImplementedError(

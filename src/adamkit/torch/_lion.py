@@ -1,6 +1,11 @@
 """Lion (:func:`adamkit.rules.lion`), which torch.optim does not have: its signature is that of
 ``lion_pytorch.Lion`` with adamkit's flags for the decay and the direction, and its state key
-(``exp_avg``) is the one ``lion_pytorch`` and ``pytorch_optimizer`` save.
+(``exp_avg``) is the one ``lion_pytorch`` and ``pytorch_optimizer`` save. The state also counts
+the parameter's steps (``step``, as torch.optim's optimizers count them), which the rule never
+reads: with ``state_dtype="bf16"`` the count seeds the stochastic rounding, so that each step
+rounds with fresh bits and a resumed run continues bit for bit. A checkpoint without it
+(``lion_pytorch``'s, or an older adamkit's) loads with the count at 0; ``lion_pytorch`` loads one
+with it and ignores it.
 
 Off the CPU, where torch.optim has no implementation to call, the rule runs as multi-tensor torch
 operations on the tensors' device (:mod:`adamkit.torch._multi_tensor`). None of torch's

@@ -162,12 +162,11 @@ def _update_bucket(spec, keys, hyperparameters, params, grads, states, step, com
     results back; a slot the rule creates is stored as ``created_dtype``."""
     present = [key for key in keys if key in states[0]]
     inputs = {key: _operand([state[key] for state in states], float32) for key in present}
-    step_argument = {} if step is None else {"step": step}
     result = spec.rule(
         _operand(params, float32),
         _operand(grads, float32),
         *(inputs.get(key) for key in keys),
-        **step_argument,
+        **spec.step_argument(step),
         **hyperparameters,
     )
     if compensations is not None:

@@ -44,6 +44,7 @@ def loadable_state_dict(optimizer, state_dict):
     saved for a momentum buffer it had not made yet (older torch releases)."""
     state_dict = compact_state.current_state_dict(state_dict)
     check_state_dict_fits(optimizer, state_dict)
+    state_dict = with_steps(optimizer.spec, state_dict)
     converted = compact_state.to_float32_state_dict(state_dict, compact_state.kept_compact(optimizer, state_dict))
     return {
         **converted,
@@ -52,6 +53,26 @@ def loadable_state_dict(optimizer, state_dict):
             for param_id, state in converted["state"].items()
         },
     }
+
+
+def step_dtype():
+    """The dtype of a ``step`` tensor: torch keeps it in the default scalar dtype (float32 unless
+    the default dtype is float64)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def with_steps(spec, state_dict):
+    """``state_dict`` with a zero ``step`` in each parameter's state that has none, for a rule
+    whose checkpoints may lack it (:attr:`adamkit.rules._spec.Spec.step_optional`)."""
+    if not spec.step_optional:
+        return state_dict
+    states = {
+        param_id: {"step": torch.tensor(0.0, dtype=step_dtype()), **state}
+        if isinstance(state, dict) and state and "step" not in state
+        else state
+        for param_id, state in state_dict["state"].items()
+    }
+    return {**state_dict, "state": states}
 
 
 def check_state_dict_fits(optimizer, state_dict):
@@ -136,7 +157,7 @@ def _check_param_state(optimizer, where, state, param):
             raise ValueError(f"{where}[{codes!r}] holds codes without their scales, {scales!r}")
         if codes in state and key in state:
             raise ValueError(f"{where} has both {key!r} and its 8-bit codes {codes!r}")
-    if spec.counts_steps and state and "step" not in state:
+    if spec.counts_steps and not spec.step_optional and state and "step" not in state:
         raise MissingKeyError(f"{where} has no 'step'")
     if "step" in state:
         _check_step(f"{where}['step']", state["step"])
