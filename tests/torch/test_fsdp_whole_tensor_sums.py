@@ -25,7 +25,7 @@ pytestmark = MULTIPROCESS_MARKS
 
 WORLD_SIZE = 2
 BATCH = 16
-STEPS = 8
+STEPS = 6
 RTOL = 1e-5
 ADAFACTOR = dict(lr=0.05, weight_decay=0.1, d=1.5, beta2_decay=-0.6, eps=(1e-20, 1e-2))
 LEGS = {
@@ -37,7 +37,7 @@ LEGS = {
     "AdamW-cautious": ("AdamW", dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.1, cautious=True, amsgrad=True)),
     "Lion-cautious": ("Lion", dict(lr=1e-3, betas=(0.85, 0.97), weight_decay=0.1, cautious=True)),
 }
-CHECKPOINTED = ("LAMB", "Adafactor", "AdamW-cautious")
+CHECKPOINTED = ("LAMB", "Adafactor")  # Adafactor: a replicated column factor
 
 
 class Stacked(torch.nn.Module):

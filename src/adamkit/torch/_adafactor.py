@@ -96,7 +96,6 @@ class Adafactor(Optimizer):
         states = [self.state[param] for param in params]
         shards.update(self.spec.rule_arguments(group), params, states, self._counts(group_index, group, states))
         self._plans[group_index] = None
-        return None
 
     def _step_with_torch(self, group, torch_class):
         """Step ``group`` with torch's own implementation, ``torch.optim._adafactor.adafactor``
