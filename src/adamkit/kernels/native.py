@@ -205,7 +205,7 @@ def update_pointers(
     shards: between the kernels' two passes it is called once with a tuple of two local sums
     per tensor (LAMB: the squared norms of the parameter and of the update; cautious: the kept
     count and the element count) and returns as many floats, the whole tensors' sums, with
-    which the second pass steps (:mod:`adamkit.torch._shard_sums`). What it raises, the call
+    which the second pass steps (``adamkit.torch._shard_sums``). What it raises, the call
     raises, having stepped no parameter (LAMB's first pass has stored the new moments of float32
     and float64 state).
 

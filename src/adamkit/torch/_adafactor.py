@@ -20,7 +20,7 @@ class Adafactor(Optimizer):
     ``foreach=True``, bfloat16 CPU tensors and tensors off the CPU by torch's own
     implementation. As in torch, complex parameters raise ``RuntimeError`` at the step.
     Sharded parameters (FSDP2's ``DTensor``) are stepped with their sums over rows, columns and
-    the whole tensor added over the processes (:mod:`adamkit.torch._adafactor_shards`, which
+    the whole tensor added over the processes (``adamkit.torch._adafactor_shards``, which
     says which quantities are whole on a shard and which shardings it refuses). adamkit's options other
     than ``nonfinite_grads`` and ``step_in_backward`` (``state_dtype``, ``kahan_summation``)
     are not taken.
