@@ -6,7 +6,8 @@
  * block of a tensor may be shorter), both run in parallel over all blocks of all tensors:
  *   1. the rule's lanes function computes the new moments and the update, stores nothing, and
  *      counts the block's elements where update * grad > 0 (FN(caution) in rules.h);
- *   2. after the caller's thread has added each tensor's block counts and made its scale
+ *   2. after the caller's thread has added each tensor's block counts (for a shard, then
+ *      call->reduce makes them the whole tensor's: kernels_api.h) and made its scale
  *      1 / max(count / numel, 1e-3) in double (adamkit.rules.cautious.scale_of_count), the
  *      lanes function computes the same moments and update from the same inputs, stores the
  *      moments and steps the parameter with the kept elements rescaled.
@@ -51,9 +52,10 @@ static void run_block(const void *context, int64_t block, int thread)
     ak_run_segment(call, plan->segment, &k, t, first, n);
 }
 
-double ak_cautious_scale(int64_t count, int64_t size)
+/* scale_of_count(count, size) of adamkit.rules.cautious, in double (counts are exact in it). */
+double ak_cautious_scale(double count, double size)
 {
-    double fraction = size ? (double)count / (double)size : 1.0;
+    double fraction = size ? count / size : 1.0;
     return 1.0 / (AK_MIN_KEPT_FRACTION > fraction ? AK_MIN_KEPT_FRACTION : fraction);
 }
 
@@ -63,9 +65,10 @@ int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scal
     int64_t n = call->n_tensors;
     int64_t *block_offsets = ak_block_offsets(call, AK_CAUTIOUS_BLOCK);
     double *scales = malloc((size_t)n * sizeof *scales);
+    double *totals = malloc((size_t)(2 * n) * sizeof *totals);
     int64_t *counts = NULL;
     int status = -1;
-    if (!block_offsets || !scales)
+    if (!block_offsets || !scales || !totals)
         goto done;
     int64_t blocks = block_offsets[n];
     counts = malloc((size_t)(blocks > 0 ? blocks : 1) * sizeof *counts);
@@ -77,14 +80,22 @@ int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scal
         int64_t kept = 0;
         for (int64_t b = block_offsets[t]; b < block_offsets[t + 1]; b++)
             kept += counts[b];
-        scales[t] = ak_cautious_scale(kept, call->numels[t]);
+        totals[2 * t] = (double)kept;
+        totals[2 * t + 1] = (double)call->numels[t];
     }
+    if (call->reduce && call->reduce(call->reduce_context, totals, 2 * n) != 0) {
+        status = AK_REDUCE_FAILED;
+        goto done;
+    }
+    for (int64_t t = 0; t < n; t++)
+        scales[t] = ak_cautious_scale(totals[2 * t], totals[2 * t + 1]);
     plan.counts = NULL;
     ak_parallel_for(blocks, call->num_threads, 1, run_block, &plan);
     status = 0;
 done:
     free(block_offsets);
     free(scales);
+    free(totals);
     free(counts);
     return status;
 }

@@ -7,10 +7,58 @@
 #include "prefetch_objects.h"
 #include "views.h"
 
+/* A Python callable as call->reduce (kernels_api.h), and the exception it raised. */
+typedef struct {
+    PyObject *callable;
+    PyObject *type, *value, *traceback;
+} py_reduction;
+
+/* call->reduce through a Python callable, run with the GIL: it takes a tuple of the `count`
+ * local sums and returns a sequence of as many floats, the whole tensors' sums. */
+static int reduce_in_python(void *context, double *sums, int64_t count)
+{
+    py_reduction *reduction = context;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *local = PyTuple_New((Py_ssize_t)count), *result = NULL, *whole = NULL;
+    int status = -1;
+    if (!local)
+        goto done;
+    for (int64_t i = 0; i < count; i++) {
+        PyObject *value = PyFloat_FromDouble(sums[i]);
+        if (!value)
+            goto done;
+        PyTuple_SET_ITEM(local, (Py_ssize_t)i, value);
+    }
+    result = PyObject_CallOneArg(reduction->callable, local);
+    whole = result ? PySequence_Fast(result, "reduce must return a sequence of floats") : NULL;
+    if (!whole)
+        goto done;
+    if (PySequence_Fast_GET_SIZE(whole) != (Py_ssize_t)count) {
+        PyErr_Format(PyExc_ValueError, "reduce returned %zd sums for %lld", PySequence_Fast_GET_SIZE(whole),
+                     (long long)count);
+        goto done;
+    }
+    for (int64_t i = 0; i < count; i++) {
+        double value = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(whole, (Py_ssize_t)i));
+        if (value == -1.0 && PyErr_Occurred())
+            goto done;
+        sums[i] = value;
+    }
+    status = 0;
+done:
+    if (status != 0)
+        PyErr_Fetch(&reduction->type, &reduction->value, &reduction->traceback);
+    Py_XDECREF(local);
+    Py_XDECREF(result);
+    Py_XDECREF(whole);
+    PyGILState_Release(gil);
+    return status;
+}
+
 /* Read the steps and the `created` flags, fill the per-tensor parts of `call` that both entry
- * points share, and run it without the GIL. */
+ * points share, and run it without the GIL; `reduce` is None or a callable for call->reduce. */
 static PyObject *run(ak_call *call, ak_py_tensors *a, const char *rule, PyObject *steps,
-                     PyObject *created)
+                     PyObject *created, PyObject *reduce)
 {
     Py_ssize_t n = (Py_ssize_t)call->n_tensors;
     if (steps == Py_None && ak_rule_uses_step(call->rule) && n > 0) {
@@ -34,10 +82,19 @@ static PyObject *run(ak_call *call, ak_py_tensors *a, const char *rule, PyObject
     call->mu_products = takes_product && n > 0 ? a->mu_products : NULL;
     call->scheduled_lrs = takes_schedule && n > 0 ? a->scheduled_lrs : NULL;
     call->averaging_weights = takes_schedule && n > 0 ? a->averaging_weights : NULL;
+    py_reduction reduction = {reduce, NULL, NULL, NULL};
+    if (reduce != Py_None) {
+        call->reduce = reduce_in_python;
+        call->reduce_context = &reduction;
+    }
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = ak_update(call);
     Py_END_ALLOW_THREADS
+    if (status == AK_REDUCE_FAILED) {
+        PyErr_Restore(reduction.type, reduction.value, reduction.traceback);
+        return NULL;
+    }
     if (status != 0)
         return PyErr_NoMemory();
     Py_RETURN_NONE;
@@ -119,30 +176,36 @@ PyObject *ak_py_update_arrays(PyObject *self, PyObject *args)
     call.layout = dtype && strcmp(dtype, "float64") == 0 ? AK_LAYOUT_F64 : AK_LAYOUT_F32;
     for (int s = 0; s < AK_MAX_SLOTS; s++)
         call.slots[s] = PyTuple_GET_ITEM(slots, s) == Py_None ? NULL : a.slots[s];
-    result = run(&call, &a, rule, steps, created);
+    result = run(&call, &a, rule, steps, created, Py_None);
 done:
     ak_py_release(&a);
     return result;
 }
 
 /* update_pointers(rule, hyper, isa, num_threads, dtype, state_dtype, numels, params, grads,
- *                 slots, steps, created, compensation, rounding_seeds)
+ *                 slots, steps, created, compensation, rounding_seeds, reduce)
  *
  * numels, params, grads: sequences of ints (or int64 arrays); slots: a 3-tuple of such
  * sequences of pointers, or None for an inactive slot; compensation: None, or (bfloat16
  * parameters only) a sequence of pointers to each parameter's Kahan compensation buffer;
  * rounding_seeds: for float32 parameters with bfloat16 state (stochastic rounding), one
- * non-negative integer per tensor, else None. */
+ * non-negative integer per tensor, else None; reduce: None, or (LAMB, cautious=True) a callable
+ * taking the tuple of each tensor's two local sums and returning the whole tensors' sums
+ * (kernels_api.h, call->reduce), called once between the two passes. */
 PyObject *ak_py_update_pointers(PyObject *self, PyObject *args)
 {
     (void)self;
     const char *rule, *isa, *dtype, *state_dtype;
     int num_threads;
-    PyObject *hyper, *numels, *params, *grads, *slots, *steps, *created, *compensation, *rounding_seeds;
-    if (!PyArg_ParseTuple(args, "sOsissOOOO!OOOO:update_pointers", &rule, &hyper, &isa,
+    PyObject *hyper, *numels, *params, *grads, *slots, *steps, *created, *compensation, *rounding_seeds, *reduce;
+    if (!PyArg_ParseTuple(args, "sOsissOOOO!OOOOO:update_pointers", &rule, &hyper, &isa,
                           &num_threads, &dtype, &state_dtype, &numels, &params, &grads,
-                          &PyTuple_Type, &slots, &steps, &created, &compensation, &rounding_seeds))
+                          &PyTuple_Type, &slots, &steps, &created, &compensation, &rounding_seeds, &reduce))
         return NULL;
+    if (reduce != Py_None && !PyCallable_Check(reduce)) {
+        PyErr_SetString(PyExc_TypeError, "reduce must be None or callable");
+        return NULL;
+    }
     ak_call call = {.num_threads = num_threads};
     if (ak_py_read_call(rule, hyper, isa, num_threads, &call.rule, &call.isa, &call.hyper) < 0 ||
         ak_py_layout_of(dtype, state_dtype, &call.layout) < 0)
@@ -216,7 +279,7 @@ PyObject *ak_py_update_pointers(PyObject *self, PyObject *args)
             goto done;
         }
     }
-    result = run(&call, &a, rule, steps, created);
+    result = run(&call, &a, rule, steps, created, reduce);
 done:
     ak_py_release(&a);
     return result;

@@ -82,7 +82,18 @@ typedef struct {
                                     * step's factor included, as a double (its .item()) */
     const double *scheduled_lrs;   /* [n_tensors] or NULL: AdamWScheduleFree's scheduled lr and */
     const double *averaging_weights; /* averaging weight ckp1 (adamkit.rules.ScheduleFreeCount) */
+    /* Whole-tensor sums of tensors sharded across processes (FSDP2), or NULL. Between the two
+     * passes of LAMB (lamb.c) and of cautious=True (cautious.c), each tensor t has two local
+     * sums: LAMB's squared norms of the parameter and of the update, or cautious's kept count
+     * and element count. reduce(reduce_context, sums, 2 * n_tensors) replaces them, in place, by
+     * the whole tensor's (summed over the processes holding its shards); the second pass then
+     * steps with those. A nonzero return stops the step before the second pass, and ak_update
+     * returns AK_REDUCE_FAILED. */
+    int (*reduce)(void *context, double *sums, int64_t count);
+    void *reduce_context;
 } ak_call;
+
+#define AK_REDUCE_FAILED (-2)
 
 /* Stochastic rounding of bfloat16 state (AK_LAYOUT_F32_BF16). The state is loaded exactly,
  * the rule runs in float32, and each new state value x, element i of slot s of tensor t, is
@@ -124,8 +135,9 @@ int ak_isa_supported(ak_isa isa);
 /* The maximum thread count OpenMP would use by default (1 without OpenMP). */
 int ak_default_threads(void);
 
-/* Apply call->rule to every tensor in place. Returns 0, or -1 if the ISA is not supported or
- * memory for the per-tensor scalars could not be allocated. */
+/* Apply call->rule to every tensor in place. Returns 0, -1 if the ISA is not supported or
+ * memory for the per-tensor scalars could not be allocated, or AK_REDUCE_FAILED if
+ * call->reduce failed. */
 int ak_update(const ak_call *call);
 
 #endif

@@ -194,7 +194,7 @@ int ak_cautious_update(const ak_call *call, ak_segment_fn segment, const ak_scal
 
 /* scale_of_count(count, size) of adamkit.rules.cautious, in double: the rescale of a tensor's
  * kept elements (cautious.c, and the 8-bit step's two passes in quant8.c). */
-double ak_cautious_scale(int64_t count, int64_t size);
+double ak_cautious_scale(double count, double size);
 
 /* Run `segment` over the n elements of tensor t of `call` from element `first`, which lie within
  * one span of 2^32 elements, with `scalars`, whose first index and rounding keys it sets: the

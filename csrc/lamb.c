@@ -8,7 +8,8 @@
  *      i % AK_NORM_LANES, in element order); the block's two sums are its lanes added in a
  *      fixed tree (lane_tree_sum). Float32 and float64 state is stored here;
  *   2. after the caller's thread has added each tensor's block sums one by one in block order
- *      and made its step size lr * trust_ratio (in double, as the rule), lamb_lanes computes r
+ *      (for a shard, then call->reduce makes them the whole tensor's: kernels_api.h) and made
+ *      its step size lr * trust_ratio (in double, as the rule), lamb_lanes computes r
  *      again, from the stored moments (bfloat16 state: from the same inputs as pass 1, then
  *      stores the moments), and steps the parameter.
  * This is the order of adamkit.rules.lamb.squared_norm, whose lanes are the same for every
@@ -82,9 +83,10 @@ int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars 
     int64_t n = call->n_tensors;
     int64_t *block_offsets = ak_block_offsets(call, AK_NORM_BLOCK);
     double *step_sizes = malloc((size_t)n * sizeof *step_sizes);
+    double *totals = malloc((size_t)(2 * n) * sizeof *totals);
     double *sums = NULL;
     int status = -1;
-    if (!block_offsets || !step_sizes)
+    if (!block_offsets || !step_sizes || !totals)
         goto done;
     int64_t blocks = block_offsets[n];
     sums = malloc((size_t)(2 * blocks > 0 ? 2 * blocks : 1) * sizeof *sums);
@@ -98,14 +100,22 @@ int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars 
             param_sq += sums[2 * b];
             update_sq += sums[2 * b + 1];
         }
-        step_sizes[t] = lamb_step_size(&call->hyper, param_sq, update_sq);
+        totals[2 * t] = param_sq;
+        totals[2 * t + 1] = update_sq;
     }
+    if (call->reduce && call->reduce(call->reduce_context, totals, 2 * n) != 0) {
+        status = AK_REDUCE_FAILED;
+        goto done;
+    }
+    for (int64_t t = 0; t < n; t++)
+        step_sizes[t] = lamb_step_size(&call->hyper, totals[2 * t], totals[2 * t + 1]);
     plan.sums = NULL;
     ak_parallel_for(blocks, call->num_threads, 1, run_block, &plan);
     status = 0;
 done:
     free(block_offsets);
     free(step_sizes);
+    free(totals);
     free(sums);
     return status;
 }

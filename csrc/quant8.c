@@ -730,7 +730,7 @@ static int cautious_passes(plan *pl, int64_t spans, ak_task_fn runner)
         int64_t kept = 0;
         for (int64_t span = pl->span_offsets[t]; span < pl->span_offsets[t + 1]; span++)
             kept += counts[span];
-        scales[t] = ak_cautious_scale(kept, call->numels[t]);
+        scales[t] = ak_cautious_scale((double)kept, (double)call->numels[t]);
     }
     pl->kept_counts = NULL;
     pl->cautious_scales = scales;

@@ -99,9 +99,10 @@ def test_distributed_times_each_wrapper_and_rule_with_the_contenders_that_apply(
         assert set(entries) <= expected, row["rule"]
         for label in expected - set(entries):  # refused the wrapper's parameters: a note says so
             assert any(note.startswith(f"{label} not timed under {row['wrapper']}: ") for note in row["notes"])
-        if row["rule"] == "Adafactor" and row["wrapper"] == "FSDP2":  # its factors need whole matrices
-            assert contenders.ADAMKIT_TORCH not in entries
-            continue
+        if row["rule"] == "Adafactor" and row["wrapper"] == "FSDP2":
+            # torch's Adafactor cannot step DTensor shards (an in-place op on a partial norm);
+            # adamkit's sums its factors over the processes.
+            expected = {contenders.ADAMKIT_TORCH}
         assert set(entries) == expected, row["rule"]
         for entry in entries.values():
             assert len(entry["times_s"]) == 2 and math.isclose(entry["median_ms"], 1e3 * sum(entry["times_s"]) / 2)

@@ -24,13 +24,22 @@ WORLD_SIZE = 2
 WRAPPERS = ("DDP", "ZeRO", "FSDP2")
 TIMEOUT_SECONDS = 3600
 
-CASES = rule_cases.CASES + tuple(
-    rule_cases.RuleCase(spec.variants[0].label, spec.name, spec.variants[0].settings)
-    for spec in specs.ALL
-    if spec.variants and not any(variant.bench for variant in spec.variants)
+CASES = (
+    rule_cases.CASES
+    + tuple(
+        rule_cases.RuleCase(spec.variants[0].label, spec.name, spec.variants[0].settings)
+        for spec in specs.ALL
+        if spec.variants and not any(variant.bench for variant in spec.variants)
+    )
+    + tuple(
+        rule_cases.RuleCase(f"{spec.name}-cautious", spec.name, {**spec.variants[0].settings, "cautious": True})
+        for spec in specs.ALL
+        if "cautious" in spec.defaults and spec.variants
+    )
 )
-"""What ``adamkit bench`` times (:data:`adamkit.benchmarking.rule_cases.CASES`), and the first
-variant of each rule none of whose variants it times (Adafactor)."""
+"""What ``adamkit bench`` times (:data:`adamkit.benchmarking.rule_cases.CASES`), the first
+variant of each rule none of whose variants it times (Adafactor), and ``cautious=True`` of
+each rule that takes it, whose whole-tensor count FSDP2 sums over the processes."""
 BY_NAME = {case.name: case for case in CASES}
 NAMES = tuple(BY_NAME)
 

@@ -9,6 +9,7 @@ barriers, so each sample is the slower rank's step (the last rank to finish rele
 barrier). Rank 0 writes the record.
 """
 
+import inspect
 import json
 import os
 import sys
@@ -30,7 +31,7 @@ SEED = 0
 BATCH = 32
 TORCH_PATHS = {"torch for-loop": {"foreach": False}, "torch foreach": {"foreach": True}}
 LABELS = (contenders.ADAMKIT_TORCH, *TORCH_PATHS, contenders.ADAMKIT_INT8)
-# What an optimizer raises when it refuses the wrapper's parameters (Adafactor's sharded ones).
+# What an optimizer raises when it refuses the wrapper's parameters or the case's options.
 REFUSALS = (NotImplementedError, TypeError, ValueError)
 
 
@@ -102,9 +103,14 @@ def _contenders(wrapper, case, settings, rank, world_size, notes):
     spec = specs.BY_NAME[case.optimizer]
     made = [(contenders.ADAMKIT_TORCH, getattr(adamkit.torch, case.optimizer), {})]
     torch_class = getattr(torch.optim, case.optimizer, None)
+    lacking = [
+        key for key in case.hyperparameters if torch_class and key not in inspect.signature(torch_class).parameters
+    ]
     for label, flags in TORCH_PATHS.items():
         if torch_class is None:
             notes.append(f"{label} not timed: torch.optim has no {case.optimizer}")
+        elif lacking:
+            notes.append(f"{label} not timed: torch.optim's {case.optimizer} has no {', '.join(lacking)}")
         else:
             made.append((label, torch_class, flags))
     if policy.takes_compact_state(spec, "int8"):
@@ -121,8 +127,8 @@ def _contenders(wrapper, case, settings, rank, world_size, notes):
             notes.append(f"{label} not timed under {wrapper}: {_first_line(f'{type(error).__name__}: {error}')}")
             continue
         _backward(model, rank, world_size, settings)
-        # Optional: a step that refuses the wrapper's parameters (LAMB's whole-tensor norms under
-        # FSDP2) raises on every rank alike in the warm-up, which drops the contender with a note.
+        # Optional: a step that refuses the wrapper's parameters raises on every rank alike in
+        # the warm-up, which drops the contender with a note.
         built.append((Contender(label, optimizer.step, optional=True), optimizer))
     return built
 

@@ -169,6 +169,7 @@ def update_pointers(
     created=None,
     compensation=None,
     rounding_seeds=None,
+    reduce=None,
     isa=None,
     num_threads=None,
 ):
@@ -200,6 +201,14 @@ def update_pointers(
     follows the float32 trajectory to within the rounding of ``c``, and the updates too small
     to change a bfloat16 parameter accumulate in ``c`` until they do.
 
+    ``reduce`` (LAMB, and ``cautious=True``; ``None`` elsewhere) makes whole-tensor sums of
+    shards: between the kernels' two passes it is called once with a tuple of two local sums
+    per tensor (LAMB: the squared norms of the parameter and of the update; cautious: the kept
+    count and the element count) and returns as many floats, the whole tensors' sums, with
+    which the second pass steps (``adamkit.torch._shard_sums``). What it raises, the call
+    raises, having stepped no parameter (LAMB's first pass has stored the new moments of float32
+    and float64 state).
+
     The caller keeps the memory alive and unaliased for the duration of the call.
     """
     if _native is None:
@@ -222,6 +231,7 @@ def update_pointers(
         created,
         compensation,
         rounding_seeds,
+        reduce,
     )
 
 
@@ -290,7 +300,7 @@ def planned_update_pointers(spec, arguments, dtype, state_ptrs, *, state_dtype=N
     def update(numels, param_ptrs, grad_ptrs, steps, rounding_seeds=None):
         _native.update_pointers(
             name, c_hyper, isa, resolved_threads(None), dtype, state_dtype, numels, param_ptrs, grad_ptrs,
-            columns, steps if counts_steps else None, None, None, rounding_seeds,
+            columns, steps if counts_steps else None, None, None, rounding_seeds, None,
         )
 
     return update

@@ -59,6 +59,38 @@ def adafactor(
     dtype. The reductions are NumPy's; with ``lr`` a float the scalars are Python floats, as
     torch's ``.item()`` makes them.
     """
+    return whole_tensor_step(
+        adafactor_phases(
+            param, grad, row_var, col_var, variance, step=step, lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+            weight_decay=weight_decay, maximize=maximize,
+        )
+    )  # fmt: skip
+
+
+def adafactor_phases(
+    param, grad, row_var, col_var, variance, *, step, lr, beta2_decay, eps, d, weight_decay, maximize, shape=None
+):
+    r""":func:`adafactor` as a generator that yields its sums over axes of the tensor and
+    resumes with the whole tensor's, for a tensor split across processes (FSDP2,
+    ``adamkit.torch._adafactor_shards``). ``shape`` is the whole tensor's (default
+    ``param.shape``), the arrays its part.
+
+    It yields twice a list of pairs ``(sum, axis)``, each the sum of squares or of a factor
+    over ``axis`` (``None``: every axis) kept as length-1 axes, in the array's dtype, and is sent
+    back the same list of sums, made whole by adding every part's: a sum over an axis the
+    tensor is split along, or over every axis, needs the others' parts; the other sums (over
+    rows, when the tensor is split by rows) are already whole. :func:`whole_tensor_step`
+    sends back what it yields, which is the rule on one whole array. Which sums there are:
+
+    - the parameter's squared norm (every axis), for its root mean square;
+    - with two or more dimensions, the sum of :math:`G^2` over the rows (axis ``-2``), for the
+      column factor, and the sum over the rows of the new row factor, for
+      :math:`\mathrm{mean}(R)`; the row factor's sum over the columns (axis ``-1``) is whole
+      unless the tensor is split by columns;
+    - then the update's squared norm (every axis), for its root mean square.
+    """
+    shape = tuple(param.shape if shape is None else shape)
+    size = math.prod(shape)
     eps1, eps2 = eps
     if eps1 is None:
         eps1 = float(np.finfo(param.dtype).eps)
@@ -66,25 +98,41 @@ def adafactor(
     # Increasing decay, 1 - β̂2_t = t^τ, and the relative step size ρ_t.
     one_minus_beta2 = step**beta2_decay
     rho = min(lr, 1 / (step**0.5))
+    sums = [(np.sum(param * param), None)]
+    if grad.ndim > 1:
+        # Factored second moment: the means of G² over rows and over columns.
+        row_mean = _norm(grad, axis=-1) ** 2 / shape[-1]
+        row_var = _lerp(row_var, row_mean, one_minus_beta2)
+        sums += [(np.sum(grad * grad, axis=-2, keepdims=True), -2), (np.sum(row_var, axis=-2, keepdims=True), -2)]
+    param_sq, *factor_sums = [whole for whole in (yield sums)]
     # Parameter scaling: the step is relative to the parameter's root mean square.
-    alpha = max(eps2, float(_norm(param)) / (param.size**0.5)) * rho
+    alpha = max(eps2, float(np.sqrt(param_sq)) / (size**0.5)) * rho
     if weight_decay != 0:
         param = param * (1 - lr * weight_decay)
     if grad.ndim > 1:
-        # Factored second moment: the means of G² over rows and over columns.
-        row_mean = _norm(grad, axis=-1) ** 2 / grad.shape[-1]
-        row_var = _lerp(row_var, row_mean, one_minus_beta2)
-        col_mean = _norm(grad, axis=-2) ** 2 / grad.shape[-2]
+        col_squares, row_var_sum = factor_sums
+        col_mean = np.sqrt(col_squares) ** 2 / shape[-2]
         col_var = _lerp(col_var, col_mean, one_minus_beta2)
-        var_estimate = (row_var * col_var) / maximum(row_var.mean(axis=-2, keepdims=True), eps1)
+        var_estimate = (row_var * col_var) / maximum(row_var_sum / shape[-2], eps1)
     else:
         variance = _lerp(variance, grad * grad, one_minus_beta2)
         var_estimate = variance
     update = grad / sqrt(maximum(var_estimate, eps1 * eps1))
     # Update clipping: the update's root mean square is at most d.
-    denom = max(1.0, float(_norm(update)) / ((update.size**0.5) * d))
+    (update_sq,) = yield [(np.sum(update * update), None)]
+    denom = max(1.0, float(np.sqrt(update_sq)) / ((size**0.5) * d))
     param = param + (-alpha / denom) * update
     return AdafactorState(param, row_var, col_var, variance)
+
+
+def whole_tensor_step(phases):
+    """Run :func:`adafactor_phases` on one whole array: each sum it yields is already whole."""
+    try:
+        sums = next(phases)
+        while True:
+            sums = phases.send([total for total, _ in sums])
+    except StopIteration as done:
+        return done.value
 
 
 def _norm(x, axis=None):

@@ -6,7 +6,8 @@ from torch.optim.optimizer import ParamsT
 
 from adamkit import specs
 from adamkit.torch._base import Optimizer
-from adamkit.torch._local_shard import is_distributed
+from adamkit.torch import _adafactor_shards as shards
+from adamkit.torch._shard_sums import is_sharded
 from adamkit.torch._tensor_hyperparameters import check_tensor_lr
 from adamkit.torch._torch_step import amp_arguments
 
@@ -18,8 +19,9 @@ class Adafactor(Optimizer):
     CPU tensors are stepped by the rule through NumPy (adamkit has no fused kernel for it yet);
     ``foreach=True``, bfloat16 CPU tensors and tensors off the CPU by torch's own
     implementation. As in torch, complex parameters raise ``RuntimeError`` at the step.
-    Sharded parameters (FSDP2's ``DTensor``) raise ``TypeError`` at the step: the factors are
-    means over whole rows and columns, which a shard does not hold. adamkit's options other
+    Sharded parameters (FSDP2's ``DTensor``) are stepped with their sums over rows, columns and
+    the whole tensor added over the processes (``adamkit.torch._adafactor_shards``, which
+    says which quantities are whole on a shard and which shardings it refuses). adamkit's options other
     than ``nonfinite_grads`` and ``step_in_backward`` (``state_dtype``, ``kahan_summation``)
     are not taken.
     """
@@ -60,23 +62,40 @@ class Adafactor(Optimizer):
         )
 
     def add_param_group(self, param_group):
-        """Add a group as torch does, refusing sharded parameters (see the class)."""
+        """Add a group as torch does, refusing the sharded parameters it cannot step
+        (:func:`adamkit.torch._adafactor_shards.check`)."""
         params = param_group.get("params") if isinstance(param_group, dict) else None
         if params is not None and not isinstance(params, set):  # torch refuses a set
             listed = [params] if isinstance(params, torch.Tensor) else list(params)
             param_group = {**param_group, "params": listed}
-            for index, param in enumerate(listed):
-                _refuse_sharded(param, f"param_groups[{len(self.param_groups)}]['params'][{index}]")
+            shards.check({**self.defaults, **param_group}, f"param_groups[{len(self.param_groups)}]['params']")
         super().add_param_group(param_group)
 
+    def _prepare(self, group_index, group):
+        shards.check(group, f"param_groups[{group_index}]['params']")  # before torch's implementation is chosen
+        return super()._prepare(group_index, group)
+
     def _stepped_params(self, group, group_index):
-        for index, param in enumerate(group["params"]):
-            if param.grad is None:
-                continue
-            if param.is_complex():
+        for param in group["params"]:
+            if param.grad is not None and param.is_complex():
                 raise RuntimeError("Adafactor does not support complex parameters")
-            _refuse_sharded(param, f"param_groups[{group_index}]['params'][{index}]")
         return super()._stepped_params(group, group_index)
+
+    def _init_state(self, param, group):
+        super()._init_state(param, group)
+        if is_sharded(param):
+            shards.shard_state(param, self.state[param])
+
+    def _update_round(self, group_index, group, params):
+        """Step a round with a sharded parameter through :mod:`adamkit.torch._adafactor_shards`,
+        which adds the sums that reach across shards over the processes; others as the base does."""
+        if not any(is_sharded(param) for param in params):
+            return super()._update_round(group_index, group, params)
+        for param in params:
+            self._init_state(param, group)
+        states = [self.state[param] for param in params]
+        shards.update(self.spec.rule_arguments(group), params, states, self._counts(group_index, group, states))
+        self._plans[group_index] = None
 
     def _step_with_torch(self, group, torch_class):
         """Step ``group`` with torch's own implementation, ``torch.optim._adafactor.adafactor``
@@ -96,13 +115,4 @@ class Adafactor(Optimizer):
             maximize=group["maximize"],
             has_complex=has_complex,
             **amp_arguments(self),
-        )
-
-
-def _refuse_sharded(param, where):
-    if is_distributed(param):
-        raise TypeError(
-            f"{where} is sharded (a DTensor, as FSDP2 makes): Adafactor's row and column factors "
-            "and its root mean squares are reductions over the whole tensor, which adamkit does "
-            "not yet gather across shards"
         )

@@ -17,6 +17,7 @@ from adamkit.kernels import native, reference
 from adamkit.specs import SCALAR_STATE_KEYS
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _multi_tensor as multi_tensor
+from adamkit.torch import _shard_sums as shard_sums
 from adamkit.torch._arrays import as_array, as_tensor
 from adamkit.torch._local_shard import like, local
 
@@ -140,7 +141,8 @@ def _make_state_contiguous(params, states):
 
 def native_arguments(spec, hyperparameters, dtype, params, states):
     """The arguments of :func:`adamkit.kernels.native.update_pointers` for a bucket of one dtype
-    whose state slots all exist, except the gradients' pointers and the step counts."""
+    whose state slots all exist, except the gradients' pointers and the step counts; ``reduce``
+    makes the whole-tensor sums of sharded parameters (:mod:`adamkit.torch._shard_sums`)."""
     dtype_name, width = NATIVE_DTYPES[dtype]
     first = next(slots(states[0]), None)
     state_dtype = first[1].dtype if first is not None else dtype
@@ -154,6 +156,7 @@ def native_arguments(spec, hyperparameters, dtype, params, states):
             for key in (slot.key for slot in spec.active_slots(hyperparameters))
         },
         "compensation": kahan.pointers(states),
+        "reduce": shard_sums.reducer(params),
     }
 
 

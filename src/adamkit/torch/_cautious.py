@@ -4,28 +4,27 @@ mask is rescaled by the kept fraction of the whole tensor: it refuses, never ste
 - A lazy sparse step (``sparse_mode="lazy"``) updates only the gradient's rows, and the fraction
   is over all of them: ``TypeError`` at the step that gets a sparse gradient, before anything
   changes (``sparse_mode="dense"`` densifies the gradient and takes the cautious step).
-- A parameter sharded by FSDP2 (a DTensor with a ``Shard`` placement) holds part of the tensor,
-  whose fraction would need the count of every process, which adamkit does not all-reduce:
-  ``NotImplementedError`` when it is added, as LAMB refuses shards (at its step). DDP and ZeRO
-  step full tensors, which need nothing.
+- A parameter sharded by FSDP2 (a DTensor with a ``Shard`` placement) holds part of the tensor:
+  the C kernels sum the kept counts of every process (:mod:`adamkit.torch._shard_sums`), and
+  where they do not step it (``fused=False``, off the CPU, 8-bit state) it is refused with
+  ``NotImplementedError`` when it is added and at every step. DDP and ZeRO step full tensors,
+  which need nothing.
 """
 
-from adamkit.torch._local_shard import is_distributed
+from adamkit.torch import _shard_sums as shard_sums
 
 
 def check_group(optimizer, group):
     """Raise ``NotImplementedError`` if ``group`` (with its ``params`` once it is added) sets
-    ``cautious=True`` with a parameter sharded across processes."""
+    ``cautious=True`` with a sharded parameter whose count adamkit cannot make whole."""
     if not group.get("cautious"):
         return
-    for index, param in enumerate(group.get("params", ())):
-        if is_distributed(param) and any(placement.is_shard() for placement in param.placements):
-            raise NotImplementedError(
-                f"cautious=True cannot step params[{index}], sharded across processes as "
-                f"{tuple(param.placements)} (FSDP2): the mask's rescale is over the whole tensor, "
-                "which needs the count of every shard, and adamkit does not all-reduce it; use DDP "
-                "or ZeroRedundancyOptimizer, which keep parameters whole"
-            )
+    # A group being added is not in param_groups yet: it will be the next one.
+    groups = getattr(optimizer, "param_groups", [])  # none yet in the constructor
+    index = next((i for i, known in enumerate(groups) if known is group), len(groups))
+    shard_sums.check(
+        optimizer, group, "cautious=True's rescale by the kept fraction", f"param_groups[{index}]['params']"
+    )
 
 
 def check_sparse(spec, group, where):

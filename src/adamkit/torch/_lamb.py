@@ -2,10 +2,11 @@
 
 Its signature is that of the rule (optax's hyperparameters under torch's names), and its
 state holds torch's Adam keys: ``step``, ``exp_avg`` and ``exp_avg_sq``. The trust ratio is
-per whole parameter, so a sparse gradient is refused (``TypeError``), and so is a parameter
-sharded across processes (FSDP2): the ratio would need the norms of the whole parameter,
-which one process does not hold. Replicated parameters (DDP, ZeroRedundancyOptimizer) are
-whole on every process.
+per whole parameter, so a sparse gradient is refused (``TypeError``). A parameter sharded
+across processes (FSDP2) gets the norms of the whole parameter: the C kernels sum the squared
+norms of its shards over the processes (:mod:`adamkit.torch._shard_sums`), and where they do
+not step it (``fused=False``, off the CPU) it is refused with ``NotImplementedError`` at the
+step. Replicated parameters (DDP, ZeroRedundancyOptimizer) are whole on every process.
 """
 
 import torch
@@ -13,7 +14,7 @@ from torch.optim.optimizer import ParamsT
 
 from adamkit import specs
 from adamkit.torch._base import Optimizer
-from adamkit.torch._local_shard import is_distributed
+from adamkit.torch import _shard_sums as shard_sums
 from adamkit.torch._tensor_hyperparameters import stored_betas
 
 
@@ -73,13 +74,5 @@ class LAMB(Optimizer):
 
     def _stepped_params(self, group, group_index):
         stepped = super()._stepped_params(group, group_index)
-        for param in stepped:
-            if is_distributed(param) and any(placement.is_shard() for placement in param.placements):
-                index = next(i for i, p in enumerate(group["params"]) if p is param)
-                raise NotImplementedError(
-                    f"param_groups[{group_index}]['params'][{index}] is sharded across processes "
-                    f"({param.placements}): LAMB's trust ratio needs the norms of the whole "
-                    "parameter, which adamkit does not all-reduce; use DDP or "
-                    "ZeroRedundancyOptimizer, which keep parameters whole"
-                )
+        shard_sums.check(self, group, "LAMB's trust ratio", f"param_groups[{group_index}]['params']")
         return stepped
