@@ -119,6 +119,36 @@ def update_pointers(
     it nor ``num_threads`` changes the result. The caller keeps the memory alive, of the right
     sizes, and unaliased during the call.
     """
+    planned_update_pointers(
+        spec,
+        hyperparameters,
+        numels,
+        param_ptrs,
+        state_ptrs,
+        row_numels=row_numels,
+        dtype=dtype,
+        compensation=compensation,
+        isa=isa,
+    )(grad_ptrs, steps, num_threads)
+
+
+def planned_update_pointers(
+    spec,
+    hyperparameters,
+    numels,
+    param_ptrs,
+    state_ptrs,
+    *,
+    row_numels=None,
+    dtype="float32",
+    compensation=None,
+    isa=None,
+):
+    """:func:`update_pointers` made ready once, for a caller that steps the same tensors with
+    the same ``hyperparameters`` at many steps (the torch front end's cached plan, stepping one
+    parameter at a time in backward): everything but the gradients, the step counts and the
+    thread count is checked and converted now. Returns ``update(grad_ptrs, steps,
+    num_threads=None)``, which makes the kernel call."""
     rule, hyper = _rule_and_hyper(spec, hyperparameters)
     dtype = _dtype_name(dtype)
     keys = state_keys(spec, hyper)
@@ -126,22 +156,32 @@ def update_pointers(
     if set(state_ptrs) != expected:
         raise ValueError(f"state_ptrs has keys {sorted(state_ptrs)}, expected {sorted(expected)}")
     padding = (None,) * (native.MAX_SLOTS - len(keys))
-    native.quant8_update(
-        rule,
-        native.c_hyperparameters(hyper),
-        isa,
-        num_threads,
-        numels,
-        numels if row_numels is None else row_numels,
-        param_ptrs,
-        grad_ptrs,
-        tuple(state_ptrs[codes_key(key)] for key in keys) + padding,
-        tuple(state_ptrs[scales_key(key)] for key in keys) + padding,
+    c_hyper = native.c_hyperparameters(hyper)
+    rows = numels if row_numels is None else row_numels
+    codes = tuple(state_ptrs[codes_key(key)] for key in keys) + padding
+    scales = tuple(state_ptrs[scales_key(key)] for key in keys) + padding
+    pairs, counts_steps = native.takes_mu_product(rule), spec.counts_steps
+
+    def update(grad_ptrs, steps, num_threads=None):
         # NAdam's steps are (step, mu_product) pairs; those of a rule that counts none (Lion), None.
-        steps if native.takes_mu_product(rule) else [float(step) for step in steps] if spec.counts_steps else [0.0] * len(steps),
-        dtype,
-        compensation,
-    )
+        steps = steps if pairs else [float(step) for step in steps] if counts_steps else [0.0] * len(steps)
+        native.quant8_update(
+            rule,
+            c_hyper,
+            isa,
+            num_threads,
+            numels,
+            rows,
+            param_ptrs,
+            grad_ptrs,
+            codes,
+            scales,
+            steps,
+            dtype,
+            compensation,
+        )
+
+    return update
 
 
 def update(spec, params, grads, states, steps, *, compensations=None, isa=None, num_threads=None, **hyperparameters):

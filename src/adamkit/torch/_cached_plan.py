@@ -154,6 +154,7 @@ class GroupPlan(CachedGroup):
                 watched.append((indices, keys + ([kahan.KEY] if arguments["compensation"] else [])))
             self._calls.append((kind, indices, arguments))
         super().__init__(spec, group, stepped, states, state_container, watched)
+        self._ready_for, self._ready = None, []
         self._grad_bytes = np.array([shard.numel() * shard.element_size() for shard in self._local(stepped)], dtype=np.int64)
 
     @classmethod
@@ -197,12 +198,22 @@ class GroupPlan(CachedGroup):
         return pointers
 
     def step(self, hyperparameters, grad_ptrs, steps):
-        """Run the kernels with this step's ``grad_ptrs`` (from :meth:`gradient_pointers`)."""
-        for kind, indices, arguments in self._calls:
+        """Run the kernels with this step's ``grad_ptrs`` (from :meth:`gradient_pointers`).
+
+        The 8-bit calls are made ready (checked and converted) for ``hyperparameters`` and kept
+        while the caller passes that very dict again, as the hooks of ``step_in_backward`` do
+        while the group's values stay the same objects (:mod:`adamkit.torch._in_backward`)."""
+        if hyperparameters is not self._ready_for:
+            self._ready = [
+                quantized.planned_update_pointers(self._spec, hyperparameters, **arguments) if kind == INT8 else None
+                for kind, _, arguments in self._calls
+            ]
+            self._ready_for = hyperparameters
+        for (kind, indices, arguments), ready in zip(self._calls, self._ready):
             grads = [grad_ptrs[i] for i in indices] if len(indices) < len(grad_ptrs) else grad_ptrs
             counts = [steps[i] for i in indices] if len(indices) < len(steps) else steps
-            if kind == INT8:
-                quantized.update_pointers(self._spec, hyperparameters, grad_ptrs=grads, steps=counts, **arguments)
+            if ready is not None:
+                ready(grads, counts)
                 continue
             seeds = rounding_seeds(counts) if kind == BFLOAT16 else None
             native.update_pointers(

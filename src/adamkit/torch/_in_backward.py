@@ -74,7 +74,7 @@ class _Hooks:
         self.handles = []
         self.where = {}  # id(param) -> ParamKey
         self.accumulating = 0
-        self.validated = {}  # group index -> the group's values when last checked in full
+        self.validated = {}  # group index -> (its values when last checked in full, the rule's arguments)
 
 
 class _StepHook:
@@ -278,28 +278,49 @@ def _step_param(optimizer, param):
             torch.nn.utils.clip_grad_norm_(param, optimizer.max_grad_norm)
         single = {**group, "params": [param]}
         try:
-            optimizer._step_prepared([key], _prepared(optimizer, hooks, key, group, single))
+            if not _step_through_plan(optimizer, hooks, key, group, single):
+                optimizer._step_prepared([key], _prepared(optimizer, hooks, key, group, single))
         except (TypeError, ValueError, RuntimeError) as error:
             raise _located(error, key) from None
         param.grad = None
 
 
+def _step_through_plan(optimizer, hooks, key, group, single):
+    """Step the parameter through its cached plan, if the plan holds and the group holds the
+    very values its last full check saw (a scheduler's new ``lr`` is a new object); then the
+    rule's arguments made from those values are reused too. Return whether it stepped."""
+    plan, validated = optimizer._plans.get(key), hooks.validated.get(int(key))
+    if plan is None or validated is None or not plan_checks.same_objects(list(group.values()), validated[0]):
+        return False
+    pointers = plan.gradient_pointers(single, optimizer.state)
+    if pointers is None:
+        return False
+    if optimizer.spec.counts_steps:
+        optimizer._steps[key].check(key, single, plan.params, optimizer.state)
+    optimizer._group_counts[key] = optimizer.spec.group_count(single)
+    plan.step(validated[1], pointers, optimizer._counts(key, single, plan.states))
+    return True
+
+
 def _prepared(optimizer, hooks, key, group, single):
-    """The one-parameter batch to step: through its cached plan while the group holds the very
-    values its last full check saw (a scheduler's new ``lr`` is a new object; a tensor value
-    may change in place, so a group holding one is checked in full every time)."""
+    """The one-parameter batch to step in full; its group's values are kept for
+    :func:`_step_through_plan` when each is an immutable plain value (a tensor, or a tuple holding
+    one, may change in place, so a group holding one is checked in full every time)."""
     values = list(group.values())
-    plan = optimizer._plans.get(key)
-    if plan is not None and plan_checks.same_objects(values, hooks.validated.get(int(key), [])):
-        pointers = plan.gradient_pointers(single, optimizer.state)
-        if pointers is not None:
-            if optimizer.spec.counts_steps:
-                optimizer._steps[key].check(key, single, plan.params, optimizer.state)
-            return [(single, plan.params, pointers)]
     batches = optimizer._prepared([(key, single)])
-    if not any(torch.is_tensor(value) for value in values):
-        hooks.validated[int(key)] = values
+    if all(_immutable(value) for value in values if value is not group["params"]):
+        hooks.validated[int(key)] = (values, optimizer.spec.rule_arguments(group))
+    else:
+        hooks.validated.pop(int(key), None)
     return batches
+
+
+def _immutable(value):
+    """Whether ``value`` is a plain value that cannot change in place: a number, a string,
+    ``None``, or a tuple of them."""
+    if isinstance(value, tuple):
+        return all(_immutable(item) for item in value)
+    return type(value) in (bool, int, float, str, type(None))
 
 
 def _located(error, key):
