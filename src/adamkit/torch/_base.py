@@ -19,7 +19,7 @@ from adamkit.torch import _checks as checks
 from adamkit.torch import _compact_state as compact_state
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _torch_step as torch_step
-from adamkit.torch import _huge_pages, _in_backward, _sparse
+from adamkit.torch import _huge_pages, _in_backward, _rule_name, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
 from adamkit.torch._cached_plan import GroupPlan
 from adamkit.torch._cached_sparse_plan import SparsePlan
@@ -42,7 +42,7 @@ def _step_dtype():
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
+class Optimizer(_in_backward.InBackward, _rule_name.NamedState, torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` whose math is the :class:`~adamkit.rules._spec.Spec` ``spec``.
 
     ``nonfinite_grads="skip"`` is an opt-in policy: when any gradient holds NaN or infinity the

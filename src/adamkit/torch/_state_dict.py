@@ -7,6 +7,7 @@ negative ``step``, a state tensor of the wrong shape or 8-bit codes without thei
 train on garbage. Here the whole ``state_dict`` is checked first, so that one that does not
 fit raises and changes nothing:
 
+* the rule that saved it, if it says (:mod:`adamkit.torch._rule_name`);
 * the groups: their number and sizes, each parameter id listed once, the hyperparameters the
   rule needs (:attr:`adamkit.rules._spec.Spec.checkpoint_keys`) and the values of those present;
 * each parameter's state: only the rule's keys (``step``, its slots, a Kahan compensation
@@ -35,6 +36,7 @@ from adamkit.torch import _compact_state as compact_state
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _sparse
 from adamkit.torch._local_shard import local
+from adamkit.torch._rule_name import check_rule
 from adamkit.validation import MissingKeyError
 
 
@@ -62,6 +64,7 @@ def check_state_dict_fits(optimizer, state_dict):
     for key in ("state", "param_groups"):
         if key not in state_dict:
             raise MissingKeyError(f"state_dict has no {key!r}")
+    check_rule(optimizer.spec, state_dict)
     params_by_id = _check_groups(optimizer, state_dict["param_groups"])
     if not isinstance(state_dict["state"], dict):
         raise ValueError(f"state_dict['state'] must be a dict, got {type(state_dict['state']).__name__}")
