@@ -322,9 +322,10 @@ def modes(world, op, values):
 
 
 def recasts_on_load(config):
-    """Whether loading a state dict changes the dtype its state is held in: torch.optim (and so
-    adamkit) casts scalar state other than ``step`` (NAdam's ``mu_product``, float32 until then)
-    to its parameter's dtype. A round trip then steps differently by rounding."""
+    """Whether loading a state dict changes the dtype torch.optim holds its state in: it casts
+    scalar state other than ``step`` (NAdam's ``mu_product``, float32 until then) to its
+    parameter's dtype, and then rounds differently. The torch front end does as torch does; the
+    NumPy front end keeps float32, so that a checkpoint resumes bit for bit."""
     return bool(specs.BY_NAME[config["optimizer"]].scalar_state) and config["dtype"] != "float32"
 
 

@@ -238,9 +238,7 @@ def _state_array(optimizer, key, name, value, param):
         if array.shape != () or not (np.isfinite(array) and array >= 0):
             what = "count" if name == "step" else "number"
             raise ValueError(f"state_dict[{key!r}] must be a finite 0-d {what} >= 0, got {array!r}")
-        # As torch's load_state_dict: ``step`` stays float32, other scalar state (NAdam's
-        # ``mu_product``, float32 until then) takes its parameter's dtype.
-        return np.array(array, dtype=np.float32 if name == "step" else param.dtype)
+        return np.array(array, dtype=np.float32)
     slot = next(slot for slot in optimizer.spec.slots if slot.key == name)
     shape = slot.shape_for(param.shape)
     if shape is None:
