@@ -71,15 +71,21 @@ def describe(error):
 
 
 def _refilled(mirror, error, saved):
-    """Whether torch.optim raised ``KeyError`` for a state key that it would have created had the
-    state been new (a slot that a hyperparameter switched on, or one deleted), and the mirror
-    is now back as it was before the step (``saved``; torch had stepped the groups before) with
-    the key filled as torch creates it, to step again. adamkit creates such a slot itself,
-    which is right if it then steps as torch.optim does with the slot created."""
-    if not (isinstance(error, KeyError) and error.args[0] in (*SLOTS[mirror.config["optimizer"]], "step")):
+    """Whether torch.optim raised for state keys that it would have created had the state been
+    new (a slot that a hyperparameter switched on, or one deleted): ``KeyError`` for the key, or
+    Adafactor's assertion that its slots "should be defined". The mirror is then back as it was
+    before the step (``saved``; torch had stepped the groups before) with the keys filled as
+    torch creates them, to step again. adamkit creates such a slot itself, which is right if it
+    then steps as torch.optim does with the slot created."""
+    keys = (*SLOTS[mirror.config["optimizer"]], "step")
+    if isinstance(error, KeyError) and error.args[0] in keys:
+        missing = [error.args[0]]
+    elif isinstance(error, AssertionError) and "should be defined" in str(error):
+        missing = list(keys)
+    else:
         return False
     mirror.restore(saved)
-    return mirror.fill_missing(error.args[0])
+    return any([mirror.fill_missing(key) for key in missing])
 
 
 def difference(actual, expected, exact, floor=0.0):

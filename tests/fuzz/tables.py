@@ -70,8 +70,10 @@ def valid(name, key, value):
 def _edits(spec):
     """Edits of a group's hyperparameters between steps, valid and invalid: ``(key, value,
     benign)``, ``"toggle"`` flipping a flag. The valid values are those of the spec's cases,
-    benign; then 0 (an ``eps`` of 0 divides by zero: never benign), and -1 and 1.5 where the
-    checks refuse them, in each position of a tuple."""
+    benign; then an ``eps`` of 0 (it divides by zero: never benign), and -1 and 1.5 where the
+    checks refuse them, in each position of a tuple. (Other zeros the checks take, such as
+    RMSprop's ``alpha=0``, make a variance of ``g² - g·g``: rounding decides its sign, and a
+    comparison with torch would measure nothing but that.)"""
     edits = []
     for key, default in spec.defaults.items():
         if key in spec.fixed:
@@ -91,7 +93,8 @@ def _edits(spec):
                 default[:index] + (bad,) + default[index + 1:] for index in range(len(default))
             ]
             for value in values:
-                if repr(value) not in seen and (bad == 0.0 or not valid(spec.name, key, value)):
+                zero_eps = bad == 0.0 and key == "eps"
+                if repr(value) not in seen and (zero_eps or (bad != 0.0 and not valid(spec.name, key, value))):
                     seen.add(repr(value))
                     edits.append((key, value, False))
     return edits

@@ -228,7 +228,8 @@ class TorchWorld(World):
         for group in self.opt.param_groups:
             for param in group["params"]:
                 state = self.opt.state.get(param)
-                if state and key not in state:
+                applies = key == "step" or key in self.spec.slot_shapes(group, tuple(param.shape))
+                if state and key not in state and applies:
                     state[key] = self.torch.tensor(0.0) if key == "step" else self._initial_slot(key, param, group)
                     filled = True
         return filled
@@ -237,8 +238,8 @@ class TorchWorld(World):
         """The slot ``key`` of ``param`` as torch.optim creates it (of the slot's shape, see
         :meth:`adamkit.rules._spec.Spec.slot_shapes`)."""
         slot = next(slot for slot in self.spec.slots if slot.key == key)
-        shape = slot.shape_for(tuple(param.shape))
-        return self.torch.full(shape, float(slot.initial_value(group) or 0.0), dtype=param.dtype)
+        shape = self.spec.slot_shapes(group, tuple(param.shape))[key]
+        return self.torch.full(shape, float(slot.initial_value(self.opt.defaults) or 0.0), dtype=param.dtype)
 
     def other_rule_state_dict(self, values):
         """The state dict of another rule's adamkit optimizer (torch.optim may lack the rule),

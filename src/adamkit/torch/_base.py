@@ -230,7 +230,7 @@ class Optimizer(_in_backward.InBackward, _rule_name.NamedState, torch.optim.Opti
             return
         shapes = self.spec.slot_shapes(group, param.shape)
         for slot in self.spec.active_slots(group):
-            fill = slot.initial_value(group)
+            fill = slot.initial_value(self.defaults)  # torch's: the constructor's, whatever the group says
             if fill is not None and slot.key in shapes:
                 # A complex parameter is a pair of reals: both parts start at the fill value.
                 value = complex(fill, fill) if param.is_complex() else fill

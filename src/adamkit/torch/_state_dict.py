@@ -36,7 +36,7 @@ from adamkit.torch import _compact_state as compact_state
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _sparse
 from adamkit.torch._local_shard import local
-from adamkit.torch._rule_name import check_rule
+from adamkit.torch._rule_name import check_rule, without_rule
 from adamkit.validation import MissingKeyError
 
 
@@ -49,6 +49,7 @@ def loadable_state_dict(optimizer, state_dict):
     converted = compact_state.to_float32_state_dict(state_dict, compact_state.kept_compact(optimizer, state_dict))
     return {
         **converted,
+        "param_groups": without_rule(converted["param_groups"]),
         "state": {
             param_id: {key: value for key, value in state.items() if value is not None} if isinstance(state, dict) else state
             for param_id, state in converted["state"].items()
@@ -64,7 +65,6 @@ def check_state_dict_fits(optimizer, state_dict):
     for key in ("state", "param_groups"):
         if key not in state_dict:
             raise MissingKeyError(f"state_dict has no {key!r}")
-    check_rule(optimizer.spec, state_dict)
     params_by_id = _check_groups(optimizer, state_dict["param_groups"])
     if not isinstance(state_dict["state"], dict):
         raise ValueError(f"state_dict['state'] must be a dict, got {type(state_dict['state']).__name__}")
@@ -80,6 +80,7 @@ def _check_groups(optimizer, saved_groups):
     """Check the saved parameter groups; return ``{saved id: the parameter it stands for}``."""
     if not isinstance(saved_groups, (list, tuple)):
         raise ValueError(f"state_dict['param_groups'] must be a list, got {type(saved_groups).__name__}")
+    check_rule(optimizer.spec, saved_groups)
     if len(saved_groups) != len(optimizer.param_groups):
         raise ValueError(
             f"state_dict has {len(saved_groups)} parameter groups, the optimizer has "
