@@ -30,10 +30,11 @@ def draw_config(rng, front, seed):
 
     The configuration (:data:`tests.fuzz.tables.LABELS`) and how its state is kept go round with
     the seed, so that a few hundred consecutive seeds cover them all: ``seed % len(LABELS)``
-    picks the configuration, and ``(seed // len(LABELS)) % 5`` full precision (twice), 8-bit
-    state, bfloat16 state (configurations that take them) or, for torch, bfloat16 parameters,
-    with each option of :data:`_BFLOAT16_OPTIONS` in turn (rules the C kernels step). The hyperparameters are one of the
-    spec's cases, with its second group's overrides when there are two groups.
+    picks the configuration, and ``(seed // len(LABELS)) % VARIANTS`` full precision (twice),
+    8-bit state, bfloat16 state (configurations that take them) or, for torch, bfloat16
+    parameters, with the options of :data:`_BFLOAT16_OPTIONS` in turn (``seed % 3``, for the
+    rules the C kernels step). The hyperparameters are one of the spec's cases, with its second
+    group's overrides when there are two groups.
     """
     label = LABELS[seed % len(LABELS)]
     name = CONFIGURATIONS[label][0]
