@@ -126,12 +126,10 @@ def test_optimizers_and_functions_can_be_chosen(tmp_path):
 
 
 def test_all_draws_every_optimizer_including_each_rule_shown(tmp_path):
-    # AdamW is drawn beside Adam with L2 decay, by --weight-decay; AdamWScheduleFree is not
-    # drawn: its step sizes are its group's schedule, which the figure's step-size plot lacks.
-    assert {spec.name for spec, _ in DRAWN.values()} == {spec.name for spec in specs.ALL} - {
-        "AdamW",
-        "AdamWScheduleFree",
-    }
+    # AdamW is drawn beside Adam with L2 decay, by --weight-decay; AdamWScheduleFree's path is
+    # its evaluation point x, and its label says so.
+    assert {spec.name for spec, _ in DRAWN.values()} == {spec.name for spec in specs.ALL} - {"AdamW"}
+    assert OPTIMIZERS["schedulefree"].label == "AdamWScheduleFree at its evaluation point x"
     assert command.names(FUNCTIONS, "function")("ALL") == list(FUNCTIONS)
     assert main(["trajectories", "--functions", "saddle", "--optimizers", "all", "--steps", "3",
                  "--out", str(tmp_path), "--quiet"]) == 0

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from adamkit import specs
 from adamkit.kernels.quantized import compact_keys
 from tests.fuzz.tables import HYPER_EDITS, SLOTS, SMALL_SHAPES
+from tests.fuzz.worlds import Unmirrored
 
 BOTH = ("torch", "numpy")
 TORCH = ("torch",)
@@ -64,8 +66,8 @@ class Kind:
             op["group"] = rng.randrange(2)
         if "hyper" in self.args:
             edits = HYPER_EDITS[config["optimizer"]]
-            name, value = rng.choice([edit for edit in edits if _valid_edit(*edit)] if tame else edits)
-            op.update(name=name, value=value)
+            name, value, benign = rng.choice([edit for edit in edits if edit[2]] if tame else edits)
+            op.update(name=name, value=value, benign=benign)
         return op
 
     def is_neutral(self, op):
@@ -73,7 +75,7 @@ class Kind:
 
     def is_benign(self, op):
         if self.name == "hyper":
-            return _valid_edit(op["name"], op["value"])
+            return op["benign"]
         return op.get("form") in self.benign
 
 
@@ -85,14 +87,6 @@ def state_keys(config):
     if config["dtype"] == "bfloat16" and config["options"].get("kahan_summation") is not False:
         keys.append("kahan_compensation")
     return keys
-
-
-def _valid_edit(name, value):
-    if value == "toggle":
-        return True
-    numbers = value if isinstance(value, (list, tuple)) else (value,)
-    upper = 1.0 if name in ("betas", "rho", "alpha") else float("inf")
-    return all(0 <= number < upper for number in numbers) and not (name == "eps" and value == 0)
 
 
 def _pick(items, index):
@@ -263,7 +257,10 @@ def step_count(world, op, values):
 
 
 def hyper(world, op, values):
-    """Set a hyperparameter of one group directly, valid or not; ``"toggle"`` flips a flag."""
+    """Set a hyperparameter of one group directly, valid or not; ``"toggle"`` flips a flag.
+    torch.optim's optimizer raises :class:`Unmirrored` for one it does not have."""
+    if not world.knows(op["name"]):
+        raise Unmirrored(op["name"])
     group = _pick(world.groups(), op["group"])
     value = op["value"]
     if value == "toggle":
@@ -317,8 +314,27 @@ def state_dict(world, op, values):
         world.load_state_dict(world.tamper(world.state_dict(), form, values))
 
 
+def modes(world, op, values):
+    """``eval()`` then ``train()``, or ``eval()`` alone (its step raises until ``train()``)."""
+    world.opt.eval()
+    if op["form"] == "eval_train":
+        world.opt.train()
+
+
+def recasts_on_load(config):
+    """Whether loading a state dict changes the dtype torch.optim holds its state in: it casts
+    scalar state other than ``step`` (NAdam's ``mu_product``, float32 until then) to its
+    parameter's dtype, and then rounds differently. The torch front end does as torch does; the
+    NumPy front end keeps float32, so that a checkpoint resumes bit for bit."""
+    return bool(specs.BY_NAME[config["optimizer"]].scalar_state) and config["dtype"] != "float32"
+
+
 def _counts_steps(config):
-    return config["optimizer"] != "SGD"
+    return specs.BY_NAME[config["optimizer"]].counts_steps
+
+
+def _has_modes(config):
+    return specs.BY_NAME[config["optimizer"]].has_modes
 
 
 CATALOGUE = {
@@ -364,6 +380,8 @@ CATALOGUE = {
             forms={"new": BOTH, "duplicate": BOTH, "other_group": BOTH}, benign=frozenset({"new"}),
         ),
         Kind("remove_param", remove_param, args=("group", "param"), benign=frozenset({None})),
+        Kind("modes", modes, forms={"eval_train": BOTH, "eval": BOTH}, when=_has_modes,
+             benign=frozenset({"eval_train"})),
         Kind("add_group", add_group, forms={"new": BOTH, "existing": BOTH}, benign=frozenset({"new"})),
         Kind(
             "state_dict", state_dict,

@@ -10,29 +10,16 @@ fresh gradients, one to three drawn operations and a step. An operation names a 
 its position ``param`` modulo the current number of parameters, and a group likewise.
 """
 
+import inspect
 import json
 import random
 
+from adamkit import specs
 from tests.fuzz.ops import CATALOGUE
-from tests.fuzz.tables import SMALL_SHAPES
+from tests.fuzz.tables import CONFIGURATIONS, LABELS, SMALL_SHAPES, compact_state_dtypes, initial_choices
 
 FRONTS = ("torch", "numpy")
-OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop")
-COMPACT_RULES = ("Adam", "AdamW", "Adamax", "Adadelta")
-
-# Valid hyperparameters a sequence starts from: name -> choices.
-_HYPER = {
-    "Adam": {"lr": (1e-3, 1e-2), "betas": ((0.9, 0.999), (0.8, 0.99)), "weight_decay": (0.0, 0.1),
-             "amsgrad": (False, True), "maximize": (False, True)},
-    "Adamax": {"lr": (2e-3, 1e-2), "weight_decay": (0.0, 0.1), "maximize": (False, True)},
-    "Adadelta": {"lr": (1.0, 0.5), "rho": (0.9, 0.8), "weight_decay": (0.0, 0.1), "maximize": (False, True)},
-    "SGD": {"lr": (1e-2, 0.1), "momentum": (0.0, 0.9), "weight_decay": (0.0, 0.1), "maximize": (False, True)},
-    "Adagrad": {"lr": (0.1, 0.01), "lr_decay": (0.0, 0.01), "initial_accumulator_value": (0.0, 0.1),
-                "weight_decay": (0.0, 0.1), "maximize": (False, True)},
-    "RMSprop": {"lr": (1e-2,), "alpha": (0.99, 0.9), "momentum": (0.0, 0.5), "centered": (False, True),
-                "weight_decay": (0.0, 0.1), "maximize": (False, True)},
-}
-_HYPER["AdamW"] = {**_HYPER["Adam"], "weight_decay": (0.01, 0.1)}
+VARIANTS = 5  # full precision (twice), 8-bit state, bfloat16 state, bfloat16 parameters (torch)
 
 _BFLOAT16_OPTIONS = ({}, {"kahan_summation": False}, {"state_dtype": "fp32"})
 COMPACT_SHAPES = ((4100,), (65, 64))  # at least 4096 float32 elements: compact state
@@ -41,24 +28,28 @@ COMPACT_SHAPES = ((4100,), (65, 64))  # at least 4096 float32 elements: compact 
 def draw_config(rng, front, seed):
     """An optimizer, its hyperparameters, options and parameter groups.
 
-    The optimizer and how its state is kept go round with the seed, so that a few hundred
-    consecutive seeds cover them all: seed % 7 picks the optimizer, and (seed // 7) % 5 full
-    precision (twice), 8-bit state, bfloat16 state (rules that have them) or, for torch,
-    bfloat16 parameters, with each option of :data:`_BFLOAT16_OPTIONS` in turn.
+    The configuration (:data:`tests.fuzz.tables.LABELS`) and how its state is kept go round with
+    the seed, so that a few hundred consecutive seeds cover them all: ``seed % len(LABELS)``
+    picks the configuration, and ``(seed // len(LABELS)) % VARIANTS`` full precision (twice),
+    8-bit state, bfloat16 state (configurations that take them) or, for torch, bfloat16
+    parameters, with the options of :data:`_BFLOAT16_OPTIONS` in turn (``seed % 3``, for the
+    rules the C kernels step). The hyperparameters are one of the spec's cases, with its second
+    group's overrides when there are two groups.
     """
-    name = OPTIMIZERS[seed % len(OPTIMIZERS)]
-    variant = seed // len(OPTIMIZERS) % 5
-    hyper = {key: rng.choice(values) for key, values in _HYPER[name].items()}
-    if name == "SGD" and hyper["momentum"] and rng.random() < 0.5:
-        hyper["nesterov"] = True
+    label = LABELS[seed % len(LABELS)]
+    name = CONFIGURATIONS[label][0]
+    variant = seed // len(LABELS) % VARIANTS
+    hyper, second = rng.choice(initial_choices(label))
     options = {}
     dtype = rng.choice(("float32", "float32", "float64"))
-    if name in COMPACT_RULES and variant in (2, 3):
-        options["state_dtype"] = ("int8", "bf16")[variant - 2]
+    state_dtype = ("int8", "bf16")[variant - 2] if variant in (2, 3) else None
+    if state_dtype in compact_state_dtypes(label):
+        options["state_dtype"] = state_dtype
         dtype = "float32"
     elif front == "torch" and variant == 4:
         dtype = "bfloat16"
-        options.update(_BFLOAT16_OPTIONS[seed // (5 * len(OPTIMIZERS)) % len(_BFLOAT16_OPTIONS)])
+        if specs.BY_NAME[name].native:  # the options of the C kernels' bfloat16 path
+            options.update(_BFLOAT16_OPTIONS[seed % len(_BFLOAT16_OPTIONS)])
     if rng.random() < 0.1:
         options["nonfinite_grads"] = "skip"
     groups = []
@@ -68,15 +59,23 @@ def draw_config(rng, front, seed):
             shapes.insert(rng.randint(0, len(shapes)), list(rng.choice(COMPACT_SHAPES)))
         group = {"shapes": shapes}
         if len(groups) == 1:
-            group["lr"] = hyper["lr"] * 2
+            group["hyper"] = dict(second)
         groups.append(group)
-    return {"front": front, "optimizer": name, "hyper": hyper, "options": options, "dtype": dtype, "groups": groups}
+    return {"front": front, "optimizer": name, "label": label, "hyper": hyper, "options": options, "dtype": dtype,
+            "groups": groups}
 
 
 def has_mirror(config):
-    """Whether torch.optim computes what this configuration should (no compact state, no
-    bfloat16 parameters, which torch steps in its own bfloat16 arithmetic)."""
-    return config["dtype"] != "bfloat16" and not config["options"].get("state_dtype")
+    """Whether torch.optim computes what this configuration should: it has the optimizer, with
+    every hyperparameter the configuration sets, and the configuration keeps no compact state
+    and no bfloat16 parameters (which torch steps in its own bfloat16 arithmetic)."""
+    if config["dtype"] == "bfloat16" or config["options"].get("state_dtype"):
+        return False
+    import torch
+
+    optimizer = getattr(torch.optim, config["optimizer"], None)
+    hyper = set(config["hyper"]).union(*(group.get("hyper", {}) for group in config["groups"]))
+    return optimizer is not None and hyper <= set(inspect.signature(optimizer).parameters)
 
 
 def draw_op(rng, config):
@@ -111,9 +110,9 @@ def features(sequence):
     found = {("op", op["op"], op.get("form")) for op in sequence["ops"]}
     found |= {("key", _key_kind(op["key"])) for op in sequence["ops"] if "key" in op}
     if config["dtype"] == "bfloat16":
-        found |= {("config", config["optimizer"], "bfloat16 parameters"), ("bfloat16 options", json.dumps(config["options"]))}
+        found |= {("config", config["label"], "bfloat16 parameters"), ("bfloat16 options", json.dumps(config["options"]))}
     else:
-        found.add(("config", config["optimizer"], config["options"].get("state_dtype")))
+        found.add(("config", config["label"], config["options"].get("state_dtype")))
     return found
 
 
@@ -125,11 +124,10 @@ def all_features(front):
         if front in kind.fronts:
             expected |= {("op", kind.name, form) for form in forms}
     expected |= {("key", "slot"), ("key", "absmax")} | ({("key", "kahan")} if front == "torch" else set())
-    for name in OPTIMIZERS:
-        expected |= {("config", name, state_dtype) for state_dtype in (None, "int8", "bf16")
-                     if state_dtype is None or name in COMPACT_RULES}
+    for label in LABELS:
+        expected |= {("config", label, state_dtype) for state_dtype in (None, *compact_state_dtypes(label))}
         if front == "torch":
-            expected.add(("config", name, "bfloat16 parameters"))
+            expected.add(("config", label, "bfloat16 parameters"))
     if front == "torch":
         expected |= {("bfloat16 options", json.dumps(options)) for options in _BFLOAT16_OPTIONS}
     return expected

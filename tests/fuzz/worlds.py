@@ -9,13 +9,25 @@ torch is imported only by the worlds that need it, so NumPy sequences run withou
 """
 
 import copy
+import inspect
 
 import numpy as np
 
-# Another rule whose state dict an optimizer is made to load: a different set of keys.
-OTHER_RULE = {"Adam": "Adagrad", "AdamW": "RMSprop", "Adamax": "Adam", "Adadelta": "Adamax",
-              "SGD": "Adadelta", "Adagrad": "SGD", "RMSprop": "Adam"}
-OTHER_HYPER = {"SGD": {"momentum": 0.9}, "RMSprop": {"centered": True, "momentum": 0.5}}
+from adamkit import specs
+
+
+def other_rule(name):
+    """The rule whose state dict an optimizer of rule ``name`` is made to load, with the
+    hyperparameters of its case that makes the most state: the next rule of the specs' order."""
+    names = [spec.name for spec in specs.ALL]
+    other = specs.BY_NAME[names[(names.index(name) + 1) % len(names)]]
+    hyper = max((case for case, _ in other.cases),
+                key=lambda case: len(other.active_slots({**other.defaults, **case})))
+    return other.name, hyper
+
+
+class Unmirrored(Exception):
+    """torch.optim's optimizer has no such hyperparameter: the mirror cannot follow."""
 
 
 def initial_values(config, seed):
@@ -34,8 +46,15 @@ class World:
         groups = []
         for group, values in zip(config["groups"], initial_values(config, seed)):
             params = [self.new_param(value, config["dtype"]) for value in values]
-            groups.append({"params": params, **({"lr": group["lr"]} if "lr" in group else {})})
+            groups.append({"params": params, **group.get("hyper", {})})
         self.opt = self._optimizer(config["optimizer"], groups, config["hyper"], config["options"])
+        self.spec = specs.BY_NAME[config["optimizer"]]
+        if self.spec.has_modes:
+            self.opt.train()
+
+    def knows(self, key):
+        """Whether the optimizer has the hyperparameter ``key``."""
+        return True
 
     def groups(self):
         return self.opt.param_groups
@@ -98,9 +117,12 @@ class TorchWorld(World):
         kwargs = dict(hyper)
         if self.adamkit:
             kwargs.update(options)
-        else:
+        elif "foreach" in inspect.signature(getattr(self.module, name)).parameters:
             kwargs["foreach"] = False
         return getattr(self.module, name)(groups, **kwargs)
+
+    def knows(self, key):
+        return self.adamkit or key in inspect.signature(type(self.opt)).parameters
 
     # Arrays.
     def make(self, values, dtype):
@@ -206,18 +228,29 @@ class TorchWorld(World):
         for group in self.opt.param_groups:
             for param in group["params"]:
                 state = self.opt.state.get(param)
-                if state and key not in state:
-                    fill = group.get("initial_accumulator_value", 0.0) if key == "sum" else 0.0
-                    state[key] = self.torch.tensor(0.0) if key == "step" else self.torch.full_like(param, fill)
+                applies = key == "step" or key in self.spec.slot_shapes(group, tuple(param.shape))
+                if state and key not in state and applies:
+                    state[key] = self.torch.tensor(0.0) if key == "step" else self._initial_slot(key, param, group)
                     filled = True
         return filled
 
+    def _initial_slot(self, key, param, group):
+        """The slot ``key`` of ``param`` as torch.optim creates it (of the slot's shape, see
+        :meth:`adamkit.rules._spec.Spec.slot_shapes`)."""
+        slot = next(slot for slot in self.spec.slots if slot.key == key)
+        shape = self.spec.slot_shapes(group, tuple(param.shape))[key]
+        return self.torch.full(shape, float(slot.initial_value(self.opt.defaults) or 0.0), dtype=param.dtype)
+
     def other_rule_state_dict(self, values):
-        """The state dict of another rule's optimizer stepped once on parameters like these."""
-        name = OTHER_RULE[self.config["optimizer"]]
+        """The state dict of another rule's adamkit optimizer (torch.optim may lack the rule),
+        stepped once on parameters like these."""
+        name, hyper = other_rule(self.config["optimizer"])
         groups = [{"params": [self.new_param(self.numpy(p), self.dtype_name(p)) for p in group["params"]]}
                   for group in self.opt.param_groups]
-        other = self._optimizer(name, groups, OTHER_HYPER.get(name, {}), {})
+        from adamkit import torch as adamkit_torch
+
+        other = getattr(adamkit_torch, name)(groups, **hyper)
+        specs.in_train_mode(other)
         for group in groups:
             for param in group["params"]:
                 param.grad = self.make(values.standard_normal(tuple(param.shape)), self.dtype_name(param))
@@ -318,9 +351,9 @@ class NumpyWorld(World):
 
     def other_rule_state_dict(self, values):
         """The state dict of another rule's optimizer stepped once on arrays like these."""
-        name = OTHER_RULE[self.config["optimizer"]]
+        name, hyper = other_rule(self.config["optimizer"])
         groups = [{"params": [param.copy() for param in group["params"]]} for group in self.opt.param_groups]
-        other = self._optimizer(name, groups, OTHER_HYPER.get(name, {}), {})
+        other = specs.in_train_mode(self._optimizer(name, groups, hyper, {}))
         params = [param for group in groups for param in group["params"]]
         other.step([values.standard_normal(param.shape).astype(param.dtype) for param in params])
         return other.state_dict()

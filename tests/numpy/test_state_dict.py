@@ -220,22 +220,25 @@ def _layout(name):
 
 def _pairs():
     """(saving optimizer, loading optimizer): every two whose state dicts differ. Two whose
-    hyperparameters and state keys are the same (Adam and AdamW; RAdam and ADOPT) cannot be told
-    apart by their state dicts, which hold no optimizer's name."""
+    hyperparameters and state keys are the same (RAdam and ADOPT) cannot be told apart by a
+    state dict without the optimizer's name (``rule``), as adamkit saved them before it wrote
+    it; with the name, every pair is refused (tests/test_cross_loading.py)."""
     names = [spec.name for spec in specs.ALL]
     return [pair for pair in itertools.permutations(names, 2) if _layout(pair[0]) != _layout(pair[1])]
 
 
 @pytest.mark.parametrize(("source", "target"), _pairs(), ids=lambda name: name)
-def test_another_optimizers_state_dict_is_refused(source, target):
+def test_another_optimizers_state_dict_without_its_name_is_refused_by_its_keys(source, target):
     saving = getattr(adamkit.numpy, source)([np.ones(3)])
     saving.step([np.ones(3)])
     params = [np.ones(3)]
     loading = getattr(adamkit.numpy, target)(params)
     loading.step([np.full(3, 0.5)])
     before = _snapshot(params, loading)
+    saved = saving.state_dict()
+    del saved["rule"]
     with pytest.raises(ValueError, match="unknown key|lacks"):
-        loading.load_state_dict(saving.state_dict())
+        loading.load_state_dict(saved)
     _assert_snapshot_equal(before, _snapshot(params, loading))
 
 

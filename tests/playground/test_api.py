@@ -11,8 +11,9 @@ pytest.importorskip("flask")
 
 import adamkit.numpy
 from adamkit.playground.app import create_app
-from adamkit.playground.settings import MAX_OPTIMIZER_STEPS, MAX_OPTIMIZERS, MAX_STEPS
-from adamkit.trajectories import FUNCTIONS, OPTIMIZERS, UncorrectedAdam, trace
+from adamkit.playground.settings import MAX_OPTIMIZER_STEPS, MAX_OPTIMIZERS, MAX_STEPS, OPTIMIZERS
+from adamkit.trajectories import FUNCTIONS, UncorrectedAdam, trace
+from adamkit.trajectories import OPTIMIZERS as DRAWN
 
 # Non-default settings: a rotated quadratic with noisy gradients and every knob moved.
 SETTINGS = {
@@ -264,4 +265,11 @@ def test_catalogue_lists_every_optimizer_and_function(client):
     catalogue = client.get("/api/catalogue").json
     assert set(catalogue["optimizers"]) == set(OPTIMIZERS)
     assert set(catalogue["functions"]) == {*FUNCTIONS, "quadratic"}
-    assert catalogue["functions"]["beale"]["lrs"] == FUNCTIONS["beale"].lrs
+    assert catalogue["functions"]["beale"]["lrs"] == {name: FUNCTIONS["beale"].lrs[name] for name in OPTIMIZERS}
+
+
+def test_the_page_draws_every_optimizer_of_trajectories_but_those_with_two_points():
+    """Schedule-Free is left out: its step size needs its group's schedule (see settings.OPTIMIZERS)."""
+    left_out = {name for name, choice in DRAWN.items() if choice.factory.spec.has_modes}
+    assert left_out == {"schedulefree"}
+    assert set(OPTIMIZERS) == set(DRAWN) - left_out

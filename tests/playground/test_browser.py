@@ -29,6 +29,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 import adamkit.numpy
 from adamkit.compare import numpy_training
 from adamkit.compare.tasks import LEARNING_RATES, TASKS, digits_split
+from adamkit.playground.settings import OPTIMIZERS
 from adamkit.trajectories import FUNCTIONS
 
 FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
@@ -149,7 +150,7 @@ def test_the_playground_in_a_real_browser(server, browser):
     browser.get(server)
     settled(browser)
     first = drawn_paths(browser)
-    assert set(first) == set(FUNCTIONS["rosenbrock"].lrs)
+    assert set(first) == set(OPTIMIZERS)
     expected, _ = numpy_adam(500)
     np.testing.assert_array_equal(first["adam"], expected)
 
@@ -194,7 +195,7 @@ def test_the_playground_in_a_real_browser(server, browser):
 
     # With Adam alone, a mouse click on a point of its path looks inside that step: the
     # point clicked, or one less than 3 pixels from it on the screen.
-    for name in FUNCTIONS["rosenbrock"].lrs:
+    for name in OPTIMIZERS:
         if name != "adam":
             browser.find_element(By.ID, f"optimizer-{name}").click()
     settled(browser)

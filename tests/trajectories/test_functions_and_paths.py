@@ -133,3 +133,24 @@ def test_the_stories_the_docs_tell():
     assert saddle["sgd"] < 0.1 and min(saddle[name] for name in ("adam", "rmsprop", "adamax")) > 1
     rastrigin = trace(FUNCTIONS["rastrigin"], list(OPTIMIZERS))
     assert all(t.final_distance > 1 for t in rastrigin)
+
+
+def test_schedule_free_is_drawn_at_its_evaluation_point_as_schedulefree_evaluates_it():
+    """The gradient is taken at y (the parameter while training); the path is x, which
+    ``schedulefree``'s ``eval()`` puts in the parameter, checked step by step."""
+    torch = pytest.importorskip("torch")
+    schedulefree = pytest.importorskip("schedulefree")
+    function, steps = FUNCTIONS["rosenbrock"], 25
+    assert "evaluation point x" in OPTIMIZERS["schedulefree"].label
+    path = trace(function, ["schedulefree"], steps=steps)[0].path
+    param = torch.nn.Parameter(torch.tensor(function.start, dtype=torch.float64))
+    reference = schedulefree.AdamWScheduleFree([param], lr=function.lrs["schedulefree"])
+    training_points = []
+    for t in range(1, steps + 1):
+        reference.train()
+        param.grad = torch.from_numpy(function.gradient(param.detach().numpy()))
+        reference.step()
+        training_points.append(param.detach().numpy().copy())
+        reference.eval()
+        np.testing.assert_allclose(path[t], param.detach().numpy(), rtol=1e-12, atol=1e-15)
+    assert np.abs(path[1:] - np.array(training_points)).max() > 1e-3  # x is not y

@@ -318,7 +318,7 @@ class Optimizer:
         held = _state_layout.layout(param, self._state_dtype)
         shapes = self.spec.slot_shapes(group, param.shape)
         for slot in self.spec.active_slots(group):
-            fill = slot.initial_value(group)
+            fill = slot.initial_value(self.defaults)  # torch's: the constructor's, whatever the group says
             if not _state_layout.holds(state, slot.key, held) and fill is not None and slot.key in shapes:
                 state.update(_state_layout.new_slot(param, slot.key, fill, held, shapes[slot.key]))
         return state

@@ -8,7 +8,12 @@ key                               value
                                   optional one left unset, ``None``); ``betas`` (2,) or (3,)
 ``state.<id>.<key>``              parameter ``<id>``'s state under torch's key; ``step`` is a
                                   0-d float32 array
+``rule``                          the optimizer's name (``"RAdam"``), a 0-d str array
 ================================  ==========================================================
+
+A state dict loads only into an optimizer of the rule it names: rules with the same keys
+(RAdam's and ADOPT's ``exp_avg`` and ``exp_avg_sq``) mean different things by them. One
+without ``rule``, saved before adamkit wrote it, loads into any optimizer it fits.
 
 As in torch, a saved id refers to the parameter at the same position in the loading
 optimizer's groups. Compact state (``state_dtype``) is saved as it is held
@@ -31,12 +36,13 @@ from adamkit.specs import SCALAR_STATE_KEYS
 from adamkit.validation import MissingKeyError
 
 _REAL_KINDS = "fiu"
+RULE_KEY = "rule"
 
 
 def flatten(optimizer, states):
     """A copy of ``optimizer``'s hyperparameters and of ``states`` (its state dicts, or
     converted copies) as a flat dict of arrays."""
-    flat = {}
+    flat = {RULE_KEY: np.array(optimizer.spec.name)}
     position = 0
     for g, group in enumerate(optimizer.param_groups):
         count = len(group["params"])
@@ -60,8 +66,11 @@ def parse(optimizer, saved):
     """
     if not isinstance(saved, Mapping):
         raise ValueError(f"state_dict must be a mapping of names to arrays, got {type(saved).__name__}")
+    _check_rule(optimizer, saved)
     saved_groups, saved_states = {}, {}
     for key, value in saved.items():
+        if key == RULE_KEY:
+            continue
         section, index, name = _split_key(key)
         target = saved_groups if section == "param_groups" else saved_states
         target.setdefault(index, {})[name] = value
@@ -91,12 +100,26 @@ def parse(optimizer, saved):
     return hyperparameters, states
 
 
+def _check_rule(optimizer, saved):
+    """Raise ``ValueError`` if ``saved`` names a rule other than ``optimizer``'s."""
+    if RULE_KEY not in saved:
+        return
+    rule = np.asarray(saved[RULE_KEY])
+    if rule.shape != () or rule.dtype.kind != "U":
+        raise ValueError(f"state_dict[{RULE_KEY!r}] must be a 0-d str array naming an optimizer, got {rule.dtype} {rule.shape}")
+    if str(rule) != optimizer.spec.name:
+        raise ValueError(
+            f"state_dict was saved by {str(rule)} (state_dict[{RULE_KEY!r}]), not {optimizer.spec.name}: "
+            "another rule's state means something else, even under the same keys"
+        )
+
+
 def _split_key(key):
     parts = key.split(".") if isinstance(key, str) else ()
     if len(parts) != 3 or parts[0] not in ("state", "param_groups") or not _is_index(parts[1]):
         raise ValueError(
             f"state_dict has an unknown key {key!r} "
-            "(expected 'param_groups.<g>.<name>' or 'state.<id>.<key>')"
+            f"(expected 'param_groups.<g>.<name>', 'state.<id>.<key>' or {RULE_KEY!r})"
         )
     return parts[0], int(parts[1]), parts[2]
 

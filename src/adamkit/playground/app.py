@@ -24,10 +24,10 @@ from adamkit.playground import logreg
 from adamkit.playground.functions import contours, test_function
 from adamkit.playground.paths import inside_step, paths
 from adamkit.playground.settings import (
-    MAX_OPTIMIZER_STEPS, MAX_OPTIMIZERS, MAX_STEPS, QUADRATIC, BadSetting, default_lr,
+    MAX_OPTIMIZER_STEPS, MAX_OPTIMIZERS, MAX_STEPS, OPTIMIZERS, QUADRATIC, BadSetting, default_lr,
     default_noise, default_optimizers, default_steps, integer, read_settings,
 )
-from adamkit.trajectories import FUNCTIONS, OPTIMIZERS
+from adamkit.trajectories import FUNCTIONS
 
 #: The largest request body the API reads; a larger one is answered with 413.
 MAX_BODY_BYTES = 64 * 1024

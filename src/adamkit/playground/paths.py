@@ -16,7 +16,7 @@ from adamkit.diagnostics.formulas import FORMULAS, group_bias_corrections
 from adamkit.playground.functions import test_function
 from adamkit.rules._common import with_l2_penalty
 from adamkit.specs import SCALAR_STATE_KEYS
-from adamkit.trajectories import OPTIMIZERS
+from adamkit.playground.settings import OPTIMIZERS
 
 #: The step count at which Adam starts when bias correction is off (see above).
 UNCORRECTED_STEP = np.float32(2.0**40)

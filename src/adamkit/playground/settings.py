@@ -9,7 +9,14 @@ steps summed over the optimizers. A bad value raises :class:`BadSetting`, which 
 import math
 from dataclasses import dataclass
 
-from adamkit.trajectories import FUNCTIONS, OPTIMIZERS
+from adamkit.trajectories import FUNCTIONS
+from adamkit.trajectories import OPTIMIZERS as DRAWN
+
+OPTIMIZERS = {name: choice for name, choice in DRAWN.items() if not choice.factory.spec.has_modes}
+"""The optimizers of the page: those of ``adamkit trajectories`` but Schedule-Free. The page plots,
+at each step, the state and the step size computed from one parameter's stored state and step
+count (:mod:`adamkit.playground.paths`); Schedule-Free's step size depends on its group's schedule
+(``k``, ``weight_sum``, ``lr_max``), and its parameter holds y, not the x its path shows."""
 
 #: The most steps one optimizer takes in one request.
 MAX_STEPS = 2000
@@ -140,7 +147,7 @@ def default_optimizers(function):
     """The optimizers drawn on ``function`` unless the request names others."""
     if function == QUADRATIC:
         return ("sgd", "nesterov", "rmsprop", "adam")
-    return FUNCTIONS[function].optimizers or tuple(OPTIMIZERS)
+    return tuple(name for name in FUNCTIONS[function].optimizers or DRAWN if name in OPTIMIZERS)
 
 
 def default_lr(function, name):

@@ -20,7 +20,8 @@ from adamkit.validation import check_betas, check_bool, check_unit_interval
 class StateSlot:
     """One state tensor: its torch key, its initial fill value, when it exists, and its code.
 
-    ``fill`` is a constant or a function of the group (Adagrad's initial accumulator);
+    ``fill`` is a constant or a function of the optimizer's defaults (Adagrad's initial
+    accumulator: torch.optim reads the constructor's, whatever a parameter group says);
     ``None`` means the slot starts empty and the rule creates it (SGD's momentum buffer).
     ``code`` is the dtype of the slot's 8-bit codes in compact state: ``np.int8`` for the
     signed map (values of either sign), ``np.uint8`` for the unsigned map (values >= 0), or

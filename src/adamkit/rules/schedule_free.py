@@ -222,7 +222,7 @@ ADAMW_SCHEDULE_FREE = Spec(
             "AdamWScheduleFree",
             compare="schedulefree",
             compare_lrs={"logreg": 0.1, "mlp": 3e-3, "cnn": 1e-2},
-            trajectories=False,
+            trajectories="schedulefree",
             bench=False,
         ),
     ),

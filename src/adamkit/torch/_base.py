@@ -19,7 +19,7 @@ from adamkit.torch import _checks as checks
 from adamkit.torch import _compact_state as compact_state
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _torch_step as torch_step
-from adamkit.torch import _huge_pages, _in_backward, _sparse
+from adamkit.torch import _huge_pages, _in_backward, _rule_name, _sparse
 from adamkit.torch._arrays import SUPPORTED_DTYPES
 from adamkit.torch._cached_plan import GroupPlan
 from adamkit.torch._cached_sparse_plan import SparsePlan
@@ -36,7 +36,7 @@ from adamkit.validation import check_choice
 _TORCH = object()
 
 
-class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
+class Optimizer(_in_backward.InBackward, _rule_name.NamedState, torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` whose math is the :class:`~adamkit.rules._spec.Spec` ``spec``.
 
     ``nonfinite_grads="skip"`` is an opt-in policy: when any gradient holds NaN or infinity the
@@ -224,7 +224,7 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
             return
         shapes = self.spec.slot_shapes(group, param.shape)
         for slot in self.spec.active_slots(group):
-            fill = slot.initial_value(group)
+            fill = slot.initial_value(self.defaults)  # torch's: the constructor's, whatever the group says
             if fill is not None and slot.key in shapes:
                 # A complex parameter is a pair of reals: both parts start at the fill value.
                 value = complex(fill, fill) if param.is_complex() else fill

@@ -7,6 +7,7 @@ negative ``step``, a state tensor of the wrong shape or 8-bit codes without thei
 train on garbage. Here the whole ``state_dict`` is checked first, so that one that does not
 fit raises and changes nothing:
 
+* the rule that saved it, if it says (:mod:`adamkit.torch._rule_name`);
 * the groups: their number and sizes, each parameter id listed once, the hyperparameters the
   rule needs (:attr:`adamkit.rules._spec.Spec.checkpoint_keys`) and the values of those present;
 * each parameter's state: only the rule's keys (``step``, its slots, a Kahan compensation
@@ -35,6 +36,7 @@ from adamkit.torch import _compact_state as compact_state
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _sparse
 from adamkit.torch._local_shard import local
+from adamkit.torch._rule_name import check_rule, without_rule
 from adamkit.validation import MissingKeyError
 
 
@@ -48,6 +50,7 @@ def loadable_state_dict(optimizer, state_dict):
     converted = compact_state.to_float32_state_dict(state_dict, compact_state.kept_compact(optimizer, state_dict))
     return {
         **converted,
+        "param_groups": without_rule(converted["param_groups"]),
         "state": {
             param_id: {key: value for key, value in state.items() if value is not None} if isinstance(state, dict) else state
             for param_id, state in converted["state"].items()
@@ -98,6 +101,7 @@ def _check_groups(optimizer, saved_groups):
     """Check the saved parameter groups; return ``{saved id: the parameter it stands for}``."""
     if not isinstance(saved_groups, (list, tuple)):
         raise ValueError(f"state_dict['param_groups'] must be a list, got {type(saved_groups).__name__}")
+    check_rule(optimizer.spec, saved_groups)
     if len(saved_groups) != len(optimizer.param_groups):
         raise ValueError(
             f"state_dict has {len(saved_groups)} parameter groups, the optimizer has "

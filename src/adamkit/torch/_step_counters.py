@@ -36,7 +36,8 @@ class PackedSteps:
     def check(self, group_index, group, params, state_container):
         """Raise ``ValueError`` unless the step count of each of ``params`` that has one is a
         finite number of at least 0 (torch's bias correction of a negative count raises: its
-        square root is complex); one vectorised test while the counters stay packed."""
+        square root is complex), and ``RuntimeError``, as torch's step does, where it is not a
+        tensor; one vectorised test while the counters stay packed."""
         states = [state_container.get(param, {}) for param in params] if params else []
         if states and same_items(states, "step", self._views):
             counts = self._counts if isinstance(self._counts, np.ndarray) else self._counts.float().numpy()
@@ -46,13 +47,15 @@ class PackedSteps:
             step = state.get("step")
             if step is None:
                 continue
-            value = float(step) if not torch.is_tensor(step) or step.numel() == 1 else math.nan
-            if not (math.isfinite(value) and value >= 0):
-                index = next(i for i, p in enumerate(group["params"]) if p is param)
-                raise ValueError(
-                    f"param_groups[{group_index}]['params'][{index}]: state['step'] is {step!r}, "
-                    "not a finite count of at least 0"
+            where = f"param_groups[{group_index}]['params'][{_index(group, param)}]"
+            if not torch.is_tensor(step):
+                raise RuntimeError(
+                    f"{where}: state['step'] is {step!r}, a {type(step).__name__}, where the step keeps a "
+                    "0-d tensor (torch's step raises: `state_steps` argument must contain a list of singleton tensors)"
                 )
+            value = float(step) if step.numel() == 1 else math.nan
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{where}: state['step'] is {step!r}, not a finite count of at least 0")
 
     def _pack(self, states, current):
         dtype = current[0].dtype if current else torch.float32
@@ -62,3 +65,7 @@ class PackedSteps:
         self._views = list(storage.unbind(0))
         for state, view in zip(states, self._views):
             state["step"] = view
+
+
+def _index(group, param):
+    return next(i for i, p in enumerate(group["params"]) if p is param)

@@ -20,18 +20,34 @@ class Choice(NamedTuple):
     settings: dict
 
 
+EVALUATION_POINT = " at its evaluation point x"
+"""What the label of an optimizer with two points (Schedule-Free) adds: its path is that of x."""
+
 #: The optimizers of ``adamkit trajectories`` by name.
 OPTIMIZERS = {
-    name: Choice(variant.label, getattr(adamkit.numpy, spec.name), variant.settings)
+    name: Choice(variant.label + EVALUATION_POINT * spec.has_modes, getattr(adamkit.numpy, spec.name), variant.settings)
     for name, (spec, variant) in specs.DRAWN.items()
 }
 """The variants of the specs drawn on the test functions (:data:`adamkit.specs.DRAWN`)."""
 
 
 def make_optimizer(name, params, lr):
-    """The optimizer ``name`` of :data:`~adamkit.trajectories.choices.OPTIMIZERS` over the arrays ``params``."""
+    """The optimizer ``name`` of :data:`~adamkit.trajectories.choices.OPTIMIZERS` over the arrays
+    ``params``, in train mode if it has modes (Schedule-Free)."""
     choice = OPTIMIZERS[name]
-    return choice.factory(params, lr=lr, **choice.settings)
+    return specs.in_train_mode(choice.factory(params, lr=lr, **choice.settings))
+
+
+def shown_point(optimizer, point):
+    """Where ``optimizer``'s path is after a step that left its parameter at ``point``: the
+    parameter itself, or for an optimizer with two points (Schedule-Free, whose parameter holds
+    the training point y while it trains) the evaluation point x, computed from its state
+    (:attr:`adamkit.rules._spec.Spec.eval_point`) without moving the parameter."""
+    spec = getattr(optimizer, "spec", None)
+    if spec is None or not spec.has_modes:
+        return point
+    evaluated = spec.eval_point(point, optimizer.state[0], optimizer.param_groups[0])
+    return point if evaluated is None else evaluated
 
 
 class UncorrectedAdam:

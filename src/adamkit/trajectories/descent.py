@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adamkit.trajectories.choices import OPTIMIZERS, make_optimizer
+from adamkit.trajectories.choices import OPTIMIZERS, make_optimizer, shown_point
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,9 @@ def descend(function, make, steps=None, *, seed=0):
 
     ``make`` takes a list with the one parameter array, ``[x, y]`` in float64, and returns an
     object whose ``step([grad])`` updates it in place. With ``function.noise`` the gradient
-    gets Gaussian noise drawn from ``seed``: the same draws for every optimizer.
+    gets Gaussian noise drawn from ``seed``: the same draws for every optimizer. The gradient is
+    taken at the parameter; the path records :func:`~adamkit.trajectories.choices.shown_point`
+    (Schedule-Free's evaluation point x).
     """
     steps = function.steps if steps is None else steps
     point = np.array(function.start, dtype=np.float64)
@@ -37,7 +39,7 @@ def descend(function, make, steps=None, *, seed=0):
             if function.noise:
                 grad = grad + function.noise * noise.standard_normal(2)
             optimizer.step([grad])
-            path[step] = point
+            path[step] = shown_point(optimizer, point)
     return path
 
 
