@@ -395,3 +395,20 @@ PyObject *ak_py_default_threads(PyObject *self, PyObject *unused)
     (void)unused;
     return PyLong_FromLong(ak_default_threads());
 }
+
+int ak_py_read_isa(const char *isa, int num_threads, ak_isa *isa_index)
+{
+    int found = lookup(ISA_NAMES, AK_N_ISAS, isa, "isa");
+    if (found < 0)
+        return -1;
+    if (!ak_isa_supported((ak_isa)found)) {
+        PyErr_Format(PyExc_ValueError, "isa='%s' is not supported by this CPU", isa);
+        return -1;
+    }
+    if (num_threads < 1) {
+        PyErr_Format(PyExc_ValueError, "num_threads must be >= 1, got %d", num_threads);
+        return -1;
+    }
+    *isa_index = (ak_isa)found;
+    return 0;
+}
