@@ -12,7 +12,10 @@ thread count changes the bits.
 
 import numpy as np
 
-from adamkit.kernels import native
+from adamkit import specs
+from adamkit.kernels import native, reference
+
+SLOTS = ("row_var", "col_var", "variance")
 
 DTYPES = ("float32", "float64")
 """The dtypes the kernel steps (parameters, gradients and state alike)."""
@@ -83,6 +86,47 @@ def update_pointers(
     )
 
 
+def slot_shapes(shape):
+    """``{slot: its shape}`` for a parameter of ``shape``: ``row_var`` and ``col_var`` for a
+    matrix or a stack of them, ``variance`` for a vector or a scalar."""
+    rows, cols = matrix_shape(shape)
+    if rows:
+        return {"row_var": tuple(shape[:-1]) + (1,), "col_var": tuple(shape[:-2]) + (1, cols)}
+    return {"variance": tuple(shape)}
+
+
+def _arrays_fit(param, grad, state):
+    """Whether NumPy ``param``, ``grad`` and ``state`` are as the kernel takes them."""
+    shapes = slot_shapes(param.shape)
+    arrays = [param, grad] + [state.get(key) for key in shapes]
+    if any(not isinstance(a, np.ndarray) or a.dtype != param.dtype or not a.flags.c_contiguous for a in arrays):
+        return False
+    writeable = all(a.flags.writeable for a in arrays if a is not grad)
+    return (
+        writeable
+        and fits(param.dtype.name, param.size)
+        and grad.shape == param.shape
+        and all(state[key].shape == shape for key, shape in shapes.items())
+    )
+
+
+def update_fitting(hyperparameters, params, grads, states, steps, *, isa=None, num_threads=None):
+    """Step the arrays the kernel takes with it (one call per dtype), the others with the
+    rule (:func:`adamkit.kernels.reference.update`): the same bits either way."""
+    fitting, others = {}, []
+    for index, (param, grad, state) in enumerate(zip(params, grads, states, strict=True)):
+        if _arrays_fit(param, grad, state):
+            fitting.setdefault(param.dtype.name, []).append(index)
+        else:
+            others.append(index)
+    for indices in fitting.values():
+        picked = ([column[i] for i in indices] for column in (params, grads, states, steps))
+        update(hyperparameters, *picked, isa=isa, num_threads=num_threads)
+    if others:
+        picked = ([column[i] for i in others] for column in (params, grads, states, steps))
+        reference.update(specs.ADAFACTOR, hyperparameters, *picked)
+
+
 def update(hyperparameters, params, grads, states, steps, *, isa=None, num_threads=None):
     """Step NumPy ``params`` in place, as :func:`adamkit.kernels.reference.update` steps them
     with the rule, and with the same bits. Every array is C-contiguous, writeable, of one
@@ -93,27 +137,15 @@ def update(hyperparameters, params, grads, states, steps, *, isa=None, num_threa
     if not params:
         return
     dtype = params[0].dtype
-    if dtype.name not in DTYPES:
-        raise ValueError(f"Invalid dtype: {dtype} (the kernel takes {', '.join(DTYPES)})")
-    keys = ("row_var", "col_var", "variance")
-    pointers = {key: [] for key in keys}
+    pointers = {key: [] for key in SLOTS}
     for index, (param, grad, state) in enumerate(zip(params, grads, states, strict=True)):
-        rows, cols = matrix_shape(param.shape)
-        expected = {
-            "row_var": param.shape[:-1] + (1,) if rows else None,
-            "col_var": param.shape[:-2] + (1, cols) if rows else None,
-            "variance": None if rows else param.shape,
-        }
-        arrays = [param, grad] + [state[key] for key in keys if expected[key] is not None]
-        shapes_fit = grad.shape == param.shape and param.size > 0
-        shapes_fit = shapes_fit and all(state.get(key) is None or state[key].shape == expected[key] for key in keys)
-        shapes_fit = shapes_fit and all(key in state for key in keys if expected[key] is not None)
-        if not shapes_fit or any(a.dtype != dtype or not a.flags.c_contiguous for a in arrays):
-            raise ValueError(f"params[{index}]: its gradient and state do not fit the Adafactor kernel")
-        if not all(a.flags.writeable for a in arrays if a is not grad):
-            raise ValueError(f"params[{index}]: its parameter or state is read-only")
-        for key in keys:
-            pointers[key].append(state[key].ctypes.data if expected[key] is not None else 0)
+        if param.dtype != dtype or not _arrays_fit(param, grad, state):
+            raise ValueError(
+                f"params[{index}]: the Adafactor kernel takes non-empty C-contiguous writeable arrays of one "
+                f"dtype ({', '.join(DTYPES)}), with the gradient and state shaped as the rule's"
+            )
+        for key in SLOTS:
+            pointers[key].append(state[key].ctypes.data if key in slot_shapes(param.shape) else 0)
     update_pointers(
         hyperparameters,
         dtype.name,

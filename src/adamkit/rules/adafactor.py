@@ -239,6 +239,7 @@ ADAFACTOR = Spec(
     uses_step=True,
     diagnostics=adafactor_diagnostics,
     native=False,
+    kernel_module="adafactor",
     variants=(Variant("Adafactor", compare_lrs={"logreg": 1.0, "mlp": 0.03, "cnn": 0.1}, bench=False),),
     cases=(
         ({"weight_decay": 0.1, "d": 1.5, "beta2_decay": -0.6}, {"lr": 0.05}),
