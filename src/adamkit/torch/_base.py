@@ -223,17 +223,10 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
         for slot in self.spec.scalar_state:
             new[slot.key] = _initial_step(param, group) + slot.initial_value(group)
         state = self.state.get(param, {})
-        if compact_state.quantizes(param, self.state_dtype) and (
-            not state or checks.state_layout(param, state) != checks.FULL
-        ):
+        if compact_state.quantizes(param, self.state_dtype) and (not state or checks.state_layout(param, state) != checks.FULL):
             # A slot that becomes active later (amsgrad switched on) joins the compact layout.
             keys = [slot.key for slot in self.spec.active_slots(group) if not compact_state.holds(state, slot.key)]
-            self.state[param].update(
-                {
-                    **{k: v for k, v in new.items() if k not in state},
-                    **compact_state.new_state(param, keys, self.state_dtype),
-                }
-            )
+            self.state[param].update({**{k: v for k, v in new.items() if k not in state}, **compact_state.new_state(param, keys, self.state_dtype)})
             return
         shapes = self.spec.slot_shapes(group, param.shape)
         for slot in self.spec.active_slots(group):
@@ -257,9 +250,7 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
                 where = f"param_groups[{group_index}]['params'][{index_of(param, group['params'])}]"
                 _sparse.check_grad(self.spec, param, group, where)
                 if compact_state.quantizes(param, self.state_dtype):
-                    raise TypeError(
-                        f"{where} has a sparse gradient, which state_dtype={self.state_dtype!r} does not take"
-                    )
+                    raise TypeError(f"{where} has a sparse gradient, which state_dtype={self.state_dtype!r} does not take")
                 continue
             if group.get("fused") and backend.on_kernel_device(param):
                 _device_dtype_check_for_fused(param)  # torch's fused=True takes floating point only
@@ -269,13 +260,10 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
                 or dtype not in SUPPORTED_DTYPES
                 or grad.layout is not torch.strided
                 or param.device != grad.device
-                or group.get("fused")
-                and not backend.on_kernel_device(param)
-                or self.state_dtype in COMPACT_STATE_DTYPES
-                and not backend.on_kernel_device(param)
+                or group.get("fused") and not backend.on_kernel_device(param)
+                or self.state_dtype in COMPACT_STATE_DTYPES and not backend.on_kernel_device(param)
                 or grad.shape != param.shape
-                or dtype is torch.bfloat16
-                and not backend.takes_bfloat16(param, group.get("fused"))
+                or dtype is torch.bfloat16 and not backend.takes_bfloat16(param, group.get("fused"))
             ):
                 self._reject(group_index, param, group)
         self._check_tensors(group_index, group, stepped)
@@ -304,9 +292,7 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
                 written.append((where, checks.byte_range(shard)))
             elif not (param.dtype is torch.bfloat16 or compact_state.quantizes(param, self.state_dtype)):
                 continue  # stepped through NumPy views; else through a contiguous copy, its state by pointer
-            written += [
-                (f"{where}'s state[{key!r}]", checks.byte_range(local(state[key]))) for key in expected if key in state
-            ]
+            written += [(f"{where}'s state[{key!r}]", checks.byte_range(local(state[key]))) for key in expected if key in state]
             grad = param.grad
             if grad.layout == torch.strided and local(grad).is_contiguous():
                 read.append((f"the gradient of {where}", checks.byte_range(local(grad))))
@@ -328,7 +314,8 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
             raise TypeError(f"{where} has unsupported dtype {param.dtype}")
         if grad.dtype == param.dtype == torch.bfloat16 and grad.shape == param.shape:
             raise TypeError(
-                f"{where} is bfloat16, which needs adamkit's C kernels (built, not disabled by fused=False)"
+                f"{where} is bfloat16, which needs adamkit's C kernels (built, not disabled by "
+                "fused=False)"
             )
         raise MismatchError(
             f"the gradient of {where} is {grad.dtype} {tuple(grad.shape)}, "
@@ -472,9 +459,7 @@ class Optimizer(_in_backward.InBackward, torch.optim.Optimizer):
                 self.state[param] = state
         # GroupPlan also plans compact state; a lazy sparse plan holds full-precision state only.
         planned = (stepped, stepped_states) if plan_class is GroupPlan else (params, states)
-        self._plans[group_index] = (
-            plan_class.build(self.spec, group, *planned, self.state) if len(planned[0]) == len(stepped) else None
-        )
+        self._plans[group_index] = plan_class.build(self.spec, group, *planned, self.state) if len(planned[0]) == len(stepped) else None
 
     def _initial_keys(self, group):
         """The state keys every parameter of ``group`` has before its step: the step count and
