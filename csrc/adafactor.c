@@ -155,6 +155,18 @@ static void set_scales(adafactor_plan *plan)
     }
 }
 
+/* The threads worth waking: one per AK_THREAD_ELEMENTS elements, at most call->num_threads (a
+ * parallel region costs more than a small step; the bits do not depend on it). */
+#define AK_THREAD_ELEMENTS ((int64_t)1 << 15)
+static int worth_threads(const ak_adafactor_call *call)
+{
+    int64_t elements = 0;
+    for (int64_t t = 0; t < call->n_tensors; t++)
+        elements += call->tensors[t].numel;
+    int64_t worth = elements / AK_THREAD_ELEMENTS > 1 ? elements / AK_THREAD_ELEMENTS : 1;
+    return worth < call->num_threads ? (int)worth : call->num_threads;
+}
+
 int ak_adafactor_update(const ak_adafactor_call *call)
 {
     if (call->isa < 0 || call->isa >= AK_N_ISAS || !ak_isa_supported(call->isa))
@@ -189,14 +201,15 @@ int ak_adafactor_update(const ak_adafactor_call *call)
     }
     adafactor_plan plan = {call, passes_for(call->isa, call->float64), scalars, tasks, blocks,
                            row_sums, partials, rows, partial_offsets, NULL, call->float64 ? 8 : 4};
-    ak_parallel_for(tasks[n], call->num_threads, 1, run_factor_block, &plan);
+    int threads = worth_threads(call);
+    ak_parallel_for(tasks[n], threads, 1, run_factor_block, &plan);
     if (update_factors(&plan) < 0)
         goto done;
     plan.norm_sums = norm_sums;
-    ak_parallel_for(blocks[n], call->num_threads, 1, run_norm_block, &plan);
+    ak_parallel_for(blocks[n], threads, 1, run_norm_block, &plan);
     set_scales(&plan);
     plan.norm_sums = NULL;
-    ak_parallel_for(blocks[n], call->num_threads, 1, run_norm_block, &plan);
+    ak_parallel_for(blocks[n], threads, 1, run_norm_block, &plan);
     status = 0;
 done:
     free(offsets);

@@ -10,6 +10,8 @@ parameter and of the update, then the step (the apply). Neither the instruction 
 thread count changes the bits.
 """
 
+import math
+
 import numpy as np
 
 from adamkit import specs
@@ -32,6 +34,14 @@ def matrix_shape(shape):
     return tuple(shape[-2:]) if len(shape) > 1 else (0, 0)
 
 
+def elements_moved(shape):
+    """Elements read plus written per parameter of ``shape`` per step: a matrix's gradient
+    (the reductions), its parameter and gradient (the norms), then both again and the
+    parameter written (the apply), 6; a vector's parameter, gradient and variance read and its
+    variance written (the norms), then the three again and the parameter written, 8."""
+    return 6 if len(shape) > 1 else 8
+
+
 def resolved_eps1(eps1, dtype):
     """``eps[0]``, or the machine epsilon of ``dtype`` where it is ``None`` (as the rule)."""
     return float(np.finfo(dtype).eps) if eps1 is None else float(eps1)
@@ -45,15 +55,26 @@ def fits(dtype, numel):
 
 
 def update_pointers(
-    hyperparameters, dtype, shapes, param_ptrs, grad_ptrs, state_ptrs, steps, *, isa=None, num_threads=None
+    hyperparameters,
+    dtype,
+    shapes,
+    param_ptrs,
+    grad_ptrs,
+    row_var_ptrs,
+    col_var_ptrs,
+    variance_ptrs,
+    steps,
+    *,
+    isa=None,
+    num_threads=None,
 ):
     """Step tensors in place given their data pointers (the torch front end's entry).
 
     Tensor ``i`` has shape ``shapes[i]`` (at least one element), contiguous at
     ``param_ptrs[i]``, and its gradient at ``grad_ptrs[i]``, both of ``dtype``
-    (``"float32"`` or ``"float64"``). ``state_ptrs`` maps ``row_var``, ``col_var`` and
-    ``variance`` to a pointer per tensor, ``0`` where the tensor has no such slot (a matrix
-    has the first two, shaped as the rule's, a vector the third). ``steps[i]`` counts this
+    (``"float32"`` or ``"float64"``). ``row_var_ptrs``, ``col_var_ptrs`` and
+    ``variance_ptrs`` hold a pointer per tensor to its slot of that name, ``0`` where it has
+    none (a matrix has the first two, shaped as the rule's, a vector the third). ``steps[i]`` counts this
     step. ``hyperparameters`` are the rule's (``Spec.rule_arguments``). The caller keeps the
     memory alive and unaliased for the duration of the call.
     """
@@ -74,14 +95,14 @@ def update_pointers(
             float(hyperparameters["weight_decay"]),
             bool(hyperparameters["maximize"]),
         ),
-        [int(np.prod(shape, dtype=np.int64)) for shape in shapes],
+        [math.prod(shape) for shape in shapes],
         [rows for rows, _ in matrices],
         [cols for _, cols in matrices],
         param_ptrs,
         grad_ptrs,
-        state_ptrs["row_var"],
-        state_ptrs["col_var"],
-        state_ptrs["variance"],
+        row_var_ptrs,
+        col_var_ptrs,
+        variance_ptrs,
         [float(step) for step in steps],
     )
 
@@ -152,7 +173,7 @@ def update(hyperparameters, params, grads, states, steps, *, isa=None, num_threa
         [param.shape for param in params],
         [param.ctypes.data for param in params],
         [grad.ctypes.data for grad in grads],
-        pointers,
+        *(pointers[key] for key in SLOTS),
         steps,
         isa=isa,
         num_threads=num_threads,

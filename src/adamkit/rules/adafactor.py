@@ -240,7 +240,7 @@ ADAFACTOR = Spec(
     diagnostics=adafactor_diagnostics,
     native=False,
     kernel_module="adafactor",
-    variants=(Variant("Adafactor", compare_lrs={"logreg": 1.0, "mlp": 0.03, "cnn": 0.1}, bench=False),),
+    variants=(Variant("Adafactor", compare_lrs={"logreg": 1.0, "mlp": 0.03, "cnn": 0.1}),),
     cases=(
         ({"weight_decay": 0.1, "d": 1.5, "beta2_decay": -0.6}, {"lr": 0.05}),
         ({"eps": (1e-20, 1e-2), "maximize": True, "lr": 0.5}, {"beta2_decay": -1.0}),

@@ -22,36 +22,39 @@ def update(spec, hyperparameters, params, states, steps, step_reference):
     kernel = native.own_kernel(spec)
     fitting, others = {}, []
     for index, (param, state) in enumerate(zip(params, states, strict=True)):
-        if kernel is not None and _fits(kernel, param, state):
-            fitting.setdefault(param.dtype, []).append(index)
-        else:
+        pointers = _pointers(kernel, local(param), local(param.grad), state) if kernel is not None else None
+        if pointers is None:
             others.append(index)
-    for dtype, indices in fitting.items():
-        picked = [params[i] for i in indices]
+        else:
+            fitting.setdefault(param.dtype, []).append((index, pointers))
+    for dtype, picked in fitting.items():
         kernel.update_pointers(
             hyperparameters,
             _DTYPE_NAMES[dtype],
-            [tuple(param.shape) for param in picked],
-            [local(param).data_ptr() for param in picked],
-            [local(param.grad).data_ptr() for param in picked],
-            {key: [_pointer(states[i].get(key)) for i in indices] for key in kernel.SLOTS},
-            [steps[i] for i in indices],
+            [params[i].shape for i, _ in picked],
+            *zip(*(pointers for _, pointers in picked)),
+            [steps[i] for i, _ in picked],
         )
     if others:
         step_reference(spec, hyperparameters, *([column[i] for i in others] for column in (params, states, steps)))
 
 
-def _fits(kernel, param, state):
-    param, grad = local(param), local(param.grad)
+def _pointers(kernel, param, grad, state):
+    """``(param, grad, row_var, col_var, variance)``'s data pointers (0 for a slot the
+    parameter has not), or ``None`` if the kernel does not take them."""
     if param.dtype not in _DTYPE_NAMES or not kernel.fits(_DTYPE_NAMES[param.dtype], param.numel()):
-        return False
-    tensors = [param, grad] + [state.get(key) for key in kernel.slot_shapes(param.shape)]
-    if not all(torch.is_tensor(t) and t.is_cpu and t.dtype == param.dtype and t.is_contiguous() for t in tensors):
-        return False
+        return None
     if grad.layout != torch.strided or grad.shape != param.shape:
-        return False
-    return all(tuple(state[key].shape) == shape for key, shape in kernel.slot_shapes(param.shape).items())
-
-
-def _pointer(tensor):
-    return local(tensor).data_ptr() if tensor is not None else 0
+        return None
+    shapes = kernel.slot_shapes(param.shape)
+    slots = {key: local(state.get(key)) if torch.is_tensor(state.get(key)) else None for key in shapes}
+    tensors = [param, grad, *slots.values()]
+    if not all(t is not None and t.is_cpu and t.dtype == param.dtype and t.is_contiguous() for t in tensors):
+        return None
+    if any(tuple(slots[key].shape) != shape for key, shape in shapes.items()):
+        return None
+    return (
+        param.data_ptr(),
+        grad.data_ptr(),
+        *(slots[key].data_ptr() if key in slots else 0 for key in kernel.SLOTS),
+    )
