@@ -31,9 +31,10 @@ from adamkit.benchmarking.rule_cases import BY_NAME, CASES
 
 
 def _state_buffers(optimizer, hyperparameters):
-    """The state keys ``optimizer`` with ``hyperparameters`` (besides its defaults) reads and writes."""
+    """The state keys ``optimizer`` with ``hyperparameters`` (besides its defaults) reads and
+    writes for a vector parameter, as the workloads' (Adafactor's vectors keep ``variance``)."""
     spec = specs.BY_NAME[optimizer]
-    return tuple(slot.key for slot in spec.active_slots({**spec.defaults, **hyperparameters}))
+    return tuple(spec.slot_shapes({**spec.defaults, **hyperparameters}, (1,)))
 
 
 STATE_BUFFERS = {case.name: _state_buffers(case.optimizer, case.hyperparameters) for case in CASES}
