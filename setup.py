@@ -34,6 +34,8 @@ SOURCES = [
     "csrc/quant8_adam_avx512.c",
     "csrc/quant8_adam_avx2.c",
     "csrc/lamb.c",
+    "csrc/adafactor.c",
+    "csrc/adafactor_entry.c",
 ]
 HEADERS = [
     "csrc/binding.h",
@@ -53,6 +55,8 @@ HEADERS = [
     "csrc/quant8_codec.h",
     "csrc/sparse.h",
     "csrc/row_sort.h",
+    "csrc/adafactor.h",
+    "csrc/adafactor_lanes.h",
 ]
 
 # Bitwise agreement with adamkit/rules needs IEEE arithmetic in the written order: no FMA

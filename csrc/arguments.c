@@ -91,19 +91,9 @@ int ak_py_read_call(const char *rule, PyObject *hyper, const char *isa, int num_
                     ak_rule *rule_index, ak_isa *isa_index, ak_hyper *hyperparameters)
 {
     int found_rule = lookup(RULE_NAMES, AK_N_RULES, rule, "rule");
-    int found_isa = found_rule < 0 ? -1 : lookup(ISA_NAMES, AK_N_ISAS, isa, "isa");
-    if (found_isa < 0 || read_hyper(hyper, hyperparameters) < 0)
+    if (found_rule < 0 || ak_py_read_isa(isa, num_threads, isa_index) < 0 || read_hyper(hyper, hyperparameters) < 0)
         return -1;
-    if (!ak_isa_supported((ak_isa)found_isa)) {
-        PyErr_Format(PyExc_ValueError, "isa='%s' is not supported by this CPU", isa);
-        return -1;
-    }
-    if (num_threads < 1) {
-        PyErr_Format(PyExc_ValueError, "num_threads must be >= 1, got %d", num_threads);
-        return -1;
-    }
     *rule_index = (ak_rule)found_rule;
-    *isa_index = (ak_isa)found_isa;
     return 0;
 }
 
@@ -394,4 +384,21 @@ PyObject *ak_py_default_threads(PyObject *self, PyObject *unused)
     (void)self;
     (void)unused;
     return PyLong_FromLong(ak_default_threads());
+}
+
+int ak_py_read_isa(const char *isa, int num_threads, ak_isa *isa_index)
+{
+    int found = lookup(ISA_NAMES, AK_N_ISAS, isa, "isa");
+    if (found < 0)
+        return -1;
+    if (!ak_isa_supported((ak_isa)found)) {
+        PyErr_Format(PyExc_ValueError, "isa='%s' is not supported by this CPU", isa);
+        return -1;
+    }
+    if (num_threads < 1) {
+        PyErr_Format(PyExc_ValueError, "num_threads must be >= 1, got %d", num_threads);
+        return -1;
+    }
+    *isa_index = (ak_isa)found;
+    return 0;
 }

@@ -16,6 +16,10 @@
 int ak_py_read_call(const char *rule, PyObject *hyper, const char *isa, int num_threads,
                     ak_rule *rule_index, ak_isa *isa_index, ak_hyper *hyperparameters);
 
+/* Look up the instruction set by name and check that this CPU runs it and that
+ * num_threads >= 1 (the check of ak_py_read_call, for a step that names no rule: Adafactor's). */
+int ak_py_read_isa(const char *isa, int num_threads, ak_isa *isa_index);
+
 /* The layout of parameters of dtype `dtype` with state of dtype `state_dtype` (by name). */
 int ak_py_layout_of(const char *dtype, const char *state_dtype, ak_layout *layout);
 

@@ -35,4 +35,7 @@ PyObject *ak_py_arrays_as_planned(PyObject *self, PyObject *args);
 PyObject *ak_py_plan_tables(PyObject *self, PyObject *args);
 PyObject *ak_py_first_overlap(PyObject *self, PyObject *args);
 
+/* adafactor_entry.c */
+PyObject *ak_py_adafactor_update(PyObject *self, PyObject *args);
+
 #endif

@@ -8,7 +8,10 @@
  * plus f32v_load_bf16/f32v_store_bf16 (bfloat16 storage, rounded to nearest even) and
  * f32v_store_bf16_stochastic(p, v, key, index) (rounded stochastically with the bits of the
  * slot's key at element `index` and the LANES - 1 after it; kernels_api.h).
+ * Adafactor's passes (adafactor_lanes.h) are instantiated for float32 and float64 only, into
+ * ak_adafactor_<ISA>.
  */
+#include "adafactor.h"
 
 #define AK_CAT_(a, b) a##b
 #define AK_CAT(a, b) AK_CAT_(a, b)
@@ -28,6 +31,7 @@
 #define STORE_S(k, slot, index, p, v) f32v_store(p, v)
 #define EXACT_STATE 1
 #include "rules.h"
+#include "adafactor_lanes.h"
 #undef LAYOUT
 #undef VEC
 #undef LANES
@@ -53,6 +57,7 @@
 #define STORE_S(k, slot, index, p, v) f64v_store(p, v)
 #define EXACT_STATE 1
 #include "rules.h"
+#include "adafactor_lanes.h"
 #undef LAYOUT
 #undef VEC
 #undef LANES
@@ -151,6 +156,13 @@ const ak_segment_table AK_CAT(ak_segments_, ISA) = {
     [AK_LAYOUT_F32_BF16] = AK_ROW(f32_bf16),
 };
 
+#define AK_ADAFACTOR_PASSES(layout)                                                                             \
+    {AK_NAME(layout, adafactor_factor_rows), AK_NAME(layout, adafactor_factors), AK_NAME(layout, adafactor_updates), \
+     AK_NAME(layout, adafactor_squares), AK_NAME(layout, adafactor_apply)}
+
+const ak_adafactor_passes AK_CAT(ak_adafactor_, ISA)[2] = {AK_ADAFACTOR_PASSES(f32), AK_ADAFACTOR_PASSES(f64)};
+
+#undef AK_ADAFACTOR_PASSES
 #undef AK_ROW
 #undef AK_SEGMENT_ENTRY
 #undef FN

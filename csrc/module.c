@@ -32,6 +32,7 @@ static PyMethodDef methods[] = {
     {"quant8_update", ak_py_quant8_update, METH_VARARGS, "A rule in place on 8-bit block-wise state."},
     {"sparse_update", ak_py_sparse_update, METH_VARARGS, "The lazy sparse step of one tensor's touched rows."},
     {"first_row_out_of_range", ak_py_first_row_out_of_range, METH_VARARGS, "The first row index outside [0, n_rows), or -1."},
+    {"adafactor_update", ak_py_adafactor_update, METH_VARARGS, "Adafactor's step over a list of tensors."},
     {NULL, NULL, 0, NULL},
 };
 

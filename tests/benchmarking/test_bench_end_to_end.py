@@ -75,7 +75,7 @@ def test_it_succeeds_and_covers_every_workload_and_rule(run):
     for row in record["results"]:
         quick = workloads.QUICK[row["workload"]]
         assert (row["n_params"], row["n_tensors"]) == (quick.n_params, quick.n_tensors)
-        assert row["bytes_per_param"] == traffic.bytes_per_param(row["rule"])
+        assert row["bytes_per_param"] == traffic.bytes_per_param(row["rule"], shapes=quick.shapes)
         in_torch = hasattr(torch.optim, next(c.optimizer for c in rule_cases.CASES if c.name == row["rule"]))
         torchs = {"torch for-loop", "torch foreach"} if in_torch else set()
         assert {"adamkit.torch", *torchs} <= set(row["contenders"])
@@ -154,7 +154,7 @@ def test_missing_paths_are_explained_in_notes(run):
 
 def test_bad_options_exit_with_status_2_and_a_message(tmp_path, capsys):
     parser = bench.add_arguments(argparse.ArgumentParser())
-    args = parser.parse_args(["--quick", "--rules", "Adafactor", "--out", str(tmp_path / "never")])
+    args = parser.parse_args(["--quick", "--rules", "AdamWScheduleFree", "--out", str(tmp_path / "never")])
     assert bench.run(args) == 2
-    assert "--rules: unknown name 'Adafactor'" in capsys.readouterr().err
+    assert "--rules: unknown name 'AdamWScheduleFree'" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()

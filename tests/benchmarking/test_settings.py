@@ -33,7 +33,7 @@ def test_names_are_case_insensitive_comma_separated_and_put_in_canonical_order()
     "options, error, message",
     [
         ({"workloads": ["A", "D"]}, ValueError, "--workloads: unknown name 'D'"),
-        ({"rules": ["Adam", "Adafactor"]}, ValueError, "--rules: unknown name 'Adafactor'"),
+        ({"rules": ["Adam", "AdamWScheduleFree"]}, ValueError, "--rules: unknown name 'AdamWScheduleFree'"),
         ({"rules": [","]}, ValueError, "--rules: unknown name ''"),
         ({"steps": 0}, ValueError, "--steps must be at least 1, got 0"),
         ({"steps": 2.5}, TypeError, "--steps must be an integer, got 2.5"),

@@ -21,8 +21,8 @@ TOLERANCE = {
 }
 
 OPTIMIZERS = ("Adam", "AdamW", "Adamax", "Adadelta", "SGD", "Adagrad", "RMSprop", "Adafactor", "NAdam", "RAdam")
-# Those the C kernels step, which alone take Kahan summation, bfloat16 on the CPU and the
-# multi-tensor device path (Adafactor has no kernel yet).
+# Those the element-wise C kernels step, which alone take Kahan summation, bfloat16 on the CPU
+# and the multi-tensor device path (Adafactor's own kernel takes none of them).
 NATIVE_OPTIMIZERS = tuple(name for name in OPTIMIZERS if specs.BY_NAME[name].native)
 
 # Hyperparameters that exercise every state slot of each optimizer.

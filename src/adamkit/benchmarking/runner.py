@@ -140,7 +140,7 @@ def _summarize_row(workload, case, probes, timings, notes):
         }
     bound_source = max(bandwidths, key=lambda label: bandwidths[label]["gb_per_s"])
     bound_gb_per_s = bandwidths[bound_source]["gb_per_s"]
-    bytes_per_param = traffic.bytes_per_param(case.name, ITEMSIZE)
+    bytes_per_param = traffic.bytes_per_param(case.name, ITEMSIZE, workload.shapes)
     bound_s = bytes_per_param * workload.n_params / (bound_gb_per_s * 1e9)
 
     entries = {}

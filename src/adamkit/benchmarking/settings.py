@@ -180,7 +180,7 @@ def resolve_sparse(
 
 DISTRIBUTED_FULL = dict(width=1024, depth=4)
 DISTRIBUTED_QUICK = dict(width=64, depth=2)
-DISTRIBUTED_QUICK_RULES = ("Adam", "Lion", "Adafactor")
+DISTRIBUTED_QUICK_RULES = ("Adam", "Adafactor", "Lion")  # in the canonical order of the benched rules
 
 
 @dataclass(frozen=True)

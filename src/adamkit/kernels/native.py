@@ -23,6 +23,7 @@ built, :func:`available` is false, :func:`update` warns once
 
 import inspect
 import os
+import importlib
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -92,6 +93,14 @@ def available_isas():
 
 
 
+def own_kernel(spec):
+    """The module of :mod:`adamkit.kernels` with the kernel of ``spec``'s own
+    (``Spec.kernel_module``), or ``None`` if it has none or the kernels are not built."""
+    if _native is None or spec.kernel_module is None:
+        return None
+    return importlib.import_module(f"adamkit.kernels.{spec.kernel_module}")
+
+
 def warn_unavailable_once():
     """Warn, once per process, that the kernels are not built and the reference path is used."""
     global _warned
@@ -112,9 +121,13 @@ def update(spec, hyperparameters, params, grads, states, steps, *, isa=None, num
     dtype, float32 or float64; a slot the rule creates on its first step (SGD's
     ``momentum_buffer``) is added to ``states[i]``. ``isa`` forces an instruction set from
     :func:`available_isas`; ``num_threads`` defaults to OpenMP's default. Neither changes the
-    result. Bad input raises before anything is changed. A rule without kernels
-    (``spec.native`` false) runs the reference backend.
+    result. Bad input raises before anything is changed. A rule with a kernel of its own
+    (``Spec.kernel_module``: Adafactor) runs it where its arrays fit it; a rule without
+    kernels (``spec.native`` false) runs the reference backend.
     """
+    if _native is not None and spec.kernel_module is not None:
+        own_kernel(spec).update_fitting(hyperparameters, params, grads, states, steps, isa=isa, num_threads=num_threads)
+        return
     if _native is None or not spec.native:
         if isa is not None:
             reason = _UNAVAILABLE_REASON if _native is None else f"{spec.name} has no kernel"

@@ -153,6 +153,11 @@ class Spec:
     the second reads the parameter and state again and writes the parameter
     (:mod:`adamkit.benchmarking.traffic` counts both).
 
+    ``kernel_module``: a rule that is not element-wise (Adafactor's factors are sums over rows
+    and columns) and has a kernel of its own, ``native`` false: the module of
+    :mod:`adamkit.kernels` that steps it (``update_fitting`` for NumPy arrays,
+    ``update_pointers`` for tensors), bitwise equal to the rule.
+
     The optimizer takes compact state (``state_dtype="int8"`` and ``"bf16"``) when every slot
     has a ``code``: the 8-bit kernel (``csrc/quant8.c``) steps its rule. ``full_precision_state``
     says why a rule with per-element moments keeps them in full precision all the same; the
@@ -190,6 +195,7 @@ class Spec:
     norm_pass: bool = False
     step_optional: bool = False
     full_precision_state: str | None = None
+    kernel_module: str | None = None
 
     def count(self, state, step, group):
         """The rule's per-tensor ``step`` argument after ``state["step"]`` has become ``step``:

@@ -13,8 +13,13 @@ from typing import NamedTuple
 import numpy as np
 
 from adamkit.rules._common import directed_gradient, maximum, sqrt
+from adamkit.rules.lamb import NORM_BLOCK, NORM_LANES, squared_norm
 from adamkit.rules._spec import Quantities, Spec, StateSlot, Variant, check_flag
 from adamkit.validation import as_float, check_nonnegative
+
+
+FACTOR_BLOCK = 1 << 16
+"""The elements of a block of rows of the column sums (:func:`adamkit.rules.adafactor.factor_sums`)."""
 
 
 class AdafactorState(NamedTuple):
@@ -50,14 +55,16 @@ def adafactor(
         C \leftarrow \hat\beta_{2,t} C + (1-\hat\beta_{2,t})\,\mathrm{mean}_{-2}(G^2) \\
         \hat V &= R\,C / \max(\mathrm{mean}(R), \epsilon_1) \quad
             \text{(a vector keeps } \hat V \leftarrow \hat\beta_{2,t}\hat V + (1-\hat\beta_{2,t})G^2) \\
-        U &= G / \sqrt{\max(\hat V, \epsilon_1^2)}, \quad
+        U &= G \cdot 1/\sqrt{\max(\hat V, \epsilon_1^2)}, \quad
         \theta \leftarrow \theta - \frac{\alpha_t}{\max(1, \mathrm{RMS}(U)/d)}\,U
 
     A parameter of two or more dimensions keeps ``row_var`` (its last axis reduced) and
     ``col_var`` (its second-to-last reduced), one per matrix of its leading axes; one of fewer
     keeps the full ``variance``. ``eps[0] = None`` is the machine epsilon of the parameter's
-    dtype. The reductions are NumPy's; with ``lr`` a float the scalars are Python floats, as
-    torch's ``.item()`` makes them.
+    dtype. The reductions are in float64 and in a fixed order (:func:`factor_sums`,
+    :func:`row_var_sum`, :func:`adamkit.rules.lamb.squared_norm`), which the C kernel follows;
+    the rest is torch's order of operations (``U`` is ``rsqrt`` times ``G``). With ``lr`` a
+    float the scalars are Python floats, as torch's ``.item()`` makes them.
     """
     return whole_tensor_step(
         adafactor_phases(
@@ -75,22 +82,24 @@ def adafactor_phases(
     ``adamkit.torch._adafactor_shards``). ``shape`` is the whole tensor's (default
     ``param.shape``), the arrays its part.
 
-    It yields twice a list of pairs ``(sum, axis)``, each the sum of squares or of a factor
-    over ``axis`` (``None``: every axis) kept as length-1 axes, in the array's dtype, and is sent
-    back the same list of sums, made whole by adding every part's: a sum over an axis the
-    tensor is split along, or over every axis, needs the others' parts; the other sums (over
-    rows, when the tensor is split by rows) are already whole. :func:`whole_tensor_step`
-    sends back what it yields, which is the rule on one whole array. Which sums there are:
+    It yields twice a list of pairs ``(sum, axis)``, each a float64 sum of squares or of a
+    factor over ``axis`` (``None``: every axis) kept as length-1 axes, in :func:`adafactor`'s
+    fixed order, and is sent back the same list of sums, made whole by adding every part's: a
+    sum over an axis the tensor is split along, or over every axis, needs the others' parts;
+    the other sums (over rows, when the tensor is split by rows) are already whole.
+    :func:`whole_tensor_step` sends back what it yields, which is the rule on one whole array.
+    Which sums there are:
 
     - the parameter's squared norm (every axis), for its root mean square;
     - with two or more dimensions, the sum of :math:`G^2` over the rows (axis ``-2``), for the
       column factor, and the sum over the rows of the new row factor, for
-      :math:`\mathrm{mean}(R)`; the row factor's sum over the columns (axis ``-1``) is whole
+      :math:`\mathrm{mean}(R)`; the sum of :math:`G^2` over the columns (axis ``-1``) is whole
       unless the tensor is split by columns;
     - then the update's squared norm (every axis), for its root mean square.
     """
     shape = tuple(param.shape if shape is None else shape)
     size = math.prod(shape)
+    dtype = param.dtype.type
     eps1, eps2 = eps
     if eps1 is None:
         eps1 = float(np.finfo(param.dtype).eps)
@@ -98,29 +107,29 @@ def adafactor_phases(
     # Increasing decay, 1 - β̂2_t = t^τ, and the relative step size ρ_t.
     one_minus_beta2 = step**beta2_decay
     rho = min(lr, 1 / (step**0.5))
-    sums = [(np.sum(param * param), None)]
+    sums = [(squared_norm(param), None)]
     if grad.ndim > 1:
         # Factored second moment: the means of G² over rows and over columns.
-        row_mean = _norm(grad, axis=-1) ** 2 / shape[-1]
-        row_var = _lerp(row_var, row_mean, one_minus_beta2)
-        sums += [(np.sum(grad * grad, axis=-2, keepdims=True), -2), (np.sum(row_var, axis=-2, keepdims=True), -2)]
-    param_sq, *factor_sums = [whole for whole in (yield sums)]
+        row_sums, col_sums = factor_sums(grad)
+        row_var = _lerp(row_var, _mean_from_sum(row_sums, shape[-1], dtype), one_minus_beta2)
+        sums += [(col_sums, -2), (row_var_sum(row_var), -2)]
+    param_squares, *factor_totals = yield sums
     # Parameter scaling: the step is relative to the parameter's root mean square.
-    alpha = max(eps2, float(np.sqrt(param_sq)) / (size**0.5)) * rho
+    alpha = max(eps2, _root(param_squares, dtype) / (size**0.5)) * rho
     if weight_decay != 0:
         param = param * (1 - lr * weight_decay)
     if grad.ndim > 1:
-        col_squares, row_var_sum = factor_sums
-        col_mean = np.sqrt(col_squares) ** 2 / shape[-2]
-        col_var = _lerp(col_var, col_mean, one_minus_beta2)
-        var_estimate = (row_var * col_var) / maximum(row_var_sum / shape[-2], eps1)
+        col_sums, row_var_total = factor_totals
+        col_var = _lerp(col_var, _mean_from_sum(col_sums, shape[-2], dtype), one_minus_beta2)
+        row_var_mean = (row_var_total / shape[-2]).astype(row_var.dtype)
+        var_estimate = (row_var * col_var) / maximum(row_var_mean, eps1)
     else:
         variance = _lerp(variance, grad * grad, one_minus_beta2)
         var_estimate = variance
-    update = grad / sqrt(maximum(var_estimate, eps1 * eps1))
+    update = (1 / sqrt(maximum(var_estimate, eps1 * eps1))) * grad
     # Update clipping: the update's root mean square is at most d.
-    (update_sq,) = yield [(np.sum(update * update), None)]
-    denom = max(1.0, float(np.sqrt(update_sq)) / ((size**0.5) * d))
+    (update_squares,) = yield [(squared_norm(update), None)]
+    denom = max(1.0, _root(update_squares, dtype) / ((size**0.5) * d))
     param = param + (-alpha / denom) * update
     return AdafactorState(param, row_var, col_var, variance)
 
@@ -135,11 +144,59 @@ def whole_tensor_step(phases):
         return done.value
 
 
-def _norm(x, axis=None):
-    """The Euclidean norm, over ``axis`` kept as a length-1 axis, or over every element."""
-    if axis is None:
-        return np.sqrt(np.sum(x * x))
-    return np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
+def factor_sums(grad):
+    r"""The sums of :math:`G^2` over the last axis and over the second-to-last, in float64
+    and in a fixed order, shaped like ``row_var`` and ``col_var``.
+
+    Each square is taken in float64. A row's sum is :func:`adamkit.rules.lamb.squared_norm`
+    of the row (16 lanes by column modulo 16 per block of 4096, a fixed tree, the blocks in
+    order). A column's sum runs over blocks of ``max(1, FACTOR_BLOCK // columns)``
+    consecutive rows of its matrix: each block adds its rows one by one in row order, and the
+    blocks' sums are added one by one in block order. The C kernel sums in this order, one
+    task per block of rows, so its bits are these on any instruction set and thread count.
+    """
+    *_, rows, cols = grad.shape
+    squares = np.square(grad.reshape(math.prod(grad.shape[:-2]), rows, cols).astype(np.float64))
+    row_sums = np.zeros(squares.shape[:2])
+    for start in range(0, cols, NORM_BLOCK):
+        row_sums = row_sums + _lane_sums(squares[..., start : start + NORM_BLOCK])
+    per_block = max(1, FACTOR_BLOCK // cols)
+    col_sums = np.zeros((squares.shape[0], cols))
+    for start in range(0, rows, per_block):
+        # np.cumsum adds strictly in order: its last row is the block's sequential sum.
+        col_sums = col_sums + np.cumsum(squares[:, start : start + per_block], axis=1)[:, -1]
+    return row_sums.reshape(grad.shape[:-1] + (1,)), col_sums.reshape(grad.shape[:-2] + (1, cols))
+
+
+def _lane_sums(squares):
+    """Per row of ``squares`` (at most ``NORM_BLOCK`` columns): the sum of
+    :func:`adamkit.rules.lamb.squared_norm`'s lanes, added in its tree."""
+    cols = squares.shape[-1]
+    lanes = np.zeros(squares.shape[:-1] + (NORM_LANES,))
+    for lane in range(min(NORM_LANES, cols)):
+        # np.cumsum adds strictly in order: its last entry is the lane's sequential sum.
+        lanes[..., lane] = np.cumsum(squares[..., lane::NORM_LANES], axis=-1)[..., -1]
+    while lanes.shape[-1] > 1:
+        half = lanes.shape[-1] // 2
+        lanes = lanes[..., :half] + lanes[..., half:]
+    return lanes[..., 0]
+
+
+def _mean_from_sum(sums, count, dtype):
+    """torch's ``norm(G, dim).square_().div_(count)``: the root of the float64 sum rounded to
+    the parameter's dtype, squared and divided by ``count`` there."""
+    norms = np.sqrt(sums).astype(dtype)
+    return (norms * norms) / dtype(count)
+
+
+def row_var_sum(row_var):
+    """The sum of ``row_var`` over its rows (axis -2, kept), per matrix: its values added one
+    by one in row order in float64. Divided by the rows and rounded to the dtype, it is the
+    row factor's mean."""
+    values = row_var.astype(np.float64)
+    # A leading row of zeros changes no sum and gives a part without rows its sum, 0.
+    values = np.concatenate([np.zeros(values.shape[:-2] + (1,) + values.shape[-1:]), values], axis=-2)
+    return np.cumsum(values, axis=-2)[..., -1:, :]
 
 
 def _lerp(start, end, weight):
@@ -148,6 +205,12 @@ def _lerp(start, end, weight):
     if weight < 0.5:
         return start + weight * (end - start)
     return end - (end - start) * (1 - weight)
+
+
+def _root(squares, dtype):
+    """torch's ``x.norm(2).item()`` from :func:`adamkit.rules.lamb.squared_norm`'s float64
+    ``squares``: their root rounded to ``dtype``, as a Python float."""
+    return float(dtype(math.sqrt(squares)))
 
 
 def adafactor_diagnostics(state, step, lr, eps, **_):
@@ -230,7 +293,8 @@ ADAFACTOR = Spec(
     uses_step=True,
     diagnostics=adafactor_diagnostics,
     native=False,
-    variants=(Variant("Adafactor", compare_lrs={"logreg": 1.0, "mlp": 0.03, "cnn": 0.1}, bench=False),),
+    kernel_module="adafactor",
+    variants=(Variant("Adafactor", compare_lrs={"logreg": 1.0, "mlp": 0.03, "cnn": 0.1}),),
     cases=(
         ({"weight_decay": 0.1, "d": 1.5, "beta2_decay": -0.6}, {"lr": 0.05}),
         ({"eps": (1e-20, 1e-2), "maximize": True, "lr": 0.5}, {"beta2_decay": -1.0}),

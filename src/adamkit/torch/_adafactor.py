@@ -16,8 +16,9 @@ class Adafactor(Optimizer):
     """Adafactor (:func:`adamkit.rules.adafactor`): factored second moments (``row_var``,
     ``col_var``) for parameters of two or more dimensions, a full ``variance`` for the others.
 
-    CPU tensors are stepped by the rule through NumPy (adamkit has no fused kernel for it yet);
-    ``foreach=True``, bfloat16 CPU tensors and tensors off the CPU by torch's own
+    Contiguous float32 and float64 CPU tensors are stepped by Adafactor's C kernel
+    (``csrc/adafactor.c``, bitwise equal to the rule), other CPU tensors by the rule through
+    NumPy; ``foreach=True``, bfloat16 CPU tensors and tensors off the CPU by torch's own
     implementation. As in torch, complex parameters raise ``RuntimeError`` at the step.
     Sharded parameters (FSDP2's ``DTensor``) are stepped with their sums over rows, columns and
     the whole tensor added over the processes (``adamkit.torch._adafactor_shards``, which

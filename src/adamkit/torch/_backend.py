@@ -17,6 +17,7 @@ from adamkit.kernels import native, reference
 from adamkit.specs import SCALAR_STATE_KEYS
 from adamkit.torch import _kahan as kahan
 from adamkit.torch import _multi_tensor as multi_tensor
+from adamkit.torch import _own_kernel as own_kernel
 from adamkit.torch import _shard_sums as shard_sums
 from adamkit.torch._arrays import as_array, as_tensor
 from adamkit.torch._local_shard import like, local
@@ -49,6 +50,8 @@ def update(spec, hyperparameters, params, states, steps, fused, state_dtype=None
             _update_torch_ops(spec, hyperparameters, *bucket, state_dtype)
         elif spec.native and fused is not False and native.available() and _native_ready(dtype, *bucket[:2]):
             _update_native(spec, hyperparameters, dtype, *bucket, state_dtype)
+        elif spec.kernel_module is not None and fused is not False:
+            own_kernel.update(spec, hyperparameters, *bucket, _update_reference)
         else:
             if fused is None and spec.native:
                 native.warn_unavailable_once()

@@ -457,8 +457,9 @@ class Optimizer(_in_backward.InBackward, _rule_name.NamedState, torch.optim.Opti
 
     def _initial_keys(self, group):
         """The state keys every parameter of ``group`` has before its step: the step count and
-        the slots that start filled (a slot the rule creates, SGD's momentum, comes later)."""
-        keys = [slot.key for slot in self.spec.active_slots(group) if slot.fill is not None]
+        the slots that start filled (a slot the rule creates, SGD's momentum, comes later), but
+        those a parameter's shape decides (Adafactor's), which come with its step."""
+        keys = [slot.key for slot in self.spec.active_slots(group) if slot.fill is not None and slot.shape is None]
         keys += [slot.key for slot in self.spec.scalar_state]
         return keys + ["step"] if self.spec.counts_steps else keys
 
