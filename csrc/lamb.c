@@ -23,11 +23,10 @@
  * apply pass runs while the parameter and state its norm pass just read are still in the
  * cache (a tensor that fits in it is read from memory once per step), and no barrier between
  * the passes waits for the slowest thread. The thread that finishes a tensor's last norm block
- * makes its step size; an apply block whose tensor's step size is not made yet (its last norm
- * block is still running on another thread) waits for it. The tasks are taken in list order,
- * so every norm block an apply block waits for is already being run.
+ * makes its step size. An apply block whose tensor's step size is not made yet (its last norm
+ * block is still running on another thread, which the OS may have descheduled) is put aside,
+ * not waited for, and run by the caller after the loop.
  */
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -47,6 +46,8 @@ typedef struct {
     double *step_sizes;           /* per tensor: lr * trust_ratio */
     atomic_llong *norm_blocks_left; /* per tensor: its blocks whose norm pass has not finished */
     atomic_int *step_size_made;     /* per tensor: 1 once step_sizes[t] is made */
+    int64_t *put_aside;             /* the apply blocks put aside, */
+    atomic_llong *put_aside_count;  /* and their count */
 } lamb_plan;
 
 /* The sum of AK_NORM_LANES lane sums in the fixed tree of adamkit.rules.lamb.squared_norm: of w
@@ -99,13 +100,16 @@ static void norm_block(const lamb_plan *plan, int64_t block)
     }
 }
 
-/* The apply pass of block `block`, once its tensor's step size is made. */
+/* The apply pass of block `block`, if its tensor's step size is made (else the block is put
+ * aside). */
 static void apply_block(const lamb_plan *plan, int64_t block)
 {
     int64_t first, n;
     int64_t t = ak_block_at(plan->call, plan->block_offsets, AK_NORM_BLOCK, block, &first, &n);
-    while (!atomic_load_explicit(&plan->step_size_made[t], memory_order_acquire))
-        sched_yield();
+    if (!atomic_load_explicit(&plan->step_size_made[t], memory_order_acquire)) {
+        plan->put_aside[atomic_fetch_add_explicit(plan->put_aside_count, 1, memory_order_relaxed)] = block;
+        return;
+    }
     ak_scalars k = plan->scalars;
     k.tensor = plan->per_tensor[t];
     k.norm_sums = NULL;
@@ -147,23 +151,30 @@ int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars 
     atomic_llong *norm_blocks_left = malloc((size_t)n * sizeof *norm_blocks_left);
     atomic_int *step_size_made = malloc((size_t)n * sizeof *step_size_made);
     double *sums = NULL;
-    int64_t *tasks = NULL;
+    int64_t *tasks = NULL, *put_aside = NULL;
+    atomic_llong put_aside_count;
     int status = -1;
     if (!block_offsets || !step_sizes || !norm_blocks_left || !step_size_made)
         goto done;
     int64_t blocks = block_offsets[n];
-    sums = malloc((size_t)(blocks > 0 ? 2 * blocks : 1) * sizeof *sums);
-    tasks = malloc((size_t)(blocks > 0 ? 2 * blocks : 1) * sizeof *tasks);
-    if (!sums || !tasks)
+    size_t per_block = (size_t)(blocks > 0 ? blocks : 1);
+    sums = malloc(2 * per_block * sizeof *sums);
+    tasks = malloc(2 * per_block * sizeof *tasks);
+    put_aside = malloc(per_block * sizeof *put_aside);
+    if (!sums || !tasks || !put_aside)
         goto done;
     for (int64_t t = 0; t < n; t++) {
         atomic_init(&norm_blocks_left[t], block_offsets[t + 1] - block_offsets[t]);
         atomic_init(&step_size_made[t], 0);
     }
+    atomic_init(&put_aside_count, 0);
     lamb_schedule(block_offsets, n, tasks);
-    lamb_plan plan = {call,  segment, *scalars,         per_tensor,     block_offsets,
-                      tasks, sums,    step_sizes,       norm_blocks_left, step_size_made};
+    lamb_plan plan = {call,       segment,          *scalars,       per_tensor, block_offsets,   tasks,
+                      sums,       step_sizes,       norm_blocks_left, step_size_made, put_aside, &put_aside_count};
     ak_parallel_for(2 * blocks, call->num_threads, 1, run_task, &plan);
+    /* Every step size is made now. */
+    for (int64_t i = 0; i < atomic_load(&put_aside_count); i++)
+        apply_block(&plan, put_aside[i]);
     status = 0;
 done:
     free(block_offsets);
@@ -172,5 +183,6 @@ done:
     free(step_size_made);
     free(sums);
     free(tasks);
+    free(put_aside);
     return status;
 }
