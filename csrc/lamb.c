@@ -169,8 +169,20 @@ int ak_lamb_update(const ak_call *call, ak_segment_fn segment, const ak_scalars 
     }
     atomic_init(&put_aside_count, 0);
     lamb_schedule(block_offsets, n, tasks);
-    lamb_plan plan = {call,       segment,          *scalars,       per_tensor, block_offsets,   tasks,
-                      sums,       step_sizes,       norm_blocks_left, step_size_made, put_aside, &put_aside_count};
+    lamb_plan plan = {
+        .call = call,
+        .segment = segment,
+        .scalars = *scalars,
+        .per_tensor = per_tensor,
+        .block_offsets = block_offsets,
+        .tasks = tasks,
+        .sums = sums,
+        .step_sizes = step_sizes,
+        .norm_blocks_left = norm_blocks_left,
+        .step_size_made = step_size_made,
+        .put_aside = put_aside,
+        .put_aside_count = &put_aside_count,
+    };
     ak_parallel_for(2 * blocks, call->num_threads, 1, run_task, &plan);
     /* Every step size is made now. */
     for (int64_t i = 0; i < atomic_load(&put_aside_count); i++)
