@@ -51,10 +51,11 @@ def test_padded_lanes_stay_out_of_the_norms_with_eps_zero(dtype):
             _assert_same(actual, expected, f"{isa} {threads}")
 
 
-def test_tensors_of_many_blocks_on_any_thread_count():
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tensors_of_many_blocks_on_any_thread_count(dtype):
     hyper = {**specs.LAMB.rule_arguments(specs.LAMB.defaults), "lr": 0.05, "weight_decay": 0.01, "maximize": True}
-    expected = _steps(reference.update, "float32", hyper, MANY_BLOCKS)
+    expected = _steps(reference.update, dtype, hyper, MANY_BLOCKS)
     for isa in native.available_isas():
         for threads in (1, 2, 3):
             update = functools.partial(native.update, isa=isa, num_threads=threads)
-            _assert_same(_steps(update, "float32", hyper, MANY_BLOCKS), expected, f"{isa} {threads}")
+            _assert_same(_steps(update, dtype, hyper, MANY_BLOCKS), expected, f"{isa} {threads}")
