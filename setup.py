@@ -48,6 +48,7 @@ HEADERS = [
     "csrc/kernels_internal.h",
     "csrc/rules.h",
     "csrc/rules_schedule_free.h",
+    "csrc/rules_lamb.h",
     "csrc/instantiate.h",
     "csrc/quant8.h",
     "csrc/quant8_adam_fused.h",

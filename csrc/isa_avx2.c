@@ -94,17 +94,15 @@ static inline f64v f64v_sign(f64v a)
     return _mm256_blendv_pd(sign, a, _mm256_cmp_pd(a, a, _CMP_UNORD_Q));
 }
 
-/* sums[j] += v[j] * v[j] in float64 for each lane j: LAMB's squared norms (rules.h). */
-static inline void f32v_add_squares(double *sums, f32v v)
+/* sums[j] += v[j] * v[j] in float64 for each lane j, sums being as many float64 vectors as v
+ * fills: LAMB's squared norms (rules_lamb.h). */
+static inline void f32v_add_squares(f64v *sums, f32v v)
 {
     __m256d low = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), high = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-    _mm256_storeu_pd(sums, _mm256_add_pd(_mm256_loadu_pd(sums), _mm256_mul_pd(low, low)));
-    _mm256_storeu_pd(sums + 4, _mm256_add_pd(_mm256_loadu_pd(sums + 4), _mm256_mul_pd(high, high)));
+    sums[0] = _mm256_add_pd(sums[0], _mm256_mul_pd(low, low));
+    sums[1] = _mm256_add_pd(sums[1], _mm256_mul_pd(high, high));
 }
-static inline void f64v_add_squares(double *sums, f64v v)
-{
-    _mm256_storeu_pd(sums, _mm256_add_pd(_mm256_loadu_pd(sums), _mm256_mul_pd(v, v)));
-}
+static inline void f64v_add_squares(f64v *sums, f64v v) { sums[0] = _mm256_add_pd(sums[0], _mm256_mul_pd(v, v)); }
 
 /* A bfloat16 is the upper half of a float32. */
 static inline f32v f32v_load_bf16(const uint16_t *p)

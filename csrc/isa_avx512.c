@@ -103,18 +103,16 @@ static inline f64v f64v_sign(f64v a)
     return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q), sign, a);
 }
 
-/* sums[j] += v[j] * v[j] in float64 for each lane j: LAMB's squared norms (rules.h). */
-static inline void f32v_add_squares(double *sums, f32v v)
+/* sums[j] += v[j] * v[j] in float64 for each lane j, sums being as many float64 vectors as v
+ * fills: LAMB's squared norms (rules_lamb.h). */
+static inline void f32v_add_squares(f64v *sums, f32v v)
 {
     __m512d low = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
     __m512d high = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    _mm512_storeu_pd(sums, _mm512_add_pd(_mm512_loadu_pd(sums), _mm512_mul_pd(low, low)));
-    _mm512_storeu_pd(sums + 8, _mm512_add_pd(_mm512_loadu_pd(sums + 8), _mm512_mul_pd(high, high)));
+    sums[0] = _mm512_add_pd(sums[0], _mm512_mul_pd(low, low));
+    sums[1] = _mm512_add_pd(sums[1], _mm512_mul_pd(high, high));
 }
-static inline void f64v_add_squares(double *sums, f64v v)
-{
-    _mm512_storeu_pd(sums, _mm512_add_pd(_mm512_loadu_pd(sums), _mm512_mul_pd(v, v)));
-}
+static inline void f64v_add_squares(f64v *sums, f64v v) { sums[0] = _mm512_add_pd(sums[0], _mm512_mul_pd(v, v)); }
 
 /* A bfloat16 is the upper half of a float32. */
 static inline f32v f32v_load_bf16(const uint16_t *p)

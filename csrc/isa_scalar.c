@@ -43,13 +43,13 @@ static inline f64v f64v_positive(f64v a) { return a > 0 ? 1.0 : 0.0; }
 static inline int f64v_count_positive(f64v a) { return a > 0; }
 static inline f64v f64v_sign(f64v a) { return a > 0 ? 1.0 : a < 0 ? -1.0 : a != a ? a : 0.0; }
 
-/* sums[j] += v[j] * v[j] in float64 for each lane j: LAMB's squared norms (rules.h). */
-static inline void f32v_add_squares(double *sums, f32v v)
+/* sums[0] += v * v in float64: LAMB's squared norms (rules_lamb.h). */
+static inline void f32v_add_squares(f64v *sums, f32v v)
 {
     double x = v;
-    *sums += x * x;
+    sums[0] += x * x;
 }
-static inline void f64v_add_squares(double *sums, f64v v) { *sums += v * v; }
+static inline void f64v_add_squares(f64v *sums, f64v v) { sums[0] += v * v; }
 
 /* A bfloat16 is the upper half of a float32. */
 static inline f32v f32v_load_bf16(const uint16_t *p)

@@ -66,12 +66,10 @@ typedef struct {
      * AK_LAYOUT_F32_BF16) each slot's rounding key for that index's upper 32 bits. */
     int64_t first_index;
     uint32_t rounding_keys[AK_MAX_SLOTS];
-    /* LAMB (lamb.c; its bias corrections are per tensor, above). Per block of its first pass,
+    /* LAMB (lamb.c; its bias corrections are per tensor, above). Per block of its norm pass,
      * norm_sums (else NULL) receives the block's lane sums of the squares of the parameter
-     * (AK_NORM_LANES) then of the update (AK_NORM_LANES), over the elements of index below
-     * norm_end (lamb_lanes). */
+     * (AK_NORM_LANES) then of the update (AK_NORM_LANES) (rules_lamb.h). */
     double *norm_sums;
-    int64_t norm_end;
     /* cautious=True (cautious.c): in the first pass kept_count (else NULL) receives the number
      * of the block's elements whose update agrees in sign with the gradient, and nothing is
      * stored; in the second, cautious_scale is the tensor's rescale of the kept elements. */

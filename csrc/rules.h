@@ -394,68 +394,6 @@ static inline void FN(ademamix_lanes)(const ak_scalars *k, int64_t index, P_T *p
     FN(store_param)(param, compensation, p);
 }
 
-/* v with its lanes from `count` on set to zero (v itself where count >= LANES): the lanes of a
- * segment's zero-padded tail that are not elements. */
-static inline VEC FN(first_lanes)(VEC v, int64_t count)
-{
-    if (count >= LANES)
-        return v;
-    _Alignas(64) unsigned char lanes[sizeof(VEC)];
-    const size_t size = sizeof(VEC) / LANES;
-    OPS(store)((void *)lanes, v);
-    memset(lanes + count * size, 0, (size_t)(LANES - count) * size);
-    return OPS(load)((const void *)lanes);
-}
-
-/* LAMB's elements, in the two passes of lamb.c, which compute the same r:
- * - the first (k->norm_sums set) computes the new moments and the update r, and adds the
- *   squares of the parameter and of r, in float64, to the block's lane sums: element `index`
- *   to lane index % AK_NORM_LANES of k->norm_sums (the parameter's) and of
- *   k->norm_sums + AK_NORM_LANES (r's), where LANES consecutive lanes are one vector. Where the
- *   state holds the arithmetic type exactly (EXACT_STATE) it stores the moments;
- * - the second (k->step_size = lr * trust_ratio) steps the parameter: with EXACT_STATE from
- *   the moments the first pass stored, without the gradient; else (bfloat16 state, whose
- *   rounding would change r) from the moments computed again from the same inputs, which it
- *   stores. */
-static inline void FN(lamb_lanes)(const ak_scalars *k, int64_t index, P_T *param, const P_T *grad,
-                                  P_T *compensation, S_T *exp_avg, S_T *exp_avg_sq, S_T *unused)
-{
-    (void)unused;
-    VEC p = LOAD_P(param);
-    VEC m, v;
-    if (EXACT_STATE && !k->norm_sums) {
-        m = LOAD_S(exp_avg);
-        v = LOAD_S(exp_avg_sq);
-    } else {
-        VEC g = LOAD_P(grad);
-        if (k->maximize)
-            g = NEG(g);
-        /* beta1 * exp_avg + (1 - beta1) * grad */
-        m = ADD(MUL(SET1(k->beta1), LOAD_S(exp_avg)), MUL(SET1(k->one_minus_beta1), g));
-        /* beta2 * exp_avg_sq + (1 - beta2) * grad * grad */
-        v = ADD(MUL(SET1(k->beta2), LOAD_S(exp_avg_sq)), MUL(MUL(SET1(k->one_minus_beta2), g), g));
-        if (EXACT_STATE || !k->norm_sums) {
-            STORE_S(k, 0, index, exp_avg, m);
-            STORE_S(k, 1, index, exp_avg_sq, v);
-        }
-    }
-    /* (exp_avg / bias_correction1) / (sqrt(exp_avg_sq / bias_correction2) + eps) */
-    VEC r = DIV(DIV(m, SET1(k->bias_correction1)), ADD(SQRT(DIV(v, SET1(k->bias_correction2))), SET1(k->eps)));
-    if (k->l2)
-        r = ADD(r, MUL(SET1(k->weight_decay), p)); /* update + weight_decay * param */
-    if (k->norm_sums) {
-        /* squared_norm(param), squared_norm(update); the padded lanes of p are zero, those of
-         * r may not be (0 / 0 with eps = 0) */
-        double *lane = k->norm_sums + (index & (AK_NORM_LANES - 1));
-        OPS(add_squares)(lane, p);
-        OPS(add_squares)(lane + AK_NORM_LANES, FN(first_lanes)(r, k->norm_end - index));
-        return;
-    }
-    /* param - step_size * update */
-    p = SUB(p, MUL(SET1(k->step_size), r));
-    FN(store_param)(param, compensation, p);
-}
-
 #define AT(buffer, i) ((buffer) ? (buffer) + (i) : NULL)
 
 /* In a segment's tail: copy its `rest` elements from index `i` of `buffer` into `tail`, or
@@ -542,6 +480,7 @@ static inline void FN(nadam_lanes)(const ak_scalars *k, int64_t index, P_T *para
 }
 
 #include "rules_schedule_free.h"
+#include "rules_lamb.h"
 
 DEFINE_SEGMENT(adam)
 DEFINE_SEGMENT(adamax)
@@ -555,7 +494,6 @@ DEFINE_SEGMENT(adabelief)
 DEFINE_SEGMENT(adopt)
 DEFINE_SEGMENT(lion)
 DEFINE_SEGMENT(ademamix)
-DEFINE_SEGMENT(lamb)
 DEFINE_SEGMENT(schedule_free_adamw)
 
 #undef DEFINE_SEGMENT
