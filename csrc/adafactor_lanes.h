@@ -3,13 +3,25 @@
  * same code on zero-padded buffers; the small factors are plain C, the same on every ISA. Each
  * line mirrors the line of adamkit.rules.adafactor it quotes. */
 
+/* Add the squares of the LANES elements v, in float64, to sums[0], ..., sums[LANES - 1] in
+ * memory (the ISA's add_squares adds to float64 vectors in registers). */
+static inline void FN(adafactor_add_squares)(double *sums, VEC v)
+{
+    f64v lanes[LANES / F64_LANES];
+    for (int i = 0; i < LANES / F64_LANES; i++)
+        lanes[i] = f64v_load(sums + i * F64_LANES);
+    OPS(add_squares)(lanes, v);
+    for (int i = 0; i < LANES / F64_LANES; i++)
+        f64v_store(sums + i * F64_LANES, lanes[i]);
+}
+
 /* Add the squares of AK_NORM_LANES elements, in float64, to their lanes and to their columns. */
 static inline void FN(adafactor_square_lanes)(const P_T *x, double *lanes, double *col_sums)
 {
     for (int k = 0; k < AK_NORM_LANES; k += LANES) {
         VEC v = OPS(load)(x + k);
-        OPS(add_squares)(lanes + k, v);
-        OPS(add_squares)(col_sums + k, v);
+        FN(adafactor_add_squares)(lanes + k, v);
+        FN(adafactor_add_squares)(col_sums + k, v);
     }
 }
 
@@ -164,16 +176,16 @@ static void FN(adafactor_squares)(const void *param, const void *u, int64_t n, d
     int64_t j = 0;
     for (; j + AK_NORM_LANES <= n; j += AK_NORM_LANES)
         for (int k = 0; k < AK_NORM_LANES; k += LANES) {
-            OPS(add_squares)(lanes + k, OPS(load)(p + j + k));
-            OPS(add_squares)(lanes + AK_NORM_LANES + k, OPS(load)(update + j + k));
+            FN(adafactor_add_squares)(lanes + k, OPS(load)(p + j + k));
+            FN(adafactor_add_squares)(lanes + AK_NORM_LANES + k, OPS(load)(update + j + k));
         }
     if (j < n) {
         _Alignas(64) P_T tail_p[AK_NORM_LANES] = {0}, tail_u[AK_NORM_LANES] = {0};
         memcpy(tail_p, p + j, (size_t)(n - j) * sizeof *tail_p);
         memcpy(tail_u, update + j, (size_t)(n - j) * sizeof *tail_u);
         for (int k = 0; k < AK_NORM_LANES; k += LANES) {
-            OPS(add_squares)(lanes + k, OPS(load)(tail_p + k));
-            OPS(add_squares)(lanes + AK_NORM_LANES + k, OPS(load)(tail_u + k));
+            FN(adafactor_add_squares)(lanes + k, OPS(load)(tail_p + k));
+            FN(adafactor_add_squares)(lanes + AK_NORM_LANES + k, OPS(load)(tail_u + k));
         }
     }
 }
