@@ -4,7 +4,6 @@ state slots, the hyperparameter edits and the shapes. A new rule is fuzzed witho
 """
 
 from adamkit import specs
-from adamkit.compact.cautious import check_state_dtype
 from adamkit.compact.policy import takes_compact_state
 
 # Small parameters, one of them (300 float32 or float64 elements) over the 1 KiB under which
@@ -38,16 +37,8 @@ SLOTS = {spec.name: tuple(slot.key for slot in spec.slots) for spec in specs.ALL
 
 def compact_state_dtypes(label):
     """The compact ``state_dtype`` values the configuration ``label`` takes."""
-    name, fixed = CONFIGURATIONS[label]
-    taken = []
-    for state_dtype in ("int8", "bf16"):
-        try:
-            check_state_dtype(state_dtype, fixed)
-        except ValueError:
-            continue
-        if takes_compact_state(specs.BY_NAME[name], state_dtype):
-            taken.append(state_dtype)
-    return tuple(taken)
+    name, _ = CONFIGURATIONS[label]
+    return tuple(state_dtype for state_dtype in ("int8", "bf16") if takes_compact_state(specs.BY_NAME[name], state_dtype))
 
 
 def initial_choices(label):
