@@ -9,10 +9,11 @@ steps summed over the optimizers. A bad value raises :class:`BadSetting`, which 
 import math
 from dataclasses import dataclass
 
+from adamkit import specs
 from adamkit.trajectories import FUNCTIONS
 from adamkit.trajectories import OPTIMIZERS as DRAWN
 
-OPTIMIZERS = {name: choice for name, choice in DRAWN.items() if not choice.factory.spec.has_modes}
+OPTIMIZERS = {name: choice for name, choice in DRAWN.items() if not specs.DRAWN[name][0].has_modes}
 """The optimizers of the page: those of ``adamkit trajectories`` but Schedule-Free. The page plots,
 at each step, the state and the step size computed from one parameter's stored state and step
 count (:mod:`adamkit.playground.paths`); Schedule-Free's step size depends on its group's schedule

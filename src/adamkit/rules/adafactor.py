@@ -61,8 +61,8 @@ def adafactor(
     A parameter of two or more dimensions keeps ``row_var`` (its last axis reduced) and
     ``col_var`` (its second-to-last reduced), one per matrix of its leading axes; one of fewer
     keeps the full ``variance``. ``eps[0] = None`` is the machine epsilon of the parameter's
-    dtype. The reductions are in float64 and in a fixed order (:func:`factor_sums`,
-    :func:`row_var_sum`, :func:`adamkit.rules.lamb.squared_norm`), which the C kernel follows;
+    dtype. The reductions are in float64 and in a fixed order (``factor_sums``,
+    ``row_var_sum``, :func:`adamkit.rules.lamb.squared_norm`), which the C kernel follows;
     the rest is torch's order of operations (``U`` is ``rsqrt`` times ``G``). With ``lr`` a
     float the scalars are Python floats, as torch's ``.item()`` makes them.
     """

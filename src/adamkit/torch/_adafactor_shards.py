@@ -1,7 +1,7 @@
 r"""Adafactor on parameters sharded across processes (FSDP2's ``DTensor``).
 
-Each process steps its shard with the rule's own pieces (:func:`adamkit.rules.adafactor.adafactor_phases`,
-which :func:`adamkit.rules.adafactor.adafactor` runs on whole arrays), and the sums that reach
+Each process steps its shard with the rule's own pieces (``adamkit.rules.adafactor.adafactor_phases``,
+which ``adamkit.rules.adafactor.adafactor`` runs on whole arrays), and the sums that reach
 across shards are added over the processes (:mod:`adamkit.torch._shard_sums`): one collective
 per phase for all the group's tensors, two per step.
 

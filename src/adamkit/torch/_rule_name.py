@@ -19,7 +19,7 @@ RULE_KEY = "rule"
 
 
 class NamedState:
-    """``state_dict()`` with the optimizer's rule under :data:`RULE_KEY` in each saved group."""
+    """``state_dict()`` with the optimizer's rule under ``RULE_KEY`` in each saved group."""
 
     def state_dict(self):
         saved = super().state_dict()
@@ -45,7 +45,7 @@ def check_rule(spec, saved_groups):
 
 
 def without_rule(groups):
-    """The saved ``groups`` without :data:`RULE_KEY`, which the optimizer's groups do not hold."""
+    """The saved ``groups`` without ``RULE_KEY``, which the optimizer's groups do not hold."""
     return [{key: value for key, value in group.items() if key != RULE_KEY} for group in groups]
 
 
