@@ -90,3 +90,21 @@ def tiny_batch(size):
     """``size`` random inputs and regression targets for :func:`tiny_model`, the same on every process."""
     generator = torch.Generator().manual_seed(1)
     return torch.randn(size, 7, generator=generator), torch.randn(size, 3, generator=generator)
+
+
+def train_rows(model, optimizer, steps, batch, rank=0, world_size=1):
+    """``steps`` steps on this rank's rows of :func:`tiny_batch` of ``batch`` rows; returns the
+    whole batch's loss at each step."""
+    inputs, targets = tiny_batch(batch)
+    rows = slice(rank * batch // world_size, (rank + 1) * batch // world_size)
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(inputs[rows]), targets[rows])
+        loss.backward()
+        optimizer.step()
+        total = loss.detach().clone()
+        if world_size > 1:
+            dist.all_reduce(total)
+        losses.append(total.item() / world_size)
+    return losses

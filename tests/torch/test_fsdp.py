@@ -21,12 +21,11 @@ import sys
 
 import pytest
 import torch
-import torch.distributed as dist
 
 import adamkit.torch
 from adamkit.specs import SCALAR_STATE_KEYS
 from tests.torch._compare import RICH, Agreement
-from tests.torch._processes import MULTIPROCESS_MARKS, TIMEOUT_SECONDS, join_group, leave_group, spawn, tiny_batch, tiny_model
+from tests.torch._processes import MULTIPROCESS_MARKS, TIMEOUT_SECONDS, join_group, leave_group, spawn, train_rows, tiny_model
 
 pytestmark = MULTIPROCESS_MARKS
 
@@ -57,20 +56,7 @@ def _optimizer(leg, params):
 
 
 def _train(model, optimizer, steps, rank=0, world_size=1):
-    """``steps`` steps on this rank's rows; returns the whole batch's loss at each step."""
-    inputs, targets = tiny_batch(BATCH)
-    rows = slice(rank * BATCH // world_size, (rank + 1) * BATCH // world_size)
-    losses = []
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(inputs[rows]), targets[rows])
-        loss.backward()
-        optimizer.step()
-        total = loss.detach().clone()
-        if world_size > 1:
-            dist.all_reduce(total)
-        losses.append(total.item() / world_size)
-    return losses
+    return train_rows(model, optimizer, steps, BATCH, rank, world_size)
 
 
 def _sharded_model(world_size, offload=False):

@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 import adamkit.torch
 from tests.torch._compare import Agreement
-from tests.torch._processes import MULTIPROCESS_MARKS, join_group, leave_group, spawn, tiny_batch
+from tests.torch._processes import MULTIPROCESS_MARKS, join_group, leave_group, spawn, train_rows
 
 pytestmark = MULTIPROCESS_MARKS
 
@@ -76,20 +76,7 @@ def _optimizer(leg, params):
 
 
 def _train(model, optimizer, steps, rank=0, world_size=1):
-    """``steps`` steps on this rank's rows of the batch; returns the whole batch's losses."""
-    inputs, targets = tiny_batch(BATCH)
-    rows = slice(rank * BATCH // world_size, (rank + 1) * BATCH // world_size)
-    losses = []
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(inputs[rows]), targets[rows])
-        loss.backward()
-        optimizer.step()
-        total = loss.detach().clone()
-        if world_size > 1:
-            dist.all_reduce(total)
-        losses.append(total.item() / world_size)
-    return losses
+    return train_rows(model, optimizer, steps, BATCH, rank, world_size)
 
 
 def _full(model):
